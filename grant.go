@@ -1,0 +1,70 @@
+package tilgang
+
+// GrantState is where a grant is in its life; DESIGN.md lists who moves it.
+type GrantState string
+
+const (
+	StatePendingApproval GrantState = "pending_approval"
+	StatePendingTraining GrantState = "pending_training"
+	StateProvisioning    GrantState = "provisioning"
+	StateActive          GrantState = "active"
+	StateFailed          GrantState = "failed"
+	StateRevoking        GrantState = "revoking"
+	StateRevokeFailed    GrantState = "revoke_failed"
+	StateDenied          GrantState = "denied"
+	StateRevoked         GrantState = "revoked"
+	StateCancelled       GrantState = "cancelled"
+	StateExpired         GrantState = "expired"
+)
+
+// Final states never change again.
+func (s GrantState) Final() bool {
+	switch s {
+	case StateDenied, StateRevoked, StateCancelled, StateExpired:
+		return true
+	}
+	return false
+}
+
+// Live grants are the ones whose entitlements are (being) held at the target.
+func (s GrantState) Live() bool { return s == StateProvisioning || s == StateActive }
+
+// Message types in (DESIGN.md "Messages in").
+const (
+	TypeRequest  = "no.tilgang.access.requested.v1"
+	TypeDecision = "no.tilgang.access.decided.v1"
+	TypeTraining = "no.tilgang.training.completed.v1"
+	TypeTask     = "no.tilgang.task.completed.v1"
+	TypeRetry    = "no.tilgang.grant.retry.v1"
+	TypeCancel   = "no.tilgang.grant.cancel.v1"
+	TypeHRJoiner = "no.tilgang.hr.joiner.v1"
+	TypeHRMover  = "no.tilgang.hr.mover.v1"
+	TypeHRLeaver = "no.tilgang.hr.leaver.v1"
+)
+
+// Event kinds out, published on tilgang.event.<kind>.<person>.
+const (
+	EvRequestAccepted  = "request.accepted"
+	EvRequestRejected  = "request.rejected"
+	EvApprovalPending  = "approval.pending"
+	EvTrainingPending  = "training.pending"
+	EvGrantDenied      = "grant.denied"
+	EvGrantActive      = "grant.active"
+	EvGrantFailed      = "grant.failed"
+	EvGrantRevoked     = "grant.revoked"
+	EvGrantRevokeFail  = "grant.revoke_failed"
+	EvGrantExpired     = "grant.expired"
+	EvGrantCancelled   = "grant.cancelled"
+	EvTaskManual       = "task.manual"
+	EvTaskCancelled    = "task.cancelled"
+	EvCredentialIssued = "credential.issued"
+	EvAuditAnchor      = "audit.anchor"
+)
+
+// Capabilities of service principals (principals file).
+const (
+	CapHR       = "hr"
+	CapOnBehalf = "on_behalf"
+	CapOperator = "operator"
+	CapAuditor  = "auditor"
+)

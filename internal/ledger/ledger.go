@@ -1,0 +1,315 @@
+// Package ledger is tilgang's memory: the messages it has seen (the
+// idempotency keys), people, requests, grants, the outbox of connector
+// operations, the events waiting to be published, and the audit hash chain.
+//
+// Everything the engine changes for one message, or the executor for one
+// operation, happens in one Tx, so a crash leaves either all of it or none.
+// Audit entries and events are buffered in the Tx and written at Commit: the
+// chain head is taken as the last statement, so concurrent writers never
+// fork the chain and hold its lock for the shortest time.
+//
+// Backends (SQLite for `tilgang dev`, PostgreSQL for production) implement
+// Ledger and pass the same conformance suite in ledgertest.
+package ledger
+
+import (
+	"context"
+	"time"
+
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/connectors"
+)
+
+// Ledger is a storage backend.
+type Ledger interface {
+	// Begin starts a writing transaction.
+	Begin(ctx context.Context) (Tx, error)
+	// Claim leases up to n due operations for holder until now+lease, in
+	// per-(person, connector) order, raising each one's fencing token.
+	Claim(ctx context.Context, holder string, now time.Time, lease time.Duration, n int) ([]Operation, error)
+	// NextDue is the earliest time an operation becomes claimable (zero when none is queued).
+	NextDue(ctx context.Context) (time.Time, error)
+	Reader
+	// PendingEvents lists up to n events not yet published, oldest first.
+	PendingEvents(ctx context.Context, n int) ([]Event, error)
+	// MarkPublished records that the events were published.
+	MarkPublished(ctx context.Context, ids []int64) error
+	Close() error
+}
+
+// Reader is the read side the API serves from.
+type Reader interface {
+	Person(ctx context.Context, id string) (*PersonRow, error)
+	Request(ctx context.Context, id string) (*Request, error)
+	Grant(ctx context.Context, id string) (*Grant, error)
+	Grants(ctx context.Context, f GrantFilter) ([]Grant, error)
+	Operation(ctx context.Context, id int64) (*Operation, error)
+	Operations(ctx context.Context, grantID string) ([]Operation, error)
+	// Audit lists chain rows matching the filter, oldest first, with their
+	// free text where it is still kept.
+	Audit(ctx context.Context, f AuditFilter) ([]AuditRow, error)
+	// Head is the chain's newest {seq, hash}; seq 0 when empty.
+	Head(ctx context.Context) (Head, error)
+	// Verify checks the chain row by row, that it still reaches the anchor
+	// (the newest published head, nil when none is known), and that the
+	// grant table agrees with the transitions the chain records. The report
+	// names the first problem; err is only for failing to read.
+	Verify(ctx context.Context, anchor *Head) (VerifyReport, error)
+	Stats(ctx context.Context) (Stats, error)
+}
+
+// Tx is one writing transaction. Methods return *tilgang.Error values:
+// NotFound never (a missing row is a nil result), Conflict for a broken
+// uniqueness rule, Unavailable when the database is.
+type Tx interface {
+	// RecordMessage stores a message's idempotency key. It returns
+	// MsgNew the first time, MsgDuplicate for the same key and payload, and
+	// MsgConflict for the same key with another payload (not stored again).
+	RecordMessage(m Message) (MsgOutcome, error)
+
+	Person(id string) (*PersonRow, error)
+	PutPerson(p PersonRow) error
+
+	Request(id string) (*Request, error)
+	InsertRequest(r Request) error
+
+	Grant(id string) (*Grant, error)
+	// OpenGrant is the open grant of (person, system, role), nil when none.
+	OpenGrant(person, system, role string) (*Grant, error)
+	// GrantsOf lists the person's grants that are not final.
+	GrantsOf(person string) ([]Grant, error)
+	InsertGrant(g Grant) error
+	UpdateGrant(g Grant) error
+
+	Operation(id int64) (*Operation, error)
+	InsertOperation(op Operation) (int64, error)
+	// UpdateOperation writes op. When expectToken is not zero the row must
+	// still be claimed with that token: otherwise the claim was lost and it
+	// returns a Conflict error and writes nothing.
+	UpdateOperation(op Operation, expectToken int64) error
+	// OperationsOf lists a grant's operations.
+	OperationsOf(grantID string) ([]Operation, error)
+	// PersonOperations lists the person's operations in the given states.
+	PersonOperations(person string, states ...OpState) ([]Operation, error)
+
+	Account(person, connector string) (*AccountRow, error)
+	PutAccount(a AccountRow) error
+	AccountsOf(person string) ([]AccountRow, error)
+
+	// Audit appends an entry to the chain at Commit.
+	Audit(e AuditEntry)
+	// Emit queues an event to be published after Commit.
+	Emit(e Event)
+
+	Commit() error
+	Rollback() error
+}
+
+// MsgOutcome is what RecordMessage found.
+type MsgOutcome int
+
+const (
+	MsgNew MsgOutcome = iota
+	MsgDuplicate
+	MsgConflict
+)
+
+// Message is one message's idempotency record.
+type Message struct {
+	Key         string // DESIGN.md: SHA-256 of signer, source, id
+	PayloadHash string
+	Type        string
+	Person      string
+	Actor       string
+	Seq         uint64 // stream sequence
+	At          time.Time
+}
+
+// PersonRow is the stored HR record.
+type PersonRow struct {
+	Person  tilgang.Person
+	Version int64
+	LeaveAt time.Time // scheduled leave; zero when none
+	LeaveOp int64     // the scheduled leave operation, 0 when none
+	Left    bool      // the leave has run and no later version reopened employment
+	Updated time.Time
+}
+
+// Request is one access request (grant or revoke).
+type Request struct {
+	ID         string // request_id
+	Person     string
+	System     string
+	Role       string
+	Action     string // grant | revoke
+	Actor      string
+	Via        string
+	GrantID    string
+	Outcome    string // accepted | attached | denied | rejected
+	Reason     string // the requester's reason (free text)
+	Why        string // why denied or rejected
+	ValidUntil tilgang.Date
+	Seq        uint64
+	At         time.Time
+}
+
+// Grant is one person's (system, role) access and its life.
+type Grant struct {
+	ID             string
+	Person         string
+	System         string
+	Role           string
+	State          tilgang.GrantState
+	RequestID      string // the request that opened it
+	Requester      string
+	Stage          int      // index into the role's approval stages
+	StagePrincipal string   // who approves the current stage; "" = any administrator
+	Approvers      []string // who approved, stage by stage
+	ValidUntil     tilgang.Date
+	RevokeAfter    bool   // revoke once in-flight provisioning finishes
+	RevokeCause    string // revoke | leaver | expiry | operator | mover
+	// Entitlements is what provisioning grants (connector -> values), kept
+	// so revocation removes exactly what was given even if the policy changed.
+	Entitlements map[string][]string
+	Catalogue    string // catalogue version that decided its last transition
+	Created      time.Time
+	Updated      time.Time
+}
+
+// GrantFilter selects grants for reads.
+type GrantFilter struct {
+	Person  string
+	System  string
+	Systems []string // any of (administrators see their systems)
+	Persons []string // any of (managers see their staff)
+	OpenOnly bool
+}
+
+// OpState is where an operation is.
+type OpState string
+
+const (
+	OpQueued    OpState = "queued"
+	OpClaimed   OpState = "claimed"
+	OpWaiting   OpState = "waiting" // a manual task for people
+	OpDone      OpState = "done"
+	OpFailed    OpState = "failed"
+	OpCancelled OpState = "cancelled"
+)
+
+// Operation kinds.
+const (
+	KindEnsureAccount = "ensure_account"
+	KindEnable        = "enable"
+	KindDisable       = "disable"
+	KindGrant         = "grant"
+	KindRevoke        = "revoke"
+	KindLeave         = "leave" // scheduled leaver processing (internal)
+)
+
+// Internal is the connector name of operations the engine itself runs.
+const Internal = "tilgang"
+
+// Operation is one due or scheduled piece of connector work.
+type Operation struct {
+	ID          int64
+	GrantID     string // "" for account and internal operations
+	Person      string
+	Connector   string
+	Kind        string
+	Entitlement string
+	State       OpState
+	DueAt       time.Time // not before; orders the person's work on one connector
+	NextAt      time.Time // next attempt after a failure (does not reorder)
+	Seq         uint64    // stream sequence of the message that caused it
+	Attempts    int
+	Token       int64
+	Holder      string
+	ClaimUntil  time.Time
+	Target      connectors.Ref // resolved before the first call
+	Disabled    bool           // ensure_account: create disabled
+	LastError   string
+	Created     time.Time
+	Updated     time.Time
+}
+
+// AccountRow is what a connector resolved for a person's account.
+type AccountRow struct {
+	Person    string
+	Connector string
+	Ref       connectors.Ref
+	Enabled   bool
+	Updated   time.Time
+}
+
+// AuditEntry is one fact for the chain. Ids only; free text goes in Text,
+// stored beside the chain with only its hash chained.
+type AuditEntry struct {
+	At        time.Time
+	Kind      string // request.accepted, grant.state, message.rejected, ...
+	Person    string
+	Actor     string
+	Via       string
+	System    string
+	Role      string
+	GrantID   string
+	RequestID string
+	OpID      int64
+	From      string
+	To        string
+	Catalogue string
+	FileHash  string
+	Text      string
+	Details   map[string]string
+}
+
+// AuditRow is a chain row as read back.
+type AuditRow struct {
+	Seq       int64
+	Hash      string
+	Canonical string // the exact bytes that were hashed
+	Entry     AuditEntry
+	TextHash  string
+}
+
+// AuditFilter selects chain rows for reads.
+type AuditFilter struct {
+	Person string
+	System string
+	Since  time.Time
+	Limit  int
+}
+
+// Event is one event out, published on tilgang.event.<kind>.<person>.
+type Event struct {
+	ID     int64
+	Kind   string
+	Person string // "_" when none
+	Data   map[string]any
+	At     time.Time
+}
+
+// Head is the chain head.
+type Head struct {
+	Seq  int64  `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+// VerifyReport is the outcome of Verify.
+type VerifyReport struct {
+	Rows    int64  `json:"rows"`
+	Head    Head   `json:"head"`
+	Grants  int    `json:"grants"`
+	OK      bool   `json:"ok"`
+	BadSeq  int64  `json:"bad_seq,omitempty"` // the first bad row
+	Problem string `json:"problem,omitempty"`
+}
+
+// Stats counts rows for health and benchmarks.
+type Stats struct {
+	Messages     int64
+	Requests     int64
+	Grants       map[tilgang.GrantState]int64
+	OpsByState   map[OpState]int64
+	EventsUnsent int64
+}

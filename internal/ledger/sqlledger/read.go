@@ -1,0 +1,325 @@
+package sqlledger
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/ledger"
+)
+
+func (s *Store) Person(ctx context.Context, id string) (*ledger.PersonRow, error) {
+	return scanPerson(s.read.QueryRowContext(ctx, s.d.rebind(`SELECT `+personCols+` FROM persons WHERE id = ?`), id))
+}
+
+func (s *Store) Request(ctx context.Context, id string) (*ledger.Request, error) {
+	return scanRequest(s.read.QueryRowContext(ctx, s.d.rebind(`SELECT `+requestCols+` FROM requests WHERE id = ?`), id))
+}
+
+func (s *Store) Grant(ctx context.Context, id string) (*ledger.Grant, error) {
+	return scanGrant(s.read.QueryRowContext(ctx, s.d.rebind(`SELECT `+grantCols+` FROM grants WHERE id = ?`), id))
+}
+
+func inList(col string, vals []string, args *[]any) string {
+	ph := strings.TrimSuffix(strings.Repeat("?,", len(vals)), ",")
+	for _, v := range vals {
+		*args = append(*args, v)
+	}
+	return col + " IN (" + ph + ")"
+}
+
+func (s *Store) Grants(ctx context.Context, f ledger.GrantFilter) ([]ledger.Grant, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.Person != "" {
+		where, args = append(where, "person = ?"), append(args, f.Person)
+	}
+	if f.System != "" {
+		where, args = append(where, "system = ?"), append(args, f.System)
+	}
+	if f.Systems != nil || f.Persons != nil {
+		// Scope: the grants of these systems or these people. Empty means none.
+		var any []string
+		if len(f.Systems) > 0 {
+			any = append(any, inList("system", f.Systems, &args))
+		}
+		if len(f.Persons) > 0 {
+			any = append(any, inList("person", f.Persons, &args))
+		}
+		if len(any) == 0 {
+			return nil, nil
+		}
+		where = append(where, "("+strings.Join(any, " OR ")+")")
+	}
+	if f.OpenOnly {
+		where = append(where, "open = 1")
+	}
+	q := `SELECT ` + grantCols + ` FROM grants`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY person, system, role, created"
+	rows, err := s.read.QueryContext(ctx, s.d.rebind(q), args...)
+	if err != nil {
+		return nil, classify(err, "read grants")
+	}
+	return collectGrants(rows)
+}
+
+func (s *Store) Operation(ctx context.Context, id int64) (*ledger.Operation, error) {
+	return scanOp(s.read.QueryRowContext(ctx, s.d.rebind(`SELECT `+opCols+` FROM operations WHERE id = ?`), id))
+}
+
+func (s *Store) Operations(ctx context.Context, grantID string) ([]ledger.Operation, error) {
+	rows, err := s.read.QueryContext(ctx, s.d.rebind(`SELECT `+opCols+` FROM operations WHERE grant_id = ? ORDER BY due_at, seq, id`), grantID)
+	if err != nil {
+		return nil, classify(err, "read operations")
+	}
+	return collectOps(rows)
+}
+
+func (s *Store) Audit(ctx context.Context, f ledger.AuditFilter) ([]ledger.AuditRow, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if f.Person != "" {
+		where, args = append(where, "a.person = ?"), append(args, f.Person)
+	}
+	if f.System != "" {
+		where, args = append(where, "a.system = ?"), append(args, f.System)
+	}
+	if !f.Since.IsZero() {
+		where, args = append(where, "a.at >= ?"), append(args, ms(f.Since))
+	}
+	q := `SELECT a.seq, a.hash, a.canonical FROM audit a`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY a.seq"
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", f.Limit)
+	}
+	rows, err := s.read.QueryContext(ctx, s.d.rebind(q), args...)
+	if err != nil {
+		return nil, classify(err, "read audit")
+	}
+	defer rows.Close()
+	var out []ledger.AuditRow
+	hashes := map[string]bool{}
+	for rows.Next() {
+		var r ledger.AuditRow
+		if err := rows.Scan(&r.Seq, &r.Hash, &r.Canonical); err != nil {
+			return nil, classify(err, "read audit")
+		}
+		var c canon
+		if err := json.Unmarshal([]byte(r.Canonical), &c); err != nil {
+			return nil, tilgang.Wrap(tilgang.Internal, err, "ledger: audit row %d", r.Seq)
+		}
+		r.Entry, r.TextHash = entryOf(c), c.TextHash
+		if c.TextHash != "" {
+			hashes[c.TextHash] = true
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, classify(err, "read audit")
+	}
+	if len(hashes) > 0 {
+		texts := map[string]string{}
+		var hs []string
+		for h := range hashes {
+			hs = append(hs, h)
+		}
+		for len(hs) > 0 {
+			chunk := hs
+			if len(chunk) > 500 {
+				chunk = hs[:500]
+			}
+			hs = hs[len(chunk):]
+			var targs []any
+			q := `SELECT hash, text FROM texts WHERE ` + inList("hash", chunk, &targs)
+			trows, err := s.read.QueryContext(ctx, s.d.rebind(q), targs...)
+			if err != nil {
+				return nil, classify(err, "read texts")
+			}
+			for trows.Next() {
+				var h string
+				var t sql.NullString
+				if err := trows.Scan(&h, &t); err != nil {
+					trows.Close()
+					return nil, classify(err, "read texts")
+				}
+				texts[h] = t.String
+			}
+			trows.Close()
+		}
+		for i := range out {
+			out[i].Entry.Text = texts[out[i].TextHash]
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) Head(ctx context.Context) (ledger.Head, error) {
+	var h ledger.Head
+	err := s.read.QueryRowContext(ctx, `SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&h.Seq, &h.Hash)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ledger.Head{Hash: genesis}, nil
+	}
+	return h, classify(err, "read head")
+}
+
+// Verify walks the chain in order. Row seq numbers must run 1, 2, 3, ...,
+// each row's bytes must claim its own seq and the previous row's hash, and
+// hash to the stored hash: an edited row fails its hash, a deleted middle
+// row leaves a gap, reordered rows claim the wrong seq, and deleted newest
+// rows leave the chain short of the anchor.
+func (s *Store) Verify(ctx context.Context, anchor *ledger.Head) (ledger.VerifyReport, error) {
+	rep := ledger.VerifyReport{Head: ledger.Head{Hash: genesis}}
+	fail := func(seq int64, format string, args ...any) (ledger.VerifyReport, error) {
+		rep.BadSeq, rep.Problem = seq, fmt.Sprintf(format, args...)
+		return rep, nil
+	}
+	// One snapshot, so rows, head and grants are read as of one moment.
+	opts := &sql.TxOptions{}
+	if s.d.postgres {
+		opts.Isolation, opts.ReadOnly = sql.LevelRepeatableRead, true
+	}
+	rtx, err := s.read.BeginTx(ctx, opts)
+	if err != nil {
+		return rep, classify(err, "verify")
+	}
+	defer rtx.Rollback()
+	rows, err := rtx.QueryContext(ctx, `SELECT seq, hash, canonical FROM audit ORDER BY seq`)
+	if err != nil {
+		return rep, classify(err, "verify")
+	}
+	defer rows.Close()
+	grantState := map[string]string{}
+	var anchorHash string
+	for rows.Next() {
+		var (
+			seq        int64
+			hash, text string
+		)
+		if err := rows.Scan(&seq, &hash, &text); err != nil {
+			return rep, classify(err, "verify")
+		}
+		want := rep.Head.Seq + 1
+		if seq != want {
+			return fail(want, "row %d is missing (the next row is %d): rows were deleted", want, seq)
+		}
+		var c canon
+		if err := json.Unmarshal([]byte(text), &c); err != nil {
+			return fail(seq, "row %d is not valid chained JSON: edited", seq)
+		}
+		if got := sha256hex([]byte(text)); got != hash {
+			return fail(seq, "row %d does not hash to its stored hash: edited", seq)
+		}
+		if c.Seq != seq {
+			return fail(seq, "row %d holds the bytes of row %d: rows were reordered", seq, c.Seq)
+		}
+		if c.Prev != rep.Head.Hash {
+			return fail(seq, "row %d does not follow row %d's hash: edited or reordered", seq, seq-1)
+		}
+		rep.Head = ledger.Head{Seq: seq, Hash: hash}
+		rep.Rows++
+		if anchor != nil && seq == anchor.Seq {
+			anchorHash = hash
+		}
+		if c.Kind == "grant.state" && c.GrantID != "" {
+			grantState[c.GrantID] = c.To
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return rep, classify(err, "verify")
+	}
+	if anchor != nil && anchor.Seq > 0 {
+		if anchor.Seq > rep.Head.Seq {
+			return fail(rep.Head.Seq+1, "the chain ends at row %d but row %d was anchored: the newest rows were deleted", rep.Head.Seq, anchor.Seq)
+		}
+		if anchorHash != anchor.Hash {
+			return fail(anchor.Seq, "row %d differs from its anchored hash", anchor.Seq)
+		}
+	}
+	var headSeq int64
+	var headHash string
+	if err := rtx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&headSeq, &headHash); err != nil {
+		return rep, classify(err, "verify head")
+	}
+	if headSeq != rep.Head.Seq || (headSeq > 0 && headHash != rep.Head.Hash) {
+		return fail(rep.Head.Seq+1, "the chain ends at row %d but its head says %d: rows were deleted", rep.Head.Seq, headSeq)
+	}
+	grows, err := rtx.QueryContext(ctx, `SELECT id, state FROM grants ORDER BY id`)
+	if err != nil {
+		return rep, classify(err, "verify grants")
+	}
+	defer grows.Close()
+	seen := 0
+	for grows.Next() {
+		var id, state string
+		if err := grows.Scan(&id, &state); err != nil {
+			return rep, classify(err, "verify grants")
+		}
+		seen++
+		chained, ok := grantState[id]
+		if !ok {
+			return fail(0, "grant %s is in the grant table but not in the chain", id)
+		}
+		if chained != state {
+			return fail(0, "grant %s is %s in the grant table but %s in the chain", id, state, chained)
+		}
+	}
+	if err := grows.Err(); err != nil {
+		return rep, classify(err, "verify grants")
+	}
+	if seen != len(grantState) {
+		return fail(0, "the chain has %d grants but the grant table %d: grant rows were deleted", len(grantState), seen)
+	}
+	rep.Grants = seen
+	rep.OK = true
+	return rep, nil
+}
+
+func (s *Store) Stats(ctx context.Context) (ledger.Stats, error) {
+	st := ledger.Stats{Grants: map[tilgang.GrantState]int64{}, OpsByState: map[ledger.OpState]int64{}}
+	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM messages`).Scan(&st.Messages); err != nil {
+		return st, classify(err, "stats")
+	}
+	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM requests`).Scan(&st.Requests); err != nil {
+		return st, classify(err, "stats")
+	}
+	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM events WHERE published = 0`).Scan(&st.EventsUnsent); err != nil {
+		return st, classify(err, "stats")
+	}
+	for _, q := range []struct {
+		sql string
+		put func(k string, n int64)
+	}{
+		{`SELECT state, COUNT(*) FROM grants GROUP BY state`, func(k string, n int64) { st.Grants[tilgang.GrantState(k)] = n }},
+		{`SELECT state, COUNT(*) FROM operations GROUP BY state`, func(k string, n int64) { st.OpsByState[ledger.OpState(k)] = n }},
+	} {
+		rows, err := s.read.QueryContext(ctx, q.sql)
+		if err != nil {
+			return st, classify(err, "stats")
+		}
+		for rows.Next() {
+			var k string
+			var n int64
+			if err := rows.Scan(&k, &n); err != nil {
+				rows.Close()
+				return st, classify(err, "stats")
+			}
+			q.put(k, n)
+		}
+		rows.Close()
+	}
+	return st, nil
+}

@@ -1,0 +1,848 @@
+// Package sqlledger is the SQL implementation of the ledger, one code path
+// for SQLite (the embedded default) and PostgreSQL (production): the same
+// statements with the placeholders and the chain-head lock each needs.
+//
+// SQLite runs in WAL mode with synchronous=FULL, one writer connection and a
+// busy timeout; reads use a separate pool of read-only connections.
+package sqlledger
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/connectors"
+	"github.com/ror-ikt/tilgang/internal/ledger"
+
+	_ "modernc.org/sqlite"
+)
+
+type dialect struct {
+	postgres bool
+}
+
+// rebind turns ? placeholders into $n for PostgreSQL.
+func (d dialect) rebind(q string) string {
+	if !d.postgres {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}
+
+// Store is a SQL ledger.
+type Store struct {
+	d     dialect
+	write *sql.DB
+	read  *sql.DB
+
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt
+}
+
+var _ ledger.Ledger = (*Store)(nil)
+
+// OpenSQLite opens (creating if needed) the ledger in a SQLite file.
+func OpenSQLite(ctx context.Context, path string) (*Store, error) {
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+	w, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	r, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	s := &Store{d: dialect{}, write: w, read: r, stmts: map[string]*sql.Stmt{}}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenDB wraps an already opened database (PostgreSQL through pgx's
+// database/sql driver) and applies the schema.
+func OpenDB(ctx context.Context, db *sql.DB, postgres bool) (*Store, error) {
+	s := &Store{d: dialect{postgres: postgres}, write: db, read: db, stmts: map[string]*sql.Stmt{}}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	for _, q := range schema(s.d) {
+		if _, err := s.write.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("ledger: migrate: %w (in %.60s...)", err, strings.TrimSpace(q))
+		}
+	}
+	return nil
+}
+
+func (s *Store) Close() error {
+	s.mu.Lock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
+	s.stmts = map[string]*sql.Stmt{}
+	s.mu.Unlock()
+	err := s.write.Close()
+	if s.read != s.write {
+		if e := s.read.Close(); err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// stmt returns a statement prepared once on the writer.
+func (s *Store) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := s.write.PrepareContext(ctx, s.d.rebind(q))
+	if err != nil {
+		return nil, classify(err, "prepare")
+	}
+	s.stmts[q] = st
+	return st, nil
+}
+
+// classify turns a database error into the project's kinds.
+func classify(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "UNIQUE constraint") || strings.Contains(msg, "duplicate key") || strings.Contains(msg, "SQLSTATE 23505"):
+		return tilgang.Wrap(tilgang.Conflict, err, "ledger: %s", what)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return tilgang.Wrap(tilgang.Unavailable, err, "ledger: %s", what)
+	case strings.Contains(msg, "database is locked") || strings.Contains(msg, "SQLITE_BUSY") ||
+		strings.Contains(msg, "connection refused") || strings.Contains(msg, "bad connection") ||
+		strings.Contains(msg, "SQLSTATE 40001") || strings.Contains(msg, "SQLSTATE 57P") ||
+		strings.Contains(msg, "SQLSTATE 08") || strings.Contains(msg, "conn closed"):
+		return tilgang.Wrap(tilgang.Unavailable, err, "ledger: %s", what)
+	}
+	return tilgang.Wrap(tilgang.Internal, err, "ledger: %s", what)
+}
+
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// ---- transactions ----
+
+type tx struct {
+	s      *Store
+	ctx    context.Context
+	tx     *sql.Tx
+	audit  []ledger.AuditEntry
+	events []ledger.Event
+	done   bool
+}
+
+func (s *Store) Begin(ctx context.Context) (ledger.Tx, error) {
+	t, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, classify(err, "begin")
+	}
+	return &tx{s: s, ctx: ctx, tx: t}, nil
+}
+
+func (t *tx) exec(q string, args ...any) (sql.Result, error) {
+	st, err := t.s.stmt(t.ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	res, err := t.tx.StmtContext(t.ctx, st).ExecContext(t.ctx, args...)
+	if err != nil {
+		return nil, classify(err, firstWords(q))
+	}
+	return res, nil
+}
+
+func (t *tx) query(q string, args ...any) (*sql.Rows, error) {
+	st, err := t.s.stmt(t.ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := t.tx.StmtContext(t.ctx, st).QueryContext(t.ctx, args...)
+	if err != nil {
+		return nil, classify(err, firstWords(q))
+	}
+	return rows, nil
+}
+
+func (t *tx) queryRow(q string, args ...any) (*sql.Row, error) {
+	st, err := t.s.stmt(t.ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return t.tx.StmtContext(t.ctx, st).QueryRowContext(t.ctx, args...), nil
+}
+
+func firstWords(q string) string {
+	f := strings.Fields(q)
+	if len(f) > 3 {
+		f = f[:3]
+	}
+	return strings.Join(f, " ")
+}
+
+func (t *tx) Rollback() error {
+	if t.done {
+		return nil
+	}
+	t.done = true
+	return t.tx.Rollback()
+}
+
+func (t *tx) RecordMessage(m ledger.Message) (ledger.MsgOutcome, error) {
+	row, err := t.queryRow(`SELECT payload_hash FROM messages WHERE key = ?`, m.Key)
+	if err != nil {
+		return 0, err
+	}
+	var h string
+	switch err := row.Scan(&h); {
+	case err == nil:
+		if h == m.PayloadHash {
+			return ledger.MsgDuplicate, nil
+		}
+		return ledger.MsgConflict, nil
+	case errors.Is(err, sql.ErrNoRows):
+	default:
+		return 0, classify(err, "read message")
+	}
+	_, err = t.exec(`INSERT INTO messages (key, payload_hash, type, person, actor, seq, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		m.Key, m.PayloadHash, m.Type, m.Person, m.Actor, int64(m.Seq), ms(m.At))
+	return ledger.MsgNew, err
+}
+
+// ---- persons ----
+
+const personCols = `id, version, record, leave_at, leave_op, has_left, updated`
+
+func scanPerson(sc interface{ Scan(...any) error }) (*ledger.PersonRow, error) {
+	var (
+		p                ledger.PersonRow
+		id, rec          string
+		leaveAt, updated int64
+		leaveOp          int64
+		left             int
+	)
+	if err := sc.Scan(&id, &p.Version, &rec, &leaveAt, &leaveOp, &left, &updated); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		return nil, classify(err, "read person")
+	}
+	if err := json.Unmarshal([]byte(rec), &p.Person); err != nil {
+		return nil, tilgang.Wrap(tilgang.Internal, err, "ledger: person %s record", id)
+	}
+	p.LeaveAt, p.LeaveOp, p.Left, p.Updated = fromMS(leaveAt), leaveOp, left == 1, fromMS(updated)
+	return &p, nil
+}
+
+func (t *tx) Person(id string) (*ledger.PersonRow, error) {
+	row, err := t.queryRow(`SELECT `+personCols+` FROM persons WHERE id = ?`, id)
+	if err != nil {
+		return nil, err
+	}
+	return scanPerson(row)
+}
+
+func (t *tx) PutPerson(p ledger.PersonRow) error {
+	_, err := t.exec(`INSERT INTO persons (`+personCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET version = excluded.version, record = excluded.record,
+		leave_at = excluded.leave_at, leave_op = excluded.leave_op, has_left = excluded.has_left, updated = excluded.updated`,
+		p.Person.ID, p.Version, mustJSON(p.Person), ms(p.LeaveAt), p.LeaveOp, b2i(p.Left), ms(p.Updated))
+	return err
+}
+
+// ---- requests ----
+
+const requestCols = `id, person, system, role, action, actor, via, grant_id, outcome, reason, why, valid_until, seq, at`
+
+func scanRequest(sc interface{ Scan(...any) error }) (*ledger.Request, error) {
+	var (
+		r     ledger.Request
+		until string
+		seq   int64
+		at    int64
+	)
+	if err := sc.Scan(&r.ID, &r.Person, &r.System, &r.Role, &r.Action, &r.Actor, &r.Via, &r.GrantID, &r.Outcome, &r.Reason, &r.Why, &until, &seq, &at); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		return nil, classify(err, "read request")
+	}
+	if until != "" {
+		r.ValidUntil, _ = tilgang.ParseDate(until)
+	}
+	r.Seq, r.At = uint64(seq), fromMS(at)
+	return &r, nil
+}
+
+func (t *tx) Request(id string) (*ledger.Request, error) {
+	row, err := t.queryRow(`SELECT `+requestCols+` FROM requests WHERE id = ?`, id)
+	if err != nil {
+		return nil, err
+	}
+	return scanRequest(row)
+}
+
+func (t *tx) InsertRequest(r ledger.Request) error {
+	_, err := t.exec(`INSERT INTO requests (`+requestCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.Person, r.System, r.Role, r.Action, r.Actor, r.Via, r.GrantID, r.Outcome, r.Reason, r.Why, r.ValidUntil.String(), int64(r.Seq), ms(r.At))
+	return err
+}
+
+// ---- grants ----
+
+const grantCols = `id, person, system, role, state, open, request_id, requester, stage, stage_principal, approvers, valid_until, revoke_after, revoke_cause, entitlements, catalogue, created, updated`
+
+func scanGrant(sc interface{ Scan(...any) error }) (*ledger.Grant, error) {
+	var (
+		g                       ledger.Grant
+		state, approvers, until string
+		ents                    string
+		open, revokeAfter       int
+		created, updated        int64
+	)
+	if err := sc.Scan(&g.ID, &g.Person, &g.System, &g.Role, &state, &open, &g.RequestID, &g.Requester, &g.Stage, &g.StagePrincipal,
+		&approvers, &until, &revokeAfter, &g.RevokeCause, &ents, &g.Catalogue, &created, &updated); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		return nil, classify(err, "read grant")
+	}
+	g.State = tilgang.GrantState(state)
+	_ = json.Unmarshal([]byte(approvers), &g.Approvers)
+	_ = json.Unmarshal([]byte(ents), &g.Entitlements)
+	if until != "" {
+		g.ValidUntil, _ = tilgang.ParseDate(until)
+	}
+	g.RevokeAfter = revokeAfter == 1
+	g.Created, g.Updated = fromMS(created), fromMS(updated)
+	return &g, nil
+}
+
+func grantArgs(g ledger.Grant) []any {
+	open := 1
+	if g.State.Final() {
+		open = 0
+	}
+	if g.Approvers == nil {
+		g.Approvers = []string{}
+	}
+	if g.Entitlements == nil {
+		g.Entitlements = map[string][]string{}
+	}
+	return []any{g.ID, g.Person, g.System, g.Role, string(g.State), open, g.RequestID, g.Requester, g.Stage, g.StagePrincipal,
+		mustJSON(g.Approvers), g.ValidUntil.String(), b2i(g.RevokeAfter), g.RevokeCause, mustJSON(g.Entitlements), g.Catalogue, ms(g.Created), ms(g.Updated)}
+}
+
+func (t *tx) Grant(id string) (*ledger.Grant, error) {
+	row, err := t.queryRow(`SELECT `+grantCols+` FROM grants WHERE id = ?`, id)
+	if err != nil {
+		return nil, err
+	}
+	return scanGrant(row)
+}
+
+func (t *tx) OpenGrant(person, system, role string) (*ledger.Grant, error) {
+	row, err := t.queryRow(`SELECT `+grantCols+` FROM grants WHERE person = ? AND system = ? AND role = ? AND open = 1`, person, system, role)
+	if err != nil {
+		return nil, err
+	}
+	return scanGrant(row)
+}
+
+func (t *tx) GrantsOf(person string) ([]ledger.Grant, error) {
+	rows, err := t.query(`SELECT `+grantCols+` FROM grants WHERE person = ? AND open = 1 ORDER BY created, id`, person)
+	if err != nil {
+		return nil, err
+	}
+	return collectGrants(rows)
+}
+
+func collectGrants(rows *sql.Rows) ([]ledger.Grant, error) {
+	defer rows.Close()
+	var out []ledger.Grant
+	for rows.Next() {
+		g, err := scanGrant(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *g)
+	}
+	return out, classify(rows.Err(), "read grants")
+}
+
+func (t *tx) InsertGrant(g ledger.Grant) error {
+	_, err := t.exec(`INSERT INTO grants (`+grantCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, grantArgs(g)...)
+	return err
+}
+
+func (t *tx) UpdateGrant(g ledger.Grant) error {
+	a := grantArgs(g)
+	res, err := t.exec(`UPDATE grants SET person = ?, system = ?, role = ?, state = ?, open = ?, request_id = ?, requester = ?, stage = ?,
+		stage_principal = ?, approvers = ?, valid_until = ?, revoke_after = ?, revoke_cause = ?, entitlements = ?, catalogue = ?, created = ?, updated = ?
+		WHERE id = ?`, append(a[1:], a[0])...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return tilgang.Errorf(tilgang.NotFound, "ledger: grant %s does not exist", g.ID)
+	}
+	return nil
+}
+
+// ---- operations ----
+
+const opCols = `id, grant_id, person, connector, kind, entitlement, state, due_at, next_at, seq, attempts, token, holder, claim_until, target, disabled, last_error, created, updated`
+
+func scanOp(sc interface{ Scan(...any) error }) (*ledger.Operation, error) {
+	var (
+		o                                        ledger.Operation
+		state, target                            string
+		due, next, seq, claimUntil, created, upd int64
+		disabled                                 int
+	)
+	if err := sc.Scan(&o.ID, &o.GrantID, &o.Person, &o.Connector, &o.Kind, &o.Entitlement, &state, &due, &next, &seq, &o.Attempts,
+		&o.Token, &o.Holder, &claimUntil, &target, &disabled, &o.LastError, &created, &upd); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		return nil, classify(err, "read operation")
+	}
+	o.State = ledger.OpState(state)
+	o.DueAt, o.NextAt, o.Seq, o.ClaimUntil = fromMS(due), fromMS(next), uint64(seq), fromMS(claimUntil)
+	o.Disabled = disabled == 1
+	o.Created, o.Updated = fromMS(created), fromMS(upd)
+	if target != "" && target != "null" {
+		_ = json.Unmarshal([]byte(target), &o.Target)
+	}
+	return &o, nil
+}
+
+func targetJSON(r connectors.Ref) string {
+	if r == nil {
+		return ""
+	}
+	return mustJSON(r)
+}
+
+func (t *tx) Operation(id int64) (*ledger.Operation, error) {
+	row, err := t.queryRow(`SELECT `+opCols+` FROM operations WHERE id = ?`, id)
+	if err != nil {
+		return nil, err
+	}
+	return scanOp(row)
+}
+
+func (t *tx) InsertOperation(o ledger.Operation) (int64, error) {
+	if o.State == "" {
+		o.State = ledger.OpQueued
+	}
+	row, err := t.queryRow(`INSERT INTO operations (grant_id, person, connector, kind, entitlement, state, due_at, next_at, seq, attempts, token, holder,
+		claim_until, target, disabled, last_error, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		o.GrantID, o.Person, o.Connector, o.Kind, o.Entitlement, string(o.State), ms(o.DueAt), ms(o.NextAt), int64(o.Seq), o.Attempts, o.Token, o.Holder,
+		ms(o.ClaimUntil), targetJSON(o.Target), b2i(o.Disabled), o.LastError, ms(o.Created), ms(o.Updated))
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	if err := row.Scan(&id); err != nil {
+		return 0, classify(err, "insert operation")
+	}
+	return id, nil
+}
+
+func (t *tx) UpdateOperation(o ledger.Operation, expectToken int64) error {
+	q := `UPDATE operations SET state = ?, due_at = ?, next_at = ?, attempts = ?, token = ?, holder = ?, claim_until = ?, target = ?,
+		disabled = ?, last_error = ?, updated = ? WHERE id = ?`
+	args := []any{string(o.State), ms(o.DueAt), ms(o.NextAt), o.Attempts, o.Token, o.Holder, ms(o.ClaimUntil), targetJSON(o.Target),
+		b2i(o.Disabled), o.LastError, ms(o.Updated), o.ID}
+	if expectToken != 0 {
+		q += ` AND token = ? AND state = 'claimed'`
+		args = append(args, expectToken)
+	}
+	res, err := t.exec(q, args...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		if expectToken != 0 {
+			return tilgang.Errorf(tilgang.Conflict, "ledger: operation %d is no longer claimed with token %d", o.ID, expectToken)
+		}
+		return tilgang.Errorf(tilgang.NotFound, "ledger: operation %d does not exist", o.ID)
+	}
+	return nil
+}
+
+func collectOps(rows *sql.Rows) ([]ledger.Operation, error) {
+	defer rows.Close()
+	var out []ledger.Operation
+	for rows.Next() {
+		o, err := scanOp(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *o)
+	}
+	return out, classify(rows.Err(), "read operations")
+}
+
+func (t *tx) OperationsOf(grantID string) ([]ledger.Operation, error) {
+	rows, err := t.query(`SELECT `+opCols+` FROM operations WHERE grant_id = ? ORDER BY due_at, seq, id`, grantID)
+	if err != nil {
+		return nil, err
+	}
+	return collectOps(rows)
+}
+
+func (t *tx) PersonOperations(person string, states ...ledger.OpState) ([]ledger.Operation, error) {
+	rows, err := t.query(`SELECT `+opCols+` FROM operations WHERE person = ? ORDER BY due_at, seq, id`, person)
+	if err != nil {
+		return nil, err
+	}
+	all, err := collectOps(rows)
+	if err != nil || len(states) == 0 {
+		return all, err
+	}
+	var out []ledger.Operation
+	for _, o := range all {
+		for _, s := range states {
+			if o.State == s {
+				out = append(out, o)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// ---- accounts ----
+
+func scanAccount(sc interface{ Scan(...any) error }) (*ledger.AccountRow, error) {
+	var (
+		a       ledger.AccountRow
+		ref     string
+		enabled int
+		upd     int64
+	)
+	if err := sc.Scan(&a.Person, &a.Connector, &ref, &enabled, &upd); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		}
+		return nil, classify(err, "read account")
+	}
+	_ = json.Unmarshal([]byte(ref), &a.Ref)
+	a.Enabled, a.Updated = enabled == 1, fromMS(upd)
+	return &a, nil
+}
+
+func (t *tx) Account(person, connector string) (*ledger.AccountRow, error) {
+	row, err := t.queryRow(`SELECT person, connector, ref, enabled, updated FROM accounts WHERE person = ? AND connector = ?`, person, connector)
+	if err != nil {
+		return nil, err
+	}
+	return scanAccount(row)
+}
+
+func (t *tx) PutAccount(a ledger.AccountRow) error {
+	_, err := t.exec(`INSERT INTO accounts (person, connector, ref, enabled, updated) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (person, connector) DO UPDATE SET ref = excluded.ref, enabled = excluded.enabled, updated = excluded.updated`,
+		a.Person, a.Connector, mustJSON(a.Ref), b2i(a.Enabled), ms(a.Updated))
+	return err
+}
+
+func (t *tx) AccountsOf(person string) ([]ledger.AccountRow, error) {
+	rows, err := t.query(`SELECT person, connector, ref, enabled, updated FROM accounts WHERE person = ? ORDER BY connector`, person)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []ledger.AccountRow
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *a)
+	}
+	return out, classify(rows.Err(), "read accounts")
+}
+
+func (t *tx) Audit(e ledger.AuditEntry) { t.audit = append(t.audit, e) }
+func (t *tx) Emit(e ledger.Event)       { t.events = append(t.events, e) }
+
+// Commit writes the buffered events, then the audit entries with the chain
+// head locked as the last statements, then commits.
+func (t *tx) Commit() error {
+	if t.done {
+		return tilgang.Errorf(tilgang.Internal, "ledger: commit of a finished transaction")
+	}
+	for _, e := range t.events {
+		person := e.Person
+		if person == "" {
+			person = "_"
+		}
+		data := e.Data
+		if data == nil {
+			data = map[string]any{}
+		}
+		if _, err := t.exec(`INSERT INTO events (kind, person, data, at, published) VALUES (?, ?, ?, ?, 0)`, e.Kind, person, mustJSON(data), ms(e.At)); err != nil {
+			t.Rollback()
+			return err
+		}
+	}
+	if len(t.audit) > 0 {
+		if err := t.appendChain(); err != nil {
+			t.Rollback()
+			return err
+		}
+	}
+	t.done = true
+	if err := t.tx.Commit(); err != nil {
+		return classify(err, "commit")
+	}
+	return nil
+}
+
+func (t *tx) appendChain() error {
+	q := `SELECT seq, hash FROM audit_head WHERE id = 1`
+	if t.s.d.postgres {
+		q += ` FOR UPDATE`
+	}
+	row, err := t.queryRow(q)
+	if err != nil {
+		return err
+	}
+	var head ledger.Head
+	if err := row.Scan(&head.Seq, &head.Hash); err != nil {
+		return classify(err, "read chain head")
+	}
+	for _, e := range t.audit {
+		textHash := ""
+		if e.Text != "" {
+			textHash = sha256hex([]byte(e.Text))
+			if _, err := t.exec(`INSERT INTO texts (hash, text) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`, textHash, e.Text); err != nil {
+				return err
+			}
+		}
+		head.Seq++
+		c := canonicalOf(head.Seq, head.Hash, e, textHash)
+		head.Hash = sha256hex(c)
+		if _, err := t.exec(`INSERT INTO audit (seq, hash, canonical, person, system, at) VALUES (?, ?, ?, ?, ?, ?)`,
+			head.Seq, head.Hash, string(c), e.Person, e.System, ms(e.At)); err != nil {
+			return err
+		}
+	}
+	_, err = t.exec(`UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, head.Seq, head.Hash)
+	return err
+}
+
+func sha256hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// canon is the chained form of an audit entry. Field order is fixed and
+// encoding/json sorts map keys, so the bytes are canonical.
+type canon struct {
+	Seq       int64             `json:"seq"`
+	Prev      string            `json:"prev"`
+	At        string            `json:"at"`
+	Kind      string            `json:"kind"`
+	Person    string            `json:"person,omitempty"`
+	Actor     string            `json:"actor,omitempty"`
+	Via       string            `json:"via,omitempty"`
+	System    string            `json:"system,omitempty"`
+	Role      string            `json:"role,omitempty"`
+	GrantID   string            `json:"grant_id,omitempty"`
+	RequestID string            `json:"request_id,omitempty"`
+	OpID      int64             `json:"operation_id,omitempty"`
+	From      string            `json:"from,omitempty"`
+	To        string            `json:"to,omitempty"`
+	Catalogue string            `json:"catalogue,omitempty"`
+	FileHash  string            `json:"file_hash,omitempty"`
+	TextHash  string            `json:"text_hash,omitempty"`
+	Details   map[string]string `json:"details,omitempty"`
+}
+
+func canonicalOf(seq int64, prev string, e ledger.AuditEntry, textHash string) []byte {
+	return []byte(mustJSON(canon{
+		Seq: seq, Prev: prev, At: e.At.UTC().Format(time.RFC3339Nano), Kind: e.Kind, Person: e.Person, Actor: e.Actor, Via: e.Via,
+		System: e.System, Role: e.Role, GrantID: e.GrantID, RequestID: e.RequestID, OpID: e.OpID, From: e.From, To: e.To,
+		Catalogue: e.Catalogue, FileHash: e.FileHash, TextHash: textHash, Details: e.Details,
+	}))
+}
+
+func entryOf(c canon) ledger.AuditEntry {
+	at, _ := time.Parse(time.RFC3339Nano, c.At)
+	return ledger.AuditEntry{At: at, Kind: c.Kind, Person: c.Person, Actor: c.Actor, Via: c.Via, System: c.System, Role: c.Role,
+		GrantID: c.GrantID, RequestID: c.RequestID, OpID: c.OpID, From: c.From, To: c.To, Catalogue: c.Catalogue, FileHash: c.FileHash, Details: c.Details}
+}
+
+// ---- claims ----
+
+func (s *Store) Claim(ctx context.Context, holder string, now time.Time, lease time.Duration, n int) ([]ledger.Operation, error) {
+	nowMS := ms(now)
+	// An operation is claimable when it is queued (or its claim lapsed), due,
+	// past its retry time, and no earlier due operation of the same person
+	// and connector is still unfinished: per-(person, connector) order.
+	q := `UPDATE operations SET state = 'claimed', holder = ?, claim_until = ?, token = token + 1, attempts = attempts + 1, updated = ?
+		WHERE id IN (
+			SELECT o.id FROM operations o
+			WHERE (o.state = 'queued' OR (o.state = 'claimed' AND o.claim_until < ?)) AND o.due_at <= ? AND o.next_at <= ?
+			AND NOT EXISTS (
+				SELECT 1 FROM operations p
+				WHERE p.person = o.person AND p.connector = o.connector
+				AND p.state IN ('queued', 'claimed', 'waiting') AND p.due_at <= ?
+				AND (p.due_at < o.due_at OR (p.due_at = o.due_at AND (p.seq < o.seq OR (p.seq = o.seq AND p.id < o.id)))))
+			ORDER BY o.due_at, o.seq, o.id LIMIT ?` + s.skipLocked() + `)
+		RETURNING ` + opCols
+	st, err := s.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, holder, ms(now.Add(lease)), nowMS, nowMS, nowMS, nowMS, nowMS, n)
+	if err != nil {
+		return nil, classify(err, "claim")
+	}
+	ops, err := collectOps(rows)
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(ops, func(i, j int) bool { return opLess(ops[i], ops[j]) })
+	return ops, nil
+}
+
+func (s *Store) skipLocked() string {
+	if s.d.postgres {
+		return ` FOR UPDATE SKIP LOCKED`
+	}
+	return ""
+}
+
+func opLess(a, b ledger.Operation) bool {
+	if !a.DueAt.Equal(b.DueAt) {
+		return a.DueAt.Before(b.DueAt)
+	}
+	if a.Seq != b.Seq {
+		return a.Seq < b.Seq
+	}
+	return a.ID < b.ID
+}
+
+func (s *Store) NextDue(ctx context.Context) (time.Time, error) {
+	var v sql.NullInt64
+	err := s.read.QueryRowContext(ctx, s.d.rebind(`SELECT MIN(CASE WHEN next_at > due_at THEN next_at ELSE due_at END) FROM operations WHERE state = 'queued'`)).Scan(&v)
+	if err != nil {
+		return time.Time{}, classify(err, "next due")
+	}
+	var lapse sql.NullInt64
+	err = s.read.QueryRowContext(ctx, s.d.rebind(`SELECT MIN(claim_until) FROM operations WHERE state = 'claimed'`)).Scan(&lapse)
+	if err != nil {
+		return time.Time{}, classify(err, "next due")
+	}
+	t := v.Int64
+	if lapse.Valid && (t == 0 || lapse.Int64 < t) {
+		t = lapse.Int64
+	}
+	return fromMS(t), nil
+}
+
+// ---- events ----
+
+func (s *Store) PendingEvents(ctx context.Context, n int) ([]ledger.Event, error) {
+	rows, err := s.read.QueryContext(ctx, s.d.rebind(`SELECT id, kind, person, data, at FROM events WHERE published = 0 ORDER BY id LIMIT ?`), n)
+	if err != nil {
+		return nil, classify(err, "pending events")
+	}
+	defer rows.Close()
+	var out []ledger.Event
+	for rows.Next() {
+		var (
+			e    ledger.Event
+			data string
+			at   int64
+		)
+		if err := rows.Scan(&e.ID, &e.Kind, &e.Person, &data, &at); err != nil {
+			return nil, classify(err, "pending events")
+		}
+		_ = json.Unmarshal([]byte(data), &e.Data)
+		e.At = fromMS(at)
+		out = append(out, e)
+	}
+	return out, classify(rows.Err(), "pending events")
+}
+
+func (s *Store) MarkPublished(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	ph := strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	_, err := s.write.ExecContext(ctx, s.d.rebind(`UPDATE events SET published = 1 WHERE id IN (`+ph+`)`), args...)
+	return classify(err, "mark published")
+}

@@ -1,0 +1,144 @@
+package tilgang
+
+import (
+	"fmt"
+	"sort"
+	"time"
+)
+
+// Person is the HR record of one person, the whole truth at Version.
+// See DESIGN.md "The HR person record".
+type Person struct {
+	ID           string       `json:"id"`
+	GivenName    string       `json:"given_name"`
+	FamilyName   string       `json:"family_name"`
+	Email        string       `json:"email,omitempty"`
+	Municipality string       `json:"municipality"`
+	Employments  []Employment `json:"employments"`
+}
+
+// Employment is one arbeidsforhold. End is inclusive; zero means open.
+type Employment struct {
+	ID       string  `json:"id"`
+	Primary  bool    `json:"primary"`
+	Percent  float64 `json:"percent"`
+	OrgUnit  string  `json:"org_unit"`
+	Position string  `json:"position"`
+	Manager  string  `json:"manager,omitempty"`
+	Start    Date    `json:"start"`
+	End      Date    `json:"end"`
+}
+
+// Validate reports every problem of the record at once, naming the field.
+func (p *Person) Validate() error {
+	var errs []string
+	if !ValidToken(p.ID) {
+		errs = append(errs, fmt.Sprintf("person.id %q must be letters, digits, '-' or '_'", p.ID))
+	}
+	if p.GivenName == "" {
+		errs = append(errs, "person.given_name is empty")
+	}
+	if p.FamilyName == "" {
+		errs = append(errs, "person.family_name is empty")
+	}
+	if p.Municipality == "" {
+		errs = append(errs, "person.municipality is empty")
+	}
+	seen := map[string]bool{}
+	for i, e := range p.Employments {
+		at := fmt.Sprintf("person.employments[%d]", i)
+		if e.ID == "" {
+			errs = append(errs, at+".id is empty")
+		} else if seen[e.ID] {
+			errs = append(errs, fmt.Sprintf("%s.id %q is repeated", at, e.ID))
+		}
+		seen[e.ID] = true
+		if e.Percent < 0 || e.Percent > 100 {
+			errs = append(errs, fmt.Sprintf("%s.percent %v is outside 0..100", at, e.Percent))
+		}
+		if e.Start.IsZero() {
+			errs = append(errs, at+".start is missing")
+		}
+		if !e.End.IsZero() && e.End.Before(e.Start) {
+			errs = append(errs, fmt.Sprintf("%s.end %s is before start %s", at, e.End, e.Start))
+		}
+		if e.Manager != "" && !ValidToken(e.Manager) {
+			errs = append(errs, fmt.Sprintf("%s.manager %q is not a person id", at, e.Manager))
+		}
+	}
+	if len(errs) > 0 {
+		return Errorf(Invalid, "%s", joinErrs(errs))
+	}
+	return nil
+}
+
+func joinErrs(errs []string) string {
+	s := errs[0]
+	for _, e := range errs[1:] {
+		s += "; " + e
+	}
+	return s
+}
+
+// Main is the employment policies see: the primary one, else the highest
+// percent, else the earliest start (then the lowest id, so it is stable).
+// ok is false when the person has no employments.
+func (p *Person) Main() (e Employment, ok bool) {
+	if len(p.Employments) == 0 {
+		return Employment{}, false
+	}
+	es := append([]Employment(nil), p.Employments...)
+	sort.SliceStable(es, func(i, j int) bool {
+		a, b := es[i], es[j]
+		if a.Primary != b.Primary {
+			return a.Primary
+		}
+		if a.Percent != b.Percent {
+			return a.Percent > b.Percent
+		}
+		if a.Start != b.Start {
+			return a.Start.Before(b.Start)
+		}
+		return a.ID < b.ID
+	})
+	return es[0], true
+}
+
+// Manager is the main employment's manager, "" when none.
+func (p *Person) Manager() string {
+	m, _ := p.Main()
+	return m.Manager
+}
+
+// LeaveAt is 00:00 Oslo on the day after the latest end, once every
+// employment has an end; ok is false while any employment is open (or the
+// person has none, which is not a leave either: HR sent no end).
+func (p *Person) LeaveAt() (t time.Time, ok bool) {
+	if len(p.Employments) == 0 {
+		return time.Time{}, false
+	}
+	var last Date
+	for _, e := range p.Employments {
+		if e.End.IsZero() {
+			return time.Time{}, false
+		}
+		if last.Before(e.End) {
+			last = e.End
+		}
+	}
+	return last.End(), true
+}
+
+// StartAt is 00:00 Oslo on the earliest start of an employment.
+func (p *Person) StartAt() time.Time {
+	var first Date
+	for _, e := range p.Employments {
+		if first.IsZero() || e.Start.Before(first) {
+			first = e.Start
+		}
+	}
+	if first.IsZero() {
+		return time.Time{}
+	}
+	return first.Start()
+}
