@@ -1,0 +1,70 @@
+// Package policy loads and validates the system catalogue (systemoversikt):
+// one YAML file per fagsystem in a directory, usually policies/.
+//
+// A file names the system, its owner (systemeier), its administrators
+// (systemansvarlig, person ids), its coordinator (systemkoordinator from
+// ROR-IKT), the connector instances it is provisioned through, its roles and
+// its birthright rules:
+//
+//	system: gerica                      # must equal the file name: gerica.yaml
+//	name: Gerica
+//	owner: Helse og omsorg
+//	administrators: [1547-20001, 1547-20002]
+//	coordinator: 1547-90001
+//	connectors: [ad, manual]
+//	roles:
+//	  - id: bruker
+//	    entitlements: { ad: ["CN=APP-Gerica-Bruker,OU=Groups,DC=ror,DC=test"], manual: [Bruker] }
+//	    requestable_by: [manager, hr]   # manager | self | administrator | hr; [] = only by birthright
+//	    approval: [systemansvarlig]     # stages in order: manager | systemansvarlig; [] = none
+//	    eligible: 'person.org_unit.startsWith("helse")'
+//	    default_duration: 180d
+//	    max_duration: 365d
+//	    credentials_to: manager         # manager (default) | administrators
+//	    requires_training: true
+//	    conflicts: [gerica/admin]
+//	birthright:
+//	  - when: 'person.position == "sykepleier"'
+//	    roles: [bruker]
+//
+// Files named *_test.yaml, files starting with '.', and everything in
+// sub-directories (tests/) are not part of the catalogue. The catalogue
+// version is the SHA-256 over every catalogue file's name and bytes, so any
+// edit to any file gives a new version and nothing else does; each decision
+// records it together with the deciding file's own hash.
+//
+// Loading is strict: unknown keys, wrong types, unknown values, dangling
+// references and impossible rules are all reported at once, each as
+// "path:line: what is wrong", and no catalogue is returned. The worker
+// refuses to start on an invalid catalogue and `tilgang policy check` prints
+// the same list.
+//
+// Which fields act today:
+//   - The core acts on requestable_by (who may ask), approval (the stages),
+//     credentials_to (who gets a new account's sealed initial password),
+//     administrators (who approves systemansvarlig stages and confirms
+//     training and manual tasks) and connectors/entitlements (what is
+//     provisioned where).
+//   - eligible, default_duration, max_duration, requires_training,
+//     conflicts and birthright are for the policy engine. They are loaded and
+//     validated here already (names, values, references, and when cel-go is
+//     built in, that each expression compiles to a bool), so a catalogue that
+//     passes now keeps passing when the engine starts acting on them.
+//
+// Decisions that the format leaves open, made here:
+//   - approval and requestable_by must be written out, also when empty: a
+//     forgotten approval must not silently mean "no approval".
+//   - Every role names at least one connector under entitlements; the
+//     connectors a grant of the role uses are exactly those keys, and an
+//     empty list (manual: []) means "an account there, no group or role".
+//   - Conflicts are symmetric: gerica/bruker listing gerica/admin also forbids
+//     admin for a holder of bruker (see Catalogue.Conflicting).
+//   - Two systemansvarlig stages need two different administrators (a
+//     principal approves at most one stage), so a role may not have more
+//     systemansvarlig stages than the system has administrators; a person has
+//     one manager, so manager may appear only once.
+//   - A role that nobody may request and no birthright gives is reported.
+//
+// A Catalogue is immutable once loaded and safe for concurrent readers; a
+// reload builds a new one.
+package policy
