@@ -1,0 +1,220 @@
+package envelope
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// checkJSON checks that raw is exactly one JSON value with no key repeated
+// in any object at any depth.
+func checkJSON(raw []byte) error {
+	type frame struct {
+		obj     bool
+		keys    map[string]struct{}
+		wantKey bool
+		cur     string // the key whose value is being read (objects)
+		idx     int    // the index of the value being read (arrays)
+		path    string
+	}
+	var stack []*frame
+	child := func(f *frame) string {
+		switch {
+		case f == nil:
+			return ""
+		case f.obj && f.path == "":
+			return f.cur
+		case f.obj:
+			return f.path + "." + f.cur
+		default:
+			return f.path + "[" + strconv.Itoa(f.idx) + "]"
+		}
+	}
+	done := func(f *frame) {
+		if f == nil {
+			return
+		}
+		if f.obj {
+			f.wantKey = true
+		} else {
+			f.idx++
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	complete := false
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			if !complete {
+				return invalid("document is empty")
+			}
+			return nil
+		}
+		if err != nil {
+			return invalid("document is not valid JSON (at byte %d): %s", dec.InputOffset(), strings.TrimPrefix(err.Error(), "json: "))
+		}
+		if complete {
+			return invalid("document has more after the JSON value (at byte %d)", dec.InputOffset())
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.obj && top.wantKey {
+			if d, ok := tok.(json.Delim); ok && d == '}' {
+				stack = stack[:len(stack)-1]
+				if len(stack) == 0 {
+					complete = true
+				} else {
+					done(stack[len(stack)-1])
+				}
+				continue
+			}
+			k, _ := tok.(string)
+			if _, dup := top.keys[k]; dup {
+				if top.path == "" {
+					return invalid("key %s is repeated", quote(k))
+				}
+				return invalid("key %s is repeated in %s", quote(k), top.path)
+			}
+			top.keys[k] = struct{}{}
+			top.cur = k
+			top.wantKey = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{obj: true, keys: map[string]struct{}{}, wantKey: true, path: child(top)})
+		case json.Delim('['):
+			stack = append(stack, &frame{path: child(top)})
+		case json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				complete = true
+			} else {
+				done(stack[len(stack)-1])
+			}
+		default:
+			if top == nil {
+				complete = true
+			}
+			done(top)
+		}
+	}
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// decodeStrict decodes data into v (a pointer to a struct) after checking
+// that every object key is exactly a field's JSON name and every value has
+// the JSON type of its field, naming the field path (rooted at path) and
+// the value on the first problem.
+func decodeStrict(data []byte, v any, path string) error {
+	if err := walk(data, reflect.TypeOf(v).Elem(), path); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return invalid("%s: %s", path, strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return nil
+}
+
+func walk(raw json.RawMessage, t reflect.Type, path string) error {
+	if string(raw) == "null" {
+		return nil // encoding/json leaves the zero value; validation judges it
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		u := reflect.New(t).Interface().(json.Unmarshaler)
+		if err := u.UnmarshalJSON(raw); err != nil {
+			return invalid("%s %s: %s", path, quote(string(raw)), strings.TrimPrefix(err.Error(), "json: "))
+		}
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return walk(raw, t.Elem(), path)
+	case reflect.Struct:
+		if raw[0] != '{' {
+			return invalid("%s must be an object, not %s", path, jsonKind(raw))
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return invalid("%s is not a valid object", path)
+		}
+		fields := map[string]reflect.Type{}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			fields[name] = f.Type
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			ft, ok := fields[k]
+			if !ok {
+				return invalid("%s has the unknown field %s", path, quote(k))
+			}
+			if err := walk(m[k], ft, path+"."+k); err != nil {
+				return err
+			}
+		}
+		return nil
+	case reflect.Slice:
+		if raw[0] != '[' {
+			return invalid("%s must be an array, not %s", path, jsonKind(raw))
+		}
+		var a []json.RawMessage
+		if err := json.Unmarshal(raw, &a); err != nil {
+			return invalid("%s is not a valid array", path)
+		}
+		for i, v := range a {
+			if err := walk(v, t.Elem(), path+"["+strconv.Itoa(i)+"]"); err != nil {
+				return err
+			}
+		}
+		return nil
+	case reflect.String:
+		if raw[0] != '"' {
+			return invalid("%s must be a string, not %s", path, jsonKind(raw))
+		}
+		return nil
+	case reflect.Bool:
+		if raw[0] != 't' && raw[0] != 'f' {
+			return invalid("%s must be true or false, not %s", path, jsonKind(raw))
+		}
+		return nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if _, err := strconv.ParseInt(string(raw), 10, t.Bits()); err != nil {
+			return invalid("%s %s must be a whole number", path, quote(string(raw)))
+		}
+		return nil
+	case reflect.Float32, reflect.Float64:
+		if _, err := strconv.ParseFloat(string(raw), t.Bits()); err != nil || !isNumber(raw) {
+			return invalid("%s %s must be a number", path, quote(string(raw)))
+		}
+		return nil
+	}
+	return invalid("%s: no strict decoding for %s", path, t)
+}
+
+func isNumber(raw []byte) bool {
+	return len(raw) > 0 && (raw[0] == '-' || (raw[0] >= '0' && raw[0] <= '9'))
+}
