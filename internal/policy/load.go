@@ -4,11 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 )
 
@@ -59,6 +59,7 @@ func load(fsys fs.FS, dir string, display func(string) string, connectors []stri
 	type file struct {
 		name, path, hash string
 		sys              *System
+		p                *parser
 	}
 	var files []*file
 	for _, e := range entries {
@@ -77,19 +78,15 @@ func load(fsys fs.FS, dir string, display func(string) string, connectors []stri
 	}
 
 	version := sha256.New()
-	c := &Catalogue{Systems: map[string]*System{}, Dir: dir}
-	unregistered := map[string]bool{} // stems of files that gave no usable system id
-	folded := map[string]*System{}
 	for _, f := range files {
-		stem := strings.TrimSuffix(f.name, ".yaml")
+		f.p = &parser{file: f.path, connectors: connectors}
 		data, err := fs.ReadFile(fsys, f.name)
 		if err != nil {
 			var pe *fs.PathError
 			if errors.As(err, &pe) {
 				err = pe.Err
 			}
-			probs = append(probs, Problem{File: f.path, Msg: "cannot read: " + err.Error()})
-			unregistered[stem] = true
+			f.p.add(0, "cannot read: %v", err)
 			continue
 		}
 		sum := sha256.Sum256(data)
@@ -98,26 +95,36 @@ func load(fsys fs.FS, dir string, display func(string) string, connectors []stri
 		version.Write([]byte{0})
 		version.Write([]byte(f.hash))
 		version.Write([]byte{'\n'})
+		if f.sys = f.p.parseFile(stemOf(f.name), data); f.sys != nil {
+			f.sys.File, f.sys.FileHash = f.path, f.hash
+		}
+	}
 
-		p := &parser{file: f.path, connectors: connectors}
-		s := p.parseFile(stem, data)
-		if s != nil {
-			s.File, s.FileHash = f.path, f.hash
+	// Register systems by id, the ones matching their file name first, so a
+	// copy under another name is the one told it is a duplicate.
+	c := &Catalogue{Systems: map[string]*System{}, Dir: dir}
+	unregistered := map[string]bool{} // stems of files that gave no usable system id
+	folded := map[string]*System{}
+	for _, matching := range []bool{true, false} {
+		for _, f := range files {
+			s := f.sys
+			if s == nil || s.ID == "" {
+				unregistered[stemOf(f.name)] = true
+				continue
+			}
+			if (s.ID == stemOf(f.name)) != matching {
+				continue
+			}
+			switch first := folded[strings.ToLower(s.ID)]; {
+			case first != nil && first.ID == s.ID:
+				f.p.add(s.Line, "system %q is also defined in %s", s.ID, first.File)
+			case first != nil:
+				f.p.add(s.Line, "system %q differs only in case from system %q in %s", s.ID, first.ID, first.File)
+			default:
+				c.Systems[s.ID] = s
+				folded[strings.ToLower(s.ID)] = s
+			}
 		}
-		switch {
-		case s == nil || s.ID == "":
-			unregistered[stem] = true
-		case c.Systems[s.ID] != nil:
-			p.add(s.Line, "system %q is also defined in %s", s.ID, c.Systems[s.ID].File)
-		case folded[strings.ToLower(s.ID)] != nil:
-			first := folded[strings.ToLower(s.ID)]
-			p.add(s.Line, "system %q differs only in case from system %q in %s", s.ID, first.ID, first.File)
-		default:
-			c.Systems[s.ID] = s
-			folded[strings.ToLower(s.ID)] = s
-		}
-		f.sys = s
-		probs = append(probs, p.probs...)
 	}
 
 	// References across files: separation-of-duties conflicts.
@@ -130,27 +137,30 @@ func load(fsys fs.FS, dir string, display func(string) string, connectors []stri
 			for i, ref := range r.Conflicts {
 				line := r.conflictLines[i]
 				sysID, roleID, _ := strings.Cut(ref, "/")
-				bad := func(msg string) {
-					probs = append(probs, Problem{File: f.path, Line: line, Msg: "role " + strconv.Quote(r.ID) + ": conflicts " + strconv.Quote(ref) + ": " + msg})
+				bad := func(format string, args ...any) {
+					f.p.add(line, "role %q: conflicts %q: %s", r.ID, ref, fmt.Sprintf(format, args...))
 				}
 				if s.ID != "" && sysID == s.ID && roleID == r.ID {
 					bad("a role cannot conflict with itself")
 					continue
 				}
 				target, ok := c.Systems[sysID]
-				if !ok && sysID == s.ID {
+				if sysID == s.ID {
 					target, ok = s, true // a duplicate-id file still knows its own roles
 				}
 				switch {
 				case !ok && unregistered[sysID]:
 					// that file's own problems are reported; do not cascade
 				case !ok:
-					bad("there is no system " + strconv.Quote(sysID) + " in the catalogue")
+					bad("there is no system %q in the catalogue", sysID)
 				case target.roles[roleID] == nil:
-					bad("system " + strconv.Quote(sysID) + " has no role " + strconv.Quote(roleID) + " (roles: " + strings.Join(roleIDs(target), ", ") + ")")
+					bad("system %q has no role %q (roles: %s)", sysID, roleID, strings.Join(roleIDs(target), ", "))
 				}
 			}
 		}
+	}
+	for _, f := range files {
+		probs = append(probs, f.p.probs...)
 	}
 
 	sortProblems(probs)
@@ -160,3 +170,5 @@ func load(fsys fs.FS, dir string, display func(string) string, connectors []stri
 	c.Version = hex.EncodeToString(version.Sum(nil))
 	return c, nil
 }
+
+func stemOf(name string) string { return strings.TrimSuffix(name, ".yaml") }

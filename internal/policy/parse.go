@@ -75,13 +75,26 @@ func (p *parser) parseFile(stem string, data []byte) *System {
 	return p.system(stem, root)
 }
 
+// parserProblems are libyaml's parser (not scanner) errors. yaml.v3 prints
+// their 0-based line, and no line at all for the first one.
+var parserProblems = []string{
+	"did not find expected <document start>", "did not find expected node content",
+	"did not find expected '-' indicator", "did not find expected key",
+	"did not find expected ',' or ']'", "did not find expected ',' or '}'",
+	"found undefined tag handle", "found duplicate %YAML directive",
+	"found incompatible YAML document", "found duplicate %TAG directive",
+}
+
 func (p *parser) syntax(err error) {
+	line, msg := 0, strings.TrimPrefix(err.Error(), "yaml: ")
 	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		p.add(line, "YAML syntax error: %s", m[2])
-		return
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
 	}
-	p.add(0, "YAML syntax error: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	if slices.Contains(parserProblems, msg) {
+		line++
+	}
+	p.add(line, "YAML syntax error: %s", msg)
 }
 
 func (p *parser) system(stem string, root *yaml.Node) *System {
