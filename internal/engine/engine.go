@@ -1,0 +1,317 @@
+// Package engine decides what a message or a finished operation means for
+// the ledger: it authorises the actor, applies the grant state machine of
+// DESIGN.md, plans connector operations into the outbox, writes the audit
+// entries and queues the events out. It does all of that inside one ledger
+// transaction handed to it and does no other I/O, so intake and executor
+// decide when to commit, acknowledge or retry.
+package engine
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/envelope"
+	"github.com/ror-ikt/tilgang/internal/ledger"
+	"github.com/ror-ikt/tilgang/internal/policy"
+	"github.com/ror-ikt/tilgang/internal/principals"
+)
+
+// Worker is the actor the ledger records for what tilgang does by itself.
+const Worker = "tilgang"
+
+// Engine applies messages and operation results. It is safe for concurrent
+// use; each call works only in the transaction it is given.
+type Engine struct {
+	catalogue  atomic.Pointer[policy.Catalogue]
+	principals atomic.Pointer[principals.Set]
+	manual     map[string]bool // connector instances whose work people do
+	Now        func() time.Time
+	Log        *slog.Logger
+	// MaxAttempts bounds the attempts of an operation before it fails.
+	MaxAttempts int
+}
+
+// New makes an engine. manual names the connector instances that are manual.
+func New(cat *policy.Catalogue, ps *principals.Set, manual []string, now func() time.Time, log *slog.Logger) *Engine {
+	e := &Engine{manual: map[string]bool{}, Now: now, Log: log, MaxAttempts: 8}
+	for _, m := range manual {
+		e.manual[m] = true
+	}
+	e.catalogue.Store(cat)
+	e.principals.Store(ps)
+	return e
+}
+
+// Catalogue is the catalogue in force.
+func (e *Engine) Catalogue() *policy.Catalogue { return e.catalogue.Load() }
+
+// SetCatalogue replaces the catalogue; work in flight keeps its grants'
+// recorded entitlements.
+func (e *Engine) SetCatalogue(c *policy.Catalogue) { e.catalogue.Store(c) }
+
+// Principals is the principals set in force.
+func (e *Engine) Principals() *principals.Set { return e.principals.Load() }
+
+// Input is one message as it came off the stream.
+type Input struct {
+	Subject string
+	Raw     []byte
+	Seq     uint64             // stream sequence
+	Env     *envelope.Envelope // nil when DecodeErr is set
+	DecodeErr error
+}
+
+// Outcome says what became of a message, for logs and metrics.
+type Outcome string
+
+const (
+	Accepted  Outcome = "accepted"
+	Rejected  Outcome = "rejected"
+	DeniedOut Outcome = "denied"
+	Duplicate Outcome = "duplicate"
+	Conflict  Outcome = "conflict"
+	Ignored   Outcome = "ignored"
+)
+
+// msg carries one message through the handlers.
+type msg struct {
+	in     Input
+	env    *envelope.Envelope
+	key    string
+	now    time.Time
+	cat    *policy.Catalogue
+	action string
+}
+
+func sha(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// Decode decodes a raw message into an Input (no I/O; call outside the
+// transaction).
+func Decode(subject string, raw []byte, seq uint64) Input {
+	in := Input{Subject: subject, Raw: raw, Seq: seq}
+	in.Env, in.DecodeErr = envelope.Decode(subject, raw)
+	return in
+}
+
+// Apply applies one message in tx. An error means nothing of it may be
+// committed: roll back and let the message be redelivered.
+func (e *Engine) Apply(tx ledger.Tx, in Input) (Outcome, error) {
+	m := &msg{in: in, env: in.Env, now: e.Now().UTC(), cat: e.Catalogue()}
+	if in.Env == nil {
+		return e.rejectUnauthenticated(tx, m, fmt.Sprintf("invalid message: %v", in.DecodeErr))
+	}
+	if _, err := e.Principals().Verify(in.Env); err != nil {
+		return e.rejectUnauthenticated(tx, m, err.Error())
+	}
+	m.key = in.Env.Key()
+	switch out, err := tx.RecordMessage(ledger.Message{
+		Key: m.key, PayloadHash: sha(in.Env.SigningInput()), Type: in.Env.Type, Person: in.Env.Subject,
+		Actor: in.Env.Actor, Seq: in.Seq, At: m.now,
+	}); {
+	case err != nil:
+		return "", err
+	case out == ledger.MsgDuplicate:
+		return Duplicate, nil
+	case out == ledger.MsgConflict:
+		tx.Audit(ledger.AuditEntry{At: m.now, Kind: "message.conflict", Person: m.env.Subject, Actor: m.env.Actor, Via: m.env.Via,
+			RequestID: m.key, Text: "the same source and id were sent before with another payload; this one is not applied",
+			Details: map[string]string{"type": m.env.Type, "source": m.env.Source, "id": m.env.ID}})
+		tx.Emit(ledger.Event{Kind: tilgang.EvRequestRejected, Person: m.env.Subject, At: m.now, Data: map[string]any{
+			"request_id": m.key, "reason": "conflict: this source and id were used before for another payload"}})
+		return Conflict, nil
+	}
+	switch p := in.Env.Payload.(type) {
+	case *envelope.Request:
+		if p.Action == "revoke" {
+			return e.revokeRequest(tx, m, p)
+		}
+		return e.grantRequest(tx, m, p)
+	case *envelope.Decision:
+		return e.decision(tx, m, p)
+	case *envelope.Training:
+		return e.training(tx, m, p)
+	case *envelope.Task:
+		return e.task(tx, m, p)
+	case *envelope.Operator:
+		return e.operator(tx, m, p)
+	case *envelope.HR:
+		return e.hr(tx, m, p)
+	}
+	return e.reject(tx, m, fmt.Sprintf("message type %s is not handled", in.Env.Type))
+}
+
+// rejectUnauthenticated records a message that cannot be trusted (it does
+// not decode or its signature fails). It is keyed by its own bytes, never by
+// the key it claims, so a forged message cannot occupy a real sender's key.
+func (e *Engine) rejectUnauthenticated(tx ledger.Tx, m *msg, reason string) (Outcome, error) {
+	person, typ := "_", ""
+	if m.env != nil {
+		person, typ = m.env.Subject, m.env.Type
+	} else if parts := strings.Split(m.in.Subject, "."); len(parts) == 4 && tilgang.ValidToken(parts[3]) {
+		person = parts[3]
+	}
+	out, err := tx.RecordMessage(ledger.Message{Key: "raw:" + sha(m.in.Raw), PayloadHash: sha(m.in.Raw), Type: typ, Person: person, Seq: m.in.Seq, At: m.now})
+	if err != nil || out != ledger.MsgNew {
+		return Duplicate, err
+	}
+	e2 := ledger.AuditEntry{At: m.now, Kind: "message.rejected", Person: person, Text: reason,
+		Details: map[string]string{"subject": m.in.Subject, "seq": fmt.Sprint(m.in.Seq), "bytes_sha256": sha(m.in.Raw)}}
+	data := map[string]any{"reason": reason}
+	if m.env != nil {
+		e2.Actor, e2.Via = m.env.Actor, m.env.Via
+		e2.Details["type"], e2.Details["source"], e2.Details["id"] = m.env.Type, m.env.Source, m.env.ID
+		data["claimed_request_id"] = m.env.Key()
+	}
+	tx.Audit(e2)
+	tx.Emit(ledger.Event{Kind: tilgang.EvRequestRejected, Person: person, At: m.now, Data: data})
+	return Rejected, nil
+}
+
+// reject records an authenticated message that may not do what it asks.
+func (e *Engine) reject(tx ledger.Tx, m *msg, reason string) (Outcome, error) {
+	if err := e.recordRequest(tx, m, "rejected", reason, "", nil); err != nil {
+		return "", err
+	}
+	tx.Audit(ledger.AuditEntry{At: m.now, Kind: "message.rejected", Person: m.env.Subject, Actor: m.env.Actor, Via: m.env.Via,
+		RequestID: m.key, Text: reason, Details: map[string]string{"type": m.env.Type}})
+	tx.Emit(ledger.Event{Kind: tilgang.EvRequestRejected, Person: m.env.Subject, At: m.now, Data: map[string]any{
+		"request_id": m.key, "reason": reason, "type": m.env.Type}})
+	return Rejected, nil
+}
+
+// recordRequest stores the request row that `tilgang status` reads.
+func (e *Engine) recordRequest(tx ledger.Tx, m *msg, outcome, why, grantID string, p *envelope.Request) error {
+	r := ledger.Request{ID: m.key, Person: m.env.Subject, Actor: m.env.Actor, Via: m.env.Via, GrantID: grantID,
+		Outcome: outcome, Why: why, Seq: m.in.Seq, At: m.now, Action: actionOf(m.env)}
+	if p != nil {
+		r.System, r.Role, r.Reason, r.ValidUntil = p.System, p.Role, p.Reason, p.ValidUntil
+	}
+	return tx.InsertRequest(r)
+}
+
+func actionOf(env *envelope.Envelope) string {
+	switch p := env.Payload.(type) {
+	case *envelope.Request:
+		return p.Action
+	case *envelope.Decision:
+		return p.Decision
+	case *envelope.Task:
+		return "task." + p.Outcome
+	}
+	t := strings.TrimPrefix(env.Type, "no.tilgang.")
+	return strings.TrimSuffix(t, ".v1")
+}
+
+func newID(prefix string) string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// hasLeft reports whether the person has left at now.
+func hasLeft(p *ledger.PersonRow, now time.Time) bool {
+	return p.Left || (!p.LeaveAt.IsZero() && !p.LeaveAt.After(now))
+}
+
+// relations lists what the actor is to the person for the system.
+func (e *Engine) relations(actor string, p *ledger.PersonRow, sys *policy.System) []string {
+	var rel []string
+	if actor == p.Person.ID {
+		rel = append(rel, policy.BySelf)
+	}
+	if m := p.Person.Manager(); m != "" && actor == m {
+		rel = append(rel, policy.ByManager)
+	}
+	if sys != nil && sys.IsAdministrator(actor) {
+		rel = append(rel, policy.ByAdministrator)
+	}
+	if e.Principals().Can(actor, tilgang.CapHR) {
+		rel = append(rel, policy.ByHR)
+	}
+	return rel
+}
+
+// ---- grant transitions ----
+
+// transition moves g to state `to`, writes it and its audit row.
+type why struct {
+	actor, via, requestID, text string
+	details                    map[string]string
+}
+
+func (e *Engine) move(tx ledger.Tx, now time.Time, g *ledger.Grant, to tilgang.GrantState, w why, insert bool) error {
+	from := g.State
+	g.State, g.Updated = to, now
+	cat := e.Catalogue()
+	g.Catalogue = cat.Version
+	fileHash := ""
+	if s, ok := cat.System(g.System); ok {
+		fileHash = s.FileHash
+	}
+	var err error
+	if insert {
+		g.Created = now
+		err = tx.InsertGrant(*g)
+	} else {
+		err = tx.UpdateGrant(*g)
+	}
+	if err != nil {
+		return err
+	}
+	actor := w.actor
+	if actor == "" {
+		actor = Worker
+	}
+	tx.Audit(ledger.AuditEntry{At: now, Kind: "grant.state", Person: g.Person, Actor: actor, Via: w.via, System: g.System, Role: g.Role,
+		GrantID: g.ID, RequestID: w.requestID, From: string(from), To: string(to), Catalogue: cat.Version, FileHash: fileHash,
+		Text: w.text, Details: w.details})
+	return nil
+}
+
+func grantEvent(g *ledger.Grant, requestID string, extra map[string]any) map[string]any {
+	d := map[string]any{"grant_id": g.ID, "system": g.System, "role": g.Role, "state": string(g.State)}
+	if requestID != "" {
+		d["request_id"] = requestID
+	} else if g.RequestID != "" {
+		d["request_id"] = g.RequestID
+	}
+	for k, v := range extra {
+		d[k] = v
+	}
+	return d
+}
+
+func (e *Engine) emit(tx ledger.Tx, now time.Time, kind string, g *ledger.Grant, requestID string, extra map[string]any) {
+	tx.Emit(ledger.Event{Kind: kind, Person: g.Person, At: now, Data: grantEvent(g, requestID, extra)})
+}
+
+func sortedKeys(m map[string][]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func cloneEntitlements(m map[string][]string) map[string][]string {
+	out := make(map[string][]string, len(m))
+	for k, v := range m {
+		out[k] = slices.Clone(v)
+	}
+	return out
+}

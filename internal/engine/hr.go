@@ -1,0 +1,241 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/envelope"
+	"github.com/ror-ikt/tilgang/internal/ledger"
+)
+
+func (e *Engine) task(tx ledger.Tx, m *msg, t *envelope.Task) (Outcome, error) {
+	id, err := strconv.ParseInt(t.OperationID, 10, 64)
+	if err != nil {
+		return e.reject(tx, m, fmt.Sprintf("operation_id %q is not an operation id", t.OperationID))
+	}
+	op, err := tx.Operation(id)
+	if err != nil {
+		return "", err
+	}
+	if op == nil || op.Person != m.env.Subject {
+		return e.reject(tx, m, fmt.Sprintf("%s has no operation %s", m.env.Subject, t.OperationID))
+	}
+	if op.State != ledger.OpWaiting {
+		return e.reject(tx, m, fmt.Sprintf("operation %d is %s, not a task waiting for people", id, op.State))
+	}
+	if !e.mayDoTask(tx, m.env.Actor, op) {
+		return e.reject(tx, m, fmt.Sprintf("%s is not an administrator of the system operation %d belongs to", m.env.Actor, id))
+	}
+	if err := e.recordRequest(tx, m, "accepted", "", op.GrantID, nil); err != nil {
+		return "", err
+	}
+	tx.Audit(ledger.AuditEntry{At: m.now, Kind: "task.completed", Person: op.Person, Actor: m.env.Actor, Via: m.env.Via, GrantID: op.GrantID,
+		OpID: op.ID, RequestID: m.key, Text: t.Comment, Details: map[string]string{"outcome": t.Outcome}})
+	if t.Outcome == "done" {
+		return Accepted, e.Done(tx, *op, nil)
+	}
+	op.Attempts = e.MaxAttempts // a person said it failed: no automatic retry
+	reason := "task marked failed by " + m.env.Actor
+	if t.Comment != "" {
+		reason += ": " + t.Comment
+	}
+	return Accepted, e.Failed(tx, *op, tilgang.Errorf(tilgang.Denied, "%s", reason))
+}
+
+// mayDoTask: an administrator of the grant's system; for account work
+// without a grant, an administrator of any system on that connector, or an
+// operator.
+func (e *Engine) mayDoTask(tx ledger.Tx, actor string, op *ledger.Operation) bool {
+	if e.Principals().Can(actor, tilgang.CapOperator) {
+		return true
+	}
+	cat := e.Catalogue()
+	if op.GrantID != "" {
+		g, err := tx.Grant(op.GrantID)
+		if err != nil || g == nil {
+			return false
+		}
+		s, ok := cat.System(g.System)
+		return ok && s.IsAdministrator(actor)
+	}
+	for _, s := range cat.Systems {
+		for _, c := range s.Connectors {
+			if c == op.Connector && s.IsAdministrator(actor) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hr stores a person record and schedules (or cancels) the leave. The
+// record is the whole truth at its version; an older or equal version is
+// recorded and ignored.
+func (e *Engine) hr(tx ledger.Tx, m *msg, h *envelope.HR) (Outcome, error) {
+	if !e.Principals().Can(m.env.Actor, tilgang.CapHR) {
+		return e.reject(tx, m, fmt.Sprintf("%s has no hr capability", m.env.Actor))
+	}
+	old, err := tx.Person(h.Person.ID)
+	if err != nil {
+		return "", err
+	}
+	if old != nil && h.Version <= old.Version {
+		if err := e.recordRequest(tx, m, "ignored", fmt.Sprintf("version %d is not newer than %d", h.Version, old.Version), "", nil); err != nil {
+			return "", err
+		}
+		tx.Audit(ledger.AuditEntry{At: m.now, Kind: "hr.ignored", Person: h.Person.ID, Actor: m.env.Actor, Via: m.env.Via, RequestID: m.key,
+			Details: map[string]string{"version": fmt.Sprint(h.Version), "stored": fmt.Sprint(old.Version), "type": m.env.Type}})
+		return Ignored, nil
+	}
+	row := ledger.PersonRow{Person: h.Person, Version: h.Version, Updated: m.now}
+	if old != nil {
+		row.LeaveAt, row.LeaveOp, row.Left = old.LeaveAt, old.LeaveOp, old.Left
+	}
+	details := map[string]string{"version": fmt.Sprint(h.Version), "type": m.env.Type}
+	leaveAt, ends := h.Person.LeaveAt()
+	switch {
+	case ends && !row.Left && (row.LeaveOp == 0 || !row.LeaveAt.Equal(leaveAt)):
+		if err := e.cancelLeave(tx, m.now, &row); err != nil {
+			return "", err
+		}
+		id, err := tx.InsertOperation(ledger.Operation{Person: h.Person.ID, Connector: ledger.Internal, Kind: ledger.KindLeave,
+			DueAt: leaveAt, NextAt: leaveAt, Seq: m.in.Seq, Created: m.now, Updated: m.now})
+		if err != nil {
+			return "", err
+		}
+		row.LeaveAt, row.LeaveOp = leaveAt, id
+		details["leave_at"] = leaveAt.Format(time.RFC3339)
+		if !leaveAt.After(m.now) {
+			details["backdated"] = "true"
+		}
+	case !ends:
+		if row.LeaveOp != 0 {
+			details["leave_cancelled"] = row.LeaveAt.Format(time.RFC3339)
+		}
+		if err := e.cancelLeave(tx, m.now, &row); err != nil {
+			return "", err
+		}
+		if row.Left {
+			details["rehired"] = "true" // a new start: nothing is restored
+		}
+		row.Left, row.LeaveAt = false, time.Time{}
+	}
+	if err := tx.PutPerson(row); err != nil {
+		return "", err
+	}
+	if err := e.recordRequest(tx, m, "accepted", "", "", nil); err != nil {
+		return "", err
+	}
+	tx.Audit(ledger.AuditEntry{At: m.now, Kind: "hr.record", Person: h.Person.ID, Actor: m.env.Actor, Via: m.env.Via, RequestID: m.key, Details: details})
+	// Names follow HR: accounts that exist are brought up to date.
+	if old != nil && (old.Person.GivenName != h.Person.GivenName || old.Person.FamilyName != h.Person.FamilyName || old.Person.Email != h.Person.Email) {
+		accts, err := tx.AccountsOf(h.Person.ID)
+		if err != nil {
+			return "", err
+		}
+		for _, a := range accts {
+			if _, err := tx.InsertOperation(ledger.Operation{Person: a.Person, Connector: a.Connector, Kind: ledger.KindEnsureAccount,
+				DueAt: m.now, NextAt: m.now, Seq: m.in.Seq, Target: a.Ref, Disabled: !a.Enabled, Created: m.now, Updated: m.now}); err != nil {
+				return "", err
+			}
+		}
+	}
+	return Accepted, nil
+}
+
+// cancelLeave cancels a scheduled leave that has not run.
+func (e *Engine) cancelLeave(tx ledger.Tx, now time.Time, row *ledger.PersonRow) error {
+	if row.LeaveOp == 0 {
+		return nil
+	}
+	op, err := tx.Operation(row.LeaveOp)
+	if err != nil {
+		return err
+	}
+	if op != nil && op.State == ledger.OpQueued {
+		op.State, op.Updated = ledger.OpCancelled, now
+		if err := tx.UpdateOperation(*op, 0); err != nil {
+			return err
+		}
+	}
+	row.LeaveOp = 0
+	return nil
+}
+
+// ErrStale is returned when an internal operation was superseded.
+var ErrStale = errors.New("engine: operation superseded")
+
+// RunInternal runs an operation of the engine's own (connector "tilgang"):
+// the scheduled leave. It cancels the person's queued and waiting work
+// (in-flight work finishes), ends every open grant and disables every
+// account, and marks the person as left.
+func (e *Engine) RunInternal(tx ledger.Tx, op ledger.Operation) error {
+	now := e.Now().UTC()
+	if op.Kind != ledger.KindLeave {
+		return e.Failed(tx, op, tilgang.Errorf(tilgang.Internal, "unknown internal operation kind %q", op.Kind))
+	}
+	p, err := tx.Person(op.Person)
+	if err != nil {
+		return err
+	}
+	if p == nil || p.LeaveOp != op.ID {
+		return e.Done(tx, op, nil) // superseded by a later HR version
+	}
+	p.Left, p.LeaveOp, p.Updated = true, 0, now
+	if err := tx.PutPerson(*p); err != nil {
+		return err
+	}
+	tx.Audit(ledger.AuditEntry{At: now, Kind: "person.left", Person: op.Person, Actor: Worker, OpID: op.ID,
+		Details: map[string]string{"leave_at": p.LeaveAt.Format(time.RFC3339)}})
+	// End every open grant first: waiting and unstarted ones are cancelled,
+	// live ones get their revokes planned, in-flight ones are marked.
+	grants, err := tx.GrantsOf(op.Person)
+	if err != nil {
+		return err
+	}
+	w := why{text: "the person has left"}
+	for i := range grants {
+		if err := e.endGrant(tx, now, op.Seq, &grants[i], "leaver", w); err != nil {
+			return err
+		}
+	}
+	// Then cancel what is still queued or waiting, except removals.
+	ops, err := tx.PersonOperations(op.Person, ledger.OpQueued, ledger.OpWaiting)
+	if err != nil {
+		return err
+	}
+	for _, o := range ops {
+		if o.ID == op.ID || o.Kind == ledger.KindRevoke || o.Kind == ledger.KindDisable || o.Kind == ledger.KindLeave {
+			continue
+		}
+		wasWaiting := o.State == ledger.OpWaiting
+		o.State, o.Updated = ledger.OpCancelled, now
+		if err := tx.UpdateOperation(o, 0); err != nil {
+			return err
+		}
+		if wasWaiting {
+			tx.Emit(ledger.Event{Kind: tilgang.EvTaskCancelled, Person: o.Person, At: now, Data: map[string]any{
+				"operation_id": fmt.Sprint(o.ID), "grant_id": o.GrantID, "reason": "the person has left"}})
+		}
+	}
+	accts, err := tx.AccountsOf(op.Person)
+	if err != nil {
+		return err
+	}
+	for _, a := range accts {
+		if _, err := tx.InsertOperation(ledger.Operation{Person: a.Person, Connector: a.Connector, Kind: ledger.KindDisable,
+			DueAt: now, NextAt: now, Seq: op.Seq, Target: a.Ref, Created: now, Updated: now}); err != nil {
+			return err
+		}
+	}
+	// Grants whose provisioning was cut short settle now.
+	for _, g := range grants {
+		if err := e.settle(tx, now, op.Seq, g.ID); err != nil {
+			return err
+		}
+	}
+	return e.Done(tx, op, nil)
+}

@@ -1,0 +1,366 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/connectors"
+	"github.com/ror-ikt/tilgang/internal/ledger"
+	"github.com/ror-ikt/tilgang/internal/policy"
+)
+
+// provision moves g to provisioning and plans its operations: the account
+// on each connector instance the role needs (unless it exists or is being
+// made), created disabled with an enable on the start date when the
+// employment has not started, then one grant per entitlement.
+func (e *Engine) provision(tx ledger.Tx, now time.Time, seq uint64, g *ledger.Grant, person *ledger.PersonRow, role *policy.Role, w why) error {
+	g.Entitlements = cloneEntitlements(role.Entitlements)
+	g.StagePrincipal = ""
+	if err := e.move(tx, now, g, tilgang.StateProvisioning, w, false); err != nil {
+		return err
+	}
+	pending, err := tx.PersonOperations(g.Person, ledger.OpQueued, ledger.OpClaimed, ledger.OpWaiting)
+	if err != nil {
+		return err
+	}
+	start := person.Person.StartAt()
+	notStarted := start.After(now)
+	planned := 0
+	for _, conn := range sortedKeys(g.Entitlements) {
+		acct, err := tx.Account(g.Person, conn)
+		if err != nil {
+			return err
+		}
+		ensuring := false
+		for _, op := range pending {
+			ensuring = ensuring || (op.Connector == conn && op.Kind == ledger.KindEnsureAccount)
+		}
+		if acct == nil && !ensuring {
+			if _, err := tx.InsertOperation(ledger.Operation{GrantID: g.ID, Person: g.Person, Connector: conn, Kind: ledger.KindEnsureAccount,
+				DueAt: now, NextAt: now, Seq: seq, Disabled: notStarted, Created: now, Updated: now}); err != nil {
+				return err
+			}
+			planned++
+			if notStarted {
+				if _, err := tx.InsertOperation(ledger.Operation{Person: g.Person, Connector: conn, Kind: ledger.KindEnable,
+					DueAt: start, NextAt: start, Seq: seq, Created: now, Updated: now}); err != nil {
+					return err
+				}
+			}
+		}
+		for _, ent := range g.Entitlements[conn] {
+			if _, err := tx.InsertOperation(ledger.Operation{GrantID: g.ID, Person: g.Person, Connector: conn, Kind: ledger.KindGrant,
+				Entitlement: ent, DueAt: now, NextAt: now, Seq: seq, Created: now, Updated: now}); err != nil {
+				return err
+			}
+			planned++
+		}
+	}
+	if planned == 0 {
+		return e.settle(tx, now, seq, g.ID)
+	}
+	return nil
+}
+
+// endGrant ends an open grant for cause (revoke, leaver, operator, expiry,
+// mover): waiting grants are cancelled, provisioning that has not started
+// is cancelled, provisioning in flight finishes and is then revoked, live
+// and failed grants are revoked.
+func (e *Engine) endGrant(tx ledger.Tx, now time.Time, seq uint64, g *ledger.Grant, cause string, w why) error {
+	ops, err := tx.OperationsOf(g.ID)
+	if err != nil {
+		return err
+	}
+	switch g.State {
+	case tilgang.StatePendingApproval, tilgang.StatePendingTraining:
+		return e.cancelGrant(tx, now, g, ops, w)
+	case tilgang.StateProvisioning:
+		if cancellable(g, ops) {
+			return e.cancelGrant(tx, now, g, ops, w)
+		}
+		inFlight := false
+		for _, op := range ops {
+			inFlight = inFlight || op.State == ledger.OpQueued || op.State == ledger.OpClaimed || op.State == ledger.OpWaiting
+		}
+		if inFlight {
+			g.RevokeAfter, g.RevokeCause = true, cause
+			g.Updated = now
+			return tx.UpdateGrant(*g)
+		}
+		g.RevokeCause = cause
+		return e.startRevoke(tx, now, seq, g, w)
+	case tilgang.StateActive, tilgang.StateFailed:
+		g.RevokeCause = cause
+		return e.startRevoke(tx, now, seq, g, w)
+	}
+	return nil // revoking or revoke_failed: already on its way out
+}
+
+func (e *Engine) cancelGrant(tx ledger.Tx, now time.Time, g *ledger.Grant, ops []ledger.Operation, w why) error {
+	for _, op := range ops {
+		if op.State == ledger.OpQueued {
+			op.State, op.Updated = ledger.OpCancelled, now
+			if err := tx.UpdateOperation(op, 0); err != nil {
+				return err
+			}
+		}
+	}
+	if err := e.move(tx, now, g, tilgang.StateCancelled, w, false); err != nil {
+		return err
+	}
+	e.emit(tx, now, tilgang.EvGrantCancelled, g, "", map[string]any{"reason": w.text})
+	return nil
+}
+
+// startRevoke moves g to revoking and plans a revoke for every entitlement
+// no other live grant of the person still needs (DESIGN.md invariant 4).
+func (e *Engine) startRevoke(tx ledger.Tx, now time.Time, seq uint64, g *ledger.Grant, w why) error {
+	g.RevokeAfter = false
+	if err := e.move(tx, now, g, tilgang.StateRevoking, w, false); err != nil {
+		return err
+	}
+	others, err := tx.GrantsOf(g.Person)
+	if err != nil {
+		return err
+	}
+	needed := map[string]bool{}
+	for _, o := range others {
+		if o.ID == g.ID || !o.State.Live() || o.RevokeAfter {
+			continue
+		}
+		for conn, ents := range o.Entitlements {
+			for _, ent := range ents {
+				needed[conn+"\x00"+ent] = true
+			}
+		}
+	}
+	// What provisioning never attempted was never given: nothing to remove.
+	ops, err := tx.OperationsOf(g.ID)
+	if err != nil {
+		return err
+	}
+	attempted := map[string]bool{}
+	planned := map[string]bool{}
+	for _, op := range ops {
+		if op.Kind == ledger.KindGrant && (op.Attempts > 0 || op.State != ledger.OpCancelled) {
+			attempted[op.Connector+"\x00"+op.Entitlement] = true
+		}
+		planned[op.Connector+"\x00"+op.Entitlement] = planned[op.Connector+"\x00"+op.Entitlement] || op.Kind == ledger.KindGrant
+	}
+	n := 0
+	for _, conn := range sortedKeys(g.Entitlements) {
+		for _, ent := range g.Entitlements[conn] {
+			k := conn + "\x00" + ent
+			if needed[k] || (planned[k] && !attempted[k]) {
+				continue
+			}
+			if _, err := tx.InsertOperation(ledger.Operation{GrantID: g.ID, Person: g.Person, Connector: conn, Kind: ledger.KindRevoke,
+				Entitlement: ent, DueAt: now, NextAt: now, Seq: seq, Created: now, Updated: now}); err != nil {
+				return err
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return e.settle(tx, now, seq, g.ID)
+	}
+	return nil
+}
+
+// settle moves a grant on once none of its operations is unfinished.
+func (e *Engine) settle(tx ledger.Tx, now time.Time, seq uint64, grantID string) error {
+	if grantID == "" {
+		return nil
+	}
+	g, err := tx.Grant(grantID)
+	if err != nil || g == nil {
+		return err
+	}
+	ops, err := tx.OperationsOf(grantID)
+	if err != nil {
+		return err
+	}
+	var failedProv, failedRevoke *ledger.Operation
+	for i, op := range ops {
+		switch op.State {
+		case ledger.OpQueued, ledger.OpClaimed, ledger.OpWaiting:
+			return nil
+		case ledger.OpFailed:
+			if op.Kind == ledger.KindRevoke {
+				failedRevoke = &ops[i]
+			} else {
+				failedProv = &ops[i]
+			}
+		}
+	}
+	w := why{}
+	switch g.State {
+	case tilgang.StateProvisioning:
+		if failedProv != nil {
+			w.text = fmt.Sprintf("operation %d (%s on %s) failed: %s", failedProv.ID, failedProv.Kind, failedProv.Connector, failedProv.LastError)
+			if err := e.move(tx, now, g, tilgang.StateFailed, w, false); err != nil {
+				return err
+			}
+			e.emit(tx, now, tilgang.EvGrantFailed, g, "", map[string]any{"reason": w.text, "operation_id": fmt.Sprint(failedProv.ID)})
+		} else {
+			if err := e.move(tx, now, g, tilgang.StateActive, w, false); err != nil {
+				return err
+			}
+			e.emit(tx, now, tilgang.EvGrantActive, g, "", nil)
+		}
+		if g.RevokeAfter {
+			return e.startRevoke(tx, now, seq, g, why{text: "revoke requested while provisioning (" + g.RevokeCause + ")"})
+		}
+	case tilgang.StateRevoking:
+		if failedRevoke != nil {
+			w.text = fmt.Sprintf("operation %d (revoke %s on %s) failed: %s; access may remain", failedRevoke.ID, failedRevoke.Entitlement, failedRevoke.Connector, failedRevoke.LastError)
+			if err := e.move(tx, now, g, tilgang.StateRevokeFailed, w, false); err != nil {
+				return err
+			}
+			e.emit(tx, now, tilgang.EvGrantRevokeFail, g, "", map[string]any{"reason": w.text, "operation_id": fmt.Sprint(failedRevoke.ID)})
+			return nil
+		}
+		to, kind := tilgang.StateRevoked, tilgang.EvGrantRevoked
+		if g.RevokeCause == "expiry" {
+			to, kind = tilgang.StateExpired, tilgang.EvGrantExpired
+		}
+		if err := e.move(tx, now, g, to, w, false); err != nil {
+			return err
+		}
+		e.emit(tx, now, kind, g, "", map[string]any{"cause": g.RevokeCause})
+	}
+	return nil
+}
+
+// ---- operation results (called by the executor, and by intake for manual tasks) ----
+
+// Resolved records the target values resolved before an operation's first
+// call, so a retry after a crash finds what the first attempt made.
+func (e *Engine) Resolved(tx ledger.Tx, op ledger.Operation, target connectors.Ref) error {
+	op.Target, op.Updated = target, e.Now().UTC()
+	return tx.UpdateOperation(op, op.Token)
+}
+
+// Done records a finished operation and moves its grant on.
+func (e *Engine) Done(tx ledger.Tx, op ledger.Operation, ref connectors.Ref) error {
+	now := e.Now().UTC()
+	token := op.Token
+	if op.State != ledger.OpClaimed {
+		token = 0 // a manual task completed by a person
+	}
+	op.State, op.Updated, op.LastError, op.ClaimUntil = ledger.OpDone, now, "", time.Time{}
+	if ref != nil {
+		op.Target = ref
+	}
+	if err := tx.UpdateOperation(op, token); err != nil {
+		return err
+	}
+	tx.Audit(ledger.AuditEntry{At: now, Kind: "operation.done", Person: op.Person, Actor: Worker, GrantID: op.GrantID, OpID: op.ID,
+		Details: map[string]string{"kind": op.Kind, "connector": op.Connector, "entitlement": op.Entitlement}})
+	switch op.Kind {
+	case ledger.KindEnsureAccount, ledger.KindEnable, ledger.KindDisable:
+		acct, err := tx.Account(op.Person, op.Connector)
+		if err != nil {
+			return err
+		}
+		if acct == nil {
+			acct = &ledger.AccountRow{Person: op.Person, Connector: op.Connector, Ref: op.Target, Enabled: !op.Disabled}
+		}
+		if op.Kind == ledger.KindEnsureAccount && op.Target != nil {
+			acct.Ref = op.Target
+		}
+		if op.Kind != ledger.KindEnsureAccount {
+			acct.Enabled = op.Kind == ledger.KindEnable
+		}
+		acct.Updated = now
+		if err := tx.PutAccount(*acct); err != nil {
+			return err
+		}
+		if op.Kind == ledger.KindEnsureAccount {
+			// An account finished after its person left is disabled at once.
+			p, err := tx.Person(op.Person)
+			if err != nil {
+				return err
+			}
+			if p != nil && p.Left {
+				if _, err := tx.InsertOperation(ledger.Operation{Person: op.Person, Connector: op.Connector, Kind: ledger.KindDisable,
+					DueAt: now, NextAt: now, Seq: op.Seq, Created: now, Updated: now}); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return e.settle(tx, now, op.Seq, op.GrantID)
+}
+
+// Failed records a failed attempt: a retryable error reschedules the
+// operation with backoff until MaxAttempts, anything else fails it.
+func (e *Engine) Failed(tx ledger.Tx, op ledger.Operation, cause error) error {
+	now := e.Now().UTC()
+	token := op.Token
+	if op.State != ledger.OpClaimed {
+		token = 0
+	}
+	op.LastError, op.Updated, op.ClaimUntil = cause.Error(), now, time.Time{}
+	if tilgang.Retryable(cause) && op.Attempts < e.MaxAttempts {
+		op.State = ledger.OpQueued
+		op.NextAt = now.Add(Backoff(op.Attempts, tilgang.RetryAfterOf(cause)))
+		return tx.UpdateOperation(op, token)
+	}
+	op.State = ledger.OpFailed
+	if err := tx.UpdateOperation(op, token); err != nil {
+		return err
+	}
+	tx.Audit(ledger.AuditEntry{At: now, Kind: "operation.failed", Person: op.Person, Actor: Worker, GrantID: op.GrantID, OpID: op.ID,
+		Text: op.LastError, Details: map[string]string{"kind": op.Kind, "connector": op.Connector, "entitlement": op.Entitlement,
+			"attempts": fmt.Sprint(op.Attempts), "error_kind": string(tilgang.KindOf(cause))}})
+	return e.settle(tx, now, op.Seq, op.GrantID)
+}
+
+// Backoff is the wait before attempt n+1: exponential from 2 s, capped at
+// 10 minutes, or the peer's Retry-After when it said more.
+func Backoff(attempts int, retryAfter time.Duration) time.Duration {
+	d := 2 * time.Second
+	for i := 1; i < attempts && d < 10*time.Minute; i++ {
+		d *= 2
+	}
+	if d > 10*time.Minute {
+		d = 10 * time.Minute
+	}
+	if retryAfter > d {
+		d = retryAfter
+	}
+	return d
+}
+
+// Waiting turns a claimed manual operation into a task for people and
+// announces it (task.manual) with who may complete it.
+func (e *Engine) Waiting(tx ledger.Tx, op ledger.Operation) error {
+	now := e.Now().UTC()
+	token := op.Token
+	op.State, op.Updated, op.ClaimUntil = ledger.OpWaiting, now, time.Time{}
+	if err := tx.UpdateOperation(op, token); err != nil {
+		return err
+	}
+	data := map[string]any{"operation_id": fmt.Sprint(op.ID), "kind": op.Kind, "connector": op.Connector, "person": op.Person}
+	if op.Entitlement != "" {
+		data["entitlement"] = op.Entitlement
+	}
+	if op.GrantID != "" {
+		data["grant_id"] = op.GrantID
+		if g, err := tx.Grant(op.GrantID); err == nil && g != nil {
+			data["system"], data["role"] = g.System, g.Role
+			if s, ok := e.Catalogue().System(g.System); ok {
+				data["administrators"] = s.Administrators
+			}
+		}
+	}
+	tx.Audit(ledger.AuditEntry{At: now, Kind: "task.manual", Person: op.Person, Actor: Worker, GrantID: op.GrantID, OpID: op.ID,
+		Details: map[string]string{"kind": op.Kind, "connector": op.Connector, "entitlement": op.Entitlement}})
+	tx.Emit(ledger.Event{Kind: tilgang.EvTaskManual, Person: op.Person, At: now, Data: data})
+	return nil
+}
+
+// IsManual reports whether people do the connector instance's work.
+func (e *Engine) IsManual(connector string) bool { return e.manual[connector] }
