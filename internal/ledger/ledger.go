@@ -45,6 +45,9 @@ type Reader interface {
 	Grants(ctx context.Context, f GrantFilter) ([]Grant, error)
 	Operation(ctx context.Context, id int64) (*Operation, error)
 	Operations(ctx context.Context, grantID string) ([]Operation, error)
+	// Requests lists the requests (messages) recorded for a person, oldest first.
+	Requests(ctx context.Context, person string) ([]Request, error)
+	Account(ctx context.Context, person, connector string) (*AccountRow, error)
 	// Audit lists chain rows matching the filter, oldest first, with their
 	// free text where it is still kept.
 	Audit(ctx context.Context, f AuditFilter) ([]AuditRow, error)

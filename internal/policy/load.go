@@ -108,8 +108,10 @@ func load(fsys fs.FS, dir string, display func(string) string, connectors []stri
 	for _, matching := range []bool{true, false} {
 		for _, f := range files {
 			s := f.sys
-			if s == nil || s.ID == "" {
+			if s == nil || s.ID != stemOf(f.name) {
 				unregistered[stemOf(f.name)] = true
+			}
+			if s == nil || s.ID == "" {
 				continue
 			}
 			if (s.ID == stemOf(f.name)) != matching {
@@ -120,6 +122,7 @@ func load(fsys fs.FS, dir string, display func(string) string, connectors []stri
 				f.p.add(s.Line, "system %q is also defined in %s", s.ID, first.File)
 			case first != nil:
 				f.p.add(s.Line, "system %q differs only in case from system %q in %s", s.ID, first.ID, first.File)
+				unregistered[s.ID] = true
 			default:
 				c.Systems[s.ID] = s
 				folded[strings.ToLower(s.ID)] = s

@@ -25,6 +25,7 @@ var (
 type parser struct {
 	file       string   // path as shown in problems
 	connectors []string // known connector instances; nil = do not check
+	lines      int      // in the file
 	probs      []Problem
 }
 
@@ -46,6 +47,10 @@ var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // parseFile reads one system file. stem is the file name without .yaml.
 // The system is nil when the file could not be read as a mapping at all.
 func (p *parser) parseFile(stem string, data []byte) *System {
+	p.lines = bytes.Count(data, []byte("\n"))
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		p.lines++
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -93,6 +98,10 @@ func (p *parser) syntax(err error) {
 	}
 	if slices.Contains(parserProblems, msg) {
 		line++
+	}
+	// A problem at the end of the stream is reported past the last line.
+	if n := p.lines; line > n {
+		line = n
 	}
 	p.add(line, "YAML syntax error: %s", msg)
 }

@@ -84,6 +84,27 @@ func (s *Store) Operations(ctx context.Context, grantID string) ([]ledger.Operat
 	return collectOps(rows)
 }
 
+func (s *Store) Requests(ctx context.Context, person string) ([]ledger.Request, error) {
+	rows, err := s.read.QueryContext(ctx, s.d.rebind(`SELECT `+requestCols+` FROM requests WHERE person = ? ORDER BY seq, at`), person)
+	if err != nil {
+		return nil, classify(err, "read requests")
+	}
+	defer rows.Close()
+	var out []ledger.Request
+	for rows.Next() {
+		r, err := scanRequest(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *r)
+	}
+	return out, classify(rows.Err(), "read requests")
+}
+
+func (s *Store) Account(ctx context.Context, person, connector string) (*ledger.AccountRow, error) {
+	return scanAccount(s.read.QueryRowContext(ctx, s.d.rebind(`SELECT person, connector, ref, enabled, updated FROM accounts WHERE person = ? AND connector = ?`), person, connector))
+}
+
 func (s *Store) Audit(ctx context.Context, f ledger.AuditFilter) ([]ledger.AuditRow, error) {
 	var (
 		where []string
