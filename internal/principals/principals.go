@@ -1,0 +1,315 @@
+// Package principals knows who may sign messages to tilgang: people and
+// service principals, their NATS nkeys, and the capabilities of service
+// principals (DESIGN.md "Principals and signatures"). It verifies the
+// actorsig of an envelope, makes the keys of `tilgang dev`, and seals
+// initial credentials to a principal's curve key.
+//
+// # The principals file
+//
+// The worker config names one YAML file:
+//
+//	principals:
+//	  - id: hr-feed                # a person id or a service principal name: letters, digits, '-', '_'
+//	    kind: service              # person | service
+//	    name: Visma HRM feed       # optional, for humans
+//	    key: UCBUBTP4LWGRVP75SMOYBEHJPAXFUIXJNGV4PPEXVUIATCKRVGQL5YFE
+//	    capabilities: [hr]         # service principals only: hr | on_behalf | operator | auditor
+//	  - id: portal
+//	    kind: service
+//	    name: Selvbetjeningsportalen
+//	    key: UA3A5I4APAJUBCWSB3T75AX2BZMK6EJS5R5UJ2R5VDR7IH6G6JWHLHEP
+//	    capabilities: [on_behalf]  # may sign for the actor it names (via: portal)
+//	  - id: 1547-20001             # a person: a systemansvarlig who signs for herself
+//	    kind: person
+//	    name: Kari Nordmann
+//	    key: UAQMY4OG7DJ6F3I3LTBR4SZ7H6IKO4EXPVURIPF75POVCFRHKK5T2SDN
+//	    curve_key: XCWHZ6TID7N5E25TKOOGY6L6FWO3JSOQ24QOXFEB4CUJXXN2X4JG2UAR  # receives sealed initial passwords
+//
+// key is an nkeys user public key (U..., Ed25519), used to check actorsig;
+// curve_key, optional, is an nkeys curve public key (X...) that initial
+// credentials are sealed to. Never put a seed (S...) in this file: it holds
+// public keys only, and a seed is refused without being echoed.
+//
+// Rules, all checked at once and reported as `file:line: what is wrong`:
+// ids are unique subject tokens; kind is person or service; every key is
+// unique (one key, one principal, so a signature names its signer); person
+// principals have no capabilities (what a person may do follows from the
+// catalogue and HR: manager, administrator, self); capabilities are hr
+// (send HR events), on_behalf (sign as `via` for any actor), operator
+// (retry and cancel grants) and auditor (read everything). Unknown keys,
+// repeated keys, aliases and a second YAML document are errors.
+package principals
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/nats-io/nkeys"
+
+	"github.com/ror-ikt/tilgang"
+)
+
+// Principal kinds.
+const (
+	KindPerson  = "person"
+	KindService = "service"
+)
+
+// Capabilities lists the known capabilities of service principals.
+var Capabilities = []string{tilgang.CapHR, tilgang.CapOnBehalf, tilgang.CapOperator, tilgang.CapAuditor}
+
+// Principal is one entry of the principals file.
+type Principal struct {
+	ID           string   `yaml:"id" json:"id"`
+	Kind         string   `yaml:"kind" json:"kind"`
+	Name         string   `yaml:"name,omitempty" json:"name,omitempty"`
+	Key          string   `yaml:"key" json:"key"`
+	CurveKey     string   `yaml:"curve_key,omitempty" json:"curve_key,omitempty"`
+	Capabilities []string `yaml:"capabilities,omitempty" json:"capabilities,omitempty"`
+}
+
+func (p Principal) clone() Principal {
+	p.Capabilities = slices.Clone(p.Capabilities)
+	return p
+}
+
+func (p Principal) equal(o Principal) bool {
+	a, b := slices.Clone(p.Capabilities), slices.Clone(o.Capabilities)
+	slices.Sort(a)
+	slices.Sort(b)
+	p.Capabilities, o.Capabilities = nil, nil
+	return p.ID == o.ID && p.Kind == o.Kind && p.Name == o.Name && p.Key == o.Key && p.CurveKey == o.CurveKey && slices.Equal(a, b)
+}
+
+// Set is a validated, immutable set of principals, safe for concurrent use.
+type Set struct {
+	byID map[string]*entry
+}
+
+type entry struct {
+	p    Principal
+	pub  nkeys.KeyPair // verify-only
+	caps map[string]bool
+}
+
+// problem is one thing wrong with principal number idx (0-based); field
+// is the field it concerns ("" for the principal as a whole) and, for one
+// capability, "capabilities[i]".
+type problem struct {
+	idx   int
+	field string
+	msg   string
+}
+
+// New validates ps, reporting every problem at once as a *tilgang.Error
+// of kind Invalid, and returns the set.
+func New(ps []Principal) (*Set, error) {
+	if probs := validate(ps); len(probs) > 0 {
+		lines := make([]string, len(probs))
+		for i, pr := range probs {
+			at := fmt.Sprintf("principals[%d]", pr.idx)
+			if id := ps[pr.idx].ID; id != "" {
+				at += fmt.Sprintf(" (%s)", quote(id))
+			}
+			if pr.field != "" {
+				at += "." + pr.field
+			}
+			lines[i] = at + ": " + pr.msg
+		}
+		return nil, tilgang.Errorf(tilgang.Invalid, "principals: %s", strings.Join(lines, "\n"))
+	}
+	return build(ps), nil
+}
+
+// build makes the set of principals that validate accepted.
+func build(ps []Principal) *Set {
+	s := &Set{byID: make(map[string]*entry, len(ps))}
+	for _, p := range ps {
+		pub, err := nkeys.FromPublicKey(p.Key)
+		if err != nil {
+			panic("principals: validated key does not parse: " + err.Error())
+		}
+		e := &entry{p: p.clone(), pub: pub, caps: map[string]bool{}}
+		for _, c := range p.Capabilities {
+			e.caps[c] = true
+		}
+		s.byID[p.ID] = e
+	}
+	return s
+}
+
+func validate(ps []Principal) []problem {
+	var probs []problem
+	add := func(i int, field, format string, args ...any) {
+		probs = append(probs, problem{i, field, fmt.Sprintf(format, args...)})
+	}
+	ids := map[string]int{}
+	keys := map[string]int{}
+	for i, p := range ps {
+		switch {
+		case p.ID == "":
+			add(i, "id", "id is missing")
+		case !tilgang.ValidToken(p.ID):
+			add(i, "id", "id %s must be letters, digits, '-' or '_' (at most 128)", quote(p.ID))
+		default:
+			if j, dup := ids[p.ID]; dup {
+				add(i, "id", "id %s is also principal %d", quote(p.ID), j+1)
+			} else {
+				ids[p.ID] = i
+			}
+		}
+		switch p.Kind {
+		case KindPerson, KindService:
+		case "":
+			add(i, "kind", "kind is missing: person or service")
+		default:
+			add(i, "kind", "kind %s must be person or service", quote(p.Kind))
+		}
+		if err := checkName(p.Name); err != "" {
+			add(i, "name", "%s", err)
+		}
+		switch {
+		case p.Key == "":
+			add(i, "key", "key is missing: the principal's nkeys user public key (U...)")
+		case !nkeys.IsValidPublicUserKey(p.Key):
+			add(i, "key", "%s", keyProblem("key", p.Key, "an nkeys user public key (U...)"))
+		default:
+			if j, dup := keys[p.Key]; dup {
+				add(i, "key", "key is also the key of principal %d: each principal needs its own key", j+1)
+			} else {
+				keys[p.Key] = i
+			}
+		}
+		if p.CurveKey != "" && !nkeys.IsValidPublicCurveKey(p.CurveKey) {
+			add(i, "curve_key", "%s", keyProblem("curve_key", p.CurveKey, "an nkeys curve public key (X...)"))
+		}
+		if p.Kind == KindPerson && len(p.Capabilities) > 0 {
+			add(i, "capabilities", "a person has no capabilities: only service principals do")
+			continue
+		}
+		seen := map[string]bool{}
+		for j, c := range p.Capabilities {
+			f := "capabilities[" + strconv.Itoa(j) + "]"
+			switch {
+			case !slices.Contains(Capabilities, c):
+				add(i, f, "capability %s is not one of %s", quote(c), strings.Join(Capabilities, ", "))
+			case seen[c]:
+				add(i, f, "capability %s is repeated", quote(c))
+			}
+			seen[c] = true
+		}
+	}
+	return probs
+}
+
+func checkName(s string) string {
+	if n := utf8.RuneCountInString(s); n > 256 {
+		return fmt.Sprintf("name is %d characters, more than 256", n)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return fmt.Sprintf("name %s contains the control character %U", quote(s), r)
+		}
+	}
+	return ""
+}
+
+// keyProblem says what is wrong with a public key value. A value that
+// looks like a seed (S...) is a secret and is never echoed.
+func keyProblem(field, v, want string) string {
+	if strings.HasPrefix(v, "S") {
+		if _, _, err := nkeys.DecodeSeed([]byte(v)); err == nil {
+			return field + " is a seed, a secret: put the public key here and treat the seed as leaked"
+		}
+		return field + " is not " + want
+	}
+	return field + " " + quote(v) + " is not " + want
+}
+
+// Get returns the principal with id.
+func (s *Set) Get(id string) (Principal, bool) {
+	if s == nil {
+		return Principal{}, false
+	}
+	e, ok := s.byID[id]
+	if !ok {
+		return Principal{}, false
+	}
+	return e.p.clone(), true
+}
+
+// Can reports whether principal id exists and has capability.
+func (s *Set) Can(id, capability string) bool {
+	if s == nil {
+		return false
+	}
+	e, ok := s.byID[id]
+	return ok && e.caps[capability]
+}
+
+// IDs lists the principals' ids, sorted.
+func (s *Set) IDs() []string {
+	if s == nil {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(s.byID))
+}
+
+// Len is the number of principals.
+func (s *Set) Len() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.byID)
+}
+
+// All returns the principals sorted by id.
+func (s *Set) All() []Principal {
+	ids := s.IDs()
+	out := make([]Principal, len(ids))
+	for i, id := range ids {
+		out[i] = s.byID[id].p.clone()
+	}
+	return out
+}
+
+// Merge is the union of a and b (either may be nil). The same id in both
+// is an error unless the two entries are identical; so is one key used
+// by two ids.
+func Merge(a, b *Set) (*Set, error) {
+	ps := a.All()
+	for _, p := range b.All() {
+		if e, ok := a.byIDOrNil(p.ID); ok {
+			if !e.p.equal(p) {
+				return nil, tilgang.Errorf(tilgang.Invalid, "principals: merge: %s is defined twice, differently", quote(p.ID))
+			}
+			continue
+		}
+		ps = append(ps, p)
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].ID < ps[j].ID })
+	return New(ps)
+}
+
+func (s *Set) byIDOrNil(id string) (*entry, bool) {
+	if s == nil {
+		return nil, false
+	}
+	e, ok := s.byID[id]
+	return e, ok
+}
+
+// quote quotes a value for an error message, shortened.
+func quote(s string) string {
+	const max = 64
+	if utf8.RuneCountInString(s) <= max {
+		return strconv.Quote(s)
+	}
+	return strconv.Quote(string([]rune(s)[:max])) + "..."
+}

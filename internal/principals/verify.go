@@ -1,0 +1,52 @@
+package principals
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/envelope"
+)
+
+var sigEncoding = base64.RawURLEncoding.Strict()
+
+// Verify checks e's actorsig as worker mode does (DESIGN.md "Principals and
+// signatures"): the signer is via when set, else actor; it must be a
+// principal of s, actorsig must be its Ed25519 signature over
+// e.SigningInput(), and a via must have the on_behalf capability. It
+// returns the signer. Refusals are *tilgang.Error of kind Denied naming
+// the reason: unsigned, unknown signer, malformed or bad signature, via
+// without on_behalf. What the actor may do with the message type is judged
+// elsewhere, on actor.
+func (s *Set) Verify(e *envelope.Envelope) (signer string, err error) {
+	if e == nil {
+		return "", tilgang.Errorf(tilgang.Invalid, "principals: verify: no envelope")
+	}
+	signer = e.Signer()
+	role := "actor"
+	if e.Via != "" {
+		role = "via"
+	}
+	if e.ActorSig == "" {
+		return "", denied("unsigned envelope: actorsig is missing (%s %s must sign)", role, quote(signer))
+	}
+	p, ok := s.byIDOrNil(signer)
+	if !ok {
+		return "", denied("unknown signer: %s %s has no key in the principals file", role, quote(signer))
+	}
+	sig, err := sigEncoding.DecodeString(e.ActorSig)
+	if err != nil || len(sig) != ed25519.SignatureSize {
+		return "", denied("bad signature: actorsig is not an unpadded base64url Ed25519 signature")
+	}
+	if err := p.pub.Verify(e.SigningInput(), sig); err != nil {
+		return "", denied("bad signature: actorsig does not verify with the key of %s %s", role, quote(signer))
+	}
+	if e.Via != "" && !p.caps[tilgang.CapOnBehalf] {
+		return "", denied("via %s may not act on behalf of others: it lacks the %s capability", quote(e.Via), tilgang.CapOnBehalf)
+	}
+	return signer, nil
+}
+
+func denied(format string, args ...any) error {
+	return tilgang.Errorf(tilgang.Denied, "principals: "+format, args...)
+}
