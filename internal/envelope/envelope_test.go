@@ -235,6 +235,7 @@ func TestDecodeInvalid(t *testing.T) {
 		{"request bad system", "", req.set("data", `{"action":"grant","system":"ger ica","role":"bruker","reason":"x"}`).bytes(), `data.system "ger ica" must be one subject token`},
 		{"request empty role", "", req.set("data", `{"action":"grant","system":"gerica","role":"","reason":"x"}`).bytes(), `data.role "" must be one subject token`},
 		{"grant without reason", "", req.set("data", `{"action":"grant","system":"gerica","role":"bruker"}`).bytes(), "data.reason is empty"},
+		{"grant with blank reason", "", req.set("data", `{"action":"grant","system":"gerica","role":"bruker","reason":" \n "}`).bytes(), "data.reason is empty"},
 		{"reason too long", "", req.set("data", `{"action":"grant","system":"gerica","role":"bruker","reason":"`+strings.Repeat("å", 2001)+`"}`).bytes(), "data.reason is 2001 characters, more than 2000"},
 		{"reason control", "", req.set("data", `{"action":"grant","system":"gerica","role":"bruker","reason":"a\u001bb"}`).bytes(), "data.reason"},
 		{"bad valid_until", "", req.set("data", `{"action":"grant","system":"gerica","role":"bruker","reason":"x","valid_until":"30.06.2026"}`).bytes(), `data.valid_until "\"30.06.2026\"": date "30.06.2026" is not YYYY-MM-DD`},
@@ -245,6 +246,7 @@ func TestDecodeInvalid(t *testing.T) {
 		{"decision bad decision", "", base(tilgang.TypeDecision).set("data", `{"request_id":"`+reqID+`","decision":"maybe"}`).bytes(), `data.decision "maybe" must be "approve" or "deny"`},
 		{"deny without comment", "", base(tilgang.TypeDecision).set("data", `{"request_id":"`+reqID+`","decision":"deny"}`).bytes(), "data.comment is empty: a deny must say why"},
 
+		{"deny with blank comment", "", base(tilgang.TypeDecision).set("data", `{"request_id":"`+reqID+`","decision":"deny","comment":"  "}`).bytes(), "data.comment is empty"},
 		{"training bad role", "", base(tilgang.TypeTraining).set("data", `{"system":"gerica","role":"a/b"}`).bytes(), `data.role "a/b"`},
 		{"training missing system", "", base(tilgang.TypeTraining).set("data", `{"role":"bruker"}`).bytes(), `data.system ""`},
 

@@ -119,7 +119,7 @@ func decodePayload(e *Envelope) (any, error) {
 func (p *Request) validate() error {
 	switch p.Action {
 	case ActionGrant:
-		if p.Reason == "" {
+		if strings.TrimSpace(p.Reason) == "" {
 			return invalid("data.reason is empty: a grant request must say why")
 		}
 	case ActionRevoke:
@@ -145,7 +145,7 @@ func (p *Decision) validate() error {
 	switch p.Decision {
 	case DecisionApprove:
 	case DecisionDeny:
-		if p.Comment == "" {
+		if strings.TrimSpace(p.Comment) == "" {
 			return invalid("data.comment is empty: a deny must say why")
 		}
 	default:

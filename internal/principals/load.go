@@ -35,6 +35,9 @@ func Parse(path string, data []byte) (*Set, error) {
 	l := &loader{}
 	ps, lines := l.file(data)
 	for _, pr := range validate(ps) {
+		if lines[pr.idx].bad[pr.field] {
+			continue // already reported as it was read
+		}
 		l.add(lines[pr.idx].at(pr.field), "principal %s: %s", label(ps[pr.idx], pr.idx), pr.msg)
 	}
 	if len(l.probs) > 0 {
@@ -74,8 +77,9 @@ func (l *loader) add(line int, format string, args ...any) {
 
 // lines remembers where each field of one principal is, for messages.
 type lines struct {
-	item   int            // the line of the list item
-	fields map[string]int // field (or "capabilities[i]") -> line of its value
+	item   int             // the line of the list item
+	fields map[string]int  // field (or "capabilities[i]") -> line of its value
+	bad    map[string]bool // fields that could not be read
 }
 
 func (ls lines) at(field string) int {
@@ -158,7 +162,7 @@ func (l *loader) file(data []byte) ([]Principal, []lines) {
 
 func (l *loader) principal(n *yaml.Node) (Principal, lines, bool) {
 	var p Principal
-	pl := lines{item: n.Line, fields: map[string]int{}}
+	pl := lines{item: n.Line, fields: map[string]int{}, bad: map[string]bool{}}
 	if !l.plain(n) {
 		return p, pl, false
 	}
@@ -174,6 +178,7 @@ func (l *loader) principal(n *yaml.Node) (Principal, lines, bool) {
 		}
 		pl.fields[k] = f.val.Line
 		if !l.plain(f.val) {
+			pl.bad[k] = true
 			continue
 		}
 		if k == "capabilities" {
@@ -182,6 +187,7 @@ func (l *loader) principal(n *yaml.Node) (Principal, lines, bool) {
 		}
 		v, ok := l.scalar(f.val, k)
 		if !ok {
+			pl.bad[k] = true
 			continue
 		}
 		switch k {
