@@ -69,7 +69,8 @@ type Role struct {
 	Line             int      // of the role's list item
 	EligibleLine     int      // of the eligible expression, for CEL errors
 
-	connectors     []string // entitlement keys, in the order the system lists its connectors
+	eligible       *condition // compiled Eligible; nil when empty
+	connectors     []string   // entitlement keys, in the order the system lists its connectors
 	conflictLines  []int
 	nobodyRequests bool // requestable_by: []
 }
@@ -79,6 +80,8 @@ type Birthright struct {
 	When  string // CEL source
 	Roles []string
 	Line  int // of the when expression (or of the rule when it has none)
+
+	when *condition
 }
 
 // System returns the system with the id.

@@ -47,9 +47,18 @@
 //     provisioned where).
 //   - eligible, default_duration, max_duration, requires_training,
 //     conflicts and birthright are for the policy engine. They are loaded and
-//     validated here already (names, values, references, and when cel-go is
-//     built in, that each expression compiles to a bool), so a catalogue that
-//     passes now keeps passing when the engine starts acting on them.
+//     validated here already (names, values, references, and that each CEL
+//     expression compiles to a bool), so a catalogue that passes now keeps
+//     passing when the engine starts acting on them.
+//
+// Conditions (eligible, birthright when) are CEL (cel.dev/cel-go), compiled
+// at load in CELEnv: the standard library, the strings extension, and the
+// variables person and request, both maps of any values. PersonVars builds
+// person from an HR record as DESIGN.md says policies see it (org_unit,
+// position, manager of the main employment, and every employment); request
+// is what the engine passes (system, role, actor, reason, valid_until, say).
+// Role.IsEligible and Birthright.Applies evaluate them, purely, with a cost
+// limit; an evaluation error is kind Invalid.
 //
 // Decisions that the format leaves open, made here:
 //   - approval and requestable_by must be written out, also when empty: a

@@ -420,9 +420,12 @@ func TestRoleFields(t *testing.T) {
 	t.Parallel()
 	c, err := Load(writeDir(t, map[string]string{"gerica.yaml": gerica, "plania.yaml": plania + "    conflicts: [gerica/admin]\n"}), devConnectors)
 	require.NoError(t, err)
-	s, r, ok := c.Role("gerica", "bruker")
+	s, loaded, ok := c.Role("gerica", "bruker")
 	require.True(t, ok)
-	require.Equal(t, &Role{
+	require.NotNil(t, loaded.eligible, "compiled at load")
+	r := *loaded
+	r.eligible = nil
+	require.Equal(t, Role{
 		ID:               "bruker",
 		Entitlements:     map[string][]string{"noop": {"APP-Gerica-Bruker"}, "manual": {"Bruker"}},
 		RequestableBy:    []string{ByManager, ByHR},
@@ -438,7 +441,9 @@ func TestRoleFields(t *testing.T) {
 		connectors:       []string{"noop", "manual"},
 		conflictLines:    []int{17},
 	}, r)
-	require.Equal(t, []Birthright{{When: `person.position == "sykepleier"`, Roles: []string{"bruker"}, Line: 24}}, s.Birthright)
+	require.Len(t, s.Birthright, 1)
+	require.NotNil(t, s.Birthright[0].when, "compiled at load")
+	require.Equal(t, Birthright{When: `person.position == "sykepleier"`, Roles: []string{"bruker"}, Line: 24}, Birthright{When: s.Birthright[0].When, Roles: s.Birthright[0].Roles, Line: s.Birthright[0].Line})
 	require.Equal(t, "Gerica", s.Name)
 	require.Equal(t, "Helse og omsorg", s.Owner)
 	require.Equal(t, "1506-90001", s.Coordinator)

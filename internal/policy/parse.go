@@ -344,6 +344,13 @@ func (p *parser) role(s *System, n *yaml.Node, connsOK bool) *Role {
 	if fl, ok := f["eligible"]; ok && !isNull(fl.val) {
 		if v, ok := p.str(fl.val, name+": eligible"); ok {
 			r.Eligible, r.EligibleLine = strings.TrimSpace(v), fl.val.Line
+			if r.Eligible != "" {
+				c, err := compile(r.Eligible)
+				if err != nil {
+					p.add(fl.val.Line, "%s: eligible %v", name, err)
+				}
+				r.eligible = c
+			}
 		}
 	}
 
@@ -402,6 +409,12 @@ func (p *parser) birthright(s *System, n *yaml.Node, rolesOK bool) (Birthright, 
 		ok = false
 	} else if v, good := p.str(fl.val, "birthright: when"); good && strings.TrimSpace(v) != "" {
 		b.When, b.Line = strings.TrimSpace(v), fl.val.Line
+		c, err := compile(b.When)
+		if err != nil {
+			p.add(fl.val.Line, "birthright: when %v", err)
+			ok = false
+		}
+		b.when = c
 	} else {
 		if good {
 			p.add(fl.val.Line, "birthright: when is empty")
