@@ -460,3 +460,37 @@ func TestRoleFields(t *testing.T) {
 	require.Equal(t, []string{"gerica/bruker", "plania/bruker"}, c.Conflicting("gerica", "admin"))
 	require.Empty(t, c.Conflicting("nope", "nope"))
 }
+
+// The example in DESIGN.md, verbatim, is a valid file.
+func TestDesignExampleLoads(t *testing.T) {
+	t.Parallel()
+	const design = `system: gerica
+name: Gerica
+owner: Helse og omsorg
+administrators: [1547-20001, 1547-20002]   # systemansvarlig: approve grants, confirm training
+coordinator: 1547-90001
+connectors: [ad, manual]
+roles:
+  - id: bruker
+    entitlements: { ad: ["CN=APP-Gerica-Bruker,OU=Groups,DC=ror,DC=test"] }
+    requestable_by: [manager, hr]          # manager | self | administrator | hr
+    approval: [systemansvarlig]            # stages in order; [] means none
+    eligible: 'person.org_unit.startsWith("helse")'
+    default_duration: 180d                 # when the request names no end
+    max_duration: 365d                     # calendar days, ending at the end of the Oslo day; longer is shortened
+    credentials_to: manager                # who gets a new account's sealed initial password: manager | administrators
+    requires_training: true
+    conflicts: [gerica/admin]              # separation of duties, also across systems
+birthright:
+  - when: 'person.position == "sykepleier"'
+    roles: [bruker]
+`
+	probs := Check(writeDir(t, map[string]string{"gerica.yaml": design}), []string{"ad", "manual"})
+	// The example names a gerica/admin it does not define; that is the only complaint.
+	require.Len(t, probs, 1)
+	require.Equal(t, 17, probs[0].Line)
+	require.Contains(t, probs[0].Msg, `system "gerica" has no role "admin"`)
+	c, err := Load(writeDir(t, map[string]string{"gerica.yaml": strings.Replace(design, "conflicts: [gerica/admin]", "conflicts: []", 1)}), []string{"ad", "manual"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"CN=APP-Gerica-Bruker,OU=Groups,DC=ror,DC=test"}, c.Systems["gerica"].Roles[0].Entitlements["ad"])
+}
