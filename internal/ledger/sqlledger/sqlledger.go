@@ -187,12 +187,13 @@ func mustJSON(v any) string {
 // ---- transactions ----
 
 type tx struct {
-	s      *Store
-	ctx    context.Context
-	tx     *sql.Tx
-	audit  []ledger.AuditEntry
-	events []ledger.Event
-	done   bool
+	s       *Store
+	ctx     context.Context
+	tx      *sql.Tx
+	audit   []ledger.AuditEntry
+	events  []ledger.Event
+	done    bool
+	missing []string
 }
 
 func (s *Store) Begin(ctx context.Context) (ledger.Tx, error) {
@@ -203,12 +204,40 @@ func (s *Store) Begin(ctx context.Context) (ledger.Tx, error) {
 	return &tx{s: s, ctx: ctx, tx: t}, nil
 }
 
+// stmt is q prepared for this transaction: the shared prepared statement
+// when there is one; otherwise prepared on the transaction's own
+// connection (the writer has one connection, held by this transaction)
+// and remembered, to be prepared for everyone once the transaction ends.
+func (t *tx) stmt(q string) (*sql.Stmt, error) {
+	t.s.mu.Lock()
+	st, ok := t.s.stmts[q]
+	t.s.mu.Unlock()
+	if ok {
+		return t.tx.StmtContext(t.ctx, st), nil
+	}
+	t.missing = append(t.missing, q)
+	st, err := t.tx.PrepareContext(t.ctx, t.s.d.rebind(q))
+	if err != nil {
+		return nil, classify(err, "prepare")
+	}
+	return st, nil
+}
+
+// prepareMissing prepares the statements this transaction had to prepare
+// for itself, now that the writer connection is free again.
+func (t *tx) prepareMissing() {
+	for _, q := range t.missing {
+		_, _ = t.s.stmt(t.ctx, q)
+	}
+	t.missing = nil
+}
+
 func (t *tx) exec(q string, args ...any) (sql.Result, error) {
-	st, err := t.s.stmt(t.ctx, q)
+	st, err := t.stmt(q)
 	if err != nil {
 		return nil, err
 	}
-	res, err := t.tx.StmtContext(t.ctx, st).ExecContext(t.ctx, args...)
+	res, err := st.ExecContext(t.ctx, args...)
 	if err != nil {
 		return nil, classify(err, firstWords(q))
 	}
@@ -216,11 +245,11 @@ func (t *tx) exec(q string, args ...any) (sql.Result, error) {
 }
 
 func (t *tx) query(q string, args ...any) (*sql.Rows, error) {
-	st, err := t.s.stmt(t.ctx, q)
+	st, err := t.stmt(q)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := t.tx.StmtContext(t.ctx, st).QueryContext(t.ctx, args...)
+	rows, err := st.QueryContext(t.ctx, args...)
 	if err != nil {
 		return nil, classify(err, firstWords(q))
 	}
@@ -228,11 +257,11 @@ func (t *tx) query(q string, args ...any) (*sql.Rows, error) {
 }
 
 func (t *tx) queryRow(q string, args ...any) (*sql.Row, error) {
-	st, err := t.s.stmt(t.ctx, q)
+	st, err := t.stmt(q)
 	if err != nil {
 		return nil, err
 	}
-	return t.tx.StmtContext(t.ctx, st).QueryRowContext(t.ctx, args...), nil
+	return st.QueryRowContext(t.ctx, args...), nil
 }
 
 func firstWords(q string) string {
@@ -248,7 +277,9 @@ func (t *tx) Rollback() error {
 		return nil
 	}
 	t.done = true
-	return t.tx.Rollback()
+	err := t.tx.Rollback()
+	t.prepareMissing()
+	return err
 }
 
 func (t *tx) RecordMessage(m ledger.Message) (ledger.MsgOutcome, error) {
@@ -659,10 +690,9 @@ func (t *tx) Commit() error {
 		}
 	}
 	t.done = true
-	if err := t.tx.Commit(); err != nil {
-		return classify(err, "commit")
-	}
-	return nil
+	err := t.tx.Commit()
+	t.prepareMissing()
+	return classify(err, "commit")
 }
 
 func (t *tx) appendChain() error {

@@ -1,0 +1,105 @@
+package app_test
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/connectors/noop"
+	"github.com/ror-ikt/tilgang/internal/envelope"
+	"github.com/ror-ikt/tilgang/internal/testenv"
+)
+
+func grant(system, role string) envelope.Request {
+	return envelope.Request{Action: "grant", System: system, Role: role, Reason: "trenger tilgang i tjenesten"}
+}
+
+func TestGrantWithoutApprovalBecomesActive(t *testing.T) {
+	e := testenv.Start(t, "", "")
+	e.Joiner(testenv.People()...)
+	id := e.Send(tilgang.TypeRequest, "1547-1", "1547-2", grant("kasse", "bruker"))
+	acc := e.Wait("request.accepted", "1547-1", testenv.ForRequest(id))
+	gid := acc.Data["grant_id"].(string)
+	e.Wait("grant.active", "1547-1", testenv.ForGrant(gid))
+	e.Stop()
+	effects, err := noop.ReadJournal(filepath.Join(e.Data, "noop.journal"))
+	require.NoError(t, err)
+	require.Equal(t, []noop.Effect{{Op: "create", Person: "1547-1", Entitlement: "enabled"}, {Op: "grant", Person: "1547-1", Entitlement: "KASSE-BRUKER"}}, effects)
+}
+
+func TestTwoStageApproval(t *testing.T) {
+	e := testenv.Start(t, "", "")
+	e.Joiner(testenv.People()...)
+	// The manager asks, so the manager stage goes one level up (1547-3).
+	id := e.Send(tilgang.TypeRequest, "1547-1", "1547-2", grant("kasse", "leder"))
+	p := e.Wait("approval.pending", "1547-1", testenv.ForRequest(id))
+	require.Equal(t, []any{"1547-3"}, p.Data["approvers"])
+	gid := p.Data["grant_id"].(string)
+
+	decide := func(actor, decision string) string {
+		return e.Send(tilgang.TypeDecision, "1547-1", actor, envelope.Decision{RequestID: id, Decision: decision, Comment: "ok"})
+	}
+	for _, tc := range []struct{ name, actor, why string }{
+		{"requester may not approve", "1547-2", "requested"},
+		{"administrator is not the manager stage", "1547-20001", "1547-3's to decide"},
+		{"the person may not approve", "1547-1", "own grant"},
+	} {
+		r := decide(tc.actor, "approve")
+		ev := e.Wait("request.rejected", "1547-1", testenv.ForRequest(r))
+		require.Contains(t, ev.Data["reason"], tc.why, tc.name)
+	}
+	r := decide("1547-3", "approve")
+	e.Wait("approval.pending", "1547-1", func(ev testenv.Event) bool { return ev.Data["grant_id"] == gid && ev.Data["stage"] == float64(2) })
+	// The same principal may not approve two stages, even as an administrator.
+	r = decide("1547-3", "approve")
+	require.Contains(t, e.Wait("request.rejected", "1547-1", testenv.ForRequest(r)).Data["reason"], "already approved")
+	decide("1547-20001", "approve")
+	e.Wait("grant.active", "1547-1", testenv.ForGrant(gid))
+}
+
+func TestDenyAndManualTask(t *testing.T) {
+	e := testenv.Start(t, "", "")
+	e.Joiner(testenv.People()...)
+	id := e.Send(tilgang.TypeRequest, "1547-1", "1547-2", grant("kasse", "leder"))
+	e.Wait("approval.pending", "1547-1", testenv.ForRequest(id))
+	e.Send(tilgang.TypeDecision, "1547-1", "1547-3", envelope.Decision{RequestID: id, Decision: "deny", Comment: "ikke nødvendig"})
+	require.Equal(t, "ikke nødvendig", e.Wait("grant.denied", "1547-1", nil).Data["reason"])
+
+	id = e.Send(tilgang.TypeRequest, "1547-1", "1547-2", grant("kasse", "manuell"))
+	gid := e.Wait("request.accepted", "1547-1", testenv.ForRequest(id)).Data["grant_id"].(string)
+	// The account first, then the role: two tasks, one after the other.
+	for i := 0; i < 2; i++ {
+		n := i
+		task := e.Wait("task.manual", "1547-1", func(ev testenv.Event) bool {
+			return ev.Data["grant_id"] == gid && ev.Data["kind"] == []string{"ensure_account", "grant"}[n]
+		})
+		opID := task.Data["operation_id"].(string)
+		// Someone who is not an administrator may not complete it.
+		r := e.Send(tilgang.TypeTask, "1547-1", "1547-2", envelope.Task{OperationID: opID, Outcome: "done", Comment: "gjort"})
+		require.Contains(t, e.Wait("request.rejected", "1547-1", testenv.ForRequest(r)).Data["reason"], "not an administrator")
+		e.Send(tilgang.TypeTask, "1547-1", "1547-20001", envelope.Task{OperationID: opID, Outcome: "done", Comment: "gjort"})
+	}
+	e.Wait("grant.active", "1547-1", testenv.ForGrant(gid))
+}
+
+func TestLeaverRevokesEverything(t *testing.T) {
+	e := testenv.Start(t, "", "")
+	people := testenv.People()
+	e.Joiner(people...)
+	id := e.Send(tilgang.TypeRequest, "1547-1", "1547-2", grant("kasse", "bruker"))
+	gid := e.Wait("request.accepted", "1547-1", testenv.ForRequest(id)).Data["grant_id"].(string)
+	e.Wait("grant.active", "1547-1", testenv.ForGrant(gid))
+	left := people[0]
+	left.Employments[0].End = tilgang.Date{Y: 2025, M: 6, D: 30}
+	e.Send(tilgang.TypeHRLeaver, "1547-1", "hr", envelope.HR{Version: 1 << 62, Person: left})
+	e.Wait("grant.revoked", "1547-1", testenv.ForGrant(gid))
+	// A grant request after the leave is refused.
+	id = e.Send(tilgang.TypeRequest, "1547-1", "1547-2", grant("kasse", "bruker"))
+	require.Contains(t, e.Wait("grant.denied", "1547-1", testenv.ForRequest(id)).Data["reason"], "has left")
+	e.Stop()
+	effects, err := noop.ReadJournal(filepath.Join(e.Data, "noop.journal"))
+	require.NoError(t, err)
+	require.Equal(t, []noop.Effect{{"create", "1547-1", "enabled"}, {"grant", "1547-1", "KASSE-BRUKER"}, {"revoke", "1547-1", "KASSE-BRUKER"}, {"disable", "1547-1", ""}}, effects)
+}

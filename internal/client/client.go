@@ -1,0 +1,79 @@
+// Package client builds, signs and publishes messages in, as the CLI, an HR
+// feed adapter or a portal would: a CloudEvent on its tilgang.in subject
+// with Nats-Msg-Id set to the request id, so JetStream drops quick repeats.
+package client
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
+	"github.com/nats-io/nuid"
+
+	"github.com/ror-ikt/tilgang/internal/envelope"
+)
+
+// Sender signs messages with one key.
+type Sender struct {
+	Key    nkeys.KeyPair
+	Source string // CloudEvents source, default "tilgang-cli"
+	// Via, when set, is the principal whose key Key is, acting for actors.
+	Via string
+	Now func() time.Time
+}
+
+// New builds and signs a message about person, asked by actor.
+func (s *Sender) New(typ, person, actor string, data any) (*envelope.Envelope, error) {
+	src := s.Source
+	if src == "" {
+		src = "tilgang-cli"
+	}
+	now := time.Now
+	if s.Now != nil {
+		now = s.Now
+	}
+	e := &envelope.Envelope{SpecVersion: "1.0", ID: nuid.Next(), Source: src, Type: typ, Subject: person,
+		Time: now().UTC().Format(time.RFC3339), Actor: actor, Via: s.Via}
+	if e.Via == actor {
+		e.Via = ""
+	}
+	if err := e.SetData(data); err != nil {
+		return nil, err
+	}
+	if err := e.Sign(s.Key); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Msg is the NATS message for an envelope: its subject, bytes and
+// Nats-Msg-Id header.
+func Msg(e *envelope.Envelope) (*nats.Msg, error) {
+	subject, err := envelope.SubjectFor(e.Type, e.Subject)
+	if err != nil {
+		return nil, err
+	}
+	body, err := e.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	m := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
+	m.Header.Set(jetstream.MsgIDHeader, e.Key())
+	return m, nil
+}
+
+// Publish sends one envelope and waits for the stream to store it; it
+// returns the request id.
+func Publish(ctx context.Context, js jetstream.JetStream, e *envelope.Envelope) (string, error) {
+	m, err := Msg(e)
+	if err != nil {
+		return "", err
+	}
+	if _, err := js.PublishMsg(ctx, m); err != nil {
+		return "", fmt.Errorf("publish %s: %w", m.Subject, err)
+	}
+	return e.Key(), nil
+}

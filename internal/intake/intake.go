@@ -1,0 +1,196 @@
+// Package intake reads messages in from JetStream and commits them to the
+// ledger through the engine: a batch in one transaction, falling back to
+// one transaction per message when the batch fails. Messages are
+// acknowledged only after their transaction commits, so a crash at any
+// point redelivers them and the ledger's idempotency key makes the repeat a
+// no-op. A message that still fails on its last delivery is recorded as
+// rejected with the error and terminated, never left undelivered.
+//
+// Only this package acks, naks or terminates messages.
+package intake
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ror-ikt/tilgang/internal/crashpoint"
+	"github.com/ror-ikt/tilgang/internal/engine"
+	"github.com/ror-ikt/tilgang/internal/ledger"
+	"github.com/ror-ikt/tilgang/internal/streams"
+)
+
+// Intake is the single active reader of the intake consumer.
+type Intake struct {
+	Consumer jetstream.Consumer
+	Ledger   ledger.Ledger
+	Engine   *engine.Engine
+	Log      *slog.Logger
+	// Batch is the most messages taken and committed at once (default 256).
+	Batch int
+	// Committed is called after each commit (wakes the executor and the
+	// publisher); it must not block.
+	Committed func()
+	// Observe, when set, is told each message's outcome.
+	Observe func(in engine.Input, out engine.Outcome, meta *jetstream.MsgMetadata)
+}
+
+// Run consumes until ctx ends. It returns nil on a clean stop.
+func (in *Intake) Run(ctx context.Context) error {
+	batch := in.Batch
+	if batch <= 0 {
+		batch = 256
+	}
+	for ctx.Err() == nil {
+		msgs, err := in.Consumer.Fetch(batch, jetstream.FetchMaxWait(250*time.Millisecond))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			in.Log.Warn("intake: fetch failed", "err", err)
+			sleep(ctx, time.Second)
+			continue
+		}
+		var got []jetstream.Msg
+		for m := range msgs.Messages() {
+			got = append(got, m)
+		}
+		if err := msgs.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			in.Log.Warn("intake: fetch ended with an error", "err", err)
+		}
+		if len(got) == 0 {
+			continue
+		}
+		in.process(ctx, got)
+	}
+	return nil
+}
+
+type item struct {
+	msg  jetstream.Msg
+	meta *jetstream.MsgMetadata
+	in   engine.Input
+	out  engine.Outcome
+}
+
+func (in *Intake) process(ctx context.Context, msgs []jetstream.Msg) {
+	items := make([]item, 0, len(msgs))
+	for _, m := range msgs {
+		meta, err := m.Metadata()
+		if err != nil {
+			in.Log.Error("intake: message without metadata; terminated", "subject", m.Subject(), "err", err)
+			_ = m.TermWithReason("no metadata")
+			continue
+		}
+		items = append(items, item{msg: m, meta: meta, in: engine.Decode(m.Subject(), m.Data(), meta.Sequence.Stream)})
+	}
+	if len(items) == 0 {
+		return
+	}
+	if err := in.commit(ctx, items); err == nil {
+		in.done(items)
+		return
+	} else {
+		in.Log.Warn("intake: batch failed; one transaction per message", "size", len(items), "err", err)
+	}
+	for i := range items {
+		one := items[i : i+1]
+		if err := in.commit(ctx, one); err == nil {
+			in.done(one)
+			continue
+		} else if items[i].meta.NumDelivered >= streams.MaxDeliver {
+			in.lastDelivery(ctx, &items[i], err)
+		} else {
+			in.Log.Warn("intake: message not committed; redelivering later", "subject", items[i].msg.Subject(),
+				"seq", items[i].meta.Sequence.Stream, "delivered", items[i].meta.NumDelivered, "err", err)
+			_ = items[i].msg.NakWithDelay(backoff(items[i].meta.NumDelivered))
+		}
+	}
+}
+
+// commit applies the items in one transaction.
+func (in *Intake) commit(ctx context.Context, items []item) error {
+	tx, err := in.Ledger.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	for i := range items {
+		if i == len(items)/2 {
+			crashpoint.Here("intake.mid-batch")
+		}
+		out, err := in.Engine.Apply(tx, items[i].in)
+		if err != nil {
+			tx.Rollback()
+			return fmt.Errorf("seq %d: %w", items[i].meta.Sequence.Stream, err)
+		}
+		items[i].out = out
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	crashpoint.Here("intake.after-commit")
+	return nil
+}
+
+// done acknowledges committed messages.
+func (in *Intake) done(items []item) {
+	for _, it := range items {
+		if err := it.msg.Ack(); err != nil {
+			// The commit stands; a redelivery will be a duplicate.
+			in.Log.Warn("intake: ack failed", "seq", it.meta.Sequence.Stream, "err", err)
+		}
+		if in.Observe != nil {
+			in.Observe(it.in, it.out, it.meta)
+		}
+		if it.out == engine.Rejected || it.out == engine.Conflict {
+			in.Log.Info("intake: message rejected", "subject", it.msg.Subject(), "seq", it.meta.Sequence.Stream, "outcome", it.out)
+		}
+	}
+	if in.Committed != nil {
+		in.Committed()
+	}
+}
+
+// lastDelivery records a message that could not be committed as rejected
+// with the error, then terminates it.
+func (in *Intake) lastDelivery(ctx context.Context, it *item, cause error) {
+	failed := it.in
+	failed.Env, failed.DecodeErr = nil, fmt.Errorf("not applied after %d deliveries: %v", it.meta.NumDelivered, cause)
+	tx, err := in.Ledger.Begin(ctx)
+	if err == nil {
+		if _, err = in.Engine.Apply(tx, failed); err != nil {
+			tx.Rollback()
+		} else {
+			err = tx.Commit()
+		}
+	}
+	if err != nil {
+		in.Log.Error("intake: cannot record a failing message; redelivering", "seq", it.meta.Sequence.Stream, "err", err)
+		_ = it.msg.NakWithDelay(backoff(it.meta.NumDelivered))
+		return
+	}
+	in.Log.Error("intake: message failed on its last delivery; recorded as rejected and terminated",
+		"subject", it.msg.Subject(), "seq", it.meta.Sequence.Stream, "err", cause)
+	_ = it.msg.TermWithReason("not applied: " + cause.Error())
+	if in.Committed != nil {
+		in.Committed()
+	}
+}
+
+func backoff(delivered uint64) time.Duration {
+	d := time.Second << min(delivered, 6)
+	return d
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
