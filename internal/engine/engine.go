@@ -63,10 +63,10 @@ func (e *Engine) Principals() *principals.Set { return e.principals.Load() }
 
 // Input is one message as it came off the stream.
 type Input struct {
-	Subject string
-	Raw     []byte
-	Seq     uint64             // stream sequence
-	Env     *envelope.Envelope // nil when DecodeErr is set
+	Subject   string
+	Raw       []byte
+	Seq       uint64             // stream sequence
+	Env       *envelope.Envelope // nil when DecodeErr is set
 	DecodeErr error
 }
 
@@ -250,11 +250,14 @@ func (e *Engine) relations(actor string, p *ledger.PersonRow, sys *policy.System
 // transition moves g to state `to`, writes it and its audit row.
 type why struct {
 	actor, via, requestID, text string
-	details                    map[string]string
+	details                     map[string]string
 }
 
 func (e *Engine) move(tx ledger.Tx, now time.Time, g *ledger.Grant, to tilgang.GrantState, w why, insert bool) error {
 	from := g.State
+	if insert {
+		from = "" // a new grant comes from nothing
+	}
 	g.State, g.Updated = to, now
 	cat := e.Catalogue()
 	g.Catalogue = cat.Version

@@ -13,11 +13,12 @@ import (
 // provision moves g to provisioning and plans its operations: the account
 // on each connector instance the role needs (unless it exists or is being
 // made), created disabled with an enable on the start date when the
-// employment has not started, then one grant per entitlement.
-func (e *Engine) provision(tx ledger.Tx, now time.Time, seq uint64, g *ledger.Grant, person *ledger.PersonRow, role *policy.Role, w why) error {
+// employment has not started, then one grant per entitlement. insert is for
+// a new grant.
+func (e *Engine) provision(tx ledger.Tx, now time.Time, seq uint64, g *ledger.Grant, person *ledger.PersonRow, role *policy.Role, w why, insert bool) error {
 	g.Entitlements = cloneEntitlements(role.Entitlements)
 	g.StagePrincipal = ""
-	if err := e.move(tx, now, g, tilgang.StateProvisioning, w, false); err != nil {
+	if err := e.move(tx, now, g, tilgang.StateProvisioning, w, insert); err != nil {
 		return err
 	}
 	pending, err := tx.PersonOperations(g.Person, ledger.OpQueued, ledger.OpClaimed, ledger.OpWaiting)

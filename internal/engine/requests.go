@@ -82,12 +82,14 @@ func (e *Engine) grantRequest(tx ledger.Tx, m *msg, p *envelope.Request) (Outcom
 		e.emitApproval(tx, m, g, sys, role)
 		return Accepted, nil
 	}
-	g.State = ""
-	if err := e.move(tx, m.now, g, tilgang.StatePendingApproval, w, true); err != nil {
-		return "", err
+	// No approval stages: the grant starts where approval would have led,
+	// one chained transition from nothing (DESIGN.md transition table).
+	g.State = tilgang.StateProvisioning
+	if role.RequiresTraining {
+		g.State = tilgang.StatePendingTraining
 	}
 	e.emit(tx, m.now, tilgang.EvRequestAccepted, g, m.key, nil)
-	return Accepted, e.afterApproval(tx, m, g, role, why{actor: m.env.Actor, via: m.env.Via, requestID: m.key, text: "no approval stages"})
+	return Accepted, e.afterApproval(tx, m, g, role, w, true)
 }
 
 // resolveStage names who approves g's current stage: for a manager stage the
@@ -138,22 +140,23 @@ func (e *Engine) emitApproval(tx ledger.Tx, m *msg, g *ledger.Grant, sys *policy
 }
 
 // afterApproval moves a grant past its last approval: to training, or to
-// provisioning, or cancelled when the person has left meanwhile.
-func (e *Engine) afterApproval(tx ledger.Tx, m *msg, g *ledger.Grant, role *policy.Role, w why) error {
+// provisioning, or cancelled when the person has left meanwhile. insert is
+// for a new grant without approval stages.
+func (e *Engine) afterApproval(tx ledger.Tx, m *msg, g *ledger.Grant, role *policy.Role, w why, insert bool) error {
 	person, err := tx.Person(g.Person)
 	if err != nil {
 		return err
 	}
 	if person == nil || hasLeft(person, m.now) {
 		w.text = "the person has left"
-		if err := e.move(tx, m.now, g, tilgang.StateCancelled, w, false); err != nil {
+		if err := e.move(tx, m.now, g, tilgang.StateCancelled, w, insert); err != nil {
 			return err
 		}
 		e.emit(tx, m.now, tilgang.EvGrantCancelled, g, "", map[string]any{"reason": w.text})
 		return nil
 	}
 	if role.RequiresTraining {
-		if err := e.move(tx, m.now, g, tilgang.StatePendingTraining, w, false); err != nil {
+		if err := e.move(tx, m.now, g, tilgang.StatePendingTraining, w, insert); err != nil {
 			return err
 		}
 		sys, _ := m.cat.System(g.System)
@@ -164,7 +167,7 @@ func (e *Engine) afterApproval(tx ledger.Tx, m *msg, g *ledger.Grant, role *poli
 		e.emit(tx, m.now, tilgang.EvTrainingPending, g, "", map[string]any{"administrators": admins})
 		return nil
 	}
-	return e.provision(tx, m.now, m.in.Seq, g, person, role, w)
+	return e.provision(tx, m.now, m.in.Seq, g, person, role, w, insert)
 }
 
 func (e *Engine) decision(tx ledger.Tx, m *msg, d *envelope.Decision) (Outcome, error) {
@@ -231,7 +234,7 @@ func (e *Engine) decision(tx ledger.Tx, m *msg, d *envelope.Decision) (Outcome, 
 		return Accepted, nil
 	}
 	g.StagePrincipal = ""
-	return Accepted, e.afterApproval(tx, m, g, role, w)
+	return Accepted, e.afterApproval(tx, m, g, role, w, false)
 }
 
 func (e *Engine) training(tx ledger.Tx, m *msg, t *envelope.Training) (Outcome, error) {
@@ -265,7 +268,7 @@ func (e *Engine) training(tx ledger.Tx, m *msg, t *envelope.Training) (Outcome, 
 		e.emit(tx, m.now, tilgang.EvGrantCancelled, g, "", map[string]any{"reason": w.text})
 		return Accepted, nil
 	}
-	return Accepted, e.provision(tx, m.now, m.in.Seq, g, person, role, w)
+	return Accepted, e.provision(tx, m.now, m.in.Seq, g, person, role, w, false)
 }
 
 func (e *Engine) revokeRequest(tx ledger.Tx, m *msg, p *envelope.Request) (Outcome, error) {
@@ -367,4 +370,3 @@ func cancellable(g *ledger.Grant, ops []ledger.Operation) bool {
 	}
 	return false
 }
-
