@@ -120,16 +120,25 @@ func (s *Store) Close() error {
 	return err
 }
 
-// stmt returns a statement prepared once on the writer.
+// stmt returns a statement prepared once on the writer. It prepares
+// without holding mu: on SQLite, preparing waits for the one writer
+// connection, and a transaction holding that connection needs mu (tx.stmt).
 func (s *Store) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st, ok := s.stmts[q]; ok {
+	st, ok := s.stmts[q]
+	s.mu.Unlock()
+	if ok {
 		return st, nil
 	}
 	st, err := s.write.PrepareContext(ctx, s.d.rebind(q))
 	if err != nil {
 		return nil, classify(err, "prepare")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev, ok := s.stmts[q]; ok {
+		st.Close()
+		return prev, nil
 	}
 	s.stmts[q] = st
 	return st, nil

@@ -1,0 +1,27 @@
+package sqlledger
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ror-ikt/tilgang/internal/ledger"
+	"github.com/ror-ikt/tilgang/internal/ledger/ledgertest"
+)
+
+func openSQLite(t testing.TB) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	s, err := OpenSQLite(t.Context(), path)
+	require.NoError(t, err)
+	return s, path
+}
+
+func TestSQLite(t *testing.T) {
+	t.Parallel()
+	ledgertest.Run(t, func(t *testing.T) ledger.Ledger {
+		s, _ := openSQLite(t)
+		return s
+	})
+}
