@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/ledger"
@@ -201,7 +203,10 @@ func (s *Store) Head(ctx context.Context) (ledger.Head, error) {
 // each row's bytes must claim its own seq and the previous row's hash, and
 // hash to the stored hash: an edited row fails its hash, a deleted middle
 // row leaves a gap, reordered rows claim the wrong seq, and deleted newest
-// rows leave the chain short of the anchor.
+// rows leave the chain short of the anchor. The person, system and time
+// columns beside each row must agree with its bytes (they select rows for
+// `audit --person`, so an edit there could hide a row), and kept free text
+// must still hash to the hash its rows chain.
 func (s *Store) Verify(ctx context.Context, anchor *ledger.Head) (ledger.VerifyReport, error) {
 	rep := ledger.VerifyReport{Head: ledger.Head{Hash: genesis}}
 	fail := func(seq int64, format string, args ...any) (ledger.VerifyReport, error) {
@@ -218,19 +223,21 @@ func (s *Store) Verify(ctx context.Context, anchor *ledger.Head) (ledger.VerifyR
 		return rep, classify(err, "verify")
 	}
 	defer rtx.Rollback()
-	rows, err := rtx.QueryContext(ctx, `SELECT seq, hash, canonical FROM audit ORDER BY seq`)
+	rows, err := rtx.QueryContext(ctx, `SELECT seq, hash, canonical, person, system, at FROM audit ORDER BY seq`)
 	if err != nil {
 		return rep, classify(err, "verify")
 	}
 	defer rows.Close()
 	grantState := map[string]string{}
+	grantRow := map[string]int64{}  // grant -> the row of its newest transition
+	textFirst := map[string]int64{} // text hash -> the first row that chains it
 	var anchorHash string
 	for rows.Next() {
 		var (
-			seq        int64
-			hash, text string
+			seq, at                    int64
+			hash, text, person, system string
 		)
-		if err := rows.Scan(&seq, &hash, &text); err != nil {
+		if err := rows.Scan(&seq, &hash, &text, &person, &system, &at); err != nil {
 			return rep, classify(err, "verify")
 		}
 		want := rep.Head.Seq + 1
@@ -250,13 +257,25 @@ func (s *Store) Verify(ctx context.Context, anchor *ledger.Head) (ledger.VerifyR
 		if c.Prev != rep.Head.Hash {
 			return fail(seq, "row %d does not follow row %d's hash: edited or reordered", seq, seq-1)
 		}
+		chainedAt, _ := time.Parse(time.RFC3339Nano, c.At)
+		switch {
+		case person != c.Person:
+			return fail(seq, "row %d's person column is %q but its chained bytes say %q: edited", seq, person, c.Person)
+		case system != c.System:
+			return fail(seq, "row %d's system column is %q but its chained bytes say %q: edited", seq, system, c.System)
+		case at != ms(chainedAt):
+			return fail(seq, "row %d's time column is %s but its chained bytes say %s: edited", seq, fromMS(at).Format(time.RFC3339Nano), c.At)
+		}
+		if _, ok := textFirst[c.TextHash]; !ok && c.TextHash != "" {
+			textFirst[c.TextHash] = seq
+		}
 		rep.Head = ledger.Head{Seq: seq, Hash: hash}
 		rep.Rows++
 		if anchor != nil && seq == anchor.Seq {
 			anchorHash = hash
 		}
 		if c.Kind == "grant.state" && c.GrantID != "" {
-			grantState[c.GrantID] = c.To
+			grantState[c.GrantID], grantRow[c.GrantID] = c.To, seq
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -267,7 +286,7 @@ func (s *Store) Verify(ctx context.Context, anchor *ledger.Head) (ledger.VerifyR
 			return fail(rep.Head.Seq+1, "the chain ends at row %d but row %d was anchored: the newest rows were deleted", rep.Head.Seq, anchor.Seq)
 		}
 		if anchorHash != anchor.Hash {
-			return fail(anchor.Seq, "row %d differs from its anchored hash", anchor.Seq)
+			return fail(anchor.Seq, "row %d differs from its anchored hash: the chain was rewritten at or before it", anchor.Seq)
 		}
 	}
 	var headSeq int64
@@ -275,36 +294,73 @@ func (s *Store) Verify(ctx context.Context, anchor *ledger.Head) (ledger.VerifyR
 	if err := rtx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&headSeq, &headHash); err != nil {
 		return rep, classify(err, "verify head")
 	}
-	if headSeq != rep.Head.Seq || (headSeq > 0 && headHash != rep.Head.Hash) {
+	if headSeq > rep.Head.Seq {
 		return fail(rep.Head.Seq+1, "the chain ends at row %d but its head says %d: rows were deleted", rep.Head.Seq, headSeq)
+	}
+	if headSeq != rep.Head.Seq || (headSeq > 0 && headHash != rep.Head.Hash) {
+		return fail(headSeq+1, "the chain ends at row %d but its head says row %d: rows were written or the head edited outside the ledger", rep.Head.Seq, headSeq)
+	}
+	if len(textFirst) > 0 {
+		trows, err := rtx.QueryContext(ctx, `SELECT hash, text FROM texts WHERE text IS NOT NULL`)
+		if err != nil {
+			return rep, classify(err, "verify texts")
+		}
+		defer trows.Close()
+		var bad int64
+		for trows.Next() {
+			var h, text string
+			if err := trows.Scan(&h, &text); err != nil {
+				return rep, classify(err, "verify texts")
+			}
+			if seq, ok := textFirst[h]; ok && sha256hex([]byte(text)) != h && (bad == 0 || seq < bad) {
+				bad = seq
+			}
+		}
+		if err := trows.Err(); err != nil {
+			return rep, classify(err, "verify texts")
+		}
+		if bad != 0 {
+			return fail(bad, "the free text of row %d does not hash to the hash the row chains: edited", bad)
+		}
 	}
 	grows, err := rtx.QueryContext(ctx, `SELECT id, state FROM grants ORDER BY id`)
 	if err != nil {
 		return rep, classify(err, "verify grants")
 	}
 	defer grows.Close()
-	seen := 0
+	seen := map[string]bool{}
 	for grows.Next() {
 		var id, state string
 		if err := grows.Scan(&id, &state); err != nil {
 			return rep, classify(err, "verify grants")
 		}
-		seen++
+		seen[id] = true
 		chained, ok := grantState[id]
 		if !ok {
 			return fail(0, "grant %s is in the grant table but not in the chain", id)
 		}
 		if chained != state {
-			return fail(0, "grant %s is %s in the grant table but %s in the chain", id, state, chained)
+			return fail(0, "grant %s is %s in the grant table but %s in the chain (row %d)", id, state, chained, grantRow[id])
 		}
 	}
 	if err := grows.Err(); err != nil {
 		return rep, classify(err, "verify grants")
 	}
-	if seen != len(grantState) {
-		return fail(0, "the chain has %d grants but the grant table %d: grant rows were deleted", len(grantState), seen)
+	if len(seen) != len(grantState) {
+		var missing []string
+		for id := range grantState {
+			if !seen[id] {
+				missing = append(missing, id)
+			}
+		}
+		sort.Strings(missing)
+		more := ""
+		if len(missing) > 1 {
+			more = fmt.Sprintf(" (and %d more)", len(missing)-1)
+		}
+		return fail(0, "grant %s is in the chain (row %d) but not in the grant table: deleted%s", missing[0], grantRow[missing[0]], more)
 	}
-	rep.Grants = seen
+	rep.Grants = len(seen)
 	rep.OK = true
 	return rep, nil
 }
