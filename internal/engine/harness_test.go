@@ -124,7 +124,7 @@ func people() []tilgang.Person {
 
 // employee is a person with one primary employment.
 func employee(id, manager string, start, end tilgang.Date) tilgang.Person {
-	return tilgang.Person{ID: id, GivenName: "Kari", FamilyName: "Nordmann", Municipality: "1547",
+	return tilgang.Person{ID: id, GivenName: "Åse", FamilyName: "Øvergård-Bø", Municipality: "1547",
 		Employments: []tilgang.Employment{{ID: id + "-1", Primary: true, Percent: 100, OrgUnit: "helse/hjemmetjenesten",
 			Position: "sykepleier", Manager: manager, Start: start, End: end}}}
 }

@@ -25,7 +25,7 @@ func (e *Engine) provision(tx ledger.Tx, now time.Time, seq uint64, g *ledger.Gr
 	if err != nil {
 		return err
 	}
-	start := person.Person.StartAt()
+	start := startOf(person.Person, now)
 	notStarted := start.After(now)
 	planned := 0
 	for _, conn := range sortedKeys(g.Entitlements) {
@@ -49,6 +49,20 @@ func (e *Engine) provision(tx ledger.Tx, now time.Time, seq uint64, g *ledger.Gr
 					return err
 				}
 			}
+		} else if !enabledAfter(acct, pending, conn) {
+			// The account was disabled by a leave and the person is back
+			// (a rehire): a new grant needs it enabled, on the start date or
+			// now, as part of the grant.
+			op := ledger.Operation{GrantID: g.ID, Person: g.Person, Connector: conn, Kind: ledger.KindEnable,
+				DueAt: now, NextAt: now, Seq: seq, Created: now, Updated: now}
+			if notStarted {
+				op.GrantID, op.DueAt, op.NextAt = "", start, start
+			} else {
+				planned++
+			}
+			if _, err := tx.InsertOperation(op); err != nil {
+				return err
+			}
 		}
 		for _, ent := range g.Entitlements[conn] {
 			if _, err := tx.InsertOperation(ledger.Operation{GrantID: g.ID, Person: g.Person, Connector: conn, Kind: ledger.KindGrant,
@@ -64,6 +78,47 @@ func (e *Engine) provision(tx ledger.Tx, now time.Time, seq uint64, g *ledger.Gr
 	return nil
 }
 
+// startOf is 00:00 Oslo on the earliest start of an employment that has
+// not ended at now (a rehire's old employments do not count); zero when
+// there is none.
+func startOf(p tilgang.Person, now time.Time) time.Time {
+	var first tilgang.Date
+	for _, e := range p.Employments {
+		if !e.End.IsZero() && !e.End.End().After(now) {
+			continue
+		}
+		if first.IsZero() || e.Start.Before(first) {
+			first = e.Start
+		}
+	}
+	if first.IsZero() {
+		return time.Time{}
+	}
+	return first.Start()
+}
+
+// enabledAfter reports whether the person's account on conn is enabled, or
+// will be once the pending operations (in chain order) have run.
+func enabledAfter(acct *ledger.AccountRow, pending []ledger.Operation, conn string) bool {
+	on := acct != nil && acct.Enabled
+	for _, op := range pending {
+		if op.Connector != conn {
+			continue
+		}
+		switch op.Kind {
+		case ledger.KindEnsureAccount:
+			if acct == nil {
+				on = !op.Disabled
+			}
+		case ledger.KindEnable:
+			on = true
+		case ledger.KindDisable:
+			on = false
+		}
+	}
+	return on
+}
+
 // endGrant ends an open grant for cause (revoke, leaver, operator, expiry,
 // mover): waiting grants are cancelled, provisioning that has not started
 // is cancelled, provisioning in flight finishes and is then revoked, live
@@ -75,10 +130,10 @@ func (e *Engine) endGrant(tx ledger.Tx, now time.Time, seq uint64, g *ledger.Gra
 	}
 	switch g.State {
 	case tilgang.StatePendingApproval, tilgang.StatePendingTraining:
-		return e.cancelGrant(tx, now, g, ops, w)
+		return e.cancelGrant(tx, now, seq, g, ops, w)
 	case tilgang.StateProvisioning:
 		if cancellable(g, ops) {
-			return e.cancelGrant(tx, now, g, ops, w)
+			return e.cancelGrant(tx, now, seq, g, ops, w)
 		}
 		inFlight := false
 		for _, op := range ops {
@@ -98,32 +153,78 @@ func (e *Engine) endGrant(tx ledger.Tx, now time.Time, seq uint64, g *ledger.Gra
 	return nil // revoking or revoke_failed: already on its way out
 }
 
-func (e *Engine) cancelGrant(tx ledger.Tx, now time.Time, g *ledger.Grant, ops []ledger.Operation, w why) error {
+func (e *Engine) cancelGrant(tx ledger.Tx, now time.Time, seq uint64, g *ledger.Grant, ops []ledger.Operation, w why) error {
 	for _, op := range ops {
-		if op.State == ledger.OpQueued {
-			op.State, op.Updated = ledger.OpCancelled, now
-			if err := tx.UpdateOperation(op, 0); err != nil {
+		if op.State != ledger.OpQueued {
+			continue
+		}
+		if op.Kind == ledger.KindEnsureAccount {
+			if err := e.handOverAccount(tx, g, op); err != nil {
 				return err
 			}
+		}
+		op.State, op.Updated = ledger.OpCancelled, now
+		if err := tx.UpdateOperation(op, 0); err != nil {
+			return err
 		}
 	}
 	if err := e.move(tx, now, g, tilgang.StateCancelled, w, false); err != nil {
 		return err
 	}
 	e.emit(tx, now, tilgang.EvGrantCancelled, g, "", map[string]any{"reason": w.text})
+	// A grant that was live counted as needing its entitlements, so a grant
+	// revoked meanwhile left the shared ones in place for it: nobody may
+	// need them now (DESIGN.md invariant 4).
+	_, err := e.planRevokes(tx, now, seq, g)
+	return err
+}
+
+// handOverAccount gives the account a cancelled grant was to make to the
+// next grant waiting on that connector: provision planned that grant no
+// account of its own because this one was being made. The copy keeps the
+// cancelled operation's place in the chain (due time, sequence).
+func (e *Engine) handOverAccount(tx ledger.Tx, g *ledger.Grant, ensure ledger.Operation) error {
+	pending, err := tx.PersonOperations(g.Person, ledger.OpQueued, ledger.OpClaimed, ledger.OpWaiting)
+	if err != nil {
+		return err
+	}
+	for _, op := range pending {
+		if op.Connector != ensure.Connector || op.GrantID == "" || op.GrantID == g.ID {
+			continue
+		}
+		_, err := tx.InsertOperation(ledger.Operation{GrantID: op.GrantID, Person: ensure.Person, Connector: ensure.Connector,
+			Kind: ledger.KindEnsureAccount, DueAt: ensure.DueAt, NextAt: ensure.NextAt, Seq: ensure.Seq, Target: ensure.Target,
+			Disabled: ensure.Disabled, Created: ensure.Created, Updated: ensure.Updated})
+		return err
+	}
 	return nil
 }
 
-// startRevoke moves g to revoking and plans a revoke for every entitlement
-// no other live grant of the person still needs (DESIGN.md invariant 4).
+// startRevoke moves g to revoking and plans its revokes; with none to plan
+// it is revoked at once.
 func (e *Engine) startRevoke(tx ledger.Tx, now time.Time, seq uint64, g *ledger.Grant, w why) error {
 	g.RevokeAfter = false
 	if err := e.move(tx, now, g, tilgang.StateRevoking, w, false); err != nil {
 		return err
 	}
-	others, err := tx.GrantsOf(g.Person)
+	n, err := e.planRevokes(tx, now, seq, g)
 	if err != nil {
 		return err
+	}
+	if n == 0 {
+		return e.settle(tx, now, seq, g.ID)
+	}
+	return nil
+}
+
+// planRevokes plans, under g, a revoke for every entitlement of g that no
+// other live grant of the person needs (DESIGN.md invariant 4) and that the
+// person holds or is about to hold, whichever grant gave it. It returns how
+// many it planned.
+func (e *Engine) planRevokes(tx ledger.Tx, now time.Time, seq uint64, g *ledger.Grant) (int, error) {
+	others, err := tx.GrantsOf(g.Person)
+	if err != nil {
+		return 0, err
 	}
 	needed := map[string]bool{}
 	for _, o := range others {
@@ -136,37 +237,47 @@ func (e *Engine) startRevoke(tx ledger.Tx, now time.Time, seq uint64, g *ledger.
 			}
 		}
 	}
-	// What provisioning never attempted was never given: nothing to remove.
-	ops, err := tx.OperationsOf(g.ID)
+	ops, err := tx.PersonOperations(g.Person)
 	if err != nil {
-		return err
-	}
-	attempted := map[string]bool{}
-	planned := map[string]bool{}
-	for _, op := range ops {
-		if op.Kind == ledger.KindGrant && (op.Attempts > 0 || op.State != ledger.OpCancelled) {
-			attempted[op.Connector+"\x00"+op.Entitlement] = true
-		}
-		planned[op.Connector+"\x00"+op.Entitlement] = planned[op.Connector+"\x00"+op.Entitlement] || op.Kind == ledger.KindGrant
+		return 0, err
 	}
 	n := 0
 	for _, conn := range sortedKeys(g.Entitlements) {
 		for _, ent := range g.Entitlements[conn] {
-			k := conn + "\x00" + ent
-			if needed[k] || (planned[k] && !attempted[k]) {
+			if needed[conn+"\x00"+ent] || !held(ops, conn, ent) {
 				continue
 			}
 			if _, err := tx.InsertOperation(ledger.Operation{GrantID: g.ID, Person: g.Person, Connector: conn, Kind: ledger.KindRevoke,
 				Entitlement: ent, DueAt: now, NextAt: now, Seq: seq, Created: now, Updated: now}); err != nil {
-				return err
+				return 0, err
 			}
 			n++
 		}
 	}
-	if n == 0 {
-		return e.settle(tx, now, seq, g.ID)
+	return n, nil
+}
+
+// held reports whether the person holds an entitlement, or will once the
+// queued work has run, by any grant: the last grant or revoke of it in
+// chain order (ops are in that order) decides. An operation cancelled
+// before its first attempt never happened; a failed or cut-short grant may
+// have given it, and a failed or cut-short revoke may have left it.
+func held(ops []ledger.Operation, conn, ent string) bool {
+	h := false
+	for _, op := range ops {
+		if op.Connector != conn || op.Entitlement != ent || (op.State == ledger.OpCancelled && op.Attempts == 0) {
+			continue
+		}
+		switch op.Kind {
+		case ledger.KindGrant:
+			h = true
+		case ledger.KindRevoke:
+			if op.State != ledger.OpFailed && op.State != ledger.OpCancelled {
+				h = false
+			}
+		}
 	}
-	return nil
+	return h
 }
 
 // settle moves a grant on once none of its operations is unfinished.

@@ -346,7 +346,7 @@ func (e *Engine) operator(tx ledger.Tx, m *msg, o *envelope.Operator) (Outcome, 
 		if err := e.recordRequest(tx, m, "accepted", "", g.ID, nil); err != nil {
 			return "", err
 		}
-		return Accepted, e.cancelGrant(tx, m.now, g, ops, w)
+		return Accepted, e.cancelGrant(tx, m.now, m.in.Seq, g, ops, w)
 	}
 	what := "retried (only failed and revoke_failed grants are)"
 	if !retry {

@@ -529,3 +529,33 @@ func TestAttachToOpenGrant(t *testing.T) {
 		require.NotEqual(t, gid, again)
 	})
 }
+
+// Two grants are queued on one connector and the account is made by the
+// first one's operations; cancelling the first leaves the second its
+// account.
+func TestCancelKeepsTheAccountOthersWaitFor(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t).join()
+	first := h.granted(emp, mgr, "kasse", "bruker")
+	second := h.toActive0(emp, mgr, "gerica", "bruker")
+	require.Equal(t, []string{"grant noop GERICA-BRUKER"}, kinds(h.ops(second)), "the account is already being made")
+	require.Equal(t, engine.Accepted, h.operator(tilgang.TypeCancel, emp, first))
+	require.Equal(t, tilgang.StateCancelled, h.state(first))
+	ran := h.run()
+	require.Equal(t, []string{"ensure_account noop", "grant noop GERICA-BRUKER"}, kinds(ran))
+	require.Equal(t, tilgang.StateActive, h.state(second))
+	require.NotNil(t, h.account(emp, "noop"), "the second grant was given on an account that exists")
+	for _, op := range ran {
+		require.NotEqual(t, first, op.GrantID, "nothing of the cancelled grant runs")
+	}
+}
+
+// toActive0 requests a role that needs training and confirms it, without
+// running anything.
+func (h *harness) toActive0(person, actor, system, role string) string {
+	h.t.Helper()
+	gid := h.granted(person, actor, system, role)
+	require.Equal(h.t, engine.Accepted, h.train(person, gericaA, system, role))
+	require.Equal(h.t, tilgang.StateProvisioning, h.state(gid))
+	return gid
+}
