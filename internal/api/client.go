@@ -1,0 +1,189 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+	"github.com/nats-io/nuid"
+
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/streams"
+)
+
+// Client makes signed calls; the CLI's side of the API.
+type Client struct {
+	NC  *nats.Conn
+	Key nkeys.KeyPair // the signer's key: Via's when Via is set, else Actor's
+	// Actor is who asks; Via, optional, the service principal whose Key signs on Actor's behalf.
+	Actor, Via string
+	Timeout    time.Duration    // per call, default 10 s (and never past ctx's deadline)
+	Now        func() time.Time // default time.Now
+}
+
+// maxResponse bounds a reassembled response.
+const maxResponse = 256 << 20
+
+// Call calls method with args (marshalled to a JSON object; nil is {}) and
+// decodes the result into out (nil discards it). A refusal or failure
+// answered by the server is a *tilgang.Error of the kind it names; no
+// server listening is Unavailable.
+func (c *Client) Call(ctx context.Context, method string, args any, out any) error {
+	body, err := c.body(method, args)
+	if err != nil {
+		return err
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	subject := streams.APIPrefix + method
+	inbox := c.NC.NewInbox()
+	sub, err := c.NC.SubscribeSync(inbox)
+	if err != nil {
+		return tilgang.Wrap(tilgang.Unavailable, err, "api: %s", method)
+	}
+	defer sub.Unsubscribe()
+	if err := c.NC.PublishMsg(&nats.Msg{Subject: subject, Reply: inbox, Data: body}); err != nil {
+		return tilgang.Wrap(tilgang.Unavailable, err, "api: %s", method)
+	}
+	resp, err := receive(ctx, sub, method)
+	if err != nil {
+		return err
+	}
+	var r Response
+	if err := json.Unmarshal(resp, &r); err != nil {
+		return tilgang.Wrap(tilgang.Internal, err, "api: %s: the answer is not valid JSON", method)
+	}
+	if !r.OK {
+		if r.Error == nil {
+			return tilgang.Errorf(tilgang.Internal, "api: %s failed without saying why", method)
+		}
+		kind := r.Error.Kind
+		if kind == "" {
+			kind = tilgang.Internal
+		}
+		return &tilgang.Error{Kind: kind, Message: r.Error.Message}
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(r.Result, out); err != nil {
+		return tilgang.Wrap(tilgang.Internal, err, "api: %s: unexpected result", method)
+	}
+	return nil
+}
+
+// body builds and signs a call's body.
+func (c *Client) body(method string, args any) ([]byte, error) {
+	if c.Key == nil {
+		return nil, tilgang.Errorf(tilgang.Invalid, "api: no signing key")
+	}
+	if args == nil {
+		args = struct{}{}
+	}
+	a, err := json.Marshal(args)
+	if err != nil {
+		return nil, tilgang.Wrap(tilgang.Invalid, err, "api: %s: args", method)
+	}
+	if len(a) == 0 || a[0] != '{' {
+		return nil, tilgang.Errorf(tilgang.Invalid, "api: %s: args must be a JSON object", method)
+	}
+	now := time.Now
+	if c.Now != nil {
+		now = c.Now
+	}
+	req := Request{Actor: c.Actor, Via: c.Via, Time: now().UTC().Format(time.RFC3339Nano), Nonce: nuid.Next(), Args: a}
+	if req.Via == req.Actor {
+		req.Via = ""
+	}
+	sig, err := c.Key.Sign(SigningInput(method, req.Actor, req.Via, req.Time, req.Nonce, req.Args))
+	if err != nil {
+		return nil, tilgang.Wrap(tilgang.Invalid, err, "api: sign")
+	}
+	req.Sig = base64.RawURLEncoding.EncodeToString(sig)
+	return json.Marshal(req)
+}
+
+// receive reads one whole answer: one message, or the parts of a split one.
+func receive(ctx context.Context, sub *nats.Subscription, method string) ([]byte, error) {
+	var (
+		parts [][]byte
+		want  int
+		size  int
+	)
+	for {
+		m, err := sub.NextMsgWithContext(ctx)
+		if errors.Is(err, nats.ErrNoResponders) {
+			return nil, noResponders(method)
+		}
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return nil, tilgang.Errorf(tilgang.Unavailable, "api: %s: no answer in time: is the worker busy or gone?", method)
+			}
+			return nil, tilgang.Wrap(tilgang.Unavailable, err, "api: %s", method)
+		}
+		if m.Header.Get("Status") == "503" {
+			return nil, noResponders(method)
+		}
+		h := m.Header.Get(PartHeader)
+		if h == "" {
+			if parts != nil {
+				return nil, tilgang.Errorf(tilgang.Internal, "api: %s: a whole answer arrived among parts", method)
+			}
+			return m.Data, nil
+		}
+		i, n, ok := parsePart(h)
+		if !ok || (want != 0 && n != want) || i != len(parts)+1 {
+			return nil, tilgang.Errorf(tilgang.Internal, "api: %s: answer part %q out of order", method, h)
+		}
+		want = n
+		size += len(m.Data)
+		if size > maxResponse {
+			return nil, tilgang.Errorf(tilgang.Internal, "api: %s: the answer is larger than %d bytes", method, maxResponse)
+		}
+		parts = append(parts, m.Data)
+		if i == n {
+			out := make([]byte, 0, size)
+			for _, p := range parts {
+				out = append(out, p...)
+			}
+			return out, nil
+		}
+	}
+}
+
+func parsePart(h string) (i, n int, ok bool) {
+	a, b, found := strings.Cut(h, "/")
+	if !found {
+		return 0, 0, false
+	}
+	i, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b)
+	if err1 != nil || err2 != nil || i < 1 || n < 1 || i > n {
+		return 0, 0, false
+	}
+	return i, n, true
+}
+
+// String names the client for messages.
+func (c *Client) String() string {
+	if c.Via != "" && c.Via != c.Actor {
+		return fmt.Sprintf("%s via %s", c.Actor, c.Via)
+	}
+	return c.Actor
+}
+
+func noResponders(method string) error {
+	return tilgang.Errorf(tilgang.Unavailable, "api: %s: no tilgang worker answers on %s (is `tilgang dev` or a worker running?)", method, streams.APIPrefix+method)
+}

@@ -1,0 +1,84 @@
+// Package api is the worker's signed read and admin service: NATS
+// request/reply on tilgang.api.<method>, served in the queue group
+// "tilgang-api" by every worker replica (DESIGN.md "Command line": reads and
+// admin commands are signed request/reply calls answered by what the asker
+// may see). Server answers; Client is what the CLI calls it with.
+//
+// # Request
+//
+// A call is one NATS request on the subject tilgang.api.<method> (the method
+// may hold dots: tilgang.api.status.many) whose body is a JSON object of at
+// most 64 KiB:
+//
+//	{"actor": "1547-20001", "via": "dev", "time": "2026-11-26T10:00:00.123Z",
+//	 "nonce": "Xv0hWg9Z1a2b3c4d5e6f7g", "args": {"request_id": "9f86..."}, "sig": "..."}
+//
+//   - actor is the principal asking; what it may see is judged on actor.
+//   - via, optional, is a service principal signing on actor's behalf; it
+//     needs only the on_behalf capability (as for envelopes).
+//   - time is an RFC 3339 timestamp; the server refuses one more than five
+//     minutes off its own clock.
+//   - nonce is 8 to 128 letters, digits, '-' or '_', fresh for each call; a
+//     replica refuses a (signer, nonce) it has already served within the
+//     time window, so a captured call cannot be replayed to it.
+//   - args is the method's argument object (see below); {} when it takes none.
+//   - sig is the unpadded base64url Ed25519 signature, by via's key when via
+//     is set and by actor's key otherwise, over the UTF-8 bytes of
+//
+//     method "\n" actor "\n" via "\n" time "\n" nonce "\n" args
+//
+//     where via is "" when absent and args are the exact bytes of the args
+//     value as they appear in the body (see SigningInput). The method comes
+//     from the subject, so a signed call cannot be redirected to another.
+//
+// The server verifies with the principals set exactly as envelopes are
+// verified: an unknown signer, a bad signature and a via without on_behalf
+// are refused. Keys other than these six, a repeated key, and string fields
+// that are not JSON strings are refused too.
+//
+// # Response
+//
+//	{"ok": true, "result": ...}
+//	{"ok": false, "error": {"kind": "denied", "message": "..."}}
+//
+// kind is one of tilgang's error kinds (invalid, denied, not_found,
+// conflict, unavailable, internal). Internal failures are logged by the
+// worker and answered without their details.
+//
+// A response larger than the connection's max payload (1 MiB by default:
+// a big audit) is sent as several messages to the reply inbox, each with the
+// header Tilgang-Part: "i/n" (1-based); concatenated in order they are the
+// body. A response without that header is whole. Client reassembles them.
+//
+// # Methods (args -> result)
+//
+//	status        {"request_id"}            -> Status
+//	status.many   {"request_ids": [...]}    -> [Status ...] (at most 1000 ids; in order; unknown or
+//	                                           not visible ones have state "unknown")
+//	grants        {"person"?, "system"?, "open_only"?} -> [Grant ...]
+//	grant         {"grant_id"}              -> GrantDetail (the grant and its operations)
+//	operation     {"operation_id"}          -> Operation (with its person)
+//	audit         {"person"?, "system"?, "since"?} -> [AuditRow ...], oldest first
+//	audit.verify  {}                        -> ledger.VerifyReport (operators and auditors)
+//	policy.reload {}                        -> {"version"} (operators)
+//
+// Status.state is the grant's state when the request has a grant, else the
+// request's outcome (rejected, denied, ignored, accepted); "unknown" when
+// the request has not been recorded (yet). since is a date YYYY-MM-DD (from
+// 00:00 Oslo) or an RFC 3339 timestamp. Unknown argument fields are refused.
+//
+// # Visibility
+//
+// Operators and auditors (capabilities in the principals file) see
+// everything. Otherwise a row about person P in system S is visible to P,
+// to P's manager (the main employment's manager in P's current HR record)
+// and to the administrators of S in the catalogue; a row without a system
+// only to P and P's manager. Two additions, so that the people who must act
+// can: the principal a pending approval stage names sees that grant (an
+// escalated approver need not be the person's manager), and the actor who
+// sent a message sees the status of that request (`tilgang hr import`
+// follows its own events). Lists are filtered by that rule; a single object
+// that is not visible is answered denied, with no more detail. An
+// operation without a grant (account work) belongs to every system that
+// uses its connector, as for `tilgang task done`.
+package api

@@ -1,0 +1,273 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/envelope"
+	"github.com/ror-ikt/tilgang/internal/ledger"
+)
+
+type handler func(s *Server, ctx context.Context, v *viewer, args json.RawMessage) (any, error)
+
+var handlers = map[string]handler{
+	MethodStatus:       (*Server).status,
+	MethodStatusMany:   (*Server).statusMany,
+	MethodGrants:       (*Server).grants,
+	MethodGrant:        (*Server).grant,
+	MethodOperation:    (*Server).operation,
+	MethodAudit:        (*Server).audit,
+	MethodAuditVerify:  (*Server).auditVerify,
+	MethodPolicyReload: (*Server).policyReload,
+}
+
+func methodNames() []string { return slices.Sorted(maps.Keys(handlers)) }
+
+func (s *Server) status(ctx context.Context, v *viewer, args json.RawMessage) (any, error) {
+	var a StatusArgs
+	if err := decodeArgs(args, &a); err != nil {
+		return nil, err
+	}
+	if !envelope.IsRequestID(a.RequestID) {
+		return nil, invalidf("request_id %q must be 64 lower-case hex digits", short(a.RequestID))
+	}
+	st, visible, err := s.statusOf(ctx, v, a.RequestID)
+	if err != nil {
+		return nil, err
+	}
+	if !visible {
+		return nil, deniedf("%s may not see request %s", v.actor, a.RequestID)
+	}
+	return st, nil
+}
+
+func (s *Server) statusMany(ctx context.Context, v *viewer, args json.RawMessage) (any, error) {
+	var a StatusManyArgs
+	if err := decodeArgs(args, &a); err != nil {
+		return nil, err
+	}
+	if len(a.RequestIDs) > MaxStatusMany {
+		return nil, invalidf("request_ids has %d ids, more than the %d one call takes", len(a.RequestIDs), MaxStatusMany)
+	}
+	for i, id := range a.RequestIDs {
+		if !envelope.IsRequestID(id) {
+			return nil, invalidf("request_ids[%d] %q must be 64 lower-case hex digits", i, short(id))
+		}
+	}
+	out := make([]Status, 0, len(a.RequestIDs))
+	for _, id := range a.RequestIDs {
+		st, visible, err := s.statusOf(ctx, v, id)
+		if err != nil {
+			return nil, err
+		}
+		if !visible {
+			st = Status{RequestID: id, State: StateUnknown}
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// statusOf reads one request's status; a request not recorded is visible
+// (as unknown) to anyone, since its id says nothing.
+func (s *Server) statusOf(ctx context.Context, v *viewer, id string) (Status, bool, error) {
+	st := Status{RequestID: id, State: StateUnknown}
+	r, err := s.Ledger.Request(ctx, id)
+	if err != nil || r == nil {
+		return st, true, err
+	}
+	st.Outcome, st.Why, st.Person, st.System, st.Role, st.Action, st.GrantID, st.State =
+		r.Outcome, r.Why, r.Person, r.System, r.Role, r.Action, r.GrantID, r.Outcome
+	var g *ledger.Grant
+	if r.GrantID != "" {
+		if g, err = s.Ledger.Grant(ctx, r.GrantID); err != nil {
+			return st, false, err
+		}
+	}
+	if g != nil {
+		st.State = string(g.State)
+		if st.System == "" {
+			st.System, st.Role = g.System, g.Role
+		}
+	}
+	if r.Actor == v.actor && v.actor != "" {
+		return st, true, nil
+	}
+	var visible bool
+	if g != nil {
+		visible, err = v.seesGrant(g)
+	} else {
+		visible, err = v.sees(r.Person, r.System)
+	}
+	return st, visible, err
+}
+
+func (s *Server) grants(ctx context.Context, v *viewer, args json.RawMessage) (any, error) {
+	var a GrantsArgs
+	if err := decodeArgs(args, &a); err != nil {
+		return nil, err
+	}
+	if a.Person != "" && !tilgang.ValidToken(a.Person) {
+		return nil, invalidf("person %q is not a person id", short(a.Person))
+	}
+	if a.System != "" && !tilgang.ValidToken(a.System) {
+		return nil, invalidf("system %q is not a system id", short(a.System))
+	}
+	gs, err := s.Ledger.Grants(ctx, ledger.GrantFilter{Person: a.Person, System: a.System, OpenOnly: a.OpenOnly})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Grant, 0, len(gs))
+	for i := range gs {
+		ok, err := v.seesGrant(&gs[i])
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, grantOf(&gs[i]))
+		}
+	}
+	return out, nil
+}
+
+func (s *Server) grant(ctx context.Context, v *viewer, args json.RawMessage) (any, error) {
+	var a GrantArgs
+	if err := decodeArgs(args, &a); err != nil {
+		return nil, err
+	}
+	if !tilgang.ValidToken(a.GrantID) {
+		return nil, invalidf("grant_id %q is not a grant id", short(a.GrantID))
+	}
+	g, err := s.Ledger.Grant(ctx, a.GrantID)
+	if err != nil {
+		return nil, err
+	}
+	if g == nil {
+		return nil, tilgang.Errorf(tilgang.NotFound, "api: no grant %s", a.GrantID)
+	}
+	if ok, err := v.seesGrant(g); err != nil || !ok {
+		if err != nil {
+			return nil, err
+		}
+		return nil, deniedf("%s may not see grant %s", v.actor, a.GrantID)
+	}
+	ops, err := s.Ledger.Operations(ctx, g.ID)
+	if err != nil {
+		return nil, err
+	}
+	d := GrantDetail{Grant: grantOf(g), Operations: make([]Operation, 0, len(ops))}
+	for i := range ops {
+		d.Operations = append(d.Operations, operationOf(&ops[i]))
+	}
+	return d, nil
+}
+
+func (s *Server) operation(ctx context.Context, v *viewer, args json.RawMessage) (any, error) {
+	var a OperationArgs
+	if err := decodeArgs(args, &a); err != nil {
+		return nil, err
+	}
+	id, err := strconv.ParseInt(a.OperationID, 10, 64)
+	if err != nil || id <= 0 {
+		return nil, invalidf("operation_id %q is not an operation id (a positive whole number)", short(a.OperationID))
+	}
+	op, err := s.Ledger.Operation(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if op == nil {
+		return nil, tilgang.Errorf(tilgang.NotFound, "api: no operation %d", id)
+	}
+	if ok, err := v.seesOperation(op); err != nil || !ok {
+		if err != nil {
+			return nil, err
+		}
+		return nil, deniedf("%s may not see operation %d", v.actor, id)
+	}
+	return operationOf(op), nil
+}
+
+func (s *Server) audit(ctx context.Context, v *viewer, args json.RawMessage) (any, error) {
+	var a AuditArgs
+	if err := decodeArgs(args, &a); err != nil {
+		return nil, err
+	}
+	if a.Person != "" && !tilgang.ValidToken(a.Person) {
+		return nil, invalidf("person %q is not a person id", short(a.Person))
+	}
+	if a.System != "" && !tilgang.ValidToken(a.System) {
+		return nil, invalidf("system %q is not a system id", short(a.System))
+	}
+	since, err := ParseSince(a.Since)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.Ledger.Audit(ctx, ledger.AuditFilter{Person: a.Person, System: a.System, Since: since})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]AuditRow, 0, len(rows))
+	for i := range rows {
+		ok, err := v.sees(rows[i].Entry.Person, rows[i].Entry.System)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, auditRowOf(&rows[i]))
+		}
+	}
+	return out, nil
+}
+
+// ParseSince reads an audit since: "" (no bound), a date YYYY-MM-DD (00:00
+// Oslo) or an RFC 3339 timestamp.
+func ParseSince(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := tilgang.ParseDate(s); err == nil {
+		return d.Start(), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, invalidf("since %q is neither a date YYYY-MM-DD nor an RFC 3339 timestamp", short(s))
+	}
+	return t, nil
+}
+
+func (s *Server) auditVerify(ctx context.Context, v *viewer, args json.RawMessage) (any, error) {
+	var a struct{}
+	if err := decodeArgs(args, &a); err != nil {
+		return nil, err
+	}
+	if !v.all {
+		return nil, deniedf("%s may not verify the audit chain: operators and auditors only", v.actor)
+	}
+	if s.Verify == nil {
+		return nil, tilgang.Errorf(tilgang.Unavailable, "api: this worker cannot verify the audit chain")
+	}
+	return s.Verify(ctx)
+}
+
+func (s *Server) policyReload(ctx context.Context, v *viewer, args json.RawMessage) (any, error) {
+	var a struct{}
+	if err := decodeArgs(args, &a); err != nil {
+		return nil, err
+	}
+	if !v.operator {
+		return nil, deniedf("%s may not reload the policy catalogue: operators only", v.actor)
+	}
+	if s.Reload == nil {
+		return nil, tilgang.Errorf(tilgang.Unavailable, "api: this worker cannot reload the policy catalogue")
+	}
+	version, err := s.Reload(ctx, v.actor)
+	if err != nil {
+		return nil, err
+	}
+	return ReloadResult{Version: version}, nil
+}

@@ -1,0 +1,167 @@
+package api
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/ledger"
+)
+
+// StateUnknown is the status of a request that is not recorded (yet), or,
+// in status.many, not visible to the asker.
+const StateUnknown = "unknown"
+
+// StatusArgs are the args of status.
+type StatusArgs struct {
+	RequestID string `json:"request_id"`
+}
+
+// StatusManyArgs are the args of status.many.
+type StatusManyArgs struct {
+	RequestIDs []string `json:"request_ids"`
+}
+
+// Status is what became of one request (message).
+type Status struct {
+	RequestID string `json:"request_id"`
+	GrantID   string `json:"grant_id"`
+	State     string `json:"state"` // the grant's state, else the request's outcome, else unknown
+	Outcome   string `json:"outcome,omitempty"`
+	Why       string `json:"why,omitempty"`
+	Person    string `json:"person,omitempty"`
+	System    string `json:"system,omitempty"`
+	Role      string `json:"role,omitempty"`
+	Action    string `json:"action,omitempty"`
+}
+
+// GrantsArgs are the args of grants; empty fields do not filter.
+type GrantsArgs struct {
+	Person   string `json:"person,omitempty"`
+	System   string `json:"system,omitempty"`
+	OpenOnly bool   `json:"open_only,omitempty"`
+}
+
+// GrantArgs are the args of grant.
+type GrantArgs struct {
+	GrantID string `json:"grant_id"`
+}
+
+// Grant is one grant as read.
+type Grant struct {
+	ID         string       `json:"id"`
+	Person     string       `json:"person"`
+	System     string       `json:"system"`
+	Role       string       `json:"role"`
+	State      string       `json:"state"`
+	RequestID  string       `json:"request_id"`
+	Requester  string       `json:"requester"`
+	Approvers  []string     `json:"approvers"`
+	WaitingFor string       `json:"waiting_for,omitempty"` // pending_approval: the stage's principal, or "systemansvarlig" for any administrator
+	ValidUntil tilgang.Date `json:"valid_until"`
+	Created    time.Time    `json:"created"`
+	Updated    time.Time    `json:"updated"`
+}
+
+// GrantDetail is a grant with its operations.
+type GrantDetail struct {
+	Grant
+	Operations []Operation `json:"operations"`
+}
+
+// OperationArgs are the args of operation. OperationID is the decimal id,
+// as events and task messages carry it.
+type OperationArgs struct {
+	OperationID string `json:"operation_id"`
+}
+
+// Operation is one connector operation as read.
+type Operation struct {
+	ID          string    `json:"id"`
+	GrantID     string    `json:"grant_id,omitempty"`
+	Person      string    `json:"person"`
+	Kind        string    `json:"kind"`
+	Connector   string    `json:"connector"`
+	Entitlement string    `json:"entitlement,omitempty"`
+	State       string    `json:"state"`
+	Attempts    int       `json:"attempts"`
+	LastError   string    `json:"last_error,omitempty"`
+	DueAt       time.Time `json:"due_at"`
+}
+
+// AuditArgs are the args of audit; empty fields do not filter.
+type AuditArgs struct {
+	Person string `json:"person,omitempty"`
+	System string `json:"system,omitempty"`
+	Since  string `json:"since,omitempty"` // YYYY-MM-DD (00:00 Oslo) or RFC 3339
+}
+
+// AuditRow is one chain row as read, with its free text where still kept.
+type AuditRow struct {
+	Seq         int64     `json:"seq"`
+	At          time.Time `json:"at"`
+	Kind        string    `json:"kind"`
+	Person      string    `json:"person"`
+	Actor       string    `json:"actor"`
+	Via         string    `json:"via"`
+	System      string    `json:"system"`
+	Role        string    `json:"role"`
+	GrantID     string    `json:"grant_id"`
+	RequestID   string    `json:"request_id"`
+	OperationID string    `json:"operation_id,omitempty"`
+	From        string    `json:"from"`
+	To          string    `json:"to"`
+	Text        string    `json:"text"`
+	Catalogue   string    `json:"catalogue"`
+}
+
+// ReloadResult is the result of policy.reload.
+type ReloadResult struct {
+	Version string `json:"version"`
+}
+
+// VerifyReport is the result of audit.verify.
+type VerifyReport = ledger.VerifyReport
+
+func grantOf(g *ledger.Grant) Grant {
+	out := Grant{ID: g.ID, Person: g.Person, System: g.System, Role: g.Role, State: string(g.State),
+		RequestID: g.RequestID, Requester: g.Requester, Approvers: g.Approvers, ValidUntil: g.ValidUntil,
+		Created: g.Created.UTC(), Updated: g.Updated.UTC()}
+	if out.Approvers == nil {
+		out.Approvers = []string{}
+	}
+	if g.State == tilgang.StatePendingApproval {
+		out.WaitingFor = g.StagePrincipal
+		if out.WaitingFor == "" {
+			out.WaitingFor = "systemansvarlig"
+		}
+	}
+	return out
+}
+
+func operationOf(o *ledger.Operation) Operation {
+	return Operation{ID: strconv.FormatInt(o.ID, 10), GrantID: o.GrantID, Person: o.Person, Kind: o.Kind,
+		Connector: o.Connector, Entitlement: o.Entitlement, State: string(o.State), Attempts: o.Attempts,
+		LastError: o.LastError, DueAt: o.DueAt.UTC()}
+}
+
+func auditRowOf(r *ledger.AuditRow) AuditRow {
+	e := r.Entry
+	out := AuditRow{Seq: r.Seq, At: e.At.UTC(), Kind: e.Kind, Person: e.Person, Actor: e.Actor, Via: e.Via,
+		System: e.System, Role: e.Role, GrantID: e.GrantID, RequestID: e.RequestID, From: e.From, To: e.To,
+		Text: e.Text, Catalogue: e.Catalogue}
+	if e.OpID != 0 {
+		out.OperationID = strconv.FormatInt(e.OpID, 10)
+	}
+	return out
+}
+
+// mustJSON marshals a result; the result types always marshal.
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("api: marshal result: " + err.Error())
+	}
+	return b
+}

@@ -1,0 +1,109 @@
+package api
+
+import (
+	"context"
+	"slices"
+
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/ledger"
+	"github.com/ror-ikt/tilgang/internal/policy"
+)
+
+// viewer judges, for one call, which rows its actor may see (see the
+// package doc). Manager lookups are cached for the call.
+type viewer struct {
+	ctx      context.Context
+	r        ledger.Reader
+	actor    string
+	all      bool // operator or auditor
+	operator bool
+	cat      *policy.Catalogue
+	managers map[string]string
+}
+
+func (s *Server) viewer(ctx context.Context, actor string) *viewer {
+	set := s.principals()
+	return &viewer{
+		ctx: ctx, r: s.Ledger, actor: actor,
+		all:      set.Can(actor, tilgang.CapOperator) || set.Can(actor, tilgang.CapAuditor),
+		operator: set.Can(actor, tilgang.CapOperator),
+		cat:      s.catalogue(), managers: map[string]string{},
+	}
+}
+
+// sees reports whether a row about person in system is visible: to
+// operators and auditors, the person, the person's manager and the
+// administrators of the system.
+func (v *viewer) sees(person, system string) (bool, error) {
+	if v.all {
+		return true, nil
+	}
+	if person != "" && person == v.actor {
+		return true, nil
+	}
+	if v.administers(system) {
+		return true, nil
+	}
+	if person == "" || person == "_" {
+		return false, nil
+	}
+	m, err := v.manager(person)
+	return m != "" && m == v.actor, err
+}
+
+func (v *viewer) administers(system string) bool {
+	if system == "" || v.cat == nil {
+		return false
+	}
+	s, ok := v.cat.System(system)
+	return ok && s.IsAdministrator(v.actor)
+}
+
+func (v *viewer) manager(person string) (string, error) {
+	if m, ok := v.managers[person]; ok {
+		return m, nil
+	}
+	p, err := v.r.Person(v.ctx, person)
+	if err != nil {
+		return "", err
+	}
+	m := ""
+	if p != nil {
+		m = p.Person.Manager()
+	}
+	v.managers[person] = m
+	return m, nil
+}
+
+// seesGrant: sees, or the principal the pending approval stage names.
+func (v *viewer) seesGrant(g *ledger.Grant) (bool, error) {
+	if g.State == tilgang.StatePendingApproval && g.StagePrincipal != "" && g.StagePrincipal == v.actor {
+		return true, nil
+	}
+	return v.sees(g.Person, g.System)
+}
+
+// seesOperation: an operation of a grant is the grant's; account work
+// without a grant belongs to every system on its connector.
+func (v *viewer) seesOperation(op *ledger.Operation) (bool, error) {
+	if op.GrantID != "" {
+		g, err := v.r.Grant(v.ctx, op.GrantID)
+		if err != nil {
+			return false, err
+		}
+		if g != nil {
+			return v.seesGrant(g)
+		}
+	}
+	if ok, err := v.sees(op.Person, ""); ok || err != nil {
+		return ok, err
+	}
+	if v.cat != nil {
+		for _, s := range v.cat.Systems {
+			if slices.Contains(s.Connectors, op.Connector) && s.IsAdministrator(v.actor) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
