@@ -13,6 +13,8 @@
 //	{"actor": "1547-20001", "via": "dev", "time": "2026-11-26T10:00:00.123Z",
 //	 "nonce": "Xv0hWg9Z1a2b3c4d5e6f7g", "args": {"request_id": "9f86..."}, "sig": "..."}
 //
+// Its fields:
+//
 //   - actor is the principal asking; what it may see is judged on actor.
 //   - via, optional, is a service principal signing on actor's behalf; it
 //     needs only the on_behalf capability (as for envelopes).
@@ -23,13 +25,15 @@
 //     time window, so a captured call cannot be replayed to it.
 //   - args is the method's argument object (see below); {} when it takes none.
 //   - sig is the unpadded base64url Ed25519 signature, by via's key when via
-//     is set and by actor's key otherwise, over the UTF-8 bytes of
+//     is set and by actor's key otherwise, over the signing input below.
 //
-//     method "\n" actor "\n" via "\n" time "\n" nonce "\n" args
+// The signing input (SigningInput) is the UTF-8 bytes of
 //
-//     where via is "" when absent and args are the exact bytes of the args
-//     value as they appear in the body (see SigningInput). The method comes
-//     from the subject, so a signed call cannot be redirected to another.
+//	method "\n" actor "\n" via "\n" time "\n" nonce "\n" args
+//
+// where via is "" when absent and args are the exact bytes of the args
+// value as they appear in the body. The method comes from the subject, so a
+// signed call cannot be redirected to another method.
 //
 // The server verifies with the principals set exactly as envelopes are
 // verified: an unknown signer, a bad signature and a via without on_behalf
