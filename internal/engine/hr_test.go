@@ -387,3 +387,44 @@ func TestLeaver(t *testing.T) {
 	require.Empty(t, h.personOps(emp, ledger.OpQueued, ledger.OpClaimed, ledger.OpWaiting))
 	require.Equal(t, tilgang.StateProvisioning, h.state(other))
 }
+
+// A future joiner's grant is cancelled before anything ran: the enable
+// planned for the start date goes with the account that was never made, and
+// a later grant makes the account.
+func TestFutureJoinerCancelled(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t).join()
+	start := tilgang.Date{Y: 2025, M: 4, D: 1}
+	require.Equal(t, engine.Accepted, h.hr(1, employee("1547-5", mgr, start, tilgang.Date{})))
+	gid := h.granted("1547-5", mgr, "kasse", "bruker")
+	require.Equal(t, engine.Accepted, h.operator(tilgang.TypeCancel, "1547-5", gid))
+	h.now = start.Start()
+	require.Empty(t, h.run(), "no enable of an account that was never made")
+	require.Nil(t, h.account("1547-5", "noop"))
+	g2 := h.granted("1547-5", mgr, "kasse", "bruker")
+	require.Equal(t, []string{"ensure_account noop", "grant noop KASSE-BRUKER"}, kinds(h.ops(g2)))
+	h.run()
+	require.Equal(t, tilgang.StateActive, h.state(g2))
+	require.True(t, h.account("1547-5", "noop").Enabled)
+}
+
+// A leave that is running when a later version takes the end away finds
+// itself superseded and does nothing.
+func TestLeaveSupersededWhileRunning(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t).join()
+	gid := h.toActive(emp, mgr, "kasse", "bruker")
+	require.Equal(t, engine.Accepted, h.hr(2, employee(emp, mgr, since2020, tilgang.Date{Y: 2025, M: 3, D: 1})))
+	leave, ok := h.claim()
+	require.True(t, ok)
+	require.Equal(t, ledger.KindLeave, leave.Kind)
+	require.Equal(t, engine.Accepted, h.hr(3, employee(emp, mgr, since2020, tilgang.Date{})))
+	h.complete(leave)
+	require.False(t, h.person(emp).Left)
+	require.Equal(t, tilgang.StateActive, h.state(gid))
+	require.Empty(t, h.audit("person.left"))
+	require.Empty(t, h.run())
+	o, err := h.led.Operation(h.ctx, leave.ID)
+	require.NoError(t, err)
+	require.Equal(t, ledger.OpDone, o.State)
+}

@@ -159,7 +159,7 @@ func (e *Engine) cancelGrant(tx ledger.Tx, now time.Time, seq uint64, g *ledger.
 			continue
 		}
 		if op.Kind == ledger.KindEnsureAccount {
-			if err := e.handOverAccount(tx, g, op); err != nil {
+			if err := e.handOverAccount(tx, now, g, op); err != nil {
 				return err
 			}
 		}
@@ -179,11 +179,12 @@ func (e *Engine) cancelGrant(tx ledger.Tx, now time.Time, seq uint64, g *ledger.
 	return err
 }
 
-// handOverAccount gives the account a cancelled grant was to make to the
-// next grant waiting on that connector: provision planned that grant no
-// account of its own because this one was being made. The copy keeps the
-// cancelled operation's place in the chain (due time, sequence).
-func (e *Engine) handOverAccount(tx ledger.Tx, g *ledger.Grant, ensure ledger.Operation) error {
+// handOverAccount settles the account a cancelled grant was to make: the
+// next grant waiting on that connector gets it, since provision planned
+// that grant no account of its own while this one was being made (the copy
+// keeps the operation's place in the chain: due time, sequence); with no
+// grant waiting, the enable planned for the start date goes as well.
+func (e *Engine) handOverAccount(tx ledger.Tx, now time.Time, g *ledger.Grant, ensure ledger.Operation) error {
 	pending, err := tx.PersonOperations(g.Person, ledger.OpQueued, ledger.OpClaimed, ledger.OpWaiting)
 	if err != nil {
 		return err
@@ -196,6 +197,14 @@ func (e *Engine) handOverAccount(tx ledger.Tx, g *ledger.Grant, ensure ledger.Op
 			Kind: ledger.KindEnsureAccount, DueAt: ensure.DueAt, NextAt: ensure.NextAt, Seq: ensure.Seq, Target: ensure.Target,
 			Disabled: ensure.Disabled, Created: ensure.Created, Updated: ensure.Updated})
 		return err
+	}
+	for _, op := range pending {
+		if op.Connector == ensure.Connector && op.GrantID == "" && op.Kind == ledger.KindEnable && op.State == ledger.OpQueued {
+			op.State, op.Updated = ledger.OpCancelled, now
+			if err := tx.UpdateOperation(op, 0); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

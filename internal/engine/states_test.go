@@ -559,3 +559,27 @@ func (h *harness) toActive0(person, actor, system, role string) string {
 	require.Equal(h.t, tilgang.StateProvisioning, h.state(gid))
 	return gid
 }
+
+// An executor whose claim lapsed and was taken over cannot record its
+// result: the fencing token no longer matches.
+func TestLostClaimIsFenced(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t).join()
+	gid := h.granted(emp, mgr, "kasse", "bruker")
+	first, ok := h.claim()
+	require.True(t, ok)
+	h.advance(31 * time.Second)
+	second, ok := h.claim()
+	require.True(t, ok)
+	require.Equal(t, first.ID, second.ID)
+	require.Greater(t, second.Token, first.Token)
+	tx, err := h.led.Begin(h.ctx)
+	require.NoError(t, err)
+	err = h.eng.Done(tx, first, nil)
+	require.Error(t, err)
+	require.Equal(t, tilgang.Conflict, tilgang.KindOf(err))
+	require.NoError(t, tx.Rollback())
+	h.done(second)
+	h.run()
+	require.Equal(t, tilgang.StateActive, h.state(gid))
+}
