@@ -428,3 +428,31 @@ func TestLeaveSupersededWhileRunning(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, ledger.OpDone, o.State)
 }
+
+// A future joiner's account cannot be made; an operator retries after the
+// start date: the account is made enabled, since the person has started.
+func TestFutureJoinerAccountRetriedAfterStart(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t).join()
+	start := tilgang.Date{Y: 2025, M: 4, D: 1}
+	require.Equal(t, engine.Accepted, h.hr(1, employee("1547-5", mgr, start, tilgang.Date{})))
+	gid := h.granted("1547-5", mgr, "kasse", "bruker")
+	h.fail = func(op ledger.Operation) error {
+		if op.Kind == ledger.KindEnsureAccount {
+			return permanent
+		}
+		return nil
+	}
+	h.run()
+	require.Equal(t, tilgang.StateFailed, h.state(gid))
+	h.now = start.Start().Add(time.Hour)
+	h.run() // the enable of the start date finds no account
+	require.Nil(t, h.account("1547-5", "noop"), "an enable makes no account")
+	h.fail = nil
+	require.Equal(t, engine.Accepted, h.operator(tilgang.TypeRetry, "1547-5", gid))
+	require.Equal(t, []string{"ensure_account noop"}, kinds(h.run()))
+	require.Equal(t, tilgang.StateActive, h.state(gid))
+	a := h.account("1547-5", "noop")
+	require.NotNil(t, a)
+	require.True(t, a.Enabled, "the person has started")
+}

@@ -385,6 +385,11 @@ func (e *Engine) Done(tx ledger.Tx, op ledger.Operation, ref connectors.Ref) err
 		if err != nil {
 			return err
 		}
+		if acct == nil && op.Kind != ledger.KindEnsureAccount {
+			// An enable or disable of an account that was never made (its
+			// creation failed): there is still no account.
+			return e.settle(tx, now, op.Seq, op.GrantID)
+		}
 		if acct == nil {
 			acct = &ledger.AccountRow{Person: op.Person, Connector: op.Connector, Ref: op.Target, Enabled: !op.Disabled}
 		}

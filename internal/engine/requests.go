@@ -323,9 +323,19 @@ func (e *Engine) operator(tx ledger.Tx, m *msg, o *envelope.Operator) (Outcome, 
 	switch {
 	case retry && (g.State == tilgang.StateFailed || g.State == tilgang.StateRevokeFailed):
 		revoking := g.State == tilgang.StateRevokeFailed
+		person, err := tx.Person(g.Person)
+		if err != nil {
+			return "", err
+		}
 		for _, op := range ops {
 			if op.State == ledger.OpFailed && (op.Kind == ledger.KindRevoke) == revoking {
 				op.State, op.Attempts, op.NextAt, op.DueAt, op.Updated = ledger.OpQueued, 0, m.now, m.now, m.now
+				if op.Kind == ledger.KindEnsureAccount && person != nil {
+					// Created disabled only while the employment has not
+					// started: a retry after the start date has no enable
+					// to follow.
+					op.Disabled = startOf(person.Person, m.now).After(m.now)
+				}
 				if err := tx.UpdateOperation(op, 0); err != nil {
 					return "", err
 				}
