@@ -204,6 +204,35 @@ var operationTests = []test{
 		require.False(t, got.Before(ops[0].ClaimUntil), "%v before the lease ends %v", got, ops[0].ClaimUntil)
 		require.False(t, got.After(ops[0].ClaimUntil.Add(time.Millisecond)), "%v after the lease ends %v", got, ops[0].ClaimUntil)
 	}},
+	{"NextDueSkipsBlocked", func(t *testing.T, l ledger.Ledger) {
+		// An operation queued behind an unfinished one becomes claimable when
+		// that one finishes, not at a time: NextDue must not name its (past)
+		// due time, or an executor polls without pause while a manual task
+		// waits for days.
+		nextDue := func() time.Time {
+			t.Helper()
+			d, err := l.NextDue(t.Context())
+			require.NoError(t, err)
+			return d
+		}
+		task := op("p1", "manual", t0, 1)
+		task.State = ledger.OpWaiting
+		insertOps(t, l, task, op("p1", "manual", t0, 2))
+		require.True(t, nextDue().IsZero(), "only a waiting task's successor is queued: %v", nextDue())
+
+		insertOps(t, l, op("p2", "ad", t0.Add(time.Hour), 1))
+		require.Equal(t, t0.Add(time.Hour), nextDue())
+
+		insertOps(t, l, op("p3", "ad", t0, 1), op("p3", "ad", t0, 2))
+		require.Equal(t, t0, nextDue(), "the first of p3's is due")
+		ops := claim(t, l, "x1", t0, 10)
+		require.Len(t, ops, 1)
+		got := nextDue()
+		require.False(t, got.Before(ops[0].ClaimUntil), "%v: p3's second waits for the first's claim", got)
+		require.False(t, got.After(ops[0].ClaimUntil.Add(time.Millisecond)), "%v: the claim lapses at %v", got, ops[0].ClaimUntil)
+		finish(t, l, ops[0])
+		require.Equal(t, t0, nextDue(), "p3's second is due now")
+	}},
 }
 
 func opIDs(ops []ledger.Operation) []int64 {

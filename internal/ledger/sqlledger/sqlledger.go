@@ -830,9 +830,25 @@ func opLess(a, b ledger.Operation) bool {
 	return a.ID < b.ID
 }
 
+func (s *Store) ReleaseClaims(ctx context.Context, holder string) (int64, error) {
+	res, err := s.write.ExecContext(ctx, s.d.rebind(`UPDATE operations SET state = 'queued', claim_until = 0, holder = '' WHERE state = 'claimed' AND holder = ?`), holder)
+	if err != nil {
+		return 0, classify(err, "release claims")
+	}
+	return res.RowsAffected()
+}
+
 func (s *Store) NextDue(ctx context.Context) (time.Time, error) {
 	var v sql.NullInt64
-	err := s.read.QueryRowContext(ctx, s.d.rebind(`SELECT MIN(CASE WHEN next_at > due_at THEN next_at ELSE due_at END) FROM operations WHERE state = 'queued'`)).Scan(&v)
+	// Only the first unfinished operation of each (person, connector) counts:
+	// the ones behind it wait for it to finish, not for a time, and their
+	// past due times would have executors poll without pause while a
+	// manual task waits.
+	err := s.read.QueryRowContext(ctx, s.d.rebind(`SELECT MIN(CASE WHEN o.next_at > o.due_at THEN o.next_at ELSE o.due_at END)
+		FROM operations o WHERE o.state = 'queued' AND NOT EXISTS (
+			SELECT 1 FROM operations p
+			WHERE p.person = o.person AND p.connector = o.connector AND p.state IN ('queued', 'claimed', 'waiting')
+			AND (p.due_at < o.due_at OR (p.due_at = o.due_at AND (p.seq < o.seq OR (p.seq = o.seq AND p.id < o.id)))))`)).Scan(&v)
 	if err != nil {
 		return time.Time{}, classify(err, "next due")
 	}
