@@ -390,6 +390,41 @@ var claimTests = []test{
 		require.Len(t, third, 1)
 		require.Greater(t, third[0].Token, second.Token, "tokens never go back")
 	}},
+	{"ReleaseClaims", func(t *testing.T, l ledger.Ledger) {
+		r, ok := l.(interface {
+			ReleaseClaims(ctx context.Context, holder string) (int64, error)
+		})
+		if !ok {
+			t.Skip("the backend has no ReleaseClaims")
+		}
+		id := insertOps(t, l, op("p1", "ad", t0, 1), op("p2", "ad", t0, 2), op("p3", "ad", t0, 3))
+		mine := claim(t, l, "x1", t0, 2)
+		require.Equal(t, []int64{id[0], id[1]}, opIDs(mine))
+		theirs := claim(t, l, "x2", t0, 2)
+		require.Equal(t, []int64{id[2]}, opIDs(theirs))
+
+		n, err := r.ReleaseClaims(t.Context(), "x1")
+		require.NoError(t, err)
+		require.EqualValues(t, 2, n)
+		for _, o := range mine {
+			got := readOp(t, l, o.ID)
+			require.Equal(t, ledger.OpQueued, got.State)
+			require.Empty(t, got.Holder)
+		}
+		require.Equal(t, theirs[0], readOp(t, l, id[2]), "another holder's claim stays")
+
+		again := claim(t, l, "x1", t0, 10)
+		require.Equal(t, []int64{id[0], id[1]}, opIDs(again), "released claims are claimable at once")
+		for i, o := range again {
+			require.Greater(t, o.Token, mine[i].Token)
+		}
+		tx := begin(t, l)
+		defer tx.Rollback()
+		stale := mine[0]
+		stale.State = ledger.OpDone
+		err = tx.UpdateOperation(stale, mine[0].Token)
+		require.Equal(t, tilgang.Conflict, tilgang.KindOf(err), "the claim before the release is stale: %v", err)
+	}},
 	{"ClaimDuringTx", func(t *testing.T, l ledger.Ledger) {
 		// An executor claims while intake holds a transaction open: neither
 		// may wait for the other forever.
