@@ -217,8 +217,18 @@ func (e *Engine) RunInternal(tx ledger.Tx, op ledger.Operation) error {
 			return err
 		}
 		if wasWaiting {
-			tx.Emit(ledger.Event{Kind: tilgang.EvTaskCancelled, Person: o.Person, At: now, Data: map[string]any{
-				"operation_id": fmt.Sprint(o.ID), "grant_id": o.GrantID, "reason": "the person has left"}})
+			data := map[string]any{"operation_id": fmt.Sprint(o.ID), "reason": "the person has left"}
+			if o.GrantID != "" {
+				data["grant_id"] = o.GrantID
+				g, err := tx.Grant(o.GrantID)
+				if err != nil {
+					return err
+				}
+				if g != nil {
+					data["request_id"] = g.RequestID
+				}
+			}
+			tx.Emit(ledger.Event{Kind: tilgang.EvTaskCancelled, Person: o.Person, At: now, Data: data})
 		}
 	}
 	accts, err := tx.AccountsOf(op.Person)

@@ -4,6 +4,7 @@ package engine_test
 // (invariant 5) and the leaver (invariant 3).
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -359,6 +360,8 @@ func TestLeaver(t *testing.T) {
 	require.Len(t, tc, 1)
 	require.Equal(t, "1547-1", tc[0].Person)
 	require.Equal(t, "the person has left", tc[0].Data["reason"])
+	require.Equal(t, h.grant(manual).RequestID, tc[0].Data["request_id"])
+	require.Equal(t, fmt.Sprint(task.ID), tc[0].Data["operation_id"])
 	// Waiting grants are cancelled.
 	require.Equal(t, tilgang.StateCancelled, h.state(waitingApproval))
 	require.Equal(t, tilgang.StateCancelled, h.state(waitingTraining))

@@ -476,7 +476,7 @@ func (e *Engine) Waiting(tx ledger.Tx, op ledger.Operation) error {
 	if op.GrantID != "" {
 		data["grant_id"] = op.GrantID
 		if g, err := tx.Grant(op.GrantID); err == nil && g != nil {
-			data["system"], data["role"] = g.System, g.Role
+			data["system"], data["role"], data["request_id"] = g.System, g.Role, g.RequestID
 			if s, ok := e.Catalogue().System(g.System); ok {
 				data["administrators"] = s.Administrators
 			}

@@ -583,3 +583,62 @@ func TestLostClaimIsFenced(t *testing.T) {
 	h.run()
 	require.Equal(t, tilgang.StateActive, h.state(gid))
 }
+
+// Every transition is one chained row with actor, via, worker time, reason
+// and the catalogue version (and file hash) that decided it; events name
+// the request and the grant where they exist.
+func TestTransitionRecords(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t).join()
+	_, rid, gid := h.request(emp, "hr", "arkiv", "arkivar")
+	h.advance(time.Minute)
+	require.Equal(t, engine.Accepted, h.decide(emp, mgr, rid, "approve"))
+	h.advance(time.Minute)
+	require.Equal(t, engine.Accepted, h.decide(emp, arkivA2, rid, "approve"))
+	h.advance(time.Minute)
+	h.run()
+	h.granted(emp, mgr, "kasse", "manuell")
+	h.run()
+	h.revoke(emp, mgr, "arkiv", "arkivar")
+	h.run()
+	require.Equal(t, engine.Accepted, h.hr(2, employee(emp, mgr, since2020, tilgang.Date{Y: 2025, M: 3, D: 1})))
+	h.run()
+
+	sys, ok := h.eng.Catalogue().System("arkiv")
+	require.True(t, ok)
+	rows := 0
+	for _, a := range h.audit("grant.state") {
+		if a.GrantID != gid {
+			continue
+		}
+		rows++
+		require.Equal(t, h.eng.Catalogue().Version, a.Catalogue)
+		require.Equal(t, sys.FileHash, a.FileHash)
+		require.Equal(t, "arkiv", a.System)
+		require.Equal(t, "arkivar", a.Role)
+		require.Equal(t, emp, a.Person)
+		require.NotEmpty(t, a.Actor)
+		if a.Actor != engine.Worker {
+			require.Equal(t, "dev", a.Via, "%s>%s", a.From, a.To)
+		}
+		require.False(t, a.At.IsZero())
+	}
+	require.Equal(t, 6, rows)
+	first := h.audit("grant.state")[0]
+	require.Equal(t, "hr", first.Actor)
+	require.Equal(t, "trenger tilgang i tjenesten", first.Text, "the reason is kept beside the chain")
+	require.True(t, first.At.Equal(t0))
+	approved := h.transitions(gid)
+	require.Equal(t, "pending_approval>pending_approval", approved[1])
+
+	for _, ev := range h.events() {
+		if ev.Kind == tilgang.EvRequestRejected {
+			require.NotEmpty(t, ev.Data["reason"])
+		}
+		if _, ok := ev.Data["grant_id"]; ok {
+			require.NotEmpty(t, ev.Data["request_id"], "%s %v", ev.Kind, ev.Data)
+		}
+		require.NotEmpty(t, ev.Person)
+		require.False(t, ev.At.IsZero())
+	}
+}
