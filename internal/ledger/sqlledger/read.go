@@ -229,8 +229,9 @@ func (s *Store) Verify(ctx context.Context, anchor *ledger.Head) (ledger.VerifyR
 	}
 	defer rows.Close()
 	grantState := map[string]string{}
-	grantRow := map[string]int64{}  // grant -> the row of its newest transition
-	textFirst := map[string]int64{} // text hash -> the first row that chains it
+	grantRow := map[string]int64{}     // grant -> the row of its newest transition
+	grantWho := map[string][3]string{} // grant -> person, system, role as chained
+	textFirst := map[string]int64{}    // text hash -> the first row that chains it
 	var anchorHash string
 	for rows.Next() {
 		var (
@@ -276,6 +277,7 @@ func (s *Store) Verify(ctx context.Context, anchor *ledger.Head) (ledger.VerifyR
 		}
 		if c.Kind == "grant.state" && c.GrantID != "" {
 			grantState[c.GrantID], grantRow[c.GrantID] = c.To, seq
+			grantWho[c.GrantID] = [3]string{c.Person, c.System, c.Role}
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -323,7 +325,7 @@ func (s *Store) Verify(ctx context.Context, anchor *ledger.Head) (ledger.VerifyR
 			return fail(bad, "the free text of row %d does not hash to the hash the row chains: edited", bad)
 		}
 	}
-	grows, err := rtx.QueryContext(ctx, `SELECT id, state FROM grants ORDER BY id`)
+	grows, err := rtx.QueryContext(ctx, `SELECT id, state, person, system, role FROM grants ORDER BY id`)
 	if err != nil {
 		return rep, classify(err, "verify grants")
 	}
@@ -331,7 +333,8 @@ func (s *Store) Verify(ctx context.Context, anchor *ledger.Head) (ledger.VerifyR
 	seen := map[string]bool{}
 	for grows.Next() {
 		var id, state string
-		if err := grows.Scan(&id, &state); err != nil {
+		var who [3]string
+		if err := grows.Scan(&id, &state, &who[0], &who[1], &who[2]); err != nil {
 			return rep, classify(err, "verify grants")
 		}
 		seen[id] = true
@@ -341,6 +344,11 @@ func (s *Store) Verify(ctx context.Context, anchor *ledger.Head) (ledger.VerifyR
 		}
 		if chained != state {
 			return fail(0, "grant %s is %s in the grant table but %s in the chain (row %d)", id, state, chained, grantRow[id])
+		}
+		for i, col := range []string{"person", "system", "role"} {
+			if chained := grantWho[id][i]; chained != "" && chained != who[i] {
+				return fail(0, "grant %s's %s is %q in the grant table but %q in the chain (row %d): edited", id, col, who[i], chained, grantRow[id])
+			}
 		}
 	}
 	if err := grows.Err(); err != nil {

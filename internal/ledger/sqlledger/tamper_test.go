@@ -302,6 +302,20 @@ func runTamper(t *testing.T, target tamperTarget) {
 			problem: []string{"grant g1 ", "active", "revoked", "row 17"},
 		},
 		{
+			name: "grant moved to another person",
+			tamper: func(t *testing.T, db *sql.DB, rows []ledger.AuditRow) {
+				rawExec(t, d, db, `UPDATE grants SET person = '1547-66666' WHERE id = 'g2'`)
+			},
+			problem: []string{"grant g2", "person", "1547-66666", "1547-10002", "row 6", "edited"},
+		},
+		{
+			name: "grant role changed",
+			tamper: func(t *testing.T, db *sql.DB, rows []ledger.AuditRow) {
+				rawExec(t, d, db, `UPDATE grants SET role = 'admin' WHERE id = 'g4'`)
+			},
+			problem: []string{"grant g4", "role", "admin", "bruker", "row 12"},
+		},
+		{
 			name: "grant row deleted",
 			tamper: func(t *testing.T, db *sql.DB, rows []ledger.AuditRow) {
 				rawExec(t, d, db, `DELETE FROM grants WHERE id = 'g3'`)
