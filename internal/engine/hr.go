@@ -3,6 +3,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -207,9 +209,13 @@ func (e *Engine) RunInternal(tx ledger.Tx, op ledger.Operation) error {
 	if err != nil {
 		return err
 	}
+	maybeMade := map[string]ledger.Operation{} // connector -> an account creation cut short after an attempt
 	for _, o := range ops {
 		if o.ID == op.ID || o.Kind == ledger.KindRevoke || o.Kind == ledger.KindDisable || o.Kind == ledger.KindLeave {
 			continue
+		}
+		if o.Kind == ledger.KindEnsureAccount && o.State == ledger.OpQueued && o.Attempts > 0 {
+			maybeMade[o.Connector] = o
 		}
 		wasWaiting := o.State == ledger.OpWaiting
 		o.State, o.Updated = ledger.OpCancelled, now
@@ -236,8 +242,18 @@ func (e *Engine) RunInternal(tx ledger.Tx, op ledger.Operation) error {
 		return err
 	}
 	for _, a := range accts {
+		delete(maybeMade, a.Connector)
 		if _, err := tx.InsertOperation(ledger.Operation{Person: a.Person, Connector: a.Connector, Kind: ledger.KindDisable,
 			DueAt: now, NextAt: now, Seq: op.Seq, Target: a.Ref, Created: now, Updated: now}); err != nil {
+			return err
+		}
+	}
+	// An attempt may have made the account before it failed: disable what
+	// it resolved rather than leave a leaver's account enabled.
+	for _, conn := range slices.Sorted(maps.Keys(maybeMade)) {
+		o := maybeMade[conn]
+		if _, err := tx.InsertOperation(ledger.Operation{Person: o.Person, Connector: conn, Kind: ledger.KindDisable,
+			DueAt: now, NextAt: now, Seq: op.Seq, Target: o.Target, Created: now, Updated: now}); err != nil {
 			return err
 		}
 	}

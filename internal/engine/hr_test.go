@@ -459,3 +459,29 @@ func TestFutureJoinerAccountRetriedAfterStart(t *testing.T) {
 	require.NotNil(t, a)
 	require.True(t, a.Enabled, "the person has started")
 }
+
+// An account creation that was tried and waits to be tried again when the
+// leave runs may have made the account: it is disabled, never left enabled.
+func TestLeaverDisablesAccountBeingMade(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t).join()
+	gid := h.granted(emp, mgr, "kasse", "bruker")
+	ensure, ok := h.claim()
+	require.True(t, ok)
+	require.Equal(t, ledger.KindEnsureAccount, ensure.Kind)
+	h.inTx(func(tx ledger.Tx) error { return h.eng.Resolved(tx, ensure, map[string]string{"username": "asov"}) })
+	ensure.Target = map[string]string{"username": "asov"}
+	h.failed(ensure, transient) // the call timed out: the account may exist
+	require.Equal(t, engine.Accepted, h.hr(2, employee(emp, mgr, since2020, tilgang.Date{Y: 2025, M: 3, D: 1})))
+	h.advance(time.Hour)
+	ran := h.run()
+	require.Equal(t, ledger.KindLeave, ran[0].Kind)
+	require.Contains(t, kinds(ran), "disable noop")
+	for _, op := range ran {
+		if op.Kind == ledger.KindDisable {
+			require.Equal(t, "asov", op.Target["username"], "the disable finds what the creation resolved")
+		}
+	}
+	require.True(t, h.state(gid).Final())
+	require.Empty(t, h.personOps(emp, ledger.OpQueued, ledger.OpClaimed, ledger.OpWaiting))
+}
