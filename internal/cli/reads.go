@@ -1,0 +1,255 @@
+package cli
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/api"
+	"github.com/ror-ikt/tilgang/internal/envelope"
+)
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// call makes one API call as the command's identity.
+func (e *env) call(cmd *command, method string, args, out any) error {
+	id, err := e.identity(cmd, false)
+	if err != nil {
+		return err
+	}
+	nc, err := e.connect()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	return e.client(nc, id).Call(e.ctx, method, args, out)
+}
+
+func (e *env) printStatus(st api.Status) error {
+	if e.g.output == outputJSON {
+		return writeJSON(e.Stdout, st)
+	}
+	fmt.Fprintf(e.Stdout, "%s %s %s\n", st.RequestID, dash(st.GrantID), st.State)
+	if st.Why != "" {
+		fmt.Fprintf(e.Stderr, "why: %s\n", oneLine(st.Why))
+	}
+	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func runStatus(e *env, cmd *command, args []string) error {
+	fs := e.flags(cmd)
+	pos, err := e.parse(cmd, fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if !envelope.IsRequestID(pos[0]) {
+		return usagef(cmd, "REQUEST_ID %q is not a request id: 64 lower-case hex digits, as `tilgang request` prints", pos[0])
+	}
+	var st api.Status
+	if err := e.call(cmd, api.MethodStatus, api.StatusArgs{RequestID: pos[0]}, &st); err != nil {
+		return err
+	}
+	return e.printStatus(st)
+}
+
+func runGrants(e *env, cmd *command, args []string) error {
+	fs := e.flags(cmd)
+	person := fs.String("person", "", "the person's grants")
+	system := fs.String("system", "", "the system's grants")
+	open := fs.Bool("open", false, "only grants that are not final (not denied, revoked, cancelled or expired)")
+	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
+		return err
+	}
+	if *person == "" && *system == "" {
+		return usagef(cmd, "give --person ID or --system ID (or both)")
+	}
+	if *person != "" {
+		if err := checkID(cmd, "--person", *person); err != nil {
+			return err
+		}
+	}
+	if *system != "" {
+		if err := checkID(cmd, "--system", *system); err != nil {
+			return err
+		}
+	}
+	var gs []api.Grant
+	if err := e.call(cmd, api.MethodGrants, api.GrantsArgs{Person: *person, System: *system, OpenOnly: *open}, &gs); err != nil {
+		return err
+	}
+	if e.g.output == outputJSON {
+		return writeJSON(e.Stdout, gs)
+	}
+	if len(gs) == 0 {
+		fmt.Fprintln(e.Stderr, "no grants that you may see")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "GRANT\tPERSON\tSYSTEM\tROLE\tSTATE\tVALID_UNTIL\tREQUESTER\tAPPROVERS\tUPDATED")
+	for _, g := range gs {
+		state := g.State
+		if g.WaitingFor != "" {
+			state += " (" + g.WaitingFor + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, g.Person, g.System, g.Role, state,
+			dash(g.ValidUntil.String()), dash(g.Requester), dash(strings.Join(g.Approvers, ",")), osloTime(g.Updated))
+	}
+	return tw.Flush()
+}
+
+func osloTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.In(tilgang.Oslo).Format("2006-01-02 15:04:05")
+}
+
+var auditHeader = []string{"seq", "at", "kind", "person", "actor", "via", "system", "role", "grant_id", "request_id", "operation_id", "from", "to", "text", "catalogue"}
+
+func runAudit(e *env, cmd *command, args []string) error {
+	fs := e.flags(cmd)
+	person := fs.String("person", "", "only rows about this person")
+	system := fs.String("system", "", "only rows about this system")
+	since := fs.String("since", "", "only rows from this Oslo date on, YYYY-MM-DD")
+	format := fs.String("format", "", "table, csv or json (default table; json with --output json)")
+	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
+		return err
+	}
+	if *format == "" {
+		*format = "table"
+		if e.g.output == outputJSON {
+			*format = "json"
+		}
+	}
+	switch *format {
+	case "table", "csv", "json":
+	default:
+		return usagef(cmd, "--format %q must be table, csv or json", *format)
+	}
+	if *person != "" {
+		if err := checkID(cmd, "--person", *person); err != nil {
+			return err
+		}
+	}
+	if *system != "" {
+		if err := checkID(cmd, "--system", *system); err != nil {
+			return err
+		}
+	}
+	if *since != "" {
+		if _, err := tilgang.ParseDate(*since); err != nil {
+			return usagef(cmd, "--since %q is not a date YYYY-MM-DD", *since)
+		}
+	}
+	var rows []api.AuditRow
+	if err := e.call(cmd, api.MethodAudit, api.AuditArgs{Person: *person, System: *system, Since: *since}, &rows); err != nil {
+		return err
+	}
+	switch *format {
+	case "json":
+		return writeJSON(e.Stdout, rows)
+	case "csv":
+		w := csv.NewWriter(e.Stdout)
+		if err := w.Write(auditHeader); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if err := w.Write([]string{strconv.FormatInt(r.Seq, 10), r.At.UTC().Format(time.RFC3339Nano), r.Kind, r.Person,
+				r.Actor, r.Via, r.System, r.Role, r.GrantID, r.RequestID, r.OperationID, r.From, r.To, r.Text, r.Catalogue}); err != nil {
+				return err
+			}
+		}
+		w.Flush()
+		return w.Error()
+	}
+	if len(rows) == 0 {
+		fmt.Fprintln(e.Stderr, "no audit rows that you may see")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tAT (OSLO)\tKIND\tPERSON\tACTOR\tSYSTEM/ROLE\tGRANT\tCHANGE\tTEXT")
+	for _, r := range rows {
+		actor := r.Actor
+		if r.Via != "" {
+			actor += " via " + r.Via
+		}
+		sr := r.System
+		if r.Role != "" {
+			sr += "/" + r.Role
+		}
+		change := ""
+		if r.From != "" || r.To != "" {
+			change = dash(r.From) + " -> " + dash(r.To)
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, osloTime(r.At), r.Kind, dash(r.Person), dash(actor),
+			dash(sr), dash(r.GrantID), dash(change), oneLine(r.Text))
+	}
+	return tw.Flush()
+}
+
+func runAuditVerify(e *env, cmd *command, args []string) error {
+	fs := e.flags(cmd)
+	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
+		return err
+	}
+	var rep api.VerifyReport
+	if err := e.call(cmd, api.MethodAuditVerify, nil, &rep); err != nil {
+		return err
+	}
+	if e.g.output == outputJSON {
+		if err := writeJSON(e.Stdout, rep); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(e.Stdout, "rows %d\nhead %d %s\ngrants %d\nok %t\n", rep.Rows, rep.Head.Seq, rep.Head.Hash, rep.Grants, rep.OK)
+		if !rep.OK {
+			bad := "-"
+			if rep.BadSeq > 0 {
+				bad = strconv.FormatInt(rep.BadSeq, 10)
+			}
+			fmt.Fprintf(e.Stdout, "first bad row %s\nproblem %s\n", bad, rep.Problem)
+		}
+	}
+	if !rep.OK {
+		return &exitError{code: exitFailed, msg: "the audit chain does not verify: " + rep.Problem}
+	}
+	return nil
+}
+
+func runPolicyReload(e *env, cmd *command, args []string) error {
+	fs := e.flags(cmd)
+	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
+		return err
+	}
+	var r api.ReloadResult
+	if err := e.call(cmd, api.MethodPolicyReload, nil, &r); err != nil {
+		return err
+	}
+	if e.g.output == outputJSON {
+		return writeJSON(e.Stdout, r)
+	}
+	fmt.Fprintf(e.Stdout, "reloaded: catalogue %s\n", r.Version)
+	return nil
+}

@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+
+	"github.com/ror-ikt/tilgang/internal/app"
+	"github.com/ror-ikt/tilgang/internal/policy"
+	"github.com/ror-ikt/tilgang/internal/principals"
+)
+
+func runDev(e *env, cmd *command, args []string) error {
+	fs := e.flags(cmd)
+	data := fs.String("data", ".tilgang", "data directory: SQLite ledger, JetStream store, dev keys")
+	policies := fs.String("policies", "policies", "policy catalogue directory")
+	listen := fs.String("nats-listen", "127.0.0.1:4223", "address the embedded NATS server listens on (loopback, no authentication)")
+	httpAddr := fs.String("http", "127.0.0.1:8480", "address of the health endpoints")
+	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
+		return err
+	}
+	keyFile, err := filepath.Abs(filepath.Join(*data, "keys", principals.DevSeedFile))
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return app.Dev(e.ctx, app.DevOptions{
+		Data: *data, Policies: *policies, NATSListen: *listen, HTTP: *httpAddr, Log: log,
+		Ready: func(natsURL, httpAddr string) {
+			fmt.Fprintf(e.Stdout, "tilgang dev: NATS %s, health http://%s\n", natsURL, httpAddr)
+			fmt.Fprintf(e.Stdout, "export %s=%s %s=%s\n", envNATS, natsURL, envKey, keyFile)
+		},
+	})
+}
+
+func runWorker(e *env, cmd *command, args []string) error {
+	fs := e.flags(cmd)
+	config := fs.String("config", "", "worker config file (YAML)")
+	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
+		return err
+	}
+	_ = config
+	return notAvailable("worker mode")
+}
+
+func runNotYet(e *env, cmd *command, args []string) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
+		fmt.Fprintf(e.Stdout, "usage: tilgang %s\n\n%s\n", cmd.usage, cmd.summary)
+		return errHelpShown
+	}
+	return notAvailable("`tilgang " + cmd.name + "`")
+}
+
+func runPolicyCheck(e *env, cmd *command, args []string) error {
+	fs := e.flags(cmd)
+	pos, err := e.parse(cmd, fs, args, 0, 1)
+	if err != nil {
+		return err
+	}
+	dir := "policies"
+	if len(pos) == 1 {
+		dir = pos[0]
+	}
+	cat, err := policy.Load(dir, nil)
+	var le *policy.LoadError
+	if err != nil && !errors.As(err, &le) {
+		return err
+	}
+	if e.g.output == outputJSON {
+		type problem struct {
+			File string `json:"file"`
+			Line int    `json:"line,omitempty"`
+			Msg  string `json:"msg"`
+		}
+		out := struct {
+			OK        bool      `json:"ok"`
+			Systems   int       `json:"systems"`
+			Catalogue string    `json:"catalogue,omitempty"`
+			Problems  []problem `json:"problems"`
+		}{OK: err == nil, Problems: []problem{}}
+		if cat != nil {
+			out.Systems, out.Catalogue = len(cat.Systems), cat.Version
+		}
+		if le != nil {
+			for _, p := range le.Problems {
+				out.Problems = append(out.Problems, problem{p.File, p.Line, p.Msg})
+			}
+		}
+		if werr := writeJSON(e.Stdout, out); werr != nil {
+			return werr
+		}
+	} else if le != nil {
+		for _, p := range le.Problems {
+			fmt.Fprintln(e.Stdout, p.String())
+		}
+	} else {
+		fmt.Fprintf(e.Stdout, "ok: %d systems, catalogue %s\n", len(cat.Systems), cat.Version)
+	}
+	if le != nil {
+		return &exitError{code: exitFailed, msg: fmt.Sprintf("%s in %s", plural(len(le.Problems), "problem"), dir)}
+	}
+	return nil
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
