@@ -107,7 +107,7 @@ func runDev(ctx context.Context, o DevOptions) error {
 	defer store.Close()
 
 	eng := engine.New(cat, ps, []string{"manual"}, time.Now, log)
-	p := &Parts{Log: log, NC: nc, JS: js, Ledger: store, Engine: eng, Connectors: conns, Consumer: cons, PoliciesDir: o.Policies, Holder: "dev"}
+	p := &Parts{Log: log, NC: nc, JS: js, Ledger: store, Engine: eng, Connectors: conns, Consumer: cons, PoliciesDir: o.Policies, Holder: "dev", ReleaseOwn: true}
 	return p.Run(ctx, o.HTTP, func(httpAddr string) {
 		if o.Ready != nil {
 			o.Ready(ns.ClientURL(), httpAddr)
@@ -126,6 +126,7 @@ type Parts struct {
 	Consumer    jetstream.Consumer
 	PoliciesDir string
 	Holder      string
+	ReleaseOwn  bool // the only executor, reusing its holder name across restarts
 
 	ready atomic.Bool
 }
@@ -136,7 +137,7 @@ type Parts struct {
 // last anchor. The caller closes the ledger last.
 func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr string)) error {
 	pub := &publish.Publisher{JS: p.JS, Ledger: p.Ledger, Log: p.Log}
-	exec := &executor.Executor{Ledger: p.Ledger, Engine: p.Engine, Connectors: p.Connectors, Log: p.Log, Holder: p.Holder, Committed: pub.Wake}
+	exec := &executor.Executor{Ledger: p.Ledger, Engine: p.Engine, Connectors: p.Connectors, Log: p.Log, Holder: p.Holder, ReleaseOwn: p.ReleaseOwn, Committed: pub.Wake}
 	in := &intake.Intake{Consumer: p.Consumer, Ledger: p.Ledger, Engine: p.Engine, Log: p.Log,
 		Committed: func() { exec.Wake(); pub.Wake() }}
 

@@ -101,5 +101,5 @@ func TestLeaverRevokesEverything(t *testing.T) {
 	e.Stop()
 	effects, err := noop.ReadJournal(filepath.Join(e.Data, "noop.journal"))
 	require.NoError(t, err)
-	require.Equal(t, []noop.Effect{{"create", "1547-1", "enabled"}, {"grant", "1547-1", "KASSE-BRUKER"}, {"revoke", "1547-1", "KASSE-BRUKER"}, {"disable", "1547-1", ""}}, effects)
+	require.Equal(t, []noop.Effect{{Op: "create", Person: "1547-1", Entitlement: "enabled"}, {Op: "grant", Person: "1547-1", Entitlement: "KASSE-BRUKER"}, {Op: "revoke", Person: "1547-1", Entitlement: "KASSE-BRUKER"}, {Op: "disable", Person: "1547-1", Entitlement: ""}}, effects)
 }

@@ -31,6 +31,9 @@ type Executor struct {
 	Lease      time.Duration // default 30 s
 	Workers    int           // concurrent operations, default 8
 	Timeout    time.Duration // per connector call, default 20 s
+	// ReleaseOwn returns operations claimed under Holder to the queue at
+	// start: for a process that is the only executor and reuses its name.
+	ReleaseOwn bool
 	// Committed is called after each commit that may have produced events.
 	Committed func()
 
@@ -66,6 +69,13 @@ func (x *Executor) Wake() {
 // finish (their own calls are bounded by Timeout).
 func (x *Executor) Run(ctx context.Context) error {
 	x.init()
+	if x.ReleaseOwn {
+		if n, err := x.Ledger.ReleaseClaims(ctx, x.Holder); err != nil {
+			return err
+		} else if n > 0 {
+			x.Log.Info("executor: released the claims of the previous run", "operations", n)
+		}
+	}
 	sem := make(chan struct{}, x.Workers)
 	var wg sync.WaitGroup
 	defer wg.Wait()

@@ -42,8 +42,8 @@ type Intake struct {
 // Run consumes until ctx ends. It returns nil on a clean stop.
 func (in *Intake) Run(ctx context.Context) error {
 	batch := in.Batch
-	if batch <= 0 {
-		batch = 256
+	if batch <= 0 || batch > streams.MaxBatch {
+		batch = streams.MaxBatch
 	}
 	for ctx.Err() == nil {
 		msgs, err := in.Consumer.Fetch(batch, jetstream.FetchMaxWait(250*time.Millisecond))

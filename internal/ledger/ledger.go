@@ -27,6 +27,10 @@ type Ledger interface {
 	// Claim leases up to n due operations for holder until now+lease, in
 	// per-(person, connector) order, raising each one's fencing token.
 	Claim(ctx context.Context, holder string, now time.Time, lease time.Duration, n int) ([]Operation, error)
+	// ReleaseClaims returns the holder's claimed operations to the queue:
+	// for a restarted process that reuses its holder name (the embedded
+	// default), so its claims need not lapse first. It reports how many.
+	ReleaseClaims(ctx context.Context, holder string) (int64, error)
 	// NextDue is the earliest time an operation becomes claimable (zero when none is queued).
 	NextDue(ctx context.Context) (time.Time, error)
 	Reader
@@ -181,10 +185,10 @@ type Grant struct {
 
 // GrantFilter selects grants for reads.
 type GrantFilter struct {
-	Person  string
-	System  string
-	Systems []string // any of (administrators see their systems)
-	Persons []string // any of (managers see their staff)
+	Person   string
+	System   string
+	Systems  []string // any of (administrators see their systems)
+	Persons  []string // any of (managers see their staff)
 	OpenOnly bool
 }
 

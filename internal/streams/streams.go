@@ -24,6 +24,10 @@ const (
 	AnchorSubject = "tilgang.event.audit.anchor._"
 	// APIPrefix is where the worker answers reads and admin calls.
 	APIPrefix = "tilgang.api."
+	// MaxBatch is the most messages the intake holds unacknowledged: one
+	// batch. Nothing newer is delivered while a batch is out, so a batch
+	// that comes back after a crash is still applied in stream order.
+	MaxBatch = 256
 	// MaxDeliver bounds redeliveries of a message that cannot be committed;
 	// on the last one it is recorded as rejected and terminated.
 	MaxDeliver = 8
@@ -34,11 +38,12 @@ type Options struct {
 	Replicas   int           // 1 embedded, 3 in a cluster
 	InMaxAge   time.Duration // default 400 days: the messages are the input record
 	EvMaxAge   time.Duration // default 400 days
-	AckWait    time.Duration // default 60 s
+	AckWait    time.Duration // default 10 s: a batch commits in milliseconds; a crashed reader's batch comes back this soon
 	Duplicates time.Duration // default 2 min
 }
 
-// Ensure creates or updates both streams and the intake consumer.
+// Ensure creates or updates both streams and the intake consumer. Only the
+// active intake calls it: it may reset the consumer to its ack floor.
 func Ensure(ctx context.Context, js jetstream.JetStream, o Options) (jetstream.Consumer, error) {
 	if o.Replicas == 0 {
 		o.Replicas = 1
@@ -50,7 +55,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, o Options) (jetstream.C
 		o.EvMaxAge = 400 * 24 * time.Hour
 	}
 	if o.AckWait == 0 {
-		o.AckWait = 60 * time.Second
+		o.AckWait = 10 * time.Second
 	}
 	if o.Duplicates == 0 {
 		o.Duplicates = 2 * time.Minute
@@ -67,11 +72,32 @@ func Ensure(ctx context.Context, js jetstream.JetStream, o Options) (jetstream.C
 			return nil, fmt.Errorf("streams: create or update %s: %w", cfg.Name, err)
 		}
 	}
-	c, err := js.CreateOrUpdateConsumer(ctx, In, jetstream.ConsumerConfig{
+	cfg := jetstream.ConsumerConfig{
 		Durable: Intake, AckPolicy: jetstream.AckExplicitPolicy, AckWait: o.AckWait, MaxDeliver: MaxDeliver,
-		FilterSubject: InSubjects, MaxAckPending: 20000, DeliverPolicy: jetstream.DeliverAllPolicy,
+		FilterSubject: InSubjects, MaxAckPending: MaxBatch, DeliverPolicy: jetstream.DeliverAllPolicy,
 		Description: "tilgang intake",
-	})
+	}
+	existing, err := js.Consumer(ctx, In, Intake)
+	switch {
+	case errors.Is(err, jetstream.ErrConsumerNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("streams: consumer %s: %w", Intake, err)
+	default:
+		info := existing.CachedInfo()
+		cfg.DeliverPolicy, cfg.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
+		if info.NumAckPending > 0 {
+			// The reader before us stopped with a batch in hand. Start again
+			// right after the ack floor, so that batch comes back now and in
+			// stream order instead of after AckWait behind newer messages.
+			// Anything above the floor that was applied is a no-op the
+			// second time (the ledger's idempotency key).
+			if err := js.DeleteConsumer(ctx, In, Intake); err != nil {
+				return nil, fmt.Errorf("streams: reset consumer %s: %w", Intake, err)
+			}
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, info.AckFloor.Stream+1
+		}
+	}
+	c, err := js.CreateOrUpdateConsumer(ctx, In, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("streams: create or update consumer %s: %w", Intake, err)
 	}
