@@ -210,7 +210,8 @@ func (e *Env) Joiner(people ...tilgang.Person) {
 	}
 }
 
-// Wait waits for the first event matching, from the start of the stream.
+// Wait waits for the first event matching, from the start of the stream;
+// an empty kind matches any.
 func (e *Env) Wait(kind, person string, match func(Event) bool) Event {
 	e.T.Helper()
 	deadline := time.Now().Add(20 * time.Second)
@@ -220,7 +221,7 @@ func (e *Env) Wait(kind, person string, match func(Event) bool) Event {
 	defer e.mu.Unlock()
 	for {
 		for _, ev := range e.events {
-			if ev.Kind == kind && (person == "" || ev.Person == person) && (match == nil || match(ev)) {
+			if (kind == "" || ev.Kind == kind) && (person == "" || ev.Person == person) && (match == nil || match(ev)) {
 				return ev
 			}
 		}
