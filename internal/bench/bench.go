@@ -1,0 +1,370 @@
+// Package bench measures the pipeline: signed requests published to
+// JetStream, applied by intake to the ledger, provisioned by the executor
+// through the noop connector, with events published, all in one process.
+// Beside it, in the same run, a plain JetStream consume-and-ack loop over
+// the same messages gives the rate the pipeline is compared with.
+//
+// It reports requests per second, p50 and p99 publish-to-ledger latency
+// (from the publish call to the commit that recorded the message) and the
+// ratio of the pipeline's rate to JetStream's.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/connectors"
+	"github.com/ror-ikt/tilgang/connectors/noop"
+	"github.com/ror-ikt/tilgang/internal/client"
+	"github.com/ror-ikt/tilgang/internal/engine"
+	"github.com/ror-ikt/tilgang/internal/envelope"
+	"github.com/ror-ikt/tilgang/internal/executor"
+	"github.com/ror-ikt/tilgang/internal/intake"
+	"github.com/ror-ikt/tilgang/internal/ledger"
+	"github.com/ror-ikt/tilgang/internal/ledger/sqlledger"
+	"github.com/ror-ikt/tilgang/internal/policy"
+	"github.com/ror-ikt/tilgang/internal/principals"
+	"github.com/ror-ikt/tilgang/internal/publish"
+	"github.com/ror-ikt/tilgang/internal/streams"
+)
+
+// Catalogue is the benchmark's system: one role, no approval, noop.
+const Catalogue = `system: kasse
+name: Kasse
+owner: Økonomi
+administrators: [1547-20001]
+connectors: [noop]
+roles:
+  - id: bruker
+    entitlements: {noop: [KASSE-BRUKER]}
+    requestable_by: [manager, hr]
+    approval: []
+`
+
+// Result of one run.
+type Result struct {
+	Requests     int
+	Rate         float64       // requests committed per second
+	P50, P99     time.Duration // publish to ledger commit
+	ActiveRate   float64       // grants active per second (with provisioning)
+	JSRate       float64       // plain consume-and-ack messages per second
+	JSP50, JSP99 time.Duration // publish to ack
+	Ratio        float64       // Rate / JSRate
+}
+
+func (r Result) String() string {
+	return fmt.Sprintf("requests=%d pipeline=%.0f req/s p50=%s p99=%s (all active at %.0f req/s) | jetstream=%.0f msg/s p50=%s p99=%s | ratio=%.2f",
+		r.Requests, r.Rate, r.P50.Round(time.Microsecond*100), r.P99.Round(time.Microsecond*100), r.ActiveRate,
+		r.JSRate, r.JSP50.Round(time.Microsecond*100), r.JSP99.Round(time.Microsecond*100), r.Ratio)
+}
+
+// Options of a run.
+type Options struct {
+	Dir      string // working directory (data, store)
+	Requests int
+	Log      *slog.Logger
+}
+
+type stamps struct {
+	mu   sync.Mutex
+	pub  map[string]time.Time
+	done map[string]time.Time
+	all  chan struct{}
+	want int
+}
+
+func newStamps(n int) *stamps {
+	return &stamps{pub: make(map[string]time.Time, n), done: make(map[string]time.Time, n), all: make(chan struct{}), want: n}
+}
+
+func (s *stamps) published(id string, t time.Time) {
+	s.mu.Lock()
+	s.pub[id] = t
+	s.mu.Unlock()
+}
+
+func (s *stamps) finished(id string, t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.done[id]; ok {
+		return
+	}
+	s.done[id] = t
+	if len(s.done) == s.want {
+		close(s.all)
+	}
+}
+
+// summary: rate over the span from first publish to last commit, and
+// latency percentiles.
+func (s *stamps) summary() (rate float64, p50, p99 time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var first, last time.Time
+	lat := make([]time.Duration, 0, len(s.done))
+	for id, d := range s.done {
+		p := s.pub[id]
+		if first.IsZero() || p.Before(first) {
+			first = p
+		}
+		if d.After(last) {
+			last = d
+		}
+		lat = append(lat, d.Sub(p))
+	}
+	slices.Sort(lat)
+	pct := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
+	return float64(len(lat)) / last.Sub(first).Seconds(), pct(0.50), pct(0.99)
+}
+
+// Run measures the pipeline on SQLite and JetStream's own loop.
+func Run(ctx context.Context, o Options) (Result, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(o.Dir, "nats"), NoSigs: true})
+	if err != nil {
+		return Result{}, err
+	}
+	ns.Start()
+	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		return Result{}, fmt.Errorf("bench: nats did not start")
+	}
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		return Result{}, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return Result{}, err
+	}
+	ps, err := principals.EnsureDev(o.Dir)
+	if err != nil {
+		return Result{}, err
+	}
+	key, err := principals.LoadSeed(filepath.Join(o.Dir, "keys", principals.DevSeedFile))
+	if err != nil {
+		return Result{}, err
+	}
+	sender := &client.Sender{Key: key, Via: principals.DevID, Source: "bench"}
+	people, requests, err := messages(sender, o.Requests)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Requests: o.Requests}
+	if res.JSRate, res.JSP50, res.JSP99, err = jetstreamLoop(ctx, js, requests); err != nil {
+		return res, err
+	}
+	if res.Rate, res.P50, res.P99, res.ActiveRate, err = pipeline(ctx, o, nc, js, ps, people, requests); err != nil {
+		return res, err
+	}
+	res.Ratio = res.Rate / res.JSRate
+	return res, nil
+}
+
+// messages builds the HR records and the grant requests, signed.
+func messages(s *client.Sender, n int) (people, requests []*nats.Msg, err error) {
+	for i := 0; i < n; i++ {
+		id := fmt.Sprintf("1547-%d", 100000+i)
+		p := tilgang.Person{ID: id, GivenName: "Kari", FamilyName: "Nordmann", Municipality: "1547", Employments: []tilgang.Employment{{
+			ID: id + "-1", Primary: true, Percent: 100, OrgUnit: "helse/hjemmetjenesten", Position: "sykepleier", Manager: "1547-20001",
+			Start: tilgang.Date{Y: 2020, M: 1, D: 1}}}}
+		for _, x := range []struct {
+			typ, actor string
+			data       any
+			out        *[]*nats.Msg
+		}{
+			{tilgang.TypeHRJoiner, principals.HRID, envelope.HR{Version: 1, Person: p}, &people},
+			{tilgang.TypeRequest, principals.HRID, envelope.Request{Action: "grant", System: "kasse", Role: "bruker", Reason: "ny ansatt"}, &requests},
+		} {
+			env, err := s.New(x.typ, id, x.actor, x.data)
+			if err != nil {
+				return nil, nil, err
+			}
+			m, err := client.Msg(env)
+			if err != nil {
+				return nil, nil, err
+			}
+			*x.out = append(*x.out, m)
+		}
+	}
+	return people, requests, nil
+}
+
+// publishAll sends the messages asynchronously, stamping each publish.
+func publishAll(js jetstream.JetStream, msgs []*nats.Msg, st *stamps) error {
+	var futures []jetstream.PubAckFuture
+	for _, m := range msgs {
+		if st != nil {
+			st.published(m.Header.Get(jetstream.MsgIDHeader), time.Now())
+		}
+		f, err := js.PublishMsgAsync(m)
+		if err != nil {
+			return err
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return err
+		case <-time.After(30 * time.Second):
+			return fmt.Errorf("bench: publish not acknowledged in 30 s")
+		}
+	}
+	return nil
+}
+
+// jetstreamLoop is the baseline: the same messages through a stream and a
+// durable pull consumer that fetches in batches and acks each message.
+func jetstreamLoop(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg) (rate float64, p50, p99 time.Duration, err error) {
+	const name = "BENCH_BASELINE"
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"bench.>"}, Storage: jetstream.FileStorage}); err != nil {
+		return 0, 0, 0, err
+	}
+	defer js.DeleteStream(context.WithoutCancel(ctx), name)
+	cons, err := js.CreateOrUpdateConsumer(ctx, name, jetstream.ConsumerConfig{Durable: "loop", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: streams.MaxBatch})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	st := newStamps(len(msgs))
+	copies := make([]*nats.Msg, len(msgs))
+	for i, m := range msgs {
+		copies[i] = &nats.Msg{Subject: "bench." + m.Subject, Data: m.Data, Header: m.Header}
+	}
+	go func() {
+		for ctx.Err() == nil {
+			batch, err := cons.Fetch(streams.MaxBatch, jetstream.FetchMaxWait(100*time.Millisecond))
+			if err != nil {
+				continue
+			}
+			for m := range batch.Messages() {
+				_ = m.Ack()
+				st.finished(m.Headers().Get(jetstream.MsgIDHeader), time.Now())
+			}
+			select {
+			case <-st.all:
+				return
+			default:
+			}
+		}
+	}()
+	if err := publishAll(js, copies, st); err != nil {
+		return 0, 0, 0, err
+	}
+	select {
+	case <-st.all:
+	case <-time.After(5 * time.Minute):
+		return 0, 0, 0, fmt.Errorf("bench: jetstream loop did not finish")
+	}
+	rate, p50, p99 = st.summary()
+	return rate, p50, p99, nil
+}
+
+func pipeline(ctx context.Context, o Options, nc *nats.Conn, js jetstream.JetStream, ps *principals.Set, people, requests []*nats.Msg) (rate float64, p50, p99 time.Duration, activeRate float64, err error) {
+	cons, err := streams.Ensure(ctx, js, streams.Options{})
+	if err != nil {
+		return
+	}
+	polDir := filepath.Join(o.Dir, "policies")
+	if err = os.MkdirAll(polDir, 0o755); err != nil {
+		return
+	}
+	if err = os.WriteFile(filepath.Join(polDir, "kasse.yaml"), []byte(Catalogue), 0o644); err != nil {
+		return
+	}
+	nconn, err := noop.Open(noop.Config{})
+	if err != nil {
+		return
+	}
+	conns := connectors.Set{"noop": nconn}
+	cat, err := policy.Load(polDir, conns.Names())
+	if err != nil {
+		return
+	}
+	store, err := sqlledger.OpenSQLite(ctx, filepath.Join(o.Dir, "ledger.db"))
+	if err != nil {
+		return
+	}
+	defer store.Close()
+	eng := engine.New(cat, ps, nil, time.Now, o.Log)
+	st := newStamps(len(requests))
+	pub := &publish.Publisher{JS: js, Ledger: store, Log: o.Log}
+	exec := &executor.Executor{Ledger: store, Engine: eng, Connectors: conns, Log: o.Log, Holder: "bench", Committed: pub.Wake}
+	in := &intake.Intake{Consumer: cons, Ledger: store, Engine: eng, Log: o.Log,
+		Committed: func() { exec.Wake(); pub.Wake() },
+		Observe: func(in engine.Input, out engine.Outcome, meta *jetstream.MsgMetadata) {
+			if in.Env != nil && in.Env.Type == tilgang.TypeRequest {
+				st.finished(in.Env.Key(), time.Now())
+			}
+		}}
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, f := range []func(context.Context) error{in.Run, exec.Run, pub.Run} {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = f(runCtx) }()
+	}
+	defer func() { stop(); wg.Wait() }()
+
+	// People first, so requests find their HR records; then the timed burst.
+	if err = publishAll(js, people, nil); err != nil {
+		return
+	}
+	if err = waitFor(ctx, func() (bool, error) {
+		s, err := store.Stats(ctx)
+		return s.Messages >= int64(len(people)), err
+	}); err != nil {
+		return
+	}
+	start := time.Now()
+	if err = publishAll(js, requests, st); err != nil {
+		return
+	}
+	select {
+	case <-st.all:
+	case <-time.After(10 * time.Minute):
+		err = fmt.Errorf("bench: pipeline did not finish")
+		return
+	}
+	rate, p50, p99 = st.summary()
+	if err = waitFor(ctx, func() (bool, error) {
+		s, err := store.Stats(ctx)
+		return s.Grants[tilgang.StateActive] >= int64(len(requests)), err
+	}); err != nil {
+		return
+	}
+	activeRate = float64(len(requests)) / time.Since(start).Seconds()
+	return
+}
+
+func waitFor(ctx context.Context, f func() (bool, error)) error {
+	deadline := time.Now().Add(10 * time.Minute)
+	for time.Now().Before(deadline) {
+		ok, err := f()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("bench: timed out")
+}
+
+var _ ledger.Ledger = (*sqlledger.Store)(nil)

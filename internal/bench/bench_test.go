@@ -1,0 +1,39 @@
+package bench
+
+import (
+	"context"
+	"testing"
+)
+
+// BenchmarkPipeline runs 5,000 signed grant requests through the whole
+// pipeline on SQLite, and the same messages through a plain JetStream
+// consume-and-ack loop, once per iteration:
+//
+//	go test -run '^$' -bench Pipeline -benchtime 1x ./internal/bench
+func BenchmarkPipeline(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		res, err := Run(context.Background(), Options{Dir: b.TempDir(), Requests: 5000})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Log(res)
+		b.ReportMetric(res.Rate, "req/s")
+		b.ReportMetric(float64(res.P50.Microseconds())/1000, "p50_ms")
+		b.ReportMetric(float64(res.P99.Microseconds())/1000, "p99_ms")
+		b.ReportMetric(res.JSRate, "js_msg/s")
+		b.ReportMetric(res.Ratio, "ratio")
+		b.ReportMetric(res.ActiveRate, "active/s")
+	}
+}
+
+// TestPipelineSmall runs the benchmark's path on a few requests, so the
+// measuring code itself is tested with the suite.
+func TestPipelineSmall(t *testing.T) {
+	res, err := Run(context.Background(), Options{Dir: t.TempDir(), Requests: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rate <= 0 || res.JSRate <= 0 || res.P99 < res.P50 {
+		t.Fatalf("implausible result: %s", res)
+	}
+}
