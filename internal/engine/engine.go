@@ -68,6 +68,19 @@ type Input struct {
 	Seq       uint64             // stream sequence
 	Env       *envelope.Envelope // nil when DecodeErr is set
 	DecodeErr error
+	// checked is set by Check: the signature was verified outside the
+	// transaction, with verifyErr its outcome.
+	checked   bool
+	verifyErr error
+}
+
+// Check verifies the signature of a decoded input ahead of Apply, so the
+// costly part runs outside the ledger transaction (and in parallel).
+func (e *Engine) Check(in *Input) {
+	if in.Env != nil {
+		_, in.verifyErr = e.Principals().Verify(in.Env)
+		in.checked = true
+	}
 }
 
 // Outcome says what became of a message, for logs and metrics.
@@ -112,8 +125,11 @@ func (e *Engine) Apply(tx ledger.Tx, in Input) (Outcome, error) {
 	if in.Env == nil {
 		return e.rejectUnauthenticated(tx, m, fmt.Sprintf("invalid message: %v", in.DecodeErr))
 	}
-	if _, err := e.Principals().Verify(in.Env); err != nil {
-		return e.rejectUnauthenticated(tx, m, err.Error())
+	if !in.checked {
+		e.Check(&in)
+	}
+	if in.verifyErr != nil {
+		return e.rejectUnauthenticated(tx, m, in.verifyErr.Error())
 	}
 	m.key = in.Env.Key()
 	switch out, err := tx.RecordMessage(ledger.Message{

@@ -1,9 +1,14 @@
 // Package executor runs the due operations of the outbox against the
 // connectors. It claims operations with a lease and a fencing token, never
 // holds a database transaction across a network call, stores what it
-// resolved before the first call that may create something, and records the
-// result and the grant's next state in one transaction. Any number of
+// resolved before the first call that may create something, and records
+// each result and the grant's next state in a transaction. Any number of
 // executors may run against one ledger.
+//
+// Results are group-committed: one recorder writes whatever results have
+// arrived in one transaction (falling back to one transaction per result
+// when that fails), so a burst of joiners costs a few commits, not two per
+// operation.
 package executor
 
 import (
@@ -12,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ror-ikt/tilgang"
@@ -28,8 +34,8 @@ type Executor struct {
 	Connectors connectors.Set
 	Log        *slog.Logger
 	Holder     string        // this executor's name in claims
-	Lease      time.Duration // default 30 s
-	Workers    int           // concurrent operations, default 8
+	Lease      time.Duration // default 60 s; longer than Timeout
+	Workers    int           // operations in flight at once, default 32
 	Timeout    time.Duration // per connector call, default 20 s
 	// ReleaseOwn returns operations claimed under Holder to the queue at
 	// start: for a process that is the only executor and reuses its name.
@@ -37,21 +43,22 @@ type Executor struct {
 	// Committed is called after each commit that may have produced events.
 	Committed func()
 
-	wake chan struct{}
-	once sync.Once
+	wake     chan struct{}
+	once     sync.Once
+	inflight atomic.Int64
 }
 
 func (x *Executor) init() {
 	x.once.Do(func() {
 		x.wake = make(chan struct{}, 1)
-		if x.Lease == 0 {
-			x.Lease = 30 * time.Second
-		}
-		if x.Workers == 0 {
-			x.Workers = 8
-		}
 		if x.Timeout == 0 {
 			x.Timeout = 20 * time.Second
+		}
+		if x.Lease == 0 {
+			x.Lease = 3 * x.Timeout
+		}
+		if x.Workers == 0 {
+			x.Workers = 32
 		}
 	})
 }
@@ -65,8 +72,15 @@ func (x *Executor) Wake() {
 	}
 }
 
+// record is one write the recorder makes for a worker.
+type record struct {
+	op    ledger.Operation
+	apply func(tx ledger.Tx) error
+	reply chan error // nil when nobody waits
+}
+
 // Run claims and runs operations until ctx ends; operations in flight then
-// finish (their own calls are bounded by Timeout).
+// finish (each call is bounded by Timeout) and their results are recorded.
 func (x *Executor) Run(ctx context.Context) error {
 	x.init()
 	if x.ReleaseOwn {
@@ -76,36 +90,45 @@ func (x *Executor) Run(ctx context.Context) error {
 			x.Log.Info("executor: released the claims of the previous run", "operations", n)
 		}
 	}
-	sem := make(chan struct{}, x.Workers)
+	bg := context.WithoutCancel(ctx)
+	records := make(chan record, 4*x.Workers)
+	recDone := make(chan struct{})
+	go func() { defer close(recDone); x.recorder(bg, records) }()
 	var wg sync.WaitGroup
-	defer wg.Wait()
-	// Running operations are not claimed twice by this executor, but their
-	// chain successors wait in the ledger until they finish.
+	defer func() {
+		wg.Wait()
+		close(records)
+		<-recDone
+	}()
 	for ctx.Err() == nil {
-		free := x.Workers - len(sem)
+		free := x.Workers - int(x.inflight.Load())
 		var ops []ledger.Operation
-		var err error
 		if free > 0 {
+			var err error
 			ops, err = x.Ledger.Claim(ctx, x.Holder, x.Engine.Now(), x.Lease, free)
 			if err != nil && ctx.Err() == nil {
 				x.Log.Warn("executor: claim failed", "err", err)
 			}
 		}
 		for _, op := range ops {
-			sem <- struct{}{}
+			x.inflight.Add(1)
 			wg.Add(1)
 			go func(op ledger.Operation) {
-				defer func() { <-sem; wg.Done(); x.Wake() }()
-				x.run(context.WithoutCancel(ctx), op)
+				defer func() { x.inflight.Add(-1); wg.Done(); x.Wake() }()
+				x.work(bg, op, records)
 			}(op)
 		}
 		if len(ops) > 0 && len(ops) == free {
 			continue
 		}
+		// With work in flight, its results wake the loop; only an idle
+		// executor needs to know when the next operation falls due.
 		wait := time.Second
-		if next, err := x.Ledger.NextDue(ctx); err == nil && !next.IsZero() {
-			if d := time.Until(next); d < wait {
-				wait = max(d, 5*time.Millisecond)
+		if len(ops) == 0 && x.inflight.Load() == 0 {
+			if next, err := x.Ledger.NextDue(ctx); err == nil && !next.IsZero() {
+				if d := time.Until(next); d < wait {
+					wait = max(d, 5*time.Millisecond)
+				}
 			}
 		}
 		t := time.NewTimer(wait)
@@ -119,18 +142,62 @@ func (x *Executor) Run(ctx context.Context) error {
 	return nil
 }
 
-// RunOnce claims and runs what is due now, one at a time, and reports how
-// many operations it ran; for tests and tools.
-func (x *Executor) RunOnce(ctx context.Context) (int, error) {
-	x.init()
-	n := 0
-	for {
-		ops, err := x.Ledger.Claim(ctx, x.Holder, x.Engine.Now(), x.Lease, 1)
-		if err != nil || len(ops) == 0 {
-			return n, err
+// recorder commits what workers send, as many as have arrived at once.
+func (x *Executor) recorder(ctx context.Context, in <-chan record) {
+	for r := range in {
+		batch := []record{r}
+	more:
+		for len(batch) < 256 {
+			select {
+			case r, ok := <-in:
+				if !ok {
+					break more
+				}
+				batch = append(batch, r)
+			default:
+				break more
+			}
 		}
-		x.run(ctx, ops[0])
-		n++
+		x.commit(ctx, batch)
+		x.Wake()
+	}
+}
+
+func (x *Executor) commit(ctx context.Context, batch []record) {
+	err := x.inTx(ctx, func(tx ledger.Tx) error {
+		for _, r := range batch {
+			if err := r.apply(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err == nil {
+		for _, r := range batch {
+			if r.reply != nil {
+				r.reply <- nil
+			}
+		}
+		return
+	}
+	if len(batch) > 1 {
+		x.Log.Debug("executor: batch not recorded; one transaction per result", "size", len(batch), "err", err)
+	}
+	for _, r := range batch {
+		if len(batch) > 1 {
+			err = x.inTx(ctx, r.apply)
+		}
+		switch {
+		case err == nil:
+		case tilgang.KindOf(err) == tilgang.Conflict:
+			x.log(r.op).Warn("executor: claim lost to another executor; its result is dropped", "err", err)
+		default:
+			// The claim lapses and the operation is claimed again.
+			x.log(r.op).Error("executor: cannot record the operation", "err", err)
+		}
+		if r.reply != nil {
+			r.reply <- err
+		}
 	}
 }
 
@@ -157,50 +224,48 @@ func (x *Executor) inTx(ctx context.Context, f func(tx ledger.Tx) error) error {
 	return nil
 }
 
-func (x *Executor) run(ctx context.Context, op ledger.Operation) {
-	log := x.log(op)
-	var err error
+// work runs one operation and sends its result to the recorder.
+func (x *Executor) work(ctx context.Context, op ledger.Operation, out chan<- record) {
 	switch {
 	case op.Connector == ledger.Internal:
-		err = x.inTx(ctx, func(tx ledger.Tx) error { return x.Engine.RunInternal(tx, op) })
+		out <- record{op: op, apply: func(tx ledger.Tx) error { return x.Engine.RunInternal(tx, op) }}
 	case x.Engine.IsManual(op.Connector):
-		err = x.inTx(ctx, func(tx ledger.Tx) error { return x.Engine.Waiting(tx, op) })
+		out <- record{op: op, apply: func(tx ledger.Tx) error { return x.Engine.Waiting(tx, op) }}
 	default:
-		err = x.call(ctx, op)
-	}
-	switch {
-	case err == nil:
-	case tilgang.KindOf(err) == tilgang.Conflict:
-		log.Warn("executor: claim lost to another executor; its result is dropped", "err", err)
-	default:
-		// The claim lapses and the operation is claimed again.
-		log.Error("executor: cannot record the operation", "err", err)
+		x.call(ctx, op, out)
 	}
 }
 
-// call runs a connector operation and records its result.
-func (x *Executor) call(ctx context.Context, op ledger.Operation) error {
+func (x *Executor) fail(op ledger.Operation, cause error) record {
+	err := fmt.Errorf("%s %s on %s: %w", op.Kind, op.Entitlement, op.Connector, cause)
+	return record{op: op, apply: func(tx ledger.Tx) error { return x.Engine.Failed(tx, op, err) }}
+}
+
+// call runs a connector operation.
+func (x *Executor) call(ctx context.Context, op ledger.Operation, out chan<- record) {
 	log := x.log(op)
 	conn, ok := x.Connectors[op.Connector]
 	if !ok {
-		return x.inTx(ctx, func(tx ledger.Tx) error {
-			return x.Engine.Failed(tx, op, tilgang.Errorf(tilgang.Invalid, "no connector instance %q is configured", op.Connector))
-		})
+		out <- x.fail(op, tilgang.Errorf(tilgang.Invalid, "no connector instance %q is configured", op.Connector))
+		return
 	}
 	person, err := x.Ledger.Person(ctx, op.Person)
 	if err != nil {
-		return err
+		log.Warn("executor: cannot read the person; the claim lapses and it runs again", "err", err)
+		return
 	}
 	if person == nil {
-		return x.inTx(ctx, func(tx ledger.Tx) error {
-			return x.Engine.Failed(tx, op, tilgang.Errorf(tilgang.NotFound, "no HR record for %s", op.Person))
-		})
+		out <- x.fail(op, tilgang.Errorf(tilgang.NotFound, "no HR record for %s", op.Person))
+		return
 	}
 	acct := connectors.Account{Person: person.Person, Ref: op.Target, Disabled: op.Disabled}
 	if acct.Ref == nil {
-		if a, err := x.Ledger.Account(ctx, op.Person, op.Connector); err != nil {
-			return err
-		} else if a != nil {
+		a, err := x.Ledger.Account(ctx, op.Person, op.Connector)
+		if err != nil {
+			log.Warn("executor: cannot read the account; the claim lapses and it runs again", "err", err)
+			return
+		}
+		if a != nil {
 			acct.Ref = a.Ref
 		}
 	}
@@ -209,11 +274,15 @@ func (x *Executor) call(ctx context.Context, op ledger.Operation) error {
 	if op.Kind == ledger.KindEnsureAccount && op.Target == nil {
 		target, err := conn.Resolve(cctx, person.Person, acct.Ref)
 		if err != nil {
-			return x.failed(ctx, op, err)
+			out <- x.fail(op, err)
+			return
 		}
 		// Stored before the call that may create, so a retry adopts it.
-		if err := x.inTx(ctx, func(tx ledger.Tx) error { return x.Engine.Resolved(tx, op, target) }); err != nil {
-			return err
+		reply := make(chan error, 1)
+		resolved := op
+		out <- record{op: op, apply: func(tx ledger.Tx) error { return x.Engine.Resolved(tx, resolved, target) }, reply: reply}
+		if err := <-reply; err != nil {
+			return
 		}
 		op.Target, acct.Ref = target, target
 	}
@@ -238,8 +307,9 @@ func (x *Executor) call(ctx context.Context, op ledger.Operation) error {
 		err = tilgang.Wrap(tilgang.Unavailable, err, "%s on %s timed out after %s", op.Kind, op.Connector, x.Timeout)
 	}
 	if err != nil {
-		log.Warn("executor: operation failed", "err", err, "kind_of_error", tilgang.KindOf(err), "attempt", op.Attempts, "took", time.Since(start))
-		return x.failed(ctx, op, err)
+		log.Warn("executor: operation failed", "err", err, "error_kind", tilgang.KindOf(err), "attempt", op.Attempts, "took", time.Since(start))
+		out <- x.fail(op, err)
+		return
 	}
 	crashpoint.Here("executor.mid-operation")
 	if cred != nil {
@@ -249,11 +319,5 @@ func (x *Executor) call(ctx context.Context, op ledger.Operation) error {
 		log.Warn("executor: connector issued an initial credential; it is not handed out by this build", "username", cred.Username)
 		clear(cred.Secret)
 	}
-	return x.inTx(ctx, func(tx ledger.Tx) error { return x.Engine.Done(tx, op, ref) })
-}
-
-func (x *Executor) failed(ctx context.Context, op ledger.Operation, cause error) error {
-	return x.inTx(ctx, func(tx ledger.Tx) error {
-		return x.Engine.Failed(tx, op, fmt.Errorf("%s %s on %s: %w", op.Kind, op.Entitlement, op.Connector, cause))
-	})
+	out <- record{op: op, apply: func(tx ledger.Tx) error { return x.Engine.Done(tx, op, ref) }}
 }

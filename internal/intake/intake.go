@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -86,11 +88,27 @@ func (in *Intake) process(ctx context.Context, msgs []jetstream.Msg) {
 			_ = m.TermWithReason("no metadata")
 			continue
 		}
-		items = append(items, item{msg: m, meta: meta, in: engine.Decode(m.Subject(), m.Data(), meta.Sequence.Stream)})
+		items = append(items, item{msg: m, meta: meta})
 	}
 	if len(items) == 0 {
 		return
 	}
+	// Decoding and signature checks need no ledger: do them on every core
+	// before the transaction.
+	workers := min(runtime.GOMAXPROCS(0), len(items))
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(items); i += workers {
+				it := &items[i]
+				it.in = engine.Decode(it.msg.Subject(), it.msg.Data(), it.meta.Sequence.Stream)
+				in.Engine.Check(&it.in)
+			}
+		}(w)
+	}
+	wg.Wait()
 	if err := in.commit(ctx, items); err == nil {
 		in.done(items)
 		return

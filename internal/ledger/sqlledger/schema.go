@@ -36,7 +36,8 @@ func schema(d dialect) []string {
 			token BIGINT NOT NULL, holder TEXT NOT NULL, claim_until BIGINT NOT NULL, target TEXT NOT NULL,
 			disabled INTEGER NOT NULL, last_error TEXT NOT NULL, created BIGINT NOT NULL, updated BIGINT NOT NULL)`,
 		`CREATE INDEX IF NOT EXISTS operations_chain ON operations (person, connector, state)`,
-		`CREATE INDEX IF NOT EXISTS operations_due ON operations (state, due_at)`,
+		`DROP INDEX IF EXISTS operations_due`,
+		`CREATE INDEX IF NOT EXISTS operations_order ON operations (state, due_at, seq, id)`,
 		`CREATE INDEX IF NOT EXISTS operations_grant ON operations (grant_id)`,
 		`CREATE TABLE IF NOT EXISTS accounts (
 			person TEXT NOT NULL, connector TEXT NOT NULL, ref TEXT NOT NULL, enabled INTEGER NOT NULL,

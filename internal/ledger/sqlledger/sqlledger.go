@@ -783,25 +783,35 @@ func entryOf(c canon) ledger.AuditEntry {
 
 func (s *Store) Claim(ctx context.Context, holder string, now time.Time, lease time.Duration, n int) ([]ledger.Operation, error) {
 	nowMS := ms(now)
-	// An operation is claimable when it is queued (or its claim lapsed), due,
-	// past its retry time, and no earlier due operation of the same person
-	// and connector is still unfinished: per-(person, connector) order.
+	// A lapsed claim goes back to the queue first; its holder's late result
+	// is refused by the token check (UpdateOperation wants state claimed).
+	lapsed, err := s.stmt(ctx, `UPDATE operations SET state = 'queued', holder = '' WHERE state = 'claimed' AND claim_until < ?`)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := lapsed.ExecContext(ctx, nowMS); err != nil {
+		return nil, classify(err, "claim: release lapsed")
+	}
+	// An operation is claimable when it is queued, due, past its retry time,
+	// and no earlier due operation of the same person and connector is still
+	// unfinished: per-(person, connector) order. The scan follows the
+	// operations_order index, so it stops after LIMIT claimable rows.
 	q := `UPDATE operations SET state = 'claimed', holder = ?, claim_until = ?, token = token + 1, attempts = attempts + 1, updated = ?
 		WHERE id IN (
 			SELECT o.id FROM operations o
-			WHERE (o.state = 'queued' OR (o.state = 'claimed' AND o.claim_until < ?)) AND o.due_at <= ? AND o.next_at <= ?
+			WHERE o.state = 'queued' AND o.due_at <= ? AND o.next_at <= ?
 			AND NOT EXISTS (
 				SELECT 1 FROM operations p
 				WHERE p.person = o.person AND p.connector = o.connector
 				AND p.state IN ('queued', 'claimed', 'waiting') AND p.due_at <= ?
 				AND (p.due_at < o.due_at OR (p.due_at = o.due_at AND (p.seq < o.seq OR (p.seq = o.seq AND p.id < o.id)))))
-			ORDER BY o.due_at, o.seq, o.id LIMIT ?` + s.skipLocked() + `)
+			ORDER BY o.state, o.due_at, o.seq, o.id LIMIT ?` + s.skipLocked() + `)
 		RETURNING ` + opCols
 	st, err := s.stmt(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := st.QueryContext(ctx, holder, ms(now.Add(lease)), nowMS, nowMS, nowMS, nowMS, nowMS, n)
+	rows, err := st.QueryContext(ctx, holder, ms(now.Add(lease)), nowMS, nowMS, nowMS, nowMS, n)
 	if err != nil {
 		return nil, classify(err, "claim")
 	}
