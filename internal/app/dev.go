@@ -186,7 +186,7 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 	start("publisher", pubCtx, pub.Run)
 	start("executor", workCtx, func(c context.Context) error { defer execWG.Done(); return exec.Run(c) })
 	start("intake", inCtx, func(c context.Context) error { defer inWG.Done(); return in.Run(c) })
-	if err := p.serveAPI(ctx, pub); err != nil {
+	if err := p.serveAPI(inCtx, pub); err != nil {
 		stopIntake()
 		stopWork()
 		stopPub()

@@ -1,0 +1,63 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ror-ikt/tilgang/internal/api"
+	"github.com/ror-ikt/tilgang/internal/ledger"
+	"github.com/ror-ikt/tilgang/internal/policy"
+	"github.com/ror-ikt/tilgang/internal/principals"
+	"github.com/ror-ikt/tilgang/internal/publish"
+)
+
+// serveAPI starts the signed read and admin service; it stops when ctx ends.
+func (p *Parts) serveAPI(ctx context.Context, pub *publish.Publisher) error {
+	srv := &api.Server{
+		Ledger:     p.Ledger,
+		Catalogue:  p.Engine.Catalogue,
+		Principals: func() *principals.Set { return p.Engine.Principals() },
+		Verify:     pub.Verify,
+		Reload:     p.Reload,
+		Now:        p.Engine.Now,
+		Log:        p.Log,
+	}
+	errs := make(chan error, 1)
+	go func() { errs <- srv.Serve(ctx, p.NC) }()
+	// Serve subscribes at once; an immediate error (bad connection) shows
+	// here, later ones end with ctx.
+	if err := p.NC.Flush(); err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	select {
+	case err := <-errs:
+		if err != nil {
+			return fmt.Errorf("api: %w", err)
+		}
+	default:
+	}
+	return nil
+}
+
+// Reload loads the catalogue again; on errors the one in force stays.
+func (p *Parts) Reload(ctx context.Context, actor string) (string, error) {
+	old := p.Engine.Catalogue()
+	cat, err := policy.Load(p.PoliciesDir, p.Connectors.Names())
+	if err != nil {
+		p.Log.Error("policy reload refused; the catalogue in force stays", "asked_by", actor, "catalogue", old.Version, "err", err)
+		return old.Version, err
+	}
+	// The faggruppe's decision is recorded: who asked, from which version to which.
+	tx, err := p.Ledger.Begin(ctx)
+	if err != nil {
+		return old.Version, err
+	}
+	tx.Audit(ledger.AuditEntry{At: p.Engine.Now().UTC(), Kind: "policy.reload", Actor: actor, Catalogue: cat.Version,
+		Details: map[string]string{"from": old.Version, "systems": fmt.Sprint(len(cat.Systems))}})
+	if err := tx.Commit(); err != nil {
+		return old.Version, err
+	}
+	p.Engine.SetCatalogue(cat)
+	p.Log.Info("policy reloaded", "asked_by", actor, "from", old.Version, "to", cat.Version, "systems", len(cat.Systems))
+	return cat.Version, nil
+}
