@@ -1,14 +1,20 @@
 package app_test
 
 import (
+	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors/noop"
+	"github.com/ror-ikt/tilgang/internal/api"
 	"github.com/ror-ikt/tilgang/internal/envelope"
+	"github.com/ror-ikt/tilgang/internal/ledger"
+	"github.com/ror-ikt/tilgang/internal/principals"
 	"github.com/ror-ikt/tilgang/internal/testenv"
 )
 
@@ -102,4 +108,47 @@ func TestLeaverRevokesEverything(t *testing.T) {
 	effects, err := noop.ReadJournal(filepath.Join(e.Data, "noop.journal"))
 	require.NoError(t, err)
 	require.Equal(t, []noop.Effect{{Op: "create", Person: "1547-1", Entitlement: "enabled"}, {Op: "grant", Person: "1547-1", Entitlement: "KASSE-BRUKER"}, {Op: "revoke", Person: "1547-1", Entitlement: "KASSE-BRUKER"}, {Op: "disable", Person: "1547-1", Entitlement: ""}}, effects)
+}
+
+// TestAuditVerifyFindsDeletedNewestRows deletes the newest chain rows (and
+// moves the head back, as a careful attacker would) while the worker is
+// stopped: `audit verify` finds it through the anchor published before.
+func TestAuditVerifyFindsDeletedNewestRows(t *testing.T) {
+	data := t.TempDir()
+	policies := testenv.WriteCatalogue(t, testenv.Catalogue)
+	e := testenv.Start(t, data, policies)
+	e.Joiner(testenv.People()...)
+	id := e.Send(tilgang.TypeRequest, "1547-1", "1547-2", grant("kasse", "bruker"))
+	e.Wait("grant.active", "1547-1", nil)
+	rep := verify(t, e)
+	require.True(t, rep.OK, rep.Problem)
+	e.Stop() // anchors the head at shutdown
+
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(data, "ledger.db"))
+	require.NoError(t, err)
+	var last int64
+	require.NoError(t, db.QueryRow(`SELECT MAX(seq) FROM audit`).Scan(&last))
+	_, err = db.Exec(`DELETE FROM audit WHERE seq > ?`, last-2)
+	require.NoError(t, err)
+	var seq int64
+	var hash string
+	require.NoError(t, db.QueryRow(`SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1`).Scan(&seq, &hash))
+	_, err = db.Exec(`UPDATE audit_head SET seq = ?, hash = ?`, seq, hash)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	e = testenv.Start(t, data, policies)
+	rep = verify(t, e)
+	require.False(t, rep.OK)
+	require.Equal(t, last-1, rep.BadSeq, rep.Problem)
+	require.Contains(t, rep.Problem, "deleted")
+	_ = id
+}
+
+func verify(t *testing.T, e *testenv.Env) ledger.VerifyReport {
+	t.Helper()
+	c := &api.Client{NC: e.NC, Key: e.Sender.Key, Actor: principals.DevID, Timeout: 10 * time.Second}
+	var rep ledger.VerifyReport
+	require.NoError(t, c.Call(context.Background(), "audit.verify", struct{}{}, &rep))
+	return rep
 }
