@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs tilgang's whole test suite, as on a fresh machine: vet, then every
+# test with the race detector. The tests start what they need themselves
+# (an embedded NATS server with JetStream, SQLite files in temporary
+# directories); nothing outside 127.0.0.1 is contacted.
+#
+#   bash deploy/test.sh            # everything
+#   bash deploy/test.sh -short     # without the crash test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+command -v go >/dev/null || { echo "deploy/test.sh: Go is not installed (need Go 1.26)" >&2; exit 1; }
+echo "== $(go version)"
+echo "== go vet"
+go vet ./...
+echo "== go test"
+go test -count=1 -race -timeout 40m "$@" ./...
