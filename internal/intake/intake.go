@@ -37,6 +37,9 @@ type Intake struct {
 	// Committed is called after each commit (wakes the executor and the
 	// publisher); it must not block.
 	Committed func()
+	// NakDelay is how long a message that could not be committed waits
+	// before its next delivery (default: 2 s doubling to about a minute).
+	NakDelay func(delivered uint64) time.Duration
 	// Observe, when set, is told each message's outcome.
 	Observe func(in engine.Input, out engine.Outcome, meta *jetstream.MsgMetadata)
 }
@@ -109,15 +112,20 @@ func (in *Intake) process(ctx context.Context, msgs []jetstream.Msg) {
 		}(w)
 	}
 	wg.Wait()
-	if err := in.commit(ctx, items); err == nil {
+	err := in.commit(ctx, items)
+	if err == nil {
 		in.done(items)
 		return
-	} else {
+	}
+	if len(items) > 1 {
 		in.Log.Warn("intake: batch failed; one transaction per message", "size", len(items), "err", err)
 	}
 	for i := range items {
 		one := items[i : i+1]
-		if err := in.commit(ctx, one); err == nil {
+		if len(items) > 1 {
+			err = in.commit(ctx, one)
+		}
+		if err == nil {
 			in.done(one)
 			continue
 		} else if items[i].meta.NumDelivered >= streams.MaxDeliver {
@@ -125,7 +133,7 @@ func (in *Intake) process(ctx context.Context, msgs []jetstream.Msg) {
 		} else {
 			in.Log.Warn("intake: message not committed; redelivering later", "subject", items[i].msg.Subject(),
 				"seq", items[i].meta.Sequence.Stream, "delivered", items[i].meta.NumDelivered, "err", err)
-			_ = items[i].msg.NakWithDelay(backoff(items[i].meta.NumDelivered))
+			_ = items[i].msg.NakWithDelay(in.nakDelay(items[i].meta.NumDelivered))
 		}
 	}
 }
@@ -188,7 +196,7 @@ func (in *Intake) lastDelivery(ctx context.Context, it *item, cause error) {
 	}
 	if err != nil {
 		in.Log.Error("intake: cannot record a failing message; redelivering", "seq", it.meta.Sequence.Stream, "err", err)
-		_ = it.msg.NakWithDelay(backoff(it.meta.NumDelivered))
+		_ = it.msg.NakWithDelay(in.nakDelay(it.meta.NumDelivered))
 		return
 	}
 	in.Log.Error("intake: message failed on its last delivery; recorded as rejected and terminated",
@@ -199,9 +207,11 @@ func (in *Intake) lastDelivery(ctx context.Context, it *item, cause error) {
 	}
 }
 
-func backoff(delivered uint64) time.Duration {
-	d := time.Second << min(delivered, 6)
-	return d
+func (in *Intake) nakDelay(delivered uint64) time.Duration {
+	if in.NakDelay != nil {
+		return in.NakDelay(delivered)
+	}
+	return time.Second << min(delivered, 6)
 }
 
 func sleep(ctx context.Context, d time.Duration) {
