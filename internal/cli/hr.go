@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -103,6 +104,9 @@ func (r *hrRecord) validate() error {
 // record gets defaultVersion. offset is where data starts in its file, for
 // messages.
 func parseHRRecord(data []byte, offset int64, defaultVersion int64) (*hrRecord, error) {
+	if err := syntaxError(data); err != nil {
+		return nil, err
+	}
 	var keys map[string]json.RawMessage
 	if err := json.Unmarshal(data, &keys); err != nil {
 		return nil, jsonError(data, offset, err)
@@ -179,8 +183,8 @@ func locate(err error, file []byte) error {
 	return err
 }
 
-// jsonError names where the JSON went wrong: the byte offset in the file
-// (base is where data starts in it) and what was wrong. An error without
+// jsonError names where the JSON went wrong: the 0-based byte offset in the
+// file (base is where data starts in it) and what was wrong. An error without
 // an offset of its own (an unknown field, a bad date) is placed at base.
 func jsonError(data []byte, base int64, err error) error {
 	var se *json.SyntaxError
@@ -192,28 +196,47 @@ func jsonError(data []byte, base int64, err error) error {
 	case errors.As(err, &pe):
 		off, msg = pe.off, pe.msg
 	case errors.As(err, &se):
-		off = se.Offset
-		msg = "invalid JSON: " + msg
+		// Offset counts the bytes read, the offending one included.
+		off = se.Offset - 1
+		if strings.Contains(se.Error(), "unexpected end") {
+			off, msg = int64(len(data)), "the JSON ends too early"
+		} else {
+			msg = "invalid JSON: " + msg
+		}
 	case errors.As(err, &te):
-		off = te.Offset
+		off = te.Offset - 1 // the last byte of the offending value
 		if te.Field != "" {
 			msg = fmt.Sprintf("field %s: %s is not a valid %s", te.Field, te.Value, te.Type)
 		}
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		off = int64(len(data))
-		msg = "invalid JSON: the data ends too early"
+		off, msg = int64(len(data)), "the JSON ends too early"
 	}
-	return &posError{off: base + off, msg: msg}
+	return &posError{off: base + max(off, 0), msg: msg}
 }
 
-// lineCol is the 1-based line and column of byte offset off in data.
+// syntaxError is the first JSON syntax error of data at its absolute
+// offset (a json.Decoder's offsets are not absolute), nil when data is valid.
+func syntaxError(data []byte) error {
+	if json.Valid(data) {
+		return nil
+	}
+	var v any
+	err := json.Unmarshal(data, &v)
+	if err == nil {
+		return nil
+	}
+	return jsonError(data, 0, err)
+}
+
+// lineCol is the 1-based line and column (in characters) of the 0-based
+// byte offset off in data.
 func lineCol(data []byte, off int64) (int, int) {
 	if off > int64(len(data)) {
 		off = int64(len(data))
 	}
 	line := 1 + bytes.Count(data[:off], []byte("\n"))
-	col := int(off) - bytes.LastIndexByte(data[:off], '\n')
-	return line, col
+	start := bytes.LastIndexByte(data[:off], '\n') + 1
+	return line, utf8.RuneCount(data[start:off]) + 1
 }
 
 // parseImport reads a JSON array of person records. A record without a
@@ -221,6 +244,9 @@ func lineCol(data []byte, off int64) (int, int) {
 // distinct, increasing versions and none is ignored as not newer than the
 // one before it.
 func parseImport(data []byte, base int64) ([]*hrRecord, error) {
+	if err := syntaxError(data); err != nil {
+		return nil, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	tok, err := dec.Token()
 	if err != nil {

@@ -1,0 +1,538 @@
+package cli
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/envelope"
+	"github.com/ror-ikt/tilgang/internal/ledger"
+)
+
+const person = "1547-10234"
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
+	return p
+}
+
+func copyKey(t *testing.T, from, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	require.NoError(t, err)
+	return writeFile(t, name, string(b))
+}
+
+func TestRequestPublishes(t *testing.T) {
+	w := newWorld(t)
+	tomorrow := tilgang.DateOf(w.now.Add(24 * time.Hour)).String()
+	otherKey := copyKey(t, w.devKey, "min-nokkel.nk")
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		actor   string
+		via     string
+		action  string
+		until   string
+		jsonOut bool
+	}{
+		{name: "dev key, no --as: dev acts for itself", args: []string{"request", "grant", "--person", person, "--system", "gerica", "--role", "bruker", "--reason", "ny i heimetenesta"},
+			actor: "dev", action: "grant"},
+		{name: "--as after the command: via dev", args: []string{"request", "grant", "--person", person, "--system", "gerica", "--role", "bruker", "--reason", "r", "--as", "1547-10001"},
+			actor: "1547-10001", via: "dev", action: "grant"},
+		{name: "--as before the command", args: []string{"--as", "1547-10001", "request", "grant", "--person", person, "--system", "gerica", "--role", "bruker", "--reason", "r"},
+			actor: "1547-10001", via: "dev", action: "grant"},
+		{name: "TILGANG_AS", env: map[string]string{envAs: "1547-20001"}, args: []string{"request", "grant", "--person", person, "--system", "gerica", "--role", "bruker", "--reason", "r"},
+			actor: "1547-20001", via: "dev", action: "grant"},
+		{name: "--as wins over TILGANG_AS", env: map[string]string{envAs: "1547-20001"}, args: []string{"request", "grant", "--as=1547-10001", "--person", person, "--system", "gerica", "--role", "bruker", "--reason", "r"},
+			actor: "1547-10001", via: "dev", action: "grant"},
+		{name: "--until", args: []string{"request", "grant", "--person", person, "--system", "gerica", "--role", "bruker", "--reason", "vikariat", "--until", tomorrow, "--as", "1547-10001"},
+			actor: "1547-10001", via: "dev", action: "grant", until: tomorrow},
+		{name: "--until today is fine", args: []string{"request", "grant", "--person", person, "--system", "gerica", "--role", "bruker", "--reason", "r", "--until", tilgang.DateOf(w.now).String()},
+			actor: "dev", action: "grant", until: tilgang.DateOf(w.now).String()},
+		{name: "revoke", args: []string{"request", "revoke", "--person", person, "--system", "gerica", "--role", "bruker", "--reason", "sluttar", "--as", "1547-10001"},
+			actor: "1547-10001", via: "dev", action: "revoke"},
+		{name: "the hr key signs for itself", env: map[string]string{envKey: w.hrKey}, args: []string{"request", "grant", "--person", person, "--system", "gerica", "--role", "bruker", "--reason", "r"},
+			actor: "hr", action: "grant"},
+		{name: "--via names the key's principal", args: []string{"--key", otherKey, "--via", "dev", "--as", "1547-10001", "request", "grant", "--person", person, "--system", "gerica", "--role", "bruker", "--reason", "r"},
+			actor: "1547-10001", via: "dev", action: "grant"},
+		{name: "--as equal to the key's principal: no via", args: []string{"request", "grant", "--as", "dev", "--person", person, "--system", "gerica", "--role", "bruker", "--reason", "r"},
+			actor: "dev", action: "grant"},
+		{name: "--output json", args: []string{"request", "grant", "--person", person, "--system", "gerica", "--role", "bruker", "--reason", "r", "--output", "json"},
+			actor: "dev", action: "grant", jsonOut: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(w.msgs(t))
+			code, out, errOut := w.run(t, tc.env, tc.args...)
+			require.Equal(t, 0, code, "stderr: %s", errOut)
+			msgs := w.msgs(t)
+			require.Len(t, msgs, before+1)
+			m := msgs[len(msgs)-1]
+			require.Equal(t, "tilgang.in.request."+person, m.Subject)
+			env := w.decoded(t, m)
+			require.Equal(t, tc.actor, env.Actor)
+			require.Equal(t, tc.via, env.Via)
+			require.Equal(t, tilgang.TypeRequest, env.Type)
+			p := env.Payload.(*envelope.Request)
+			require.Equal(t, tc.action, p.Action)
+			require.Equal(t, "gerica", p.System)
+			require.Equal(t, "bruker", p.Role)
+			require.Equal(t, tc.until, p.ValidUntil.String())
+			if tc.jsonOut {
+				var got map[string]string
+				require.NoError(t, json.Unmarshal([]byte(out), &got))
+				require.Equal(t, map[string]string{"request_id": env.Key()}, got)
+			} else {
+				require.Equal(t, env.Key()+"\n", out)
+			}
+		})
+	}
+}
+
+func TestBadInputPublishesNothing(t *testing.T) {
+	w := newWorld(t)
+	yesterday := tilgang.DateOf(w.now.Add(-24 * time.Hour)).String()
+	grant := []string{"request", "grant", "--person", person, "--system", "gerica", "--role", "bruker"}
+	with := func(base []string, more ...string) []string { return append(append([]string{}, base...), more...) }
+	notSeed := writeFile(t, "dev.nk", "not a seed\n")
+	badJSON := writeFile(t, "p.json", "{\"id\": \"1547-1\",\n  \"given_name\": \"Åse\" \"family_name\": \"Ø\"}")
+	invalidPerson := writeFile(t, "p.json", `{"version": 3, "person": {"id": "1547-1", "given_name": "", "family_name": "Ø", "municipality": "1547", "employments": []}}`)
+	unknownField := writeFile(t, "p.json", `{"id": "1547-1", "given_name": "Å", "family_name": "Ø", "municipality": "1547", "employments": [], "fodselsnummer": "01010112345"}`)
+	badDate := writeFile(t, "p.json", `{"id": "1547-1", "given_name": "Å", "family_name": "Ø", "municipality": "1547", "employments": [{"id": "e1", "start": "2024-13-01"}]}`)
+	wrongType := writeFile(t, "p.json", `{"version": "7", "person": {"id": "1547-1", "given_name": "Å", "family_name": "Ø", "municipality": "1547", "employments": []}}`)
+	importBadJSON := writeFile(t, "people.json", "[\n {\"id\": \"1547-1\", \"given_name\": \"A\", \"family_name\": \"B\", \"municipality\": \"1547\", \"employments\": []},\n {\"id\": \"1547-2\",, }\n]")
+	importBadRecord := writeFile(t, "people.json", `[
+ {"id": "1547-1", "given_name": "A", "family_name": "B", "municipality": "1547", "employments": []},
+ {"id": "1547 2", "given_name": "A", "family_name": "B", "municipality": "1547", "employments": []}
+]`)
+	importObject := writeFile(t, "people.json", `{"id": "1547-1"}`)
+	importEmpty := writeFile(t, "people.json", `[]`)
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		code int
+		msg  string
+	}{
+		{name: "missing --person", args: []string{"request", "grant", "--system", "gerica", "--role", "bruker", "--reason", "r"}, code: 2, msg: "--person is required"},
+		{name: "missing --reason", args: grant, code: 2, msg: "--reason is required"},
+		{name: "blank --reason", args: with(grant, "--reason", "  "), code: 2, msg: "--reason is required"},
+		{name: "--until not a date", args: with(grant, "--reason", "r", "--until", "2026-13-01"), code: 2, msg: `--until "2026-13-01" is not a date YYYY-MM-DD`},
+		{name: "--until in Norwegian notation", args: with(grant, "--reason", "r", "--until", "31.12.2026"), code: 2, msg: "is not a date YYYY-MM-DD"},
+		{name: "--until in the past", args: with(grant, "--reason", "r", "--until", yesterday), code: 2, msg: "is in the past"},
+		{name: "--until on a revoke", args: []string{"request", "revoke", "--person", person, "--system", "gerica", "--role", "bruker", "--reason", "r", "--until", "2030-01-01"}, code: 2, msg: "flag provided but not defined: -until"},
+		{name: "person not an id", args: []string{"request", "grant", "--person", "Åse Øvergård", "--system", "gerica", "--role", "bruker", "--reason", "r"}, code: 2, msg: "--person \"Åse Øvergård\" is not an id"},
+		{name: "reason too long", args: with(grant, "--reason", strings.Repeat("x", envelope.MaxText+1)), code: 2, msg: "more than 2000"},
+		{name: "unknown flag", args: with(grant, "--reason", "r", "--frob"), code: 2, msg: "flag provided but not defined: -frob"},
+		{name: "extra argument", args: with(grant, "--reason", "r", "extra"), code: 2, msg: `unexpected argument "extra"`},
+		{name: "bad --output", args: with(grant, "--reason", "r", "--output", "yaml"), code: 2, msg: "--output \"yaml\" must be text or json"},
+		{name: "bad --wait", args: with(grant, "--reason", "r", "--wait", "soon"), code: 2, msg: "invalid value \"soon\" for flag -wait"},
+		{name: "missing key file", env: map[string]string{envKey: filepath.Join(t.TempDir(), "dev.nk")}, args: with(grant, "--reason", "r"), code: 2, msg: "dev.nk does not exist"},
+		{name: "key file without a seed", env: map[string]string{envKey: notSeed}, args: with(grant, "--reason", "r"), code: 1, msg: "does not hold an nkeys user seed"},
+		{name: "bad --as", args: with(grant, "--reason", "r", "--as", "kari nordmann"), code: 2, msg: "--as \"kari nordmann\" is not a principal id"},
+		{name: "unknown command", args: []string{"requets", "grant"}, code: 2, msg: `unknown command "requets"`},
+		{name: "unknown subcommand", args: []string{"request", "give"}, code: 2, msg: "request takes grant, revoke"},
+		{name: "approve: malformed request id", args: []string{"approve", "abc123"}, code: 2, msg: "is not a request id"},
+		{name: "approve: no request id", args: []string{"approve"}, code: 2, msg: "missing argument"},
+		{name: "deny without a comment", args: []string{"deny", strings.Repeat("a", 64)}, code: 2, msg: "--comment is required"},
+		{name: "task: not an operation id", args: []string{"task", "done", "op-1"}, code: 2, msg: "is not an operation id"},
+		{name: "grant retry: not a grant id", args: []string{"grant", "retry", "g/1"}, code: 2, msg: "is not an id"},
+		{name: "training without --role", args: []string{"training", "confirm", "--person", person, "--system", "gerica"}, code: 2, msg: "--role is required"},
+		{name: "hr joiner without --file", args: []string{"hr", "joiner"}, code: 2, msg: "--file is required"},
+		{name: "hr joiner: unreadable file", args: []string{"hr", "joiner", "--file", filepath.Join(t.TempDir(), "nope.json")}, code: 1, msg: "cannot read"},
+		{name: "hr joiner: invalid JSON", args: []string{"hr", "joiner", "--file", badJSON}, code: 1, msg: "at byte 40 (line 2, column 23): invalid JSON: invalid character"},
+		{name: "hr joiner: invalid person", args: []string{"hr", "joiner", "--file", invalidPerson}, code: 1, msg: "person.given_name is empty"},
+		{name: "hr joiner: unknown field", args: []string{"hr", "mover", "--file", unknownField}, code: 1, msg: `unknown field "fodselsnummer"`},
+		{name: "hr joiner: bad date", args: []string{"hr", "leaver", "--file", badDate}, code: 1, msg: `"2024-13-01" is not YYYY-MM-DD`},
+		{name: "hr joiner: version as a string", args: []string{"hr", "joiner", "--file", wrongType}, code: 1, msg: "field version: string is not a valid int64"},
+		{name: "hr import: invalid JSON in record 2", args: []string{"hr", "import", importBadJSON}, code: 1, msg: "at byte 120 (line 3, column 18): invalid JSON"},
+		{name: "hr import: one invalid record", args: []string{"hr", "import", importBadRecord}, code: 1, msg: "1 of 2 records are invalid: nothing was published"},
+		{name: "hr import: not an array", args: []string{"hr", "import", importObject}, code: 1, msg: "must hold a JSON array"},
+		{name: "hr import: empty", args: []string{"hr", "import", importEmpty}, code: 1, msg: "no records"},
+		{name: "hr import: no file", args: []string{"hr", "import"}, code: 2, msg: "missing argument"},
+		{name: "NATS not reachable", env: map[string]string{envNATS: "nats://127.0.0.1:1"}, args: with(grant, "--reason", "r"), code: 1, msg: "cannot connect to NATS at nats://127.0.0.1:1"},
+		{name: "worker", args: []string{"worker", "--config", "tilgang.yaml"}, code: 2, msg: "worker mode is not available in this build yet"},
+		{name: "plan", args: []string{"plan", "--person", person}, code: 2, msg: "not available in this build yet"},
+		{name: "credential open", args: []string{"credential", "open"}, code: 2, msg: "not available in this build yet"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := w.run(t, tc.env, tc.args...)
+			require.Equal(t, tc.code, code, "stdout: %s\nstderr: %s", out, errOut)
+			require.Contains(t, errOut, tc.msg)
+			require.Empty(t, out)
+			require.Empty(t, w.msgs(t), "nothing may be published")
+		})
+	}
+}
+
+func TestImportProblemsNameTheRecord(t *testing.T) {
+	w := newWorld(t)
+	f := writeFile(t, "people.json", `[
+ {"id": "1547-1", "given_name": "A", "family_name": "B", "municipality": "1547", "employments": []},
+ {"id": "1547-2", "given_name": "", "family_name": "B", "municipality": "1547", "employments": []},
+ {"version": 0, "person": {"id": "1547-3", "given_name": "A", "family_name": "B", "municipality": "1547", "employments": []}}
+]`)
+	code, _, errOut := w.run(t, nil, "hr", "import", f)
+	require.Equal(t, 1, code)
+	require.Contains(t, errOut, f+":3: record 2 (1547-2): person.given_name is empty")
+	require.Contains(t, errOut, f+":4: record 3 (1547-3): version 0 must be greater than 0")
+	require.Contains(t, errOut, "2 of 3 records are invalid: nothing was published")
+	require.Empty(t, w.msgs(t))
+}
+
+func TestHREvents(t *testing.T) {
+	w := newWorld(t)
+	rec := `{"id": "1547-10234", "given_name": "Åse", "family_name": "Øvergård-Bø", "email": "ase@aukra.kommune.no",
+ "municipality": "1547",
+ "employments": [
+   {"id": "10234-1", "primary": true, "percent": 80, "org_unit": "oppvekst/aukra-skule",
+    "position": "lærer", "manager": "1547-10001", "start": "2024-08-01", "end": null}]}`
+	bare := writeFile(t, "bare.json", rec)
+	wrapped := writeFile(t, "wrapped.json", `{"version": 7, "person": `+rec+`}`)
+	withVersion := writeFile(t, "v.json", `{"version": 9, `+rec[1:])
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		typ     string
+		version int64
+		actor   string
+		via     string
+	}{
+		{name: "bare record: version is now in ms, actor hr via dev", args: []string{"hr", "joiner", "--file", bare},
+			typ: tilgang.TypeHRJoiner, version: w.now.UnixMilli(), actor: "hr", via: "dev"},
+		{name: "wrapped record keeps its version", args: []string{"hr", "mover", "--file", wrapped},
+			typ: tilgang.TypeHRMover, version: 7, actor: "hr", via: "dev"},
+		{name: "bare record with a version", args: []string{"hr", "leaver", "--file", withVersion},
+			typ: tilgang.TypeHRLeaver, version: 9, actor: "hr", via: "dev"},
+		{name: "--as names another hr principal", args: []string{"hr", "joiner", "--file", wrapped, "--as", "visma-hrm"},
+			typ: tilgang.TypeHRJoiner, version: 7, actor: "visma-hrm", via: "dev"},
+		{name: "the hr key signs for itself", env: map[string]string{envKey: w.hrKey}, args: []string{"hr", "joiner", "--file", wrapped},
+			typ: tilgang.TypeHRJoiner, version: 7, actor: "hr"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(w.msgs(t))
+			code, out, errOut := w.run(t, tc.env, tc.args...)
+			require.Equal(t, 0, code, "stderr: %s", errOut)
+			msgs := w.msgs(t)
+			require.Len(t, msgs, before+1)
+			m := msgs[len(msgs)-1]
+			require.Equal(t, "tilgang.in.hr.1547-10234", m.Subject)
+			env := w.decoded(t, m)
+			require.Equal(t, tc.typ, env.Type)
+			require.Equal(t, tc.actor, env.Actor)
+			require.Equal(t, tc.via, env.Via)
+			hr := env.Payload.(*envelope.HR)
+			require.Equal(t, tc.version, hr.Version)
+			require.Equal(t, "Øvergård-Bø", hr.Person.FamilyName)
+			require.Equal(t, "1547-10001", hr.Person.Manager())
+			require.Equal(t, env.Key()+"\n", out)
+		})
+	}
+}
+
+func TestHRImport(t *testing.T) {
+	w := newWorld(t)
+	w.serveAPI(t)
+	w.process(t, map[string]string{"1547-3": "org unit helse/ukjend does not exist"})
+	rec := func(id, extra string) string {
+		return `{` + extra + `"id": "` + id + `", "given_name": "A", "family_name": "B", "municipality": "1547", "employments": [{"id": "` + id + `-1", "start": "2024-08-01"}]}`
+	}
+	f := writeFile(t, "people.json", "[\n"+strings.Join([]string{
+		rec("1547-1", ""),
+		rec("1547-2", `"version": 5, `),
+		`{"version": 4, "person": ` + rec("1547-2", "") + `}`, // older than the one before: ignored
+		rec("1547-3", ""),
+		rec("1547-1", ""), // the same person again: a higher version, accepted
+	}, ",\n")+"\n]")
+	code, out, errOut := w.run(t, nil, "hr", "import", f, "--wait", "20s")
+	require.Equal(t, 1, code, "a rejection makes the import fail; stderr: %s", errOut)
+	require.Contains(t, errOut, "published 5/5\n")
+	require.Contains(t, errOut, "processed 5/5\n")
+	require.Less(t, strings.Index(errOut, "published 5/5"), strings.Index(errOut, "processed 5/5"))
+	require.Contains(t, out, "accepted 3, rejected 1, ignored 1\n")
+	require.Contains(t, out, "rejected: record 4 (1547-3, request ")
+	require.Contains(t, out, "): org unit helse/ukjend does not exist\n")
+
+	msgs := w.msgs(t)
+	require.Len(t, msgs, 5)
+	base := w.now.UnixMilli()
+	want := []struct {
+		person  string
+		version int64
+	}{{"1547-1", base}, {"1547-2", 5}, {"1547-2", 4}, {"1547-3", base + 3}, {"1547-1", base + 4}}
+	for i, m := range msgs {
+		env := w.decoded(t, m)
+		require.Equal(t, tilgang.TypeHRJoiner, env.Type)
+		require.Equal(t, "hr", env.Actor)
+		require.Equal(t, "dev", env.Via)
+		hr := env.Payload.(*envelope.HR)
+		require.Equal(t, want[i].person, hr.Person.ID, "record %d", i+1)
+		require.Equal(t, want[i].version, hr.Version, "record %d", i+1)
+	}
+
+	t.Run("json summary", func(t *testing.T) {
+		f := writeFile(t, "more.json", "["+rec("1547-7", "")+"]")
+		code, out, errOut := w.run(t, nil, "hr", "import", f, "--output", "json")
+		require.Equal(t, 0, code, "stderr: %s", errOut)
+		var s importSummary
+		require.NoError(t, json.Unmarshal([]byte(out), &s))
+		require.Equal(t, importSummary{Records: 1, Published: 1, Accepted: 1, Rejections: []rejection{}}, s)
+	})
+
+	t.Run("--wait 0 only publishes", func(t *testing.T) {
+		f := writeFile(t, "more.json", "["+rec("1547-8", "")+"]")
+		code, out, errOut := w.run(t, nil, "hr", "import", f, "--wait", "0")
+		require.Equal(t, 0, code, "stderr: %s", errOut)
+		require.Equal(t, "published 1 records\n", out)
+		require.NotContains(t, errOut, "processed")
+	})
+}
+
+func TestReadsAndDecisions(t *testing.T) {
+	w := newWorld(t)
+	w.serveAPI(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	reqID := envelope.KeyHash("1547-10001", "portal", "17")
+	tx, err := w.store.Begin(ctx)
+	require.NoError(t, err)
+	require.NoError(t, tx.InsertGrant(ledger.Grant{ID: "g1", Person: person, System: "gerica", Role: "bruker", State: tilgang.StatePendingApproval,
+		RequestID: reqID, Requester: "1547-10001", Created: now, Updated: now}))
+	require.NoError(t, tx.InsertRequest(ledger.Request{ID: reqID, Person: person, System: "gerica", Role: "bruker", Action: "grant",
+		Actor: "1547-10001", GrantID: "g1", Outcome: "accepted", Reason: "ny", At: now}))
+	opID, err := tx.InsertOperation(ledger.Operation{GrantID: "g1", Person: person, Connector: "manual", Kind: ledger.KindGrant,
+		State: ledger.OpWaiting, DueAt: now, NextAt: now, Created: now, Updated: now})
+	require.NoError(t, err)
+	tx.Audit(ledger.AuditEntry{At: now, Kind: "grant.state", Person: person, Actor: "1547-10001", System: "gerica", Role: "bruker",
+		GrantID: "g1", RequestID: reqID, To: "pending_approval", Text: "ny, med \"komma\", og linje\nskift"})
+	require.NoError(t, tx.Commit())
+	op := strconv.FormatInt(opID, 10)
+
+	t.Run("status", func(t *testing.T) {
+		code, out, errOut := w.run(t, nil, "status", reqID)
+		require.Equal(t, 0, code, errOut)
+		require.Equal(t, reqID+" g1 pending_approval\n", out)
+		code, out, _ = w.run(t, nil, "--output", "json", "status", reqID)
+		require.Equal(t, 0, code)
+		var st map[string]any
+		require.NoError(t, json.Unmarshal([]byte(out), &st))
+		require.Equal(t, reqID, st["request_id"])
+		require.Equal(t, "g1", st["grant_id"])
+		require.Equal(t, "pending_approval", st["state"])
+	})
+
+	t.Run("status refused", func(t *testing.T) {
+		code, _, errOut := w.run(t, nil, "status", reqID, "--as", "1547-99999")
+		require.Equal(t, 1, code)
+		require.Contains(t, errOut, "refused: api: 1547-99999 may not see request")
+	})
+
+	t.Run("grants table", func(t *testing.T) {
+		code, out, errOut := w.run(t, nil, "grants", "--system", "gerica")
+		require.Equal(t, 0, code, errOut)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		require.Len(t, lines, 2)
+		require.True(t, strings.HasPrefix(lines[0], "GRANT"))
+		require.Contains(t, lines[1], "g1")
+		require.Contains(t, lines[1], "pending_approval (systemansvarlig)")
+		code, _, errOut = w.run(t, nil, "grants")
+		require.Equal(t, 2, code)
+		require.Contains(t, errOut, "give --person ID or --system ID")
+	})
+
+	t.Run("audit csv", func(t *testing.T) {
+		code, out, errOut := w.run(t, nil, "audit", "--person", person, "--format", "csv", "--since", "2020-01-01")
+		require.Equal(t, 0, code, errOut)
+		rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+		require.NoError(t, err)
+		require.Len(t, rows, 2)
+		require.Equal(t, auditHeader, rows[0])
+		require.Equal(t, "grant.state", rows[1][2])
+		require.Equal(t, "ny, med \"komma\", og linje\nskift", rows[1][13])
+		code, _, errOut = w.run(t, nil, "audit", "--since", "01.01.2020")
+		require.Equal(t, 2, code)
+		require.Contains(t, errOut, "--since \"01.01.2020\" is not a date")
+	})
+
+	t.Run("audit verify", func(t *testing.T) {
+		code, out, errOut := w.run(t, nil, "audit", "verify")
+		require.Equal(t, 0, code, errOut)
+		require.Contains(t, out, "rows 1\n")
+		require.Contains(t, out, "ok true\n")
+	})
+
+	t.Run("policy reload", func(t *testing.T) {
+		code, out, errOut := w.run(t, nil, "policy", "reload")
+		require.Equal(t, 0, code, errOut)
+		require.Equal(t, "reloaded: catalogue cat-v2\n", out)
+	})
+
+	t.Run("approve and deny look up the person", func(t *testing.T) {
+		before := len(w.msgs(t))
+		code, out, errOut := w.run(t, nil, "approve", reqID, "--as", "1547-20001", "--comment", "ok")
+		require.Equal(t, 1, code, "1547-20001 may not see the request without the catalogue")
+		require.Contains(t, errOut, "refused")
+		require.Empty(t, out)
+		require.Len(t, w.msgs(t), before)
+
+		for _, args := range [][]string{{"approve", reqID}, {"deny", reqID, "--comment", "ikkje tenstleg behov"}} {
+			code, out, errOut = w.run(t, nil, args...)
+			require.Equal(t, 0, code, errOut)
+			msgs := w.msgs(t)
+			m := msgs[len(msgs)-1]
+			require.Equal(t, "tilgang.in.decision."+person, m.Subject)
+			env := w.decoded(t, m)
+			d := env.Payload.(*envelope.Decision)
+			require.Equal(t, reqID, d.RequestID)
+			require.Equal(t, args[0], d.Decision)
+			require.Equal(t, env.Key()+"\n", out)
+		}
+		code, _, errOut = w.run(t, nil, "approve", strings.Repeat("e", 64))
+		require.Equal(t, 1, code)
+		require.Contains(t, errOut, "is not known to the worker (yet)")
+	})
+
+	t.Run("task and grant look up the person", func(t *testing.T) {
+		for _, tc := range []struct {
+			args    []string
+			subject string
+			typ     string
+		}{
+			{[]string{"task", "done", op, "--comment", "oppretta i Gerica"}, "tilgang.in.task." + person, tilgang.TypeTask},
+			{[]string{"task", "failed", op}, "tilgang.in.task." + person, tilgang.TypeTask},
+			{[]string{"grant", "retry", "g1"}, "tilgang.in.operator." + person, tilgang.TypeRetry},
+			{[]string{"grant", "cancel", "g1", "--comment", "feil person"}, "tilgang.in.operator." + person, tilgang.TypeCancel},
+		} {
+			code, out, errOut := w.run(t, nil, tc.args...)
+			require.Equal(t, 0, code, errOut)
+			msgs := w.msgs(t)
+			m := msgs[len(msgs)-1]
+			require.Equal(t, tc.subject, m.Subject)
+			env := w.decoded(t, m)
+			require.Equal(t, tc.typ, env.Type)
+			require.Equal(t, env.Key()+"\n", out)
+			if task, ok := env.Payload.(*envelope.Task); ok {
+				require.Equal(t, op, task.OperationID)
+				require.Equal(t, tc.args[1], task.Outcome)
+			}
+		}
+		code, _, errOut := w.run(t, nil, "grant", "retry", "g-missing")
+		require.Equal(t, 1, code)
+		require.Contains(t, errOut, "no grant g-missing")
+	})
+
+	t.Run("training", func(t *testing.T) {
+		code, out, errOut := w.run(t, nil, "training", "confirm", "--person", person, "--system", "gerica", "--role", "bruker", "--as", "1547-20001")
+		require.Equal(t, 0, code, errOut)
+		msgs := w.msgs(t)
+		env := w.decoded(t, msgs[len(msgs)-1])
+		require.Equal(t, tilgang.TypeTraining, env.Type)
+		require.Equal(t, "1547-20001", env.Actor)
+		require.Equal(t, env.Key()+"\n", out)
+	})
+}
+
+func TestWait(t *testing.T) {
+	w := newWorld(t)
+	w.serveAPI(t)
+	w.process(t, map[string]string{"1547-666": "unknown person"})
+	code, out, errOut := w.run(t, nil, "request", "grant", "--person", person, "--system", "gerica", "--role", "bruker", "--reason", "r", "--wait", "20s")
+	require.Equal(t, 0, code, errOut)
+	id := w.decoded(t, w.msgs(t)[0]).Key()
+	require.Equal(t, id+" - accepted\n", out)
+
+	code, out, errOut = w.run(t, nil, "request", "grant", "--person", "1547-666", "--system", "gerica", "--role", "bruker", "--reason", "r", "--wait", "20s")
+	require.Equal(t, 1, code)
+	require.Contains(t, out, " - rejected\n")
+	require.Contains(t, errOut, "unknown person")
+}
+
+func TestPolicyCheck(t *testing.T) {
+	w := newWorld(t)
+	good := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(good, "gerica.yaml"), []byte(`system: gerica
+name: Gerica
+owner: Helse og omsorg
+administrators: [1547-20001]
+connectors: [manual]
+roles:
+  - id: bruker
+    entitlements: { manual: [Bruker] }
+    requestable_by: [manager]
+    approval: [systemansvarlig]
+`), 0o600))
+	bad := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(bad, "gerica.yaml"), []byte("system: gerica\nname: Gerica\nowner: x\nadministrators: [1547-20001]\nconnectors: [manual]\nroles:\n  - id: bruker\n    entitlements: { manual: [Bruker] }\n    requestable_by: [wizard]\n    approval: []\n"), 0o600))
+	tests := []struct {
+		name string
+		args []string
+		code int
+		out  string
+	}{
+		{name: "good", args: []string{"policy", "check", good}, code: 0, out: "ok: 1 systems, catalogue "},
+		{name: "bad", args: []string{"policy", "check", bad}, code: 1, out: filepath.Join(bad, "gerica.yaml") + ":9: "},
+		{name: "missing directory", args: []string{"policy", "check", filepath.Join(bad, "nope")}, code: 1, out: "cannot read the policy directory"},
+		{name: "json", args: []string{"policy", "check", good, "--output", "json"}, code: 0, out: `"ok": true`},
+		{name: "policy test", args: []string{"policy", "test", good}, code: 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := w.run(t, nil, tc.args...)
+			require.Equal(t, tc.code, code, "stdout: %s\nstderr: %s", out, errOut)
+			require.Contains(t, out, tc.out)
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	w := newWorld(t)
+	tests := []struct {
+		name string
+		args []string
+		code int
+		in   string // where the usage is: stdout or stderr
+	}{
+		{name: "help", args: []string{"help"}, code: 0, in: "stdout"},
+		{name: "-h", args: []string{"-h"}, code: 0, in: "stdout"},
+		{name: "--help", args: []string{"--help"}, code: 0, in: "stdout"},
+		{name: "no command", args: nil, code: 2, in: "stderr"},
+		{name: "unknown command", args: []string{"frobnicate"}, code: 2, in: "stderr"},
+		{name: "bad global flag", args: []string{"--frob", "status"}, code: 2, in: "stderr"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := w.run(t, nil, tc.args...)
+			require.Equal(t, tc.code, code)
+			text := out
+			if tc.in == "stderr" {
+				text = errOut
+			}
+			for _, name := range commandNames() {
+				require.Contains(t, text, "  "+name+" ", "usage lists %s", name)
+			}
+		})
+	}
+	code, out, _ := w.run(t, nil, "help", "request", "grant")
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "usage: tilgang request grant --person ID")
+	require.Contains(t, out, "--until")
+	code, out, _ = w.run(t, nil, "deny", "-h")
+	require.Equal(t, 0, code)
+	require.Contains(t, out, "usage: tilgang deny REQUEST_ID --comment TEXT")
+}
