@@ -174,6 +174,7 @@ func (f *fixture) seed(t *testing.T) {
 		{At: now, Kind: "grant.state", Person: ase, Actor: kjell, System: "gerica", Role: "bruker", GrantID: "g-ase", RequestID: f.reqAse, To: "active", Catalogue: "v1", Text: "ny i heimetenesta"},
 		{At: now, Kind: "grant.state", Person: bob, Actor: feed, System: "public360", Role: "saksbehandler", GrantID: "g-bob", RequestID: f.reqBob, To: "pending_approval", Catalogue: "v1"},
 		{At: now, Kind: "grant.state", Person: kjell, Actor: kjell, System: "gerica", Role: "superbruker", GrantID: "g-kjell", RequestID: reqPending, To: "pending_approval", Catalogue: "v1"},
+		{At: now, Kind: "operation.done", Person: ase, GrantID: "g-ase"},
 		{At: now, Kind: "person.updated", Person: bob},
 		{At: now, Kind: "catalogue.loaded", Catalogue: "v1"},
 	} {
@@ -368,13 +369,14 @@ func TestAuditVisibility(t *testing.T) {
 		args  AuditArgs
 		want  []string // "kind person"
 	}{
-		{name: "the person", actor: ase, want: []string{"grant.state " + ase}},
+		{name: "the person", actor: ase, want: []string{"grant.state " + ase, "operation.done " + ase}},
 		{name: "a manager", actor: other, want: []string{"grant.state " + bob, "person.updated " + bob}},
-		{name: "an administrator", actor: marit, want: []string{"grant.state " + ase, "grant.state " + kjell}},
+		{name: "an administrator, with the grant's rows without a system", actor: marit, want: []string{"grant.state " + ase, "grant.state " + kjell, "operation.done " + ase}},
+		{name: "an administrator of another system", actor: tor, want: []string{"grant.state " + bob}},
 		{name: "a stranger", actor: stranger, want: []string{}},
 		{name: "an auditor sees rows about nobody too", actor: revisor, args: AuditArgs{Person: bob},
 			want: []string{"grant.state " + bob, "person.updated " + bob}},
-		{name: "an auditor, everything", actor: revisor, want: []string{"grant.state " + ase, "grant.state " + bob, "grant.state " + kjell, "person.updated " + bob, "catalogue.loaded "}},
+		{name: "an auditor, everything", actor: revisor, want: []string{"grant.state " + ase, "grant.state " + bob, "grant.state " + kjell, "operation.done " + ase, "person.updated " + bob, "catalogue.loaded "}},
 		{name: "since tomorrow", actor: revisor, args: AuditArgs{Since: tilgang.DateOf(time.Now().Add(48 * time.Hour)).String()}, want: []string{}},
 	}
 	for _, tc := range tests {
@@ -426,7 +428,7 @@ func TestAdmin(t *testing.T) {
 	var rep VerifyReport
 	require.NoError(t, f.client(revisor, "").Call(ctx, MethodAuditVerify, nil, &rep))
 	require.True(t, rep.OK, "problem: %s", rep.Problem)
-	require.Equal(t, int64(5), rep.Rows)
+	require.Equal(t, int64(6), rep.Rows)
 	var rr ReloadResult
 	require.NoError(t, f.client(drift, "").Call(ctx, MethodPolicyReload, nil, &rr))
 	require.Equal(t, "v2", rr.Version)
@@ -577,6 +579,6 @@ func TestLargeAnswerInParts(t *testing.T) {
 	require.NoError(t, tx.Commit())
 	var rows []AuditRow
 	require.NoError(t, f.client(revisor, "").Call(ctx, MethodAudit, AuditArgs{Person: ase}, &rows))
-	require.Len(t, rows, 41)
-	require.Equal(t, long, rows[40].Text)
+	require.Equal(t, 42, len(rows), "Åse's two rows and the 40 long ones")
+	require.Equal(t, long, rows[41].Text)
 }

@@ -77,7 +77,8 @@
 // everything. Otherwise a row about person P in system S is visible to P,
 // to P's manager (the main employment's manager in P's current HR record)
 // and to the administrators of S in the catalogue; a row without a system
-// only to P and P's manager. Two additions, so that the people who must act
+// only to P and P's manager (an audit row that names a grant but no system,
+// such as an operation's, is in the grant's system). Two additions, so that the people who must act
 // can: the principal a pending approval stage names sees that grant (an
 // escalated approver need not be the person's manager), and the actor who
 // sent a message sees the status of that request (`tilgang hr import`

@@ -212,8 +212,25 @@ func (s *Server) audit(ctx context.Context, v *viewer, args json.RawMessage) (an
 		return nil, err
 	}
 	out := make([]AuditRow, 0, len(rows))
+	grantSystem := map[string]string{}
 	for i := range rows {
-		ok, err := v.sees(rows[i].Entry.Person, rows[i].Entry.System)
+		system := rows[i].Entry.System
+		if g := rows[i].Entry.GrantID; system == "" && g != "" && !v.all {
+			// Operation rows name the grant, not the system: they are the grant's system's.
+			if _, known := grantSystem[g]; !known {
+				gr, err := s.Ledger.Grant(ctx, g)
+				if err != nil {
+					return nil, err
+				}
+				if gr != nil {
+					grantSystem[g] = gr.System
+				} else {
+					grantSystem[g] = ""
+				}
+			}
+			system = grantSystem[g]
+		}
+		ok, err := v.sees(rows[i].Entry.Person, system)
 		if err != nil {
 			return nil, err
 		}

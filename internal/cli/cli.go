@@ -412,7 +412,7 @@ func lookup(args []string) (*command, []string, error) {
 		}
 	}
 	if len(subs) > 0 {
-		if len(args) > 1 {
+		if len(args) > 1 && !strings.HasPrefix(args[1], "-") {
 			return nil, nil, fmt.Errorf("unknown command %q: %s takes %s", args[0]+" "+args[1], args[0], strings.Join(subs, ", "))
 		}
 		return nil, nil, fmt.Errorf("%s needs one of: %s", args[0], strings.Join(subs, ", "))

@@ -169,14 +169,19 @@ func (e *env) send(nc *nats.Conn, id *identity, m *outMsg, wait time.Duration) e
 	if err != nil {
 		return err
 	}
+	why := st.Why
+	rejected := st.State == "rejected"
+	if rejected && e.g.output == outputText {
+		st.Why = "" // said once, in the error below
+	}
 	if err := e.printStatus(st); err != nil {
 		return err
 	}
-	switch st.State {
-	case api.StateUnknown:
+	switch {
+	case st.State == api.StateUnknown:
 		return &exitError{code: exitFailed, msg: fmt.Sprintf("request %s was not processed within %s", m.requestID, wait)}
-	case "rejected":
-		return &exitError{code: exitFailed, msg: "rejected: " + st.Why}
+	case rejected:
+		return &exitError{code: exitFailed, msg: "rejected: " + firstOf(why, "(no reason given)")}
 	}
 	return nil
 }
