@@ -31,7 +31,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strings"
 	"time"
 
@@ -479,14 +478,4 @@ Global flags, before or after the command:
 
 Run `+"`tilgang help COMMAND`"+` for a command's usage.
 `, envNATS, defaultNATS, envAs, envKey, defaultKey)
-}
-
-// commandNames lists the command names, for tests.
-func commandNames() []string {
-	var out []string
-	for _, c := range commands {
-		out = append(out, c.name)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -535,4 +536,113 @@ func TestHelp(t *testing.T) {
 	code, out, _ = w.run(t, nil, "deny", "-h")
 	require.Equal(t, 0, code)
 	require.Contains(t, out, "usage: tilgang deny REQUEST_ID --comment TEXT")
+}
+
+func commandNames() []string {
+	var out []string
+	for _, c := range commands {
+		out = append(out, c.name)
+	}
+	return out
+}
+
+func TestAuditVerifyProblem(t *testing.T) {
+	w := newWorld(t)
+	w.verify = func(context.Context) (ledger.VerifyReport, error) {
+		return ledger.VerifyReport{Rows: 2, Head: ledger.Head{Seq: 2, Hash: "ab12"}, BadSeq: 3,
+			Problem: "the chain ends at row 2 but row 3 was anchored: the newest rows were deleted"}, nil
+	}
+	w.serveAPI(t)
+	code, out, errOut := w.run(t, nil, "audit", "verify")
+	require.Equal(t, 1, code)
+	require.Equal(t, "rows 2\nhead 2 ab12\ngrants 0\nok false\nfirst bad row 3\nproblem the chain ends at row 2 but row 3 was anchored: the newest rows were deleted\n", out)
+	require.Contains(t, errOut, "the audit chain does not verify")
+
+	code, out, _ = w.run(t, nil, "audit", "verify", "--output", "json")
+	require.Equal(t, 1, code)
+	var rep ledger.VerifyReport
+	require.NoError(t, json.Unmarshal([]byte(out), &rep))
+	require.Equal(t, int64(3), rep.BadSeq)
+	require.False(t, rep.OK)
+}
+
+// TestDev runs `tilgang dev` on free ports with the example catalogue and
+// people, and drives it with the command line as the README walkthrough does.
+func TestDev(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the whole embedded worker")
+	}
+	root, err := filepath.Abs("../..")
+	require.NoError(t, err)
+	data := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	natsListen := l.Addr().String()
+	require.NoError(t, l.Close())
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	var devOut, devErr lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		code := run(ctx, []string{"dev", "--data", data, "--policies", filepath.Join(root, "policies"), "--nats-listen", natsListen, "--http", "127.0.0.1:0"},
+			options{Stdout: &devOut, Stderr: &devErr, Getenv: func(string) string { return "" }, Now: time.Now})
+		done <- code
+	}()
+	stopped := false
+	t.Cleanup(func() {
+		cancel()
+		if stopped {
+			return
+		}
+		select {
+		case code := <-done:
+			require.Equal(t, 0, code, devErr.String())
+		case <-time.After(30 * time.Second):
+			t.Error("tilgang dev did not stop")
+		}
+	})
+	go func() {
+		for !strings.Contains(devOut.String(), "export ") {
+			time.Sleep(20 * time.Millisecond)
+		}
+		close(ready)
+	}()
+	select {
+	case <-ready:
+	case code := <-done:
+		stopped = true
+		t.Fatalf("tilgang dev ended with %d: %s", code, devErr.String())
+	case <-time.After(60 * time.Second):
+		t.Fatal("tilgang dev did not print its export line")
+	}
+	var natsURL, key string
+	for _, f := range strings.Fields(devOut.String()[strings.Index(devOut.String(), "export "):]) {
+		if v, ok := strings.CutPrefix(f, envNATS+"="); ok {
+			natsURL = v
+		}
+		if v, ok := strings.CutPrefix(f, envKey+"="); ok {
+			key = v
+		}
+	}
+	require.Equal(t, filepath.Join(data, "keys", "dev.nk"), key)
+	require.True(t, strings.HasPrefix(natsURL, "nats://127.0.0.1:"), natsURL)
+
+	w := &world{url: natsURL, devKey: key, now: time.Now()}
+	code, out, errOut := w.run(t, nil, "hr", "import", filepath.Join(root, "deploy", "examples", "people.json"), "--wait", "30s")
+	require.Equal(t, 0, code, "stdout: %s\nstderr: %s", out, errOut)
+	require.Contains(t, out, "rejected 0, ignored 0")
+	require.Contains(t, errOut, "processed ")
+
+	code, out, errOut = w.run(t, nil, "request", "grant", "--person", "1547-10412", "--system", "public360", "--role", "saksbehandler",
+		"--reason", "Saksbehandling i hjemmetjenesten", "--as", "1547-10300", "--wait", "30s", "--output", "json")
+	require.Equal(t, 0, code, "stdout: %s\nstderr: %s", out, errOut)
+	var st map[string]any
+	require.NoError(t, json.Unmarshal([]byte(out), &st))
+	require.NotEqual(t, "unknown", st["state"])
+	require.NotEqual(t, "rejected", st["state"])
+	require.NotEmpty(t, st["grant_id"])
+
+	code, out, errOut = w.run(t, nil, "audit", "verify")
+	require.Equal(t, 0, code, "stdout: %s\nstderr: %s", out, errOut)
+	require.Contains(t, out, "ok true")
 }

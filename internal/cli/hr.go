@@ -27,8 +27,8 @@ var hrTypes = map[string]string{
 
 func runHREvent(e *env, cmd *command, args []string) error {
 	fs := e.flags(cmd)
-	file := fs.String("file", "", "JSON file with {\"version\": n, \"person\": {...}} or a bare person record (- for stdin)")
-	wait := fs.Duration("wait", 0, "wait up to this long for the worker to record the event and print its status (0: do not wait)")
+	file := fs.String("file", "", "JSON `FILE` with {\"version\": n, \"person\": {...}} or a bare person record (- for stdin)")
+	wait := fs.Duration("wait", 0, "wait up to this `DURATION` (e.g. 10s) for the worker to record the event and print its status (0: do not wait)")
 	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -303,7 +303,7 @@ const maxProblems = 20
 
 func runHRImport(e *env, cmd *command, args []string) error {
 	fs := e.flags(cmd)
-	wait := fs.Duration("wait", 10*time.Minute, "how long to follow the worker processing the records (0: only publish)")
+	wait := fs.Duration("wait", 10*time.Minute, "follow the worker processing the records for up to this `DURATION` (0: only publish)")
 	pos, err := e.parse(cmd, fs, args, 1, 1)
 	if err != nil {
 		return err

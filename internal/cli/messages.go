@@ -38,15 +38,15 @@ func checkText(cmd *command, what, v string) error {
 func runRequest(e *env, cmd *command, args []string) error {
 	action := strings.TrimPrefix(cmd.name, "request ")
 	fs := e.flags(cmd)
-	person := fs.String("person", "", "the person's id (HR id, e.g. 1547-10234)")
-	system := fs.String("system", "", "the system's id, as in the catalogue (e.g. gerica)")
-	role := fs.String("role", "", "the role's id in the system (e.g. bruker)")
-	reason := fs.String("reason", "", "why: recorded with the request (required)")
+	person := fs.String("person", "", "the person's `ID` (the HR id, e.g. 1547-10234)")
+	system := fs.String("system", "", "the system's `ID` in the catalogue (e.g. gerica)")
+	role := fs.String("role", "", "the role's `ID` in the system (e.g. bruker)")
+	reason := fs.String("reason", "", "why: a `TEXT` recorded with the request (required)")
 	var until *string
 	if action == envelope.ActionGrant {
-		until = fs.String("until", "", "last day of access, YYYY-MM-DD (default: the role's default duration)")
+		until = fs.String("until", "", "last day of access, `YYYY-MM-DD` (default: the role's default duration)")
 	}
-	wait := fs.Duration("wait", 0, "wait up to this long for the worker to record the request and print its status (0: do not wait)")
+	wait := fs.Duration("wait", 0, "wait up to this `DURATION` (e.g. 10s) for the worker to record the request and print its status (0: do not wait)")
 	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -90,8 +90,8 @@ func runRequest(e *env, cmd *command, args []string) error {
 
 func runDecision(e *env, cmd *command, args []string) error {
 	fs := e.flags(cmd)
-	comment := fs.String("comment", "", "a comment recorded with the decision"+map[bool]string{true: " (required: say why)", false: ""}[cmd.name == "deny"])
-	wait := fs.Duration("wait", 0, "wait up to this long for the worker to record the decision and print the status (0: do not wait)")
+	comment := fs.String("comment", "", "a `TEXT` recorded with the decision"+map[bool]string{true: " (required: say why)", false: ""}[cmd.name == "deny"])
+	wait := fs.Duration("wait", 0, "wait up to this `DURATION` (e.g. 10s) for the worker to record the decision and print the status (0: do not wait)")
 	pos, err := e.parse(cmd, fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -135,10 +135,10 @@ func runDecision(e *env, cmd *command, args []string) error {
 
 func runTraining(e *env, cmd *command, args []string) error {
 	fs := e.flags(cmd)
-	person := fs.String("person", "", "the person's id")
-	system := fs.String("system", "", "the system's id")
-	role := fs.String("role", "", "the role's id")
-	wait := fs.Duration("wait", 0, "wait up to this long for the worker to record it and print the status (0: do not wait)")
+	person := fs.String("person", "", "the person's `ID`")
+	system := fs.String("system", "", "the system's `ID`")
+	role := fs.String("role", "", "the role's `ID`")
+	wait := fs.Duration("wait", 0, "wait up to this `DURATION` (e.g. 10s) for the worker to record it and print the status (0: do not wait)")
 	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -169,8 +169,8 @@ func runTraining(e *env, cmd *command, args []string) error {
 func runTask(e *env, cmd *command, args []string) error {
 	outcome := strings.TrimPrefix(cmd.name, "task ")
 	fs := e.flags(cmd)
-	comment := fs.String("comment", "", "a comment recorded with the outcome")
-	wait := fs.Duration("wait", 0, "wait up to this long for the worker to record it and print the status (0: do not wait)")
+	comment := fs.String("comment", "", "a `TEXT` recorded with the outcome")
+	wait := fs.Duration("wait", 0, "wait up to this `DURATION` (e.g. 10s) for the worker to record it and print the status (0: do not wait)")
 	pos, err := e.parse(cmd, fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -208,8 +208,8 @@ func runOperator(e *env, cmd *command, args []string) error {
 		typ = tilgang.TypeCancel
 	}
 	fs := e.flags(cmd)
-	comment := fs.String("comment", "", "a comment recorded with the retry or cancel")
-	wait := fs.Duration("wait", 0, "wait up to this long for the worker to record it and print the status (0: do not wait)")
+	comment := fs.String("comment", "", "a `TEXT` recorded with the retry or cancel")
+	wait := fs.Duration("wait", 0, "wait up to this `DURATION` (e.g. 10s) for the worker to record it and print the status (0: do not wait)")
 	pos, err := e.parse(cmd, fs, args, 1, 1)
 	if err != nil {
 		return err

@@ -76,8 +76,8 @@ func runStatus(e *env, cmd *command, args []string) error {
 
 func runGrants(e *env, cmd *command, args []string) error {
 	fs := e.flags(cmd)
-	person := fs.String("person", "", "the person's grants")
-	system := fs.String("system", "", "the system's grants")
+	person := fs.String("person", "", "the grants of the person with this `ID`")
+	system := fs.String("system", "", "the grants in the system with this `ID`")
 	open := fs.Bool("open", false, "only grants that are not final (not denied, revoked, cancelled or expired)")
 	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
 		return err
@@ -130,10 +130,10 @@ var auditHeader = []string{"seq", "at", "kind", "person", "actor", "via", "syste
 
 func runAudit(e *env, cmd *command, args []string) error {
 	fs := e.flags(cmd)
-	person := fs.String("person", "", "only rows about this person")
-	system := fs.String("system", "", "only rows about this system")
-	since := fs.String("since", "", "only rows from this Oslo date on, YYYY-MM-DD")
-	format := fs.String("format", "", "table, csv or json (default table; json with --output json)")
+	person := fs.String("person", "", "only rows about the person with this `ID`")
+	system := fs.String("system", "", "only rows about the system with this `ID`")
+	since := fs.String("since", "", "only rows from 00:00 Oslo time on this date: `YYYY-MM-DD`")
+	format := fs.String("format", "", "output `FORMAT`: table, csv or json (default table; json with --output json)")
 	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
 		return err
 	}

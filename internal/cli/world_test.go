@@ -36,6 +36,7 @@ type world struct {
 	set      *principals.Set
 	store    *sqlledger.Store
 	now      time.Time
+	verify   func(context.Context) (ledger.VerifyReport, error) // default: the ledger's
 }
 
 func newWorld(t *testing.T) *world {
@@ -119,8 +120,11 @@ func (w *world) serveAPI(t *testing.T) {
 	var err error
 	w.store, err = sqlledger.OpenSQLite(ctx, filepath.Join(t.TempDir(), "ledger.db"))
 	require.NoError(t, err)
-	srv := &api.Server{Ledger: w.store, Principals: func() *principals.Set { return w.set },
-		Verify: func(ctx context.Context) (ledger.VerifyReport, error) { return w.store.Verify(ctx, nil) },
+	verify := w.verify
+	if verify == nil {
+		verify = func(ctx context.Context) (ledger.VerifyReport, error) { return w.store.Verify(ctx, nil) }
+	}
+	srv := &api.Server{Ledger: w.store, Principals: func() *principals.Set { return w.set }, Verify: verify,
 		Reload: func(context.Context, string) (string, error) { return "cat-v2", nil }}
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -181,4 +185,22 @@ func (w *world) process(t *testing.T, reject map[string]string) {
 	})
 	require.NoError(t, err)
 	t.Cleanup(cc.Stop)
+}
+
+// lockedBuffer is a bytes.Buffer safe for one writer and one reader.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
