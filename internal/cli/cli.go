@@ -19,6 +19,21 @@
 // as via (DESIGN.md: with the dev key, via is dev and the actor comes from
 // --as). `hr` commands default to the actor hr when signing with the dev key.
 //
+// --as and TILGANG_AS name the actor for every command, hr commands too:
+// with TILGANG_AS exported for a session, pass --as hr to `hr import`.
+//
+// A command that publishes prints the message's request_id (text: the id
+// alone, for R=$(tilgang request ...); json: {"request_id": ...}). With
+// --wait DURATION it instead polls the status API until the worker has
+// recorded the message and prints the status as `tilgang status` does; it
+// fails when the message was rejected or not recorded in time (a denied
+// grant request is an answer, not a failure). approve and deny find the
+// request's person through the status API, task through the operation API,
+// grant retry and cancel through the grant API, since the subject of every
+// message in names its person. `hr import` validates every record first
+// (publishing nothing if any is wrong), publishes them all, then follows
+// them with status.many, with progress on stderr.
+//
 // Exit codes: 0 done; 1 failed (an error from NATS or the worker, problems
 // found, a rejected message); 2 wrong usage (unknown command, bad flag,
 // missing or malformed argument) or a command not available in this build.
