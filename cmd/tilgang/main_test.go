@@ -1,0 +1,119 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestMain makes the test binary the tilgang binary when asked, so the
+// walkthrough test runs the real command line as a user would.
+func TestMain(m *testing.M) {
+	if os.Getenv("TILGANG_TEST_AS_BINARY") == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func copyDir(t *testing.T, from, to string) {
+	require.NoError(t, os.CopyFS(to, os.DirFS(from)))
+}
+
+// TestREADMEWalkthrough runs the README's walkthrough, line by line as
+// written, against `tilgang dev`, so the README stays true.
+func TestREADMEWalkthrough(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	m := regexp.MustCompile("(?s)## Walkthrough.*?```\n(.*?)```").FindSubmatch(readme)
+	require.NotNil(t, m, "README has a walkthrough block")
+	block := string(m[1])
+
+	dir := t.TempDir()
+	copyDir(t, "../../policies", filepath.Join(dir, "policies"))
+	copyDir(t, "../../deploy/examples", filepath.Join(dir, "deploy", "examples"))
+	self, err := os.Executable()
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "tilgang"), []byte(fmt.Sprintf("#!/bin/sh\nTILGANG_TEST_AS_BINARY=1 exec %q \"$@\"\n", self)), 0o755))
+
+	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", freePort(t))
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	dev := exec.Command(self, "dev", "--nats-listen", strings.TrimPrefix(natsURL, "nats://"), "--http", httpAddr)
+	dev.Dir, dev.Env = dir, append(os.Environ(), "TILGANG_TEST_AS_BINARY=1")
+	var devOut strings.Builder
+	dev.Stdout, dev.Stderr = &devOut, &devOut
+	require.NoError(t, dev.Start())
+	t.Cleanup(func() {
+		_ = dev.Process.Signal(syscall.SIGINT)
+		done := make(chan error, 1)
+		go func() { done <- dev.Wait() }()
+		select {
+		case err := <-done:
+			require.NoError(t, err, "tilgang dev stops cleanly on Ctrl-C:\n%s", devOut.String())
+		case <-time.After(60 * time.Second):
+			_ = dev.Process.Kill()
+			t.Error("tilgang dev did not stop on Ctrl-C")
+		}
+	})
+	require.Eventually(t, func() bool {
+		r, err := http.Get("http://" + httpAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		r.Body.Close()
+		return r.StatusCode == 200
+	}, 30*time.Second, 50*time.Millisecond, "dev ready:\n%s", devOut.String())
+
+	// As written, except: the binary is already there, dev listens on
+	// another port, and each message gets a moment to be processed (a
+	// person typing the next line takes longer than that).
+	var script strings.Builder
+	script.WriteString("set -euo pipefail\n")
+	for _, line := range strings.Split(strings.ReplaceAll(block, "\\\n", " "), "\n") {
+		if strings.HasPrefix(line, "go build") {
+			continue
+		}
+		line = strings.ReplaceAll(line, "nats://127.0.0.1:4223", natsURL)
+		script.WriteString(line + "\n")
+		if regexp.MustCompile(`^\s*(\./tilgang (approve|training|deny|task|grant (retry|cancel))|R=|G=)`).MatchString(line) {
+			script.WriteString("sleep 0.5\n")
+		}
+	}
+	cmd := exec.Command("bash", "-c", script.String())
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	t.Logf("walkthrough output:\n%s", out)
+	require.NoError(t, err)
+
+	// The two grants of the walkthrough end where the README says.
+	grants := exec.Command(filepath.Join(dir, "tilgang"), "grants", "--person", "1547-10412", "--output", "json", "--nats", natsURL, "--key", filepath.Join(dir, ".tilgang", "keys", "dev.nk"))
+	grants.Dir = dir
+	b, err := grants.Output()
+	require.NoError(t, err)
+	var list []map[string]any
+	require.NoError(t, json.Unmarshal(b, &list), string(b))
+	states := map[string]string{}
+	for _, g := range list {
+		states[g["system"].(string)+"/"+g["role"].(string)] = g["state"].(string)
+	}
+	require.Equal(t, "active", states["public360/saksbehandler"], string(b))
+	require.Equal(t, "provisioning", states["gerica/superbruker"], string(b))
+	require.Contains(t, string(out), "ok true", "audit verify passes")
+}
