@@ -96,6 +96,9 @@ func OpenDB(ctx context.Context, db *sql.DB, postgres bool) (*Store, error) {
 }
 
 func (s *Store) migrate(ctx context.Context) error {
+	if s.d.postgres {
+		return s.migratePostgres(ctx)
+	}
 	for _, q := range schema(s.d) {
 		if _, err := s.write.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("ledger: migrate: %w (in %.60s...)", err, strings.TrimSpace(q))
