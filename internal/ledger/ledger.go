@@ -31,6 +31,15 @@ type Ledger interface {
 	// for a restarted process that reuses its holder name (the embedded
 	// default), so its claims need not lapse first. It reports how many.
 	ReleaseClaims(ctx context.Context, holder string) (int64, error)
+	// AcquireLease takes the named lease for holder until the database's
+	// now+ttl when it is free or lapsed (or already the holder's), raising
+	// its fencing token; it returns 0 when another holder has it.
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (token int64, err error)
+	// RenewLease extends a lease still held with token; a Conflict error
+	// means it was lost.
+	RenewLease(ctx context.Context, name, holder string, token int64, ttl time.Duration) error
+	// ReleaseLease gives a held lease up at once.
+	ReleaseLease(ctx context.Context, name, holder string, token int64) error
 	// NextDue is the earliest time an operation becomes claimable (zero when none is queued).
 	NextDue(ctx context.Context) (time.Time, error)
 	Reader
@@ -49,6 +58,9 @@ type Reader interface {
 	Grants(ctx context.Context, f GrantFilter) ([]Grant, error)
 	Operation(ctx context.Context, id int64) (*Operation, error)
 	Operations(ctx context.Context, grantID string) ([]Operation, error)
+	// WaitingOperations lists the operations in state waiting (manual tasks
+	// for people), oldest first: by due time, stream sequence, then id.
+	WaitingOperations(ctx context.Context) ([]Operation, error)
 	// Requests lists the requests (messages) recorded for a person, oldest first.
 	Requests(ctx context.Context, person string) ([]Request, error)
 	Account(ctx context.Context, person, connector string) (*AccountRow, error)
@@ -69,6 +81,11 @@ type Reader interface {
 // NotFound never (a missing row is a nil result), Conflict for a broken
 // uniqueness rule, Unavailable when the database is.
 type Tx interface {
+	// Fence extends the named lease inside the transaction and fails with
+	// Conflict unless holder still holds it with token, unexpired by the
+	// database's clock: a writer that lost its lease cannot commit.
+	Fence(name, holder string, token int64, ttl time.Duration) error
+
 	// RecordMessage stores a message's idempotency key. It returns
 	// MsgNew the first time, MsgDuplicate for the same key and payload, and
 	// MsgConflict for the same key with another payload (not stored again).

@@ -167,6 +167,45 @@ var operationTests = []test{
 		require.NoError(t, err)
 		require.Empty(t, got)
 	}},
+	{"Waiting", func(t *testing.T, l ledger.Ledger) {
+		waitingOps := func() []ledger.Operation {
+			t.Helper()
+			ops, err := l.WaitingOperations(t.Context())
+			require.NoError(t, err)
+			return ops
+		}
+		require.Empty(t, waitingOps(), "nothing stored")
+
+		wait := func(o ledger.Operation) ledger.Operation {
+			o.State = ledger.OpWaiting
+			return o
+		}
+		var others []ledger.Operation
+		for i, s := range []ledger.OpState{ledger.OpQueued, ledger.OpClaimed, ledger.OpDone, ledger.OpFailed, ledger.OpCancelled} {
+			o := op("p9", "manual", t0.Add(-time.Hour), uint64(i+1))
+			o.State = s
+			others = append(others, o)
+		}
+		account := wait(op("p2", "manual", t0, 3)) // account work: no grant
+		account.Kind, account.Entitlement = ledger.KindEnsureAccount, ""
+		late := wait(op("p1", "manual", t0.Add(time.Minute), 1))
+		late.GrantID = "g1"
+		early := wait(op("p3", "manual", t0.Add(-time.Minute), 9))
+		early.GrantID = "g3"
+		sameSeq := wait(op("p4", "manual", t0, 3)) // same due and message as account: after it by id
+		sameSeq.GrantID = "g4"
+		id := insertOps(t, l, append([]ledger.Operation{late, account, early}, append(others, sameSeq)...)...)
+		idLate, idAccount, idEarly, idSameSeq := id[0], id[1], id[2], id[len(id)-1]
+
+		got := waitingOps()
+		require.Equal(t, []int64{idEarly, idAccount, idSameSeq, idLate}, opIDs(got), "waiting ones only, by due time, stream sequence, id")
+		require.Equal(t, readOp(t, l, idAccount), got[1], "the rows as stored")
+
+		// A task done is no longer listed; an operator retry's queued row neither.
+		set(t, l, idEarly, ledger.OpDone)
+		set(t, l, idLate, ledger.OpQueued)
+		require.Equal(t, []int64{idAccount, idSameSeq}, opIDs(waitingOps()))
+	}},
 	{"NextDue", func(t *testing.T, l ledger.Ledger) {
 		nextDue := func() time.Time {
 			t.Helper()

@@ -116,3 +116,12 @@ func TestPostgresConcurrentMigration(t *testing.T) {
 		require.NoError(t, <-errs)
 	}
 }
+
+func TestPostgresLeases(t *testing.T) {
+	t.Parallel()
+	ledgertest.RunLeases(t, func(t *testing.T) ledger.Ledger {
+		s, _ := openPostgres(t)
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

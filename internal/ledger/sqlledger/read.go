@@ -86,6 +86,15 @@ func (s *Store) Operations(ctx context.Context, grantID string) ([]ledger.Operat
 	return collectOps(rows)
 }
 
+func (s *Store) WaitingOperations(ctx context.Context) ([]ledger.Operation, error) {
+	// operations_order (state, due_at, seq, id) serves both the filter and the order.
+	rows, err := s.read.QueryContext(ctx, s.d.rebind(`SELECT `+opCols+` FROM operations WHERE state = ? ORDER BY due_at, seq, id`), string(ledger.OpWaiting))
+	if err != nil {
+		return nil, classify(err, "read waiting operations")
+	}
+	return collectOps(rows)
+}
+
 func (s *Store) Requests(ctx context.Context, person string) ([]ledger.Request, error) {
 	rows, err := s.read.QueryContext(ctx, s.d.rebind(`SELECT `+requestCols+` FROM requests WHERE person = ? ORDER BY seq, at`), person)
 	if err != nil {

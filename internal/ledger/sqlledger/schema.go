@@ -54,6 +54,7 @@ func schema(d dialect) []string {
 			id ` + serial + `, kind TEXT NOT NULL, person TEXT NOT NULL, data TEXT NOT NULL,
 			at BIGINT NOT NULL, published INTEGER NOT NULL)`,
 		`CREATE INDEX IF NOT EXISTS events_unpublished ON events (published, id)`,
+		`CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, token BIGINT NOT NULL, expires BIGINT NOT NULL)`,
 	}
 }
 

@@ -25,3 +25,12 @@ func TestSQLite(t *testing.T) {
 		return s
 	})
 }
+
+func TestSQLiteLeases(t *testing.T) {
+	t.Parallel()
+	ledgertest.RunLeases(t, func(t *testing.T) ledger.Ledger {
+		s, _ := openSQLite(t)
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
