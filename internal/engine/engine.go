@@ -103,6 +103,9 @@ type msg struct {
 	now    time.Time
 	cat    *policy.Catalogue
 	action string
+	// birthright, when set, is the rule ("file:line") on whose behalf
+	// the engine asks for a grant while applying an HR record.
+	birthright string
 }
 
 func sha(b []byte) string {

@@ -143,16 +143,24 @@ type harness struct {
 	kari     nkeys.KeyPair // person principal 1547-20001, signing for herself
 	stranger nkeys.KeyPair // in no principals file
 
+	files map[string]string // the catalogue's files, by name
+
 	// fail, when set, decides the result of a connector call: nil is success.
 	fail func(op ledger.Operation) error
 }
 
-func newHarness(t *testing.T) *harness {
+// newHarness starts a harness on the test catalogue, with extra files added
+// (policy_test.go's systems, say).
+func newHarness(t *testing.T, extraFiles ...map[string]string) *harness {
 	t.Helper()
 	h := &harness{t: t, ctx: context.Background(), now: t0}
 
 	files := maps.Clone(testenv.Catalogue)
 	maps.Copy(files, moreSystems)
+	for _, x := range extraFiles {
+		maps.Copy(files, x)
+	}
+	h.files = files
 	cat, err := policy.Load(testenv.WriteCatalogue(t, files), []string{"ad", "manual", "noop"})
 	require.NoError(t, err)
 

@@ -3,7 +3,6 @@ package engine
 import (
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/envelope"
@@ -26,22 +25,29 @@ func (e *Engine) grantRequest(tx ledger.Tx, m *msg, p *envelope.Request) (Outcom
 		}
 		return e.reject(tx, m, fmt.Sprintf("system %s has no role %q", p.System, p.Role))
 	}
-	rel := e.relations(m.env.Actor, person, sys)
-	requestable := false
-	for _, r := range rel {
-		requestable = requestable || role.Requestable(r)
-	}
 	deny := ""
-	switch {
-	case !requestable:
-		deny = fmt.Sprintf("%s/%s is requestable by %s; %s is none of them for %s",
-			p.System, p.Role, strings.Join(role.RequestableBy, ", "), m.env.Actor, person.Person.ID)
-	case hasLeft(person, m.now):
-		deny = fmt.Sprintf("%s has left (%s)", person.Person.ID, person.LeaveAt.In(tilgang.Oslo).Format("2006-01-02 15:04"))
-	}
-	if open, err := tx.OpenGrant(person.Person.ID, p.System, p.Role); err != nil {
+	var dec policy.Decision
+	open, err := tx.OpenGrant(person.Person.ID, p.System, p.Role)
+	if err != nil {
 		return "", err
-	} else if open != nil && deny == "" {
+	}
+	if hasLeft(person, m.now) {
+		deny = fmt.Sprintf("%s has left (%s)", person.Person.ID, person.LeaveAt.In(tilgang.Oslo).Format("2006-01-02 15:04"))
+	} else {
+		held, err := e.held(tx, person.Person.ID, "")
+		if err != nil {
+			return "", err
+		}
+		if open != nil {
+			// Attaching to the open grant: it is not a conflict with itself.
+			held = slices.DeleteFunc(held, func(h policy.Held) bool { return h.GrantID == open.ID })
+		}
+		dec = policy.Decide(m.cat, &person.Person, policy.Request{System: p.System, Role: p.Role, Actor: m.env.Actor,
+			Relations: e.relations(m.env.Actor, person, sys), Reason: p.Reason, ValidUntil: p.ValidUntil,
+			Birthright: m.birthright != "", When: policy.AtRequest, Now: m.now}, held)
+		deny = dec.Reason
+	}
+	if open != nil && deny == "" {
 		// At most one open grant per (person, system, role): attach.
 		if err := e.recordRequest(tx, m, "attached", "", open.ID, p); err != nil {
 			return "", err
@@ -53,7 +59,10 @@ func (e *Engine) grantRequest(tx ledger.Tx, m *msg, p *envelope.Request) (Outcom
 	}
 	g := &ledger.Grant{ID: newID("g-"), Person: person.Person.ID, System: p.System, Role: p.Role, RequestID: m.key,
 		Requester: m.env.Actor, ValidUntil: p.ValidUntil, Entitlements: map[string][]string{}}
-	w := why{actor: m.env.Actor, via: m.env.Via, requestID: m.key, text: p.Reason}
+	if m.birthright != "" {
+		g.Requester = Birthright
+	}
+	w := why{actor: m.env.Actor, via: m.env.Via, requestID: m.key, text: p.Reason, details: decisionDetails(dec, m.birthright)}
 	if deny != "" {
 		if err := e.recordRequest(tx, m, "denied", deny, g.ID, p); err != nil {
 			return "", err
@@ -62,14 +71,14 @@ func (e *Engine) grantRequest(tx ledger.Tx, m *msg, p *envelope.Request) (Outcom
 		if err := e.move(tx, m.now, g, tilgang.StateDenied, w, true); err != nil {
 			return "", err
 		}
-		e.emit(tx, m.now, tilgang.EvGrantDenied, g, m.key, map[string]any{"reason": deny})
+		e.emit(tx, m.now, tilgang.EvGrantDenied, g, m.key, denyData(deny, dec))
 		return DeniedOut, nil
 	}
 	if err := e.recordRequest(tx, m, "accepted", "", g.ID, p); err != nil {
 		return "", err
 	}
 	tx.Audit(ledger.AuditEntry{At: m.now, Kind: "request.accepted", Person: g.Person, Actor: m.env.Actor, Via: m.env.Via,
-		System: g.System, Role: g.Role, GrantID: g.ID, RequestID: m.key, Text: p.Reason})
+		System: g.System, Role: g.Role, GrantID: g.ID, RequestID: m.key, Text: p.Reason, Details: decisionDetails(dec, m.birthright)})
 	if len(role.Approval) > 0 {
 		g.Stage = 0
 		if err := e.resolveStage(tx, g, sys, role); err != nil {
@@ -154,6 +163,11 @@ func (e *Engine) afterApproval(tx ledger.Tx, m *msg, g *ledger.Grant, role *poli
 		}
 		e.emit(tx, m.now, tilgang.EvGrantCancelled, g, "", map[string]any{"reason": w.text})
 		return nil
+	}
+	if !insert { // a new grant was decided a moment ago, in this transaction
+		if denied, err := e.recheck(tx, m.now, m.cat, g, person, w); err != nil || denied {
+			return err
+		}
 	}
 	if role.RequiresTraining {
 		if err := e.move(tx, m.now, g, tilgang.StatePendingTraining, w, insert); err != nil {
@@ -267,6 +281,9 @@ func (e *Engine) training(tx ledger.Tx, m *msg, t *envelope.Training) (Outcome, 
 		}
 		e.emit(tx, m.now, tilgang.EvGrantCancelled, g, "", map[string]any{"reason": w.text})
 		return Accepted, nil
+	}
+	if denied, err := e.recheck(tx, m.now, m.cat, g, person, w); err != nil || denied {
+		return Accepted, err
 	}
 	return Accepted, e.provision(tx, m.now, m.in.Seq, g, person, role, w, false)
 }

@@ -38,6 +38,8 @@ type Catalogue struct {
 	Version string
 	Systems map[string]*System
 	Dir     string
+
+	sodIndex // conflicts both ways, built on first use
 }
 
 // System is one fagsystem's policy file.

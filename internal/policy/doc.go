@@ -39,17 +39,34 @@
 // refuses to start on an invalid catalogue and `tilgang policy check` prints
 // the same list.
 //
-// Which fields act today:
-//   - The core acts on requestable_by (who may ask), approval (the stages),
-//     credentials_to (who gets a new account's sealed initial password),
-//     administrators (who approves systemansvarlig stages and confirms
-//     training and manual tasks) and connectors/entitlements (what is
-//     provisioned where).
-//   - eligible, default_duration, max_duration, requires_training,
-//     conflicts and birthright are for the policy engine. They are loaded and
-//     validated here already (names, values, references, and that each CEL
-//     expression compiles to a bool), so a catalogue that passes now keeps
-//     passing when the engine starts acting on them.
+// Decisions: Decide is the policy engine, a pure function (catalogue,
+// person, request and the person's open grants in; a Decision out; no I/O,
+// no clock). The engine calls it:
+//   - at request time (When AtRequest): requestable_by (skipped for a
+//     birthright request), an end date already past, eligible, conflicts;
+//   - again just before provisioning (When AtProvisioning): after the last
+//     approval (before training, if the role needs it) and after the
+//     training confirmation, since the person may have moved or a
+//     conflicting grant opened meanwhile. A refusal then moves the grant to
+//     denied, by the worker (actor tilgang), with the policy's reason and
+//     rule, and grant.denied: denied is what DESIGN.md calls a request the
+//     policy refuses, and cancelled is kept for withdrawals by people (a
+//     revoke, a leaver, an operator);
+//   - when an HR record changes (mover re-evaluation): a live grant the
+//     person is no longer eligible for is revoked with cause mover.
+//
+// A conflict is with any open grant (any state that is not final) of a
+// conflicting role, in any system; the reason names the rule and the
+// conflicting grant. A refusal lists every rule that refused.
+//
+// Durations (Role.End): a duration counts from the Oslo date the grant
+// became active, not from the request, so a grant approved three days late
+// still gets its full time. A request without an end gets default_duration
+// (or max_duration when there is no default); a request with an end date
+// (--until) keeps that date as its last day, and max_duration counted from
+// activation caps it (the audit says so, with both dates). The last day is
+// inclusive: access ends at 00:00 Oslo the day after. "180d" from an
+// activation on 1 March ends at the end of 28 August.
 //
 // Conditions (eligible, birthright when) are CEL (cel.dev/cel-go), compiled
 // at load in CELEnv: the standard library, the strings extension, and the
