@@ -582,3 +582,121 @@ func TestLargeAnswerInParts(t *testing.T) {
 	require.Equal(t, 42, len(rows), "Åse's two rows and the 40 long ones")
 	require.Equal(t, long, rows[41].Text)
 }
+
+func TestTasksVisibility(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	tx, err := f.store.Begin(ctx)
+	require.NoError(t, err)
+	insert := func(o ledger.Operation) int64 {
+		t.Helper()
+		o.NextAt, o.Created, o.Updated = o.DueAt, now, now
+		id, err := tx.InsertOperation(o)
+		require.NoError(t, err)
+		return id
+	}
+	// Besides the fixture's two tasks (Åse's gerica grant, Bob's account on manual):
+	opBob := insert(ledger.Operation{GrantID: "g-bob", Person: bob, Connector: "manual", Kind: ledger.KindGrant,
+		Entitlement: "360: Saksbehandler", State: ledger.OpWaiting, DueAt: now.Add(-time.Hour)}) // the oldest
+	opKjell := insert(ledger.Operation{Person: kjell, Connector: "noop", Kind: ledger.KindEnsureAccount,
+		State: ledger.OpWaiting, DueAt: now.Add(time.Hour)}) // account work on a connector both systems use
+	insert(ledger.Operation{GrantID: "g-ase", Person: ase, Connector: "manual", Kind: ledger.KindGrant,
+		Entitlement: "Gerica: Les", State: ledger.OpDone, DueAt: now.Add(-2 * time.Hour)})
+	insert(ledger.Operation{GrantID: "g-ase", Person: ase, Connector: "noop", Kind: ledger.KindGrant,
+		Entitlement: "x", State: ledger.OpQueued, DueAt: now.Add(-2 * time.Hour)})
+	require.NoError(t, tx.Commit())
+	id := func(n int64) string { return strconv.FormatInt(n, 10) }
+	all := []string{id(opBob), id(f.opGrant), id(f.opAcct), id(opKjell)}
+
+	tests := []struct {
+		name  string
+		actor string
+		via   string
+		args  TasksArgs
+		want  []string
+		kind  tilgang.Kind
+	}{
+		{name: "an operator sees every waiting one, oldest first", actor: drift, want: all},
+		{name: "an auditor too", actor: revisor, want: all},
+		{name: "the person", actor: ase, want: []string{id(f.opGrant)}},
+		{name: "a manager: staff's and own", actor: kjell, want: []string{id(f.opGrant), id(opKjell)}},
+		{name: "a manager via a portal", actor: kjell, via: portal, want: []string{id(f.opGrant), id(opKjell)}},
+		{name: "another manager", actor: other, want: []string{id(opBob), id(f.opAcct)}},
+		{name: "an administrator: the system's grants and account work on its connectors", actor: marit,
+			want: []string{id(f.opGrant), id(f.opAcct), id(opKjell)}},
+		{name: "another administrator", actor: tor, want: []string{id(opBob), id(opKjell)}},
+		{name: "an administrator filtered by another system", actor: marit, args: TasksArgs{System: "public360"}, want: []string{id(opKjell)}},
+		{name: "an operator filtered by system", actor: drift, args: TasksArgs{System: "gerica"}, want: []string{id(f.opGrant), id(f.opAcct), id(opKjell)}},
+		{name: "an operator filtered by the other system", actor: drift, args: TasksArgs{System: "public360"}, want: []string{id(opBob), id(opKjell)}},
+		{name: "an unknown system has no tasks", actor: drift, args: TasksArgs{System: "ukjent"}, want: []string{}},
+		{name: "a stranger sees nothing", actor: stranger, want: []string{}},
+		{name: "a stranger via a portal is still a stranger", actor: stranger, via: portal, want: []string{}},
+		{name: "a service with hr sees nothing", actor: feed, want: []string{}},
+		{name: "a malformed system", actor: drift, args: TasksArgs{System: "ger ica"}, kind: tilgang.Invalid},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var ts []Task
+			err := f.client(tc.actor, tc.via).Call(ctx, MethodTasks, tc.args, &ts)
+			require.Equal(t, tc.kind, kindOf(err), "err: %v", err)
+			if tc.kind != "" {
+				return
+			}
+			got := []string{}
+			for _, task := range ts {
+				got = append(got, task.OperationID)
+			}
+			require.Equal(t, tc.want, got)
+		})
+	}
+
+	t.Run("fields", func(t *testing.T) {
+		since := func(n int64) time.Time {
+			o, err := f.store.Operation(ctx, n)
+			require.NoError(t, err)
+			return o.Updated.UTC()
+		}
+		var ts []Task
+		require.NoError(t, f.client(drift, "").Call(ctx, MethodTasks, nil, &ts))
+		require.Len(t, ts, 4)
+		require.Equal(t, Task{OperationID: id(opBob), Person: bob, GrantID: "g-bob", System: "public360", Role: "saksbehandler",
+			Kind: ledger.KindGrant, Connector: "manual", Entitlement: "360: Saksbehandler", Since: now, Administrators: []string{tor}}, ts[0])
+		require.Equal(t, Task{OperationID: id(f.opGrant), Person: ase, GrantID: "g-ase", System: "gerica", Role: "bruker",
+			Kind: ledger.KindGrant, Connector: "manual", Entitlement: "Gerica: Bruker", Since: since(f.opGrant), Administrators: []string{marit}}, ts[1])
+		require.Equal(t, Task{OperationID: id(f.opAcct), Person: bob, Kind: ledger.KindEnsureAccount, Connector: "manual",
+			Since: since(f.opAcct), Administrators: []string{marit}}, ts[2], "account work: no grant, system or role; the administrators of the systems on manual")
+		require.Equal(t, []string{marit, tor}, ts[3].Administrators, "account work on noop: both systems' administrators")
+	})
+
+	t.Run("json shape", func(t *testing.T) {
+		var raw []map[string]any
+		require.NoError(t, f.client(bob, "").Call(ctx, MethodTasks, TasksArgs{}, &raw))
+		require.Len(t, raw, 2)
+		acct := raw[1]
+		for _, k := range []string{"operation_id", "person", "grant_id", "system", "role", "kind", "connector", "entitlement", "since", "administrators"} {
+			require.Contains(t, acct, k, "every task has %s, empty or not", k)
+		}
+		require.Equal(t, "", acct["role"])
+		require.Equal(t, []any{marit}, acct["administrators"])
+	})
+
+	t.Run("a task done is gone", func(t *testing.T) {
+		tx, err := f.store.Begin(ctx)
+		require.NoError(t, err)
+		o, err := tx.Operation(f.opGrant)
+		require.NoError(t, err)
+		o.State = ledger.OpDone
+		require.NoError(t, tx.UpdateOperation(*o, 0))
+		require.NoError(t, tx.Commit())
+		var ts []Task
+		require.NoError(t, f.client(ase, "").Call(ctx, MethodTasks, nil, &ts))
+		require.Empty(t, ts)
+		require.NotNil(t, ts, "an empty list, not null")
+	})
+
+	t.Run("unknown args field", func(t *testing.T) {
+		err := f.client(drift, "").Call(ctx, MethodTasks, map[string]string{"systems": "gerica"}, nil)
+		require.Equal(t, tilgang.Invalid, kindOf(err), "err: %v", err)
+	})
+}

@@ -62,6 +62,8 @@
 //	grants        {"person"?, "system"?, "open_only"?} -> [Grant ...]
 //	grant         {"grant_id"}              -> GrantDetail (the grant and its operations)
 //	operation     {"operation_id"}          -> Operation (with its person)
+//	tasks         {"system"?}               -> [Task ...]: the operations waiting for people
+//	                                           (manual tasks), oldest first
 //	audit         {"person"?, "system"?, "since"?} -> [AuditRow ...], oldest first
 //	audit.verify  {}                        -> ledger.VerifyReport (operators and auditors)
 //	policy.reload {}                        -> {"version"} (operators)
@@ -70,6 +72,13 @@
 // request's outcome (rejected, denied, ignored, accepted); "unknown" when
 // the request has not been recorded (yet). since is a date YYYY-MM-DD (from
 // 00:00 Oslo) or an RFC 3339 timestamp. Unknown argument fields are refused.
+//
+// A Task carries the operation_id that `tilgang task done|failed` takes,
+// the grant's system and role (both "" for account work without a grant),
+// since (when it began to wait) and the administrators who may complete
+// it: the grant's system's, or for account work those of every system
+// whose connectors include its connector instance. tasks with a system
+// keeps that system's grants' tasks and the account work on its connectors.
 //
 // # Visibility
 //

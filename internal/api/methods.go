@@ -21,6 +21,7 @@ var handlers = map[string]handler{
 	MethodGrants:       (*Server).grants,
 	MethodGrant:        (*Server).grant,
 	MethodOperation:    (*Server).operation,
+	MethodTasks:        (*Server).tasks,
 	MethodAudit:        (*Server).audit,
 	MethodAuditVerify:  (*Server).auditVerify,
 	MethodPolicyReload: (*Server).policyReload,
@@ -190,6 +191,50 @@ func (s *Server) operation(ctx context.Context, v *viewer, args json.RawMessage)
 		return nil, deniedf("%s may not see operation %d", v.actor, id)
 	}
 	return operationOf(op), nil
+}
+
+// tasks lists the waiting operations the viewer may see, oldest first.
+// With a system it keeps the tasks of that system: its grants' and the
+// account work on its connectors.
+func (s *Server) tasks(ctx context.Context, v *viewer, args json.RawMessage) (any, error) {
+	var a TasksArgs
+	if err := decodeArgs(args, &a); err != nil {
+		return nil, err
+	}
+	if a.System != "" && !tilgang.ValidToken(a.System) {
+		return nil, invalidf("system %q is not a system id", short(a.System))
+	}
+	ops, err := s.Ledger.WaitingOperations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	grants := map[string]*ledger.Grant{}
+	out := make([]Task, 0, len(ops))
+	for i := range ops {
+		op := &ops[i]
+		var g *ledger.Grant
+		if op.GrantID != "" {
+			var known bool
+			if g, known = grants[op.GrantID]; !known {
+				if g, err = s.Ledger.Grant(ctx, op.GrantID); err != nil {
+					return nil, err
+				}
+				grants[op.GrantID] = g
+			}
+		}
+		systems := v.opSystems(op, g)
+		if a.System != "" && !slices.Contains(systems, a.System) {
+			continue
+		}
+		ok, err := v.seesOperationOf(op, g)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, v.taskOf(op, g, systems))
+		}
+	}
+	return out, nil
 }
 
 func (s *Server) audit(ctx context.Context, v *viewer, args json.RawMessage) (any, error) {

@@ -90,6 +90,29 @@ type Operation struct {
 	DueAt       time.Time `json:"due_at"`
 }
 
+// TasksArgs are the args of tasks; an empty System does not filter.
+type TasksArgs struct {
+	System string `json:"system,omitempty"`
+}
+
+// Task is one operation waiting for people (a manual task): what to do, for
+// whom, and the OperationID that `tilgang task done|failed` takes.
+type Task struct {
+	OperationID string `json:"operation_id"`
+	Person      string `json:"person"`
+	GrantID     string `json:"grant_id"` // "" for account work
+	System      string `json:"system"`   // the grant's; "" for account work
+	Role        string `json:"role"`     // the grant's; "" for account work
+	Kind        string `json:"kind"`
+	Connector   string `json:"connector"`
+	Entitlement string `json:"entitlement"`
+	// Since is when the operation became a task (its last update).
+	Since time.Time `json:"since"`
+	// Administrators may complete it: the grant's system's, or for account
+	// work those of every system on its connector.
+	Administrators []string `json:"administrators"`
+}
+
 // AuditArgs are the args of audit; empty fields do not filter.
 type AuditArgs struct {
 	Person string `json:"person,omitempty"`

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"slices"
+	"strconv"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/ledger"
@@ -86,24 +87,67 @@ func (v *viewer) seesGrant(g *ledger.Grant) (bool, error) {
 // seesOperation: an operation of a grant is the grant's; account work
 // without a grant belongs to every system on its connector.
 func (v *viewer) seesOperation(op *ledger.Operation) (bool, error) {
+	var g *ledger.Grant
 	if op.GrantID != "" {
-		g, err := v.r.Grant(v.ctx, op.GrantID)
-		if err != nil {
+		var err error
+		if g, err = v.r.Grant(v.ctx, op.GrantID); err != nil {
 			return false, err
 		}
-		if g != nil {
-			return v.seesGrant(g)
-		}
+	}
+	return v.seesOperationOf(op, g)
+}
+
+// seesOperationOf is seesOperation with op's grant already read (nil when
+// it has none, or the grant is gone).
+func (v *viewer) seesOperationOf(op *ledger.Operation, g *ledger.Grant) (bool, error) {
+	if g != nil {
+		return v.seesGrant(g)
 	}
 	if ok, err := v.sees(op.Person, ""); ok || err != nil {
 		return ok, err
 	}
-	if v.cat != nil {
-		for _, s := range v.cat.Systems {
-			if slices.Contains(s.Connectors, op.Connector) && s.IsAdministrator(v.actor) {
-				return true, nil
+	return slices.ContainsFunc(v.opSystems(op, nil), v.administers), nil
+}
+
+// opSystems are the systems an operation belongs to: its grant's (g, nil
+// when none), else every system in the catalogue whose connectors include
+// the operation's connector instance, sorted. Their administrators are the
+// ones who may complete it as a manual task (as the engine's mayDoTask).
+func (v *viewer) opSystems(op *ledger.Operation, g *ledger.Grant) []string {
+	if g != nil {
+		return []string{g.System}
+	}
+	if v.cat == nil {
+		return nil
+	}
+	var out []string
+	for id, s := range v.cat.Systems {
+		if slices.Contains(s.Connectors, op.Connector) {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// taskOf describes a waiting operation; systems are opSystems(op, g).
+func (v *viewer) taskOf(op *ledger.Operation, g *ledger.Grant, systems []string) Task {
+	t := Task{OperationID: strconv.FormatInt(op.ID, 10), Person: op.Person, GrantID: op.GrantID, Kind: op.Kind,
+		Connector: op.Connector, Entitlement: op.Entitlement, Since: op.Updated.UTC(), Administrators: []string{}}
+	if g != nil {
+		t.System, t.Role = g.System, g.Role
+	}
+	if v.cat == nil {
+		return t
+	}
+	for _, id := range systems {
+		if s, ok := v.cat.System(id); ok {
+			for _, a := range s.Administrators {
+				if !slices.Contains(t.Administrators, a) {
+					t.Administrators = append(t.Administrators, a)
+				}
 			}
 		}
 	}
-	return false, nil
+	return t
 }

@@ -19,6 +19,7 @@ const (
 	MethodGrants       = "grants"
 	MethodGrant        = "grant"
 	MethodOperation    = "operation"
+	MethodTasks        = "tasks"
 	MethodAudit        = "audit"
 	MethodAuditVerify  = "audit.verify"
 	MethodPolicyReload = "policy.reload"

@@ -8,8 +8,13 @@
 // envelope.SubjectFor(type, person) with Nats-Msg-Id = request_id. Every
 // message is built, signed and decoded again with envelope.Decode before
 // anything is published, so bad input publishes nothing. Reads and admin
-// commands (status, grants, audit, policy reload) are signed calls to the
-// worker's API (package api).
+// commands (status, grants, grant show, tasks, audit, policy reload) are
+// signed calls to the worker's API (package api).
+//
+// `tilgang tasks` lists the manual tasks (operations waiting for a person)
+// the asker may see, oldest first, with the OPERATION_ID that `tilgang task
+// done|failed` takes; `tilgang grant show GRANT_ID` shows one grant and its
+// operations, marking the waiting ones with that command.
 //
 // Who signs, and for whom: a key file is named after its principal
 // (.tilgang/keys/dev.nk is the key of `dev`, hr.nk of `hr`, 1547-20001.nk of
@@ -373,6 +378,12 @@ func init() {
 		{name: "grants", group: groupRead, run: runGrants,
 			usage:   "grants --person ID | --system ID [--open]",
 			summary: "list the grants of a person or a system that you may see"},
+		{name: "tasks", group: groupRead, run: runTasks,
+			usage:   "tasks [--system ID]",
+			summary: "list the manual tasks waiting for a person that you may see, with the OPERATION_ID `task done` takes"},
+		{name: "grant show", group: groupRead, run: runGrantShow,
+			usage:   "grant show GRANT_ID",
+			summary: "show a grant and its operations, marking the manual tasks waiting for a person"},
 		{name: "audit", group: groupRead, run: runAudit,
 			usage:   "audit [--person ID] [--system ID] [--since YYYY-MM-DD] [--format table|csv|json]",
 			summary: "list audit chain rows that you may see"},

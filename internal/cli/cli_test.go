@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/api"
 	"github.com/ror-ikt/tilgang/internal/envelope"
 	"github.com/ror-ikt/tilgang/internal/ledger"
 )
@@ -645,4 +646,170 @@ func TestDev(t *testing.T) {
 	code, out, errOut = w.run(t, nil, "audit", "verify")
 	require.Equal(t, 0, code, "stdout: %s\nstderr: %s", out, errOut)
 	require.Contains(t, out, "ok true")
+}
+
+func TestTasksAndGrantShow(t *testing.T) {
+	w := newWorld(t)
+	w.serveAPI(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	const bob = "1547-10555"
+	tx, err := w.store.Begin(ctx)
+	require.NoError(t, err)
+	for _, g := range []ledger.Grant{
+		{ID: "g1", Person: person, System: "gerica", Role: "bruker", State: tilgang.StateProvisioning, RequestID: envelope.KeyHash("1547-10001", "portal", "1"),
+			Requester: "1547-10001", Approvers: []string{"1547-20001"}, ValidUntil: tilgang.Date{Y: 2027, M: 6, D: 30}, Created: now, Updated: now},
+		{ID: "g2", Person: bob, System: "public360", Role: "saksbehandler", State: tilgang.StateProvisioning, Created: now, Updated: now},
+	} {
+		require.NoError(t, tx.InsertGrant(g))
+		tx.Audit(ledger.AuditEntry{At: now, Kind: "grant.state", Person: g.Person, System: g.System, Role: g.Role, GrantID: g.ID, To: string(g.State)})
+	}
+	insert := func(o ledger.Operation) string {
+		t.Helper()
+		o.NextAt, o.Created, o.Updated = o.DueAt, now, now
+		id, err := tx.InsertOperation(o)
+		require.NoError(t, err)
+		return strconv.FormatInt(id, 10)
+	}
+	opAcct := insert(ledger.Operation{Person: person, Connector: "manual", Kind: ledger.KindEnsureAccount, State: ledger.OpWaiting, DueAt: now.Add(-time.Hour)})
+	opDone := insert(ledger.Operation{GrantID: "g1", Person: person, Connector: "noop", Kind: ledger.KindGrant, Entitlement: "APP-Gerica",
+		State: ledger.OpDone, Attempts: 1, DueAt: now.Add(-time.Hour)})
+	opRetry := insert(ledger.Operation{GrantID: "g1", Person: person, Connector: "ad", Kind: ledger.KindGrant, Entitlement: "CN=APP-Gerica-Bruker",
+		State: ledger.OpQueued, Attempts: 2, LastError: "ad: unavailable:\nconnection refused", DueAt: now.Add(-time.Minute)})
+	opWait := insert(ledger.Operation{GrantID: "g1", Person: person, Connector: "manual", Kind: ledger.KindGrant, Entitlement: "Gerica: Bruker",
+		State: ledger.OpWaiting, DueAt: now})
+	opBob := insert(ledger.Operation{GrantID: "g2", Person: bob, Connector: "manual", Kind: ledger.KindGrant, Entitlement: "360: Saksbehandler",
+		State: ledger.OpWaiting, DueAt: now.Add(time.Minute)})
+	require.NoError(t, tx.Commit())
+	since := now.In(tilgang.Oslo).Format("2006-01-02 15:04:05")
+
+	t.Run("tasks table", func(t *testing.T) {
+		code, out, errOut := w.run(t, nil, "tasks")
+		require.Equal(t, 0, code, errOut)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		require.Len(t, lines, 4)
+		require.Equal(t, []string{"OPERATION", "PERSON", "SYSTEM/ROLE", "KIND", "ENTITLEMENT", "WAITING", "SINCE"}, strings.Fields(lines[0]))
+		require.Equal(t, []string{opAcct, person, "(account", "on", "manual)", "ensure_account", "-"}, strings.Fields(lines[1])[:7], "oldest first")
+		require.Equal(t, []string{opWait, person, "gerica/bruker", "grant", "Gerica:", "Bruker"}, strings.Fields(lines[2])[:6])
+		require.True(t, strings.HasSuffix(lines[2], since), lines[2])
+		require.Equal(t, []string{opBob, bob, "public360/saksbehandler", "grant"}, strings.Fields(lines[3])[:4])
+		require.NotContains(t, out, opDone+" ")
+		require.NotContains(t, out, opRetry+" ")
+		require.Contains(t, errOut, "tilgang task done OPERATION")
+	})
+
+	t.Run("tasks --system", func(t *testing.T) {
+		code, out, errOut := w.run(t, nil, "tasks", "--system", "public360")
+		require.Equal(t, 0, code, errOut)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		require.Len(t, lines, 2)
+		require.Equal(t, opBob, strings.Fields(lines[1])[0])
+	})
+
+	t.Run("tasks json", func(t *testing.T) {
+		code, out, errOut := w.run(t, nil, "tasks", "--output", "json")
+		require.Equal(t, 0, code, errOut)
+		var ts []api.Task
+		require.NoError(t, json.Unmarshal([]byte(out), &ts))
+		require.Len(t, ts, 3)
+		require.Equal(t, api.Task{OperationID: opWait, Person: person, GrantID: "g1", System: "gerica", Role: "bruker", Kind: ledger.KindGrant,
+			Connector: "manual", Entitlement: "Gerica: Bruker", Since: now, Administrators: []string{}}, ts[1])
+		require.Equal(t, "", ts[0].GrantID)
+		require.Equal(t, "", ts[0].Role)
+	})
+
+	t.Run("tasks the asker may not see", func(t *testing.T) {
+		code, out, errOut := w.run(t, nil, "tasks", "--as", "1547-99999")
+		require.Equal(t, 0, code, errOut)
+		require.Empty(t, out)
+		require.Contains(t, errOut, "no manual tasks waiting that you may see")
+		code, out, errOut = w.run(t, nil, "tasks", "--as", "1547-99999", "--output", "json")
+		require.Equal(t, 0, code, errOut)
+		require.Equal(t, "[]\n", out)
+		code, out, errOut = w.run(t, nil, "tasks", "--as", bob)
+		require.Equal(t, 0, code, errOut)
+		require.Len(t, strings.Split(strings.TrimSpace(out), "\n"), 2, "Bob sees his own")
+	})
+
+	t.Run("grant show", func(t *testing.T) {
+		code, out, errOut := w.run(t, nil, "grant", "show", "g1")
+		require.Equal(t, 0, code, errOut)
+		fields, ops, ok := strings.Cut(out, "\n\n")
+		require.True(t, ok, out)
+		for _, want := range [][]string{{"grant", "g1"}, {"person", person}, {"system", "gerica"}, {"role", "bruker"}, {"state", "provisioning"},
+			{"requester", "1547-10001"}, {"approvers", "1547-20001"}, {"valid_until", "2027-06-30"}} {
+			require.Contains(t, strings.Split(fields, "\n"), want[0]+strings.Repeat(" ", 13-len(want[0]))+want[1], "field %s", want[0])
+		}
+		lines := strings.Split(strings.TrimSpace(ops), "\n")
+		require.Len(t, lines, 4)
+		require.Equal(t, []string{"ID", "KIND", "CONNECTOR", "ENTITLEMENT", "STATE", "ATTEMPTS", "LAST", "ERROR"}, strings.Fields(lines[0]))
+		require.Equal(t, []string{opDone, "grant", "noop", "APP-Gerica", "done", "1", "-"}, strings.Fields(lines[1]))
+		require.Equal(t, []string{opRetry, "grant", "ad", "CN=APP-Gerica-Bruker", "queued", "2", "ad:", "unavailable:", "connection", "refused"}, strings.Fields(lines[2]),
+			"the last error on one line")
+		require.Contains(t, lines[3], "waiting for a person: tilgang task done "+opWait)
+		require.Equal(t, opWait, strings.Fields(lines[3])[0])
+	})
+
+	t.Run("grant show json", func(t *testing.T) {
+		code, out, errOut := w.run(t, nil, "--output", "json", "grant", "show", "g1")
+		require.Equal(t, 0, code, errOut)
+		var g api.GrantDetail
+		require.NoError(t, json.Unmarshal([]byte(out), &g))
+		require.Equal(t, "g1", g.ID)
+		require.Len(t, g.Operations, 3)
+		require.Equal(t, "waiting", g.Operations[2].State)
+		require.Equal(t, opWait, g.Operations[2].ID)
+	})
+
+	t.Run("grant show without operations", func(t *testing.T) {
+		code, out, errOut := w.run(t, nil, "grant", "show", "g2")
+		require.Equal(t, 0, code, errOut)
+		require.Contains(t, out, "waiting for a person: tilgang task done "+opBob)
+	})
+
+	t.Run("errors", func(t *testing.T) {
+		for _, tc := range []struct {
+			name string
+			args []string
+			code int
+			msg  string
+		}{
+			{name: "missing grant", args: []string{"grant", "show", "g-missing"}, code: 1, msg: "tilgang grant show: not found: api: no grant g-missing"},
+			{name: "not visible", args: []string{"grant", "show", "g1", "--as", "1547-99999"}, code: 1, msg: "tilgang grant show: refused: api: 1547-99999 may not see grant g1"},
+			{name: "no grant id", args: []string{"grant", "show"}, code: 2, msg: "missing argument: grant show GRANT_ID"},
+			{name: "two grant ids", args: []string{"grant", "show", "g1", "g2"}, code: 2, msg: `unexpected argument "g2"`},
+			{name: "malformed grant id", args: []string{"grant", "show", "g/1"}, code: 2, msg: `GRANT_ID "g/1" is not an id`},
+			{name: "grant alone", args: []string{"grant"}, code: 2, msg: "grant needs one of: retry, cancel, show"},
+			{name: "malformed --system", args: []string{"tasks", "--system", "ger ica"}, code: 2, msg: `--system "ger ica" is not an id`},
+			{name: "tasks takes no argument", args: []string{"tasks", opWait}, code: 2, msg: "unexpected argument"},
+			{name: "bad --output", args: []string{"tasks", "--output", "yaml"}, code: 2, msg: `--output "yaml" must be text or json`},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				code, out, errOut := w.run(t, nil, tc.args...)
+				require.Equal(t, tc.code, code, "stdout: %s\nstderr: %s", out, errOut)
+				require.Contains(t, errOut, tc.msg)
+				require.Empty(t, out)
+				if tc.code == 2 && tc.name != "grant alone" {
+					require.Contains(t, errOut, "usage: tilgang ")
+				}
+			})
+		}
+	})
+
+	t.Run("help", func(t *testing.T) {
+		code, out, _ := w.run(t, nil, "help", "grant", "show")
+		require.Equal(t, 0, code)
+		require.Contains(t, out, "usage: tilgang grant show GRANT_ID")
+		code, out, _ = w.run(t, nil, "tasks", "-h")
+		require.Equal(t, 0, code)
+		require.Contains(t, out, "usage: tilgang tasks [--system ID]")
+		require.Contains(t, out, "--system ID")
+	})
+
+	t.Run("no worker", func(t *testing.T) {
+		w2 := newWorld(t)
+		code, _, errOut := w2.run(t, nil, "tasks")
+		require.Equal(t, 1, code)
+		require.Contains(t, errOut, "no tilgang worker answers")
+	})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/api"
 	"github.com/ror-ikt/tilgang/internal/envelope"
+	"github.com/ror-ikt/tilgang/internal/ledger"
 )
 
 func writeJSON(w io.Writer, v any) error {
@@ -252,4 +253,99 @@ func runPolicyReload(e *env, cmd *command, args []string) error {
 	}
 	fmt.Fprintf(e.Stdout, "reloaded: catalogue %s\n", r.Version)
 	return nil
+}
+
+func runTasks(e *env, cmd *command, args []string) error {
+	fs := e.flags(cmd)
+	system := fs.String("system", "", "only the tasks of the system with this `ID`: its grants' and the account work on its connectors")
+	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
+		return err
+	}
+	if *system != "" {
+		if err := checkID(cmd, "--system", *system); err != nil {
+			return err
+		}
+	}
+	var ts []api.Task
+	if err := e.call(cmd, api.MethodTasks, api.TasksArgs{System: *system}, &ts); err != nil {
+		return err
+	}
+	if e.g.output == outputJSON {
+		if ts == nil {
+			ts = []api.Task{}
+		}
+		return writeJSON(e.Stdout, ts)
+	}
+	if len(ts) == 0 {
+		fmt.Fprintln(e.Stderr, "no manual tasks waiting that you may see")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "OPERATION\tPERSON\tSYSTEM/ROLE\tKIND\tENTITLEMENT\tWAITING SINCE")
+	for _, t := range ts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.OperationID, t.Person, taskWhere(t), t.Kind, dash(oneLine(t.Entitlement)), osloTime(t.Since))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.Stderr, "when it is done: tilgang task done OPERATION [--comment TEXT] (or task failed)")
+	return nil
+}
+
+// taskWhere is a task's SYSTEM/ROLE: account work has no grant, so it
+// names the connector instance whose account it is.
+func taskWhere(t api.Task) string {
+	if t.System == "" {
+		return "(account on " + t.Connector + ")"
+	}
+	return t.System + "/" + t.Role
+}
+
+func runGrantShow(e *env, cmd *command, args []string) error {
+	fs := e.flags(cmd)
+	pos, err := e.parse(cmd, fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	grantID := pos[0]
+	if err := checkID(cmd, "GRANT_ID", grantID); err != nil {
+		return err
+	}
+	var g api.GrantDetail
+	if err := e.call(cmd, api.MethodGrant, api.GrantArgs{GrantID: grantID}, &g); err != nil {
+		return err
+	}
+	if e.g.output == outputJSON {
+		return writeJSON(e.Stdout, g)
+	}
+	state := g.State
+	if g.WaitingFor != "" {
+		state += " (waiting for " + g.WaitingFor + ")"
+	}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+	for _, f := range [][2]string{
+		{"grant", g.ID}, {"person", g.Person}, {"system", g.System}, {"role", g.Role}, {"state", state},
+		{"request_id", dash(g.RequestID)}, {"requester", dash(g.Requester)}, {"approvers", dash(strings.Join(g.Approvers, ","))},
+		{"valid_until", dash(g.ValidUntil.String())}, {"created", osloTime(g.Created)}, {"updated", osloTime(g.Updated)},
+	} {
+		fmt.Fprintf(tw, "%s\t%s\n", f[0], f[1])
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.Stdout)
+	if len(g.Operations) == 0 {
+		fmt.Fprintln(e.Stdout, "operations: none")
+		return nil
+	}
+	tw = tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tKIND\tCONNECTOR\tENTITLEMENT\tSTATE\tATTEMPTS\tLAST ERROR")
+	for _, o := range g.Operations {
+		state := o.State
+		if o.State == string(ledger.OpWaiting) {
+			state = "waiting for a person: tilgang task done " + o.ID
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", o.ID, o.Kind, o.Connector, dash(oneLine(o.Entitlement)), state, o.Attempts, dash(oneLine(o.LastError)))
+	}
+	return tw.Flush()
 }
