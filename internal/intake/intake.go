@@ -37,6 +37,9 @@ type Intake struct {
 	// Committed is called after each commit (wakes the executor and the
 	// publisher); it must not block.
 	Committed func()
+	// Fence, when set, is called first in every transaction: it extends the
+	// intake lease and fails when this replica no longer holds it.
+	Fence func(tx ledger.Tx) error
 	// NakDelay is how long a message that could not be committed waits
 	// before its next delivery (default: 2 s doubling to about a minute).
 	NakDelay func(delivered uint64) time.Duration
@@ -117,6 +120,15 @@ func (in *Intake) process(ctx context.Context, msgs []jetstream.Msg) {
 		in.done(items)
 		return
 	}
+	var lost *leaseLost
+	if errors.As(err, &lost) {
+		// Another replica is the intake now: hand the batch back at once.
+		in.Log.Warn("intake: lease lost; returning the batch", "size", len(items), "err", err)
+		for _, it := range items {
+			_ = it.msg.Nak()
+		}
+		return
+	}
 	if len(items) > 1 {
 		in.Log.Warn("intake: batch failed; one transaction per message", "size", len(items), "err", err)
 	}
@@ -143,6 +155,12 @@ func (in *Intake) commit(ctx context.Context, items []item) error {
 	tx, err := in.Ledger.Begin(ctx)
 	if err != nil {
 		return err
+	}
+	if in.Fence != nil {
+		if err := in.Fence(tx); err != nil {
+			tx.Rollback()
+			return &leaseLost{err}
+		}
 	}
 	for i := range items {
 		if i == len(items)/2 {
@@ -187,6 +205,11 @@ func (in *Intake) lastDelivery(ctx context.Context, it *item, cause error) {
 	failed := it.in
 	failed.Env, failed.DecodeErr = nil, fmt.Errorf("not applied after %d deliveries: %v", it.meta.NumDelivered, cause)
 	tx, err := in.Ledger.Begin(ctx)
+	if err == nil && in.Fence != nil {
+		if err = in.Fence(tx); err != nil {
+			tx.Rollback()
+		}
+	}
 	if err == nil {
 		if _, err = in.Engine.Apply(tx, failed); err != nil {
 			tx.Rollback()
@@ -222,3 +245,10 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	}
 }
+
+// leaseLost is a commit refused because this replica no longer holds the
+// intake lease.
+type leaseLost struct{ err error }
+
+func (e *leaseLost) Error() string { return "intake lease lost: " + e.err.Error() }
+func (e *leaseLost) Unwrap() error { return e.err }

@@ -45,6 +45,13 @@ type Options struct {
 // Ensure creates or updates both streams and the intake consumer. Only the
 // active intake calls it: it may reset the consumer to its ack floor.
 func Ensure(ctx context.Context, js jetstream.JetStream, o Options) (jetstream.Consumer, error) {
+	if err := EnsureStreams(ctx, js, o); err != nil {
+		return nil, err
+	}
+	return EnsureConsumer(ctx, js, o)
+}
+
+func (o *Options) defaults() {
 	if o.Replicas == 0 {
 		o.Replicas = 1
 	}
@@ -60,6 +67,11 @@ func Ensure(ctx context.Context, js jetstream.JetStream, o Options) (jetstream.C
 	if o.Duplicates == 0 {
 		o.Duplicates = 2 * time.Minute
 	}
+}
+
+// EnsureStreams creates or updates both streams; any replica may.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, o Options) error {
+	o.defaults()
 	for _, cfg := range []jetstream.StreamConfig{
 		{Name: In, Subjects: []string{InSubjects}, Storage: jetstream.FileStorage, Retention: jetstream.LimitsPolicy,
 			MaxAge: o.InMaxAge, Replicas: o.Replicas, Duplicates: o.Duplicates, MaxMsgSize: 64 << 10,
@@ -69,9 +81,16 @@ func Ensure(ctx context.Context, js jetstream.JetStream, o Options) (jetstream.C
 			Description: "tilgang: events out and audit anchors"},
 	} {
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
-			return nil, fmt.Errorf("streams: create or update %s: %w", cfg.Name, err)
+			return fmt.Errorf("streams: create or update %s: %w", cfg.Name, err)
 		}
 	}
+	return nil
+}
+
+// EnsureConsumer creates or updates the intake consumer. Only the active
+// intake calls it: it may reset the consumer to its ack floor.
+func EnsureConsumer(ctx context.Context, js jetstream.JetStream, o Options) (jetstream.Consumer, error) {
+	o.defaults()
 	cfg := jetstream.ConsumerConfig{
 		Durable: Intake, AckPolicy: jetstream.AckExplicitPolicy, AckWait: o.AckWait, MaxDeliver: MaxDeliver,
 		FilterSubject: InSubjects, MaxAckPending: MaxBatch, DeliverPolicy: jetstream.DeliverAllPolicy,

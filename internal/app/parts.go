@@ -1,0 +1,184 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ror-ikt/tilgang/connectors"
+	"github.com/ror-ikt/tilgang/internal/engine"
+	"github.com/ror-ikt/tilgang/internal/executor"
+	"github.com/ror-ikt/tilgang/internal/intake"
+	"github.com/ror-ikt/tilgang/internal/lease"
+	"github.com/ror-ikt/tilgang/internal/ledger"
+	"github.com/ror-ikt/tilgang/internal/publish"
+	"github.com/ror-ikt/tilgang/internal/streams"
+)
+
+// Parts are the pieces of a running worker, embedded or distributed.
+type Parts struct {
+	Log         *slog.Logger
+	NC          *nats.Conn
+	JS          jetstream.JetStream
+	Ledger      ledger.Ledger
+	Engine      *engine.Engine
+	Connectors  connectors.Set
+	Streams     streams.Options
+	PoliciesDir string
+	Holder      string
+	ReleaseOwn  bool // the only executor, reusing its holder name across restarts
+	// Lease, when set, runs the intake and the publisher only while this
+	// replica holds it (worker mode); without it they always run (dev).
+	Lease *lease.Lease
+	// Executor and intake settings; zero values take the defaults.
+	Batch       int
+	Workers     int
+	ClaimLease  time.Duration
+	CallTimeout time.Duration
+	// Handle adds endpoints to the HTTP server (metrics).
+	Handle func(mux *http.ServeMux)
+
+	ready atomic.Bool
+}
+
+// Run starts intake, executor, publisher, API and HTTP and stops them in
+// order when ctx ends: intake first (no new messages), then the executor
+// finishes what is in flight, then the publisher sends what is left and a
+// last anchor. The caller closes the ledger last.
+func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr string)) error {
+	pub := &publish.Publisher{JS: p.JS, Ledger: p.Ledger, Log: p.Log}
+	exec := &executor.Executor{Ledger: p.Ledger, Engine: p.Engine, Connectors: p.Connectors, Log: p.Log, Holder: p.Holder,
+		ReleaseOwn: p.ReleaseOwn, Committed: pub.Wake, Workers: p.Workers, Lease: p.ClaimLease, Timeout: p.CallTimeout}
+	var fence func(tx ledger.Tx) error
+	if p.Lease != nil {
+		fence = p.Lease.Fence
+	}
+	runIntake := func(c context.Context) error {
+		// Only the active intake may reset the consumer to its ack floor.
+		cons, err := streams.EnsureConsumer(c, p.JS, p.Streams)
+		if err != nil {
+			return err
+		}
+		in := &intake.Intake{Consumer: cons, Ledger: p.Ledger, Engine: p.Engine, Log: p.Log, Batch: p.Batch, Fence: fence,
+			Committed: func() { exec.Wake(); pub.Wake() }}
+		return in.Run(c)
+	}
+
+	if err := streams.EnsureStreams(ctx, p.JS, p.Streams); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", httpAddr)
+	if err != nil {
+		return fmt.Errorf("http: listen %s: %w", httpAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !p.ready.Load() || !p.NC.IsConnected() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		if _, err := p.Ledger.Head(r.Context()); err != nil {
+			http.Error(w, "ledger: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	if p.Handle != nil {
+		p.Handle(mux)
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(ln)
+	defer hs.Close()
+
+	inCtx, stopIntake := context.WithCancel(ctx)
+	defer stopIntake()
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	pubCtx, stopPub := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPub()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	start := func(name string, c context.Context, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(c); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- fmt.Errorf("%s: %w", name, err)
+			}
+		}()
+	}
+	var inWG, execWG sync.WaitGroup
+	inWG.Add(1)
+	execWG.Add(1)
+	start("executor", workCtx, func(c context.Context) error { defer execWG.Done(); return exec.Run(c) })
+	if p.Lease == nil {
+		start("publisher", pubCtx, pub.Run)
+		start("intake", inCtx, func(c context.Context) error { defer inWG.Done(); return runIntake(c) })
+	} else {
+		// The active replica reads the intake and publishes; the others
+		// stand by and execute operations.
+		start("intake", inCtx, func(c context.Context) error {
+			defer inWG.Done()
+			return p.Lease.Run(c, func(active context.Context) error {
+				var both sync.WaitGroup
+				both.Add(1)
+				go func() { defer both.Done(); _ = pub.Run(active) }()
+				err := runIntake(active)
+				both.Wait()
+				return err
+			})
+		})
+	}
+	if err := p.serveAPI(inCtx, pub); err != nil {
+		stopIntake()
+		stopWork()
+		stopPub()
+		wg.Wait()
+		return err
+	}
+	p.ready.Store(true)
+	p.Log.Info("tilgang is running", "nats", p.NC.ConnectedUrl(), "http", ln.Addr().String(), "catalogue", p.Engine.Catalogue().Version[:12], "holder", p.Holder)
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	var failure error
+	select {
+	case <-ctx.Done():
+	case failure = <-errs:
+		p.Log.Error("a part stopped; shutting down", "err", failure)
+	}
+	p.ready.Store(false)
+	p.Log.Info("stopping: draining intake")
+	stopIntake()
+	inWG.Wait()
+	p.Log.Info("stopping: finishing operations in flight")
+	stopWork()
+	done := make(chan struct{})
+	go func() { execWG.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		p.Log.Warn("stopping: operations still in flight after 30 s; their claims will lapse and they run again")
+	}
+	stopPub()
+	wg.Wait()
+	if !p.ReleaseOwn {
+		// Hand unfinished claims back so other replicas need not wait for them to lapse.
+		if n, err := p.Ledger.ReleaseClaims(context.WithoutCancel(ctx), p.Holder); err == nil && n > 0 {
+			p.Log.Info("stopping: released claims", "operations", n)
+		}
+	}
+	p.Log.Info("stopped")
+	return failure
+}
