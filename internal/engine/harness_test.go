@@ -144,6 +144,7 @@ type harness struct {
 	stranger nkeys.KeyPair // in no principals file
 
 	files map[string]string // the catalogue's files, by name
+	path  string            // of the ledger file
 
 	// fail, when set, decides the result of a connector call: nil is success.
 	fail func(op ledger.Operation) error
@@ -186,7 +187,8 @@ func newHarness(t *testing.T, extraFiles ...map[string]string) *harness {
 	ps, err := principals.Merge(devSet, extra)
 	require.NoError(t, err)
 
-	h.led, err = sqlledger.OpenSQLite(h.ctx, filepath.Join(t.TempDir(), "ledger.db"))
+	h.path = filepath.Join(t.TempDir(), "ledger.db")
+	h.led, err = sqlledger.OpenSQLite(h.ctx, h.path)
 	require.NoError(t, err)
 	t.Cleanup(func() { h.led.Close() })
 	// Whatever a test did, the grant table must agree with the chain.

@@ -171,11 +171,14 @@ func (e *Engine) cancelLeave(tx ledger.Tx, now time.Time, row *ledger.PersonRow)
 var ErrStale = errors.New("engine: operation superseded")
 
 // RunInternal runs an operation of the engine's own (connector "tilgang"):
-// the scheduled leave. It cancels the person's queued and waiting work
+// a grant's expiry (see expire) or the scheduled leave. It cancels the person's queued and waiting work
 // (in-flight work finishes), ends every open grant and disables every
 // account, and marks the person as left.
 func (e *Engine) RunInternal(tx ledger.Tx, op ledger.Operation) error {
 	now := e.Now().UTC()
+	if op.Kind == ledger.KindExpire {
+		return e.expire(tx, now, op)
+	}
 	if op.Kind != ledger.KindLeave {
 		return e.Failed(tx, op, tilgang.Errorf(tilgang.Internal, "unknown internal operation kind %q", op.Kind))
 	}

@@ -137,7 +137,7 @@ func (e *Engine) endGrant(tx ledger.Tx, now time.Time, seq uint64, g *ledger.Gra
 		}
 		inFlight := false
 		for _, op := range ops {
-			inFlight = inFlight || op.State == ledger.OpQueued || op.State == ledger.OpClaimed || op.State == ledger.OpWaiting
+			inFlight = inFlight || (isWork(op) && (op.State == ledger.OpQueued || op.State == ledger.OpClaimed || op.State == ledger.OpWaiting))
 		}
 		if inFlight {
 			g.RevokeAfter, g.RevokeCause = true, cause
@@ -213,6 +213,9 @@ func (e *Engine) handOverAccount(tx ledger.Tx, now time.Time, g *ledger.Grant, e
 // it is revoked at once.
 func (e *Engine) startRevoke(tx ledger.Tx, now time.Time, seq uint64, g *ledger.Grant, w why) error {
 	g.RevokeAfter = false
+	if err := e.cancelExpiry(tx, now, g); err != nil {
+		return err
+	}
 	if err := e.move(tx, now, g, tilgang.StateRevoking, w, false); err != nil {
 		return err
 	}
@@ -304,6 +307,9 @@ func (e *Engine) settle(tx ledger.Tx, now time.Time, seq uint64, grantID string)
 	}
 	var failedProv, failedRevoke *ledger.Operation
 	for i, op := range ops {
+		if !isWork(op) {
+			continue
+		}
 		switch op.State {
 		case ledger.OpQueued, ledger.OpClaimed, ledger.OpWaiting:
 			return nil
@@ -325,10 +331,18 @@ func (e *Engine) settle(tx ledger.Tx, now time.Time, seq uint64, grantID string)
 			}
 			e.emit(tx, now, tilgang.EvGrantFailed, g, "", map[string]any{"reason": w.text, "operation_id": fmt.Sprint(failedProv.ID)})
 		} else {
+			w = e.activeUntil(now, g)
 			if err := e.move(tx, now, g, tilgang.StateActive, w, false); err != nil {
 				return err
 			}
-			e.emit(tx, now, tilgang.EvGrantActive, g, "", nil)
+			var extra map[string]any
+			if !g.ValidUntil.IsZero() {
+				extra = map[string]any{"valid_until": g.ValidUntil.String()}
+			}
+			e.emit(tx, now, tilgang.EvGrantActive, g, "", extra)
+			if err := e.scheduleExpiry(tx, now, seq, g); err != nil {
+				return err
+			}
 		}
 		if g.RevokeAfter {
 			return e.startRevoke(tx, now, seq, g, why{text: "revoke requested while provisioning (" + g.RevokeCause + ")"})

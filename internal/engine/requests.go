@@ -389,7 +389,7 @@ func cancellable(g *ledger.Grant, ops []ledger.Operation) bool {
 		return true
 	case tilgang.StateProvisioning:
 		for _, op := range ops {
-			if op.State != ledger.OpQueued || op.Attempts > 0 {
+			if isWork(op) && (op.State != ledger.OpQueued || op.Attempts > 0) {
 				return false
 			}
 		}

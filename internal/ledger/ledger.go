@@ -228,7 +228,8 @@ const (
 	KindDisable       = "disable"
 	KindGrant         = "grant"
 	KindRevoke        = "revoke"
-	KindLeave         = "leave" // scheduled leaver processing (internal)
+	KindLeave         = "leave"  // scheduled leaver processing (internal)
+	KindExpire        = "expire" // a time-bound grant's scheduled expiry (internal)
 )
 
 // Internal is the connector name of operations the engine itself runs.
