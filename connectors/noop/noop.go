@@ -2,7 +2,9 @@
 // what it was asked: it counts calls and effects (calls that changed its
 // state), for tests and benchmarks. With a journal file its state and its
 // effects survive a killed process, so a crash test can check that every
-// effect happened exactly once at the target.
+// effect happened exactly once at the target. Several processes may share
+// one journal (each call locks it with flock and first applies what the
+// others appended), as worker replicas share one real target.
 package noop
 
 import (
@@ -13,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors"
@@ -52,6 +55,7 @@ type Connector struct {
 	calls    map[string]int
 	effects  []Effect
 	journal  *os.File
+	offset   int64 // how much of the journal this process has applied
 }
 
 // Open makes an instance; with a journal it replays the state first.
@@ -60,20 +64,49 @@ func Open(cfg Config) (*Connector, error) {
 	if cfg.Journal == "" {
 		return c, nil
 	}
-	effects, err := ReadJournal(cfg.Journal)
-	if err != nil && !os.IsNotExist(err) {
-		return nil, err
-	}
-	for _, e := range effects {
-		c.apply(e)
-	}
-	c.effects = effects
-	f, err := os.OpenFile(cfg.Journal, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(cfg.Journal, os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("noop: open journal: %w", err)
 	}
 	c.journal = f
+	if err := c.catchUp(); err != nil {
+		f.Close()
+		return nil, err
+	}
 	return c, nil
+}
+
+// catchUp applies what other processes appended to the journal since this
+// one last looked: several workers may share one journal, like one target.
+func (c *Connector) catchUp() error {
+	st, err := c.journal.Stat()
+	if err != nil {
+		return fmt.Errorf("noop: journal: %w", err)
+	}
+	if st.Size() == c.offset {
+		return nil
+	}
+	buf := make([]byte, st.Size()-c.offset)
+	if _, err := c.journal.ReadAt(buf, c.offset); err != nil {
+		return fmt.Errorf("noop: journal: %w", err)
+	}
+	text := string(buf)
+	if i := strings.LastIndexByte(text, '\n'); i >= 0 {
+		text = text[:i+1] // a torn last line is not an effect yet
+	} else {
+		return nil
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+		parts := strings.Split(line, "\t")
+		if len(parts) != 3 {
+			continue
+		}
+		e := Effect{Op: parts[0], Person: parts[1], Entitlement: parts[2]}
+		c.apply(e)
+		c.effects = append(c.effects, e)
+	}
+	c.offset += int64(len(text))
+	return nil
 }
 
 // ReadJournal reads the effects a journal holds, in order.
@@ -131,17 +164,29 @@ func (c *Connector) do(op string, e Effect) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls[op]++
+	if c.journal != nil {
+		// One writer at a time across processes; catch up before deciding.
+		if err := syscall.Flock(int(c.journal.Fd()), syscall.LOCK_EX); err != nil {
+			return tilgang.Wrap(tilgang.Unavailable, err, "noop: lock journal")
+		}
+		defer syscall.Flock(int(c.journal.Fd()), syscall.LOCK_UN)
+		if err := c.catchUp(); err != nil {
+			return tilgang.Wrap(tilgang.Unavailable, err, "noop: journal")
+		}
+	}
 	if !c.apply(e) {
 		return nil
 	}
 	c.effects = append(c.effects, e)
 	if c.journal != nil {
-		if _, err := c.journal.WriteString(e.String() + "\n"); err != nil {
+		line := e.String() + "\n"
+		if _, err := c.journal.WriteString(line); err != nil {
 			return tilgang.Wrap(tilgang.Unavailable, err, "noop: journal")
 		}
 		if err := c.journal.Sync(); err != nil {
 			return tilgang.Wrap(tilgang.Unavailable, err, "noop: journal sync")
 		}
+		c.offset += int64(len(line))
 	}
 	return nil
 }

@@ -41,3 +41,27 @@ func TestContract(t *testing.T) {
 	}
 	require.Equal(t, 1, seen[noop.Effect{Op: "grant", Person: "1547-2", Entitlement: "APP-Gerica-Bruker"}], "granted twice, one effect")
 }
+
+// Two instances on one journal act as one target: the second grant of the
+// same membership is no effect, and each sees the other's changes.
+func TestSharedJournal(t *testing.T) {
+	journal := filepath.Join(t.TempDir(), "noop.journal")
+	a, err := noop.Open(noop.Config{Journal: journal})
+	require.NoError(t, err)
+	b, err := noop.Open(noop.Config{Journal: journal})
+	require.NoError(t, err)
+	acct := connectors.Account{Person: tilgang.Person{ID: "1547-1"}}
+	ctx := t.Context()
+	_, _, err = a.EnsureAccount(ctx, acct)
+	require.NoError(t, err)
+	_, _, err = b.EnsureAccount(ctx, acct)
+	require.NoError(t, err)
+	require.NoError(t, b.Grant(ctx, acct, "G"))
+	require.NoError(t, a.Grant(ctx, acct, "G"))
+	require.NoError(t, a.Revoke(ctx, acct, "G"))
+	require.NoError(t, b.Revoke(ctx, acct, "G"))
+	effects, err := noop.ReadJournal(journal)
+	require.NoError(t, err)
+	require.Equal(t, []noop.Effect{{Op: "create", Person: "1547-1", Entitlement: "enabled"}, {Op: "grant", Person: "1547-1", Entitlement: "G"},
+		{Op: "revoke", Person: "1547-1", Entitlement: "G"}}, effects)
+}
