@@ -80,7 +80,7 @@ func TestCandidates(t *testing.T) {
 		{name: "taken once", base: "aasove", taken: []string{"aasove"}, want: "aasove2"},
 		{name: "gap is reused", base: "aasove", taken: []string{"aasove", "aasove3"}, want: "aasove2"},
 		{name: "long base is cut for the suffix", base: "kristofferalexanders", taken: []string{"kristofferalexanders"}, want: "kristofferalexander2"},
-		{name: "two digits", base: "kristofferalexanders", taken: append([]string{"kristofferalexanders"}, seq("kristofferalexander", 2, 9)...), want: "kristofferalexand10"},
+		{name: "two digits", base: "kristofferalexanders", taken: append([]string{"kristofferalexanders"}, seq("kristofferalexander", 2, 9)...), want: "kristofferalexande10"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			taken := map[string]bool{}
