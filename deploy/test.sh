@@ -13,5 +13,10 @@ command -v go >/dev/null || { echo "deploy/test.sh: Go is not installed (need Go
 echo "== $(go version)"
 echo "== go vet"
 go vet ./...
+# The ad connector's tests need a Samba AD DC: start it (or reuse it; installs Debian's Samba
+# packages when missing) and export where it is.
+echo "== Samba AD test environment"
+bash deploy/samba-testenv.sh start >/dev/null
+set -a; . "${TILGANG_SAMBA_DIR:-/var/tmp/tilgang-samba}/env"; set +a
 echo "== go test"
 go test -count=1 -race -timeout 40m "$@" ./...
