@@ -14,12 +14,14 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors"
 	"github.com/ror-ikt/tilgang/internal/engine"
 	"github.com/ror-ikt/tilgang/internal/executor"
 	"github.com/ror-ikt/tilgang/internal/intake"
 	"github.com/ror-ikt/tilgang/internal/lease"
 	"github.com/ror-ikt/tilgang/internal/ledger"
+	"github.com/ror-ikt/tilgang/internal/metrics"
 	"github.com/ror-ikt/tilgang/internal/publish"
 	"github.com/ror-ikt/tilgang/internal/streams"
 )
@@ -44,8 +46,8 @@ type Parts struct {
 	Workers     int
 	ClaimLease  time.Duration
 	CallTimeout time.Duration
-	// Handle adds endpoints to the HTTP server (metrics).
-	Handle func(mux *http.ServeMux)
+	// Metrics, when set, are served on /metrics and fed by every part.
+	Metrics *metrics.Metrics
 
 	ready atomic.Bool
 }
@@ -58,6 +60,7 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 	pub := &publish.Publisher{JS: p.JS, Ledger: p.Ledger, Log: p.Log}
 	exec := &executor.Executor{Ledger: p.Ledger, Engine: p.Engine, Connectors: p.Connectors, Log: p.Log, Holder: p.Holder,
 		ReleaseOwn: p.ReleaseOwn, Committed: pub.Wake, Workers: p.Workers, Lease: p.ClaimLease, Timeout: p.CallTimeout}
+	var observe func(engine.Input, engine.Outcome, *jetstream.MsgMetadata)
 	var fence func(tx ledger.Tx) error
 	if p.Lease != nil {
 		fence = p.Lease.Fence
@@ -68,7 +71,7 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 		if err != nil {
 			return err
 		}
-		in := &intake.Intake{Consumer: cons, Ledger: p.Ledger, Engine: p.Engine, Log: p.Log, Batch: p.Batch, Fence: fence,
+		in := &intake.Intake{Consumer: cons, Ledger: p.Ledger, Engine: p.Engine, Log: p.Log, Batch: p.Batch, Fence: fence, Observe: observe,
 			Committed: func() { exec.Wake(); pub.Wake() }}
 		return in.Run(c)
 	}
@@ -93,8 +96,23 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	if p.Handle != nil {
-		p.Handle(mux)
+	if p.Metrics != nil {
+		mux.Handle("/metrics", p.Metrics.Handler())
+		exec.Observe = func(op ledger.Operation, took time.Duration, err error) {
+			outcome := "done"
+			if err != nil {
+				outcome = "failed"
+				if tilgang.Retryable(err) && op.Attempts < p.Engine.MaxAttempts {
+					outcome = "retry"
+				}
+			}
+			p.Metrics.Latency.WithLabelValues(op.Connector, op.Kind).Observe(took.Seconds())
+			p.Metrics.Operations.WithLabelValues(op.Connector, op.Kind, outcome).Inc()
+		}
+		observe = func(_ engine.Input, out engine.Outcome, _ *jetstream.MsgMetadata) {
+			p.Metrics.Messages.WithLabelValues(string(out)).Inc()
+		}
+		go p.Metrics.Sample(ctx, p.Ledger, p.JS, 15*time.Second)
 	}
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go hs.Serve(ln)

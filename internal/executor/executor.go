@@ -42,6 +42,8 @@ type Executor struct {
 	ReleaseOwn bool
 	// Committed is called after each commit that may have produced events.
 	Committed func()
+	// Observe, when set, is told each connector call's duration and error.
+	Observe func(op ledger.Operation, took time.Duration, err error)
 
 	wake     chan struct{}
 	once     sync.Once
@@ -305,6 +307,9 @@ func (x *Executor) call(ctx context.Context, op ledger.Operation, out chan<- rec
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = tilgang.Wrap(tilgang.Unavailable, err, "%s on %s timed out after %s", op.Kind, op.Connector, x.Timeout)
+	}
+	if x.Observe != nil {
+		x.Observe(op, time.Since(start), err)
 	}
 	if err != nil {
 		log.Warn("executor: operation failed", "err", err, "error_kind", tilgang.KindOf(err), "attempt", op.Attempts, "took", time.Since(start))

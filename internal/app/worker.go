@@ -1,0 +1,94 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/ror-ikt/tilgang/connectors"
+	"github.com/ror-ikt/tilgang/internal/engine"
+	"github.com/ror-ikt/tilgang/internal/lease"
+	"github.com/ror-ikt/tilgang/internal/ledger"
+	"github.com/ror-ikt/tilgang/internal/metrics"
+	"github.com/ror-ikt/tilgang/internal/policy"
+	"github.com/ror-ikt/tilgang/internal/principals"
+	"github.com/ror-ikt/tilgang/internal/streams"
+)
+
+// WorkerOptions configure one `tilgang worker` replica. The caller opens
+// the ledger (and closes it after Worker returns) and the connectors.
+type WorkerOptions struct {
+	Name        string // unique per replica: claims and the intake lease carry it
+	NATS        string // server URLs, comma separated
+	NATSOptions []nats.Option
+	Streams     streams.Options
+	Ledger      ledger.Ledger
+	Principals  *principals.Set
+	Policies    string
+	Connectors  connectors.Set
+	Manual      []string // connector instances of type manual
+	HTTP        string
+	Log         *slog.Logger
+	Batch       int
+	Workers     int
+	LeaseTTL    time.Duration // intake lease, default 10 s
+	ClaimLease  time.Duration
+	CallTimeout time.Duration
+	MaxAttempts int
+	// Ready, when set, is called once everything listens.
+	Ready func(httpAddr string)
+}
+
+// Worker runs one replica until ctx ends: every replica executes operations
+// and answers the API; the one holding the intake lease also reads the
+// stream and publishes events. Several replicas share one NATS cluster and
+// one PostgreSQL database.
+func Worker(ctx context.Context, o WorkerOptions) error {
+	log := o.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("replica", o.Name)
+	cat, err := policy.Load(o.Policies, o.Connectors.Names())
+	if err != nil {
+		return fmt.Errorf("worker: the catalogue in %s is invalid, not starting:\n%w", o.Policies, err)
+	}
+	opts := append([]nats.Option{nats.Name("tilgang-worker " + o.Name), nats.MaxReconnects(-1), nats.ReconnectWait(500 * time.Millisecond),
+		nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats: disconnected", "err", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("nats: reconnected", "url", c.ConnectedUrl()) })}, o.NATSOptions...)
+	nc, err := nats.Connect(o.NATS, opts...)
+	if err != nil {
+		return fmt.Errorf("worker: nats %s: %w", o.NATS, err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	eng := engine.New(cat, o.Principals, o.Manual, time.Now, log)
+	if o.MaxAttempts > 0 {
+		eng.MaxAttempts = o.MaxAttempts
+	}
+	ttl := o.LeaseTTL
+	if ttl == 0 {
+		ttl = 10 * time.Second
+	}
+	m := metrics.New(o.Name)
+	l := &lease.Lease{Ledger: o.Ledger, Name: "intake", Holder: o.Name, TTL: ttl, Log: log,
+		OnChange: func(active bool) {
+			if active {
+				m.LeaseHeld.Set(1)
+			} else {
+				m.LeaseHeld.Set(0)
+			}
+		}}
+	p := &Parts{Log: log, NC: nc, JS: js, Ledger: o.Ledger, Engine: eng, Connectors: o.Connectors, Streams: o.Streams,
+		PoliciesDir: o.Policies, Holder: o.Name, Lease: l, Batch: o.Batch, Workers: o.Workers, ClaimLease: o.ClaimLease,
+		CallTimeout: o.CallTimeout, Metrics: m}
+	return p.Run(ctx, o.HTTP, o.Ready)
+}
