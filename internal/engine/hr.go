@@ -145,6 +145,9 @@ func (e *Engine) hr(tx ledger.Tx, m *msg, h *envelope.HR) (Outcome, error) {
 			}
 		}
 	}
+	if err := e.hrPolicy(tx, m, old, &row); err != nil {
+		return "", err
+	}
 	return Accepted, nil
 }
 

@@ -2,7 +2,6 @@ package policy
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -226,12 +225,12 @@ func (r *Role) End(requested tilgang.Date, activated time.Time) (end tilgang.Dat
 	return end, shortened
 }
 
-// BirthrightRoles lists, sorted, the "system/role" every birthright rule of
-// the catalogue gives the person, and the first evaluation error (a rule
-// that cannot be evaluated gives nothing).
-func BirthrightRoles(cat *Catalogue, person *tilgang.Person) ([]string, error) {
+// BirthrightRoles maps every "system/role" the catalogue's birthright rules
+// give the person to the first rule giving it ("file:line"), and returns the
+// first evaluation error (a rule that cannot be evaluated gives nothing).
+func BirthrightRoles(cat *Catalogue, person *tilgang.Person) (map[string]string, error) {
 	pv := PersonVars(person)
-	set := map[string]bool{}
+	out := map[string]string{}
 	var first error
 	for _, id := range cat.SystemIDs() {
 		s := cat.Systems[id]
@@ -243,17 +242,15 @@ func BirthrightRoles(cat *Catalogue, person *tilgang.Person) ([]string, error) {
 				}
 				continue
 			}
-			if ok {
-				for _, r := range b.Roles {
-					set[s.ID+"/"+r] = true
+			if !ok {
+				continue
+			}
+			for _, r := range b.Roles {
+				if _, seen := out[s.ID+"/"+r]; !seen {
+					out[s.ID+"/"+r] = fmt.Sprintf("%s:%d", s.File, b.Line)
 				}
 			}
 		}
 	}
-	out := make([]string, 0, len(set))
-	for k := range set {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out, first
 }
