@@ -98,7 +98,10 @@ type Tx interface {
 	InsertRequest(r Request) error
 
 	Grant(id string) (*Grant, error)
-	// OpenGrant is the open grant of (person, system, role), nil when none.
+	// OpenGrant is the open grant of (person, system, role) that is not
+	// being revoked, nil when none: at most one exists. A grant in revoking
+	// or revoke_failed does not count, so asking again opens a new grant
+	// whose operations queue behind the revokes.
 	OpenGrant(person, system, role string) (*Grant, error)
 	// GrantsOf lists the person's grants that are not final.
 	GrantsOf(person string) ([]Grant, error)

@@ -108,6 +108,26 @@ var grantTests = []test{
 		require.Nil(t, got)
 		require.Error(t, tx.UpdateGrant(grant("nothing", "p", "s", "r", tilgang.StateActive)), "updating a missing grant")
 	}},
+	{"RevokingDoesNotBlockANewGrant", func(t *testing.T, l ledger.Ledger) {
+		for _, state := range []tilgang.GrantState{tilgang.StateRevoking, tilgang.StateRevokeFailed} {
+			old := grant("old-"+string(state), "p-"+string(state), "gerica", "bruker", state)
+			putGrants(t, l, old)
+			tx := begin(t, l)
+			got, err := tx.OpenGrant(old.Person, "gerica", "bruker")
+			require.NoError(t, err)
+			require.Nil(t, got, "a %s grant is on its way out, not the open one", state)
+			require.NoError(t, tx.Rollback())
+			putGrants(t, l, grant("new-"+string(state), old.Person, "gerica", "bruker", tilgang.StateProvisioning))
+			tx = begin(t, l)
+			got, err = tx.OpenGrant(old.Person, "gerica", "bruker")
+			require.NoError(t, err)
+			require.Equal(t, "new-"+string(state), got.ID)
+			open, err := tx.GrantsOf(old.Person)
+			require.NoError(t, err)
+			require.Len(t, open, 2, "both are open (not final)")
+			require.NoError(t, tx.Rollback())
+		}
+	}},
 	{"OneOpenPerRole", func(t *testing.T, l ledger.Ledger) {
 		first := grant("g1", "p1", "gerica", "bruker", tilgang.StatePendingApproval)
 		putGrants(t, l, first)

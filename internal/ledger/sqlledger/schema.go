@@ -26,7 +26,11 @@ func schema(d dialect) []string {
 			stage INTEGER NOT NULL, stage_principal TEXT NOT NULL, approvers TEXT NOT NULL,
 			valid_until TEXT NOT NULL, revoke_after INTEGER NOT NULL, revoke_cause TEXT NOT NULL,
 			entitlements TEXT NOT NULL, catalogue TEXT NOT NULL, created BIGINT NOT NULL, updated BIGINT NOT NULL)`,
-		`CREATE UNIQUE INDEX IF NOT EXISTS grants_open ON grants (person, system, role) WHERE open = 1`,
+		`DROP INDEX IF EXISTS grants_open`,
+		// One grant per (person, system, role) that is open and not on its way out:
+		// a request while the last one is being revoked opens a new grant, whose
+		// operations queue behind the revokes.
+		`CREATE UNIQUE INDEX IF NOT EXISTS grants_one_open ON grants (person, system, role) WHERE open = 1 AND state NOT IN ('revoking', 'revoke_failed')`,
 		`CREATE INDEX IF NOT EXISTS grants_person ON grants (person)`,
 		`CREATE INDEX IF NOT EXISTS grants_system ON grants (system)`,
 		`CREATE TABLE IF NOT EXISTS operations (

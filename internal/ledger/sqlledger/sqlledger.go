@@ -448,7 +448,7 @@ func (t *tx) Grant(id string) (*ledger.Grant, error) {
 }
 
 func (t *tx) OpenGrant(person, system, role string) (*ledger.Grant, error) {
-	row, err := t.queryRow(`SELECT `+grantCols+` FROM grants WHERE person = ? AND system = ? AND role = ? AND open = 1`, person, system, role)
+	row, err := t.queryRow(`SELECT `+grantCols+` FROM grants WHERE person = ? AND system = ? AND role = ? AND open = 1 AND state NOT IN ('revoking', 'revoke_failed')`, person, system, role)
 	if err != nil {
 		return nil, err
 	}
