@@ -331,6 +331,9 @@ func init() {
 		{name: "worker", group: groupRun, run: runWorker,
 			usage:   "worker --config FILE",
 			summary: "run a worker replica against a NATS cluster and PostgreSQL (not in this build yet)"},
+		{name: "config check", group: groupRun, run: runConfigCheck,
+			usage:   "config check --config FILE",
+			summary: "check a worker config, its principals file and catalogue: prints it with secrets redacted and ok, or every problem (exit 1)"},
 
 		{name: "request grant", group: groupMsg, run: runRequest,
 			usage:   "request grant --person ID --system ID --role ID --reason TEXT [--until YYYY-MM-DD] [--wait DURATION]",

@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestConfigCheck(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	policies, err := filepath.Abs("../../policies")
+	require.NoError(t, err)
+	principalsFile, err := filepath.Abs("../principals/testdata/example.yaml")
+	require.NoError(t, err)
+	const password = "Fjellgeit-42"
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(text), 0o600))
+		return p
+	}
+	base := "nats: {url: nats://nats-1:4222, stream_replicas: 1}\nledger: {driver: postgres}\n" +
+		"principals: " + principalsFile + "\npolicies: " + policies + "\n"
+	tests := []struct {
+		name     string
+		config   string
+		env      map[string]string
+		code     int
+		want     []string
+		wantNot  []string
+		wantErrs string
+	}{
+		{name: "valid", config: base + "connectors: {manual: {type: manual}, noop: {type: noop}}\n",
+			env:  map[string]string{"TILGANG_LEDGER_DSN": "postgres://tilgang:" + password + "@db-1/tilgang"},
+			want: []string{"postgres://tilgang:REDACTED@db-1/tilgang", "noop: {type: noop, journal: \"\"}", "\nok\n"}},
+		{name: "every problem, the catalogue's too", config: base + "intake: {lease_ttl: 1s}\nconnectors: {noop: {type: noop}}\n",
+			code: 1,
+			want: []string{
+				"c.yaml:2: ledger.dsn_env: the environment variable TILGANG_LEDGER_DSN is not set or empty",
+				"c.yaml:5: intake.lease_ttl: 1s must be longer than 3s",
+				`gerica.yaml:13: connectors: "manual" is not a configured connector instance (configured: noop)`},
+			wantNot:  []string{"\nok\n", "nats:"},
+			wantErrs: "tilgang config check: "},
+		{name: "unknown key", config: base + "connectors: {manual: {type: manual, journal: x}}\n", code: 1,
+			want: []string{"c.yaml:5: connectors.manual.journal: unknown setting (this has no settings)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := write(strings.ReplaceAll(tt.name, " ", "_")+"-c.yaml", tt.config)
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), []string{"config", "check", "--config", path}, options{
+				Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string { return tt.env[k] }})
+			require.Equal(t, tt.code, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+			for _, w := range tt.want {
+				require.Contains(t, stdout.String(), w)
+			}
+			for _, w := range tt.wantNot {
+				require.NotContains(t, stdout.String(), w)
+			}
+			require.NotContains(t, stdout.String()+stderr.String(), password)
+			require.Contains(t, stderr.String(), tt.wantErrs)
+		})
+	}
+}

@@ -1,0 +1,19 @@
+package config
+
+import (
+	"github.com/ror-ikt/tilgang/connectors"
+	"github.com/ror-ikt/tilgang/connectors/manual"
+	"github.com/ror-ikt/tilgang/connectors/noop"
+)
+
+// DefaultRegistry is a new registry of every connector type this build
+// knows, for `tilgang worker` and `tilgang config check`. Each call builds
+// a fresh one, so tests may add types of their own.
+func DefaultRegistry() *connectors.Registry {
+	reg := &connectors.Registry{}
+	reg.Register("manual", func() connectors.Config { return &manual.Config{} })
+	reg.Register("noop", func() connectors.Config { return &noop.Config{} })
+	// Connector types register here as they land, one line each, e.g.:
+	// reg.Register("ad", func() connectors.Config { return &ad.Config{} })
+	return reg
+}
