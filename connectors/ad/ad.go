@@ -624,10 +624,18 @@ func (c *Connector) isMember(conn *ldap.Conn, group, member string) (bool, error
 	return len(res.Entries) == 1, nil
 }
 
-func (c *Connector) addMember(conn *ldap.Conn, group, member string) error {
+func (c *Connector) modifyMember(conn *ldap.Conn, group, member string, add bool) error {
 	mod := ldap.NewModifyRequest(group, []ldap.Control{permissive})
-	mod.Add("member", []string{member})
-	err := conn.Modify(mod)
+	if add {
+		mod.Add("member", []string{member})
+	} else {
+		mod.Delete("member", []string{member})
+	}
+	return conn.Modify(mod)
+}
+
+func (c *Connector) addMember(conn *ldap.Conn, group, member string) error {
+	err := c.modifyMember(conn, group, member, true)
 	// Already a member: 20 (the RFC), 68 (Samba, which ignores the control
 	// for member). Done only if the group says so.
 	if ldap.IsErrorAnyOf(err, ldap.LDAPResultAttributeOrValueExists, ldap.LDAPResultEntryAlreadyExists) {
@@ -639,9 +647,7 @@ func (c *Connector) addMember(conn *ldap.Conn, group, member string) error {
 }
 
 func (c *Connector) removeMember(conn *ldap.Conn, group, member string) error {
-	mod := ldap.NewModifyRequest(group, []ldap.Control{permissive})
-	mod.Delete("member", []string{member})
-	err := conn.Modify(mod)
+	err := c.modifyMember(conn, group, member, false)
 	// Not a member: 16 (the RFC), 53 (Samba). Done only if the group says so.
 	if ldap.IsErrorAnyOf(err, ldap.LDAPResultNoSuchAttribute, ldap.LDAPResultUnwillingToPerform) {
 		if ok, rerr := c.isMember(conn, group, member); rerr == nil && !ok {
@@ -649,6 +655,20 @@ func (c *Connector) removeMember(conn *ldap.Conn, group, member string) error {
 		}
 	}
 	return err
+}
+
+// guidDN is the account's DN in AD's GUID form (MS-ADTS 3.1.1.3.1.2.4),
+// which AD and Samba accept as a member value: it names the account even
+// after a move, and saves a search per grant.
+func guidDN(a connectors.Account) string {
+	g := a.Ref[RefGUID]
+	if len(g) != 32 {
+		return ""
+	}
+	if _, err := hex.DecodeString(g); err != nil {
+		return ""
+	}
+	return "<GUID=" + g + ">"
 }
 
 // Grant adds the account to the group named by the entitlement (a DN).
@@ -660,6 +680,13 @@ func (c *Connector) Grant(ctx context.Context, a connectors.Account, ent string)
 		return classify(err, "ad: grant %s to %s", ent, a.Person.ID)
 	}
 	err = c.pool.do(ctx, func(conn *ldap.Conn) error {
+		if m := guidDN(a); m != "" {
+			err := c.modifyMember(conn, g, m, true)
+			if !ldap.IsErrorAnyOf(err, ldap.LDAPResultAttributeOrValueExists, ldap.LDAPResultEntryAlreadyExists, ldap.LDAPResultNoSuchObject) {
+				return err
+			}
+			// Already a member, or no such account or group: look closer.
+		}
 		e, err := c.find(conn, a)
 		if err != nil {
 			return err
@@ -680,6 +707,12 @@ func (c *Connector) Revoke(ctx context.Context, a connectors.Account, ent string
 		return classify(err, "ad: revoke %s from %s", ent, a.Person.ID)
 	}
 	err = c.pool.do(ctx, func(conn *ldap.Conn) error {
+		if m := guidDN(a); m != "" {
+			err := c.modifyMember(conn, g, m, false)
+			if !ldap.IsErrorAnyOf(err, ldap.LDAPResultNoSuchAttribute, ldap.LDAPResultUnwillingToPerform, ldap.LDAPResultNoSuchObject) {
+				return err
+			}
+		}
 		e, err := c.find(conn, a)
 		if err != nil || e == nil {
 			return err
