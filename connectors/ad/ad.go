@@ -49,6 +49,10 @@ import (
 	"github.com/ror-ikt/tilgang/connectors"
 )
 
+// maxCandidates bounds the numbered usernames tried for one base
+// ("karhan" .. "karhan999"): common names in a large shared service pass 99.
+const maxCandidates = 999
+
 // Ref keys an ad account has.
 const (
 	RefDN   = "dn"
@@ -257,11 +261,11 @@ func (c *Connector) Resolve(ctx context.Context, p tilgang.Person, prior connect
 				base = base[:MaxSAMAccountName]
 			}
 		}
-		// Every candidate (base, base2, ... base99) starts with prefix, so
+		// Every candidate (base, base2, ... base999) starts with prefix, so
 		// one search finds all that are taken.
 		prefix := base
-		if len(prefix) > MaxSAMAccountName-2 {
-			prefix = prefix[:MaxSAMAccountName-2]
+		if len(prefix) > MaxSAMAccountName-3 {
+			prefix = prefix[:MaxSAMAccountName-3]
 		}
 		esc := ldap.EscapeFilter(prefix)
 		es, err := c.searchUsersAny(conn, "(|(sAMAccountName="+esc+"*)(userPrincipalName="+esc+"*))")
@@ -275,9 +279,9 @@ func (c *Connector) Resolve(ctx context.Context, p tilgang.Person, prior connect
 				taken[strings.ToLower(strings.SplitN(upn, "@", 2)[0])] = true
 			}
 		}
-		sam, ok := FirstFree(base, taken, 99)
+		sam, ok := FirstFree(base, taken, maxCandidates)
 		if !ok {
-			return tilgang.Errorf(tilgang.Conflict, "no free username from %q (99 taken)", base)
+			return tilgang.Errorf(tilgang.Conflict, "no free username from %q (%d taken)", base, maxCandidates)
 		}
 		cn := cut(displayName(p), 64)
 		if cn == "" {

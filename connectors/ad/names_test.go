@@ -87,12 +87,12 @@ func TestCandidates(t *testing.T) {
 			for _, n := range tc.taken {
 				taken[n] = true
 			}
-			got, ok := FirstFree(tc.base, taken, 99)
+			got, ok := FirstFree(tc.base, taken, maxCandidates)
 			require.True(t, ok)
 			require.Equal(t, tc.want, got)
 			require.LessOrEqual(t, len(got), MaxSAMAccountName)
 			// Resolve finds every candidate with one prefix search.
-			require.True(t, strings.HasPrefix(got, tc.base[:min(len(tc.base), MaxSAMAccountName-2)]))
+			require.True(t, strings.HasPrefix(got, tc.base[:min(len(tc.base), MaxSAMAccountName-3)]))
 		})
 	}
 }
