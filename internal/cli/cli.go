@@ -404,9 +404,9 @@ func init() {
 			usage:   "policy test [DIR]",
 			summary: "run the catalogue's policy tests (not in this build yet)"},
 
-		{name: "plan", group: groupLater, run: runNotYet,
+		{name: "plan", group: groupRead, run: runPlan,
 			usage:   "plan --person ID [--system ID --role ID]",
-			summary: "show what policy would decide for a person (not in this build yet)"},
+			summary: "dry run: what the policy would decide for a person, and which operations would follow; changes nothing"},
 		{name: "catalog import", group: groupLater, run: runNotYet,
 			usage:   "catalog import FILE",
 			summary: "import a system catalogue (not in this build yet)"},

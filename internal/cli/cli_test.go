@@ -167,7 +167,8 @@ func TestBadInputPublishesNothing(t *testing.T) {
 		{name: "hr import: no file", args: []string{"hr", "import"}, code: 2, msg: "missing argument"},
 		{name: "NATS not reachable", env: map[string]string{envNATS: "nats://127.0.0.1:1"}, args: with(grant, "--reason", "r"), code: 1, msg: "cannot connect to NATS at nats://127.0.0.1:1"},
 		{name: "worker", args: []string{"worker", "--config", "tilgang.yaml"}, code: 2, msg: "worker mode is not available in this build yet"},
-		{name: "plan", args: []string{"plan", "--person", person}, code: 2, msg: "not available in this build yet"},
+		{name: "plan without a person", args: []string{"plan"}, code: 2, msg: "give --person ID"},
+		{name: "plan with a system but no role", args: []string{"plan", "--person", person, "--system", "kasse"}, code: 2, msg: "together"},
 		{name: "credential open", args: []string{"credential", "open"}, code: 2, msg: "not available in this build yet"},
 	}
 	for _, tc := range tests {
