@@ -400,9 +400,9 @@ func init() {
 		{name: "policy check", group: groupPolicy, run: runPolicyCheck,
 			usage:   "policy check [DIR]",
 			summary: "validate the catalogue in DIR (default policies): file:line problems, exit 1 on any"},
-		{name: "policy test", group: groupPolicy, run: runNotYet,
+		{name: "policy test", group: groupPolicy, run: runPolicyTest,
 			usage:   "policy test [DIR]",
-			summary: "run the catalogue's policy tests (not in this build yet)"},
+			summary: "run the catalogue's policy tests (DIR/tests/*.yaml): file:line of each case that fails, exit 1 on any"},
 
 		{name: "plan", group: groupRead, run: runPlan,
 			usage:   "plan --person ID [--system ID --role ID]",

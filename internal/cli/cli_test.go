@@ -492,7 +492,9 @@ roles:
 		{name: "bad", args: []string{"policy", "check", bad}, code: 1, out: filepath.Join(bad, "gerica.yaml") + ":9: "},
 		{name: "missing directory", args: []string{"policy", "check", filepath.Join(bad, "nope")}, code: 1, out: "cannot read the policy directory"},
 		{name: "json", args: []string{"policy", "check", good, "--output", "json"}, code: 0, out: `"ok": true`},
-		{name: "policy test", args: []string{"policy", "test", good}, code: 2},
+		{name: "policy test without tests", args: []string{"policy", "test", good}, code: 1},
+		{name: "policy test of the examples", args: []string{"policy", "test", "../../policies"}, code: 0, out: "ok: "},
+		{name: "policy test of a bad catalogue", args: []string{"policy", "test", bad}, code: 1, out: filepath.Join(bad, "gerica.yaml") + ":9: "},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
