@@ -51,6 +51,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if os.Getenv("TILGANG_CHILD_WORKER") != "" {
+		os.Exit(runWorkerChild())
+	}
 	os.Exit(m.Run())
 }
 

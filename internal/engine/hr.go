@@ -132,6 +132,25 @@ func (e *Engine) hr(tx ledger.Tx, m *msg, h *envelope.HR) (Outcome, error) {
 		return "", err
 	}
 	tx.Audit(ledger.AuditEntry{At: m.now, Kind: "hr.record", Person: h.Person.ID, Actor: m.env.Actor, Via: m.env.Via, RequestID: m.key, Details: details})
+	// A leave whose moment has passed happens now, in this transaction, so
+	// that every later message (a rehire, an approval) finds the person gone,
+	// as processing the messages one by one in stream order would.
+	if row.LeaveOp != 0 && !row.LeaveAt.After(m.now) {
+		op, err := tx.Operation(row.LeaveOp)
+		if err != nil {
+			return "", err
+		}
+		if op != nil && op.State == ledger.OpQueued {
+			if err := e.RunInternal(tx, *op); err != nil {
+				return "", err
+			}
+			p, err := tx.Person(h.Person.ID)
+			if err != nil {
+				return "", err
+			}
+			row = *p
+		}
+	}
 	// Names follow HR: accounts that exist are brought up to date.
 	if old != nil && (old.Person.GivenName != h.Person.GivenName || old.Person.FamilyName != h.Person.FamilyName || old.Person.Email != h.Person.Email) {
 		accts, err := tx.AccountsOf(h.Person.ID)
@@ -241,6 +260,19 @@ func (e *Engine) RunInternal(tx ledger.Tx, op ledger.Operation) error {
 				}
 			}
 			tx.Emit(ledger.Event{Kind: tilgang.EvTaskCancelled, Person: o.Person, At: now, Data: data})
+		}
+	}
+	// An account creation in flight (claimed by an executor now) finishes;
+	// its disable queues behind it on the same connector.
+	inFlight, err := tx.PersonOperations(op.Person, ledger.OpClaimed)
+	if err != nil {
+		return err
+	}
+	for _, o := range inFlight {
+		if o.Kind == ledger.KindEnsureAccount || o.Kind == ledger.KindEnable {
+			if _, seen := maybeMade[o.Connector]; !seen {
+				maybeMade[o.Connector] = o
+			}
 		}
 	}
 	accts, err := tx.AccountsOf(op.Person)

@@ -98,10 +98,11 @@ type Tx interface {
 	InsertRequest(r Request) error
 
 	Grant(id string) (*Grant, error)
-	// OpenGrant is the open grant of (person, system, role) that is not
-	// being revoked, nil when none: at most one exists. A grant in revoking
-	// or revoke_failed does not count, so asking again opens a new grant
-	// whose operations queue behind the revokes.
+	// OpenGrant is the open grant of (person, system, role) that is not on
+	// its way out, nil when none: at most one exists. A grant in revoking or
+	// revoke_failed, or marked to be revoked once its provisioning finishes,
+	// does not count, so asking again opens a new grant whose operations
+	// queue behind the revokes.
 	OpenGrant(person, system, role string) (*Grant, error)
 	// GrantsOf lists the person's grants that are not final.
 	GrantsOf(person string) ([]Grant, error)

@@ -62,9 +62,11 @@ var grantTests = []test{
 			got, err := tx.Grant("g1")
 			require.NoError(t, err)
 			require.Equal(t, &want, got)
+			// Marked to be revoked once provisioning finishes: on its way
+			// out, so not the open grant a new request would attach to.
 			got, err = tx.OpenGrant(want.Person, want.System, want.Role)
 			require.NoError(t, err)
-			require.Equal(t, &want, got)
+			require.Nil(t, got)
 		})
 		got, err := l.Grant(t.Context(), "g1")
 		require.NoError(t, err)

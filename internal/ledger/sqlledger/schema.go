@@ -27,10 +27,12 @@ func schema(d dialect) []string {
 			valid_until TEXT NOT NULL, revoke_after INTEGER NOT NULL, revoke_cause TEXT NOT NULL,
 			entitlements TEXT NOT NULL, catalogue TEXT NOT NULL, created BIGINT NOT NULL, updated BIGINT NOT NULL)`,
 		`DROP INDEX IF EXISTS grants_open`,
-		// One grant per (person, system, role) that is open and not on its way out:
-		// a request while the last one is being revoked opens a new grant, whose
-		// operations queue behind the revokes.
-		`CREATE UNIQUE INDEX IF NOT EXISTS grants_one_open ON grants (person, system, role) WHERE open = 1 AND state NOT IN ('revoking', 'revoke_failed')`,
+		// One grant per (person, system, role) that is open and not on its way out
+		// (revoking, or to be revoked once its provisioning finishes): a request
+		// then opens a new grant, whose operations queue behind the revokes, and
+		// whose entitlements the old grant's revoke leaves alone.
+		`DROP INDEX IF EXISTS grants_one_open`,
+		`CREATE UNIQUE INDEX IF NOT EXISTS grants_single_open ON grants (person, system, role) WHERE open = 1 AND state NOT IN ('revoking', 'revoke_failed') AND revoke_after = 0`,
 		`CREATE INDEX IF NOT EXISTS grants_person ON grants (person)`,
 		`CREATE INDEX IF NOT EXISTS grants_system ON grants (system)`,
 		`CREATE TABLE IF NOT EXISTS operations (

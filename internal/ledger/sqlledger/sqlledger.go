@@ -31,6 +31,17 @@ type dialect struct {
 	postgres bool
 }
 
+// forUpdate locks the rows a writing transaction reads, on PostgreSQL:
+// every read in a Tx is for a read-modify-write (a grant's state, an
+// operation's, a person's), and without the lock two replicas' transactions
+// would overwrite each other's changes. SQLite has one writer and needs none.
+func (d dialect) forUpdate(q string) string {
+	if !d.postgres || !strings.HasPrefix(strings.TrimSpace(q), "SELECT") || strings.HasSuffix(q, "FOR UPDATE") || strings.Contains(q, "RETURNING") {
+		return q
+	}
+	return q + " FOR UPDATE"
+}
+
 // rebind turns ? placeholders into $n for PostgreSQL.
 func (d dialect) rebind(q string) string {
 	if !d.postgres {
@@ -257,7 +268,7 @@ func (t *tx) exec(q string, args ...any) (sql.Result, error) {
 }
 
 func (t *tx) query(q string, args ...any) (*sql.Rows, error) {
-	st, err := t.stmt(q)
+	st, err := t.stmt(t.s.d.forUpdate(q))
 	if err != nil {
 		return nil, err
 	}
@@ -269,7 +280,7 @@ func (t *tx) query(q string, args ...any) (*sql.Rows, error) {
 }
 
 func (t *tx) queryRow(q string, args ...any) (*sql.Row, error) {
-	st, err := t.stmt(q)
+	st, err := t.stmt(t.s.d.forUpdate(q))
 	if err != nil {
 		return nil, err
 	}
@@ -448,7 +459,7 @@ func (t *tx) Grant(id string) (*ledger.Grant, error) {
 }
 
 func (t *tx) OpenGrant(person, system, role string) (*ledger.Grant, error) {
-	row, err := t.queryRow(`SELECT `+grantCols+` FROM grants WHERE person = ? AND system = ? AND role = ? AND open = 1 AND state NOT IN ('revoking', 'revoke_failed')`, person, system, role)
+	row, err := t.queryRow(`SELECT `+grantCols+` FROM grants WHERE person = ? AND system = ? AND role = ? AND open = 1 AND state NOT IN ('revoking', 'revoke_failed') AND revoke_after = 0`, person, system, role)
 	if err != nil {
 		return nil, err
 	}
@@ -708,11 +719,7 @@ func (t *tx) Commit() error {
 }
 
 func (t *tx) appendChain() error {
-	q := `SELECT seq, hash FROM audit_head WHERE id = 1`
-	if t.s.d.postgres {
-		q += ` FOR UPDATE`
-	}
-	row, err := t.queryRow(q)
+	row, err := t.queryRow(`SELECT seq, hash FROM audit_head WHERE id = 1`) // locked on PostgreSQL: the chain never forks
 	if err != nil {
 		return err
 	}
