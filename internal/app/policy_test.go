@@ -5,6 +5,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -137,4 +138,32 @@ func TestReloadWithAnInvalidFileKeepsTheLastGoodCatalogue(t *testing.T) {
 	id = e.Send(tilgang.TypeRequest, "1547-1", "1547-2", grant("helse", "skule"))
 	ev = e.Wait("grant.denied", "1547-1", testenv.ForRequest(id))
 	require.Contains(t, ev.Data["reason"], "eligible")
+}
+
+// SIGHUP reloads the catalogue in tilgang dev, like policy reload.
+func TestSIGHUPReloads(t *testing.T) {
+	dir := testenv.WriteCatalogue(t, testenv.Catalogue)
+	e := testenv.Start(t, "", dir)
+	e.Joiner(testenv.People()...)
+	id := e.Send(tilgang.TypeRequest, "1547-1", "1547-2", grant("helse", "skule"))
+	ev := e.Wait("request.rejected", "1547-1", testenv.ForRequest(id))
+	require.Contains(t, ev.Data["reason"], `unknown system "helse"`)
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "helse.yaml"), []byte(helseSystem["helse.yaml"]), 0o644))
+	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGHUP))
+	require.Eventually(t, func() bool {
+		id := e.Send(tilgang.TypeRequest, "1547-1", "1547-2", grant("helse", "skule"))
+		for _, ev := range e.Events() {
+			if ev.Kind == "grant.denied" && ev.Data["request_id"] == id {
+				return true
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+		for _, ev := range e.Events() {
+			if ev.Kind == "grant.denied" && ev.Data["request_id"] == id {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 100*time.Millisecond)
 }
