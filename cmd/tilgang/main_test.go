@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -57,8 +58,8 @@ func TestREADMEWalkthrough(t *testing.T) {
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	dev := exec.Command(self, "dev", "--nats-listen", strings.TrimPrefix(natsURL, "nats://"), "--http", httpAddr)
 	dev.Dir, dev.Env = dir, append(os.Environ(), "TILGANG_TEST_AS_BINARY=1")
-	var devOut strings.Builder
-	dev.Stdout, dev.Stderr = &devOut, &devOut
+	devOut := &syncBuffer{}
+	dev.Stdout, dev.Stderr = devOut, devOut
 	require.NoError(t, dev.Start())
 	t.Cleanup(func() {
 		_ = dev.Process.Signal(syscall.SIGINT)
@@ -116,4 +117,22 @@ func TestREADMEWalkthrough(t *testing.T) {
 	require.Equal(t, "active", states["public360/saksbehandler"], string(b))
 	require.Equal(t, "provisioning", states["gerica/superbruker"], string(b))
 	require.Contains(t, string(out), "ok true", "audit verify passes")
+}
+
+// syncBuffer collects a child's output while the test may read it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
