@@ -330,7 +330,7 @@ func init() {
 			summary: "run everything in one process: embedded NATS, SQLite ledger, intake, executor and API"},
 		{name: "worker", group: groupRun, run: runWorker,
 			usage:   "worker --config FILE",
-			summary: "run a worker replica against a NATS cluster and PostgreSQL (not in this build yet)"},
+			summary: "run a worker replica against a NATS cluster and PostgreSQL (see deploy/worker.example.yaml)"},
 		{name: "config check", group: groupRun, run: runConfigCheck,
 			usage:   "config check --config FILE",
 			summary: "check a worker config, its principals file and catalogue: prints it with secrets redacted and ok, or every problem (exit 1)"},

@@ -40,8 +40,10 @@ func runWorker(e *env, cmd *command, args []string) error {
 	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
 		return err
 	}
-	_ = config
-	return notAvailable("worker mode")
+	if *config == "" {
+		return usagef(cmd, "--config FILE is required")
+	}
+	return runWorkerConfig(e, *config)
 }
 
 func runNotYet(e *env, cmd *command, args []string) error {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"github.com/ror-ikt/tilgang/connectors"
+	"github.com/ror-ikt/tilgang/connectors/ad"
 	"github.com/ror-ikt/tilgang/connectors/manual"
 	"github.com/ror-ikt/tilgang/connectors/noop"
 )
@@ -13,7 +14,7 @@ func DefaultRegistry() *connectors.Registry {
 	reg := &connectors.Registry{}
 	reg.Register("manual", func() connectors.Config { return &manual.Config{} })
 	reg.Register("noop", func() connectors.Config { return &noop.Config{} })
-	// Connector types register here as they land, one line each, e.g.:
-	// reg.Register("ad", func() connectors.Config { return &ad.Config{} })
+	ad.Register(reg)
+	// Further connector types register here as they land, one line each.
 	return reg
 }

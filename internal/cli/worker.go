@@ -1,0 +1,76 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/ror-ikt/tilgang/connectors"
+	"github.com/ror-ikt/tilgang/internal/app"
+	"github.com/ror-ikt/tilgang/internal/config"
+	"github.com/ror-ikt/tilgang/internal/ledger"
+	"github.com/ror-ikt/tilgang/internal/ledger/sqlledger"
+	"github.com/ror-ikt/tilgang/internal/principals"
+)
+
+// runWorkerConfig runs one worker replica as its config file says: it
+// refuses to start on any problem in the config, the principals file or
+// the catalogue, opens the ledger (migrating it under a lock), the
+// connector instances and then app.Worker until a signal stops it.
+func runWorkerConfig(e *env, path string) error {
+	cfg, err := config.Load(path, config.DefaultRegistry())
+	if err != nil {
+		return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: %s is not a valid config:\n%v", path, err)}
+	}
+	log := cfg.Logger(e.Stderr)
+	ps, err := principals.Load(cfg.Principals)
+	if err != nil {
+		return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: principals: %v", err)}
+	}
+	dsn, err := cfg.DSN()
+	if err != nil {
+		return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: ledger: %v", err)}
+	}
+	var store ledger.Ledger
+	switch cfg.Ledger.Driver {
+	case "postgres":
+		store, err = sqlledger.OpenPostgres(e.ctx, dsn, cfg.Ledger.MaxConns)
+	default:
+		store, err = sqlledger.OpenSQLite(e.ctx, dsn)
+	}
+	if err != nil {
+		return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: ledger: %v", err)}
+	}
+	defer store.Close()
+	conns := connectors.Set{}
+	defer conns.Close()
+	var manual []string
+	for name, c := range cfg.ConnectorConfigs() {
+		conn, err := c.Open(name, log.With("connector", name))
+		if err != nil {
+			return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: connector %s: %v", name, err)}
+		}
+		conns[name] = conn
+		if cfg.Connectors[name].Type == "manual" {
+			manual = append(manual, name)
+		}
+	}
+	sort.Strings(manual)
+	natsOpts, err := cfg.NATSOptions()
+	if err != nil {
+		return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: nats: %v", err)}
+	}
+	err = app.Worker(e.ctx, app.WorkerOptions{
+		Name: cfg.Name, NATS: cfg.NATS.URL, NATSOptions: natsOpts, Streams: cfg.StreamOptions(), Ledger: store,
+		Principals: ps, Policies: cfg.Policies, Connectors: conns, Manual: manual, HTTP: cfg.HTTP, Log: log,
+		Batch: cfg.Intake.Batch, Workers: cfg.Executor.Workers, LeaseTTL: cfg.Intake.LeaseTTL,
+		ClaimLease: cfg.Executor.ClaimLease, CallTimeout: cfg.Executor.CallTimeout, MaxAttempts: cfg.Executor.MaxAttempts,
+		Ready: func(httpAddr string) {
+			fmt.Fprintf(e.Stdout, "tilgang worker %s: health http://%s, pid %d\n", cfg.Name, httpAddr, os.Getpid())
+		},
+	})
+	if err != nil {
+		return &exitError{code: exitFailed, msg: "worker: " + err.Error()}
+	}
+	return nil
+}
