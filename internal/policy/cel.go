@@ -57,13 +57,26 @@ func compile(src string) (*condition, error) {
 }
 
 func (c *condition) eval(person, request map[string]any) (bool, error) {
+	act, err := activation(person, request)
+	if err != nil {
+		return false, err
+	}
+	return c.evalIn(act)
+}
+
+// activation binds person and request once for several conditions.
+func activation(person, request map[string]any) (cel.Activation, error) {
 	if person == nil {
 		person = map[string]any{}
 	}
 	if request == nil {
 		request = map[string]any{}
 	}
-	out, _, err := c.prg.Eval(map[string]any{"person": person, "request": request})
+	return cel.NewActivation(map[string]any{"person": person, "request": request})
+}
+
+func (c *condition) evalIn(act cel.Activation) (bool, error) {
+	out, _, err := c.prg.Eval(act)
 	if err != nil {
 		return false, tilgang.Wrap(tilgang.Invalid, err, "policy condition %q", c.src)
 	}

@@ -230,12 +230,22 @@ func (r *Role) End(requested tilgang.Date, activated time.Time) (end tilgang.Dat
 // first evaluation error (a rule that cannot be evaluated gives nothing).
 func BirthrightRoles(cat *Catalogue, person *tilgang.Person) (map[string]string, error) {
 	pv := PersonVars(person)
+	act, err := activation(pv, nil)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]string{}
 	var first error
 	for _, id := range cat.SystemIDs() {
 		s := cat.Systems[id]
 		for _, b := range s.Birthright {
-			ok, err := b.Applies(pv)
+			var ok bool
+			var err error
+			if b.when != nil {
+				ok, err = b.when.evalIn(act)
+			} else {
+				ok, err = b.Applies(pv) // built by hand: compiled on the way
+			}
 			if err != nil {
 				if first == nil {
 					first = fmt.Errorf("%s:%d: %w", s.File, b.Line, err)
