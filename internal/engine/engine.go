@@ -4,6 +4,18 @@
 // entries and queues the events out. It does all of that inside one ledger
 // transaction handed to it and does no other I/O, so intake and executor
 // decide when to commit, acknowledge or retry.
+//
+// The policy itself is policy.Decide, a pure function the engine calls with
+// the person's HR record and open grants: at a grant request, again just
+// before provisioning (after the last approval and after training: a
+// refusal then denies the grant, by the worker, with the policy's reason),
+// and on each HR record (mover re-evaluation: a live grant the person is no
+// longer eligible for is revoked with cause mover). Birthright grants are
+// asked for as the HR principal inside the HR record's transaction, through
+// the same path as any request, and carry the requester "birthright" so
+// that only they are withdrawn when the person stops matching (see
+// birthright.go). Durations count from activation and end with an internal
+// expire operation in the outbox (see expiry.go).
 package engine
 
 import (
