@@ -73,8 +73,10 @@ func (c *child) start(crashpoint string) {
 		"TILGANG_CHILD_NATS="+c.natsAddr, "TILGANG_CHILD_HTTP="+c.httpAddr, "TILGANG_CRASHPOINT="+crashpoint)
 	cmd.Stderr = os.Stderr
 	require.NoError(c.t, cmd.Start())
-	c.cmd, c.exited = cmd, make(chan struct{})
-	go func() { cmd.Wait(); close(c.exited) }()
+	exited := make(chan struct{})
+	c.cmd, c.exited = cmd, exited
+	go func() { cmd.Wait(); close(exited) }()
+	c.t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGKILL); <-exited })
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {

@@ -82,6 +82,25 @@ type replica struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	http string
+	log  *logBuffer // its log, when asked for
+}
+
+// logBuffer collects a child's log while the test reads it.
+type logBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 type cluster struct {
@@ -92,18 +111,32 @@ type cluster struct {
 	starts                       int
 }
 
-func (c *cluster) start(slot int) *replica {
+func (c *cluster) start(slot int, env ...string) *replica {
 	c.mu.Lock()
 	c.starts++
 	name := fmt.Sprintf("w%d-%d", slot, c.starts)
 	c.mu.Unlock()
 	r := &replica{name: name, done: make(chan struct{}), http: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(c.t))}
+	for _, e := range env {
+		if e == "TILGANG_TEST_LOG=1" {
+			r.log = &logBuffer{}
+		}
+	}
 	r.cmd = exec.Command(os.Args[0], "-test.run=^$")
 	r.cmd.Env = append(os.Environ(), "TILGANG_CHILD_WORKER=1", "TILGANG_CHILD_DATA="+c.data, "TILGANG_CHILD_DSN="+c.dsn,
 		"TILGANG_CHILD_NATS="+c.natsURL, "TILGANG_CHILD_POLICIES="+c.policies, "TILGANG_CHILD_NAME="+name, "TILGANG_CHILD_HTTP="+r.http)
+	r.cmd.Env = append(r.cmd.Env, env...)
 	r.cmd.Stderr = os.Stderr
+	if r.log != nil {
+		r.cmd.Stderr = r.log
+	}
 	require.NoError(c.t, r.cmd.Start())
 	go func() { r.cmd.Wait(); close(r.done) }()
+	c.t.Cleanup(func() {
+		_ = r.cmd.Process.Signal(syscall.SIGCONT)
+		_ = r.cmd.Process.Signal(syscall.SIGKILL)
+		<-r.done
+	})
 	return r
 }
 
@@ -481,4 +514,81 @@ func TestReplicasSurviveKills(t *testing.T) {
 	require.True(t, rep.OK, rep.Problem)
 	b, _ := json.Marshal(rep)
 	t.Logf("verify: %s", b)
+}
+
+// stopped reports whether the process is stopped (SIGSTOP).
+func stopped(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	return len(f) > 0 && f[0] == "T"
+}
+
+// TestStaleIntakeCannotCommit: the active intake stops (SIGSTOP) in the
+// middle of a batch; a standby takes the lease over and applies the
+// stream; when the stale one resumes (SIGCONT) it cannot commit its batch.
+// Every message is applied once, and the chain verifies.
+func TestStaleIntakeCannotCommit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replica test: skipped with -short")
+	}
+	dsn := postgresSchema(t) + "&idle_in_transaction_session_timeout=3000"
+	dir := t.TempDir()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(dir, "nats"), NoSigs: true})
+	require.NoError(t, err)
+	ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	require.True(t, ns.ReadyForConnections(10*time.Second))
+	c := &cluster{t: t, data: dir, policies: testenv.WriteCatalogue(t, testenv.Catalogue), natsURL: ns.ClientURL(), dsn: dsn}
+	_, err = principals.EnsureDev(dir)
+	require.NoError(t, err)
+	key, err := principals.LoadSeed(filepath.Join(dir, "keys", principals.DevSeedFile))
+	require.NoError(t, err)
+	msgs := workload(t, &client.Sender{Key: key, Via: principals.DevID, Source: "stale-test"}, 40, 400)
+
+	a := c.start(1, "TILGANG_PAUSEPOINT=intake.mid-batch:2", "TILGANG_TEST_LOG=1")
+	waitReady(t, a.http)
+	nc, err := nats.Connect(ns.ClientURL())
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	for i, m := range msgs {
+		_, err := js.PublishMsg(context.Background(), m)
+		require.NoError(t, err)
+		if i%10 == 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	require.Eventually(t, func() bool { return stopped(a.cmd.Process.Pid) }, 30*time.Second, 20*time.Millisecond, "the active intake pauses mid-batch:\n%s", a.log.String())
+
+	b := c.start(2)
+	waitReady(t, b.http)
+	store, err := sqlledger.OpenPostgres(context.Background(), dsn, 2)
+	require.NoError(t, err)
+	defer store.Close()
+	require.Eventually(t, func() bool {
+		st, err := store.Stats(context.Background())
+		return err == nil && st.Messages == int64(len(msgs))
+	}, 60*time.Second, 100*time.Millisecond, "the standby takes over and applies everything")
+
+	require.NoError(t, a.cmd.Process.Signal(syscall.SIGCONT))
+	require.Eventually(t, func() bool {
+		l := a.log.String()
+		return strings.Contains(l, "lease") && (strings.Contains(l, "lost") || strings.Contains(l, "no longer held"))
+	}, 30*time.Second, 100*time.Millisecond, "the stale intake finds its lease gone:\n%s", a.log.String())
+	time.Sleep(time.Second)
+	a.stop(t)
+	b.stop(t)
+
+	st, err := store.Stats(context.Background())
+	require.NoError(t, err)
+	require.EqualValues(t, len(msgs), st.Messages, "every message once")
+	anchor, err := publish.LastAnchor(context.Background(), js)
+	require.NoError(t, err)
+	rep, err := store.Verify(context.Background(), anchor)
+	require.NoError(t, err)
+	require.True(t, rep.OK, rep.Problem)
 }

@@ -165,6 +165,7 @@ func (in *Intake) commit(ctx context.Context, items []item) error {
 	for i := range items {
 		if i == len(items)/2 {
 			crashpoint.Here("intake.mid-batch")
+			crashpoint.Pause("intake.mid-batch")
 		}
 		out, err := in.Engine.Apply(tx, items[i].in)
 		if err != nil {

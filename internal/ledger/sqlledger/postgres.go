@@ -2,11 +2,13 @@ package sqlledger
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the pgx database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/ror-ikt/tilgang"
 )
 
 // OpenPostgres opens the ledger on PostgreSQL (a pgx DSN or URL, e.g.
@@ -14,10 +16,17 @@ import (
 // applies the schema. Several replicas may start at once: the migration
 // runs under an advisory lock.
 func OpenPostgres(ctx context.Context, dsn string, maxConns int) (*Store, error) {
-	db, err := sql.Open("pgx", dsn)
+	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, fmt.Errorf("ledger: open postgres: %w", err)
+		return nil, tilgang.Wrap(tilgang.Invalid, err, "ledger: postgres DSN")
 	}
+	// A replica stopped in the middle of a transaction (paused, hung) must
+	// not hold its row locks forever: the server ends such a session, its
+	// transaction rolls back, and another replica takes over.
+	if _, set := cfg.RuntimeParams["idle_in_transaction_session_timeout"]; !set {
+		cfg.RuntimeParams["idle_in_transaction_session_timeout"] = "30000"
+	}
+	db := stdlib.OpenDB(*cfg)
 	if maxConns <= 0 {
 		maxConns = 8
 	}
