@@ -20,6 +20,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/crashpoint"
 	"github.com/ror-ikt/tilgang/internal/engine"
 	"github.com/ror-ikt/tilgang/internal/ledger"
@@ -42,7 +43,9 @@ type Intake struct {
 	Fence func(tx ledger.Tx) error
 	// NakDelay is how long a message that could not be committed waits
 	// before its next delivery (default: 2 s doubling to about a minute).
-	NakDelay func(delivered uint64) time.Duration
+	NakDelay   func(delivered uint64) time.Duration
+	ledgerDown bool // the last batch failed because the ledger was unavailable
+
 	// Observe, when set, is told each message's outcome.
 	Observe func(in engine.Input, out engine.Outcome, meta *jetstream.MsgMetadata)
 }
@@ -54,6 +57,9 @@ func (in *Intake) Run(ctx context.Context) error {
 		batch = streams.MaxBatch
 	}
 	for ctx.Err() == nil {
+		if in.ledgerDown {
+			in.waitLedger(ctx)
+		}
 		msgs, err := in.Consumer.Fetch(batch, jetstream.FetchMaxWait(250*time.Millisecond))
 		if err != nil {
 			if ctx.Err() != nil {
@@ -118,6 +124,16 @@ func (in *Intake) process(ctx context.Context, msgs []jetstream.Msg) {
 	err := in.commit(ctx, items)
 	if err == nil {
 		in.done(items)
+		return
+	}
+	// The ledger itself is down: hand the batch back and stop fetching
+	// until it answers, so the messages' deliveries are not used up.
+	in.ledgerDown = tilgang.KindOf(err) == tilgang.Unavailable
+	if in.ledgerDown {
+		in.Log.Warn("intake: ledger unavailable; returning the batch", "size", len(items), "err", err)
+		for _, it := range items {
+			_ = it.msg.NakWithDelay(time.Second)
+		}
 		return
 	}
 	var lost *leaseLost
@@ -229,6 +245,19 @@ func (in *Intake) lastDelivery(ctx context.Context, it *item, cause error) {
 	if in.Committed != nil {
 		in.Committed()
 	}
+}
+
+// waitLedger waits until the ledger answers again.
+func (in *Intake) waitLedger(ctx context.Context) {
+	in.Log.Warn("intake: the ledger is unavailable; not reading messages until it answers")
+	for d := 500 * time.Millisecond; ctx.Err() == nil; d = min(2*d, 10*time.Second) {
+		if _, err := in.Ledger.Head(ctx); err == nil {
+			in.Log.Info("intake: the ledger answers again")
+			break
+		}
+		sleep(ctx, d)
+	}
+	in.ledgerDown = false
 }
 
 func (in *Intake) nakDelay(delivered uint64) time.Duration {

@@ -172,7 +172,9 @@ func classify(err error, what string) error {
 	case strings.Contains(msg, "database is locked") || strings.Contains(msg, "SQLITE_BUSY") ||
 		strings.Contains(msg, "connection refused") || strings.Contains(msg, "bad connection") ||
 		strings.Contains(msg, "SQLSTATE 40001") || strings.Contains(msg, "SQLSTATE 57P") ||
-		strings.Contains(msg, "SQLSTATE 08") || strings.Contains(msg, "conn closed"):
+		strings.Contains(msg, "SQLSTATE 08") || strings.Contains(msg, "conn closed") || strings.Contains(msg, "SQLSTATE 40P01") ||
+		strings.Contains(msg, "EOF") || strings.Contains(msg, "broken pipe") || strings.Contains(msg, "connection reset") ||
+		strings.Contains(msg, "terminating connection") || strings.Contains(msg, "server closed") || strings.Contains(msg, "driver: bad connection"):
 		return tilgang.Wrap(tilgang.Unavailable, err, "ledger: %s", what)
 	}
 	return tilgang.Wrap(tilgang.Internal, err, "ledger: %s", what)
