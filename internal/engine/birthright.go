@@ -120,4 +120,3 @@ func (e *Engine) reevaluate(tx ledger.Tx, m *msg, row *ledger.PersonRow, gives m
 	}
 	return nil
 }
-
