@@ -3,6 +3,9 @@ package app
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/ror-ikt/tilgang/internal/api"
 	"github.com/ror-ikt/tilgang/internal/ledger"
@@ -60,4 +63,20 @@ func (p *Parts) Reload(ctx context.Context, actor string) (string, error) {
 	p.Engine.SetCatalogue(cat)
 	p.Log.Info("policy reloaded", "asked_by", actor, "from", old.Version, "to", cat.Version, "systems", len(cat.Systems))
 	return cat.Version, nil
+}
+
+// ReloadOnSIGHUP reloads the catalogue on every SIGHUP, as `tilgang policy
+// reload` does (audited, actor "sighup"; an invalid catalogue is logged and
+// the one in force stays), until the returned stop is called.
+func (p *Parts) ReloadOnSIGHUP(ctx context.Context) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range hup {
+			p.Reload(ctx, "sighup") //nolint:errcheck // logged by Reload
+		}
+	}()
+	return func() { signal.Stop(hup); close(hup); <-done }
 }

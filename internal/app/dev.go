@@ -6,10 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -97,18 +95,7 @@ func runDev(ctx context.Context, o DevOptions) error {
 
 	eng := engine.New(cat, ps, []string{"manual"}, time.Now, log)
 	p := &Parts{Log: log, NC: nc, JS: js, Ledger: store, Engine: eng, Connectors: conns, PoliciesDir: o.Policies, Holder: "dev", ReleaseOwn: true}
-	// SIGHUP reloads the catalogue as `tilgang policy reload` does (audited,
-	// actor "sighup"); an invalid one is logged and the one in force stays.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	hupDone := make(chan struct{})
-	defer func() { signal.Stop(hup); close(hup); <-hupDone }()
-	go func() {
-		defer close(hupDone)
-		for range hup {
-			p.Reload(ctx, "sighup") //nolint:errcheck // logged by Reload
-		}
-	}()
+	defer p.ReloadOnSIGHUP(ctx)()
 	return p.Run(ctx, o.HTTP, func(httpAddr string) {
 		if o.Ready != nil {
 			o.Ready(ns.ClientURL(), httpAddr)

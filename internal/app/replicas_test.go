@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -164,35 +163,6 @@ func waitReady(t *testing.T, addr string) {
 		r.Body.Close()
 		return r.StatusCode == 200
 	}, 30*time.Second, 50*time.Millisecond)
-}
-
-// postgresSchema makes a schema for one test on the test server; without a
-// server it skips locally and fails under CI=true.
-func postgresSchema(t *testing.T) string {
-	dsn := os.Getenv("TILGANG_TEST_POSTGRES")
-	if dsn == "" {
-		dsn = "postgres://root@127.0.0.1:5432/test?sslmode=disable"
-	}
-	db, err := sql.Open("pgx", dsn)
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at %s is not reachable: %v", dsn, err)
-		}
-		t.Skipf("PostgreSQL at %s is not reachable (%v); start it with: pg_ctlcluster --skip-systemctl-redirect 15 main start", dsn, err)
-	}
-	name := fmt.Sprintf("replicas_%d_%d", os.Getpid(), time.Now().UnixNano()%1e9)
-	_, err = db.Exec(`CREATE SCHEMA ` + name)
-	require.NoError(t, err)
-	t.Cleanup(func() { _, _ = db.Exec(`DROP SCHEMA ` + name + ` CASCADE`); db.Close() })
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	return dsn + sep + "search_path=" + name
 }
 
 // workload builds a deterministic mix for n people: joiners, grant
@@ -363,7 +333,7 @@ func TestReplicasSurviveKills(t *testing.T) {
 		t.Skip("replica test: skipped with -short")
 	}
 	const people, total = 200, 2000
-	dsn := postgresSchema(t)
+	dsn := testenv.PostgresSchema(t)
 	dir := t.TempDir()
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(dir, "nats"), NoSigs: true})
 	require.NoError(t, err)
@@ -534,7 +504,7 @@ func TestStaleIntakeCannotCommit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replica test: skipped with -short")
 	}
-	dsn := postgresSchema(t) + "&idle_in_transaction_session_timeout=3000"
+	dsn := testenv.PostgresSchema(t) + "&idle_in_transaction_session_timeout=3000"
 	dir := t.TempDir()
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(dir, "nats"), NoSigs: true})
 	require.NoError(t, err)

@@ -32,6 +32,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/envelope"
 	"github.com/ror-ikt/tilgang/internal/executor"
 	"github.com/ror-ikt/tilgang/internal/intake"
+	"github.com/ror-ikt/tilgang/internal/lease"
 	"github.com/ror-ikt/tilgang/internal/ledger"
 	"github.com/ror-ikt/tilgang/internal/ledger/sqlledger"
 	"github.com/ror-ikt/tilgang/internal/policy"
@@ -75,6 +76,11 @@ type Options struct {
 	Dir      string // working directory (data, store)
 	Requests int
 	Log      *slog.Logger
+	// Postgres, when set, is the DSN of the ledger (else SQLite in Dir).
+	Postgres string
+	// Replicas runs that many in-process replicas (executors; the intake
+	// lease picks the one active intake). Default 1.
+	Replicas int
 }
 
 type stamps struct {
@@ -277,10 +283,6 @@ func jetstreamLoop(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg
 }
 
 func pipeline(ctx context.Context, o Options, nc *nats.Conn, js jetstream.JetStream, ps *principals.Set, people, requests []*nats.Msg) (rate float64, p50, p99 time.Duration, activeRate float64, err error) {
-	cons, err := streams.Ensure(ctx, js, streams.Options{})
-	if err != nil {
-		return
-	}
 	polDir := filepath.Join(o.Dir, "policies")
 	if err = os.MkdirAll(polDir, 0o755); err != nil {
 		return
@@ -297,29 +299,63 @@ func pipeline(ctx context.Context, o Options, nc *nats.Conn, js jetstream.JetStr
 	if err != nil {
 		return
 	}
-	store, err := sqlledger.OpenSQLite(ctx, filepath.Join(o.Dir, "ledger.db"))
-	if err != nil {
+	if err = streams.EnsureStreams(ctx, js, streams.Options{}); err != nil {
 		return
 	}
-	defer store.Close()
-	eng := engine.New(cat, ps, nil, time.Now, o.Log)
+	replicas := max(o.Replicas, 1)
+	var stores []ledger.Ledger
+	for r := 0; r < replicas; r++ {
+		var l ledger.Ledger
+		if o.Postgres != "" {
+			l, err = sqlledger.OpenPostgres(ctx, o.Postgres, 8)
+		} else {
+			l, err = sqlledger.OpenSQLite(ctx, filepath.Join(o.Dir, "ledger.db"))
+		}
+		if err != nil {
+			return
+		}
+		defer l.Close()
+		stores = append(stores, l)
+	}
+	store := stores[0]
 	st := newStamps(len(requests))
-	pub := &publish.Publisher{JS: js, Ledger: store, Log: o.Log}
-	exec := &executor.Executor{Ledger: store, Engine: eng, Connectors: conns, Log: o.Log, Holder: "bench", Committed: pub.Wake}
-	in := &intake.Intake{Consumer: cons, Ledger: store, Engine: eng, Log: o.Log,
-		Committed: func() { exec.Wake(); pub.Wake() },
-		Observe: func(in engine.Input, out engine.Outcome, meta *jetstream.MsgMetadata) {
-			if in.Env != nil && in.Env.Type == tilgang.TypeRequest {
-				st.finished(in.Env.Key(), time.Now())
-			}
-		}}
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	for _, f := range []func(context.Context) error{in.Run, exec.Run, pub.Run} {
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = f(runCtx) }()
-	}
 	defer func() { stop(); wg.Wait() }()
+	for r, l := range stores {
+		// One replica: intake, executor and publisher beside each other; with
+		// several, each has an executor and the lease picks the one intake.
+		eng := engine.New(cat, ps, nil, time.Now, o.Log)
+		holder := fmt.Sprintf("bench-%d", r)
+		pub := &publish.Publisher{JS: js, Ledger: l, Log: o.Log}
+		exec := &executor.Executor{Ledger: l, Engine: eng, Connectors: conns, Log: o.Log, Holder: holder, Committed: pub.Wake}
+		in := &intake.Intake{Ledger: l, Engine: eng, Log: o.Log,
+			Committed: func() { exec.Wake(); pub.Wake() },
+			Observe: func(in engine.Input, out engine.Outcome, meta *jetstream.MsgMetadata) {
+				if in.Env != nil && in.Env.Type == tilgang.TypeRequest {
+					st.finished(in.Env.Key(), time.Now())
+				}
+			}}
+		active := func(c context.Context) error {
+			cons, err := streams.EnsureConsumer(c, js, streams.Options{})
+			if err != nil {
+				return err
+			}
+			in.Consumer = cons
+			go pub.Run(c)
+			return in.Run(c)
+		}
+		run := active
+		if replicas > 1 {
+			ls := &lease.Lease{Ledger: l, Name: "intake", Holder: holder, TTL: 10 * time.Second, Log: o.Log}
+			in.Fence = ls.Fence
+			run = func(c context.Context) error { return ls.Run(c, active) }
+		}
+		for _, f := range []func(context.Context) error{run, exec.Run} {
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = f(runCtx) }()
+		}
+	}
 
 	// People first, so requests find their HR records; then the timed burst.
 	if err = publishAll(js, people, nil); err != nil {

@@ -2,7 +2,10 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"testing"
+
+	"github.com/ror-ikt/tilgang/internal/testenv"
 )
 
 // BenchmarkPipeline runs 5,000 signed grant requests through the whole
@@ -23,6 +26,42 @@ func BenchmarkPipeline(b *testing.B) {
 		b.ReportMetric(res.JSRate, "js_msg/s")
 		b.ReportMetric(res.Ratio, "ratio")
 		b.ReportMetric(res.ActiveRate, "active/s")
+	}
+}
+
+// BenchmarkPipelinePostgres is the same on PostgreSQL, with one and with
+// three in-process replicas:
+//
+//	go test -run '^$' -bench PipelinePostgres -benchtime 1x ./internal/bench
+func BenchmarkPipelinePostgres(b *testing.B) {
+	for _, replicas := range []int{1, 3} {
+		b.Run(fmt.Sprintf("replicas=%d", replicas), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				res, err := Run(context.Background(), Options{Dir: b.TempDir(), Requests: 5000, Postgres: testenv.PostgresSchema(b), Replicas: replicas})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Log(res)
+				b.ReportMetric(res.Rate, "req/s")
+				b.ReportMetric(float64(res.P50.Microseconds())/1000, "p50_ms")
+				b.ReportMetric(float64(res.P99.Microseconds())/1000, "p99_ms")
+				b.ReportMetric(res.JSRate, "js_msg/s")
+				b.ReportMetric(res.Ratio, "ratio")
+				b.ReportMetric(res.ActiveRate, "active/s")
+			}
+		})
+	}
+}
+
+// TestPipelineSmallPostgres runs the measuring path on PostgreSQL with
+// three replicas, so it is tested with the suite.
+func TestPipelineSmallPostgres(t *testing.T) {
+	res, err := Run(context.Background(), Options{Dir: t.TempDir(), Requests: 50, Postgres: testenv.PostgresSchema(t), Replicas: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Rate <= 0 || res.JSRate <= 0 || res.P99 < res.P50 {
+		t.Fatalf("implausible result: %s", res)
 	}
 }
 
