@@ -170,7 +170,7 @@ func TestBadInputPublishesNothing(t *testing.T) {
 		{name: "worker with a missing config", args: []string{"worker", "--config", "no-such-tilgang.yaml"}, code: 1, msg: "is not a valid config"},
 		{name: "plan without a person", args: []string{"plan"}, code: 2, msg: "give --person ID"},
 		{name: "plan with a system but no role", args: []string{"plan", "--person", person, "--system", "kasse"}, code: 2, msg: "together"},
-		{name: "credential open", args: []string{"credential", "open"}, code: 2, msg: "not available in this build yet"},
+		{name: "credential open: bad person", args: []string{"credential", "open", "--person", "not a person"}, code: 2, msg: "is not a person id"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -50,6 +50,9 @@ type Engine struct {
 	Log        *slog.Logger
 	// MaxAttempts bounds the attempts of an operation before it fails.
 	MaxAttempts int
+	// SealTo, when set, is the principal every initial credential is sealed
+	// to (`tilgang dev`: dev); otherwise the role's credentials_to decides.
+	SealTo string
 }
 
 // New makes an engine. manual names the connector instances that are manual.

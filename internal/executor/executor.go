@@ -317,12 +317,12 @@ func (x *Executor) call(ctx context.Context, op ledger.Operation, out chan<- rec
 		return
 	}
 	crashpoint.Here("executor.mid-operation")
-	if cred != nil {
-		// Sealing and handing out initial credentials arrives with the
-		// connectors that create real accounts; until then a new password
-		// is dropped here, never logged or stored.
-		log.Warn("executor: connector issued an initial credential; it is not handed out by this build", "username", cred.Username)
-		clear(cred.Secret)
-	}
-	out <- record{op: op, apply: func(tx ledger.Tx) error { return x.Engine.Done(tx, op, ref) }}
+	out <- record{op: op, apply: func(tx ledger.Tx) error {
+		if cred != nil {
+			if err := x.Engine.Credential(tx, op, cred); err != nil {
+				return err
+			}
+		}
+		return x.Engine.Done(tx, op, ref)
+	}}
 }
