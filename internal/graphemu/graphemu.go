@@ -1,0 +1,979 @@
+// Package graphemu is a Microsoft Graph v1.0 emulator: the part of Graph the
+// entra connector uses, with Graph's request and response shapes, its error
+// bodies and its faults, so that the connector is tested through
+// msgraph-sdk-go over real HTTP without a tenant. It is an http.Handler
+// (httptest-friendly) and can be served as a command.
+//
+// It follows these pages of Microsoft's documentation
+// (microsoftgraph/microsoft-graph-docs-contrib, api-reference/v1.0 and concepts):
+//   - user-post-users.md: POST /users, required accountEnabled, displayName,
+//     mailNickname, userPrincipalName, passwordProfile; 201 with the user and
+//     no passwordProfile; a UPN conflict is 400 Request_BadRequest with
+//     details target userPrincipalName, code ObjectConflict.
+//   - user-get.md, user-list.md: GET /users/{id | userPrincipalName}, the
+//     default property set without $select, $filter, $select, $top (1..999,
+//     default 100) and an absolute @odata.nextLink.
+//   - user-update.md: PATCH /users/{id} answers 204 without a body.
+//   - group-get.md, group-list-members.md: GET /groups/{id},
+//     GET /groups/{id}/members with @odata.type on each member and paging.
+//   - group-post-members.md: POST /groups/{id}/members/$ref with an
+//     @odata.id; 204; 400 "One or more added object references already
+//     exist for the following modified properties: 'members'." when already a
+//     member; 404 when the object does not exist. PATCH /groups/{id} with
+//     members@odata.bind (at most 20): if any entry fails, none is added.
+//   - group-delete-members.md: DELETE /groups/{id}/members/{oid}/$ref and
+//     DELETE /groups/{id}/members/$ref?$id=... (also @id=..., which the SDK sends).
+//   - json-batching.md: POST /$batch, at most 20 requests with unique ids,
+//     each answered on its own (dependsOn failures get 424).
+//   - errors.md: {"error":{"code","message","innerError":{"date","request-id",
+//     "client-request-id"}}} with Content-Type application/json, always with a
+//     message (the SDK panics without one).
+//   - throttling.md: 429 TooManyRequests with Retry-After; every request
+//     inside a $batch counts against the budget on its own.
+//
+// Faults (Faults, settable while serving): a request budget per window
+// answering 429 with Retry-After, random 503s, a replication delay during
+// which a new object reads as 404, a fault that applies a write and then
+// drops the connection, and objects marked onPremisesSyncEnabled that refuse
+// writes as Graph does for objects mastered in AD. Every applied write is
+// logged (Writes) so tests can prove an effect happened exactly once.
+//
+// The token endpoint (POST /{tenant}/oauth2/v2.0/token) runs the client
+// credentials grant against the configured client id and secret.
+package graphemu
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Options configure a Server.
+type Options struct {
+	// ClientID and ClientSecret are what the token endpoint accepts; empty
+	// accepts any client.
+	ClientID     string
+	ClientSecret string
+	// Domains are the tenant's verified domains; a UPN in another is refused.
+	// Empty accepts any domain.
+	Domains []string
+	Faults  Faults
+	// Now is the clock; nil is time.Now.
+	Now func() time.Time
+	// Seed makes the random faults repeatable.
+	Seed uint64
+}
+
+// Faults are the misbehaviours the emulator can show.
+type Faults struct {
+	// Budget is the number of requests allowed per Window (10 s when zero);
+	// zero is unlimited. A request over budget gets 429 with Retry-After.
+	Budget int
+	Window time.Duration
+	// Unavailable is the probability that a request gets 503 with
+	// Retry-After: 1 instead of being served.
+	Unavailable float64
+	// ReplicationDelay is how long a new object reads as 404.
+	ReplicationDelay time.Duration
+	// DropAfterWrite is the probability that a write is applied and then the
+	// connection is closed without a response.
+	DropAfterWrite float64
+}
+
+// Write is one applied change, for tests to count.
+type Write struct {
+	Op     string // user.create, user.update, member.add, member.remove, user.delete
+	Target string // the user or group id changed
+	Object string // the member id, for member changes
+	Detail string // the properties changed, for updates
+}
+
+type object struct {
+	kind    string // user or group
+	props   map[string]any
+	members []string // groups: member ids in order added
+	created time.Time
+}
+
+// Server is the emulator.
+type Server struct {
+	opts Options
+
+	mu          sync.Mutex
+	faults      Faults
+	rnd         *rand.Rand
+	objects     map[string]*object
+	writes      []Write
+	windowStart time.Time
+	used        int
+	tokens      map[string]bool
+	requests    int
+}
+
+// New returns an emulator with no objects.
+func New(opts Options) *Server {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Server{opts: opts, faults: opts.Faults, rnd: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5eed)),
+		objects: map[string]*object{}, tokens: map[string]bool{}}
+}
+
+// SetFaults replaces the faults.
+func (s *Server) SetFaults(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = f
+	s.used = 0
+}
+
+// Writes returns the applied writes in order.
+func (s *Server) Writes() []Write {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Write(nil), s.writes...)
+}
+
+// Requests is the number of API requests received, counting each request
+// inside a $batch and not the $batch itself.
+func (s *Server) Requests() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.requests
+}
+
+// AddGroup creates a security group and returns its id; synced marks it
+// onPremisesSyncEnabled. It is visible at once (no replication delay).
+func (s *Server) AddGroup(displayName string, synced bool) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := uuid.NewString()
+	props := map[string]any{"id": id, "displayName": displayName, "mailEnabled": false,
+		"mailNickname": strings.ReplaceAll(displayName, " ", ""), "securityEnabled": true,
+		"groupTypes": []any{}, "onPremisesSyncEnabled": nil}
+	if synced {
+		props["onPremisesSyncEnabled"] = true
+	}
+	s.objects[id] = &object{kind: "group", props: props}
+	return id
+}
+
+// AddUser creates a user from Graph properties (userPrincipalName at
+// least) and returns its id; it is visible at once. Use it for users that
+// exist before a test, such as ones synced from AD.
+func (s *Server) AddUser(props map[string]any) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := uuid.NewString()
+	p := map[string]any{"id": id, "accountEnabled": true}
+	for k, v := range props {
+		p[k] = v
+	}
+	s.objects[id] = &object{kind: "user", props: p}
+	return id
+}
+
+// User returns a copy of a user's properties by id or UPN, ignoring the
+// replication delay.
+func (s *Server) User(key string) (map[string]any, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.lookup("user", key, false)
+	if o == nil {
+		return nil, false
+	}
+	out := map[string]any{}
+	for k, v := range o.props {
+		out[k] = v
+	}
+	return out, true
+}
+
+// Members returns a group's member ids.
+func (s *Server) Members(group string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o := s.objects[group]; o != nil {
+		return append([]string(nil), o.members...)
+	}
+	return nil
+}
+
+// AddMembersDirect makes ids members of group without logging writes (to
+// set up large groups).
+func (s *Server) AddMembersDirect(group string, ids ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o := s.objects[group]; o != nil {
+		o.members = append(o.members, ids...)
+	}
+}
+
+// response is one answer, written to the wire or into a $batch.
+type response struct {
+	status int
+	header map[string]string
+	body   any
+}
+
+func errResp(status int, code, msg string) response {
+	return response{status: status, body: errorBody(code, msg, nil)}
+}
+
+func errorBody(code, msg string, details []map[string]string) map[string]any {
+	e := map[string]any{"code": code, "message": msg, "innerError": map[string]any{
+		"date": time.Now().UTC().Format("2006-01-02T15:04:05"), "request-id": uuid.NewString(),
+		"client-request-id": uuid.NewString()}}
+	if details != nil {
+		e["details"] = details
+	}
+	return map[string]any{"error": e}
+}
+
+func notFound(id string) response {
+	return errResp(404, "Request_ResourceNotFound",
+		fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", id))
+}
+
+func badRequest(msg string) response { return errResp(400, "Request_BadRequest", msg) }
+
+const (
+	msgAlreadyMember = "One or more added object references already exist for the following modified properties: 'members'."
+	msgSynced        = "Unable to update the specified properties for on-premises mastered Directory Sync objects or objects currently undergoing migration."
+	msgPassword      = "The specified password does not comply with password complexity requirements. Please provide a different password."
+)
+
+// ServeHTTP serves the token endpoint and /v1.0.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token") {
+		s.token(w, r)
+		return
+	}
+	if !strings.HasPrefix(r.URL.Path, "/v1.0/") {
+		writeResp(w, errResp(404, "BadRequest", "Invalid version: "+r.URL.Path))
+		return
+	}
+	if !s.authorized(r) {
+		writeResp(w, errResp(401, "InvalidAuthenticationToken", "Access token is empty or invalid."))
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		writeResp(w, badRequest("Unable to read JSON request payload: "+err.Error()))
+		return
+	}
+	base := "http://" + r.Host + "/v1.0"
+	path := strings.TrimPrefix(r.URL.Path, "/v1.0")
+	var resp response
+	var wrote bool
+	if path == "/$batch" && r.Method == http.MethodPost {
+		resp, wrote = s.batch(base, body)
+	} else {
+		resp, wrote = s.serve(r.Method, path, r.URL.Query(), r.Header, body, base)
+	}
+	if wrote && s.drop() {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+	}
+	writeResp(w, resp)
+}
+
+func (s *Server) drop() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.faults.DropAfterWrite > 0 && s.rnd.Float64() < s.faults.DropAfterWrite
+}
+
+func writeResp(w http.ResponseWriter, r response) {
+	for k, v := range r.header {
+		w.Header().Set(k, v)
+	}
+	if r.body == nil {
+		w.WriteHeader(r.status)
+		return
+	}
+	b, _ := json.Marshal(r.body)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(r.status)
+	w.Write(b)
+}
+
+func readBody(r *http.Request) ([]byte, error) {
+	var rd io.Reader = r.Body
+	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			return nil, err
+		}
+		defer zr.Close()
+		rd = zr
+	}
+	return io.ReadAll(io.LimitReader(rd, 4<<20))
+}
+
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		writeOAuthErr(w, "invalid_request", err.Error())
+		return
+	}
+	f := r.PostForm
+	if f.Get("grant_type") != "client_credentials" {
+		writeOAuthErr(w, "unsupported_grant_type", "AADSTS70003: The app requested an unsupported grant type.")
+		return
+	}
+	if s.opts.ClientID != "" && (f.Get("client_id") != s.opts.ClientID || f.Get("client_secret") != s.opts.ClientSecret) {
+		writeOAuthErr(w, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
+		return
+	}
+	tok := "emu-" + uuid.NewString()
+	s.mu.Lock()
+	s.tokens[tok] = true
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": tok})
+}
+
+func writeOAuthErr(w http.ResponseWriter, code, desc string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnauthorized)
+	json.NewEncoder(w).Encode(map[string]any{"error": code, "error_description": desc})
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokens[tok]
+}
+
+// admit applies the throttling budget and the random 503s to one request.
+func (s *Server) admit() (response, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests++
+	now := s.opts.Now()
+	if f := s.faults; f.Budget > 0 {
+		win := f.Window
+		if win <= 0 {
+			win = 10 * time.Second
+		}
+		if now.Sub(s.windowStart) >= win {
+			s.windowStart, s.used = now, 0
+		}
+		if s.used >= f.Budget {
+			wait := int(math.Ceil(s.windowStart.Add(win).Sub(now).Seconds()))
+			if wait < 1 {
+				wait = 1
+			}
+			r := errResp(429, "TooManyRequests", "Too many requests.")
+			r.header = map[string]string{"Retry-After": strconv.Itoa(wait)}
+			return r, false
+		}
+		s.used++
+	}
+	if s.faults.Unavailable > 0 && s.rnd.Float64() < s.faults.Unavailable {
+		r := errResp(503, "serviceNotAvailable", "Service is temporarily unavailable. Please try again later.")
+		r.header = map[string]string{"Retry-After": "1"}
+		return r, false
+	}
+	return response{}, true
+}
+
+var (
+	reUser        = regexp.MustCompile(`^/users/([^/]+)$`)
+	reGroup       = regexp.MustCompile(`^/groups/([^/]+)$`)
+	reMembers     = regexp.MustCompile(`^/groups/([^/]+)/members$`)
+	reMembersRef  = regexp.MustCompile(`^/groups/([^/]+)/members/\$ref$`)
+	reMemberRef   = regexp.MustCompile(`^/groups/([^/]+)/members/([^/]+)/\$ref$`)
+	reObjectIDRef = regexp.MustCompile(`/(?:directoryObjects|users|groups)/([^/?]+)$`)
+)
+
+// serve answers one API request (top level or inside a $batch); wrote
+// reports whether it applied a write.
+func (s *Server) serve(method, path string, q url.Values, h http.Header, body []byte, base string) (response, bool) {
+	if r, ok := s.admit(); !ok {
+		return r, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	path, _ = url.PathUnescape(path)
+	switch {
+	case path == "/users" && method == http.MethodGet:
+		return s.listUsers(q, base), false
+	case path == "/users" && method == http.MethodPost:
+		return s.createUser(body)
+	case path == "/groups" && method == http.MethodGet:
+		return s.listGroups(q, base), false
+	}
+	if m := reUser.FindStringSubmatch(path); m != nil {
+		switch method {
+		case http.MethodGet:
+			o := s.lookup("user", m[1], true)
+			if o == nil {
+				return notFound(m[1]), false
+			}
+			return response{status: 200, body: s.entity(o, "users", q)}, false
+		case http.MethodPatch:
+			return s.patchUser(m[1], body)
+		}
+	}
+	if m := reGroup.FindStringSubmatch(path); m != nil {
+		switch method {
+		case http.MethodGet:
+			o := s.lookup("group", m[1], true)
+			if o == nil {
+				return notFound(m[1]), false
+			}
+			return response{status: 200, body: s.entity(o, "groups", q)}, false
+		case http.MethodPatch:
+			return s.patchGroup(m[1], body)
+		}
+	}
+	if m := reMembers.FindStringSubmatch(path); m != nil && method == http.MethodGet {
+		return s.listMembers(m[1], q, base), false
+	}
+	if m := reMembersRef.FindStringSubmatch(path); m != nil {
+		switch method {
+		case http.MethodPost:
+			var ref struct {
+				ID string `json:"@odata.id"`
+			}
+			if err := json.Unmarshal(body, &ref); err != nil || ref.ID == "" {
+				return badRequest("Invalid request body: an @odata.id is required."), false
+			}
+			return s.addMembers(m[1], []string{ref.ID})
+		case http.MethodDelete:
+			id := q.Get("$id")
+			if id == "" {
+				id = q.Get("@id")
+			}
+			if id == "" {
+				return badRequest("The $id query parameter is required."), false
+			}
+			return s.removeMember(m[1], refID(id))
+		}
+	}
+	if m := reMemberRef.FindStringSubmatch(path); m != nil && method == http.MethodDelete {
+		return s.removeMember(m[1], m[2])
+	}
+	return errResp(400, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", strings.TrimPrefix(path, "/"))), false
+}
+
+func refID(odataID string) string {
+	if m := reObjectIDRef.FindStringSubmatch(odataID); m != nil {
+		return m[1]
+	}
+	return odataID
+}
+
+// lookup finds an object by id, or a user by UPN (case-insensitive);
+// visible applies the replication delay. Callers hold s.mu.
+func (s *Server) lookup(kind, key string, visible bool) *object {
+	o := s.objects[key]
+	if o == nil && kind == "user" {
+		for _, c := range s.objects {
+			if c.kind == "user" && strings.EqualFold(str(c.props["userPrincipalName"]), key) {
+				o = c
+				break
+			}
+		}
+	}
+	if o == nil || (kind != "" && o.kind != kind) {
+		return nil
+	}
+	if visible && !s.visible(o) {
+		return nil
+	}
+	return o
+}
+
+func (s *Server) visible(o *object) bool {
+	return s.faults.ReplicationDelay <= 0 || o.created.IsZero() || s.opts.Now().Sub(o.created) >= s.faults.ReplicationDelay
+}
+
+func str(v any) string { s, _ := v.(string); return s }
+
+var userDefault = []string{"businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
+	"officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id"}
+
+var groupDefault = []string{"id", "displayName", "description", "groupTypes", "mail", "mailEnabled",
+	"mailNickname", "onPremisesSyncEnabled", "securityEnabled"}
+
+func (s *Server) project(o *object, q url.Values) map[string]any {
+	fields := userDefault
+	if o.kind == "group" {
+		fields = groupDefault
+	}
+	if sel := q.Get("$select"); sel != "" {
+		fields = strings.Split(sel, ",")
+	}
+	out := map[string]any{}
+	for _, f := range fields {
+		f = strings.TrimSpace(f)
+		v, ok := o.props[f]
+		if !ok && f == "businessPhones" {
+			v = []any{}
+		}
+		out[f] = v
+	}
+	return out
+}
+
+func (s *Server) entity(o *object, set string, q url.Values) map[string]any {
+	out := s.project(o, q)
+	out["@odata.context"] = "https://graph.microsoft.com/v1.0/$metadata#" + set + "/$entity"
+	return out
+}
+
+// filter understands `prop eq 'v'` and `startswith(prop,'v')`, joined by `and`.
+type cond struct {
+	prop, value string
+	prefix      bool
+}
+
+var (
+	reEq         = regexp.MustCompile(`^\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*$`)
+	reStartsWith = regexp.MustCompile(`^\s*startswith\(\s*(\w+)\s*,\s*'((?:[^']|'')*)'\s*\)\s*$`)
+)
+
+func parseFilter(f string, allowed map[string]bool) ([]cond, bool) {
+	if strings.TrimSpace(f) == "" {
+		return nil, true
+	}
+	var out []cond
+	for _, part := range regexp.MustCompile(`\s+and\s+`).Split(f, -1) {
+		var c cond
+		if m := reEq.FindStringSubmatch(part); m != nil {
+			c = cond{prop: m[1], value: strings.ReplaceAll(m[2], "''", "'")}
+		} else if m := reStartsWith.FindStringSubmatch(part); m != nil {
+			c = cond{prop: m[1], value: strings.ReplaceAll(m[2], "''", "'"), prefix: true}
+		} else {
+			return nil, false
+		}
+		if !allowed[c.prop] {
+			return nil, false
+		}
+		out = append(out, c)
+	}
+	return out, true
+}
+
+func (c cond) match(o *object) bool {
+	v := fmt.Sprint(o.props[c.prop])
+	if o.props[c.prop] == nil {
+		v = ""
+	}
+	if c.prefix {
+		return strings.HasPrefix(strings.ToLower(v), strings.ToLower(c.value))
+	}
+	return strings.EqualFold(v, c.value)
+}
+
+var userFilterable = map[string]bool{"userPrincipalName": true, "employeeId": true, "mailNickname": true,
+	"displayName": true, "id": true, "mail": true}
+var groupFilterable = map[string]bool{"displayName": true, "id": true, "mailNickname": true}
+
+func (s *Server) listUsers(q url.Values, base string) response {
+	return s.list("user", userFilterable, "users", "/users", q, base, nil)
+}
+
+func (s *Server) listGroups(q url.Values, base string) response {
+	return s.list("group", groupFilterable, "groups", "/groups", q, base, nil)
+}
+
+func (s *Server) listMembers(gid string, q url.Values, base string) response {
+	g := s.lookup("group", gid, true)
+	if g == nil {
+		return notFound(gid)
+	}
+	var objs []*object
+	for _, id := range g.members {
+		if o := s.objects[id]; o != nil {
+			objs = append(objs, o)
+		}
+	}
+	return s.list("", nil, "directoryObjects", "/groups/"+gid+"/members", q, base, objs)
+}
+
+// list pages through objects of a kind (or the given ones), in a stable order.
+func (s *Server) list(kind string, filterable map[string]bool, set, path string, q url.Values, base string, given []*object) response {
+	conds, ok := parseFilter(q.Get("$filter"), filterable)
+	if !ok {
+		return errResp(400, "Request_UnsupportedQuery", "Unsupported or invalid query filter clause specified for property.")
+	}
+	top := 100
+	if t := q.Get("$top"); t != "" {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 1 || n > 999 {
+			return errResp(400, "Request_UnsupportedQuery", "Invalid page size specified: '"+t+"'. Must be between 1 and 999 inclusive.")
+		}
+		top = n
+	}
+	skip := 0
+	if t := q.Get("$skiptoken"); t != "" {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 0 {
+			return errResp(400, "Request_BadRequest", "Invalid skip token.")
+		}
+		skip = n
+	}
+	objs := given
+	if given == nil {
+		for _, o := range s.objects {
+			if o.kind == kind {
+				objs = append(objs, o)
+			}
+		}
+		sort.Slice(objs, func(i, j int) bool { return str(objs[i].props["id"]) < str(objs[j].props["id"]) })
+	}
+	var hits []*object
+	for _, o := range objs {
+		if !s.visible(o) {
+			continue
+		}
+		all := true
+		for _, c := range conds {
+			all = all && c.match(o)
+		}
+		if all {
+			hits = append(hits, o)
+		}
+	}
+	value := []any{}
+	end := min(skip+top, len(hits))
+	for _, o := range hits[min(skip, len(hits)):end] {
+		v := s.project(o, q)
+		if given != nil {
+			v["@odata.type"] = "#microsoft.graph." + o.kind
+		}
+		value = append(value, v)
+	}
+	out := map[string]any{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#" + set, "value": value}
+	if end < len(hits) {
+		nq := url.Values{}
+		for k, v := range q {
+			nq[k] = v
+		}
+		nq.Set("$skiptoken", strconv.Itoa(end))
+		out["@odata.nextLink"] = base + path + "?" + nq.Encode()
+	}
+	return response{status: 200, body: out}
+}
+
+var userWritable = map[string]bool{"accountEnabled": true, "displayName": true, "mailNickname": true,
+	"userPrincipalName": true, "passwordProfile": true, "givenName": true, "surname": true, "mail": true,
+	"employeeId": true, "department": true, "jobTitle": true, "usageLocation": true, "officeLocation": true,
+	"companyName": true, "mobilePhone": true, "preferredLanguage": true, "city": true, "country": true}
+
+var upnRE = regexp.MustCompile(`^[A-Za-z0-9'._!#^~-]+@([A-Za-z0-9.-]+)$`)
+
+func (s *Server) createUser(body []byte) (response, bool) {
+	var in map[string]any
+	if err := json.Unmarshal(body, &in); err != nil {
+		return badRequest("Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format."), false
+	}
+	for k := range in {
+		if !userWritable[k] {
+			return badRequest(fmt.Sprintf("Property '%s' is read-only and cannot be set.", k)), false
+		}
+	}
+	for _, req := range []string{"accountEnabled", "displayName", "mailNickname", "userPrincipalName", "passwordProfile"} {
+		if in[req] == nil || in[req] == "" {
+			return badRequest(fmt.Sprintf("Invalid value specified for property '%s' of resource 'User'.", req)), false
+		}
+	}
+	upn := str(in["userPrincipalName"])
+	m := upnRE.FindStringSubmatch(upn)
+	if m == nil {
+		return badRequest("Invalid value specified for property 'userPrincipalName' of resource 'User'."), false
+	}
+	if !s.domainOK(m[1]) {
+		return badRequest("The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization."), false
+	}
+	pp, _ := in["passwordProfile"].(map[string]any)
+	if !complexPassword(str(pp["password"])) {
+		return badRequest(msgPassword), false
+	}
+	for _, o := range s.objects {
+		if o.kind == "user" && strings.EqualFold(str(o.props["userPrincipalName"]), upn) {
+			return response{status: 400, body: errorBody("Request_BadRequest",
+				"Another object with the same value for property userPrincipalName already exists.",
+				[]map[string]string{{"target": "userPrincipalName", "code": "ObjectConflict"}})}, false
+		}
+	}
+	id := uuid.NewString()
+	props := map[string]any{"id": id}
+	for k, v := range in {
+		if k != "passwordProfile" {
+			props[k] = v
+		}
+	}
+	o := &object{kind: "user", props: props, created: s.opts.Now()}
+	s.objects[id] = o
+	s.writes = append(s.writes, Write{Op: "user.create", Target: id, Detail: upn})
+	out := s.project(o, url.Values{})
+	for k, v := range props {
+		out[k] = v
+	}
+	out["@odata.context"] = "https://graph.microsoft.com/v1.0/$metadata#users/$entity"
+	return response{status: 201, body: out}, true
+}
+
+func (s *Server) domainOK(d string) bool {
+	if len(s.opts.Domains) == 0 {
+		return true
+	}
+	for _, v := range s.opts.Domains {
+		if strings.EqualFold(v, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// complexPassword is Entra's rule: 8..256 characters, three of upper,
+// lower, digit and symbol.
+func complexPassword(pw string) bool {
+	if len(pw) < 8 || len(pw) > 256 {
+		return false
+	}
+	var u, l, d, o int
+	for _, r := range pw {
+		switch {
+		case r >= 'A' && r <= 'Z':
+			u = 1
+		case r >= 'a' && r <= 'z':
+			l = 1
+		case r >= '0' && r <= '9':
+			d = 1
+		default:
+			o = 1
+		}
+	}
+	return u+l+d+o >= 3
+}
+
+func synced(o *object) bool { b, _ := o.props["onPremisesSyncEnabled"].(bool); return b }
+
+func (s *Server) patchUser(key string, body []byte) (response, bool) {
+	o := s.lookup("user", key, true)
+	if o == nil {
+		return notFound(key), false
+	}
+	var in map[string]any
+	if err := json.Unmarshal(body, &in); err != nil {
+		return badRequest("Unable to read JSON request payload."), false
+	}
+	for k := range in {
+		if !userWritable[k] {
+			return badRequest(fmt.Sprintf("Property '%s' is read-only and cannot be set.", k)), false
+		}
+	}
+	if synced(o) {
+		return badRequest(msgSynced), false
+	}
+	if upn, ok := in["userPrincipalName"]; ok {
+		for _, x := range s.objects {
+			if x != o && x.kind == "user" && strings.EqualFold(str(x.props["userPrincipalName"]), str(upn)) {
+				return badRequest("Another object with the same value for property userPrincipalName already exists."), false
+			}
+		}
+	}
+	if pp, ok := in["passwordProfile"].(map[string]any); ok && !complexPassword(str(pp["password"])) {
+		return badRequest(msgPassword), false
+	}
+	var keys []string
+	for k, v := range in {
+		if k != "passwordProfile" {
+			o.props[k] = v
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	s.writes = append(s.writes, Write{Op: "user.update", Target: str(o.props["id"]), Detail: strings.Join(keys, ",")})
+	return response{status: 204}, true
+}
+
+func (s *Server) patchGroup(gid string, body []byte) (response, bool) {
+	g := s.lookup("group", gid, true)
+	if g == nil {
+		return notFound(gid), false
+	}
+	var in map[string]json.RawMessage
+	if err := json.Unmarshal(body, &in); err != nil {
+		return badRequest("Unable to read JSON request payload."), false
+	}
+	var binds []string
+	for k, v := range in {
+		if k != "members@odata.bind" {
+			return badRequest(fmt.Sprintf("Property '%s' cannot be updated by this emulator.", k)), false
+		}
+		if err := json.Unmarshal(v, &binds); err != nil {
+			return badRequest("Invalid value for members@odata.bind."), false
+		}
+	}
+	if len(binds) > 20 {
+		return badRequest("The request exceeds the maximum of 20 references in members@odata.bind."), false
+	}
+	return s.addMembers(gid, binds)
+}
+
+// addMembers adds all or nothing, as members@odata.bind does.
+func (s *Server) addMembers(gid string, odataIDs []string) (response, bool) {
+	g := s.lookup("group", gid, true)
+	if g == nil {
+		return notFound(gid), false
+	}
+	if synced(g) {
+		return badRequest(msgSynced), false
+	}
+	ids := make([]string, len(odataIDs))
+	seen := map[string]bool{}
+	for i, ref := range odataIDs {
+		id := refID(ref)
+		if s.lookup("", id, true) == nil {
+			return notFound(id), false
+		}
+		if seen[id] || contains(g.members, id) {
+			return badRequest(msgAlreadyMember), false
+		}
+		seen[id] = true
+		ids[i] = id
+	}
+	for _, id := range ids {
+		g.members = append(g.members, id)
+		s.writes = append(s.writes, Write{Op: "member.add", Target: gid, Object: id})
+	}
+	return response{status: 204}, true
+}
+
+func (s *Server) removeMember(gid, id string) (response, bool) {
+	g := s.lookup("group", gid, true)
+	if g == nil {
+		return notFound(gid), false
+	}
+	if synced(g) {
+		return badRequest(msgSynced), false
+	}
+	for i, m := range g.members {
+		if m == id {
+			g.members = append(g.members[:i:i], g.members[i+1:]...)
+			s.writes = append(s.writes, Write{Op: "member.remove", Target: gid, Object: id})
+			return response{status: 204}, true
+		}
+	}
+	return notFound(id), false
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+type batchRequest struct {
+	ID        string            `json:"id"`
+	Method    string            `json:"method"`
+	URL       string            `json:"url"`
+	Headers   map[string]string `json:"headers"`
+	Body      json.RawMessage   `json:"body"`
+	DependsOn []string          `json:"dependsOn"`
+}
+
+// batch answers each inner request on its own, in order, counting each
+// against the budget; the outer request is 200 when it parses.
+func (s *Server) batch(base string, body []byte) (response, bool) {
+	var in struct {
+		Requests []batchRequest `json:"requests"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		return badRequest("Invalid batch payload format."), false
+	}
+	if len(in.Requests) == 0 || len(in.Requests) > 20 {
+		return errResp(400, "BadRequest", "Invalid batch payload: the number of requests must be between 1 and 20."), false
+	}
+	seen := map[string]bool{}
+	for _, r := range in.Requests {
+		if r.ID == "" || seen[r.ID] {
+			return errResp(400, "BadRequest", "Batch request ids must be unique and not empty."), false
+		}
+		seen[r.ID] = true
+		if len(r.Body) > 0 && string(r.Body) != "null" {
+			ct := ""
+			for k, v := range r.Headers {
+				if strings.EqualFold(k, "Content-Type") {
+					ct = v
+				}
+			}
+			if ct == "" {
+				return errResp(400, "BadRequest", "Write request id : "+r.ID+" does not contain Content-Type header or body."), false
+			}
+		}
+	}
+	status := map[string]int{}
+	var out []any
+	wrote := false
+	for _, r := range in.Requests {
+		var resp response
+		failedDep := false
+		for _, d := range r.DependsOn {
+			if st, ok := status[d]; !ok || st >= 400 {
+				failedDep = true
+			}
+		}
+		if failedDep {
+			resp = errResp(424, "FailedDependency", "The request was not executed because a request it depends on failed.")
+		} else {
+			u, err := url.Parse(r.URL)
+			if err != nil {
+				resp = badRequest("Invalid URL: " + r.URL)
+			} else {
+				p := "/" + strings.TrimPrefix(u.Path, "/")
+				p = strings.TrimPrefix(p, "/v1.0")
+				h := http.Header{}
+				for k, v := range r.Headers {
+					h.Set(k, v)
+				}
+				var w bool
+				resp, w = s.serve(strings.ToUpper(r.Method), p, u.Query(), h, r.Body, base)
+				wrote = wrote || w
+			}
+		}
+		status[r.ID] = resp.status
+		item := map[string]any{"id": r.ID, "status": resp.status}
+		hdr := map[string]string{}
+		for k, v := range resp.header {
+			hdr[k] = v
+		}
+		if resp.body != nil {
+			hdr["Content-Type"] = "application/json"
+			item["body"] = resp.body
+		}
+		item["headers"] = hdr
+		out = append(out, item)
+	}
+	return response{status: 200, body: map[string]any{"responses": out}}, wrote
+}
