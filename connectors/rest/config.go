@@ -1,0 +1,375 @@
+package rest
+
+import (
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/connectors"
+)
+
+// Type is the connector type name in the worker config.
+const Type = "rest"
+
+// Register adds the rest type to a connector registry.
+func Register(r *connectors.Registry) {
+	r.Register(Type, func() connectors.Config { return &Config{} })
+}
+
+// Config of a rest instance; the struct is the YAML schema. An example for
+// a fagsystem with an API of its own:
+//
+//	type: rest
+//	base_url: https://gerica.aukra.kommune.no/api/v1   # https; http only for loopback
+//	ca_file: /etc/tilgang/gerica-ca.pem                # optional; empty: the system roots
+//	auth:
+//	  type: bearer                                     # bearer, basic or none
+//	  token_env: TILGANG_GERICA_TOKEN                  # or token_file: /run/secrets/gerica-token
+//	  # type: basic, username: svc-tilgang, password_env / password_file
+//	headers: { Accept: application/json }              # sent with every request
+//	timeout: 10s                                       # each attempt
+//	retry:                                             # short faults only: longer waits go back to the outbox
+//	  max: 3                                           # retries after the first attempt
+//	  wait_min: 200ms
+//	  wait_max: 5s
+//	  max_retry_after: 10s                             # a 429/503 asking for longer is returned as throttled
+//	rate_limit: { per_second: 10, burst: 10, concurrency: 4 }
+//	operations:                                        # all five are required
+//	  ensure_account:
+//	    method: POST
+//	    path: /users
+//	    body: |
+//	      {"employeeNumber": {{ .Person.ID | json }}, "firstName": {{ .Person.GivenName | json }},
+//	       "lastName": {{ .Person.FamilyName | json }}, "email": {{ .Person.Email | json }},
+//	       "active": {{ .Enabled | json }}}
+//	    success: [200, 201]
+//	    already_done: { status: [409], field: error.code, equals: USER_EXISTS }
+//	    ref: { user_id: data.id }                      # Ref values from the JSON answer, for later paths
+//	  disable: { method: POST, path: "/users/{{ .Person.ID | path }}/deactivate", success: [204] }
+//	  enable:  { method: POST, path: "/users/{{ .Person.ID | path }}/activate", success: [204] }
+//	  grant:
+//	    method: POST
+//	    path: "/roles/{{ .Entitlement | path }}/members"
+//	    body: '{"user": {{ .Person.ID | json }}}'
+//	    success: [201]
+//	    already_done: { status: [422], field: code, equals: ALREADY_MEMBER }
+//	  revoke:
+//	    method: DELETE
+//	    path: "/roles/{{ .Entitlement | path }}/members/{{ .Person.ID | path }}"
+//	    success: [204]
+//	    already_done: { status: [404] }
+//
+// Templates are Go text/template over Data. Every value printed must pass
+// through an escaping function as its last step: json in a body (the body
+// must be JSON), path or query in a path, header in a header. Validate
+// refuses a template that prints anything else, so no name can break out of
+// its place. The token and password are read when the instance opens and
+// are never logged.
+type Config struct {
+	BaseURL    string            `yaml:"base_url"`
+	CAFile     string            `yaml:"ca_file"`
+	Auth       Auth              `yaml:"auth"`
+	Headers    map[string]string `yaml:"headers"`
+	Timeout    time.Duration     `yaml:"timeout"`
+	Retry      Retry             `yaml:"retry"`
+	RateLimit  RateLimit         `yaml:"rate_limit"`
+	Operations Operations        `yaml:"operations"`
+}
+
+// Auth says how requests authenticate; secrets come from env or a file.
+type Auth struct {
+	Type         string `yaml:"type"`
+	TokenEnv     string `yaml:"token_env"`
+	TokenFile    string `yaml:"token_file"`
+	Username     string `yaml:"username"`
+	PasswordEnv  string `yaml:"password_env"`
+	PasswordFile string `yaml:"password_file"`
+}
+
+// Retry bounds the one retry layer of this hop.
+type Retry struct {
+	Max           *int          `yaml:"max"`
+	WaitMin       time.Duration `yaml:"wait_min"`
+	WaitMax       time.Duration `yaml:"wait_max"`
+	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
+}
+
+// RateLimit bounds what the instance sends: real services throttle hard.
+type RateLimit struct {
+	PerSecond   float64 `yaml:"per_second"`  // 0: unlimited
+	Burst       int     `yaml:"burst"`       // default: max(1, per_second)
+	Concurrency int     `yaml:"concurrency"` // operations in flight; default 4
+}
+
+// Operations are the request templates, one per connector method.
+type Operations struct {
+	EnsureAccount *Request `yaml:"ensure_account"`
+	Disable       *Request `yaml:"disable"`
+	Enable        *Request `yaml:"enable"`
+	Grant         *Request `yaml:"grant"`
+	Revoke        *Request `yaml:"revoke"`
+}
+
+func (o *Operations) each(f func(name string, r *Request)) {
+	f("ensure_account", o.EnsureAccount)
+	f("disable", o.Disable)
+	f("enable", o.Enable)
+	f("grant", o.Grant)
+	f("revoke", o.Revoke)
+}
+
+// Request is one operation's request template and how to read its answer.
+type Request struct {
+	Method      string            `yaml:"method"`
+	Path        string            `yaml:"path"`
+	Headers     map[string]string `yaml:"headers"`
+	Body        string            `yaml:"body"`
+	Success     []int             `yaml:"success"` // default 200, 201, 202, 204
+	AlreadyDone AlreadyDone       `yaml:"already_done"`
+	Ref         map[string]string `yaml:"ref"` // Ref key -> dotted JSON field of the answer
+}
+
+// AlreadyDone recognises an answer meaning "this was done before", which
+// counts as success for this operation only: status is one of Status (if
+// given) and the JSON field Field (if given) equals Equals.
+type AlreadyDone struct {
+	Status []int  `yaml:"status"`
+	Field  string `yaml:"field"`
+	Equals string `yaml:"equals"`
+}
+
+// String describes the config without its secrets.
+func (c Config) String() string {
+	return fmt.Sprintf("rest{base_url=%s auth=%s credentials=(redacted)}", c.BaseURL, c.Auth.Type)
+}
+
+func (c *Config) withDefaults() Config {
+	d := *c
+	if d.Auth.Type == "" {
+		d.Auth.Type = "bearer"
+	}
+	if d.Timeout == 0 {
+		d.Timeout = 10 * time.Second
+	}
+	if d.Retry.Max == nil {
+		n := 3
+		d.Retry.Max = &n
+	}
+	if d.Retry.WaitMin == 0 {
+		d.Retry.WaitMin = 200 * time.Millisecond
+	}
+	if d.Retry.WaitMax == 0 {
+		d.Retry.WaitMax = 5 * time.Second
+	}
+	if d.Retry.MaxRetryAfter == 0 {
+		d.Retry.MaxRetryAfter = 10 * time.Second
+	}
+	if d.RateLimit.Burst == 0 {
+		d.RateLimit.Burst = max(1, int(d.RateLimit.PerSecond))
+	}
+	if d.RateLimit.Concurrency == 0 {
+		d.RateLimit.Concurrency = 4
+	}
+	return d
+}
+
+// Validate reports every problem of the config at once, templates
+// included (each is parsed, checked for unescaped output and rendered with
+// a hostile sample person).
+func (c *Config) Validate() error {
+	_, err := c.compile()
+	return err
+}
+
+// compile validates the config and parses its templates.
+func (c *Config) compile() (*compiled, error) {
+	d := c.withDefaults()
+	var errs []string
+	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	u, err := url.Parse(d.BaseURL)
+	switch {
+	case d.BaseURL == "":
+		add("base_url is empty (for example https://gerica.aukra.kommune.no/api/v1)")
+	case err != nil:
+		add("base_url %q: %v", d.BaseURL, err)
+	case u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		add("base_url %q must be an https:// URL", d.BaseURL)
+	case u.Scheme == "http" && !loopback(u.Hostname()):
+		add("base_url %q: plain http is allowed only to a loopback address; use https", d.BaseURL)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+		add("base_url %q must hold no credentials, query or fragment", d.BaseURL)
+	}
+	if d.CAFile != "" {
+		if b, err := os.ReadFile(d.CAFile); err != nil {
+			add("ca_file: %v", err)
+		} else if !x509.NewCertPool().AppendCertsFromPEM(b) {
+			add("ca_file %s holds no PEM certificate", d.CAFile)
+		}
+	}
+	secret := func(what, env, file string) {
+		switch {
+		case env == "" && file == "":
+			add("auth: set %s_env or %s_file", what, what)
+		case env != "" && file != "":
+			add("auth: set only one of %s_env and %s_file", what, what)
+		case env != "" && os.Getenv(env) == "":
+			add("auth.%s_env: the environment variable %s is empty or unset", what, env)
+		case file != "":
+			if _, err := os.Stat(file); err != nil {
+				add("auth.%s_file: %v", what, err)
+			}
+		}
+	}
+	switch d.Auth.Type {
+	case "bearer":
+		secret("token", d.Auth.TokenEnv, d.Auth.TokenFile)
+	case "basic":
+		if d.Auth.Username == "" {
+			add("auth.username is empty")
+		}
+		secret("password", d.Auth.PasswordEnv, d.Auth.PasswordFile)
+	case "none":
+	default:
+		add("auth.type %q must be bearer, basic or none", d.Auth.Type)
+	}
+	for k, v := range d.Headers {
+		if !validHeaderName(k) || strings.ContainsAny(v, "\r\n") {
+			add("headers[%s]: not a valid header", k)
+		}
+		if strings.EqualFold(k, "Authorization") {
+			add("headers[%s]: set credentials under auth, from an environment variable or a file", k)
+		}
+	}
+	if d.Timeout < 0 {
+		add("timeout must be positive")
+	}
+	if *d.Retry.Max < 0 || *d.Retry.Max > 10 {
+		add("retry.max %d must be 0..10 (longer faults are the outbox's to retry)", *d.Retry.Max)
+	}
+	if d.Retry.WaitMin < 0 || d.Retry.WaitMax < d.Retry.WaitMin {
+		add("retry.wait_min and retry.wait_max must be positive, wait_min <= wait_max")
+	}
+	if d.Retry.MaxRetryAfter < 0 || d.Retry.MaxRetryAfter > time.Minute {
+		add("retry.max_retry_after %s must be 0..1m (longer waits are the outbox's)", d.Retry.MaxRetryAfter)
+	}
+	if d.RateLimit.PerSecond < 0 || d.RateLimit.Burst < 1 || d.RateLimit.Concurrency < 1 || d.RateLimit.Concurrency > 256 {
+		add("rate_limit: per_second must be >= 0, burst >= 1, concurrency 1..256")
+	}
+	out := &compiled{cfg: d, base: u, ops: map[string]*op{}}
+	var refKeys []string
+	if r := d.Operations.EnsureAccount; r != nil {
+		for k := range r.Ref {
+			refKeys = append(refKeys, k)
+		}
+	}
+	sample := sampleData(refKeys)
+	d.Operations.each(func(name string, r *Request) {
+		at := "operations." + name
+		if r == nil {
+			add("%s is missing", at)
+			return
+		}
+		o, probs := compileRequest(at, r, sample)
+		errs = append(errs, probs...)
+		out.ops[name] = o
+	})
+	if len(errs) > 0 {
+		return nil, tilgang.Errorf(tilgang.Invalid, "rest config: %s", strings.Join(errs, "; "))
+	}
+	return out, nil
+}
+
+func compileRequest(at string, r *Request, sample Data) (*op, []string) {
+	var errs []string
+	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(at+format, args...)) }
+	o := &op{req: *r, headers: map[string]tmpl{}}
+	o.req.Method = strings.ToUpper(r.Method)
+	switch o.req.Method {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+	default:
+		add(".method %q must be GET, POST, PUT, PATCH or DELETE", r.Method)
+	}
+	if !strings.HasPrefix(r.Path, "/") {
+		add(".path %q must begin with / (it follows base_url)", r.Path)
+	}
+	var err error
+	if o.path, err = parseTemplate(r.Path, "path", "query"); err != nil {
+		add(".path: %v", err)
+	}
+	if r.Body != "" {
+		if o.body, err = parseTemplate(r.Body, "json"); err != nil {
+			add(".body: %v", err)
+		}
+	}
+	for k, v := range r.Headers {
+		if !validHeaderName(k) {
+			add(".headers: %q is not a header name", k)
+		}
+		if strings.EqualFold(k, "Authorization") {
+			add(".headers[%s]: set credentials under auth", k)
+		}
+		if o.headers[k], err = parseTemplate(v, "header"); err != nil {
+			add(".headers[%s]: %v", k, err)
+		}
+	}
+	if len(o.req.Success) == 0 {
+		o.req.Success = []int{200, 201, 202, 204}
+	}
+	for _, s := range o.req.Success {
+		if s < 200 || s > 299 {
+			add(".success: %d is not a 2xx status", s)
+		}
+	}
+	ad := r.AlreadyDone
+	for _, s := range ad.Status {
+		if s < 200 || s > 599 || slices.Contains(o.req.Success, s) {
+			add(".already_done.status: %d must be an HTTP status other than the success ones", s)
+		}
+	}
+	if ad.Field == "" && ad.Equals != "" {
+		add(".already_done.equals needs a field")
+	}
+	for k, f := range r.Ref {
+		if k == "" || f == "" {
+			add(".ref: empty key or field")
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	// Render once with a hostile person: a template that needs a value the
+	// data lacks, or a body that is not JSON, fails here, at start-up.
+	if _, err := o.render(sample); err != nil {
+		add(": rendered with a sample person: %v", err)
+	}
+	return o, errs
+}
+
+func validHeaderName(k string) bool {
+	if k == "" {
+		return false
+	}
+	for _, r := range k {
+		if r <= ' ' || r >= 0x7f || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
+			return false
+		}
+	}
+	return true
+}
+
+func loopback(host string) bool {
+	return host == "localhost" || strings.HasPrefix(host, "127.") || host == "::1"
+}
+
+// Open validates the config, reads the credentials and returns the
+// instance. It does not contact the system: the first operation does.
+func (c *Config) Open(name string, logger *slog.Logger) (connectors.Connector, error) {
+	return Open(name, *c, logger)
+}

@@ -1,0 +1,414 @@
+// Package rest is the connector for fagsystemer with an HTTP API of their
+// own: each connector method is a request template in the config (method,
+// path, headers, JSON body over the person and the entitlement), with the
+// statuses that mean success and how the system says "already done". It has
+// exactly one retry layer, go-retryablehttp, for short faults (a dropped
+// connection, a 5xx, a 429/503 whose Retry-After is within a cap); anything
+// longer is returned as Throttled or Unavailable for the outbox to
+// reschedule. Answers are classified into the project's error kinds in one
+// place, classify.
+package rest
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"golang.org/x/time/rate"
+
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/connectors"
+)
+
+var _ connectors.Connector = (*Connector)(nil)
+
+// compiled is a validated config with its templates parsed.
+type compiled struct {
+	cfg  Config
+	base *url.URL
+	ops  map[string]*op
+}
+
+// Connector is a rest instance.
+type Connector struct {
+	name    string
+	c       *compiled
+	logger  *slog.Logger
+	client  *retryablehttp.Client
+	auth    string // the Authorization header value; never logged
+	limiter *rate.Limiter
+	sem     chan struct{}
+}
+
+// Open validates cfg, reads its credentials and builds the HTTP client.
+func Open(name string, cfg Config, logger *slog.Logger) (*Connector, error) {
+	comp, err := cfg.compile()
+	if err != nil {
+		return nil, err
+	}
+	d := comp.cfg
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Connector{name: name, c: comp, logger: logger.With("connector", name), sem: make(chan struct{}, d.RateLimit.Concurrency)}
+	switch d.Auth.Type {
+	case "bearer":
+		tok, err := readSecret("token", d.Auth.TokenEnv, d.Auth.TokenFile)
+		if err != nil {
+			return nil, err
+		}
+		c.auth = "Bearer " + tok
+	case "basic":
+		pw, err := readSecret("password", d.Auth.PasswordEnv, d.Auth.PasswordFile)
+		if err != nil {
+			return nil, err
+		}
+		c.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(d.Auth.Username+":"+pw))
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if d.CAFile != "" {
+		b, err := os.ReadFile(d.CAFile)
+		if err != nil {
+			return nil, tilgang.Wrap(tilgang.Invalid, err, "rest: ca_file")
+		}
+		tc.RootCAs = x509.NewCertPool()
+		tc.RootCAs.AppendCertsFromPEM(b)
+	}
+	limit := rate.Inf
+	if d.RateLimit.PerSecond > 0 {
+		limit = rate.Limit(d.RateLimit.PerSecond)
+	}
+	c.limiter = rate.NewLimiter(limit, d.RateLimit.Burst)
+	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     tc,
+		TLSHandshakeTimeout: 5 * time.Second,
+		MaxIdleConnsPerHost: d.RateLimit.Concurrency,
+		IdleConnTimeout:     90 * time.Second,
+		ForceAttemptHTTP2:   true,
+	}
+	c.client = &retryablehttp.Client{
+		HTTPClient: &http.Client{
+			Transport: limitedTransport{tr, c.limiter},
+			Timeout:   d.Timeout,
+			// A redirect could carry the Authorization header elsewhere.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		RetryWaitMin: d.Retry.WaitMin,
+		RetryWaitMax: d.Retry.WaitMax,
+		RetryMax:     *d.Retry.Max,
+		CheckRetry:   c.checkRetry,
+		Backoff:      retryablehttp.DefaultBackoff, // honours Retry-After on 429/503 (capped by checkRetry)
+		ErrorHandler: func(resp *http.Response, err error, tries int) (*http.Response, error) {
+			if resp != nil {
+				return resp, nil // classified from the last answer
+			}
+			return nil, err
+		},
+		RequestLogHook: func(_ retryablehttp.Logger, r *http.Request, attempt int) {
+			if attempt > 0 {
+				c.logger.Info("rest: retrying", "method", r.Method, "path", r.URL.EscapedPath(), "attempt", attempt+1)
+			}
+		},
+	}
+	return c, nil
+}
+
+// limitedTransport waits for the rate limiter before every attempt,
+// retries included.
+type limitedTransport struct {
+	next    http.RoundTripper
+	limiter *rate.Limiter
+}
+
+func (t limitedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if err := t.limiter.Wait(r.Context()); err != nil {
+		return nil, err
+	}
+	return t.next.RoundTrip(r)
+}
+
+func readSecret(what, env, file string) (string, error) {
+	if env != "" {
+		if v := os.Getenv(env); v != "" {
+			return v, nil
+		}
+		return "", tilgang.Errorf(tilgang.Invalid, "rest: environment variable %s is empty", env)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", tilgang.Wrap(tilgang.Invalid, err, "rest: auth %s_file", what)
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	if s == "" {
+		return "", tilgang.Errorf(tilgang.Invalid, "rest: auth %s_file %s is empty", what, file)
+	}
+	return s, nil
+}
+
+// checkRetry is the retry policy of the one retry layer: the default
+// (connection errors, 429, 5xx but 501), except that a Retry-After beyond
+// the cap is not waited for here but returned to the outbox.
+func (c *Connector) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+		if ra, ok := retryAfter(resp, time.Now()); ok && ra > c.c.cfg.Retry.MaxRetryAfter {
+			return false, nil
+		}
+	}
+	return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+}
+
+// retryAfter reads Retry-After (seconds or an HTTP date).
+func retryAfter(resp *http.Response, now time.Time) (time.Duration, bool) {
+	v := resp.Header.Get("Retry-After")
+	if v == "" {
+		return 0, false
+	}
+	var secs int64
+	if _, err := fmt.Sscanf(v, "%d", &secs); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(0, t.Sub(now)), true
+	}
+	return 0, false
+}
+
+// answer is a response read whole (bounded).
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+	json   any // decoded body, nil when not JSON
+}
+
+// call renders the operation's request, sends it through the retry layer
+// and reads the answer: success, already done, or a classified error.
+func (c *Connector) call(ctx context.Context, opName string, d Data, what string) (*answer, error) {
+	o := c.c.ops[opName]
+	d.Instance = c.name
+	r, err := o.render(d)
+	if err != nil {
+		return nil, tilgang.Wrap(tilgang.Invalid, err, "rest: %s: request template", what)
+	}
+	select {
+	case c.sem <- struct{}{}:
+		defer func() { <-c.sem }()
+	case <-ctx.Done():
+		return nil, tilgang.Wrap(tilgang.Unavailable, ctx.Err(), "rest: %s", what)
+	}
+	u := strings.TrimRight(c.c.base.String(), "/") + r.path
+	var body any
+	if r.body != nil {
+		body = r.body
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, r.method, u, body)
+	if err != nil {
+		return nil, tilgang.Wrap(tilgang.Invalid, err, "rest: %s: request", what)
+	}
+	for k, v := range c.c.cfg.Headers {
+		req.Header.Set(k, v)
+	}
+	for k, v := range r.headers {
+		req.Header.Set(k, v)
+	}
+	if r.body != nil && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if req.Header.Get("Accept") == "" {
+		req.Header.Set("Accept", "application/json")
+	}
+	if c.auth != "" {
+		req.Header.Set("Authorization", c.auth)
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, classify(nil, err, "rest: %s: %s %s", what, r.method, req.URL.EscapedPath())
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, classify(nil, err, "rest: %s: %s %s: reading the answer", what, r.method, req.URL.EscapedPath())
+	}
+	a := &answer{status: resp.StatusCode, header: resp.Header, body: b}
+	if len(b) > 0 {
+		_ = json.Unmarshal(b, &a.json)
+	}
+	switch {
+	case slices.Contains(o.req.Success, a.status):
+		return a, nil
+	case o.alreadyDone(a):
+		c.logger.Debug("rest: already done", "op", opName, "status", a.status)
+		return a, nil
+	}
+	return nil, classify(a, nil, "rest: %s: %s %s", what, r.method, req.URL.EscapedPath())
+}
+
+func (o *op) alreadyDone(a *answer) bool {
+	ad := o.req.AlreadyDone
+	if len(ad.Status) == 0 && ad.Field == "" {
+		return false
+	}
+	if len(ad.Status) > 0 && !slices.Contains(ad.Status, a.status) {
+		return false
+	}
+	if ad.Field != "" {
+		v, ok := field(a.json, ad.Field)
+		if !ok || (ad.Equals != "" && v != ad.Equals) {
+			return false
+		}
+	}
+	return true
+}
+
+// classify is the one place that turns HTTP outcomes into the project's
+// error kinds, keeping the server's message. a is the answer (nil when the
+// request failed without one).
+func classify(a *answer, err error, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if a == nil {
+		var te *tilgang.Error
+		switch {
+		case errors.As(err, &te):
+			return tilgang.Wrap(te.Kind, err, "%s", msg)
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+			return tilgang.Wrap(tilgang.Unavailable, err, "%s", msg)
+		}
+		var ce *tls.CertificateVerificationError
+		var ue x509.UnknownAuthorityError
+		if errors.As(err, &ce) || errors.As(err, &ue) {
+			return tilgang.Wrap(tilgang.Denied, err, "%s: the server's certificate is not trusted (ca_file)", msg)
+		}
+		// Connection refused, reset, timeouts, DNS: the system may come back.
+		return tilgang.Wrap(tilgang.Unavailable, err, "%s", msg)
+	}
+	detail := serverMessage(a)
+	e := &tilgang.Error{Message: fmt.Sprintf("%s: %d %s", msg, a.status, http.StatusText(a.status))}
+	if detail != "" {
+		e.Message += ": " + detail
+	}
+	ra, hasRA := retryAfter(&http.Response{Header: a.header}, time.Now())
+	switch {
+	case a.status == http.StatusTooManyRequests:
+		e.Kind, e.RetryAfter = tilgang.Throttled, ra
+	case a.status == http.StatusServiceUnavailable && hasRA:
+		e.Kind, e.RetryAfter = tilgang.Throttled, ra
+	case a.status >= 500, a.status == http.StatusRequestTimeout:
+		e.Kind = tilgang.Unavailable
+	case a.status == http.StatusUnauthorized, a.status == http.StatusForbidden:
+		e.Kind = tilgang.Denied
+	case a.status == http.StatusNotFound, a.status == http.StatusGone:
+		e.Kind = tilgang.NotFound
+	case a.status == http.StatusConflict, a.status == http.StatusPreconditionFailed:
+		e.Kind = tilgang.Conflict
+	default:
+		// 400, 422 and the rest: the request is wrong and stays wrong; so
+		// is an unexpected 2xx or 3xx (a redirect to a login page, say).
+		e.Kind = tilgang.Invalid
+	}
+	return e
+}
+
+// serverMessage is the reason the server gave, from the usual JSON error
+// fields, else the start of the body as text.
+func serverMessage(a *answer) string {
+	for _, f := range []string{"detail", "message", "error.message", "error_description", "error", "title", "errors.0.message", "errors.0"} {
+		if v, ok := field(a.json, f); ok && v != "" && !strings.HasPrefix(v, "{") {
+			return truncate(v, 500)
+		}
+	}
+	if a.json != nil {
+		return truncate(string(a.body), 500)
+	}
+	return truncate(strings.TrimSpace(strings.ToValidUTF8(string(a.body), "?")), 200)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
+func dataOf(a connectors.Account) Data {
+	m, _ := a.Person.Main()
+	ref := connectors.Ref{"id": a.Person.ID}
+	for k, v := range a.Ref {
+		ref[k] = v
+	}
+	return Data{Person: a.Person, Main: m, Ref: ref, Enabled: !a.Disabled}
+}
+
+func (c *Connector) Resolve(ctx context.Context, p tilgang.Person, prior connectors.Ref) (connectors.Ref, error) {
+	ref := connectors.Ref{"id": p.ID}
+	for k, v := range prior {
+		ref[k] = v
+	}
+	return ref, nil
+}
+
+// EnsureAccount sends ensure_account; the Ref is the prior one with the
+// answer's ref fields added (an "already done" answer may lack them).
+func (c *Connector) EnsureAccount(ctx context.Context, a connectors.Account) (connectors.Ref, *connectors.Credential, error) {
+	d := dataOf(a)
+	ans, err := c.call(ctx, "ensure_account", d, "ensure account "+a.Person.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	ref := d.Ref
+	for k, f := range c.c.ops["ensure_account"].req.Ref {
+		if v, ok := field(ans.json, f); ok {
+			ref[k] = v
+		} else if _, had := ref[k]; !had && slices.Contains(c.c.ops["ensure_account"].req.Success, ans.status) {
+			return nil, nil, tilgang.Errorf(tilgang.Invalid, "rest: ensure account %s: the answer holds no %s for ref %s", a.Person.ID, f, k)
+		}
+	}
+	return ref, nil, nil
+}
+
+func (c *Connector) Disable(ctx context.Context, a connectors.Account) error {
+	_, err := c.call(ctx, "disable", dataOf(a), "disable "+a.Person.ID)
+	return err
+}
+
+func (c *Connector) Enable(ctx context.Context, a connectors.Account) error {
+	_, err := c.call(ctx, "enable", dataOf(a), "enable "+a.Person.ID)
+	return err
+}
+
+func (c *Connector) Grant(ctx context.Context, a connectors.Account, ent string) error {
+	d := dataOf(a)
+	d.Entitlement = ent
+	_, err := c.call(ctx, "grant", d, fmt.Sprintf("grant %s to %s", ent, a.Person.ID))
+	return err
+}
+
+func (c *Connector) Revoke(ctx context.Context, a connectors.Account, ent string) error {
+	d := dataOf(a)
+	d.Entitlement = ent
+	_, err := c.call(ctx, "revoke", d, fmt.Sprintf("revoke %s from %s", ent, a.Person.ID))
+	return err
+}
+
+func (c *Connector) Close() error {
+	c.client.HTTPClient.CloseIdleConnections()
+	return nil
+}
