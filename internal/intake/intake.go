@@ -41,11 +41,6 @@ type Intake struct {
 	// Fence, when set, is called first in every transaction: it extends the
 	// intake lease and fails when this replica no longer holds it.
 	Fence func(tx ledger.Tx) error
-	// NakDelay is how long a message that could not be committed waits
-	// before its next delivery (default: 2 s doubling to about a minute).
-	NakDelay   func(delivered uint64) time.Duration
-	ledgerDown bool // the last batch failed because the ledger was unavailable
-
 	// Observe, when set, is told each message's outcome.
 	Observe func(in engine.Input, out engine.Outcome, meta *jetstream.MsgMetadata)
 }
@@ -57,9 +52,6 @@ func (in *Intake) Run(ctx context.Context) error {
 		batch = streams.MaxBatch
 	}
 	for ctx.Err() == nil {
-		if in.ledgerDown {
-			in.waitLedger(ctx)
-		}
 		msgs, err := in.Consumer.Fetch(batch, jetstream.FetchMaxWait(250*time.Millisecond))
 		if err != nil {
 			if ctx.Err() != nil {
@@ -121,28 +113,29 @@ func (in *Intake) process(ctx context.Context, msgs []jetstream.Msg) {
 		}(w)
 	}
 	wg.Wait()
+	in.apply(ctx, items)
+}
+
+// apply commits the items in stream order. Nothing is handed back to
+// JetStream to be redelivered later, since a later message would overtake
+// it: a batch that fails is retried here (while the ledger is down, until
+// it answers), then applied one message at a time, and a message that
+// still fails after a few tries is recorded as rejected with its error and
+// terminated. Only a lost lease hands the batch back: the replica that
+// holds the lease now resumes from the ack floor, in order.
+func (in *Intake) apply(ctx context.Context, items []item) {
 	err := in.commit(ctx, items)
+	for err != nil && in.ledgerDown(ctx, err) {
+		if !in.holdUntilLedger(ctx, items) {
+			return
+		}
+		err = in.commit(ctx, items)
+	}
 	if err == nil {
 		in.done(items)
 		return
 	}
-	// The ledger itself is down: hand the batch back and stop fetching
-	// until it answers, so the messages' deliveries are not used up.
-	in.ledgerDown = tilgang.KindOf(err) == tilgang.Unavailable
-	if in.ledgerDown {
-		in.Log.Warn("intake: ledger unavailable; returning the batch", "size", len(items), "err", err)
-		for _, it := range items {
-			_ = it.msg.NakWithDelay(time.Second)
-		}
-		return
-	}
-	var lost *leaseLost
-	if errors.As(err, &lost) {
-		// Another replica is the intake now: hand the batch back at once.
-		in.Log.Warn("intake: lease lost; returning the batch", "size", len(items), "err", err)
-		for _, it := range items {
-			_ = it.msg.Nak()
-		}
+	if in.handBack(items, err) {
 		return
 	}
 	if len(items) > 1 {
@@ -153,15 +146,80 @@ func (in *Intake) process(ctx context.Context, msgs []jetstream.Msg) {
 		if len(items) > 1 {
 			err = in.commit(ctx, one)
 		}
+		for try := 1; err != nil && try < maxTries; try++ {
+			if in.handBack(items[i:], err) {
+				return
+			}
+			if in.ledgerDown(ctx, err) {
+				if !in.holdUntilLedger(ctx, items[i:]) {
+					return
+				}
+				try--
+			} else {
+				in.Log.Warn("intake: message not committed; trying again", "subject", items[i].msg.Subject(),
+					"seq", items[i].meta.Sequence.Stream, "try", try, "err", err)
+				sleep(ctx, time.Duration(try)*200*time.Millisecond)
+			}
+			err = in.commit(ctx, one)
+		}
 		if err == nil {
 			in.done(one)
 			continue
-		} else if items[i].meta.NumDelivered >= streams.MaxDeliver {
-			in.lastDelivery(ctx, &items[i], err)
-		} else {
-			in.Log.Warn("intake: message not committed; redelivering later", "subject", items[i].msg.Subject(),
-				"seq", items[i].meta.Sequence.Stream, "delivered", items[i].meta.NumDelivered, "err", err)
-			_ = items[i].msg.NakWithDelay(in.nakDelay(items[i].meta.NumDelivered))
+		}
+		if in.handBack(items[i:], err) {
+			return
+		}
+		in.reject(ctx, &items[i], err)
+	}
+}
+
+// maxTries bounds the attempts at one message that keeps failing while the
+// ledger is up: then it is recorded as rejected, never left undelivered.
+const maxTries = 4
+
+// handBack returns the items to JetStream when this replica lost the
+// intake lease; it reports whether it did.
+func (in *Intake) handBack(items []item, err error) bool {
+	var lost *leaseLost
+	if !errors.As(err, &lost) {
+		return false
+	}
+	in.Log.Warn("intake: lease lost; returning the batch", "size", len(items), "err", err)
+	for _, it := range items {
+		_ = it.msg.Nak()
+	}
+	return true
+}
+
+// ledgerDown reports whether err means the ledger itself is unavailable
+// (it does not answer a read either), not this message.
+func (in *Intake) ledgerDown(ctx context.Context, err error) bool {
+	if tilgang.KindOf(err) != tilgang.Unavailable || ctx.Err() != nil {
+		return false
+	}
+	_, herr := in.Ledger.Head(ctx)
+	return herr != nil
+}
+
+// holdUntilLedger keeps the items (telling JetStream they are in progress)
+// until the ledger answers again; false when ctx ended (the items are then
+// handed back).
+func (in *Intake) holdUntilLedger(ctx context.Context, items []item) bool {
+	in.Log.Warn("intake: the ledger is unavailable; holding the batch until it answers", "size", len(items))
+	for d := 500 * time.Millisecond; ; d = min(2*d, 5*time.Second) {
+		for _, it := range items {
+			_ = it.msg.InProgress()
+		}
+		sleep(ctx, d)
+		if ctx.Err() != nil {
+			for _, it := range items {
+				_ = it.msg.Nak()
+			}
+			return false
+		}
+		if _, err := in.Ledger.Head(ctx); err == nil {
+			in.Log.Info("intake: the ledger answers again")
+			return true
 		}
 	}
 }
@@ -216,11 +274,11 @@ func (in *Intake) done(items []item) {
 	}
 }
 
-// lastDelivery records a message that could not be committed as rejected
-// with the error, then terminates it.
-func (in *Intake) lastDelivery(ctx context.Context, it *item, cause error) {
+// reject records a message that could not be committed as rejected with
+// the error, then terminates it.
+func (in *Intake) reject(ctx context.Context, it *item, cause error) {
 	failed := it.in
-	failed.Env, failed.DecodeErr = nil, fmt.Errorf("not applied after %d deliveries: %v", it.meta.NumDelivered, cause)
+	failed.Env, failed.DecodeErr = nil, fmt.Errorf("not applied after %d tries: %v", maxTries, cause)
 	tx, err := in.Ledger.Begin(ctx)
 	if err == nil && in.Fence != nil {
 		if err = in.Fence(tx); err != nil {
@@ -236,35 +294,15 @@ func (in *Intake) lastDelivery(ctx context.Context, it *item, cause error) {
 	}
 	if err != nil {
 		in.Log.Error("intake: cannot record a failing message; redelivering", "seq", it.meta.Sequence.Stream, "err", err)
-		_ = it.msg.NakWithDelay(in.nakDelay(it.meta.NumDelivered))
+		_ = it.msg.NakWithDelay(time.Second)
 		return
 	}
-	in.Log.Error("intake: message failed on its last delivery; recorded as rejected and terminated",
+	in.Log.Error("intake: message could not be applied; recorded as rejected and terminated",
 		"subject", it.msg.Subject(), "seq", it.meta.Sequence.Stream, "err", cause)
 	_ = it.msg.TermWithReason("not applied: " + cause.Error())
 	if in.Committed != nil {
 		in.Committed()
 	}
-}
-
-// waitLedger waits until the ledger answers again.
-func (in *Intake) waitLedger(ctx context.Context) {
-	in.Log.Warn("intake: the ledger is unavailable; not reading messages until it answers")
-	for d := 500 * time.Millisecond; ctx.Err() == nil; d = min(2*d, 10*time.Second) {
-		if _, err := in.Ledger.Head(ctx); err == nil {
-			in.Log.Info("intake: the ledger answers again")
-			break
-		}
-		sleep(ctx, d)
-	}
-	in.ledgerDown = false
-}
-
-func (in *Intake) nakDelay(delivered uint64) time.Duration {
-	if in.NakDelay != nil {
-		return in.NakDelay(delivered)
-	}
-	return time.Second << min(delivered, 6)
 }
 
 func sleep(ctx context.Context, d time.Duration) {
