@@ -389,49 +389,12 @@ func TestReplicasSurviveKills(t *testing.T) {
 	killer.Wait()
 	t.Logf("killed %d replicas with SIGKILL", killed)
 
-	store, err := sqlledger.OpenPostgres(context.Background(), dsn, 2)
-	require.NoError(t, err)
-	defer store.Close()
-	require.Eventually(t, func() bool {
-		st, err := store.Stats(context.Background())
-		return err == nil && st.Messages == int64(len(msgs)) && st.OpsByState[ledger.OpQueued] == 0 && st.OpsByState[ledger.OpClaimed] == 0
-	}, 120*time.Second, 200*time.Millisecond, "every message applied and every operation finished")
-	for _, r := range reps {
-		r.stop(t)
-	}
-
-	// The stream, in order, through the reference.
-	cons, err := js.OrderedConsumer(context.Background(), streams.In, jetstream.OrderedConsumerConfig{})
-	require.NoError(t, err)
-	var inOrder []jetstream.Msg
-	for len(inOrder) < len(msgs) {
-		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(2*time.Second))
-		require.NoError(t, err)
-		for m := range batch.Messages() {
-			inOrder = append(inOrder, m)
-		}
-	}
-	ref, refTarget := reference(t, t.TempDir(), c.policies, ps, inOrder)
+	store := settle(t, dsn, len(msgs), reps)
+	ref, refTarget := compareWithReference(t, js, store, c.policies, ps, len(msgs), people)
 	defer ref.Close()
-
 	var ids []string
 	for i := 0; i < people; i++ {
 		ids = append(ids, fmt.Sprintf("1547-%d", 5000+i))
-	}
-	got, want := outcomes(t, store, ids), outcomes(t, ref, ids)
-	for _, id := range ids {
-		if want[id] != got[id] {
-			for name, l := range map[string]ledger.Reader{"replicas": store, "reference": ref} {
-				rows, _ := l.Audit(context.Background(), ledger.AuditFilter{Person: id})
-				for _, r := range rows {
-					if r.Entry.Kind == "hr.record" {
-						continue
-					}
-					t.Logf("%s: %s %s/%s %s %s->%s %s %v", name, r.Entry.Kind, r.Entry.System, r.Entry.Role, r.Entry.GrantID, r.Entry.From, r.Entry.To, r.Entry.Text, r.Entry.Details)
-				}
-			}
-		}
-		require.Equal(t, want[id], got[id], "person %s", id)
 	}
 
 	// Every journal line is a real change (no effect twice), and the target
@@ -561,4 +524,56 @@ func TestStaleIntakeCannotCommit(t *testing.T) {
 	rep, err := store.Verify(context.Background(), anchor)
 	require.NoError(t, err)
 	require.True(t, rep.OK, rep.Problem)
+}
+
+// settle waits until every message is applied and every operation has
+// finished, then stops the replicas; it returns the ledger to inspect.
+func settle(t *testing.T, dsn string, messages int, reps []*replica) *sqlledger.Store {
+	store, err := sqlledger.OpenPostgres(context.Background(), dsn, 2)
+	require.NoError(t, err)
+	t.Cleanup(func() { store.Close() })
+	require.Eventually(t, func() bool {
+		st, err := store.Stats(context.Background())
+		return err == nil && st.Messages == int64(messages) && st.OpsByState[ledger.OpQueued] == 0 && st.OpsByState[ledger.OpClaimed] == 0
+	}, 120*time.Second, 200*time.Millisecond, "every message applied and every operation finished")
+	for _, r := range reps {
+		r.stop(t)
+	}
+	return store
+}
+
+// compareWithReference reads the stream in order, runs it through the
+// reference, and requires every person to end alike in both.
+func compareWithReference(t *testing.T, js jetstream.JetStream, store ledger.Reader, policies string, ps *principals.Set, messages, people int) (*sqlledger.Store, *noop.Connector) {
+	cons, err := js.OrderedConsumer(context.Background(), streams.In, jetstream.OrderedConsumerConfig{})
+	require.NoError(t, err)
+	var inOrder []jetstream.Msg
+	for len(inOrder) < messages {
+		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(2*time.Second))
+		require.NoError(t, err)
+		for m := range batch.Messages() {
+			inOrder = append(inOrder, m)
+		}
+	}
+	ref, refTarget := reference(t, t.TempDir(), policies, ps, inOrder)
+	var ids []string
+	for i := 0; i < people; i++ {
+		ids = append(ids, fmt.Sprintf("1547-%d", 5000+i))
+	}
+	got, want := outcomes(t, store, ids), outcomes(t, ref, ids)
+	for _, id := range ids {
+		if want[id] != got[id] {
+			for name, l := range map[string]ledger.Reader{"replicas": store, "reference": ref} {
+				rows, _ := l.Audit(context.Background(), ledger.AuditFilter{Person: id})
+				for _, r := range rows {
+					if r.Entry.Kind == "hr.record" {
+						continue
+					}
+					t.Logf("%s: %s %s/%s %s %s->%s %s %v", name, r.Entry.Kind, r.Entry.System, r.Entry.Role, r.Entry.GrantID, r.Entry.From, r.Entry.To, r.Entry.Text, r.Entry.Details)
+				}
+			}
+		}
+		require.Equal(t, want[id], got[id], "person %s", id)
+	}
+	return ref, refTarget
 }

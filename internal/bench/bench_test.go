@@ -19,13 +19,7 @@ func BenchmarkPipeline(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Log(res)
-		b.ReportMetric(res.Rate, "req/s")
-		b.ReportMetric(float64(res.P50.Microseconds())/1000, "p50_ms")
-		b.ReportMetric(float64(res.P99.Microseconds())/1000, "p99_ms")
-		b.ReportMetric(res.JSRate, "js_msg/s")
-		b.ReportMetric(res.Ratio, "ratio")
-		b.ReportMetric(res.ActiveRate, "active/s")
+		report(b, res)
 	}
 }
 
@@ -41,13 +35,7 @@ func BenchmarkPipelinePostgres(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				b.Log(res)
-				b.ReportMetric(res.Rate, "req/s")
-				b.ReportMetric(float64(res.P50.Microseconds())/1000, "p50_ms")
-				b.ReportMetric(float64(res.P99.Microseconds())/1000, "p99_ms")
-				b.ReportMetric(res.JSRate, "js_msg/s")
-				b.ReportMetric(res.Ratio, "ratio")
-				b.ReportMetric(res.ActiveRate, "active/s")
+				report(b, res)
 			}
 		})
 	}
@@ -75,4 +63,14 @@ func TestPipelineSmall(t *testing.T) {
 	if res.Rate <= 0 || res.JSRate <= 0 || res.P99 < res.P50 {
 		t.Fatalf("implausible result: %s", res)
 	}
+}
+
+func report(b *testing.B, res Result) {
+	b.Log(res)
+	b.ReportMetric(res.Rate, "req/s")
+	b.ReportMetric(float64(res.P50.Microseconds())/1000, "p50_ms")
+	b.ReportMetric(float64(res.P99.Microseconds())/1000, "p99_ms")
+	b.ReportMetric(res.JSRate, "js_msg/s")
+	b.ReportMetric(res.Ratio, "ratio")
+	b.ReportMetric(res.ActiveRate, "active/s")
 }
