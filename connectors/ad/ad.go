@@ -17,6 +17,9 @@
 //     add and before the executor recorded it, the retry finds the account by
 //     employeeID; when it has never been logged on to, it gets a fresh
 //     password that is handed out instead of the lost one.
+//   - A mover whose municipality changed has the account moved (ModifyDN)
+//     from the old municipality's user OU to the new one's; an account
+//     outside the user OUs (placed by hand, or a leaver's) stays put.
 //   - Disable (a leaver) clears the enabled bit, removes the account from
 //     its groups, and moves it to leaver.ou or marks it; it never deletes.
 //     Enable reverses the move (a rehire) but restores no groups.
@@ -360,6 +363,11 @@ func (c *Connector) EnsureAccount(ctx context.Context, a connectors.Account) (co
 		if err := c.update(conn, e, a.Person); err != nil {
 			return err
 		}
+		dn, err := c.relocate(conn, e, a.Person)
+		if err != nil {
+			return err
+		}
+		e.DN = dn
 		// Created by an earlier attempt whose result was never recorded
 		// (the stored Ref has no objectGUID yet, and the account has the
 		// name that attempt computed): its password was lost with the
@@ -526,7 +534,8 @@ func (c *Connector) Disable(ctx context.Context, a connectors.Account) error {
 			}
 		}
 		if c.cfg.Leaver.OU != "" {
-			return c.move(conn, e, c.cfg.Leaver.OU)
+			_, err := c.move(conn, e, c.cfg.Leaver.OU)
+			return err
 		}
 		return nil
 	})
@@ -559,7 +568,8 @@ func (c *Connector) Enable(ctx context.Context, a connectors.Account) error {
 			if err != nil {
 				return err
 			}
-			return c.move(conn, e, ou)
+			_, err = c.move(conn, e, ou)
+			return err
 		}
 		return nil
 	})
@@ -575,16 +585,81 @@ func (c *Connector) parentIs(dn, ou string) bool {
 	return (&ldap.DN{RDNs: d.RDNs[1:]}).EqualFold(o)
 }
 
-// move moves e under ou, keeping its RDN; when an entry of that name is
-// already there (two leavers called Ola Nordmann), the RDN gets the
-// sAMAccountName.
-func (c *Connector) move(conn *ldap.Conn, e *ldap.Entry, ou string) error {
+// relocate moves the account of a mover between municipalities to the
+// user OU of the person's municipality now, and returns its DN. Only an
+// account in a user OU (of user_ou or user_ous) is moved: one that an
+// administrator placed elsewhere, or a leaver's in leaver.ou, stays, and so
+// does any account when the person's OU cannot be told. Moving is
+// idempotent: an account already there is left alone, and a retry after a
+// move whose result was lost finds the account by objectGUID or employeeID
+// at its new place.
+func (c *Connector) relocate(conn *ldap.Conn, e *ldap.Entry, p tilgang.Person) (string, error) {
+	ou, err := c.userOU(p)
+	if err != nil || c.parentIs(e.DN, ou) || (c.cfg.Leaver.OU != "" && c.parentIs(e.DN, c.cfg.Leaver.OU)) {
+		return e.DN, nil
+	}
+	d, err := ldap.ParseDN(e.DN)
+	if err != nil || len(d.RDNs) < 2 || !c.isUserOU(&ldap.DN{RDNs: d.RDNs[1:]}) {
+		return e.DN, nil
+	}
+	c.log.Info("ad: moving the account to the municipality's OU", "person", p.ID, "from", e.DN, "to", ou)
+	return c.move(conn, e, ou)
+}
+
+// placeholder stands for {municipality} while user_ou is parsed as a DN.
+const placeholder = "tilgang0municipality0placeholder"
+
+// isUserOU reports whether dn is one of user_ous or fits user_ou with any
+// municipality.
+func (c *Connector) isUserOU(dn *ldap.DN) bool {
+	for _, ou := range c.cfg.UserOUs {
+		if d, err := ldap.ParseDN(ou); err == nil && d.EqualFold(dn) {
+			return true
+		}
+	}
+	if c.cfg.UserOU == "" {
+		return false
+	}
+	t, err := ldap.ParseDN(strings.ReplaceAll(c.cfg.UserOU, "{municipality}", placeholder))
+	if err != nil || len(t.RDNs) != len(dn.RDNs) {
+		return false
+	}
+	for i, r := range t.RDNs {
+		o := dn.RDNs[i]
+		if len(r.Attributes) != len(o.Attributes) {
+			return false
+		}
+		for j, av := range r.Attributes {
+			ov := o.Attributes[j]
+			if !strings.EqualFold(av.Type, ov.Type) {
+				return false
+			}
+			pre, post, ok := strings.Cut(av.Value, placeholder)
+			if !ok {
+				if !strings.EqualFold(av.Value, ov.Value) {
+					return false
+				}
+				continue
+			}
+			v := ov.Value
+			if len(v) <= len(pre)+len(post) || !strings.EqualFold(v[:len(pre)], pre) || !strings.EqualFold(v[len(v)-len(post):], post) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// move moves e under ou, keeping its RDN, and returns its new DN; when an
+// entry of that name is already there (two leavers called Ola Nordmann),
+// the RDN gets the sAMAccountName.
+func (c *Connector) move(conn *ldap.Conn, e *ldap.Entry, ou string) (string, error) {
 	if c.parentIs(e.DN, ou) {
-		return nil
+		return e.DN, nil
 	}
 	d, err := ldap.ParseDN(e.DN)
 	if err != nil {
-		return tilgang.Wrap(tilgang.Internal, err, "parse %s", e.DN)
+		return "", tilgang.Wrap(tilgang.Internal, err, "parse %s", e.DN)
 	}
 	// Not RelativeDN.String: it leaves '=' unescaped, which Samba refuses.
 	var avs []string
@@ -600,7 +675,10 @@ func (c *Connector) move(conn *ldap.Conn, e *ldap.Entry, ou string) error {
 		rdn = "CN=" + escapeRDN(cut(cn, 64-len(sam)-3)+" ("+sam+")")
 		err = conn.ModifyDN(ldap.NewModifyDNRequest(e.DN, rdn, true, ou))
 	}
-	return err
+	if err != nil {
+		return "", err
+	}
+	return rdn + "," + ou, nil
 }
 
 // group checks that an entitlement is a DN under base_dn.
