@@ -1,0 +1,338 @@
+package entra
+
+import (
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/connectors"
+	"github.com/ror-ikt/tilgang/connectors/connectortest"
+	"github.com/ror-ikt/tilgang/internal/graphemu"
+)
+
+const testSecret = "emu-secret"
+
+// env is an emulator on a real port and a connector pointed at it.
+type env struct {
+	emu *graphemu.Server
+	srv *httptest.Server
+	c   *Connector
+}
+
+func newEnv(t testing.TB, faults graphemu.Faults, mod func(*Config)) *env {
+	t.Helper()
+	emu := graphemu.New(graphemu.Options{ClientID: "app", ClientSecret: testSecret, Domains: []string{"ror.test"}, Faults: faults, Seed: 7})
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(secretFile, []byte(testSecret+"\n"), 0o600))
+	cfg := Config{Tenant: "ror-test", ClientID: "app", ClientSecretFile: secretFile,
+		GraphURL: srv.URL + "/v1.0", AuthorityURL: srv.URL, UPNSuffix: "ror.test",
+		MaxRetryWait: 5 * time.Second, ReplicationWait: 5 * time.Second, Timeout: 10 * time.Second}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := Open("entra", cfg, nil)
+	require.NoError(t, err)
+	return &env{emu: emu, srv: srv, c: c}
+}
+
+var seq atomic.Int64
+
+func person(given, family string) tilgang.Person {
+	n := seq.Add(1)
+	return tilgang.Person{ID: fmt.Sprintf("p%d-%d", time.Now().UnixNano()%1e6, n), GivenName: given, FamilyName: family, Municipality: "1547",
+		Employments: []tilgang.Employment{{ID: "e1", Primary: true, Percent: 100, OrgUnit: "helse/hjemmetjenesten", Position: "sykepleier"}}}
+}
+
+func (e *env) ensure(t testing.TB, p tilgang.Person, disabled bool) (connectors.Account, *connectors.Credential) {
+	t.Helper()
+	ctx := t.Context()
+	ref, err := e.c.Resolve(ctx, p, nil)
+	require.NoError(t, err)
+	a := connectors.Account{Person: p, Ref: ref, Disabled: disabled}
+	got, cred, err := e.c.EnsureAccount(ctx, a)
+	require.NoError(t, err)
+	a.Ref = got
+	return a, cred
+}
+
+func (e *env) count(op string) int {
+	n := 0
+	for _, w := range e.emu.Writes() {
+		if w.Op == op {
+			n++
+		}
+	}
+	return n
+}
+
+// exactlyOnce asserts no write was applied twice.
+func (e *env) exactlyOnce(t testing.TB) {
+	t.Helper()
+	seen := map[graphemu.Write]int{}
+	for _, w := range e.emu.Writes() {
+		if w.Op == "user.update" {
+			continue
+		}
+		seen[w]++
+		require.Equal(t, 1, seen[w], "applied twice: %+v", w)
+	}
+}
+
+func TestConnectorSuite(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, graphemu.Faults{}, nil)
+	g := e.emu.AddGroup("tilgang-suite", false)
+	connectortest.Run(t, connectortest.Target{
+		Connector:   e.c,
+		Person:      func(t *testing.T) tilgang.Person { return person("Kari", "Nordmann") },
+		Entitlement: g,
+		Member: func(t *testing.T, a connectors.Account, ent string) bool {
+			for _, m := range e.emu.Members(ent) {
+				if m == a.Ref[RefID] {
+					return true
+				}
+			}
+			return false
+		},
+		Enabled: func(t *testing.T, a connectors.Account) bool {
+			u, ok := e.emu.User(a.Ref[RefID])
+			require.True(t, ok)
+			return u["accountEnabled"] == true
+		},
+	})
+	e.exactlyOnce(t)
+}
+
+func TestCreateIdempotentAndNames(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, graphemu.Faults{}, nil)
+	ctx := t.Context()
+	p := person("Åse", "Øvergård-Bø")
+	a, cred := e.ensure(t, p, false)
+	require.NotNil(t, cred)
+	require.Equal(t, "aase.overgaard-bo@ror.test", a.Ref[RefUPN])
+	require.Equal(t, a.Ref[RefUPN], cred.Username)
+	require.GreaterOrEqual(t, len(cred.Secret), 16)
+	u, _ := e.emu.User(a.Ref[RefID])
+	for k, v := range map[string]any{"employeeId": p.ID, "usageLocation": "NO", "department": "helse/hjemmetjenesten",
+		"jobTitle": "sykepleier", "displayName": "Åse Øvergård-Bø", "accountEnabled": true, "mailNickname": "aase.overgaard-bo"} {
+		require.Equal(t, v, u[k], k)
+	}
+
+	// A repeat, with and without the stored Ref, is the same user and no new password.
+	for _, ref := range []connectors.Ref{a.Ref, {RefUPN: a.Ref[RefUPN]}, nil} {
+		got, cred2, err := e.c.EnsureAccount(ctx, connectors.Account{Person: p, Ref: ref})
+		require.NoError(t, err)
+		require.Nil(t, cred2)
+		require.Equal(t, a.Ref[RefID], got[RefID])
+	}
+	require.Equal(t, 1, e.count("user.create"))
+
+	// A mover: new position, one PATCH of what changed.
+	p.Employments[0].Position = "avdelingsleder"
+	_, _, err := e.c.EnsureAccount(ctx, connectors.Account{Person: p, Ref: a.Ref})
+	require.NoError(t, err)
+	u, _ = e.emu.User(a.Ref[RefID])
+	require.Equal(t, "avdelingsleder", u["jobTitle"])
+	w := e.emu.Writes()
+	require.Equal(t, graphemu.Write{Op: "user.update", Target: a.Ref[RefID], Detail: "jobTitle"}, w[len(w)-1])
+
+	// A namesake gets the next free UPN.
+	b, _ := e.ensure(t, person("Åse", "Øvergård-Bø"), false)
+	require.Equal(t, "aase.overgaard-bo2@ror.test", b.Ref[RefUPN])
+}
+
+func TestPermanentErrorCarriesGraphMessage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, graphemu.Faults{}, func(c *Config) { c.UPNSuffix = "unverified.example" })
+	ctx := t.Context()
+	p := person("Ola", "Nordmann")
+	ref, err := e.c.Resolve(ctx, p, nil)
+	require.NoError(t, err)
+	_, _, err = e.c.EnsureAccount(ctx, connectors.Account{Person: p, Ref: ref})
+	require.Error(t, err)
+	require.Equal(t, tilgang.Invalid, tilgang.KindOf(err))
+	require.Contains(t, err.Error(), "You must use one of the verified domain names in your organization")
+	require.Equal(t, 5, e.emu.Requests(), "a permanent error is not retried (4 lookups and one POST)")
+}
+
+func TestThrottledRunCompletesExactlyOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, graphemu.Faults{Budget: 15, Window: time.Second}, func(c *Config) { c.Concurrency = 8; c.MaxRetries = 20 })
+	g := e.emu.AddGroup("Hjemmetjenesten", false)
+	const n = 24
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := t.Context()
+			p := person("Kari", fmt.Sprintf("Throttle%d", i))
+			ref, err := e.c.Resolve(ctx, p, nil)
+			if err == nil {
+				ref, _, err = e.c.EnsureAccount(ctx, connectors.Account{Person: p, Ref: ref})
+			}
+			if err == nil {
+				err = e.c.Grant(ctx, connectors.Account{Person: p, Ref: ref}, g)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	require.Equal(t, n, e.count("user.create"))
+	require.Equal(t, n, e.count("member.add"))
+	require.Len(t, e.emu.Members(g), n)
+	e.exactlyOnce(t)
+	require.Greater(t, e.emu.Requests(), 4*n, "some requests were throttled and retried")
+}
+
+func TestReplicationDelay(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, graphemu.Faults{ReplicationDelay: 1500 * time.Millisecond}, nil)
+	ctx := t.Context()
+	g := e.emu.AddGroup("Legevakt", false)
+	a, cred := e.ensure(t, person("Per", "Replika"), false)
+	require.NotNil(t, cred)
+	start := time.Now()
+	require.NoError(t, e.c.Grant(ctx, a, g), "a 404 right after the create is retried")
+	require.NoError(t, e.c.Disable(ctx, a))
+	require.GreaterOrEqual(t, time.Since(start), time.Second)
+	require.Equal(t, []string{a.Ref[RefID]}, e.emu.Members(g))
+	u, _ := e.emu.User(a.Ref[RefID])
+	require.Equal(t, false, u["accountEnabled"])
+	require.Equal(t, 1, e.count("user.create"))
+	e.exactlyOnce(t)
+}
+
+func TestDroppedResponsesApplyOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, graphemu.Faults{DropAfterWrite: 0.5}, func(c *Config) { c.MaxRetries = 10 })
+	ctx := t.Context()
+	g := e.emu.AddGroup("Skole", false)
+	for i := range 6 {
+		a, cred := e.ensure(t, person("Lise", fmt.Sprintf("Drop%d", i)), false)
+		require.NotNil(t, cred, "a new user's password is handed out, recovered or not")
+		require.NoError(t, e.c.Grant(ctx, a, g))
+		require.NoError(t, e.c.Revoke(ctx, a, g))
+	}
+	require.Equal(t, 6, e.count("user.create"))
+	require.Equal(t, 6, e.count("member.add"))
+	require.Equal(t, 6, e.count("member.remove"))
+	e.exactlyOnce(t)
+}
+
+func TestOneRetryLayer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, graphemu.Faults{Unavailable: 1}, func(c *Config) { c.MaxRetries = 2 })
+	_, err := e.c.Resolve(t.Context(), person("Nils", "Feil"), nil)
+	require.Error(t, err)
+	require.Equal(t, tilgang.Unavailable, tilgang.KindOf(err))
+	require.Contains(t, err.Error(), "graph 503")
+	require.Equal(t, 3, e.emu.Requests(), "one try and two retries: the SDK's RetryHandler is not stacked on ours")
+}
+
+func TestThrottledBeyondMaxWaitGoesToOutbox(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, graphemu.Faults{Budget: 2, Window: time.Minute}, func(c *Config) { c.MaxRetryWait = time.Second })
+	ctx := t.Context()
+	_, err := e.c.Resolve(ctx, person("A", "B"), nil) // uses the budget
+	require.NoError(t, err)
+	_, err = e.c.Resolve(ctx, person("C", "D"), nil)
+	require.Equal(t, tilgang.Throttled, tilgang.KindOf(err))
+	require.Greater(t, tilgang.RetryAfterOf(err), 50*time.Second)
+}
+
+func TestSyncedFromAD(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, graphemu.Faults{}, nil)
+	ctx := t.Context()
+	p := person("Siri", "Synk")
+	id := e.emu.AddUser(map[string]any{"userPrincipalName": "siri.synk@ror.test", "employeeId": p.ID,
+		"displayName": "Siri Synk (AD)", "onPremisesSyncEnabled": true})
+	ref, err := e.c.Resolve(ctx, p, nil)
+	require.NoError(t, err)
+	require.Equal(t, id, ref[RefID])
+	got, cred, err := e.c.EnsureAccount(ctx, connectors.Account{Person: p, Ref: ref})
+	require.NoError(t, err, "a synced user is adopted")
+	require.Nil(t, cred)
+	require.Equal(t, "true", got[RefSynced])
+	a := connectors.Account{Person: p, Ref: got}
+	err = e.c.Disable(ctx, a)
+	require.Equal(t, tilgang.Invalid, tilgang.KindOf(err))
+	require.Contains(t, err.Error(), "ad connector")
+
+	sg := e.emu.AddGroup("GG-AD-Helse", true)
+	err = e.c.Grant(ctx, a, "GG-AD-Helse")
+	require.Equal(t, tilgang.Invalid, tilgang.KindOf(err))
+	require.Contains(t, err.Error(), "ad connector")
+	require.Empty(t, e.emu.Members(sg))
+	require.Empty(t, e.emu.Writes())
+
+	// A tenant whose users come from AD: no cloud-only duplicate, wait for the sync.
+	h := newEnv(t, graphemu.Faults{}, func(c *Config) { c.SyncedFromAD = true })
+	q := person("Ny", "Ansatt")
+	ref, err = h.c.Resolve(ctx, q, nil)
+	require.NoError(t, err)
+	_, _, err = h.c.EnsureAccount(ctx, connectors.Account{Person: q, Ref: ref})
+	require.Equal(t, tilgang.Unavailable, tilgang.KindOf(err))
+	require.Empty(t, h.emu.Writes())
+}
+
+func TestListMembersPaging(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, graphemu.Faults{}, nil)
+	g := e.emu.AddGroup("Alle ansatte", false)
+	want := map[string]bool{}
+	for i := range 1234 {
+		id := e.emu.AddUser(map[string]any{"userPrincipalName": fmt.Sprintf("u%d@ror.test", i)})
+		e.emu.AddMembersDirect(g, id)
+		want[id] = true
+	}
+	refs, err := e.c.ListMembers(t.Context(), "Alle ansatte")
+	require.NoError(t, err)
+	require.Len(t, refs, 1234)
+	for _, r := range refs {
+		require.True(t, want[r[RefID]])
+		require.NotEmpty(t, r[RefUPN])
+	}
+}
+
+func TestConfigValidateReportsEverything(t *testing.T) {
+	t.Parallel()
+	err := (&Config{GraphURL: "http://graph.example.com/v1.0", Concurrency: 100}).Validate()
+	require.Equal(t, tilgang.Invalid, tilgang.KindOf(err))
+	for _, s := range []string{"tenant", "client_id", "client_secret_env", "plain http", "upn_suffix", "concurrency"} {
+		require.Contains(t, err.Error(), s)
+	}
+	require.NotContains(t, Config{ClientSecretEnv: "X"}.String(), "X=")
+}
+
+func TestBadSecretIsDenied(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, graphemu.Faults{}, nil)
+	bad := filepath.Join(t.TempDir(), "s")
+	require.NoError(t, os.WriteFile(bad, []byte("wrong"), 0o600))
+	cfg := e.c.cfg
+	cfg.ClientSecretFile = bad
+	c, err := Open("entra", cfg, nil)
+	require.NoError(t, err)
+	_, err = c.Resolve(t.Context(), person("A", "B"), nil)
+	require.Equal(t, tilgang.Denied, tilgang.KindOf(err))
+	require.Contains(t, err.Error(), "AADSTS7000215")
+	require.NotContains(t, err.Error(), "wrong")
+}
