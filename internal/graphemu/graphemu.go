@@ -693,6 +693,10 @@ func (s *Server) createUser(body []byte) (response, bool) {
 		return badRequest("Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format."), false
 	}
 	for k := range in {
+		if strings.HasPrefix(k, "@odata.") {
+			delete(in, k) // the SDK sends @odata.type; Graph accepts it
+			continue
+		}
 		if !userWritable[k] {
 			return badRequest(fmt.Sprintf("Property '%s' is read-only and cannot be set.", k)), false
 		}
@@ -785,6 +789,10 @@ func (s *Server) patchUser(key string, body []byte) (response, bool) {
 		return badRequest("Unable to read JSON request payload."), false
 	}
 	for k := range in {
+		if strings.HasPrefix(k, "@odata.") {
+			delete(in, k) // the SDK sends @odata.type; Graph accepts it
+			continue
+		}
 		if !userWritable[k] {
 			return badRequest(fmt.Sprintf("Property '%s' is read-only and cannot be set.", k)), false
 		}
