@@ -336,3 +336,59 @@ func TestBadSecretIsDenied(t *testing.T) {
 	require.Contains(t, err.Error(), "AADSTS7000215")
 	require.NotContains(t, err.Error(), "wrong")
 }
+
+func TestGrantManyAndRevokeManyPartialFailures(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, graphemu.Faults{}, nil)
+	ctx := t.Context()
+	g := e.emu.AddGroup("Barnehage", false)
+	var accounts []connectors.Account
+	for i := range 45 {
+		id := e.emu.AddUser(map[string]any{"userPrincipalName": fmt.Sprintf("bulk%d@ror.test", i)})
+		accounts = append(accounts, connectors.Account{Person: person("B", fmt.Sprint(i)), Ref: connectors.Ref{RefID: id}})
+	}
+	e.emu.AddMembersDirect(g, accounts[3].Ref[RefID])                                // already a member: success
+	accounts[30].Ref = connectors.Ref{RefID: "00000000-0000-0000-0000-00000000dead"} // no such user
+	errs := e.c.GrantMany(ctx, accounts, g)
+	for i, err := range errs {
+		if i == 30 {
+			require.Equal(t, tilgang.NotFound, tilgang.KindOf(err), "only the missing user fails")
+			continue
+		}
+		require.NoError(t, err, "account %d", i)
+	}
+	require.Len(t, e.emu.Members(g), 44)
+	require.Equal(t, 43, e.count("member.add"))
+	e.exactlyOnce(t)
+
+	errs = e.c.RevokeMany(ctx, append(accounts[:10:10], accounts[:5]...), g)
+	for _, err := range errs {
+		require.NoError(t, err, "a member already removed is success")
+	}
+	require.Len(t, e.emu.Members(g), 34)
+	require.Equal(t, 10, e.count("member.remove"))
+}
+
+func TestBatchUnderThrottling(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, graphemu.Faults{Budget: 12, Window: time.Second}, func(c *Config) { c.MaxRetries = 20 })
+	ctx := t.Context()
+	g := e.emu.AddGroup("Sykehjem", false)
+	var accounts []connectors.Account
+	for i := range 60 {
+		id := e.emu.AddUser(map[string]any{"userPrincipalName": fmt.Sprintf("t%d@ror.test", i)})
+		accounts = append(accounts, connectors.Account{Person: person("T", fmt.Sprint(i)), Ref: connectors.Ref{RefID: id}})
+	}
+	// Every inner request counts against the budget, so batches of 20 are
+	// partly answered 429 and the rest is sent again after Retry-After.
+	for _, err := range e.c.RevokeMany(ctx, accounts, g) {
+		require.NoError(t, err)
+	}
+	e.emu.AddMembersDirect(g, accounts[0].Ref[RefID]) // makes the odata.bind PATCH of the first 20 fail
+	for _, err := range e.c.GrantMany(ctx, accounts, g) {
+		require.NoError(t, err)
+	}
+	require.Len(t, e.emu.Members(g), 60)
+	require.Equal(t, 59, e.count("member.add"))
+	e.exactlyOnce(t)
+}

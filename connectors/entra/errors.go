@@ -35,6 +35,10 @@ type graphError struct {
 // asGraph reads Graph's status, code and message without calling
 // ODataError.Error, which panics on a body without error.message.
 func asGraph(err error) (graphError, bool) {
+	var ie *itemError
+	if errors.As(err, &ie) {
+		return ie.g, true
+	}
 	var oe *odataerrors.ODataError
 	if errors.As(err, &oe) {
 		g := graphError{status: oe.ResponseStatusCode}
@@ -59,6 +63,10 @@ func asGraph(err error) (graphError, bool) {
 }
 
 func retryAfterOf(err error) time.Duration {
+	var ie *itemError
+	if errors.As(err, &ie) {
+		return ie.retryAfter
+	}
 	var h *abs.ResponseHeaders
 	var oe *odataerrors.ODataError
 	var ae *abs.ApiError
