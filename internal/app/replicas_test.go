@@ -507,6 +507,20 @@ func TestStaleIntakeCannotCommit(t *testing.T) {
 		return err == nil && st.Messages == int64(len(msgs))
 	}, 60*time.Second, 100*time.Millisecond, "the standby takes over and applies everything")
 
+	// The standby's metrics say it is the active intake now and what it applied.
+	metrics := func(r *replica) string {
+		resp, err := http.Get("http://" + r.http + "/metrics")
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return string(b)
+	}
+	mb := metrics(b)
+	require.Contains(t, mb, `tilgang_intake_lease_held{holder="`+b.name+`"} 1`)
+	require.Regexp(t, `tilgang_messages_total\{outcome="accepted"\} [1-9]`, mb)
+	require.Contains(t, mb, "tilgang_connector_seconds_bucket")
+
 	require.NoError(t, a.cmd.Process.Signal(syscall.SIGCONT))
 	require.Eventually(t, func() bool {
 		l := a.log.String()
