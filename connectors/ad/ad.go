@@ -198,6 +198,12 @@ func (c *Connector) find(conn *ldap.Conn, a connectors.Account) (*ldap.Entry, er
 			return nil, err
 		}
 		if id := e.GetAttributeValue(c.cfg.CorrelateAttr); id != "" && id != a.Person.ID {
+			if a.Ref[RefGUID] == "" {
+				// Never recorded as ours: another person's account took the
+				// name between Resolve and now (two joiners of one name at
+				// once). create picks a fresh name.
+				return nil, nil
+			}
 			return nil, tilgang.Errorf(tilgang.Conflict, "%s is the account of %s=%q, not of person %s", sam, c.cfg.CorrelateAttr, id, a.Person.ID)
 		}
 		return e, nil
@@ -253,56 +259,62 @@ func (c *Connector) Resolve(ctx context.Context, p tilgang.Person, prior connect
 			}
 			return err
 		}
-		ou, err := c.userOU(p)
-		if err != nil {
-			return err
-		}
-		base := c.pattern.Base(p.GivenName, p.FamilyName, p.ID)
-		if base == "" {
-			base = Candidate("u"+Transliterate(p.ID), 1)
-			if len(base) > MaxSAMAccountName {
-				base = base[:MaxSAMAccountName]
-			}
-		}
-		// Every candidate (base, base2, ... base999) starts with prefix, so
-		// one search finds all that are taken.
-		prefix := base
-		if len(prefix) > MaxSAMAccountName-3 {
-			prefix = prefix[:MaxSAMAccountName-3]
-		}
-		esc := ldap.EscapeFilter(prefix)
-		es, err := c.searchUsersAny(conn, "(|(sAMAccountName="+esc+"*)(userPrincipalName="+esc+"*))")
-		if err != nil {
-			return err
-		}
-		taken := map[string]bool{}
-		for _, e := range es {
-			taken[strings.ToLower(e.GetAttributeValue("sAMAccountName"))] = true
-			if upn := e.GetAttributeValue("userPrincipalName"); upn != "" {
-				taken[strings.ToLower(strings.SplitN(upn, "@", 2)[0])] = true
-			}
-		}
-		sam, ok := FirstFree(base, taken, maxCandidates)
-		if !ok {
-			return tilgang.Errorf(tilgang.Conflict, "no free username from %q (%d taken)", base, maxCandidates)
-		}
-		cn := cut(displayName(p), 64)
-		if cn == "" {
-			cn = sam
-		}
-		dn := "CN=" + escapeRDN(cn) + "," + ou
-		if exists, err := c.exists(conn, dn); err != nil {
-			return err
-		} else if exists {
-			dn = "CN=" + escapeRDN(cut(cn, 64-len(sam)-3)+" ("+sam+")") + "," + ou
-		}
-		ref = connectors.Ref{RefSAM: sam, RefUPN: sam + "@" + c.cfg.UPNSuffix, RefDN: dn}
-		return nil
+		ref, err = c.allocate(conn, p)
+		return err
 	})
 	if err != nil {
 		return nil, classify(err, "ad: resolve %s", p.ID)
 	}
 	return ref, nil
+}
+
+// allocate picks a free sAMAccountName (checked against the directory),
+// its UPN, and a free DN for a new account of p.
+func (c *Connector) allocate(conn *ldap.Conn, p tilgang.Person) (connectors.Ref, error) {
+	ou, err := c.userOU(p)
+	if err != nil {
+		return nil, err
+	}
+	base := c.pattern.Base(p.GivenName, p.FamilyName, p.ID)
+	if base == "" {
+		base = Candidate("u"+Transliterate(p.ID), 1)
+		if len(base) > MaxSAMAccountName {
+			base = base[:MaxSAMAccountName]
+		}
+	}
+	// Every candidate (base, base2, ... base999) starts with prefix, so
+	// one search finds all that are taken.
+	prefix := base
+	if len(prefix) > MaxSAMAccountName-3 {
+		prefix = prefix[:MaxSAMAccountName-3]
+	}
+	esc := ldap.EscapeFilter(prefix)
+	es, err := c.searchUsersAny(conn, "(|(sAMAccountName="+esc+"*)(userPrincipalName="+esc+"*))")
+	if err != nil {
+		return nil, err
+	}
+	taken := map[string]bool{}
+	for _, e := range es {
+		taken[strings.ToLower(e.GetAttributeValue("sAMAccountName"))] = true
+		if upn := e.GetAttributeValue("userPrincipalName"); upn != "" {
+			taken[strings.ToLower(strings.SplitN(upn, "@", 2)[0])] = true
+		}
+	}
+	sam, ok := FirstFree(base, taken, maxCandidates)
+	if !ok {
+		return nil, tilgang.Errorf(tilgang.Conflict, "no free username from %q (%d taken)", base, maxCandidates)
+	}
+	cn := cut(displayName(p), 64)
+	if cn == "" {
+		cn = sam
+	}
+	dn := "CN=" + escapeRDN(cn) + "," + ou
+	if exists, err := c.exists(conn, dn); err != nil {
+		return nil, err
+	} else if exists {
+		dn = "CN=" + escapeRDN(cut(cn, 64-len(sam)-3)+" ("+sam+")") + "," + ou
+	}
+	return connectors.Ref{RefSAM: sam, RefUPN: sam + "@" + c.cfg.UPNSuffix, RefDN: dn}, nil
 }
 
 // searchUsersAny is searchUsers over any object with a sAMAccountName
@@ -417,9 +429,56 @@ func (c *Connector) reread(conn *ldap.Conn, dn string) (*ldap.Entry, error) {
 	return res.Entries[0], nil
 }
 
+// maxRenames bounds how often create picks a fresh name because another
+// account took the resolved one meanwhile; n joiners of one name at once
+// need up to n-1.
+const maxRenames = 32
+
+// create makes the account with the resolved name and DN. When another
+// account took either meanwhile (the add fails with 68 or 19, and the
+// directory shows the name or DN held by another), it picks a fresh name
+// and DN and tries again: the new account is found by employeeID on any
+// retry, so a name other than the stored one never makes a second account.
 func (c *Connector) create(conn *ldap.Conn, a connectors.Account) (connectors.Ref, *connectors.Credential, error) {
-	p := a.Person
-	sam, upn, dn := a.Ref[RefSAM], a.Ref[RefUPN], a.Ref[RefDN]
+	ref := a.Ref
+	for i := 0; ; i++ {
+		r, cred, err := c.add(conn, a.Person, ref, a.Disabled)
+		if err == nil || !ldap.IsErrorAnyOf(err, ldap.LDAPResultEntryAlreadyExists, ldap.LDAPResultConstraintViolation) {
+			return r, cred, err
+		}
+		taken, terr := c.taken(conn, ref)
+		if terr != nil || !taken {
+			return nil, nil, err
+		}
+		if i == maxRenames {
+			// Still racing others for the names: the outbox tries later.
+			return nil, nil, tilgang.Wrap(tilgang.Unavailable, err, "the username was taken by a concurrent creation %d times in a row", i+1)
+		}
+		fresh, aerr := c.allocate(conn, a.Person)
+		if aerr != nil {
+			return nil, nil, aerr
+		}
+		c.log.Info("ad: the resolved username or DN was taken meanwhile; using another", "person", a.Person.ID,
+			"resolved", ref[RefSAM], "username", fresh[RefSAM])
+		ref = fresh
+	}
+}
+
+// taken reports whether ref's sAMAccountName, UPN or DN is held by an entry.
+func (c *Connector) taken(conn *ldap.Conn, ref connectors.Ref) (bool, error) {
+	f := eq("sAMAccountName", ref[RefSAM])
+	if ref[RefUPN] != "" {
+		f = "(|" + f + eq("userPrincipalName", ref[RefUPN]) + ")"
+	}
+	es, err := c.searchUsersAny(conn, f)
+	if err != nil || len(es) > 0 {
+		return len(es) > 0, err
+	}
+	return c.exists(conn, ref[RefDN])
+}
+
+func (c *Connector) add(conn *ldap.Conn, p tilgang.Person, ref connectors.Ref, disabled bool) (connectors.Ref, *connectors.Credential, error) {
+	sam, upn, dn := ref[RefSAM], ref[RefUPN], ref[RefDN]
 	if sam == "" || dn == "" {
 		return nil, nil, tilgang.Errorf(tilgang.Invalid, "no resolved sAMAccountName and DN to create an account with (call Resolve first)")
 	}
@@ -431,7 +490,7 @@ func (c *Connector) create(conn *ldap.Conn, a connectors.Account) (connectors.Re
 		return nil, nil, err
 	}
 	uac := uacNormal
-	if a.Disabled {
+	if disabled {
 		uac |= uacDisabled
 	}
 	req := ldap.NewAddRequest(dn, nil)

@@ -277,9 +277,19 @@ func TestHostileNames(t *testing.T) {
 			require.NotEqual(t, victim.Ref[RefSAM], ref[RefSAM], id)
 			require.Empty(t, ref[RefGUID], "%s matched an existing account: %v", id, ref)
 		}
-		// A stored name of another person is not adopted either.
+		// A stored name of another person is not adopted either: never
+		// recorded as ours, it was taken meanwhile, and a fresh one is used.
 		p := person("Mallory", "Stjerne", "1547")
-		_, _, err := c.EnsureAccount(ctx, connectors.Account{Person: p, Ref: connectors.Ref{RefSAM: victim.Ref[RefSAM], RefDN: "CN=x,OU=1547,OU=ROR," + base}})
+		ref, _, err := c.EnsureAccount(ctx, connectors.Account{Person: p, Ref: connectors.Ref{RefSAM: victim.Ref[RefSAM], RefDN: "CN=x,OU=1547,OU=ROR," + base}})
+		require.NoError(t, err)
+		require.NotEqual(t, victim.Ref[RefSAM], ref[RefSAM])
+		require.NotEqual(t, victim.Ref[RefGUID], ref[RefGUID])
+		require.Equal(t, "Vera", accountOf(t, conn, victim.Person).GetAttributeValue("givenName"), "the victim is untouched")
+		// Once an account was recorded (objectGUID stored), a name that
+		// another person's account answers to is a Conflict.
+		q := person("Mallory", "Stjerne", "1547")
+		_, _, err = c.EnsureAccount(ctx, connectors.Account{Person: q, Ref: connectors.Ref{RefSAM: victim.Ref[RefSAM],
+			RefGUID: "00112233445566778899aabbccddeeff", RefDN: "CN=x,OU=1547,OU=ROR," + base}})
 		require.Equal(t, tilgang.Conflict, tilgang.KindOf(err), "%v", err)
 	})
 	t.Run("DNValueStaysOneRDN", func(t *testing.T) {

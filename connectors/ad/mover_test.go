@@ -1,12 +1,15 @@
 package ad
 
 import (
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/go-ldap/ldap/v3"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors"
 )
 
@@ -108,4 +111,47 @@ func TestIsUserOU(t *testing.T) {
 			require.Equal(t, tc.want, c.isUserOU(d))
 		})
 	}
+}
+
+// Many joiners of one name provisioned at once: each Resolve sees the same
+// free name, and the losers of each race take the next one when their add
+// fails. Every person ends with one account and a distinct username.
+func TestConcurrentJoinersOfOneName(t *testing.T) {
+	ctx := t.Context()
+	c := openTest(t, func(cfg *Config) { cfg.PoolSize = 8 })
+	conn := admin(t)
+	cleanupRun(t)
+	const n = 8
+	var ps []tilgang.Person
+	var refs []connectors.Ref
+	for range n {
+		p := person("Kari", "Samtidig", "1557")
+		ref, err := c.Resolve(ctx, p, nil) // all before any is created: the same name
+		require.NoError(t, err)
+		ps, refs = append(ps, p), append(refs, ref)
+	}
+	require.Equal(t, refs[0][RefSAM], refs[n-1][RefSAM])
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	got := make([]connectors.Ref, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var cred *connectors.Credential
+			got[i], cred, errs[i] = c.EnsureAccount(ctx, connectors.Account{Person: ps[i], Ref: refs[i]})
+			if errs[i] == nil && cred == nil {
+				errs[i] = fmt.Errorf("no credential for a new account")
+			}
+		}()
+	}
+	wg.Wait()
+	sams := map[string]bool{}
+	for i := range n {
+		require.NoError(t, errs[i], ps[i].ID)
+		require.Len(t, search(t, conn, eq("employeeID", ps[i].ID), "1.1"), 1, "one account for %s", ps[i].ID)
+		require.Equal(t, got[i][RefSAM], accountOf(t, conn, ps[i]).GetAttributeValue("sAMAccountName"))
+		sams[got[i][RefSAM]] = true
+	}
+	require.Len(t, sams, n, "distinct usernames: %v", sams)
 }
