@@ -68,6 +68,7 @@ type Connector struct {
 	name    string
 	cfg     Config
 	adapter abs.RequestAdapter
+	tokens  *tokenSource
 	sem     chan struct{}
 	log     *slog.Logger
 
@@ -102,7 +103,7 @@ func Open(name string, cfg Config, logger *slog.Logger) (*Connector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Connector{name: name, cfg: cfg, adapter: a, sem: make(chan struct{}, cfg.Concurrency),
+	return &Connector{name: name, cfg: cfg, adapter: a, tokens: ts, sem: make(chan struct{}, cfg.Concurrency),
 		log: logger.With("connector", name), groups: map[string]group{}}, nil
 }
 

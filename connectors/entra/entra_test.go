@@ -392,3 +392,14 @@ func TestBatchUnderThrottling(t *testing.T) {
 	require.Equal(t, 59, e.count("member.add"))
 	e.exactlyOnce(t)
 }
+
+func TestExpiredTokenIsRenewed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, graphemu.Faults{}, nil)
+	ctx := t.Context()
+	_, err := e.c.Resolve(ctx, person("A", "B"), nil)
+	require.NoError(t, err)
+	e.emu.RevokeTokens()
+	_, err = e.c.Resolve(ctx, person("C", "D"), nil)
+	require.NoError(t, err, "a 401 fetches a fresh token once")
+}

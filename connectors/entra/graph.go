@@ -55,6 +55,13 @@ type tokenSource struct {
 	exp time.Time
 }
 
+// forget drops the cached token (Graph answered 401: expired or revoked).
+func (t *tokenSource) forget() {
+	t.mu.Lock()
+	t.tok = ""
+	t.mu.Unlock()
+}
+
 func (t *tokenSource) token(ctx context.Context) (string, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -112,6 +119,8 @@ func (p *authProvider) AuthenticateRequest(ctx context.Context, ri *abs.RequestI
 	if err != nil {
 		return err
 	}
+	// A retried request is authenticated again: replace, never append.
+	ri.Headers.Remove("Authorization")
 	ri.Headers.Add("Authorization", "Bearer "+tok)
 	return nil
 }
@@ -150,6 +159,10 @@ func (c *Connector) call(ctx context.Context, fn func(ctx context.Context) error
 		<-c.sem
 		if err == nil {
 			return nil
+		}
+		if g, ok := asGraph(err); ok && g.status == 401 && attempt == 0 {
+			c.tokens.forget() // one fresh token, then 401 is Denied
+			continue
 		}
 		ce := classify(err, "")
 		kind := tilgang.KindOf(ce)

@@ -147,6 +147,14 @@ func (s *Server) Writes() []Write {
 	return append([]Write(nil), s.writes...)
 }
 
+// RevokeTokens invalidates every access token issued so far, as an
+// expired or revoked token is; the next API request answers 401.
+func (s *Server) RevokeTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens = map[string]bool{}
+}
+
 // Requests is the number of API requests received, counting each request
 // inside a $batch and not the $batch itself.
 func (s *Server) Requests() int {
@@ -357,6 +365,9 @@ func writeOAuthErr(w http.ResponseWriter, code, desc string) {
 }
 
 func (s *Server) authorized(r *http.Request) bool {
+	if len(r.Header.Values("Authorization")) != 1 {
+		return false // a client that appends a second token on retry is caught here
+	}
 	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
 		return false
