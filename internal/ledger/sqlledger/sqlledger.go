@@ -308,24 +308,33 @@ func (t *tx) Rollback() error {
 }
 
 func (t *tx) RecordMessage(m ledger.Message) (ledger.MsgOutcome, error) {
-	row, err := t.queryRow(`SELECT payload_hash FROM messages WHERE key = ?`, m.Key)
+	// One statement in the common case (a new key); a repeat reads what
+	// was stored to tell a duplicate from a conflict.
+	row, err := t.queryRow(`INSERT INTO messages (key, payload_hash, type, person, actor, seq, at) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (key) DO NOTHING RETURNING key`,
+		m.Key, m.PayloadHash, m.Type, m.Person, m.Actor, int64(m.Seq), ms(m.At))
+	if err != nil {
+		return 0, err
+	}
+	var k string
+	switch err := row.Scan(&k); {
+	case err == nil:
+		return ledger.MsgNew, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return 0, classify(err, "record message")
+	}
+	row, err = t.queryRow(`SELECT payload_hash FROM messages WHERE key = ?`, m.Key)
 	if err != nil {
 		return 0, err
 	}
 	var h string
-	switch err := row.Scan(&h); {
-	case err == nil:
-		if h == m.PayloadHash {
-			return ledger.MsgDuplicate, nil
-		}
-		return ledger.MsgConflict, nil
-	case errors.Is(err, sql.ErrNoRows):
-	default:
+	if err := row.Scan(&h); err != nil {
 		return 0, classify(err, "read message")
 	}
-	_, err = t.exec(`INSERT INTO messages (key, payload_hash, type, person, actor, seq, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		m.Key, m.PayloadHash, m.Type, m.Person, m.Actor, int64(m.Seq), ms(m.At))
-	return ledger.MsgNew, err
+	if h == m.PayloadHash {
+		return ledger.MsgDuplicate, nil
+	}
+	return ledger.MsgConflict, nil
 }
 
 // ---- persons ----
@@ -694,6 +703,7 @@ func (t *tx) Commit() error {
 	if t.done {
 		return tilgang.Errorf(tilgang.Internal, "ledger: commit of a finished transaction")
 	}
+	events := make([][]any, 0, len(t.events))
 	for _, e := range t.events {
 		person := e.Person
 		if person == "" {
@@ -703,10 +713,11 @@ func (t *tx) Commit() error {
 		if data == nil {
 			data = map[string]any{}
 		}
-		if _, err := t.exec(`INSERT INTO events (kind, person, data, at, published) VALUES (?, ?, ?, ?, 0)`, e.Kind, person, mustJSON(data), ms(e.At)); err != nil {
-			t.Rollback()
-			return err
-		}
+		events = append(events, []any{e.Kind, person, mustJSON(data), ms(e.At), 0})
+	}
+	if err := t.insertRows(`INSERT INTO events (kind, person, data, at, published) VALUES `, events, ""); err != nil {
+		t.Rollback()
+		return err
 	}
 	if len(t.audit) > 0 {
 		if err := t.appendChain(); err != nil {
@@ -729,24 +740,56 @@ func (t *tx) appendChain() error {
 	if err := row.Scan(&head.Seq, &head.Hash); err != nil {
 		return classify(err, "read chain head")
 	}
+	var texts, rows [][]any
+	seen := map[string]bool{}
 	for _, e := range t.audit {
 		textHash := ""
 		if e.Text != "" {
 			textHash = sha256hex([]byte(e.Text))
-			if _, err := t.exec(`INSERT INTO texts (hash, text) VALUES (?, ?) ON CONFLICT (hash) DO NOTHING`, textHash, e.Text); err != nil {
-				return err
+			if !seen[textHash] {
+				seen[textHash] = true
+				texts = append(texts, []any{textHash, e.Text})
 			}
 		}
 		head.Seq++
 		c := canonicalOf(head.Seq, head.Hash, e, textHash)
 		head.Hash = sha256hex(c)
-		if _, err := t.exec(`INSERT INTO audit (seq, hash, canonical, person, system, at) VALUES (?, ?, ?, ?, ?, ?)`,
-			head.Seq, head.Hash, string(c), e.Person, e.System, ms(e.At)); err != nil {
-			return err
-		}
+		rows = append(rows, []any{head.Seq, head.Hash, string(c), e.Person, e.System, ms(e.At)})
+	}
+	if err := t.insertRows(`INSERT INTO texts (hash, text) VALUES `, texts, ` ON CONFLICT (hash) DO NOTHING`); err != nil {
+		return err
+	}
+	if err := t.insertRows(`INSERT INTO audit (seq, hash, canonical, person, system, at) VALUES `, rows, ""); err != nil {
+		return err
 	}
 	_, err = t.exec(`UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, head.Seq, head.Hash)
 	return err
+}
+
+// insertRows writes rows with multi-row INSERTs, a few hundred rows a
+// statement: a batch's audit rows and events cost a handful of round trips,
+// not one each.
+func (t *tx) insertRows(prefix string, rows [][]any, suffix string) error {
+	const perStatement = 500
+	for len(rows) > 0 {
+		chunk := rows[:min(perStatement, len(rows))]
+		rows = rows[len(chunk):]
+		var b strings.Builder
+		b.WriteString(prefix)
+		args := make([]any, 0, len(chunk)*len(chunk[0]))
+		for i, r := range chunk {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("(" + strings.TrimSuffix(strings.Repeat("?, ", len(r)), ", ") + ")")
+			args = append(args, r...)
+		}
+		b.WriteString(suffix)
+		if _, err := t.tx.ExecContext(t.ctx, t.s.d.rebind(b.String()), args...); err != nil {
+			return classify(err, firstWords(prefix))
+		}
+	}
+	return nil
 }
 
 func sha256hex(b []byte) string {
