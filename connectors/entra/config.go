@@ -27,7 +27,9 @@ func Register(r *connectors.Registry) {
 //	tenant: 00000000-0000-0000-0000-000000000000   # the directory (tenant) id
 //	client_id: 11111111-1111-1111-1111-111111111111 # the app registration, with User.ReadWrite.All
 //	                                                # and GroupMember.ReadWrite.All (application)
-//	client_secret_env: TILGANG_ENTRA_SECRET         # or client_secret_file: /run/secrets/entra-secret
+//	client_secret_env: TILGANG_ENTRA_SECRET         # or client_secret_file: /run/secrets/entra-secret,
+//	                                                # or client_certificate_file: /run/secrets/entra.pem
+//	                                                # (the certificate and its RSA key, PEM)
 //	# graph_url: https://graph.microsoft.com/v1.0   # the default; an emulator: http://127.0.0.1:8081/v1.0
 //	# authority_url: https://login.microsoftonline.com
 //	upn_suffix: ror.no                              # a verified domain; UPN = given.family@upn_suffix
@@ -47,6 +49,7 @@ type Config struct {
 	ClientID         string        `yaml:"client_id"`
 	ClientSecretEnv  string        `yaml:"client_secret_env"`
 	ClientSecretFile string        `yaml:"client_secret_file"`
+	ClientCertFile   string        `yaml:"client_certificate_file"`
 	GraphURL         string        `yaml:"graph_url"`
 	AuthorityURL     string        `yaml:"authority_url"`
 	UPNSuffix        string        `yaml:"upn_suffix"`
@@ -110,11 +113,21 @@ func (c *Config) Validate() error {
 	if d.ClientID == "" {
 		add("client_id is empty")
 	}
+	n := 0
+	for _, v := range []string{d.ClientSecretEnv, d.ClientSecretFile, d.ClientCertFile} {
+		if v != "" {
+			n++
+		}
+	}
 	switch {
-	case d.ClientSecretEnv == "" && d.ClientSecretFile == "":
-		add("set client_secret_env or client_secret_file")
-	case d.ClientSecretEnv != "" && d.ClientSecretFile != "":
-		add("set only one of client_secret_env and client_secret_file")
+	case n == 0:
+		add("set client_secret_env, client_secret_file or client_certificate_file")
+	case n > 1:
+		add("set only one of client_secret_env, client_secret_file and client_certificate_file")
+	case d.ClientCertFile != "":
+		if _, err := loadCertificate(d.ClientCertFile); err != nil {
+			add("%v", err)
+		}
 	case d.ClientSecretEnv != "" && os.Getenv(d.ClientSecretEnv) == "":
 		add("client_secret_env: the environment variable %s is empty or unset", d.ClientSecretEnv)
 	case d.ClientSecretFile != "":

@@ -91,14 +91,21 @@ func Open(name string, cfg Config, logger *slog.Logger) (*Connector, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	secret, err := cfg.secret()
+	var secret string
+	var cert *certificate
+	var err error
+	if cfg.ClientCertFile != "" {
+		cert, err = loadCertificate(cfg.ClientCertFile)
+	} else {
+		secret, err = cfg.secret()
+	}
 	if err != nil {
 		return nil, err
 	}
 	gu, _ := url.Parse(cfg.GraphURL)
 	scope := "https://graph.microsoft.com/.default"
 	ts := &tokenSource{url: cfg.AuthorityURL + "/" + url.PathEscape(cfg.Tenant) + "/oauth2/v2.0/token",
-		clientID: cfg.ClientID, secret: secret, scope: scope, hc: newTokenClient(cfg)}
+		clientID: cfg.ClientID, secret: secret, cert: cert, scope: scope, hc: newTokenClient(cfg)}
 	a, err := newAdapter(cfg, &authProvider{ts: ts, host: gu.Host})
 	if err != nil {
 		return nil, err

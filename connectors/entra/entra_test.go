@@ -1,7 +1,13 @@
 package entra
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -402,4 +408,42 @@ func TestExpiredTokenIsRenewed(t *testing.T) {
 	e.emu.RevokeTokens()
 	_, err = e.c.Resolve(ctx, person("C", "D"), nil)
 	require.NoError(t, err, "a 401 fetches a fresh token once")
+}
+
+func selfSigned(t *testing.T) (der []byte, pemFile string) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tilgang"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err = x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	pemFile = filepath.Join(t.TempDir(), "entra.pem")
+	b := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb})...)
+	require.NoError(t, os.WriteFile(pemFile, b, 0o600))
+	return der, pemFile
+}
+
+func TestCertificateCredential(t *testing.T) {
+	t.Parallel()
+	der, file := selfSigned(t)
+	_, other := selfSigned(t)
+	emu := graphemu.New(graphemu.Options{ClientID: "app", ClientCertificate: der})
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	cfg := Config{Tenant: "ror-test", ClientID: "app", ClientCertFile: file, GraphURL: srv.URL + "/v1.0",
+		AuthorityURL: srv.URL, UPNSuffix: "ror.test"}
+	c, err := Open("entra", cfg, nil)
+	require.NoError(t, err)
+	_, err = c.Resolve(t.Context(), person("Cert", "Ifikat"), nil)
+	require.NoError(t, err, "a token from a signed client assertion")
+
+	cfg.ClientCertFile = other
+	c, err = Open("entra", cfg, nil)
+	require.NoError(t, err)
+	_, err = c.Resolve(t.Context(), person("Cert", "Ifikat"), nil)
+	require.Equal(t, tilgang.Denied, tilgang.KindOf(err))
+	require.Contains(t, err.Error(), "AADSTS700027")
 }

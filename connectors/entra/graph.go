@@ -48,6 +48,7 @@ func newAdapter(cfg Config, auth *authProvider) (*khttp.NetHttpRequestAdapter, e
 // authority and caches the token until shortly before it expires.
 type tokenSource struct {
 	url, clientID, secret, scope string
+	cert                         *certificate // instead of secret
 	hc                           *http.Client
 
 	mu  sync.Mutex
@@ -68,8 +69,17 @@ func (t *tokenSource) token(ctx context.Context) (string, error) {
 	if t.tok != "" && time.Now().Before(t.exp) {
 		return t.tok, nil
 	}
-	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {t.clientID},
-		"client_secret": {t.secret}, "scope": {t.scope}}
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {t.clientID}, "scope": {t.scope}}
+	if t.cert != nil {
+		a, err := t.cert.assertion(t.clientID, t.url, time.Now())
+		if err != nil {
+			return "", err
+		}
+		form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+		form.Set("client_assertion", a)
+	} else {
+		form.Set("client_secret", t.secret)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, strings.NewReader(form.Encode()))
 	if err != nil {
 		return "", tilgang.Wrap(tilgang.Invalid, err, "entra: token request")

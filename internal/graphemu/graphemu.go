@@ -38,8 +38,16 @@
 // writes as Graph does for objects mastered in AD. Every applied write is
 // logged (Writes) so tests can prove an effect happened exactly once.
 //
+// The refusal of writes to synced objects uses Graph's text as reported in
+// microsoftgraph/microsoft-graph-docs issues #7301 and #18038 ("Unable to
+// update the specified properties for on-premises mastered Directory Sync
+// objects or objects currently undergoing migration."), and a read-only
+// property the text of issue #21601.
+//
 // The token endpoint (POST /{tenant}/oauth2/v2.0/token) runs the client
-// credentials grant against the configured client id and secret.
+// credentials grant against the configured client id and secret, or a
+// client assertion signed with the configured certificate (Microsoft
+// identity platform, "certificate credentials").
 package graphemu
 
 import (
@@ -67,6 +75,10 @@ type Options struct {
 	// accepts any client.
 	ClientID     string
 	ClientSecret string
+	// ClientCertificate (DER) is accepted instead of the secret as a client
+	// assertion: a JWT signed RS256 with the certificate's key, x5t its
+	// SHA-1 thumbprint, aud the token URL, iss and sub the client id.
+	ClientCertificate []byte
 	// Domains are the tenant's verified domains; a UPN in another is refused.
 	// Empty accepts any domain.
 	Domains []string
@@ -346,7 +358,16 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		writeOAuthErr(w, "unsupported_grant_type", "AADSTS70003: The app requested an unsupported grant type.")
 		return
 	}
-	if s.opts.ClientID != "" && (f.Get("client_id") != s.opts.ClientID || f.Get("client_secret") != s.opts.ClientSecret) {
+	if s.opts.ClientID != "" && f.Get("client_id") != s.opts.ClientID {
+		writeOAuthErr(w, "unauthorized_client", "AADSTS700016: Application with identifier '"+f.Get("client_id")+"' was not found in the directory.")
+		return
+	}
+	if a := f.Get("client_assertion"); a != "" {
+		if err := s.checkAssertion(a, f.Get("client_id"), "http://"+r.Host+r.URL.Path); err != nil {
+			writeOAuthErr(w, "invalid_client", "AADSTS700027: Client assertion failed signature validation: "+err.Error())
+			return
+		}
+	} else if s.opts.ClientID != "" && (s.opts.ClientSecret == "" || f.Get("client_secret") != s.opts.ClientSecret) {
 		writeOAuthErr(w, "invalid_client", "AADSTS7000215: Invalid client secret provided.")
 		return
 	}
