@@ -151,8 +151,10 @@ func (e *Engine) hr(tx ledger.Tx, m *msg, h *envelope.HR) (Outcome, error) {
 			row = *p
 		}
 	}
-	// Names follow HR: accounts that exist are brought up to date.
-	if old != nil && (old.Person.GivenName != h.Person.GivenName || old.Person.FamilyName != h.Person.FamilyName || old.Person.Email != h.Person.Email) {
+	// Names, municipality and the main employment's unit and position
+	// follow HR: accounts that exist are brought up to date (an AD account
+	// moves to its new municipality's OU; the username stays).
+	if old != nil && accountFieldsChanged(&old.Person, &h.Person) {
 		accts, err := tx.AccountsOf(h.Person.ID)
 		if err != nil {
 			return "", err
@@ -302,4 +304,16 @@ func (e *Engine) RunInternal(tx ledger.Tx, op ledger.Operation) error {
 		}
 	}
 	return e.Done(tx, op, nil)
+}
+
+// accountFieldsChanged reports whether a change of the record shows in the
+// accounts connectors keep: names, e-mail, municipality, and the main
+// employment's unit, position and manager.
+func accountFieldsChanged(a, b *tilgang.Person) bool {
+	if a.GivenName != b.GivenName || a.FamilyName != b.FamilyName || a.Email != b.Email || a.Municipality != b.Municipality {
+		return true
+	}
+	ma, _ := a.Main()
+	mb, _ := b.Main()
+	return ma.OrgUnit != mb.OrgUnit || ma.Position != mb.Position || ma.Manager != mb.Manager
 }

@@ -244,7 +244,9 @@ func TestRehire(t *testing.T) {
 			require.False(t, row.Left)
 			require.Zero(t, row.LeaveAt)
 			if tc.disabled {
-				require.Empty(t, h.run(), "nothing is restored")
+				// The new employment's unit and position reach the account,
+				// which stays disabled: nothing is restored.
+				require.Equal(t, []string{"ensure_account noop"}, kinds(h.run()))
 				require.False(t, h.account(emp, "noop").Enabled)
 			}
 
@@ -254,9 +256,9 @@ func TestRehire(t *testing.T) {
 			require.Equal(t, []string{"enable noop", "grant noop GERICA-BRUKER"}, kinds(h.ops(gid)))
 			ran := kinds(h.run())
 			if !tc.disabled {
-				// The leave's removals first, then the new grant.
-				require.Equal(t, []string{"revoke noop KASSE-BRUKER", "disable noop"}, ran[:2])
-				ran = ran[2:]
+				// The leave's removals first, the account's update, then the new grant.
+				require.Equal(t, []string{"revoke noop KASSE-BRUKER", "disable noop", "ensure_account noop"}, ran[:3])
+				ran = ran[3:]
 			}
 			require.Equal(t, []string{"enable noop", "grant noop GERICA-BRUKER"}, ran)
 			require.Equal(t, tilgang.StateRevoked, h.state(old), "nothing is restored")
