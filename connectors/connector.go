@@ -112,6 +112,13 @@ func (r *Registry) New(typ string) (Config, error) {
 	return f(), nil
 }
 
+// Types lists the registered type names, sorted.
+func (r *Registry) Types() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.typesLocked()
+}
+
 func (r *Registry) typesLocked() []string {
 	var names []string
 	for n := range r.types {

@@ -217,9 +217,9 @@ func TestMistakes(t *testing.T) {
 		{name: "DSN variable not set", old: "dsn_env: TILGANG_LEDGER_DSN", new: "dsn_env: TILGANG_NO_SUCH_DSN",
 			at: "dsn_env", want: `ledger.dsn_env: the environment variable TILGANG_NO_SUCH_DSN is not set or empty`},
 		{name: "connector type missing", old: "  manual: {type: manual}", new: "  manual: {}",
-			at: "manual: {}", want: `connectors.manual.type: missing: say which connector type this instance is (known: ad, manual, noop)`},
+			at: "manual: {}", want: `connectors.manual.type: missing: say which connector type this instance is (known: ` + knownTypes + `)`},
 		{name: "connector type unknown", old: "  manual: {type: manual}", new: "  manual: {type: sap}",
-			at: "type: sap", want: `connectors.manual.type: "sap" is not a connector type this build knows (known: ad, manual, noop)`},
+			at: "type: sap", want: `connectors.manual.type: "sap" is not a connector type this build knows (known: ` + knownTypes + `)`},
 		{name: "connector setting unknown to its type", old: "    journal:", new: "    journl:",
 			at: "journl", want: `connectors.noop.journl: unknown setting (known in connectors.noop: journal)`},
 		{name: "manual has no settings", old: "  manual: {type: manual}", new: "  manual: {type: manual, system: gerica}",
@@ -492,3 +492,6 @@ func (*anySettings) Open(string, *slog.Logger) (connectors.Connector, error) {
 }
 
 func (a *anySettings) UnmarshalYAML(n *yaml.Node) error { return n.Decode((*map[string]any)(a)) }
+
+// knownTypes is how the errors list the connector types this build has.
+var knownTypes = strings.Join(DefaultRegistry().Types(), ", ")

@@ -3,6 +3,7 @@ package config
 import (
 	"github.com/ror-ikt/tilgang/connectors"
 	"github.com/ror-ikt/tilgang/connectors/ad"
+	"github.com/ror-ikt/tilgang/connectors/entra"
 	"github.com/ror-ikt/tilgang/connectors/manual"
 	"github.com/ror-ikt/tilgang/connectors/noop"
 )
@@ -15,6 +16,7 @@ func DefaultRegistry() *connectors.Registry {
 	reg.Register("manual", func() connectors.Config { return &manual.Config{} })
 	reg.Register("noop", func() connectors.Config { return &noop.Config{} })
 	ad.Register(reg)
+	entra.Register(reg)
 	// Further connector types register here as they land, one line each.
 	return reg
 }
