@@ -700,3 +700,27 @@ func TestTasksVisibility(t *testing.T) {
 		require.Equal(t, tilgang.Invalid, kindOf(err), "err: %v", err)
 	})
 }
+
+// A failed grant's status says why, in the target's own words.
+func TestStatusOfFailedGrantSaysWhy(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	tx, err := f.store.Begin(ctx)
+	require.NoError(t, err)
+	req := envelope.KeyHash(kjell, "test", "failed")
+	g := ledger.Grant{ID: "g-failed", Person: ase, System: "gerica", Role: "superbruker", State: tilgang.StateFailed, RequestID: req, Requester: kjell, Created: now, Updated: now}
+	require.NoError(t, tx.InsertGrant(g))
+	tx.Audit(ledger.AuditEntry{At: now, Kind: "grant.state", Person: ase, System: "gerica", Role: "superbruker", GrantID: g.ID, To: "failed"})
+	require.NoError(t, tx.InsertRequest(ledger.Request{ID: req, Person: ase, System: "gerica", Role: "superbruker", Action: "grant", Actor: kjell, GrantID: g.ID, Outcome: "accepted", At: now}))
+	_, err = tx.InsertOperation(ledger.Operation{GrantID: g.ID, Person: ase, Connector: "ad", Kind: ledger.KindGrant, Entitlement: "CN=APP-Gerica",
+		State: ledger.OpFailed, LastError: "ad: grant CN=APP-Gerica: insufficientAccessRights (50): 00002098: no write access", DueAt: now, NextAt: now, Created: now, Updated: now})
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit())
+
+	var st Status
+	require.NoError(t, f.client(kjell, "").Call(ctx, MethodStatus, StatusArgs{RequestID: req}, &st))
+	require.Equal(t, "failed", st.State)
+	require.Contains(t, st.Why, "insufficientAccessRights (50): 00002098: no write access")
+	require.Contains(t, st.Why, "on ad")
+}

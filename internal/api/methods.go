@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -94,6 +95,19 @@ func (s *Server) statusOf(ctx context.Context, v *viewer, id string) (Status, bo
 		st.State = string(g.State)
 		if st.System == "" {
 			st.System, st.Role = g.System, g.Role
+		}
+		if g.State == tilgang.StateFailed || g.State == tilgang.StateRevokeFailed {
+			// Why it failed, in the target's own words (LDAP's, Graph's,
+			// the fagsystem's), from the operation that failed.
+			ops, err := s.Ledger.Operations(ctx, g.ID)
+			if err != nil {
+				return st, false, err
+			}
+			for _, op := range ops {
+				if op.State == ledger.OpFailed {
+					st.Why = fmt.Sprintf("operation %d (%s %s on %s) failed: %s", op.ID, op.Kind, op.Entitlement, op.Connector, op.LastError)
+				}
+			}
 		}
 	}
 	if r.Actor == v.actor && v.actor != "" {
