@@ -3,9 +3,11 @@ package config
 import (
 	"github.com/ror-ikt/tilgang/connectors"
 	"github.com/ror-ikt/tilgang/connectors/ad"
+	"github.com/ror-ikt/tilgang/connectors/csv"
 	"github.com/ror-ikt/tilgang/connectors/entra"
 	"github.com/ror-ikt/tilgang/connectors/manual"
 	"github.com/ror-ikt/tilgang/connectors/noop"
+	"github.com/ror-ikt/tilgang/connectors/rest"
 )
 
 // DefaultRegistry is a new registry of every connector type this build
@@ -17,6 +19,8 @@ func DefaultRegistry() *connectors.Registry {
 	reg.Register("noop", func() connectors.Config { return &noop.Config{} })
 	ad.Register(reg)
 	entra.Register(reg)
+	csv.Register(reg)
+	rest.Register(reg)
 	// Further connector types register here as they land, one line each.
 	return reg
 }
