@@ -18,5 +18,10 @@ go vet ./...
 echo "== Samba AD test environment"
 bash deploy/samba-testenv.sh start >/dev/null
 set -a; . "${TILGANG_SAMBA_DIR:-/var/tmp/tilgang-samba}/env"; set +a
+# The scim connector's tests need a third-party SCIM server (SCIMMY on Node.js, pinned, from npm):
+# start it (or reuse it) and say where its env file is.
+echo "== SCIM test peer"
+bash deploy/scim-testenv.sh start >/dev/null
+export TILGANG_SCIM_ENV_FILE="${TILGANG_SCIM_DIR:-/var/tmp/tilgang-scim}/env"
 echo "== go test"
 go test -count=1 -race -timeout 40m "$@" ./...

@@ -8,6 +8,7 @@ import (
 	"github.com/ror-ikt/tilgang/connectors/manual"
 	"github.com/ror-ikt/tilgang/connectors/noop"
 	"github.com/ror-ikt/tilgang/connectors/rest"
+	"github.com/ror-ikt/tilgang/connectors/scim"
 )
 
 // DefaultRegistry is a new registry of every connector type this build
@@ -21,6 +22,7 @@ func DefaultRegistry() *connectors.Registry {
 	entra.Register(reg)
 	csv.Register(reg)
 	rest.Register(reg)
+	scim.Register(reg)
 	// Further connector types register here as they land, one line each.
 	return reg
 }

@@ -1,0 +1,297 @@
+package scim
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+	"golang.org/x/time/rate"
+
+	"github.com/ror-ikt/tilgang"
+)
+
+// unsafeKey marks a request in its context as one the server may have
+// applied even though no answer came (a POST, a PATCH add): the retry layer
+// retries it only when the server certainly did not act on it (429, 503, a
+// refused connection); otherwise the operation reads the target to see.
+type unsafeKey struct{}
+
+func (c *Connector) newHTTP(d Config) error {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if d.CAFile != "" {
+		b, err := os.ReadFile(d.CAFile)
+		if err != nil {
+			return tilgang.Wrap(tilgang.Invalid, err, "scim: ca_file")
+		}
+		tc.RootCAs = x509.NewCertPool()
+		tc.RootCAs.AppendCertsFromPEM(b)
+	}
+	limit := rate.Inf
+	if d.RateLimit.PerSecond > 0 {
+		limit = rate.Limit(d.RateLimit.PerSecond)
+	}
+	tr := &http.Transport{
+		Proxy:               http.ProxyFromEnvironment,
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:     tc,
+		TLSHandshakeTimeout: 5 * time.Second,
+		MaxIdleConnsPerHost: d.RateLimit.Concurrency,
+		IdleConnTimeout:     90 * time.Second,
+		ForceAttemptHTTP2:   true,
+	}
+	c.client = &retryablehttp.Client{
+		HTTPClient: &http.Client{
+			Transport:     limitedTransport{tr, rate.NewLimiter(limit, d.RateLimit.Burst), &c.requests},
+			Timeout:       d.Timeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		RetryWaitMin: d.Retry.WaitMin,
+		RetryWaitMax: d.Retry.WaitMax,
+		RetryMax:     *d.Retry.Max,
+		CheckRetry:   c.checkRetry,
+		Backoff:      retryablehttp.DefaultBackoff,
+		ErrorHandler: func(resp *http.Response, err error, _ int) (*http.Response, error) {
+			if resp != nil {
+				return resp, nil
+			}
+			return nil, err
+		},
+		RequestLogHook: func(_ retryablehttp.Logger, r *http.Request, attempt int) {
+			if attempt > 0 {
+				c.logger.Info("scim: retrying", "method", r.Method, "path", r.URL.EscapedPath(), "attempt", attempt+1)
+			}
+		},
+	}
+	return nil
+}
+
+// limitedTransport waits for the rate limiter before every attempt and
+// counts attempts.
+type limitedTransport struct {
+	next     http.RoundTripper
+	limiter  *rate.Limiter
+	requests *counter
+}
+
+func (t limitedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if err := t.limiter.Wait(r.Context()); err != nil {
+		return nil, err
+	}
+	t.requests.add(r.Method)
+	return t.next.RoundTrip(r)
+}
+
+func readSecret(what, env, file string) (string, error) {
+	if env != "" {
+		if v := os.Getenv(env); v != "" {
+			return v, nil
+		}
+		return "", tilgang.Errorf(tilgang.Invalid, "scim: environment variable %s is empty", env)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", tilgang.Wrap(tilgang.Invalid, err, "scim: auth %s_file", what)
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	if s == "" {
+		return "", tilgang.Errorf(tilgang.Invalid, "scim: auth %s_file %s is empty", what, file)
+	}
+	return s, nil
+}
+
+func basic(user, pw string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pw))
+}
+
+// checkRetry: the default policy (connection errors, 429, 5xx but 501),
+// except that a Retry-After beyond the cap goes back to the outbox, and an
+// unsafe request is retried only when it certainly was not applied.
+func (c *Connector) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+		if ra, ok := retryAfter(resp.Header, time.Now()); ok && ra > c.cfg.Retry.MaxRetryAfter {
+			return false, nil
+		}
+		return true, nil
+	}
+	if unsafe, _ := ctx.Value(unsafeKey{}).(bool); unsafe {
+		var oe *net.OpError
+		if err != nil && errors.As(err, &oe) && oe.Op == "dial" {
+			return true, nil // never reached the server
+		}
+		return false, nil
+	}
+	return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+}
+
+func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0, false
+	}
+	var secs int64
+	if _, err := fmt.Sscanf(v, "%d", &secs); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(0, t.Sub(now)), true
+	}
+	return 0, false
+}
+
+// scimError is the SCIM error schema (RFC 7644 3.12); status is a string
+// in the RFC, a number at some services.
+type scimError struct {
+	Status   json.RawMessage `json:"status"`
+	ScimType string          `json:"scimType"`
+	Detail   string          `json:"detail"`
+}
+
+// answer is a response read whole.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// do sends one request through the retry layer; a 2xx answer is returned,
+// anything else is classified.
+func (c *Connector) do(ctx context.Context, method, path string, query url.Values, body any, unsafe bool, what string) (*answer, error) {
+	select {
+	case c.sem <- struct{}{}:
+		defer func() { <-c.sem }()
+	case <-ctx.Done():
+		return nil, tilgang.Wrap(tilgang.Unavailable, ctx.Err(), "scim: %s", what)
+	}
+	u := c.base + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	var raw any
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, tilgang.Wrap(tilgang.Internal, err, "scim: %s", what)
+		}
+		raw = b
+	}
+	if unsafe {
+		ctx = context.WithValue(ctx, unsafeKey{}, true)
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, method, u, raw)
+	if err != nil {
+		return nil, tilgang.Wrap(tilgang.Invalid, err, "scim: %s", what)
+	}
+	req.Header.Set("Accept", "application/scim+json, application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/scim+json")
+	}
+	req.Header.Set("Authorization", c.auth)
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, classify(nil, err, "scim: %s: %s %s", what, method, req.URL.EscapedPath())
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, classify(nil, err, "scim: %s: %s %s: reading the answer", what, method, req.URL.EscapedPath())
+	}
+	a := &answer{status: resp.StatusCode, header: resp.Header, body: b}
+	if a.status >= 200 && a.status < 300 {
+		return a, nil
+	}
+	return a, classify(a, nil, "scim: %s: %s %s", what, method, req.URL.EscapedPath())
+}
+
+// Error is a classified SCIM error answer; it unwraps to *tilgang.Error.
+type Error struct {
+	Err      *tilgang.Error
+	Status   int
+	ScimType string
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// classify is the one place that turns SCIM answers and transport errors
+// into the project's error kinds, keeping the server's scimType and detail.
+func classify(a *answer, err error, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if a == nil {
+		var te *tilgang.Error
+		switch {
+		case errors.As(err, &te):
+			return tilgang.Wrap(te.Kind, err, "%s", msg)
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+			return tilgang.Wrap(tilgang.Unavailable, err, "%s", msg)
+		}
+		var ce *tls.CertificateVerificationError
+		var ue x509.UnknownAuthorityError
+		if errors.As(err, &ce) || errors.As(err, &ue) {
+			return tilgang.Wrap(tilgang.Denied, err, "%s: the server's certificate is not trusted (ca_file)", msg)
+		}
+		return tilgang.Wrap(tilgang.Unavailable, err, "%s", msg)
+	}
+	var se scimError
+	_ = json.Unmarshal(a.body, &se)
+	e := &tilgang.Error{Message: fmt.Sprintf("%s: %d", msg, a.status)}
+	if se.ScimType != "" {
+		e.Message += " " + se.ScimType
+	}
+	switch {
+	case se.Detail != "":
+		e.Message += ": " + truncate(se.Detail, 500)
+	case len(bytes.TrimSpace(a.body)) > 0 && se.Status == nil:
+		e.Message += ": " + truncate(strings.ToValidUTF8(string(bytes.TrimSpace(a.body)), "?"), 200)
+	}
+	ra, hasRA := retryAfter(a.header, time.Now())
+	switch {
+	case a.status == http.StatusTooManyRequests:
+		e.Kind, e.RetryAfter = tilgang.Throttled, ra
+	case a.status == http.StatusServiceUnavailable && hasRA:
+		e.Kind, e.RetryAfter = tilgang.Throttled, ra
+	case a.status >= 500, a.status == http.StatusRequestTimeout:
+		e.Kind = tilgang.Unavailable
+	case a.status == http.StatusUnauthorized, a.status == http.StatusForbidden:
+		e.Kind = tilgang.Denied
+	case a.status == http.StatusNotFound:
+		e.Kind = tilgang.NotFound
+	case a.status == http.StatusConflict, a.status == http.StatusPreconditionFailed:
+		e.Kind = tilgang.Conflict
+	default:
+		// 400 (invalidValue, invalidSyntax, invalidFilter, noTarget, ...),
+		// 413 and the rest: the request is wrong and stays wrong.
+		e.Kind = tilgang.Invalid
+	}
+	return &Error{Err: e, Status: a.status, ScimType: se.ScimType}
+}
+
+func scimTypeOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.ScimType
+	}
+	return ""
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
