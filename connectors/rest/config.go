@@ -52,6 +52,11 @@ func Register(r *connectors.Registry) {
 //	    success: [200, 201]
 //	    already_done: { status: [409], field: error.code, equals: USER_EXISTS }
 //	    ref: { user_id: data.id }                      # Ref values from the JSON answer, for later paths
+//	  lookup:                                        # optional: reads the account when ensure_account's
+//	    method: GET                                  # "already done" answer lacks the ref fields
+//	    path: "/users?employeeNumber={{ .Person.ID | query }}"
+//	    success: [200]
+//	    ref: { user_id: data.0.id }
 //	  disable: { method: POST, path: "/users/{{ .Person.ID | path }}/deactivate", success: [204] }
 //	  enable:  { method: POST, path: "/users/{{ .Person.ID | path }}/activate", success: [204] }
 //	  grant:
@@ -111,10 +116,14 @@ type RateLimit struct {
 // Operations are the request templates, one per connector method.
 type Operations struct {
 	EnsureAccount *Request `yaml:"ensure_account"`
-	Disable       *Request `yaml:"disable"`
-	Enable        *Request `yaml:"enable"`
-	Grant         *Request `yaml:"grant"`
-	Revoke        *Request `yaml:"revoke"`
+	// Lookup (optional) reads an existing account when ensure_account
+	// answered "already done" without the ref fields (the account was made
+	// by an attempt whose answer was lost); its ref fields fill the Ref.
+	Lookup  *Request `yaml:"lookup"`
+	Disable *Request `yaml:"disable"`
+	Enable  *Request `yaml:"enable"`
+	Grant   *Request `yaml:"grant"`
+	Revoke  *Request `yaml:"revoke"`
 }
 
 func (o *Operations) each(f func(name string, r *Request)) {
@@ -134,6 +143,13 @@ type Request struct {
 	Success     []int             `yaml:"success"` // default 200, 201, 202, 204
 	AlreadyDone AlreadyDone       `yaml:"already_done"`
 	Ref         map[string]string `yaml:"ref"` // Ref key -> dotted JSON field of the answer
+}
+
+func (r *Request) refOrNil() map[string]string {
+	if r == nil {
+		return nil
+	}
+	return r.Ref
 }
 
 // AlreadyDone recognises an answer meaning "this was done before", which
@@ -280,6 +296,16 @@ func (c *Config) compile() (*compiled, error) {
 		errs = append(errs, probs...)
 		out.ops[name] = o
 	})
+	if r := d.Operations.Lookup; r != nil {
+		o, probs := compileRequest("operations.lookup", r, sample)
+		errs = append(errs, probs...)
+		out.ops["lookup"] = o
+		for k := range d.Operations.EnsureAccount.refOrNil() {
+			if _, ok := r.Ref[k]; !ok {
+				add("operations.lookup.ref: no field for %s, which ensure_account's ref has", k)
+			}
+		}
+	}
 	if len(errs) > 0 {
 		return nil, tilgang.Errorf(tilgang.Invalid, "rest config: %s", strings.Join(errs, "; "))
 	}

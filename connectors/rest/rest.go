@@ -374,12 +374,32 @@ func (c *Connector) EnsureAccount(ctx context.Context, a connectors.Account) (co
 		return nil, nil, err
 	}
 	ref := d.Ref
+	missing := false
 	for k, f := range c.c.ops["ensure_account"].req.Ref {
 		if v, ok := field(ans.json, f); ok {
 			ref[k] = v
-		} else if _, had := ref[k]; !had && slices.Contains(c.c.ops["ensure_account"].req.Success, ans.status) {
-			return nil, nil, tilgang.Errorf(tilgang.Invalid, "rest: ensure account %s: the answer holds no %s for ref %s", a.Person.ID, f, k)
+		} else if _, had := ref[k]; !had {
+			missing = true
 		}
+	}
+	if !missing {
+		return ref, nil, nil
+	}
+	lookup, ok := c.c.ops["lookup"]
+	if !ok {
+		return nil, nil, tilgang.Errorf(tilgang.Invalid, "rest: ensure account %s: the answer (%d) holds no ref fields %v; configure operations.lookup to read them",
+			a.Person.ID, ans.status, c.c.ops["ensure_account"].req.Ref)
+	}
+	found, err := c.call(ctx, "lookup", d, "look up account "+a.Person.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, f := range lookup.req.Ref {
+		v, ok := field(found.json, f)
+		if !ok {
+			return nil, nil, tilgang.Errorf(tilgang.NotFound, "rest: look up account %s: the answer holds no %s for ref %s", a.Person.ID, f, k)
+		}
+		ref[k] = v
 	}
 	return ref, nil, nil
 }

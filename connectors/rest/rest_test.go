@@ -67,6 +67,15 @@ func newFagsystem(t *testing.T) *fagsystem {
 		f.users[u.ID] = u
 		writeJSON(w, 201, map[string]any{"data": map[string]any{"id": u.ID}})
 	})
+	mux.HandleFunc("GET /api/v1/users", func(w http.ResponseWriter, r *http.Request) {
+		out := []any{}
+		for _, u := range f.users {
+			if u.EmployeeNumber == r.URL.Query().Get("employeeNumber") {
+				out = append(out, map[string]any{"id": u.ID})
+			}
+		}
+		writeJSON(w, 200, map[string]any{"data": out})
+	})
 	mux.HandleFunc("POST /api/v1/users/{id}/{action}", func(w http.ResponseWriter, r *http.Request) {
 		u := f.users[r.PathValue("id")]
 		if u == nil {
@@ -414,4 +423,30 @@ func TestRateLimit(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.GreaterOrEqual(t, time.Since(start), 450*time.Millisecond)
+}
+
+// A create whose answer was lost: the repeat is "already done" without the
+// user id, which the lookup operation reads.
+func TestLookupAfterLostCreate(t *testing.T) {
+	f := newFagsystem(t)
+	p := tilgang.Person{ID: "1547-11", GivenName: "Kari", FamilyName: "Nordmann"}
+	f.mu.Lock()
+	f.users["u7"] = &user{ID: "u7", EmployeeNumber: p.ID, Active: true}
+	f.mu.Unlock()
+
+	_, _, err := open(t, config(t, f)).EnsureAccount(ctx, connectors.Account{Person: p})
+	require.Equal(t, tilgang.Invalid, tilgang.KindOf(err))
+	require.ErrorContains(t, err, "configure operations.lookup")
+
+	cfg := config(t, f)
+	cfg.Operations.Lookup = &Request{Method: "GET", Path: "/users?employeeNumber={{ .Person.ID | query }}", Success: []int{200},
+		Ref: map[string]string{"user_id": "data.0.id"}}
+	c := open(t, cfg)
+	ref, _, err := c.EnsureAccount(ctx, connectors.Account{Person: p})
+	require.NoError(t, err)
+	require.Equal(t, connectors.Ref{"id": p.ID, "user_id": "u7"}, ref)
+	require.Equal(t, "GET /api/v1/users", f.requests()[2].Method+" "+f.requests()[2].RawPath)
+
+	cfg.Operations.Lookup.Ref = map[string]string{"other": "x"}
+	require.ErrorContains(t, cfg.Validate(), "operations.lookup.ref: no field for user_id")
 }
