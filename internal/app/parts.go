@@ -43,6 +43,7 @@ type Parts struct {
 	Lease *lease.Lease
 	// Executor and intake settings; zero values take the defaults.
 	Batch       int
+	Partitions  int // intake transactions per batch, by person (PostgreSQL)
 	Workers     int
 	ClaimLease  time.Duration
 	CallTimeout time.Duration
@@ -71,7 +72,7 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 		if err != nil {
 			return err
 		}
-		in := &intake.Intake{Consumer: cons, Ledger: p.Ledger, Engine: p.Engine, Log: p.Log, Batch: p.Batch, Fence: fence, Observe: observe,
+		in := &intake.Intake{Consumer: cons, Ledger: p.Ledger, Engine: p.Engine, Log: p.Log, Batch: p.Batch, Partitions: p.Partitions, Fence: fence, Observe: observe,
 			Committed: func() { exec.Wake(); pub.Wake() }}
 		return in.Run(c)
 	}

@@ -34,6 +34,7 @@ type WorkerOptions struct {
 	HTTP        string
 	Log         *slog.Logger
 	Batch       int
+	Partitions  int // intake transactions per batch, by person; 4 suits PostgreSQL
 	Workers     int
 	LeaseTTL    time.Duration // intake lease, default 10 s
 	ClaimLease  time.Duration
@@ -88,7 +89,7 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 			}
 		}}
 	p := &Parts{Log: log, NC: nc, JS: js, Ledger: o.Ledger, Engine: eng, Connectors: o.Connectors, Streams: o.Streams,
-		PoliciesDir: o.Policies, Holder: o.Name, Lease: l, Batch: o.Batch, Workers: o.Workers, ClaimLease: o.ClaimLease,
+		PoliciesDir: o.Policies, Holder: o.Name, Lease: l, Batch: o.Batch, Partitions: o.Partitions, Workers: o.Workers, ClaimLease: o.ClaimLease,
 		CallTimeout: o.CallTimeout, Metrics: m}
 	defer p.ReloadOnSIGHUP(ctx)()
 	return p.Run(ctx, o.HTTP, o.Ready)

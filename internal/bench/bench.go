@@ -329,7 +329,11 @@ func pipeline(ctx context.Context, o Options, nc *nats.Conn, js jetstream.JetStr
 		holder := fmt.Sprintf("bench-%d", r)
 		pub := &publish.Publisher{JS: js, Ledger: l, Log: o.Log}
 		exec := &executor.Executor{Ledger: l, Engine: eng, Connectors: conns, Log: o.Log, Holder: holder, Committed: pub.Wake}
-		in := &intake.Intake{Ledger: l, Engine: eng, Log: o.Log,
+		partitions := 1
+		if o.Postgres != "" {
+			partitions = 4
+		}
+		in := &intake.Intake{Ledger: l, Engine: eng, Log: o.Log, Partitions: partitions,
 			Committed: func() { exec.Wake(); pub.Wake() },
 			Observe: func(in engine.Input, out engine.Outcome, meta *jetstream.MsgMetadata) {
 				if in.Env != nil && in.Env.Type == tilgang.TypeRequest {

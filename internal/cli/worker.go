@@ -32,9 +32,11 @@ func runWorkerConfig(e *env, path string) error {
 		return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: ledger: %v", err)}
 	}
 	var store ledger.Ledger
+	partitions := 1 // SQLite has one writer
 	switch cfg.Ledger.Driver {
 	case "postgres":
 		store, err = sqlledger.OpenPostgres(e.ctx, dsn, cfg.Ledger.MaxConns)
+		partitions = max(1, min(4, cfg.Ledger.MaxConns/2))
 	default:
 		store, err = sqlledger.OpenSQLite(e.ctx, dsn)
 	}
@@ -63,7 +65,7 @@ func runWorkerConfig(e *env, path string) error {
 	err = app.Worker(e.ctx, app.WorkerOptions{
 		Name: cfg.Name, NATS: cfg.NATS.URL, NATSOptions: natsOpts, Streams: cfg.StreamOptions(), Ledger: store,
 		Principals: ps, Policies: cfg.Policies, Connectors: conns, Manual: manual, HTTP: cfg.HTTP, Log: log,
-		Batch: cfg.Intake.Batch, Workers: cfg.Executor.Workers, LeaseTTL: cfg.Intake.LeaseTTL,
+		Batch: cfg.Intake.Batch, Partitions: partitions, Workers: cfg.Executor.Workers, LeaseTTL: cfg.Intake.LeaseTTL,
 		ClaimLease: cfg.Executor.ClaimLease, CallTimeout: cfg.Executor.CallTimeout, MaxAttempts: cfg.Executor.MaxAttempts,
 		Ready: func(httpAddr string) {
 			fmt.Fprintf(e.Stdout, "tilgang worker %s: health http://%s, pid %d\n", cfg.Name, httpAddr, os.Getpid())

@@ -13,8 +13,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,7 +40,10 @@ type Intake struct {
 	// Committed is called after each commit (wakes the executor and the
 	// publisher); it must not block.
 	Committed func()
-	// Fence, when set, is called first in every transaction: it extends the
+	// Partitions is how many transactions a batch is split into, by
+	// person, committed side by side (default 1). Use more on PostgreSQL.
+	Partitions int
+	// Fence, when set, is called last in every transaction, before the commit: it extends the
 	// intake lease and fails when this replica no longer holds it.
 	Fence func(tx ledger.Tx) error
 	// Observe, when set, is told each message's outcome.
@@ -113,7 +118,51 @@ func (in *Intake) process(ctx context.Context, msgs []jetstream.Msg) {
 		}(w)
 	}
 	wg.Wait()
-	in.apply(ctx, items)
+	parts := in.partition(items)
+	if len(parts) == 1 {
+		in.apply(ctx, items)
+		return
+	}
+	var pw sync.WaitGroup
+	for _, p := range parts {
+		pw.Add(1)
+		go func() { defer pw.Done(); in.apply(ctx, p) }()
+	}
+	pw.Wait()
+}
+
+// partition splits a batch by person into at most Partitions groups, each
+// in stream order: one person's messages stay in one transaction, in
+// order, while different people's are committed side by side (on
+// PostgreSQL; SQLite has one writer, so it keeps one partition).
+func (in *Intake) partition(items []item) [][]item {
+	n := min(in.Partitions, len(items))
+	if n <= 1 {
+		return [][]item{items}
+	}
+	parts := make([][]item, n)
+	for _, it := range items {
+		h := fnv.New32a()
+		h.Write([]byte(personOf(it)))
+		k := int(h.Sum32() % uint32(n))
+		parts[k] = append(parts[k], it)
+	}
+	out := parts[:0]
+	for _, p := range parts {
+		if len(p) > 0 {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// personOf is the person a message is about: its subject's last token.
+func personOf(it item) string {
+	if it.in.Env != nil {
+		return it.in.Env.Subject
+	}
+	s := it.msg.Subject()
+	return s[strings.LastIndexByte(s, '.')+1:]
 }
 
 // apply commits the items in stream order. Nothing is handed back to
@@ -230,12 +279,6 @@ func (in *Intake) commit(ctx context.Context, items []item) error {
 	if err != nil {
 		return err
 	}
-	if in.Fence != nil {
-		if err := in.Fence(tx); err != nil {
-			tx.Rollback()
-			return &leaseLost{err}
-		}
-	}
 	for i := range items {
 		if i == len(items)/2 {
 			crashpoint.Here("intake.mid-batch")
@@ -247,6 +290,15 @@ func (in *Intake) commit(ctx context.Context, items []item) error {
 			return fmt.Errorf("seq %d: %w", items[i].meta.Sequence.Stream, err)
 		}
 		items[i].out = out
+	}
+	// The lease is checked (and extended) last, so its row is locked only
+	// for the commit: partitions commit side by side, and a replica that
+	// lost the lease meanwhile cannot commit what it applied.
+	if in.Fence != nil {
+		if err := in.Fence(tx); err != nil {
+			tx.Rollback()
+			return &leaseLost{err}
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return err
