@@ -540,9 +540,10 @@ func (c *Connector) ListMembers(ctx context.Context, ent string) ([]connectors.R
 	return out, nil
 }
 
-// ListUsers pages through every user (startIndex/count), for reconciliation.
-func (c *Connector) ListUsers(ctx context.Context) ([]User, error) {
-	return c.findUsers(ctx, "", "list users")
+// ListUsers pages through the users matching a SCIM filter (every user
+// when it is empty) with startIndex/count, for reconciliation.
+func (c *Connector) ListUsers(ctx context.Context, filter string) ([]User, error) {
+	return c.findUsers(ctx, filter, "list users")
 }
 
 func (c *Connector) Close() error {
