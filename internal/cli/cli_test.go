@@ -171,6 +171,8 @@ func TestBadInputPublishesNothing(t *testing.T) {
 		{name: "plan without a person", args: []string{"plan"}, code: 2, msg: "give --person ID"},
 		{name: "plan with a system but no role", args: []string{"plan", "--person", person, "--system", "kasse"}, code: 2, msg: "together"},
 		{name: "credential open: bad person", args: []string{"credential", "open", "--person", "not a person"}, code: 2, msg: "is not a person id"},
+		{name: "graph-emulator: not loopback", args: []string{"graph-emulator", "--listen", "192.0.2.1:8081"}, code: 2, msg: "loopback address only"},
+		{name: "graph-emulator: negative budget", args: []string{"graph-emulator", "--budget", "-1"}, code: 2, msg: "must not be negative"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
