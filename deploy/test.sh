@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Runs tilgang's whole test suite, as on a fresh machine: vet, then every
-# test with the race detector. The tests start what they need themselves
-# (an embedded NATS server with JetStream, SQLite files in temporary
-# directories); nothing outside 127.0.0.1 is contacted.
+# Runs tilgang's whole test suite, as on a fresh machine: vet, a throw-away
+# Samba AD DC and the SCIM test peer (installed from Debian's packages and
+# the npm registry when missing), then every test with the race detector.
+# The tests start their own NATS servers and SQLite files and use the local
+# PostgreSQL (127.0.0.1:5432, database test, a schema per test). No test
+# sends traffic outside 127.0.0.1.
 #
 #   bash deploy/test.sh            # everything
-#   bash deploy/test.sh -short     # without the crash test
+#   bash deploy/test.sh -short     # without the crash and replica tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
