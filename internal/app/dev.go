@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/ror-ikt/tilgang/connectors"
+	csvconn "github.com/ror-ikt/tilgang/connectors/csv"
 	"github.com/ror-ikt/tilgang/connectors/manual"
 	"github.com/ror-ikt/tilgang/connectors/noop"
 	"github.com/ror-ikt/tilgang/internal/engine"
@@ -54,6 +55,23 @@ func runDev(ctx context.Context, o DevOptions) error {
 		return fmt.Errorf("dev: noop connector: %w", err)
 	}
 	conns["noop"] = nc0
+	// A csv instance, as for a fagsystem that imports files: the whole
+	// desired state in <data>/csv/csv.csv.
+	csvDir := filepath.Join(o.Data, "csv")
+	if err := os.MkdirAll(csvDir, 0o700); err != nil {
+		return fmt.Errorf("dev: csv directory: %w", err)
+	}
+	csvCfg := &csvconn.Config{Dir: csvDir, Rows: "account", Columns: []csvconn.Column{
+		{Header: "id", Field: "id"}, {Header: "given_name", Field: "given_name"}, {Header: "family_name", Field: "family_name"},
+		{Header: "email", Field: "email"}, {Header: "enabled", Field: "enabled"}, {Header: "roles", Field: "roles"}}}
+	if err := csvCfg.Validate(); err != nil {
+		return fmt.Errorf("dev: csv connector: %w", err)
+	}
+	c0, err := csvCfg.Open("csv", log.With("connector", "csv"))
+	if err != nil {
+		return fmt.Errorf("dev: csv connector: %w", err)
+	}
+	conns["csv"] = c0
 	defer conns.Close()
 	cat, err := policy.Load(o.Policies, conns.Names())
 	if err != nil {
