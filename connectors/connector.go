@@ -69,6 +69,14 @@ type Lister interface {
 	ListMembers(ctx context.Context, entitlement string) ([]Ref, error)
 }
 
+// Checker looks an entitlement up at the target, for `tilgang config check
+// --targets`: a warning says what is wrong with it (missing, synced from
+// elsewhere and so not writable here); an error says the target could not
+// be asked.
+type Checker interface {
+	CheckEntitlement(ctx context.Context, entitlement string) (warning string, err error)
+}
+
 // Tasker marks a connector whose operations are done by people: the
 // executor does not call the Connector methods but opens a manual task
 // (task.manual) and waits for `tilgang task done|failed`.

@@ -31,6 +31,7 @@ package entra
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"net/url"
@@ -575,6 +576,24 @@ func (c *Connector) group(ctx context.Context, ent string) (group, error) {
 	c.groups[ent] = g
 	c.mu.Unlock()
 	return g, nil
+}
+
+var _ connectors.Checker = (*Connector)(nil)
+
+// CheckEntitlement warns about an entitlement that names no group, or a
+// group synced from AD, which Graph refuses to change: such a role belongs
+// to the ad connector.
+func (c *Connector) CheckEntitlement(ctx context.Context, ent string) (string, error) {
+	g, err := c.group(ctx, ent)
+	switch {
+	case tilgang.KindOf(err) == tilgang.NotFound || tilgang.KindOf(err) == tilgang.Conflict:
+		return err.Error(), nil
+	case err != nil:
+		return "", err
+	case g.synced:
+		return fmt.Sprintf("group %q is synced from Active Directory: Graph refuses to change it; grant it through the ad connector", g.name), nil
+	}
+	return "", nil
 }
 
 // userID is the account's object id, from its Ref or looked up.

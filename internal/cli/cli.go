@@ -332,7 +332,7 @@ func init() {
 			usage:   "worker --config FILE",
 			summary: "run a worker replica against a NATS cluster and PostgreSQL (see deploy/worker.example.yaml)"},
 		{name: "config check", group: groupRun, run: runConfigCheck,
-			usage:   "config check --config FILE",
+			usage:   "config check --config FILE [--targets]",
 			summary: "check a worker config, its principals file and catalogue: prints it with secrets redacted and ok, or every problem (exit 1)"},
 
 		{name: "request grant", group: groupMsg, run: runRequest,

@@ -3,9 +3,12 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"strings"
 
+	"github.com/ror-ikt/tilgang/connectors"
 	"github.com/ror-ikt/tilgang/internal/config"
 	"github.com/ror-ikt/tilgang/internal/policy"
 	"github.com/ror-ikt/tilgang/internal/principals"
@@ -19,6 +22,7 @@ import (
 func runConfigCheck(e *env, cmd *command, args []string) error {
 	fs := e.flags(cmd)
 	file := fs.String("config", "", "worker config `FILE` (YAML)")
+	targets := fs.Bool("targets", false, "also ask the connector instances that can (entra) whether the catalogue's entitlements exist and may be changed there")
 	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -26,6 +30,9 @@ func runConfigCheck(e *env, cmd *command, args []string) error {
 		return usagef(cmd, "--config FILE is required")
 	}
 	problems, cfg := checkConfig(e, *file)
+	if *targets && cfg != nil && len(problems) == 0 {
+		problems = append(problems, checkTargets(e, cfg)...)
+	}
 	if e.g.output == outputJSON {
 		out := struct {
 			OK       bool     `json:"ok"`
@@ -112,4 +119,41 @@ func describeFileError(err error) string {
 		return pe.Err.Error()
 	}
 	return err.Error()
+}
+
+// checkTargets opens the connector instances that can look entitlements up
+// and asks them about every entitlement the catalogue gives them.
+func checkTargets(e *env, cfg *config.Config) []string {
+	cat, err := policy.Load(cfg.Policies, cfg.ConnectorNames())
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for name, c := range cfg.ConnectorConfigs() {
+		conn, err := c.Open(name, log)
+		if err != nil {
+			out = append(out, fmt.Sprintf("connectors.%s: %v", name, err))
+			continue
+		}
+		checker, ok := conn.(connectors.Checker)
+		if ok {
+			for _, id := range cat.SystemIDs() {
+				sys := cat.Systems[id]
+				for _, r := range sys.Roles {
+					for _, ent := range r.Entitlements[name] {
+						warn, err := checker.CheckEntitlement(e.ctx, ent)
+						if err != nil {
+							warn = "cannot ask: " + err.Error()
+						}
+						if warn != "" {
+							out = append(out, fmt.Sprintf("%s:%d: %s/%s: %s %q: %s", sys.File, r.Line, sys.ID, r.ID, name, ent, warn))
+						}
+					}
+				}
+			}
+		}
+		conn.Close()
+	}
+	return out
 }
