@@ -32,6 +32,7 @@ import (
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors"
+	"github.com/ror-ikt/tilgang/connectors/httpconn"
 )
 
 var _ connectors.Connector = (*Connector)(nil)
@@ -67,13 +68,13 @@ func Open(name string, cfg Config, logger *slog.Logger) (*Connector, error) {
 	c := &Connector{name: name, c: comp, logger: logger.With("connector", name), sem: make(chan struct{}, d.RateLimit.Concurrency)}
 	switch d.Auth.Type {
 	case "bearer":
-		tok, err := readSecret("token", d.Auth.TokenEnv, d.Auth.TokenFile)
+		tok, err := httpconn.Secret("rest", "token", d.Auth.TokenEnv, d.Auth.TokenFile)
 		if err != nil {
 			return nil, err
 		}
 		c.auth = "Bearer " + tok
 	case "basic":
-		pw, err := readSecret("password", d.Auth.PasswordEnv, d.Auth.PasswordFile)
+		pw, err := httpconn.Secret("rest", "password", d.Auth.PasswordEnv, d.Auth.PasswordFile)
 		if err != nil {
 			return nil, err
 		}
@@ -104,7 +105,7 @@ func Open(name string, cfg Config, logger *slog.Logger) (*Connector, error) {
 	}
 	c.client = &retryablehttp.Client{
 		HTTPClient: &http.Client{
-			Transport: limitedTransport{tr, c.limiter},
+			Transport: httpconn.Limited{Next: tr, Limiter: c.limiter},
 			Timeout:   d.Timeout,
 			// A redirect could carry the Authorization header elsewhere.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -129,38 +130,6 @@ func Open(name string, cfg Config, logger *slog.Logger) (*Connector, error) {
 	return c, nil
 }
 
-// limitedTransport waits for the rate limiter before every attempt,
-// retries included.
-type limitedTransport struct {
-	next    http.RoundTripper
-	limiter *rate.Limiter
-}
-
-func (t limitedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if err := t.limiter.Wait(r.Context()); err != nil {
-		return nil, err
-	}
-	return t.next.RoundTrip(r)
-}
-
-func readSecret(what, env, file string) (string, error) {
-	if env != "" {
-		if v := os.Getenv(env); v != "" {
-			return v, nil
-		}
-		return "", tilgang.Errorf(tilgang.Invalid, "rest: environment variable %s is empty", env)
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", tilgang.Wrap(tilgang.Invalid, err, "rest: auth %s_file", what)
-	}
-	s := strings.TrimRight(string(b), "\r\n")
-	if s == "" {
-		return "", tilgang.Errorf(tilgang.Invalid, "rest: auth %s_file %s is empty", what, file)
-	}
-	return s, nil
-}
-
 // checkRetry is the retry policy of the one retry layer: the default
 // (connection errors, 429, 5xx but 501), except that a Retry-After beyond
 // the cap is not waited for here but returned to the outbox.
@@ -169,27 +138,11 @@ func (c *Connector) checkRetry(ctx context.Context, resp *http.Response, err err
 		return false, ctx.Err()
 	}
 	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
-		if ra, ok := retryAfter(resp, time.Now()); ok && ra > c.c.cfg.Retry.MaxRetryAfter {
+		if ra, ok := httpconn.RetryAfter(resp.Header, time.Now()); ok && ra > c.c.cfg.Retry.MaxRetryAfter {
 			return false, nil
 		}
 	}
 	return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
-}
-
-// retryAfter reads Retry-After (seconds or an HTTP date).
-func retryAfter(resp *http.Response, now time.Time) (time.Duration, bool) {
-	v := resp.Header.Get("Retry-After")
-	if v == "" {
-		return 0, false
-	}
-	var secs int64
-	if _, err := fmt.Sscanf(v, "%d", &secs); err == nil && secs >= 0 {
-		return time.Duration(secs) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(0, t.Sub(now)), true
-	}
-	return 0, false
 }
 
 // answer is a response read whole (bounded).
@@ -305,7 +258,7 @@ func classify(a *answer, err error, format string, args ...any) error {
 	if detail != "" {
 		e.Message += ": " + detail
 	}
-	ra, hasRA := retryAfter(&http.Response{Header: a.header}, time.Now())
+	ra, hasRA := httpconn.RetryAfter(a.header, time.Now())
 	switch {
 	case a.status == http.StatusTooManyRequests:
 		e.Kind, e.RetryAfter = tilgang.Throttled, ra

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/connectors/httpconn"
 )
 
 // unsafeKey marks a request in its context as one the server may have
@@ -54,7 +55,7 @@ func (c *Connector) newHTTP(d Config) error {
 	}
 	c.client = &retryablehttp.Client{
 		HTTPClient: &http.Client{
-			Transport:     limitedTransport{tr, rate.NewLimiter(limit, d.RateLimit.Burst), &c.requests},
+			Transport:     httpconn.Limited{Next: tr, Limiter: rate.NewLimiter(limit, d.RateLimit.Burst), Count: c.requests.add},
 			Timeout:       d.Timeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
@@ -78,40 +79,6 @@ func (c *Connector) newHTTP(d Config) error {
 	return nil
 }
 
-// limitedTransport waits for the rate limiter before every attempt and
-// counts attempts.
-type limitedTransport struct {
-	next     http.RoundTripper
-	limiter  *rate.Limiter
-	requests *counter
-}
-
-func (t limitedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if err := t.limiter.Wait(r.Context()); err != nil {
-		return nil, err
-	}
-	t.requests.add(r.Method)
-	return t.next.RoundTrip(r)
-}
-
-func readSecret(what, env, file string) (string, error) {
-	if env != "" {
-		if v := os.Getenv(env); v != "" {
-			return v, nil
-		}
-		return "", tilgang.Errorf(tilgang.Invalid, "scim: environment variable %s is empty", env)
-	}
-	b, err := os.ReadFile(file)
-	if err != nil {
-		return "", tilgang.Wrap(tilgang.Invalid, err, "scim: auth %s_file", what)
-	}
-	s := strings.TrimRight(string(b), "\r\n")
-	if s == "" {
-		return "", tilgang.Errorf(tilgang.Invalid, "scim: auth %s_file %s is empty", what, file)
-	}
-	return s, nil
-}
-
 func basic(user, pw string) string {
 	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pw))
 }
@@ -124,7 +91,7 @@ func (c *Connector) checkRetry(ctx context.Context, resp *http.Response, err err
 		return false, ctx.Err()
 	}
 	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
-		if ra, ok := retryAfter(resp.Header, time.Now()); ok && ra > c.cfg.Retry.MaxRetryAfter {
+		if ra, ok := httpconn.RetryAfter(resp.Header, time.Now()); ok && ra > c.cfg.Retry.MaxRetryAfter {
 			return false, nil
 		}
 		return true, nil
@@ -137,21 +104,6 @@ func (c *Connector) checkRetry(ctx context.Context, resp *http.Response, err err
 		return false, nil
 	}
 	return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
-}
-
-func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0, false
-	}
-	var secs int64
-	if _, err := fmt.Sscanf(v, "%d", &secs); err == nil && secs >= 0 {
-		return time.Duration(secs) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(0, t.Sub(now)), true
-	}
-	return 0, false
 }
 
 // scimError is the SCIM error schema (RFC 7644 3.12); status is a string
@@ -259,7 +211,7 @@ func classify(a *answer, err error, format string, args ...any) error {
 	case len(bytes.TrimSpace(a.body)) > 0 && se.Status == nil:
 		e.Message += ": " + truncate(strings.ToValidUTF8(string(bytes.TrimSpace(a.body)), "?"), 200)
 	}
-	ra, hasRA := retryAfter(a.header, time.Now())
+	ra, hasRA := httpconn.RetryAfter(a.header, time.Now())
 	switch {
 	case a.status == http.StatusTooManyRequests:
 		e.Kind, e.RetryAfter = tilgang.Throttled, ra

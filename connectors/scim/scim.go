@@ -24,6 +24,7 @@ import (
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors"
+	"github.com/ror-ikt/tilgang/connectors/httpconn"
 )
 
 var (
@@ -90,13 +91,13 @@ func Open(name string, cfg Config, logger *slog.Logger) (*Connector, error) {
 		sem: make(chan struct{}, d.RateLimit.Concurrency), groups: map[string]string{}}
 	switch d.Auth.Type {
 	case "bearer":
-		tok, err := readSecret("token", d.Auth.TokenEnv, d.Auth.TokenFile)
+		tok, err := httpconn.Secret("scim", "token", d.Auth.TokenEnv, d.Auth.TokenFile)
 		if err != nil {
 			return nil, err
 		}
 		c.auth = "Bearer " + tok
 	case "basic":
-		pw, err := readSecret("password", d.Auth.PasswordEnv, d.Auth.PasswordFile)
+		pw, err := httpconn.Secret("scim", "password", d.Auth.PasswordEnv, d.Auth.PasswordFile)
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,71 @@
+// Package httpconn holds what the HTTP-based connectors (scim, rest) share:
+// reading a secret from the environment or a file, reading Retry-After, and
+// a transport that waits for a rate limiter before every attempt.
+package httpconn
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/ror-ikt/tilgang"
+)
+
+// Secret reads a secret from the environment variable env when it is set,
+// else from file (its first line). Errors name the variable or the file,
+// never the value; connector prefixes them ("scim", "rest").
+func Secret(connector, what, env, file string) (string, error) {
+	if env != "" {
+		if v := os.Getenv(env); v != "" {
+			return v, nil
+		}
+		return "", tilgang.Errorf(tilgang.Invalid, "%s: environment variable %s is empty", connector, env)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", tilgang.Wrap(tilgang.Invalid, err, "%s: auth %s_file", connector, what)
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	if s == "" {
+		return "", tilgang.Errorf(tilgang.Invalid, "%s: auth %s_file %s is empty", connector, what, file)
+	}
+	return s, nil
+}
+
+// RetryAfter reads a Retry-After header: seconds, or an HTTP date.
+func RetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0, false
+	}
+	var secs int64
+	if _, err := fmt.Sscanf(v, "%d", &secs); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(0, t.Sub(now)), true
+	}
+	return 0, false
+}
+
+// Limited waits for Limiter before every attempt (retries included) and
+// tells Count, when set, each request's method.
+type Limited struct {
+	Next    http.RoundTripper
+	Limiter *rate.Limiter
+	Count   func(method string)
+}
+
+func (t Limited) RoundTrip(r *http.Request) (*http.Response, error) {
+	if err := t.Limiter.Wait(r.Context()); err != nil {
+		return nil, err
+	}
+	if t.Count != nil {
+		t.Count(r.Method)
+	}
+	return t.Next.RoundTrip(r)
+}

@@ -1,0 +1,58 @@
+package httpconn
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ror-ikt/tilgang"
+)
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name, v string
+		want    time.Duration
+		ok      bool
+	}{
+		{"seconds", "120", 2 * time.Minute, true},
+		{"an HTTP date", now.Add(30 * time.Second).Format(http.TimeFormat), 30 * time.Second, true},
+		{"a date past", now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
+		{"missing", "", 0, false},
+		{"garbage", "soon", 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{}
+			if tc.v != "" {
+				h.Set("Retry-After", tc.v)
+			}
+			got, ok := RetryAfter(h, now)
+			require.Equal(t, tc.ok, ok)
+			require.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestSecret(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "token")
+	require.NoError(t, os.WriteFile(f, []byte("hemmelig\n"), 0o600))
+	s, err := Secret("scim", "token", "", f)
+	require.NoError(t, err)
+	require.Equal(t, "hemmelig", s)
+	t.Setenv("TILGANG_TEST_TOKEN", "fra-miljøet")
+	s, err = Secret("scim", "token", "TILGANG_TEST_TOKEN", f)
+	require.NoError(t, err)
+	require.Equal(t, "fra-miljøet", s)
+	_, err = Secret("rest", "token", "TILGANG_NO_SUCH_TOKEN", "")
+	require.Equal(t, tilgang.Invalid, tilgang.KindOf(err))
+	require.Contains(t, err.Error(), "rest: environment variable TILGANG_NO_SUCH_TOKEN is empty")
+	empty := filepath.Join(dir, "empty")
+	require.NoError(t, os.WriteFile(empty, nil, 0o600))
+	_, err = Secret("scim", "password", "", empty)
+	require.Contains(t, err.Error(), "auth password_file "+empty+" is empty")
+}
