@@ -11,8 +11,16 @@ import (
 	// Oslo dates must work on machines without a zoneinfo database.
 	_ "time/tzdata"
 
+	"github.com/ror-ikt/tilgang/connectors/entra"
 	"github.com/ror-ikt/tilgang/internal/cli"
+	"github.com/ror-ikt/tilgang/internal/config"
 )
+
+func init() {
+	// Microsoft Graph's models compile for minutes: only the binary pulls
+	// the entra connector in, so no other package's tests pay for it.
+	config.RegisterTypes(entra.Register)
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -3,13 +3,11 @@ package cli
 import (
 	"bytes"
 	"context"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/ror-ikt/tilgang/internal/graphemu"
 	"github.com/stretchr/testify/require"
 )
 
@@ -69,54 +67,4 @@ func TestConfigCheck(t *testing.T) {
 			require.Contains(t, stderr.String(), tt.wantErrs)
 		})
 	}
-}
-
-// config check --targets asks the entra instance about the catalogue's
-// groups: one synced from AD and one missing are reported with their file
-// and line; a cloud group passes.
-func TestConfigCheckTargets(t *testing.T) {
-	t.Parallel()
-	emu := graphemu.New(graphemu.Options{ClientID: "app", ClientSecret: "s3cret"})
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
-	emu.AddGroup("APP-Cloud", false)
-	emu.AddGroup("APP-Synced", true)
-	dir := t.TempDir()
-	pol := filepath.Join(dir, "policies")
-	require.NoError(t, os.MkdirAll(pol, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(pol, "gerica.yaml"), []byte(`system: gerica
-name: Gerica
-owner: Helse
-administrators: [1547-20001]
-connectors: [entra]
-roles:
-  - id: bruker
-    entitlements: {entra: [APP-Cloud]}
-    requestable_by: [manager]
-    approval: []
-  - id: admin
-    entitlements: {entra: [APP-Synced, APP-Missing]}
-    requestable_by: [manager]
-    approval: []
-`), 0o644))
-	principalsFile, err := filepath.Abs("../principals/testdata/example.yaml")
-	require.NoError(t, err)
-	secret := filepath.Join(dir, "secret")
-	require.NoError(t, os.WriteFile(secret, []byte("s3cret"), 0o600))
-	cfg := filepath.Join(dir, "c.yaml")
-	require.NoError(t, os.WriteFile(cfg, []byte("nats: {url: nats://nats-1:4222, stream_replicas: 1}\nledger: {driver: postgres}\n"+
-		"principals: "+principalsFile+"\npolicies: "+pol+"\nconnectors:\n  entra: {type: entra, tenant: ror, client_id: app, client_secret_file: "+secret+
-		", graph_url: "+srv.URL+"/v1.0, authority_url: "+srv.URL+", upn_suffix: ror.test}\n"), 0o600))
-	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), []string{"config", "check", "--targets", "--config", cfg}, options{
-		Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string {
-			if k == "TILGANG_LEDGER_DSN" {
-				return "postgres://db-1/tilgang"
-			}
-			return ""
-		}})
-	require.Equal(t, 1, code, "stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
-	require.Contains(t, stdout.String(), `gerica.yaml:11: gerica/admin: entra "APP-Synced": group "APP-Synced" is synced from Active Directory`)
-	require.Contains(t, stdout.String(), `gerica.yaml:11: gerica/admin: entra "APP-Missing":`)
-	require.NotContains(t, stdout.String(), `"APP-Cloud"`)
 }
