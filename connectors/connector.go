@@ -69,6 +69,14 @@ type Lister interface {
 	ListMembers(ctx context.Context, entitlement string) ([]Ref, error)
 }
 
+// Bulk changes many accounts' membership of one entitlement at once (Graph's
+// members@odata.bind and $batch, say). The result has one error per
+// account, nil for success; each is judged on its own.
+type Bulk interface {
+	GrantMany(ctx context.Context, accounts []Account, entitlement string) []error
+	RevokeMany(ctx context.Context, accounts []Account, entitlement string) []error
+}
+
 // Checker looks an entitlement up at the target, for `tilgang config check
 // --targets`: a warning says what is wrong with it (missing, synced from
 // elsewhere and so not writable here); an error says the target could not

@@ -1,10 +1,12 @@
 package entra
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -83,4 +85,74 @@ func getJSON(t *testing.T, u, tok string, out any) {
 
 func decode(resp *http.Response, out any) error {
 	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// counting counts how the executor calls the connector.
+type counting struct {
+	*Connector
+	grants, grantMany, accountsInMany atomic.Int64
+}
+
+func (c *counting) Grant(ctx context.Context, a connectors.Account, ent string) error {
+	c.grants.Add(1)
+	return c.Connector.Grant(ctx, a, ent)
+}
+
+func (c *counting) GrantMany(ctx context.Context, as []connectors.Account, ent string) []error {
+	c.grantMany.Add(1)
+	c.accountsInMany.Add(int64(len(as)))
+	return c.Connector.GrantMany(ctx, as, ent)
+}
+
+// TestBulkThroughTheExecutor: many people given one group at once go out
+// through GrantMany (odata.bind and $batch), each membership exactly once.
+func TestBulkThroughTheExecutor(t *testing.T) {
+	x := newEnv(t, graphemu.Faults{}, nil)
+	first := x.emu.AddGroup("APP-Visma-Ansatt", false)
+	group := x.emu.AddGroup("APP-Visma-Kurs", false)
+	cat := map[string]string{"visma.yaml": fmt.Sprintf(`system: visma
+name: Visma
+owner: Personal
+administrators: [1547-20001]
+connectors: [entra]
+roles:
+  - id: ansatt
+    entitlements: {entra: [%q]}
+    requestable_by: [hr]
+    approval: []
+  - id: kurs
+    entitlements: {entra: [%q]}
+    requestable_by: [hr]
+    approval: []
+`, first, group)}
+	conn := &counting{Connector: x.c}
+	e := testenv.StartWorker(t, connectors.Set{"entra": conn, "manual": manual.Connector{}}, []string{"manual"}, cat)
+	base := testenv.People()[0]
+	var people []tilgang.Person
+	for i := 0; i < 30; i++ {
+		p := base
+		p.ID = fmt.Sprintf("1547-%d", 7000+i)
+		people = append(people, p)
+	}
+	e.Joiner(people...)
+	// First the accounts (joiners of one name, made side by side, each get
+	// their own userPrincipalName), then a wave of one group for everyone.
+	for _, p := range people {
+		e.Send(tilgang.TypeRequest, p.ID, "hr", envelope.Request{Action: "grant", System: "visma", Role: "ansatt", Reason: "alle ansatte"})
+	}
+	for _, p := range people {
+		e.Wait("grant.active", p.ID, nil)
+	}
+	require.Len(t, x.emu.Members(first), len(people))
+	conn.grants.Store(0)
+	for _, p := range people {
+		e.Send(tilgang.TypeRequest, p.ID, "hr", envelope.Request{Action: "grant", System: "visma", Role: "kurs", Reason: "kurs for alle"})
+	}
+	for _, p := range people {
+		e.Wait("grant.active", p.ID, func(ev testenv.Event) bool { return ev.Data["role"] == "kurs" })
+	}
+	require.Len(t, x.emu.Members(group), len(people), "every member, once")
+	require.Positive(t, conn.grantMany.Load(), "the executor used the bulk path")
+	require.EqualValues(t, len(people), conn.grants.Load()+conn.accountsInMany.Load(), "every grant once")
+	t.Logf("%d single grants, %d bulk calls for %d accounts", conn.grants.Load(), conn.grantMany.Load(), conn.accountsInMany.Load())
 }

@@ -31,6 +31,7 @@ package entra
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -342,6 +343,22 @@ func current(u models.Userable) map[string]string {
 // and Unavailable when Graph cannot serve now.
 func (c *Connector) EnsureAccount(ctx context.Context, a connectors.Account) (connectors.Ref, *connectors.Credential, error) {
 	ref, cred, err := c.ensure(ctx, a)
+	// Joiners of the same name provisioned side by side resolve the same
+	// free userPrincipalName; the one that loses the race takes the next
+	// free name instead of failing. A user once recorded (an object id in
+	// the Ref) is never swapped for another.
+	for try := 0; errors.Is(err, errNameTaken) && a.Ref[RefID] == "" && try < 32; try++ {
+		fresh, rerr := c.Resolve(ctx, a.Person, nil)
+		if rerr != nil {
+			err = rerr
+			break
+		}
+		a.Ref = fresh
+		ref, cred, err = c.ensure(ctx, a)
+	}
+	if errors.Is(err, errNameTaken) {
+		err = tilgang.Wrap(tilgang.Unavailable, err, "still losing the race for a free name; trying again later")
+	}
 	if err != nil {
 		return nil, nil, classify(err, "entra: ensure account of %s", a.Person.ID)
 	}
@@ -367,7 +384,7 @@ func (c *Connector) ensure(ctx context.Context, a connectors.Account) (connector
 		return refOf(u), nil, nil
 	}
 	if e := deref(u.GetEmployeeId()); e != "" && e != a.Person.ID {
-		return nil, nil, tilgang.Errorf(tilgang.Conflict, "user %s belongs to employeeId %s", deref(u.GetUserPrincipalName()), e)
+		return nil, nil, fmt.Errorf("user %s belongs to employeeId %s: %w", deref(u.GetUserPrincipalName()), e, errNameTaken)
 	}
 	if err := c.update(ctx, u, a.Person); err != nil {
 		return nil, nil, err
@@ -430,7 +447,7 @@ func (c *Connector) recover(ctx context.Context, a connectors.Account, upn strin
 		return nil, nil, err
 	}
 	if u == nil || deref(u.GetEmployeeId()) != a.Person.ID {
-		return nil, nil, tilgang.Errorf(tilgang.Conflict, "userPrincipalName %s is taken by another user", upn)
+		return nil, nil, fmt.Errorf("userPrincipalName %s: %w", upn, errNameTaken)
 	}
 	pw, err := generatePassword(c.cfg.PasswordLength)
 	if err != nil {
@@ -578,7 +595,14 @@ func (c *Connector) group(ctx context.Context, ent string) (group, error) {
 	return g, nil
 }
 
-var _ connectors.Checker = (*Connector)(nil)
+// errNameTaken: the resolved userPrincipalName belongs to another person's
+// user (a Conflict when it is not resolved again).
+var errNameTaken = &tilgang.Error{Kind: tilgang.Conflict, Message: "taken by another user"}
+
+var (
+	_ connectors.Checker = (*Connector)(nil)
+	_ connectors.Bulk    = (*Connector)(nil)
+)
 
 // CheckEntitlement warns about an entitlement that names no group, or a
 // group synced from AD, which Graph refuses to change: such a role belongs

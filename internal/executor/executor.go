@@ -112,13 +112,23 @@ func (x *Executor) Run(ctx context.Context) error {
 				x.Log.Warn("executor: claim failed", "err", err)
 			}
 		}
-		for _, op := range ops {
+		singles, bulks := x.bulkGroups(ops)
+		for _, op := range singles {
 			x.inflight.Add(1)
 			wg.Add(1)
 			go func(op ledger.Operation) {
 				defer func() { x.inflight.Add(-1); wg.Done(); x.Wake() }()
 				x.work(bg, op, records)
 			}(op)
+		}
+		for _, group := range bulks {
+			n := int64(len(group))
+			x.inflight.Add(n)
+			wg.Add(1)
+			go func() {
+				defer func() { x.inflight.Add(-n); wg.Done(); x.Wake() }()
+				x.bulk(bg, group, records)
+			}()
 		}
 		if len(ops) > 0 && len(ops) == free {
 			continue
@@ -325,4 +335,93 @@ func (x *Executor) call(ctx context.Context, op ledger.Operation, out chan<- rec
 		}
 		return x.Engine.Done(tx, op, ref)
 	}}
+}
+
+// bulkGroups sets apart the grants and revokes of one entitlement on a
+// connector that changes many memberships at once (connectors.Bulk): a
+// school-year onboarding's thousand adds to one group go out as a few
+// requests, not a thousand.
+func (x *Executor) bulkGroups(ops []ledger.Operation) (singles []ledger.Operation, groups [][]ledger.Operation) {
+	type key struct{ connector, kind, entitlement string }
+	byKey := map[key][]ledger.Operation{}
+	var order []key
+	for _, op := range ops {
+		_, bulk := x.Connectors[op.Connector].(connectors.Bulk)
+		if !bulk || (op.Kind != ledger.KindGrant && op.Kind != ledger.KindRevoke) {
+			singles = append(singles, op)
+			continue
+		}
+		k := key{op.Connector, op.Kind, op.Entitlement}
+		if _, seen := byKey[k]; !seen {
+			order = append(order, k)
+		}
+		byKey[k] = append(byKey[k], op)
+	}
+	for _, k := range order {
+		if g := byKey[k]; len(g) == 1 {
+			singles = append(singles, g[0])
+		} else {
+			groups = append(groups, g)
+		}
+	}
+	return singles, groups
+}
+
+// bulk runs one entitlement's grants (or revokes) in one call and records
+// each result on its own.
+func (x *Executor) bulk(ctx context.Context, ops []ledger.Operation, out chan<- record) {
+	conn := x.Connectors[ops[0].Connector].(connectors.Bulk)
+	var accounts []connectors.Account
+	var ready []ledger.Operation
+	for _, op := range ops {
+		person, err := x.Ledger.Person(ctx, op.Person)
+		if err != nil {
+			x.log(op).Warn("executor: cannot read the person; the claim lapses and it runs again", "err", err)
+			continue
+		}
+		if person == nil {
+			out <- x.fail(op, tilgang.Errorf(tilgang.NotFound, "no HR record for %s", op.Person))
+			continue
+		}
+		a := connectors.Account{Person: person.Person, Ref: op.Target}
+		if a.Ref == nil {
+			acct, err := x.Ledger.Account(ctx, op.Person, op.Connector)
+			if err != nil {
+				x.log(op).Warn("executor: cannot read the account; the claim lapses and it runs again", "err", err)
+				continue
+			}
+			if acct != nil {
+				a.Ref = acct.Ref
+			}
+		}
+		accounts = append(accounts, a)
+		ready = append(ready, op)
+	}
+	if len(ready) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, x.Timeout*time.Duration(1+len(ready)/20))
+	defer cancel()
+	start := time.Now()
+	var errs []error
+	if ready[0].Kind == ledger.KindGrant {
+		errs = conn.GrantMany(cctx, accounts, ready[0].Entitlement)
+	} else {
+		errs = conn.RevokeMany(cctx, accounts, ready[0].Entitlement)
+	}
+	took := time.Since(start)
+	for i, op := range ready {
+		err := errs[i]
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = tilgang.Wrap(tilgang.Unavailable, err, "%s on %s timed out", op.Kind, op.Connector)
+		}
+		if x.Observe != nil {
+			x.Observe(op, took, err)
+		}
+		if err != nil {
+			out <- x.fail(op, err)
+			continue
+		}
+		out <- record{op: op, apply: func(tx ledger.Tx) error { return x.Engine.Done(tx, op, nil) }}
+	}
 }
