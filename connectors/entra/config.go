@@ -41,6 +41,8 @@ func Register(r *connectors.Registry) {
 //	max_retry_wait: 30s     # a longer Retry-After goes back to the outbox as Throttled
 //	replication_wait: 20s   # how long a just-created object may read as 404
 //	password_length: 16
+//	initial_credential: password   # or temporary_access_pass: the new user gets a Temporary Access
+//	tap_lifetime: 8h               # Pass to set up passwordless sign-in with, handed out sealed instead
 //
 // The client secret is read when the instance opens and is never logged or
 // printed (String redacts it).
@@ -61,6 +63,10 @@ type Config struct {
 	MaxRetryWait     time.Duration `yaml:"max_retry_wait"`
 	ReplicationWait  time.Duration `yaml:"replication_wait"`
 	PasswordLength   int           `yaml:"password_length"`
+	// InitialCredential is what a new user's person gets: password (the
+	// one-time password the user is created with) or temporary_access_pass.
+	InitialCredential string        `yaml:"initial_credential"`
+	TAPLifetime       time.Duration `yaml:"tap_lifetime"`
 }
 
 // String describes the config without its secret.
@@ -95,6 +101,12 @@ func (c *Config) withDefaults() Config {
 	}
 	if d.ReplicationWait == 0 {
 		d.ReplicationWait = 20 * time.Second
+	}
+	if d.InitialCredential == "" {
+		d.InitialCredential = "password"
+	}
+	if d.TAPLifetime == 0 {
+		d.TAPLifetime = 8 * time.Hour
 	}
 	if d.PasswordLength == 0 {
 		d.PasswordLength = 16
@@ -162,6 +174,12 @@ func (c *Config) Validate() error {
 	}
 	if d.MaxRetries < 0 || d.MaxRetries > 20 {
 		add("max_retries %d must be 0..20", d.MaxRetries)
+	}
+	if d.InitialCredential != "password" && d.InitialCredential != "temporary_access_pass" {
+		add("initial_credential %q must be password or temporary_access_pass", d.InitialCredential)
+	}
+	if d.TAPLifetime < 10*time.Minute || d.TAPLifetime > 30*24*time.Hour {
+		add("tap_lifetime %s must be between 10m and 720h (Graph's limits)", d.TAPLifetime)
 	}
 	if d.PasswordLength < 12 || d.PasswordLength > 256 {
 		add("password_length %d must be 12..256", d.PasswordLength)

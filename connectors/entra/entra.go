@@ -40,6 +40,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
@@ -435,7 +436,37 @@ func (c *Connector) create(ctx context.Context, a connectors.Account) (connector
 	if err != nil {
 		return nil, nil, err
 	}
-	return refOf(made), &connectors.Credential{Username: upn, Secret: []byte(pw)}, nil
+	return c.credential(ctx, refOf(made), upn, pw)
+}
+
+// credential is what the new user's person is handed (sealed by the
+// executor): the one-time password, or a Temporary Access Pass when the
+// instance says so (POST /users/{id}/authentication/temporaryAccessPassMethods).
+func (c *Connector) credential(ctx context.Context, ref connectors.Ref, upn, pw string) (connectors.Ref, *connectors.Credential, error) {
+	if c.cfg.InitialCredential != "temporary_access_pass" {
+		return ref, &connectors.Credential{Username: upn, Secret: []byte(pw)}, nil
+	}
+	body := models.NewTemporaryAccessPassAuthenticationMethod()
+	life := int32(c.cfg.TAPLifetime / time.Minute)
+	once := false
+	body.SetLifetimeInMinutes(&life)
+	body.SetIsUsableOnce(&once)
+	var pass string
+	err := c.call(ctx, func(ctx context.Context) error {
+		ri := c.request(abs.POST, "/users/"+ref[RefID]+"/authentication/temporaryAccessPassMethods", nil)
+		if err := ri.SetContentFromParsable(ctx, c.adapter, "application/json", body); err != nil {
+			return err
+		}
+		res, err := c.adapter.Send(ctx, ri, models.CreateTemporaryAccessPassAuthenticationMethodFromDiscriminatorValue, errMap)
+		if err == nil {
+			pass = deref(res.(models.TemporaryAccessPassAuthenticationMethodable).GetTemporaryAccessPass())
+		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("temporary access pass for %s: %w", upn, err)
+	}
+	return ref, &connectors.Credential{Username: upn, Secret: []byte(pass)}, nil
 }
 
 // recover adopts a user whose create answered "already exists" when it
@@ -458,7 +489,7 @@ func (c *Connector) recover(ctx context.Context, a connectors.Account, upn strin
 	if err := c.patchUser(ctx, deref(u.GetId()), patch); err != nil {
 		return nil, nil, err
 	}
-	return refOf(u), &connectors.Credential{Username: upn, Secret: []byte(pw)}, nil
+	return c.credential(ctx, refOf(u), upn, pw)
 }
 
 func passwordProfile(pw string) models.PasswordProfileable {

@@ -447,3 +447,20 @@ func TestCertificateCredential(t *testing.T) {
 	require.Equal(t, tilgang.Denied, tilgang.KindOf(err))
 	require.Contains(t, err.Error(), "AADSTS700027")
 }
+
+// With initial_credential: temporary_access_pass a new user's person gets a
+// Temporary Access Pass, made once, instead of the password.
+func TestTemporaryAccessPass(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, graphemu.Faults{}, func(c *Config) { c.InitialCredential = "temporary_access_pass"; c.TAPLifetime = 8 * time.Hour })
+	a, cred := e.ensure(t, person("Åse", "Øvergård-Bø"), false)
+	require.NotNil(t, cred)
+	require.Len(t, string(cred.Secret), 12, "a pass, not the 16-character password")
+	require.Equal(t, 1, e.count("user.tap"))
+	again, cred2, err := e.c.EnsureAccount(t.Context(), a)
+	require.NoError(t, err)
+	require.Equal(t, a.Ref, again)
+	require.Nil(t, cred2, "an existing user gets no new pass")
+	require.Equal(t, 1, e.count("user.tap"))
+	require.Error(t, (&Config{Tenant: "t", ClientID: "c", ClientSecretEnv: "X", UPNSuffix: "ror.test", InitialCredential: "sms"}).Validate())
+}

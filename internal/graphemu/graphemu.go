@@ -437,6 +437,7 @@ var (
 	reMembers     = regexp.MustCompile(`^/groups/([^/]+)/members$`)
 	reMembersRef  = regexp.MustCompile(`^/groups/([^/]+)/members/\$ref$`)
 	reMemberRef   = regexp.MustCompile(`^/groups/([^/]+)/members/([^/]+)/\$ref$`)
+	reTAP         = regexp.MustCompile(`^/users/([^/]+)/authentication/temporaryAccessPassMethods$`)
 	reObjectIDRef = regexp.MustCompile(`/(?:directoryObjects|users|groups)/([^/?]+)$`)
 )
 
@@ -507,6 +508,9 @@ func (s *Server) serve(method, path string, q url.Values, h http.Header, body []
 	}
 	if m := reMemberRef.FindStringSubmatch(path); m != nil && method == http.MethodDelete {
 		return s.removeMember(m[1], m[2])
+	}
+	if m := reTAP.FindStringSubmatch(path); m != nil && method == http.MethodPost {
+		return s.createTAP(m[1], body)
 	}
 	return errResp(400, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", strings.TrimPrefix(path, "/"))), false
 }
@@ -1016,4 +1020,44 @@ func (s *Server) batch(base string, body []byte) (response, bool) {
 		out = append(out, item)
 	}
 	return response{status: 200, body: map[string]any{"responses": out}}, wrote
+}
+
+// createTAP answers POST /users/{id}/authentication/temporaryAccessPassMethods
+// (temporaryaccesspassauthenticationmethod-post.md): 201 with the pass, which
+// Graph shows only in this answer. A user has at most one: a new one
+// replaces it here (Graph answers 400 while one is usable; callers of the
+// emulator create one per new account).
+func (s *Server) createTAP(user string, body []byte) (response, bool) {
+	o := s.lookup("user", user, true)
+	if o == nil {
+		return notFound(user), false
+	}
+	var in struct {
+		LifetimeInMinutes *int  `json:"lifetimeInMinutes"`
+		IsUsableOnce      *bool `json:"isUsableOnce"`
+	}
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &in); err != nil {
+			return badRequest("Unable to read JSON request payload."), false
+		}
+	}
+	life, once := 60, false
+	if in.LifetimeInMinutes != nil {
+		life = *in.LifetimeInMinutes
+	}
+	if in.IsUsableOnce != nil {
+		once = *in.IsUsableOnce
+	}
+	if life < 10 || life > 43200 {
+		return errResp(400, "badRequest", "lifetimeInMinutes must be between 10 and 43200."), false
+	}
+	pass := strings.ToUpper(strings.ReplaceAll(uuid.NewString(), "-", "")[:12])
+	now := s.opts.Now().UTC()
+	id := fmt.Sprint(o.props["id"])
+	s.writes = append(s.writes, Write{Op: "user.tap", Target: id})
+	return response{status: 201, body: map[string]any{
+		"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users('" + id + "')/authentication/temporaryAccessPassMethods/$entity",
+		"id": uuid.NewString(), "isUsable": true, "isUsableOnce": once, "lifetimeInMinutes": life,
+		"methodUsabilityReason": "EnabledByPolicy", "startDateTime": now.Format(time.RFC3339), "createdDateTime": now.Format(time.RFC3339),
+		"temporaryAccessPass": pass}}, true
 }
