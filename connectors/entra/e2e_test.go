@@ -145,6 +145,8 @@ roles:
 	}
 	require.Len(t, x.emu.Members(first), len(people))
 	conn.grants.Store(0)
+	conn.grantMany.Store(0)
+	conn.accountsInMany.Store(0)
 	for _, p := range people {
 		e.Send(tilgang.TypeRequest, p.ID, "hr", envelope.Request{Action: "grant", System: "visma", Role: "kurs", Reason: "kurs for alle"})
 	}
