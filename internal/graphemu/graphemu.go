@@ -1057,7 +1057,7 @@ func (s *Server) createTAP(user string, body []byte) (response, bool) {
 	s.writes = append(s.writes, Write{Op: "user.tap", Target: id})
 	return response{status: 201, body: map[string]any{
 		"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users('" + id + "')/authentication/temporaryAccessPassMethods/$entity",
-		"id": uuid.NewString(), "isUsable": true, "isUsableOnce": once, "lifetimeInMinutes": life,
+		"id":             uuid.NewString(), "isUsable": true, "isUsableOnce": once, "lifetimeInMinutes": life,
 		"methodUsabilityReason": "EnabledByPolicy", "startDateTime": now.Format(time.RFC3339), "createdDateTime": now.Format(time.RFC3339),
 		"temporaryAccessPass": pass}}, true
 }
