@@ -32,12 +32,20 @@ type condition struct {
 	prg cel.Program
 }
 
+// compileMu serialises compiling: cel-go's type checker races when one Env
+// checks comprehensions (exists, all) in several goroutines at once (seen
+// under -race with catalogues loaded side by side). Programs evaluate
+// concurrently without it.
+var compileMu sync.Mutex
+
 // compile checks that src compiles to a bool; the error is one line.
 func compile(src string) (*condition, error) {
 	env, err := CELEnv()
 	if err != nil {
 		return nil, err
 	}
+	compileMu.Lock()
+	defer compileMu.Unlock()
 	ast, iss := env.Compile(src)
 	if iss.Err() != nil {
 		var msgs []string
