@@ -4,6 +4,10 @@
 package httpconn
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -68,4 +72,25 @@ func (t Limited) RoundTrip(r *http.Request) (*http.Response, error) {
 		t.Count(r.Method)
 	}
 	return t.Next.RoundTrip(r)
+}
+
+// TransportError classifies a request that failed without an answer:
+// cancelled or timed out, and connection refused, reset or DNS failures,
+// are Unavailable (the system may come back); an untrusted server
+// certificate is Denied (the ca_file is wrong); an error already
+// classified keeps its kind. msg says what was being done.
+func TransportError(err error, msg string) error {
+	var te *tilgang.Error
+	switch {
+	case errors.As(err, &te):
+		return tilgang.Wrap(te.Kind, err, "%s", msg)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return tilgang.Wrap(tilgang.Unavailable, err, "%s", msg)
+	}
+	var ce *tls.CertificateVerificationError
+	var ue x509.UnknownAuthorityError
+	if errors.As(err, &ce) || errors.As(err, &ue) {
+		return tilgang.Wrap(tilgang.Denied, err, "%s: the server's certificate is not trusted (ca_file)", msg)
+	}
+	return tilgang.Wrap(tilgang.Unavailable, err, "%s", msg)
 }

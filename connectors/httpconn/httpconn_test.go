@@ -1,6 +1,10 @@
 package httpconn
 
 import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -55,4 +59,23 @@ func TestSecret(t *testing.T) {
 	require.NoError(t, os.WriteFile(empty, nil, 0o600))
 	_, err = Secret("scim", "password", "", empty)
 	require.Contains(t, err.Error(), "auth password_file "+empty+" is empty")
+}
+
+func TestTransportError(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want tilgang.Kind
+	}{
+		{"timed out", context.DeadlineExceeded, tilgang.Unavailable},
+		{"connection refused", &net.OpError{Op: "dial", Err: errors.New("connection refused")}, tilgang.Unavailable},
+		{"untrusted certificate", x509.UnknownAuthorityError{}, tilgang.Denied},
+		{"already classified", tilgang.Errorf(tilgang.Throttled, "slow down"), tilgang.Throttled},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := TransportError(tc.err, "scim: grant")
+			require.Equal(t, tc.want, tilgang.KindOf(err))
+			require.Contains(t, err.Error(), "scim: grant")
+		})
+	}
 }

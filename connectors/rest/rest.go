@@ -15,7 +15,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -238,20 +237,7 @@ func (o *op) alreadyDone(a *answer) bool {
 func classify(a *answer, err error, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	if a == nil {
-		var te *tilgang.Error
-		switch {
-		case errors.As(err, &te):
-			return tilgang.Wrap(te.Kind, err, "%s", msg)
-		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-			return tilgang.Wrap(tilgang.Unavailable, err, "%s", msg)
-		}
-		var ce *tls.CertificateVerificationError
-		var ue x509.UnknownAuthorityError
-		if errors.As(err, &ce) || errors.As(err, &ue) {
-			return tilgang.Wrap(tilgang.Denied, err, "%s: the server's certificate is not trusted (ca_file)", msg)
-		}
-		// Connection refused, reset, timeouts, DNS: the system may come back.
-		return tilgang.Wrap(tilgang.Unavailable, err, "%s", msg)
+		return httpconn.TransportError(err, msg)
 	}
 	detail := serverMessage(a)
 	e := &tilgang.Error{Message: fmt.Sprintf("%s: %d %s", msg, a.status, http.StatusText(a.status))}

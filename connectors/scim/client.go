@@ -185,19 +185,7 @@ func (e *Error) Unwrap() error { return e.Err }
 func classify(a *answer, err error, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	if a == nil {
-		var te *tilgang.Error
-		switch {
-		case errors.As(err, &te):
-			return tilgang.Wrap(te.Kind, err, "%s", msg)
-		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-			return tilgang.Wrap(tilgang.Unavailable, err, "%s", msg)
-		}
-		var ce *tls.CertificateVerificationError
-		var ue x509.UnknownAuthorityError
-		if errors.As(err, &ce) || errors.As(err, &ue) {
-			return tilgang.Wrap(tilgang.Denied, err, "%s: the server's certificate is not trusted (ca_file)", msg)
-		}
-		return tilgang.Wrap(tilgang.Unavailable, err, "%s", msg)
+		return httpconn.TransportError(err, msg)
 	}
 	var se scimError
 	_ = json.Unmarshal(a.body, &se)
