@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/api"
@@ -110,27 +111,17 @@ func runDecision(e *env, cmd *command, args []string) error {
 	if err := checkText(cmd, "--comment", *comment); err != nil {
 		return err
 	}
-	id, err := e.identity(cmd, false)
-	if err != nil {
-		return err
-	}
-	nc, err := e.connect()
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	var st api.Status
-	if err := e.client(nc, id).Call(e.ctx, api.MethodStatus, api.StatusArgs{RequestID: requestID}, &st); err != nil {
-		return fmt.Errorf("look up request %s: %w", requestID, err)
-	}
-	if st.Person == "" {
-		return &exitError{code: exitFailed, msg: fmt.Sprintf("request %s is not known to the worker (yet): nothing to %s", requestID, cmd.name)}
-	}
-	m, err := e.build(id, tilgang.TypeDecision, st.Person, envelope.Decision{RequestID: requestID, Decision: decision, Comment: *comment})
-	if err != nil {
-		return err
-	}
-	return e.send(nc, id, m, *wait)
+	return e.sendAbout(cmd, tilgang.TypeDecision, *wait, envelope.Decision{RequestID: requestID, Decision: decision, Comment: *comment},
+		func(c *api.Client) (string, error) {
+			var st api.Status
+			if err := c.Call(e.ctx, api.MethodStatus, api.StatusArgs{RequestID: requestID}, &st); err != nil {
+				return "", fmt.Errorf("look up request %s: %w", requestID, err)
+			}
+			if st.Person == "" {
+				return "", &exitError{code: exitFailed, msg: fmt.Sprintf("request %s is not known to the worker (yet): nothing to %s", requestID, cmd.name)}
+			}
+			return st.Person, nil
+		})
 }
 
 func runTraining(e *env, cmd *command, args []string) error {
@@ -182,24 +173,14 @@ func runTask(e *env, cmd *command, args []string) error {
 	if err := checkText(cmd, "--comment", *comment); err != nil {
 		return err
 	}
-	id, err := e.identity(cmd, false)
-	if err != nil {
-		return err
-	}
-	nc, err := e.connect()
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	var op api.Operation
-	if err := e.client(nc, id).Call(e.ctx, api.MethodOperation, api.OperationArgs{OperationID: opID}, &op); err != nil {
-		return fmt.Errorf("look up operation %s: %w", opID, err)
-	}
-	m, err := e.build(id, tilgang.TypeTask, op.Person, envelope.Task{OperationID: opID, Outcome: outcome, Comment: *comment})
-	if err != nil {
-		return err
-	}
-	return e.send(nc, id, m, *wait)
+	return e.sendAbout(cmd, tilgang.TypeTask, *wait, envelope.Task{OperationID: opID, Outcome: outcome, Comment: *comment},
+		func(c *api.Client) (string, error) {
+			var op api.Operation
+			if err := c.Call(e.ctx, api.MethodOperation, api.OperationArgs{OperationID: opID}, &op); err != nil {
+				return "", fmt.Errorf("look up operation %s: %w", opID, err)
+			}
+			return op.Person, nil
+		})
 }
 
 func runOperator(e *env, cmd *command, args []string) error {
@@ -221,6 +202,20 @@ func runOperator(e *env, cmd *command, args []string) error {
 	if err := checkText(cmd, "--comment", *comment); err != nil {
 		return err
 	}
+	return e.sendAbout(cmd, typ, *wait, envelope.Operator{GrantID: grantID, Comment: *comment},
+		func(c *api.Client) (string, error) {
+			var g api.GrantDetail
+			if err := c.Call(e.ctx, api.MethodGrant, api.GrantArgs{GrantID: grantID}, &g); err != nil {
+				return "", fmt.Errorf("look up grant %s: %w", grantID, err)
+			}
+			return g.Person, nil
+		})
+}
+
+// sendAbout publishes a message whose person the worker knows from what it
+// refers to (a request, an operation, a grant): it asks the worker which
+// person that is, then builds, signs and sends the message about them.
+func (e *env) sendAbout(cmd *command, typ string, wait time.Duration, data any, person func(c *api.Client) (string, error)) error {
 	id, err := e.identity(cmd, false)
 	if err != nil {
 		return err
@@ -230,13 +225,13 @@ func runOperator(e *env, cmd *command, args []string) error {
 		return err
 	}
 	defer nc.Close()
-	var g api.GrantDetail
-	if err := e.client(nc, id).Call(e.ctx, api.MethodGrant, api.GrantArgs{GrantID: grantID}, &g); err != nil {
-		return fmt.Errorf("look up grant %s: %w", grantID, err)
-	}
-	m, err := e.build(id, typ, g.Person, envelope.Operator{GrantID: grantID, Comment: *comment})
+	who, err := person(e.client(nc, id))
 	if err != nil {
 		return err
 	}
-	return e.send(nc, id, m, *wait)
+	m, err := e.build(id, typ, who, data)
+	if err != nil {
+		return err
+	}
+	return e.send(nc, id, m, wait)
 }
