@@ -11,13 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ror-ikt/tilgang/internal/client"
-	"github.com/ror-ikt/tilgang/internal/principals"
 	"github.com/ror-ikt/tilgang/internal/publish"
 	"github.com/ror-ikt/tilgang/internal/testenv"
 )
@@ -72,25 +69,15 @@ func TestPostgresRestartMidRun(t *testing.T) {
 		t.Skip("replica test: skipped with -short")
 	}
 	dsn, restart := privatePostgres(t)
-	dir := t.TempDir()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(dir, "nats"), NoSigs: true})
-	require.NoError(t, err)
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	require.True(t, ns.ReadyForConnections(10*time.Second))
-	c := &cluster{t: t, data: dir, policies: testenv.WriteCatalogue(t, testenv.Catalogue), natsURL: ns.ClientURL(), dsn: dsn}
-	ps, err := principals.EnsureDev(dir)
-	require.NoError(t, err)
-	key, err := principals.LoadSeed(filepath.Join(dir, "keys", principals.DevSeedFile))
-	require.NoError(t, err)
+	c, ps, sender := newCluster(t, dsn, "pg-restart-test")
 	const people = 60
-	msgs := workload(t, &client.Sender{Key: key, Via: principals.DevID, Source: "pg-restart-test"}, people, 600)
+	msgs := workload(t, sender, people, 600)
 
 	reps := []*replica{c.start(1), c.start(2)}
 	for _, r := range reps {
 		waitReady(t, r.http)
 	}
-	nc, err := nats.Connect(ns.ClientURL())
+	nc, err := nats.Connect(c.natsURL)
 	require.NoError(t, err)
 	defer nc.Close()
 	js, err := jetstream.New(nc)

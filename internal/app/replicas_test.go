@@ -334,24 +334,14 @@ func TestReplicasSurviveKills(t *testing.T) {
 	}
 	const people, total = 200, 2000
 	dsn := testenv.PostgresSchema(t)
-	dir := t.TempDir()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(dir, "nats"), NoSigs: true})
-	require.NoError(t, err)
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	require.True(t, ns.ReadyForConnections(10*time.Second))
-	c := &cluster{t: t, data: dir, policies: testenv.WriteCatalogue(t, testenv.Catalogue), natsURL: ns.ClientURL(), dsn: dsn}
-	ps, err := principals.EnsureDev(dir)
-	require.NoError(t, err)
-	key, err := principals.LoadSeed(filepath.Join(dir, "keys", principals.DevSeedFile))
-	require.NoError(t, err)
-	msgs := workload(t, &client.Sender{Key: key, Via: principals.DevID, Source: "replica-test"}, people, total)
+	c, ps, sender := newCluster(t, dsn, "replica-test")
+	msgs := workload(t, sender, people, total)
 
 	reps := []*replica{c.start(1), c.start(2), c.start(3)}
 	for _, r := range reps {
 		waitReady(t, r.http)
 	}
-	nc, err := nats.Connect(ns.ClientURL())
+	nc, err := nats.Connect(c.natsURL)
 	require.NoError(t, err)
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -399,7 +389,7 @@ func TestReplicasSurviveKills(t *testing.T) {
 
 	// Every journal line is a real change (no effect twice), and the target
 	// ends where the reference's target ends.
-	effects, err := noop.ReadJournal(filepath.Join(dir, "noop.journal"))
+	effects, err := noop.ReadJournal(filepath.Join(c.data, "noop.journal"))
 	require.NoError(t, err)
 	replay, err := noop.Open(noop.Config{})
 	require.NoError(t, err)
@@ -468,22 +458,12 @@ func TestStaleIntakeCannotCommit(t *testing.T) {
 		t.Skip("replica test: skipped with -short")
 	}
 	dsn := testenv.PostgresSchema(t) + "&idle_in_transaction_session_timeout=3000"
-	dir := t.TempDir()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(dir, "nats"), NoSigs: true})
-	require.NoError(t, err)
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	require.True(t, ns.ReadyForConnections(10*time.Second))
-	c := &cluster{t: t, data: dir, policies: testenv.WriteCatalogue(t, testenv.Catalogue), natsURL: ns.ClientURL(), dsn: dsn}
-	_, err = principals.EnsureDev(dir)
-	require.NoError(t, err)
-	key, err := principals.LoadSeed(filepath.Join(dir, "keys", principals.DevSeedFile))
-	require.NoError(t, err)
-	msgs := workload(t, &client.Sender{Key: key, Via: principals.DevID, Source: "stale-test"}, 40, 400)
+	c, _, sender := newCluster(t, dsn, "stale-test")
+	msgs := workload(t, sender, 40, 400)
 
 	a := c.start(1, "TILGANG_PAUSEPOINT=intake.mid-batch:2", "TILGANG_TEST_LOG=1")
 	waitReady(t, a.http)
-	nc, err := nats.Connect(ns.ClientURL())
+	nc, err := nats.Connect(c.natsURL)
 	require.NoError(t, err)
 	defer nc.Close()
 	js, err := jetstream.New(nc)
@@ -590,4 +570,22 @@ func compareWithReference(t *testing.T, js jetstream.JetStream, store ledger.Rea
 		require.Equal(t, want[id], got[id], "person %s", id)
 	}
 	return ref, refTarget
+}
+
+// newCluster starts an embedded NATS server for a replica test and makes
+// the dev keys; it returns the cluster (for replicas), the principals and
+// a sender signing with the dev key.
+func newCluster(t *testing.T, dsn, source string) (*cluster, *principals.Set, *client.Sender) {
+	dir := t.TempDir()
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(dir, "nats"), NoSigs: true})
+	require.NoError(t, err)
+	ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	require.True(t, ns.ReadyForConnections(10*time.Second))
+	ps, err := principals.EnsureDev(dir)
+	require.NoError(t, err)
+	key, err := principals.LoadSeed(filepath.Join(dir, "keys", principals.DevSeedFile))
+	require.NoError(t, err)
+	c := &cluster{t: t, data: dir, policies: testenv.WriteCatalogue(t, testenv.Catalogue), natsURL: ns.ClientURL(), dsn: dsn}
+	return c, ps, &client.Sender{Key: key, Via: principals.DevID, Source: source}
 }
