@@ -150,6 +150,9 @@ func (e *Engine) Apply(tx ledger.Tx, in Input) (Outcome, error) {
 		return e.rejectUnauthenticated(tx, m, in.verifyErr.Error())
 	}
 	m.key = in.Env.Key()
+	if err := tx.Load([]string{in.Env.Subject}, []string{m.key}); err != nil {
+		return "", err
+	}
 	switch out, err := tx.RecordMessage(ledger.Message{
 		Key: m.key, PayloadHash: sha(in.Env.SigningInput()), Type: in.Env.Type, Person: in.Env.Subject,
 		Actor: in.Env.Actor, Seq: in.Seq, At: m.now,
@@ -358,5 +361,19 @@ func cloneEntitlements(m map[string][]string) map[string][]string {
 // applying them one by one in tx costs no round trip per read. Call it
 // right after Begin with the messages the transaction will apply, in order.
 func (e *Engine) Prefetch(tx ledger.Tx, ins []Input) error {
-	return nil
+	persons, keys := make([]string, 0, len(ins)), make([]string, 0, len(ins))
+	for i := range ins {
+		in := &ins[i]
+		if in.Env == nil {
+			continue
+		}
+		if !in.checked {
+			e.Check(in)
+		}
+		if in.verifyErr != nil {
+			continue
+		}
+		persons, keys = append(persons, in.Env.Subject), append(keys, in.Env.Key())
+	}
+	return tx.Load(persons, keys)
 }

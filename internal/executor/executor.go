@@ -12,10 +12,12 @@
 package executor
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -170,6 +172,9 @@ func (x *Executor) recorder(ctx context.Context, in <-chan record) {
 				break more
 			}
 		}
+		// In operation id order, as every transaction takes its row locks:
+		// two writers then wait for each other instead of deadlocking.
+		slices.SortStableFunc(batch, func(a, b record) int { return cmp.Compare(a.op.ID, b.op.ID) })
 		x.commit(ctx, batch)
 		x.Wake()
 	}

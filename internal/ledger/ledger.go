@@ -79,8 +79,18 @@ type Reader interface {
 
 // Tx is one writing transaction. Methods return *tilgang.Error values:
 // NotFound never (a missing row is a nil result), Conflict for a broken
-// uniqueness rule, Unavailable when the database is.
+// uniqueness rule, Unavailable when the database is. A write kept until
+// Commit (after Load) may report its Conflict from Commit instead.
 type Tx interface {
+	// Load reads the rows of these people (their record, open grants,
+	// unfinished operations and accounts) and these idempotency keys in a
+	// few statements, locking them where the backend locks rows. Later
+	// reads of them in this Tx are answered from memory and writes to them
+	// are sent at Commit, a batch's rows in a few multi-row statements.
+	// Reads and writes of other people go to the database at once.
+	// Calling it again adds more.
+	Load(persons, keys []string) error
+
 	// Fence extends the named lease inside the transaction and fails with
 	// Conflict unless holder still holds it with token, unexpired by the
 	// database's clock: a writer that lost its lease cannot commit.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/ledger"
 )
 
@@ -53,6 +54,7 @@ func groups() []group {
 		{"Events", eventTests},
 		{"Tx", txTests},
 		{"Stats", statsTests},
+		{"Load", loadTests},
 	}
 }
 
@@ -91,6 +93,17 @@ func inTx(t *testing.T, l ledger.Ledger, fn func(tx ledger.Tx)) {
 	defer tx.Rollback()
 	fn(tx)
 	require.NoError(t, tx.Commit())
+}
+
+// conflict asserts that a write broke a uniqueness rule: err from the call
+// is a Conflict, or, for a write kept until Commit (after Load), Commit is.
+func conflict(t *testing.T, tx ledger.Tx, err error) {
+	t.Helper()
+	if err == nil {
+		err = tx.Commit()
+	}
+	require.Error(t, err, "a write that breaks a uniqueness rule")
+	require.Equal(t, tilgang.Conflict, tilgang.KindOf(err), "%v", err)
 }
 
 func sha256hex(s string) string {

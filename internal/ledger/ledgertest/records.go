@@ -158,9 +158,7 @@ var requestTests = []test{
 		inTx(t, l, func(tx ledger.Tx) { require.NoError(t, tx.InsertRequest(request("r1", "p", 1))) })
 		tx := begin(t, l)
 		defer tx.Rollback()
-		err := tx.InsertRequest(request("r1", "p", 2))
-		require.Error(t, err)
-		require.Equal(t, tilgang.Conflict, tilgang.KindOf(err), "%v", err)
+		conflict(t, tx, tx.InsertRequest(request("r1", "p", 2)))
 	}},
 	{"PersonOldestFirst", func(t *testing.T, l ledger.Ledger) {
 		inTx(t, l, func(tx ledger.Tx) {

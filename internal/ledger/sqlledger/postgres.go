@@ -26,6 +26,13 @@ func OpenPostgres(ctx context.Context, dsn string, maxConns int) (*Store, error)
 	if _, set := cfg.RuntimeParams["idle_in_transaction_session_timeout"]; !set {
 		cfg.RuntimeParams["idle_in_transaction_session_timeout"] = "30000"
 	}
+	// Plan each statement for its arguments and the table as it is now. A
+	// prepared statement's generic plan is fixed after a few runs, and one
+	// fixed while the tables were still small (a fresh ledger) scans whole
+	// tables for ever after.
+	if _, set := cfg.RuntimeParams["plan_cache_mode"]; !set {
+		cfg.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	}
 	db := stdlib.OpenDB(*cfg)
 	if maxConns <= 0 {
 		maxConns = 8

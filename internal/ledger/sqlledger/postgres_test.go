@@ -69,6 +69,16 @@ func TestPostgres(t *testing.T) {
 	})
 }
 
+// TestPostgresLoaded runs the suite with every transaction loading what it
+// touches, as the intake's do.
+func TestPostgresLoaded(t *testing.T) {
+	t.Parallel()
+	ledgertest.RunLoaded(t, func(t *testing.T) ledger.Ledger {
+		s, _ := openPostgres(t)
+		return s
+	})
+}
+
 func postgresTarget() tamperTarget {
 	return tamperTarget{postgres: true, open: func(t *testing.T) (*Store, func(func(*sql.DB)) *Store) {
 		s, dsn := openPostgres(t)

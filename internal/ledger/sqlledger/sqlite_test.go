@@ -34,3 +34,13 @@ func TestSQLiteLeases(t *testing.T) {
 		return s
 	})
 }
+
+// TestSQLiteLoaded runs the suite with every transaction loading what it
+// touches, as the intake's do.
+func TestSQLiteLoaded(t *testing.T) {
+	t.Parallel()
+	ledgertest.RunLoaded(t, func(t *testing.T) ledger.Ledger {
+		s, _ := openSQLite(t)
+		return s
+	})
+}

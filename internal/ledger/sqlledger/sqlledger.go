@@ -14,6 +14,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -74,7 +76,7 @@ var _ ledger.Ledger = (*Store)(nil)
 
 // OpenSQLite opens (creating if needed) the ledger in a SQLite file.
 func OpenSQLite(ctx context.Context, path string) (*Store, error) {
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-65536)&_txlock=immediate"
 	w, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
@@ -219,6 +221,7 @@ type tx struct {
 	events  []ledger.Event
 	done    bool
 	missing []string
+	c       *cache // set by Load
 }
 
 func (s *Store) Begin(ctx context.Context) (ledger.Tx, error) {
@@ -301,13 +304,18 @@ func (t *tx) Rollback() error {
 	if t.done {
 		return nil
 	}
-	t.done = true
+	t.done, t.c = true, nil
 	err := t.tx.Rollback()
 	t.prepareMissing()
 	return err
 }
 
 func (t *tx) RecordMessage(m ledger.Message) (ledger.MsgOutcome, error) {
+	if t.c != nil {
+		if out, ok := t.c.recordMessage(m); ok {
+			return out, nil
+		}
+	}
 	// One statement in the common case (a new key); a repeat reads what
 	// was stored to tell a duplicate from a conflict.
 	row, err := t.queryRow(`INSERT INTO messages (key, payload_hash, type, person, actor, seq, at) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -363,7 +371,21 @@ func scanPerson(sc interface{ Scan(...any) error }) (*ledger.PersonRow, error) {
 }
 
 func (t *tx) Person(id string) (*ledger.PersonRow, error) {
-	row, err := t.queryRow(`SELECT `+personCols+` FROM persons WHERE id = ?`, id)
+	if t.c.loaded(id) {
+		return copyPerson(t.c.people[id]), nil
+	}
+	q := `SELECT ` + personCols + ` FROM persons WHERE id = ?`
+	if t.c != nil {
+		// Someone else's record (a manager's, say) is only read: it is not
+		// locked, so two transactions reading each other's people cannot
+		// deadlock.
+		st, err := t.stmt(q)
+		if err != nil {
+			return nil, err
+		}
+		return scanPerson(st.QueryRowContext(t.ctx, id))
+	}
+	row, err := t.queryRow(q, id)
 	if err != nil {
 		return nil, err
 	}
@@ -371,6 +393,11 @@ func (t *tx) Person(id string) (*ledger.PersonRow, error) {
 }
 
 func (t *tx) PutPerson(p ledger.PersonRow) error {
+	if t.c.loaded(p.Person.ID) {
+		t.c.people[p.Person.ID] = copyPerson(&p)
+		t.c.dirtyPeople.add(p.Person.ID)
+		return nil
+	}
 	_, err := t.exec(`INSERT INTO persons (`+personCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET version = excluded.version, record = excluded.record,
 		leave_at = excluded.leave_at, leave_op = excluded.leave_op, has_left = excluded.has_left, updated = excluded.updated`,
@@ -403,6 +430,11 @@ func scanRequest(sc interface{ Scan(...any) error }) (*ledger.Request, error) {
 }
 
 func (t *tx) Request(id string) (*ledger.Request, error) {
+	if t.c != nil {
+		if r, ok := t.c.requests[id]; ok {
+			return &r, nil
+		}
+	}
 	row, err := t.queryRow(`SELECT `+requestCols+` FROM requests WHERE id = ?`, id)
 	if err != nil {
 		return nil, err
@@ -411,6 +443,14 @@ func (t *tx) Request(id string) (*ledger.Request, error) {
 }
 
 func (t *tx) InsertRequest(r ledger.Request) error {
+	if t.c != nil {
+		if _, ok := t.c.requests[r.ID]; ok {
+			return tilgang.Errorf(tilgang.Conflict, "ledger: request %s is recorded already", r.ID)
+		}
+		t.c.requests[r.ID] = r
+		t.c.requestOrder = append(t.c.requestOrder, r.ID)
+		return nil
+	}
 	_, err := t.exec(`INSERT INTO requests (`+requestCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.Person, r.System, r.Role, r.Action, r.Actor, r.Via, r.GrantID, r.Outcome, r.Reason, r.Why, r.ValidUntil.String(), int64(r.Seq), ms(r.At))
 	return err
@@ -462,14 +502,26 @@ func grantArgs(g ledger.Grant) []any {
 }
 
 func (t *tx) Grant(id string) (*ledger.Grant, error) {
+	if t.c != nil {
+		if g, ok := t.c.grants[id]; ok {
+			return copyGrant(g), nil
+		}
+	}
 	row, err := t.queryRow(`SELECT `+grantCols+` FROM grants WHERE id = ?`, id)
 	if err != nil {
 		return nil, err
 	}
-	return scanGrant(row)
+	g, err := scanGrant(row)
+	if err == nil && g != nil && t.c.loaded(g.Person) {
+		t.c.putGrant(copyGrant(g))
+	}
+	return g, err
 }
 
 func (t *tx) OpenGrant(person, system, role string) (*ledger.Grant, error) {
+	if t.c.loaded(person) {
+		return t.c.openGrant(person, system, role), nil
+	}
 	row, err := t.queryRow(`SELECT `+grantCols+` FROM grants WHERE person = ? AND system = ? AND role = ? AND open = 1 AND state NOT IN ('revoking', 'revoke_failed') AND revoke_after = 0`, person, system, role)
 	if err != nil {
 		return nil, err
@@ -478,6 +530,9 @@ func (t *tx) OpenGrant(person, system, role string) (*ledger.Grant, error) {
 }
 
 func (t *tx) GrantsOf(person string) ([]ledger.Grant, error) {
+	if t.c.loaded(person) {
+		return t.c.grantsOf(person), nil
+	}
 	rows, err := t.query(`SELECT `+grantCols+` FROM grants WHERE person = ? AND open = 1 ORDER BY created, id`, person)
 	if err != nil {
 		return nil, err
@@ -499,11 +554,32 @@ func collectGrants(rows *sql.Rows) ([]ledger.Grant, error) {
 }
 
 func (t *tx) InsertGrant(g ledger.Grant) error {
+	if t.c.loaded(g.Person) {
+		if _, ok := t.c.grants[g.ID]; ok {
+			return tilgang.Errorf(tilgang.Conflict, "ledger: grant %s exists already", g.ID)
+		}
+		if err := t.c.singleOpen(g); err != nil {
+			return err
+		}
+		t.c.putGrant(copyGrant(&g))
+		t.c.dirtyGrants.add(g.ID)
+		return nil
+	}
 	_, err := t.exec(`INSERT INTO grants (`+grantCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, grantArgs(g)...)
 	return err
 }
 
 func (t *tx) UpdateGrant(g ledger.Grant) error {
+	if t.c != nil {
+		if old, ok := t.c.grants[g.ID]; ok && old.Person == g.Person {
+			if err := t.c.singleOpen(g); err != nil {
+				return err
+			}
+			t.c.grants[g.ID] = copyGrant(&g)
+			t.c.dirtyGrants.add(g.ID)
+			return nil
+		}
+	}
 	a := grantArgs(g)
 	res, err := t.exec(`UPDATE grants SET person = ?, system = ?, role = ?, state = ?, open = ?, request_id = ?, requester = ?, stage = ?,
 		stage_principal = ?, approvers = ?, valid_until = ?, revoke_after = ?, revoke_cause = ?, entitlements = ?, catalogue = ?, created = ?, updated = ?
@@ -553,16 +629,39 @@ func targetJSON(r connectors.Ref) string {
 }
 
 func (t *tx) Operation(id int64) (*ledger.Operation, error) {
+	if t.c != nil {
+		if o, ok := t.c.ops[id]; ok {
+			return copyOp(o), nil
+		}
+	}
 	row, err := t.queryRow(`SELECT `+opCols+` FROM operations WHERE id = ?`, id)
 	if err != nil {
 		return nil, err
 	}
-	return scanOp(row)
+	o, err := scanOp(row)
+	if err == nil && o != nil && t.c.loaded(o.Person) {
+		t.c.ops[o.ID] = copyOp(o)
+	}
+	return o, err
 }
 
 func (t *tx) InsertOperation(o ledger.Operation) (int64, error) {
 	if o.State == "" {
 		o.State = ledger.OpQueued
+	}
+	if t.c != nil {
+		id, err := t.allocate()
+		if err != nil {
+			return 0, err
+		}
+		o.ID = id
+		if t.c.loaded(o.Person) {
+			t.c.ops[id] = copyOp(&o)
+			t.c.dirtyOps.add(id)
+			return id, nil
+		}
+		_, err = t.exec(`INSERT INTO operations (`+opCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, opArgs(&o)...)
+		return id, err
 	}
 	row, err := t.queryRow(`INSERT INTO operations (grant_id, person, connector, kind, entitlement, state, due_at, next_at, seq, attempts, token, holder,
 		claim_until, target, disabled, last_error, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
@@ -579,6 +678,20 @@ func (t *tx) InsertOperation(o ledger.Operation) (int64, error) {
 }
 
 func (t *tx) UpdateOperation(o ledger.Operation, expectToken int64) error {
+	if t.c != nil {
+		if old, ok := t.c.ops[o.ID]; ok {
+			if expectToken != 0 && (old.Token != expectToken || old.State != ledger.OpClaimed) {
+				return tilgang.Errorf(tilgang.Conflict, "ledger: operation %d is no longer claimed with token %d", o.ID, expectToken)
+			}
+			// The columns UpdateOperation writes; the rest stay as stored.
+			n := copyOp(old)
+			n.State, n.DueAt, n.NextAt, n.Attempts, n.Token, n.Holder, n.ClaimUntil = o.State, o.DueAt, o.NextAt, o.Attempts, o.Token, o.Holder, o.ClaimUntil
+			n.Target, n.Disabled, n.LastError, n.Updated = maps.Clone(o.Target), o.Disabled, o.LastError, o.Updated
+			t.c.ops[o.ID] = n
+			t.c.dirtyOps.add(o.ID)
+			return nil
+		}
+	}
 	q := `UPDATE operations SET state = ?, due_at = ?, next_at = ?, attempts = ?, token = ?, holder = ?, claim_until = ?, target = ?,
 		disabled = ?, last_error = ?, updated = ? WHERE id = ?`
 	args := []any{string(o.State), ms(o.DueAt), ms(o.NextAt), o.Attempts, o.Token, o.Holder, ms(o.ClaimUntil), targetJSON(o.Target),
@@ -618,25 +731,35 @@ func (t *tx) OperationsOf(grantID string) ([]ledger.Operation, error) {
 	if err != nil {
 		return nil, err
 	}
-	return collectOps(rows)
+	ops, err := collectOps(rows)
+	if err != nil || t.c == nil {
+		return ops, err
+	}
+	return t.c.overlay(ops, func(o *ledger.Operation) bool { return o.GrantID == grantID }), nil
 }
 
 func (t *tx) PersonOperations(person string, states ...ledger.OpState) ([]ledger.Operation, error) {
-	rows, err := t.query(`SELECT `+opCols+` FROM operations WHERE person = ? ORDER BY due_at, seq, id`, person)
-	if err != nil {
-		return nil, err
+	match := func(o *ledger.Operation) bool {
+		return o.Person == person && (len(states) == 0 || slices.Contains(states, o.State))
 	}
-	all, err := collectOps(rows)
-	if err != nil || len(states) == 0 {
-		return all, err
+	var stored []ledger.Operation
+	// A loaded person's unfinished operations are all in the cache.
+	if !t.c.loaded(person) || len(states) == 0 || slices.ContainsFunc(states, func(s ledger.OpState) bool { return !pending(s) }) {
+		rows, err := t.query(`SELECT `+opCols+` FROM operations WHERE person = ? ORDER BY due_at, seq, id`, person)
+		if err != nil {
+			return nil, err
+		}
+		if stored, err = collectOps(rows); err != nil {
+			return nil, err
+		}
 	}
-	var out []ledger.Operation
-	for _, o := range all {
-		for _, s := range states {
-			if o.State == s {
-				out = append(out, o)
-				break
-			}
+	if t.c != nil {
+		return t.c.overlay(stored, match), nil
+	}
+	out := stored[:0]
+	for _, o := range stored {
+		if match(&o) {
+			out = append(out, o)
 		}
 	}
 	return out, nil
@@ -663,6 +786,15 @@ func scanAccount(sc interface{ Scan(...any) error }) (*ledger.AccountRow, error)
 }
 
 func (t *tx) Account(person, connector string) (*ledger.AccountRow, error) {
+	if t.c.loaded(person) {
+		a := t.c.accounts[acctKey{person, connector}]
+		if a == nil {
+			return nil, nil
+		}
+		c := *a
+		c.Ref = maps.Clone(a.Ref)
+		return &c, nil
+	}
 	row, err := t.queryRow(`SELECT person, connector, ref, enabled, updated FROM accounts WHERE person = ? AND connector = ?`, person, connector)
 	if err != nil {
 		return nil, err
@@ -671,6 +803,13 @@ func (t *tx) Account(person, connector string) (*ledger.AccountRow, error) {
 }
 
 func (t *tx) PutAccount(a ledger.AccountRow) error {
+	if t.c.loaded(a.Person) {
+		c := a
+		c.Ref = maps.Clone(a.Ref)
+		t.c.accounts[acctKey{a.Person, a.Connector}] = &c
+		t.c.dirtyAccounts.add(acctKey{a.Person, a.Connector})
+		return nil
+	}
 	_, err := t.exec(`INSERT INTO accounts (person, connector, ref, enabled, updated) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (person, connector) DO UPDATE SET ref = excluded.ref, enabled = excluded.enabled, updated = excluded.updated`,
 		a.Person, a.Connector, mustJSON(a.Ref), b2i(a.Enabled), ms(a.Updated))
@@ -678,6 +817,18 @@ func (t *tx) PutAccount(a ledger.AccountRow) error {
 }
 
 func (t *tx) AccountsOf(person string) ([]ledger.AccountRow, error) {
+	if t.c.loaded(person) {
+		var out []ledger.AccountRow
+		for k, a := range t.c.accounts {
+			if k.person == person {
+				c := *a
+				c.Ref = maps.Clone(a.Ref)
+				out = append(out, c)
+			}
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Connector < out[j].Connector })
+		return out, nil
+	}
 	rows, err := t.query(`SELECT person, connector, ref, enabled, updated FROM accounts WHERE person = ? ORDER BY connector`, person)
 	if err != nil {
 		return nil, err
@@ -702,6 +853,10 @@ func (t *tx) Emit(e ledger.Event)       { t.events = append(t.events, e) }
 func (t *tx) Commit() error {
 	if t.done {
 		return tilgang.Errorf(tilgang.Internal, "ledger: commit of a finished transaction")
+	}
+	if err := t.flush(); err != nil {
+		t.Rollback()
+		return err
 	}
 	events := make([][]any, 0, len(t.events))
 	for _, e := range t.events {
@@ -766,27 +921,33 @@ func (t *tx) appendChain() error {
 	return err
 }
 
-// insertRows writes rows with multi-row INSERTs, a few hundred rows a
-// statement: a batch's audit rows and events cost a handful of round trips,
-// not one each.
+// insertRows writes rows with multi-row INSERTs: a batch's rows cost a
+// handful of statements, not one each. Each statement takes a power of two
+// of rows, at most 128, so there are few distinct statements and each is
+// prepared once (parsing a long statement anew costs more than running it).
 func (t *tx) insertRows(prefix string, rows [][]any, suffix string) error {
-	const perStatement = 500
+	const most = 128
 	for len(rows) > 0 {
-		chunk := rows[:min(perStatement, len(rows))]
-		rows = rows[len(chunk):]
+		n := most
+		for n > len(rows) {
+			n /= 2
+		}
+		chunk := rows[:n]
+		rows = rows[n:]
 		var b strings.Builder
 		b.WriteString(prefix)
-		args := make([]any, 0, len(chunk)*len(chunk[0]))
+		one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(chunk[0])), ", ") + ")"
+		args := make([]any, 0, n*len(chunk[0]))
 		for i, r := range chunk {
 			if i > 0 {
 				b.WriteString(", ")
 			}
-			b.WriteString("(" + strings.TrimSuffix(strings.Repeat("?, ", len(r)), ", ") + ")")
+			b.WriteString(one)
 			args = append(args, r...)
 		}
 		b.WriteString(suffix)
-		if _, err := t.tx.ExecContext(t.ctx, t.s.d.rebind(b.String()), args...); err != nil {
-			return classify(err, firstWords(prefix))
+		if _, err := t.exec(b.String(), args...); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -1,0 +1,138 @@
+package ledgertest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/ror-ikt/tilgang/internal/ledger"
+)
+
+// RunLoaded runs the suite again with every transaction in the mode Load
+// puts it in: each person and idempotency key is loaded the first time a
+// call names it, so reads of them come from the transaction's memory and
+// writes are sent at Commit. The suite's assertions hold in both modes.
+func RunLoaded(t *testing.T, open func(t *testing.T) ledger.Ledger) {
+	Run(t, func(t *testing.T) ledger.Ledger { return loading{open(t)} })
+}
+
+// loading is a ledger whose transactions load what they touch.
+type loading struct{ ledger.Ledger }
+
+func (l loading) Begin(ctx context.Context) (ledger.Tx, error) {
+	tx, err := l.Ledger.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &loadingTx{Tx: tx}, nil
+}
+
+type loadingTx struct {
+	ledger.Tx
+	err error // a failed Load, returned by the call that asked for it
+}
+
+func (t *loadingTx) person(p string) bool {
+	if err := t.Tx.Load([]string{p}, nil); err != nil {
+		t.err = err
+		return false
+	}
+	return true
+}
+
+func (t *loadingTx) RecordMessage(m ledger.Message) (ledger.MsgOutcome, error) {
+	if err := t.Tx.Load([]string{m.Person}, []string{m.Key}); err != nil {
+		return 0, err
+	}
+	return t.Tx.RecordMessage(m)
+}
+
+func (t *loadingTx) Person(id string) (*ledger.PersonRow, error) {
+	if !t.person(id) {
+		return nil, t.err
+	}
+	return t.Tx.Person(id)
+}
+
+func (t *loadingTx) PutPerson(p ledger.PersonRow) error {
+	if !t.person(p.Person.ID) {
+		return t.err
+	}
+	return t.Tx.PutPerson(p)
+}
+
+func (t *loadingTx) InsertRequest(r ledger.Request) error {
+	if !t.person(r.Person) {
+		return t.err
+	}
+	return t.Tx.InsertRequest(r)
+}
+
+func (t *loadingTx) OpenGrant(person, system, role string) (*ledger.Grant, error) {
+	if !t.person(person) {
+		return nil, t.err
+	}
+	return t.Tx.OpenGrant(person, system, role)
+}
+
+func (t *loadingTx) GrantsOf(person string) ([]ledger.Grant, error) {
+	if !t.person(person) {
+		return nil, t.err
+	}
+	return t.Tx.GrantsOf(person)
+}
+
+func (t *loadingTx) InsertGrant(g ledger.Grant) error {
+	if !t.person(g.Person) {
+		return t.err
+	}
+	return t.Tx.InsertGrant(g)
+}
+
+func (t *loadingTx) UpdateGrant(g ledger.Grant) error {
+	if !t.person(g.Person) {
+		return t.err
+	}
+	return t.Tx.UpdateGrant(g)
+}
+
+func (t *loadingTx) InsertOperation(o ledger.Operation) (int64, error) {
+	if !t.person(o.Person) {
+		return 0, t.err
+	}
+	return t.Tx.InsertOperation(o)
+}
+
+func (t *loadingTx) UpdateOperation(o ledger.Operation, expectToken int64) error {
+	if !t.person(o.Person) {
+		return t.err
+	}
+	return t.Tx.UpdateOperation(o, expectToken)
+}
+
+func (t *loadingTx) PersonOperations(person string, states ...ledger.OpState) ([]ledger.Operation, error) {
+	if !t.person(person) {
+		return nil, t.err
+	}
+	return t.Tx.PersonOperations(person, states...)
+}
+
+func (t *loadingTx) Account(person, connector string) (*ledger.AccountRow, error) {
+	if !t.person(person) {
+		return nil, t.err
+	}
+	return t.Tx.Account(person, connector)
+}
+
+func (t *loadingTx) PutAccount(a ledger.AccountRow) error {
+	if !t.person(a.Person) {
+		return t.err
+	}
+	return t.Tx.PutAccount(a)
+}
+
+func (t *loadingTx) AccountsOf(person string) ([]ledger.AccountRow, error) {
+	if !t.person(person) {
+		return nil, t.err
+	}
+	return t.Tx.AccountsOf(person)
+}
