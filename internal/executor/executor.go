@@ -182,6 +182,14 @@ func (x *Executor) recorder(ctx context.Context, in <-chan record) {
 
 func (x *Executor) commit(ctx context.Context, batch []record) {
 	err := x.inTx(ctx, func(tx ledger.Tx) error {
+		// The batch's people in a few statements, not a few per result.
+		persons := make([]string, 0, len(batch))
+		for _, r := range batch {
+			persons = append(persons, r.op.Person)
+		}
+		if err := tx.Load(persons, nil); err != nil {
+			return err
+		}
 		for _, r := range batch {
 			if err := r.apply(tx); err != nil {
 				return err
@@ -202,7 +210,12 @@ func (x *Executor) commit(ctx context.Context, batch []record) {
 	}
 	for _, r := range batch {
 		if len(batch) > 1 {
-			err = x.inTx(ctx, r.apply)
+			err = x.inTx(ctx, func(tx ledger.Tx) error {
+				if err := tx.Load([]string{r.op.Person}, nil); err != nil {
+					return err
+				}
+				return r.apply(tx)
+			})
 		}
 		switch {
 		case err == nil:

@@ -26,6 +26,7 @@ type cache struct {
 	ops      map[int64]*ledger.Operation  // operations of loaded people
 	accounts map[acctKey]*ledger.AccountRow
 	keys     map[string]string // asked-for idempotency keys -> payload hash, "" when not stored
+	complete map[string]bool   // grants all of whose operations are cached
 
 	dirtyPeople   keyed[string]
 	dirtyGrants   keyed[string]
@@ -61,7 +62,7 @@ func (k *keyed[K]) add(key K) {
 func newCache() *cache {
 	return &cache{people: map[string]*ledger.PersonRow{}, grants: map[string]*ledger.Grant{}, byPerson: map[string][]string{},
 		ops: map[int64]*ledger.Operation{}, accounts: map[acctKey]*ledger.AccountRow{}, keys: map[string]string{},
-		requests: map[string]ledger.Request{}}
+		requests: map[string]ledger.Request{}, complete: map[string]bool{}}
 }
 
 func (c *cache) loaded(person string) bool {
@@ -169,7 +170,10 @@ func (t *tx) loadPeople(people []string) error {
 	// "state || ''" keeps the planners on the person index: by state they
 	// would walk every unfinished operation, a long list when a connector is
 	// behind.
-	rows, err := t.query(`SELECT `+opCols+` FROM operations WHERE `+t.s.d.anyOf("person")+` AND (state || '') IN ('queued', 'claimed', 'waiting') ORDER BY id`, arg)
+	// The unfinished operations, and all of the open grants' (whether a
+	// grant is finished is read from them).
+	rows, err := t.query(`SELECT `+opCols+` FROM operations WHERE `+t.s.d.anyOf("person")+` AND ((state || '') IN ('queued', 'claimed', 'waiting')
+		OR grant_id IN (SELECT id FROM grants WHERE `+t.s.d.anyOf("person")+` AND open = 1)) ORDER BY id`, arg, arg)
 	if err != nil {
 		return err
 	}
@@ -230,6 +234,7 @@ func (t *tx) loadPeople(people []string) error {
 	}
 	for i := range grants {
 		c.putGrant(&grants[i])
+		c.complete[grants[i].ID] = true
 	}
 	for _, a := range accts {
 		c.accounts[acctKey{a.Person, a.Connector}] = a

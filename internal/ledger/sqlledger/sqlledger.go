@@ -563,6 +563,7 @@ func (t *tx) InsertGrant(g ledger.Grant) error {
 		}
 		t.c.putGrant(copyGrant(&g))
 		t.c.dirtyGrants.add(g.ID)
+		t.c.complete[g.ID] = true
 		return nil
 	}
 	_, err := t.exec(`INSERT INTO grants (`+grantCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, grantArgs(g)...)
@@ -727,6 +728,10 @@ func collectOps(rows *sql.Rows) ([]ledger.Operation, error) {
 }
 
 func (t *tx) OperationsOf(grantID string) ([]ledger.Operation, error) {
+	match := func(o *ledger.Operation) bool { return o.GrantID == grantID }
+	if t.c != nil && t.c.complete[grantID] {
+		return t.c.overlay(nil, match), nil
+	}
 	rows, err := t.query(`SELECT `+opCols+` FROM operations WHERE grant_id = ? ORDER BY due_at, seq, id`, grantID)
 	if err != nil {
 		return nil, err
@@ -735,7 +740,7 @@ func (t *tx) OperationsOf(grantID string) ([]ledger.Operation, error) {
 	if err != nil || t.c == nil {
 		return ops, err
 	}
-	return t.c.overlay(ops, func(o *ledger.Operation) bool { return o.GrantID == grantID }), nil
+	return t.c.overlay(ops, match), nil
 }
 
 func (t *tx) PersonOperations(person string, states ...ledger.OpState) ([]ledger.Operation, error) {
