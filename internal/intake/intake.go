@@ -279,6 +279,14 @@ func (in *Intake) commit(ctx context.Context, items []item) error {
 	if err != nil {
 		return err
 	}
+	ins := make([]engine.Input, len(items))
+	for i := range items {
+		ins[i] = items[i].in
+	}
+	if err := in.Engine.Prefetch(tx, ins); err != nil {
+		tx.Rollback()
+		return fmt.Errorf("prefetch: %w", err)
+	}
 	for i := range items {
 		if i == len(items)/2 {
 			crashpoint.Here("intake.mid-batch")
