@@ -299,7 +299,8 @@ func personOf(it item) string {
 // apply commits the items in stream order. Nothing is handed back to
 // JetStream to be redelivered later, since a later message would overtake
 // it: a batch that fails is retried here (while the ledger is down, until
-// it answers), then applied one message at a time, and a message that still fails after
+// it answers; after a deadlock or serialization failure, a few times),
+// then applied one message at a time, and a message that still fails after
 // a few tries is recorded as rejected with its error and terminated. Only a
 // lost lease hands the items back, and apply returns that error: the
 // replica that holds the lease now resumes from the ack floor, in order.
@@ -309,9 +310,19 @@ func personOf(it item) string {
 // with ctx.
 func (in *Intake) apply(ctx, txCtx context.Context, items []item) error {
 	err := in.commit(txCtx, items)
-	for err != nil && in.ledgerDown(ctx, err) {
-		if !in.holdUntilLedger(ctx, items) {
-			return nil
+	for retry := 0; err != nil && ctx.Err() == nil; {
+		if in.ledgerDown(ctx, err) {
+			if !in.holdUntilLedger(ctx, items) {
+				return nil
+			}
+		} else if len(items) > 1 && retry < len(batchRetries) && tilgang.KindOf(err) == tilgang.Unavailable && !isLost(err) {
+			// The ledger answers, so the batch met another transaction
+			// (a deadlock or serialization failure on PostgreSQL): it
+			// likely goes through as a whole on a second try.
+			sleep(ctx, batchRetries[retry])
+			retry++
+		} else {
+			break
 		}
 		err = in.commit(txCtx, items)
 	}
@@ -371,6 +382,10 @@ func (in *Intake) apply(ctx, txCtx context.Context, items []item) error {
 // ledger is up: then it is recorded as rejected, never left undelivered.
 const maxTries = 4
 
+// batchRetries are the pauses before a failed batch is tried again as a
+// whole when the ledger reports it unavailable but still answers.
+var batchRetries = []time.Duration{20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond}
+
 // handBack returns the items to JetStream when this replica lost the
 // intake lease; it returns that error, nil when err is another.
 func (in *Intake) handBack(items []item, err error) error {
@@ -383,6 +398,11 @@ func (in *Intake) handBack(items []item, err error) error {
 		_ = it.msg.Nak()
 	}
 	return lost
+}
+
+func isLost(err error) bool {
+	var lost *leaseLost
+	return errors.As(err, &lost)
 }
 
 // stopping hands the items back when ctx ended (they are not tried again
