@@ -237,14 +237,16 @@ func publishAll(js jetstream.JetStream, msgs []*nats.Msg, st *stamps) error {
 }
 
 // jetstreamLoop is the baseline: the same messages through a stream and a
-// durable pull consumer that fetches in batches and acks each message.
+// durable pull consumer read the way the intake reads its own (Consume, the
+// same pull size, MaxAckPending and AckWait), acking each message.
 func jetstreamLoop(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg) (rate float64, p50, p99 time.Duration, err error) {
 	const name = "BENCH_BASELINE"
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"bench.>"}, Storage: jetstream.FileStorage}); err != nil {
 		return 0, 0, 0, err
 	}
 	defer js.DeleteStream(context.WithoutCancel(ctx), name)
-	cons, err := js.CreateOrUpdateConsumer(ctx, name, jetstream.ConsumerConfig{Durable: "loop", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: streams.MaxBatch})
+	cons, err := js.CreateOrUpdateConsumer(ctx, name, jetstream.ConsumerConfig{Durable: "loop", AckPolicy: jetstream.AckExplicitPolicy,
+		MaxAckPending: streams.MaxAckPending, AckWait: streams.DefaultAckWait})
 	if err != nil {
 		return 0, 0, 0, err
 	}
@@ -253,23 +255,14 @@ func jetstreamLoop(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg
 	for i, m := range msgs {
 		copies[i] = &nats.Msg{Subject: "bench." + m.Subject, Data: m.Data, Header: m.Header}
 	}
-	go func() {
-		for ctx.Err() == nil {
-			batch, err := cons.Fetch(streams.MaxBatch, jetstream.FetchMaxWait(100*time.Millisecond))
-			if err != nil {
-				continue
-			}
-			for m := range batch.Messages() {
-				_ = m.Ack()
-				st.finished(m.Headers().Get(jetstream.MsgIDHeader), time.Now())
-			}
-			select {
-			case <-st.all:
-				return
-			default:
-			}
-		}
-	}()
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		_ = m.Ack()
+		st.finished(m.Headers().Get(jetstream.MsgIDHeader), time.Now())
+	}, jetstream.PullMaxMessages(streams.PullMaxMessages))
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer cc.Stop()
 	if err := publishAll(js, copies, st); err != nil {
 		return 0, 0, 0, err
 	}

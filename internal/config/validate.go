@@ -129,7 +129,7 @@ func (c *Config) Validate() error {
 
 	// Intake and executor
 	if b := c.Intake.Batch; b < 1 || b > streams.MaxBatch {
-		add("intake.batch", "%d is not between 1 and %d (the intake consumer's MaxAckPending)", b, streams.MaxBatch)
+		add("intake.batch", "%d is not between 1 and %d (the most messages the intake commits at once)", b, streams.MaxBatch)
 	}
 	if c.Intake.LeaseTTL <= MinLeaseTTL {
 		add("intake.lease_ttl", "%s must be longer than %s", c.Intake.LeaseTTL, MinLeaseTTL)

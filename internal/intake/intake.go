@@ -6,16 +6,24 @@
 // no-op. A message that still fails on its last delivery is recorded as
 // rejected with the error and terminated, never left undelivered.
 //
+// Messages flow through two stages: while one batch commits, the next is
+// collected from what JetStream has delivered and verified on every core.
+// A batch is whatever is waiting, up to Batch messages, so a message that
+// arrives at an idle intake is committed at once, and under load batches
+// grow. Batches commit one after another, in stream order.
+//
 // Only this package acks, naks or terminates messages.
 package intake
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -35,7 +43,8 @@ type Intake struct {
 	Ledger   ledger.Ledger
 	Engine   *engine.Engine
 	Log      *slog.Logger
-	// Batch is the most messages taken and committed at once (default 256).
+	// Batch is the most messages committed at once (default and at most
+	// streams.MaxBatch).
 	Batch int
 	// Committed is called after each commit (wakes the executor and the
 	// publisher); it must not block.
@@ -50,35 +59,117 @@ type Intake struct {
 	Observe func(in engine.Input, out engine.Outcome, meta *jetstream.MsgMetadata)
 }
 
-// Run consumes until ctx ends. It returns nil on a clean stop.
+// commitGrace is how long a transaction under way may still take to
+// finish after Run's context ends.
+const commitGrace = 5 * time.Second
+
+// Run consumes until ctx ends, and returns nil then. It returns an error
+// when this replica lost the intake lease (a commit's Fence failed) or
+// JetStream stopped delivering (the consumer was deleted, the connection
+// closed); either way, what it held and did not commit is handed back.
 func (in *Intake) Run(ctx context.Context) error {
 	batch := in.Batch
 	if batch <= 0 || batch > streams.MaxBatch {
 		batch = streams.MaxBatch
 	}
-	for ctx.Err() == nil {
-		msgs, err := in.Consumer.Fetch(batch, jetstream.FetchMaxWait(250*time.Millisecond))
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			in.Log.Warn("intake: fetch failed", "err", err)
-			sleep(ctx, time.Second)
-			continue
+	info := in.Consumer.CachedInfo()
+	ackWait, room := streams.DefaultAckWait, streams.MaxAckPending
+	if info != nil {
+		if info.Config.AckWait > 0 {
+			ackWait = info.Config.AckWait
 		}
-		var got []jetstream.Msg
-		for m := range msgs.Messages() {
-			got = append(got, m)
-		}
-		if err := msgs.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			in.Log.Warn("intake: fetch ended with an error", "err", err)
-		}
-		if len(got) == 0 {
-			continue
-		}
-		in.process(ctx, got)
+		room = max(room, info.Config.MaxAckPending)
 	}
-	return nil
+
+	// stop ends consuming: when ctx ends, the lease is lost, or JetStream
+	// stopped delivering.
+	stop, halt := context.WithCancelCause(ctx)
+	defer halt(nil)
+	h := &held{msgs: map[jetstream.Msg]time.Time{}}
+	// The handler runs on the connection's delivery goroutine: it only
+	// queues. The queue has room for every message the consumer lets this
+	// reader hold, so it does not wait.
+	queue := make(chan jetstream.Msg, room)
+	var lastErr errBox
+	cc, err := in.Consumer.Consume(func(m jetstream.Msg) {
+		h.add(m)
+		select {
+		case queue <- m:
+		case <-stop.Done():
+		}
+	}, jetstream.PullMaxMessages(streams.PullMaxMessages), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		lastErr.set(err)
+		if stop.Err() == nil {
+			in.Log.Warn("intake: consuming", "err", err)
+		}
+	}))
+	if err != nil {
+		return fmt.Errorf("intake: consume: %w", err)
+	}
+
+	alive, stopAlive := context.WithCancel(context.Background())
+	defer stopAlive()
+	go h.keepAlive(alive, ackWait)
+	ready := make(chan []item, 1)
+	var collector sync.WaitGroup
+	collector.Add(1)
+	go func() { defer collector.Done(); in.collect(stop, queue, ready, batch, h) }()
+	go func() {
+		select {
+		case <-cc.Closed():
+			halt(fmt.Errorf("intake: JetStream stopped delivering: %w", lastErr.get()))
+		case <-stop.Done():
+		}
+	}()
+
+	// A transaction under way finishes even when ctx ends, within
+	// commitGrace; waiting (for the ledger, between tries) ends with stop.
+	txCtx, cancelTx := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelTx()
+	go func() {
+		select {
+		case <-ctx.Done():
+			t := time.NewTimer(commitGrace)
+			defer t.Stop()
+			select {
+			case <-t.C:
+				cancelTx()
+			case <-txCtx.Done():
+			}
+		case <-txCtx.Done():
+		}
+	}()
+
+	var lost error
+	for lost == nil {
+		var items []item
+		select {
+		case items = <-ready:
+		case <-stop.Done():
+		}
+		if stop.Err() != nil {
+			break
+		}
+		lost = in.process(stop, txCtx, items)
+		h.remove(items)
+	}
+	halt(lost)
+	cc.Stop()
+	select {
+	case <-cc.Closed():
+	case <-time.After(5 * time.Second):
+		in.Log.Warn("intake: JetStream delivery did not stop in 5 s")
+	}
+	collector.Wait()
+	h.returnAll(in.Log)
+	stopAlive()
+	if lost != nil {
+		return fmt.Errorf("intake: %w", lost)
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return context.Cause(stop)
 }
 
 type item struct {
@@ -88,22 +179,54 @@ type item struct {
 	out  engine.Outcome
 }
 
-func (in *Intake) process(ctx context.Context, msgs []jetstream.Msg) {
+// collect takes the first message waiting (waiting for one), then whatever
+// else is already waiting up to batch, decodes and verifies them, and hands
+// them to the committer, in delivery order, until stop ends.
+func (in *Intake) collect(stop context.Context, queue <-chan jetstream.Msg, ready chan<- []item, batch int, h *held) {
+	for {
+		var first jetstream.Msg
+		select {
+		case first = <-queue:
+		case <-stop.Done():
+			return
+		}
+		msgs := append(make([]jetstream.Msg, 0, batch), first)
+	drain:
+		for len(msgs) < batch {
+			select {
+			case m := <-queue:
+				msgs = append(msgs, m)
+			default:
+				break drain
+			}
+		}
+		items := in.decode(msgs, h)
+		if len(items) == 0 {
+			continue
+		}
+		select {
+		case ready <- items:
+		case <-stop.Done():
+			return
+		}
+	}
+}
+
+// decode reads the messages' metadata, decodes them and checks their
+// signatures. Decoding and signature checks need no ledger: they are done
+// on every core while the batch before commits.
+func (in *Intake) decode(msgs []jetstream.Msg, h *held) []item {
 	items := make([]item, 0, len(msgs))
 	for _, m := range msgs {
 		meta, err := m.Metadata()
 		if err != nil {
 			in.Log.Error("intake: message without metadata; terminated", "subject", m.Subject(), "err", err)
 			_ = m.TermWithReason("no metadata")
+			h.remove([]item{{msg: m}})
 			continue
 		}
 		items = append(items, item{msg: m, meta: meta})
 	}
-	if len(items) == 0 {
-		return
-	}
-	// Decoding and signature checks need no ledger: do them on every core
-	// before the transaction.
 	workers := min(runtime.GOMAXPROCS(0), len(items))
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
@@ -118,17 +241,25 @@ func (in *Intake) process(ctx context.Context, msgs []jetstream.Msg) {
 		}(w)
 	}
 	wg.Wait()
+	return items
+}
+
+// process commits a batch, split by person into partitions committed side
+// by side. It returns an error only when the lease was lost (the items not
+// committed were handed back).
+func (in *Intake) process(ctx, txCtx context.Context, items []item) error {
 	parts := in.partition(items)
 	if len(parts) == 1 {
-		in.apply(ctx, items)
-		return
+		return in.apply(ctx, txCtx, items)
 	}
-	var pw sync.WaitGroup
-	for _, p := range parts {
-		pw.Add(1)
-		go func() { defer pw.Done(); in.apply(ctx, p) }()
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, p := range parts {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = in.apply(ctx, txCtx, p) }()
 	}
-	pw.Wait()
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // partition splits a batch by person into at most Partitions groups, each
@@ -168,24 +299,42 @@ func personOf(it item) string {
 // apply commits the items in stream order. Nothing is handed back to
 // JetStream to be redelivered later, since a later message would overtake
 // it: a batch that fails is retried here (while the ledger is down, until
-// it answers), then applied one message at a time, and a message that
-// still fails after a few tries is recorded as rejected with its error and
-// terminated. Only a lost lease hands the batch back: the replica that
-// holds the lease now resumes from the ack floor, in order.
-func (in *Intake) apply(ctx context.Context, items []item) {
-	err := in.commit(ctx, items)
-	for err != nil && in.ledgerDown(ctx, err) {
-		if !in.holdUntilLedger(ctx, items) {
-			return
+// it answers; after a deadlock or serialization failure, a few times),
+// then applied one message at a time, and a message that still fails after
+// a few tries is recorded as rejected with its error and terminated. Only a
+// lost lease hands the items back, and apply returns that error: the
+// replica that holds the lease now resumes from the ack floor, in order.
+// When ctx ends, what is not committed by then is handed back too.
+//
+// Transactions run in txCtx; waiting for the ledger and between tries ends
+// with ctx.
+func (in *Intake) apply(ctx, txCtx context.Context, items []item) error {
+	err := in.commit(txCtx, items)
+	for retry := 0; err != nil && ctx.Err() == nil; {
+		if in.ledgerDown(ctx, err) {
+			if !in.holdUntilLedger(ctx, items) {
+				return nil
+			}
+		} else if len(items) > 1 && retry < len(batchRetries) && tilgang.KindOf(err) == tilgang.Unavailable && !isLost(err) {
+			// The ledger answers, so the batch met another transaction
+			// (a deadlock or serialization failure on PostgreSQL): it
+			// likely goes through as a whole on a second try.
+			sleep(ctx, batchRetries[retry])
+			retry++
+		} else {
+			break
 		}
-		err = in.commit(ctx, items)
+		err = in.commit(txCtx, items)
 	}
 	if err == nil {
 		in.done(items)
-		return
+		return nil
 	}
-	if in.handBack(items, err) {
-		return
+	if lost := in.handBack(items, err); lost != nil {
+		return lost
+	}
+	if in.stopping(ctx, items) {
+		return nil
 	}
 	if len(items) > 1 {
 		in.Log.Warn("intake: batch failed; one transaction per message", "size", len(items), "err", err)
@@ -193,15 +342,18 @@ func (in *Intake) apply(ctx context.Context, items []item) {
 	for i := range items {
 		one := items[i : i+1]
 		if len(items) > 1 {
-			err = in.commit(ctx, one)
+			err = in.commit(txCtx, one)
 		}
 		for try := 1; err != nil && try < maxTries; try++ {
-			if in.handBack(items[i:], err) {
-				return
+			if lost := in.handBack(items[i:], err); lost != nil {
+				return lost
+			}
+			if in.stopping(ctx, items[i:]) {
+				return nil
 			}
 			if in.ledgerDown(ctx, err) {
 				if !in.holdUntilLedger(ctx, items[i:]) {
-					return
+					return nil
 				}
 				try--
 			} else {
@@ -209,31 +361,56 @@ func (in *Intake) apply(ctx context.Context, items []item) {
 					"seq", items[i].meta.Sequence.Stream, "try", try, "err", err)
 				sleep(ctx, time.Duration(try)*200*time.Millisecond)
 			}
-			err = in.commit(ctx, one)
+			err = in.commit(txCtx, one)
 		}
 		if err == nil {
 			in.done(one)
 			continue
 		}
-		if in.handBack(items[i:], err) {
-			return
+		if lost := in.handBack(items[i:], err); lost != nil {
+			return lost
 		}
-		in.reject(ctx, &items[i], err)
+		if in.stopping(ctx, items[i:]) {
+			return nil
+		}
+		in.reject(txCtx, &items[i], err)
 	}
+	return nil
 }
 
 // maxTries bounds the attempts at one message that keeps failing while the
 // ledger is up: then it is recorded as rejected, never left undelivered.
 const maxTries = 4
 
+// batchRetries are the pauses before a failed batch is tried again as a
+// whole when the ledger reports it unavailable but still answers.
+var batchRetries = []time.Duration{20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond}
+
 // handBack returns the items to JetStream when this replica lost the
-// intake lease; it reports whether it did.
-func (in *Intake) handBack(items []item, err error) bool {
+// intake lease; it returns that error, nil when err is another.
+func (in *Intake) handBack(items []item, err error) error {
 	var lost *leaseLost
 	if !errors.As(err, &lost) {
-		return false
+		return nil
 	}
 	in.Log.Warn("intake: lease lost; returning the batch", "size", len(items), "err", err)
+	for _, it := range items {
+		_ = it.msg.Nak()
+	}
+	return lost
+}
+
+func isLost(err error) bool {
+	var lost *leaseLost
+	return errors.As(err, &lost)
+}
+
+// stopping hands the items back when ctx ended (they are not tried again
+// or rejected on the way out); it reports whether it did.
+func (in *Intake) stopping(ctx context.Context, items []item) bool {
+	if ctx.Err() == nil {
+		return false
+	}
 	for _, it := range items {
 		_ = it.msg.Nak()
 	}
@@ -250,20 +427,14 @@ func (in *Intake) ledgerDown(ctx context.Context, err error) bool {
 	return herr != nil
 }
 
-// holdUntilLedger keeps the items (telling JetStream they are in progress)
-// until the ledger answers again; false when ctx ended (the items are then
-// handed back).
+// holdUntilLedger keeps the items until the ledger answers again (the
+// keep-alive tells JetStream they are in progress); false when ctx ended
+// (the items are then handed back).
 func (in *Intake) holdUntilLedger(ctx context.Context, items []item) bool {
 	in.Log.Warn("intake: the ledger is unavailable; holding the batch until it answers", "size", len(items))
 	for d := 500 * time.Millisecond; ; d = min(2*d, 5*time.Second) {
-		for _, it := range items {
-			_ = it.msg.InProgress()
-		}
 		sleep(ctx, d)
-		if ctx.Err() != nil {
-			for _, it := range items {
-				_ = it.msg.Nak()
-			}
+		if in.stopping(ctx, items) {
 			return false
 		}
 		if _, err := in.Ledger.Head(ctx); err == nil {
@@ -278,6 +449,14 @@ func (in *Intake) commit(ctx context.Context, items []item) error {
 	tx, err := in.Ledger.Begin(ctx)
 	if err != nil {
 		return err
+	}
+	ins := make([]engine.Input, len(items))
+	for i := range items {
+		ins[i] = items[i].in
+	}
+	if err := in.Engine.Prefetch(tx, ins); err != nil {
+		tx.Rollback()
+		return fmt.Errorf("prefetch: %w", err)
 	}
 	for i := range items {
 		if i == len(items)/2 {
@@ -364,6 +543,98 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-ctx.Done():
 	case <-t.C:
 	}
+}
+
+// held is every message a Run holds unacknowledged, from its delivery
+// until its batch is done, with when JetStream last heard of it.
+type held struct {
+	mu   sync.Mutex
+	msgs map[jetstream.Msg]time.Time
+}
+
+func (h *held) add(m jetstream.Msg) {
+	h.mu.Lock()
+	h.msgs[m] = time.Now()
+	h.mu.Unlock()
+}
+
+func (h *held) remove(items []item) {
+	h.mu.Lock()
+	for _, it := range items {
+		delete(h.msgs, it.msg)
+	}
+	h.mu.Unlock()
+}
+
+// keepAlive tells JetStream that messages held for half of AckWait are in
+// progress (waiting behind a slow batch, or for the ledger), so none is
+// redelivered while this reader holds it.
+func (h *held) keepAlive(ctx context.Context, ackWait time.Duration) {
+	t := time.NewTicker(max(ackWait/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			var due []jetstream.Msg
+			h.mu.Lock()
+			for m, at := range h.msgs {
+				if now.Sub(at) >= ackWait/2 {
+					due = append(due, m)
+					h.msgs[m] = now
+				}
+			}
+			h.mu.Unlock()
+			for _, m := range due {
+				_ = m.InProgress()
+			}
+		}
+	}
+}
+
+// returnAll naks what is still held, in stream order, so it is delivered
+// again first.
+func (h *held) returnAll(log *slog.Logger) {
+	h.mu.Lock()
+	type seqMsg struct {
+		seq uint64
+		msg jetstream.Msg
+	}
+	var left []seqMsg
+	for m := range h.msgs {
+		var seq uint64
+		if meta, err := m.Metadata(); err == nil {
+			seq = meta.Sequence.Stream
+		}
+		left = append(left, seqMsg{seq, m})
+	}
+	clear(h.msgs)
+	h.mu.Unlock()
+	slices.SortFunc(left, func(a, b seqMsg) int { return cmp.Compare(a.seq, b.seq) })
+	for _, l := range left {
+		_ = l.msg.Nak()
+	}
+	if len(left) > 0 {
+		log.Info("intake: stopped; messages not committed handed back", "messages", len(left))
+	}
+}
+
+// errBox holds the last error JetStream reported while consuming.
+type errBox struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (b *errBox) set(err error) { b.mu.Lock(); b.err = err; b.mu.Unlock() }
+
+func (b *errBox) get() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.err == nil {
+		return errors.New("consuming ended")
+	}
+	return b.err
 }
 
 // leaseLost is a commit refused because this replica no longer holds the

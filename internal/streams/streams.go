@@ -24,10 +24,21 @@ const (
 	AnchorSubject = "tilgang.event.audit.anchor._"
 	// APIPrefix is where the worker answers reads and admin calls.
 	APIPrefix = "tilgang.api."
-	// MaxBatch is the most messages the intake holds unacknowledged: one
-	// batch. Nothing newer is delivered while a batch is out, so a batch
-	// that comes back after a crash is still applied in stream order.
-	MaxBatch = 256
+	// MaxBatch is the most messages the intake commits at once.
+	MaxBatch = 1024
+	// MaxAckPending is the most messages the intake holds unacknowledged:
+	// room for the batch committing, the one being verified and those
+	// waiting behind them. Messages a stopped reader held are still applied
+	// in stream order: the next active intake resets the consumer to its ack
+	// floor (EnsureConsumer), and what was applied already is a no-op the
+	// second time (the ledger's idempotency key).
+	MaxAckPending = 4 * MaxBatch
+	// PullMaxMessages is how many messages the intake keeps asked for
+	// (Consume's PullMaxMessages); JetStream sends them as they come.
+	PullMaxMessages = MaxBatch
+	// DefaultAckWait is the intake consumer's AckWait unless Options say
+	// otherwise.
+	DefaultAckWait = 10 * time.Second
 	// MaxDeliver bounds redeliveries of a message that cannot be committed;
 	// on the last one it is recorded as rejected and terminated.
 	MaxDeliver = 8
@@ -38,7 +49,7 @@ type Options struct {
 	Replicas   int           // 1 embedded, 3 in a cluster
 	InMaxAge   time.Duration // default 400 days: the messages are the input record
 	EvMaxAge   time.Duration // default 400 days
-	AckWait    time.Duration // default 10 s: a batch commits in milliseconds; a crashed reader's batch comes back this soon
+	AckWait    time.Duration // default DefaultAckWait: the intake keeps what it holds alive; what a crashed reader held comes back this soon
 	Duplicates time.Duration // default 2 min
 }
 
@@ -62,7 +73,7 @@ func (o *Options) defaults() {
 		o.EvMaxAge = 400 * 24 * time.Hour
 	}
 	if o.AckWait == 0 {
-		o.AckWait = 10 * time.Second
+		o.AckWait = DefaultAckWait
 	}
 	if o.Duplicates == 0 {
 		o.Duplicates = 2 * time.Minute
@@ -87,13 +98,14 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, o Options) error
 	return nil
 }
 
-// EnsureConsumer creates or updates the intake consumer. Only the active
+// EnsureConsumer creates or updates the intake consumer (an existing one
+// takes the current settings, MaxAckPending among them). Only the active
 // intake calls it: it may reset the consumer to its ack floor.
 func EnsureConsumer(ctx context.Context, js jetstream.JetStream, o Options) (jetstream.Consumer, error) {
 	o.defaults()
 	cfg := jetstream.ConsumerConfig{
 		Durable: Intake, AckPolicy: jetstream.AckExplicitPolicy, AckWait: o.AckWait, MaxDeliver: MaxDeliver,
-		FilterSubject: InSubjects, MaxAckPending: MaxBatch, DeliverPolicy: jetstream.DeliverAllPolicy,
+		FilterSubject: InSubjects, MaxAckPending: MaxAckPending, DeliverPolicy: jetstream.DeliverAllPolicy,
 		Description: "tilgang intake",
 	}
 	existing, err := js.Consumer(ctx, In, Intake)
@@ -105,9 +117,9 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, o Options) (jet
 		info := existing.CachedInfo()
 		cfg.DeliverPolicy, cfg.OptStartSeq = info.Config.DeliverPolicy, info.Config.OptStartSeq
 		if info.NumAckPending > 0 {
-			// The reader before us stopped with a batch in hand. Start again
-			// right after the ack floor, so that batch comes back now and in
-			// stream order instead of after AckWait behind newer messages.
+			// The reader before us stopped with messages in hand. Start again
+			// right after the ack floor, so they come back now and in stream
+			// order instead of after AckWait behind newer messages.
 			// Anything above the floor that was applied is a no-op the
 			// second time (the ledger's idempotency key).
 			if err := js.DeleteConsumer(ctx, In, Intake); err != nil {
