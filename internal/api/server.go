@@ -33,6 +33,8 @@ type Server struct {
 	Reload func(ctx context.Context, actor string) (string, error)
 	Now    func() time.Time
 	Log    *slog.Logger
+	// Serving, when set, is closed once Serve has subscribed.
+	Serving chan struct{}
 
 	replayMu sync.Mutex
 	replay   map[string]time.Time // signer "\n" nonce -> when it may be forgotten
@@ -75,6 +77,9 @@ func (s *Server) Serve(ctx context.Context, nc *nats.Conn) error {
 		return fmt.Errorf("api: subscribe %s>: %w", streams.APIPrefix, err)
 	}
 	s.log().Info("api serving", "subject", streams.APIPrefix+">", "queue", QueueGroup)
+	if s.Serving != nil {
+		close(s.Serving)
+	}
 	<-ctx.Done()
 	if err := sub.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		s.log().Warn("api drain", "err", err)

@@ -25,21 +25,21 @@ func (p *Parts) serveAPI(ctx context.Context, pub *publish.Publisher) error {
 		Now:        p.Engine.Now,
 		Log:        p.Log,
 	}
+	srv.Serving = make(chan struct{})
 	errs := make(chan error, 1)
 	go func() { errs <- srv.Serve(ctx, p.NC) }()
-	// Serve subscribes at once; an immediate error (bad connection) shows
-	// here, later ones end with ctx.
-	if err := p.NC.Flush(); err != nil {
+	// Ready only once the server has subscribed: a call right after start
+	// finds it. An immediate error (bad connection) shows here, later ones
+	// end with ctx.
+	select {
+	case <-srv.Serving:
+		return nil
+	case err := <-errs:
+		if err == nil {
+			err = ctx.Err()
+		}
 		return fmt.Errorf("api: %w", err)
 	}
-	select {
-	case err := <-errs:
-		if err != nil {
-			return fmt.Errorf("api: %w", err)
-		}
-	default:
-	}
-	return nil
 }
 
 // Reload loads the catalogue again; on errors the one in force stays.

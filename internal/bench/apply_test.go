@@ -122,3 +122,20 @@ func applyAll(b testing.TB, l ledger.Ledger, eng *engine.Engine, ins []engine.In
 		}
 	}
 }
+
+// BenchmarkDecodeVerify is what every message costs before the ledger:
+// decoding the envelope and checking its Ed25519 signature. On a machine
+// whose cores also run JetStream it bounds the pipeline's rate:
+//
+//	go test -run '^$' -bench DecodeVerify ./internal/bench
+func BenchmarkDecodeVerify(b *testing.B) {
+	eng, _, requests := applySetup(b, b.TempDir(), 1)
+	raw, subject := requests[0].Raw, requests[0].Subject
+	for b.Loop() {
+		in := engine.Decode(subject, raw, 1)
+		eng.Check(&in)
+		if in.Env == nil {
+			b.Fatal(in.DecodeErr)
+		}
+	}
+}

@@ -156,7 +156,7 @@ const (
 	DefaultHTTP           = "127.0.0.1:8480"
 	DefaultStreamReplicas = 3
 	DefaultMaxConns       = 8
-	DefaultBatch          = 256
+	DefaultBatch          = 1024
 	DefaultLeaseTTL       = 10 * time.Second
 	DefaultWorkers        = 32
 	DefaultClaimLease     = 60 * time.Second

@@ -147,7 +147,7 @@ connectors: {manual: {type: manual}}
 	require.Equal(t, DefaultStreamReplicas, c.NATS.StreamReplicas)
 	require.Equal(t, Ledger{Driver: "postgres", DSNEnv: DefaultDSNEnv, MaxConns: 8}, c.Ledger)
 	require.Equal(t, "127.0.0.1:8480", c.HTTP)
-	require.Equal(t, Intake{Batch: 256, LeaseTTL: 10 * time.Second}, c.Intake)
+	require.Equal(t, Intake{Batch: 1024, LeaseTTL: 10 * time.Second}, c.Intake)
 	require.Equal(t, Executor{Workers: 32, ClaimLease: 60 * time.Second, CallTimeout: 20 * time.Second, MaxAttempts: 8}, c.Executor)
 	require.Equal(t, Log{Format: "json", Level: "info"}, c.Log)
 }
