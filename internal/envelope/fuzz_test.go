@@ -1,6 +1,7 @@
 package envelope
 
 import (
+	"encoding/json"
 	"testing"
 
 	"github.com/nats-io/nkeys"
@@ -56,5 +57,23 @@ func FuzzDecode(f *testing.F) {
 		require.NoError(t, err)
 		_, err = Decode(subject, raw)
 		require.NoError(t, err, "refused on its own subject %s", subject)
+	})
+}
+
+// FuzzRepeatedKeys checks the quick scan against the token walk: it may
+// send a document on to the walk, but never clear one the walk rejects.
+func FuzzRepeatedKeys(f *testing.F) {
+	for _, s := range []string{`{"a":1,"a":2}`, `{"a":1,"\u0061":2}`, `{"a":{"b":[{"c":1,"c":2}]}}`, `{"a":"\"a\"","b":["a","a"]}`,
+		`{"k0":0,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":0,"k11":1,"k12":2,"k13":3,"k14":4,"k15":5,"k16":6,"k17":7,"k3":3}`,
+		`[{"a":1},{"a":1}]`, `"x"`, `{"a\\":1,"a\\":2}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if !json.Valid(raw) {
+			return
+		}
+		if noRepeatedKeys(raw) {
+			require.NoError(t, checkJSONTokens(raw), "the quick scan cleared %q", raw)
+		}
 	})
 }

@@ -12,8 +12,82 @@ import (
 )
 
 // checkJSON checks that raw is exactly one JSON value with no key repeated
-// in any object at any depth.
+// in any object at any depth. Call it on valid JSON (json.Valid): a quick
+// scan clears the common case, and only a document it cannot clear is
+// walked token by token, which names the problem.
 func checkJSON(raw []byte) error {
+	if noRepeatedKeys(raw) {
+		return nil
+	}
+	return checkJSONTokens(raw)
+}
+
+// noRepeatedKeys reports whether no object in raw, a valid JSON document,
+// repeats a key. It answers false when unsure (a key with escapes that
+// equals another once unescaped), never true wrongly.
+func noRepeatedKeys(raw []byte) bool {
+	type frame struct {
+		obj  bool
+		keys [][]byte
+		many map[string]struct{} // past 16 keys
+	}
+	var stack []frame
+	wantKey := false
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; c {
+		case '{':
+			stack = append(stack, frame{obj: true})
+			wantKey = true
+		case '[':
+			stack = append(stack, frame{})
+			wantKey = false
+		case '}', ']':
+			stack = stack[:len(stack)-1]
+			wantKey = false
+		case ',':
+			wantKey = len(stack) > 0 && stack[len(stack)-1].obj
+		case '"':
+			j := i + 1
+			escaped := false
+			for ; raw[j] != '"'; j++ {
+				if raw[j] == '\\' {
+					escaped = true
+					j++
+				}
+			}
+			if wantKey {
+				if escaped {
+					return false
+				}
+				top := &stack[len(stack)-1]
+				k := raw[i+1 : j]
+				if top.many != nil {
+					if _, dup := top.many[string(k)]; dup {
+						return false
+					}
+					top.many[string(k)] = struct{}{}
+				} else {
+					for _, seen := range top.keys {
+						if bytes.Equal(seen, k) {
+							return false
+						}
+					}
+					if top.keys = append(top.keys, k); len(top.keys) > 16 {
+						top.many = map[string]struct{}{}
+						for _, seen := range top.keys {
+							top.many[string(seen)] = struct{}{}
+						}
+					}
+				}
+				wantKey = false
+			}
+			i = j
+		}
+	}
+	return true
+}
+
+func checkJSONTokens(raw []byte) error {
 	type frame struct {
 		obj     bool
 		keys    map[string]struct{}
