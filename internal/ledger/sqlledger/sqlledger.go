@@ -70,13 +70,15 @@ type Store struct {
 
 	mu    sync.Mutex
 	stmts map[string]*sql.Stmt
+
+	stopCheckpoints func() // SQLite
 }
 
 var _ ledger.Ledger = (*Store)(nil)
 
 // OpenSQLite opens (creating if needed) the ledger in a SQLite file.
 func OpenSQLite(ctx context.Context, path string) (*Store, error) {
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-65536)&_txlock=immediate"
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=temp_store(MEMORY)&_pragma=cache_size(-65536)&_pragma=wal_autocheckpoint(16384)&_txlock=immediate"
 	w, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
@@ -95,7 +97,41 @@ func OpenSQLite(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.checkpointInBackground(path); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// checkpointInBackground copies the write-ahead log into the database file
+// from a connection of its own, twice a second, so the writer does not
+// stop to do it in the middle of a commit. The writer still checkpoints by
+// itself once the log passes 64 MiB (wal_autocheckpoint), should this fall
+// behind.
+func (s *Store) checkpointInBackground(path string) error {
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		return fmt.Errorf("ledger: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		defer db.Close()
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				_, _ = db.Exec(`PRAGMA wal_checkpoint(PASSIVE)`) // busy or behind: the next tick, or the writer, does it
+			}
+		}
+	}()
+	s.stopCheckpoints = func() { close(stop); <-done }
+	return nil
 }
 
 // OpenDB wraps an already opened database (PostgreSQL through pgx's
@@ -121,6 +157,10 @@ func (s *Store) migrate(ctx context.Context) error {
 }
 
 func (s *Store) Close() error {
+	if s.stopCheckpoints != nil {
+		s.stopCheckpoints()
+		s.stopCheckpoints = nil
+	}
 	s.mu.Lock()
 	for _, st := range s.stmts {
 		st.Close()
