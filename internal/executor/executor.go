@@ -107,7 +107,10 @@ func (x *Executor) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		free := x.Workers - int(x.inflight.Load())
 		var ops []ledger.Operation
-		if free > 0 {
+		// Claim when a quarter of the workers are free (or all are): each
+		// claim reads the queue, and one per finished operation would read
+		// it for every operation.
+		if free > 0 && (free >= max(1, x.Workers/4) || free == x.Workers) {
 			var err error
 			ops, err = x.Ledger.Claim(ctx, x.Holder, x.Engine.Now(), x.Lease, free)
 			if err != nil && ctx.Err() == nil {
