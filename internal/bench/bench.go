@@ -17,6 +17,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,12 +65,17 @@ type Result struct {
 	JSRate       float64       // plain consume-and-ack messages per second
 	JSP50, JSP99 time.Duration // publish to ack
 	Ratio        float64       // Rate / JSRate
+	// CPU and JSCPU are the machine's busy CPU time (every core and
+	// process, the database's too) per request from the first publish to
+	// the last commit, and per message of the JetStream loop: the rate
+	// cannot pass cores / CPU.
+	CPU, JSCPU time.Duration
 }
 
 func (r Result) String() string {
-	return fmt.Sprintf("requests=%d pipeline=%.0f req/s p50=%s p99=%s (all active at %.0f req/s) | jetstream=%.0f msg/s p50=%s p99=%s | ratio=%.2f",
-		r.Requests, r.Rate, r.P50.Round(time.Microsecond*100), r.P99.Round(time.Microsecond*100), r.ActiveRate,
-		r.JSRate, r.JSP50.Round(time.Microsecond*100), r.JSP99.Round(time.Microsecond*100), r.Ratio)
+	return fmt.Sprintf("requests=%d pipeline=%.0f req/s p50=%s p99=%s cpu/req=%s (all active at %.0f req/s) | jetstream=%.0f msg/s p50=%s p99=%s cpu/msg=%s | ratio=%.2f",
+		r.Requests, r.Rate, r.P50.Round(time.Microsecond*100), r.P99.Round(time.Microsecond*100), r.CPU.Round(time.Microsecond), r.ActiveRate,
+		r.JSRate, r.JSP50.Round(time.Microsecond*100), r.JSP99.Round(time.Microsecond*100), r.JSCPU.Round(time.Microsecond), r.Ratio)
 }
 
 // Options of a run.
@@ -172,10 +179,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return Result{}, err
 	}
 	res := Result{Requests: o.Requests}
-	if res.JSRate, res.JSP50, res.JSP99, err = jetstreamLoop(ctx, js, requests); err != nil {
+	if res.JSRate, res.JSP50, res.JSP99, res.JSCPU, err = jetstreamLoop(ctx, js, requests); err != nil {
 		return res, err
 	}
-	if res.Rate, res.P50, res.P99, res.ActiveRate, err = pipeline(ctx, o, nc, js, ps, people, requests); err != nil {
+	if res.Rate, res.P50, res.P99, res.CPU, res.ActiveRate, err = pipeline(ctx, o, nc, js, ps, people, requests); err != nil {
 		return res, err
 	}
 	res.Ratio = res.Rate / res.JSRate
@@ -239,16 +246,16 @@ func publishAll(js jetstream.JetStream, msgs []*nats.Msg, st *stamps) error {
 // jetstreamLoop is the baseline: the same messages through a stream and a
 // durable pull consumer read the way the intake reads its own (Consume, the
 // same pull size, MaxAckPending and AckWait), acking each message.
-func jetstreamLoop(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg) (rate float64, p50, p99 time.Duration, err error) {
+func jetstreamLoop(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg) (rate float64, p50, p99, cpu time.Duration, err error) {
 	const name = "BENCH_BASELINE"
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"bench.>"}, Storage: jetstream.FileStorage}); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	defer js.DeleteStream(context.WithoutCancel(ctx), name)
 	cons, err := js.CreateOrUpdateConsumer(ctx, name, jetstream.ConsumerConfig{Durable: "loop", AckPolicy: jetstream.AckExplicitPolicy,
 		MaxAckPending: streams.MaxAckPending, AckWait: streams.DefaultAckWait})
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	st := newStamps(len(msgs))
 	copies := make([]*nats.Msg, len(msgs))
@@ -260,22 +267,43 @@ func jetstreamLoop(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg
 		st.finished(m.Headers().Get(jetstream.MsgIDHeader), time.Now())
 	}, jetstream.PullMaxMessages(streams.PullMaxMessages))
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	defer cc.Stop()
+	busy0 := busy()
 	if err := publishAll(js, copies, st); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	select {
 	case <-st.all:
 	case <-time.After(5 * time.Minute):
-		return 0, 0, 0, fmt.Errorf("bench: jetstream loop did not finish")
+		return 0, 0, 0, 0, fmt.Errorf("bench: jetstream loop did not finish")
 	}
+	cpu = (busy() - busy0) / time.Duration(len(msgs))
 	rate, p50, p99 = st.summary()
-	return rate, p50, p99, nil
+	return rate, p50, p99, cpu, nil
 }
 
-func pipeline(ctx context.Context, o Options, nc *nats.Conn, js jetstream.JetStream, ps *principals.Set, people, requests []*nats.Msg) (rate float64, p50, p99 time.Duration, activeRate float64, err error) {
+// busy is the machine's CPU time spent not idle so far, all cores (Linux
+// /proc/stat, in ticks of 10 ms; 0 where there is none).
+func busy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	var total int64
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if i != 3 && i != 4 && i < 8 { // idle and iowait are not busy; guest time is in user already
+			total += n
+		}
+	}
+	return time.Duration(total) * 10 * time.Millisecond
+}
+
+func pipeline(ctx context.Context, o Options, nc *nats.Conn, js jetstream.JetStream, ps *principals.Set, people, requests []*nats.Msg) (rate float64, p50, p99, cpu time.Duration, activeRate float64, err error) {
 	polDir := filepath.Join(o.Dir, "policies")
 	if err = os.MkdirAll(polDir, 0o755); err != nil {
 		return
@@ -364,7 +392,7 @@ func pipeline(ctx context.Context, o Options, nc *nats.Conn, js jetstream.JetStr
 	}); err != nil {
 		return
 	}
-	start := time.Now()
+	start, busy0 := time.Now(), busy()
 	if err = publishAll(js, requests, st); err != nil {
 		return
 	}
@@ -374,6 +402,7 @@ func pipeline(ctx context.Context, o Options, nc *nats.Conn, js jetstream.JetStr
 		err = fmt.Errorf("bench: pipeline did not finish")
 		return
 	}
+	cpu = (busy() - busy0) / time.Duration(len(requests))
 	rate, p50, p99 = st.summary()
 	if err = waitFor(ctx, func() (bool, error) {
 		s, err := store.Stats(ctx)

@@ -73,4 +73,6 @@ func report(b *testing.B, res Result) {
 	b.ReportMetric(res.JSRate, "js_msg/s")
 	b.ReportMetric(res.Ratio, "ratio")
 	b.ReportMetric(res.ActiveRate, "active/s")
+	b.ReportMetric(float64(res.CPU.Microseconds()), "cpu_µs/req")
+	b.ReportMetric(float64(res.JSCPU.Microseconds()), "js_cpu_µs/msg")
 }
