@@ -283,6 +283,21 @@ func opIDs(ops []ledger.Operation) []int64 {
 }
 
 var claimTests = []test{
+	{"PastALongBlockedQueue", func(t *testing.T, l ledger.Ledger) {
+		// A manual task heads p1's chain; hundreds of p1's operations wait
+		// behind it, and p2's one operation comes after all of them in
+		// the queue. A claim must still find p2's, and take it alone.
+		var ops []ledger.Operation
+		for i := range 300 {
+			ops = append(ops, op("p1", "manual", t0, uint64(i+1)))
+		}
+		ids := insertOps(t, l, append(ops, op("p2", "ad", t0, 1000), op("p2", "ad", t0, 1001))...)
+		set(t, l, ids[0], ledger.OpWaiting)
+		require.Equal(t, []int64{ids[300]}, claimIDs(t, l, t0, 1))
+		require.Empty(t, claimIDs(t, l, t0, 10), "p2's second waits for its first; p1's for the task")
+		set(t, l, ids[0], ledger.OpDone)
+		require.Equal(t, []int64{ids[1]}, claimIDs(t, l, t0, 10), "the task done, p1's next")
+	}},
 	{"Fields", func(t *testing.T, l ledger.Ledger) {
 		id := insertOps(t, l, op("p1", "ad", t0, 1))[0]
 		now := t0.Add(time.Second)

@@ -1055,30 +1055,68 @@ func (s *Store) Claim(ctx context.Context, holder string, now time.Time, lease t
 	}
 	// An operation is claimable when it is queued, due, past its retry time,
 	// and no earlier due operation of the same person and connector is still
-	// unfinished: per-(person, connector) order. The scan follows the
-	// operations_order index, so it stops after LIMIT claimable rows.
-	q := `UPDATE operations SET state = 'claimed', holder = ?, claim_until = ?, token = token + 1, attempts = attempts + 1, updated = ?
+	// unfinished: per-(person, connector) order. The queue is read a window
+	// at a time, in order (the operations_order index): a claim costs what
+	// it looks at, not the length of the queue, and a window of operations
+	// all waiting behind others moves on to the next.
+	window := max(4*n, 64)
+	next, err := s.stmt(ctx, `SELECT due_at, seq, id FROM operations
+		WHERE state = 'queued' AND due_at <= ? AND next_at <= ? AND (due_at, seq, id) > (?, ?, ?)
+		ORDER BY state, due_at, seq, id LIMIT ?`)
+	if err != nil {
+		return nil, err
+	}
+	claim, err := s.stmt(ctx, `UPDATE operations SET state = 'claimed', holder = ?, claim_until = ?, token = token + 1, attempts = attempts + 1, updated = ?
 		WHERE id IN (
 			SELECT o.id FROM operations o
-			WHERE o.state = 'queued' AND o.due_at <= ? AND o.next_at <= ?
+			WHERE o.state = 'queued' AND o.due_at <= ? AND o.next_at <= ? AND (o.due_at, o.seq, o.id) > (?, ?, ?) AND (o.due_at, o.seq, o.id) <= (?, ?, ?)
 			AND NOT EXISTS (
 				SELECT 1 FROM operations p
 				WHERE p.person = o.person AND p.connector = o.connector
 				AND p.state IN ('queued', 'claimed', 'waiting') AND p.due_at <= ?
 				AND (p.due_at < o.due_at OR (p.due_at = o.due_at AND (p.seq < o.seq OR (p.seq = o.seq AND p.id < o.id)))))
-			ORDER BY o.state, o.due_at, o.seq, o.id LIMIT ?` + s.skipLocked() + `)
-		RETURNING ` + opCols
-	st, err := s.stmt(ctx, q)
+			ORDER BY o.state, o.due_at, o.seq, o.id LIMIT ?`+s.skipLocked()+`)
+		RETURNING `+opCols)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := st.QueryContext(ctx, holder, ms(now.Add(lease)), nowMS, nowMS, nowMS, nowMS, n)
-	if err != nil {
-		return nil, classify(err, "claim")
-	}
-	ops, err := collectOps(rows)
-	if err != nil {
-		return nil, err
+	var ops []ledger.Operation
+	after := [3]int64{-1 << 62, -1 << 62, -1 << 62} // (due_at, seq, id) before the window
+	for len(ops) < n {
+		var last [3]int64
+		rows, err := next.QueryContext(ctx, nowMS, nowMS, after[0], after[1], after[2], window)
+		if err != nil {
+			return nil, classify(err, "claim: read the queue")
+		}
+		seen := 0
+		for rows.Next() {
+			if err := rows.Scan(&last[0], &last[1], &last[2]); err != nil {
+				rows.Close()
+				return nil, classify(err, "claim: read the queue")
+			}
+			seen++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, classify(err, "claim: read the queue")
+		}
+		if seen == 0 {
+			break
+		}
+		rows, err = claim.QueryContext(ctx, holder, ms(now.Add(lease)), nowMS, nowMS, nowMS, after[0], after[1], after[2],
+			last[0], last[1], last[2], nowMS, n-len(ops))
+		if err != nil {
+			return nil, classify(err, "claim")
+		}
+		got, err := collectOps(rows)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, got...)
+		if seen < window {
+			break // the end of the queue
+		}
+		after = last
 	}
 	sort.Slice(ops, func(i, j int) bool { return opLess(ops[i], ops[j]) })
 	return ops, nil
