@@ -470,9 +470,14 @@ func (in *Intake) commit(ctx context.Context, items []item) error {
 		}
 		items[i].out = out
 	}
-	// The lease is checked (and extended) last, so its row is locked only
-	// for the commit: partitions commit side by side, and a replica that
-	// lost the lease meanwhile cannot commit what it applied.
+	// The rows are written first; the lease is checked (and extended) last,
+	// so its row is locked only for the commit (the chain's few rows):
+	// partitions write side by side, and a replica that lost the lease
+	// meanwhile cannot commit what it applied.
+	if err := tx.Flush(); err != nil {
+		tx.Rollback()
+		return err
+	}
 	if in.Fence != nil {
 		if err := in.Fence(tx); err != nil {
 			tx.Rollback()

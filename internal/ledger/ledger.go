@@ -134,6 +134,13 @@ type Tx interface {
 	PutAccount(a AccountRow) error
 	AccountsOf(person string) ([]AccountRow, error)
 
+	// Flush sends the writes kept since Load, and the events queued so
+	// far, now rather than at Commit: what Commit then does is only the
+	// audit chain, whose head every writer takes in turn, so a transaction
+	// holds the shared rows (the chain head, a fenced lease) for as short a
+	// time as it can. Commit flushes whatever is left itself.
+	Flush() error
+
 	// Audit appends an entry to the chain at Commit.
 	Audit(e AuditEntry)
 	// Emit queues an event to be published after Commit.

@@ -2,6 +2,7 @@ package ledgertest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -140,6 +141,33 @@ var loadTests = []test{
 		// And the next transaction's ids are new again.
 		more := insertOps(t, l, op("p3", "ad", t0, 99))
 		require.False(t, seen[more[0]])
+	}},
+	{"FlushThenMore", func(t *testing.T, l ledger.Ledger) {
+		// Flush sends what was kept; the transaction goes on, and Commit
+		// stores all of it, the chain included.
+		tx := begin(t, l)
+		defer tx.Rollback()
+		require.NoError(t, tx.Load([]string{"p1"}, nil))
+		require.NoError(t, tx.PutPerson(person("p1")))
+		g := grant("g1", "p1", "gerica", "bruker", tilgang.StateProvisioning)
+		require.NoError(t, tx.InsertGrant(g))
+		tx.Audit(stateEntry(g, ""))
+		tx.Emit(ledger.Event{Kind: "grant.provisioning", Person: "p1", At: t0})
+		require.NoError(t, tx.Flush())
+		got, err := tx.Grant("g1")
+		require.NoError(t, err)
+		require.Equal(t, tilgang.StateProvisioning, got.State)
+		got.State, got.Updated = tilgang.StateActive, t0.Add(time.Minute)
+		require.NoError(t, tx.UpdateGrant(*got))
+		tx.Audit(stateEntry(*got, tilgang.StateProvisioning))
+		tx.Emit(ledger.Event{Kind: "grant.active", Person: "p1", At: t0})
+		require.NoError(t, tx.Commit())
+		sg, err := l.Grant(t.Context(), "g1")
+		require.NoError(t, err)
+		require.Equal(t, tilgang.StateActive, sg.State)
+		require.Equal(t, int64(2), stats(t, l).EventsUnsent)
+		require.Equal(t, int64(2), head(t, l).Seq)
+		require.True(t, verify(t, l, nil).OK)
 	}},
 	{"ClaimedTokenChecked", func(t *testing.T, l ledger.Ledger) {
 		insertOps(t, l, op("p1", "ad", t0, 1))

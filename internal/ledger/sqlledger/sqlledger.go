@@ -899,8 +899,28 @@ func (t *tx) Commit() error {
 	if t.done {
 		return tilgang.Errorf(tilgang.Internal, "ledger: commit of a finished transaction")
 	}
-	if err := t.flush(); err != nil {
+	if err := t.Flush(); err != nil {
 		t.Rollback()
+		return err
+	}
+	if len(t.audit) > 0 {
+		if err := t.appendChain(); err != nil {
+			t.Rollback()
+			return err
+		}
+	}
+	t.done = true
+	err := t.tx.Commit()
+	t.prepareMissing()
+	return classify(err, "commit")
+}
+
+// Flush writes the kept rows and the queued events.
+func (t *tx) Flush() error {
+	if t.done {
+		return tilgang.Errorf(tilgang.Internal, "ledger: flush of a finished transaction")
+	}
+	if err := t.flush(); err != nil {
 		return err
 	}
 	events := make([][]any, 0, len(t.events))
@@ -916,19 +936,10 @@ func (t *tx) Commit() error {
 		events = append(events, []any{e.Kind, person, mustJSON(data), ms(e.At), 0})
 	}
 	if err := t.insertRows(`INSERT INTO events (kind, person, data, at, published) VALUES `, events, ""); err != nil {
-		t.Rollback()
 		return err
 	}
-	if len(t.audit) > 0 {
-		if err := t.appendChain(); err != nil {
-			t.Rollback()
-			return err
-		}
-	}
-	t.done = true
-	err := t.tx.Commit()
-	t.prepareMissing()
-	return classify(err, "commit")
+	t.events = t.events[:0]
+	return nil
 }
 
 func (t *tx) appendChain() error {
