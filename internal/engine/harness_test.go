@@ -361,9 +361,9 @@ func (h *harness) complete(op ledger.Operation) {
 	h.t.Helper()
 	switch {
 	case op.Connector == ledger.Internal:
-		h.inTx(func(tx ledger.Tx) error { return h.eng.RunInternal(tx, op) })
+		h.opTx(op, func(tx ledger.Tx) error { return h.eng.RunInternal(tx, op) })
 	case h.eng.IsManual(op.Connector):
-		h.inTx(func(tx ledger.Tx) error { return h.eng.Waiting(tx, op) })
+		h.opTx(op, func(tx ledger.Tx) error { return h.eng.Waiting(tx, op) })
 	default:
 		var err error
 		if h.fail != nil {
@@ -383,12 +383,24 @@ func (h *harness) done(op ledger.Operation) {
 	if op.Kind == ledger.KindEnsureAccount {
 		ref = connectors.Ref{"username": op.Person}
 	}
-	h.inTx(func(tx ledger.Tx) error { return h.eng.Done(tx, op, ref) })
+	h.opTx(op, func(tx ledger.Tx) error { return h.eng.Done(tx, op, ref) })
 }
 
 func (h *harness) failed(op ledger.Operation, cause error) {
 	h.t.Helper()
-	h.inTx(func(tx ledger.Tx) error { return h.eng.Failed(tx, op, cause) })
+	h.opTx(op, func(tx ledger.Tx) error { return h.eng.Failed(tx, op, cause) })
+}
+
+// opTx records an operation's result as the executor does: in a
+// transaction that has loaded the operation's person.
+func (h *harness) opTx(op ledger.Operation, f func(tx ledger.Tx) error) {
+	h.t.Helper()
+	h.inTx(func(tx ledger.Tx) error {
+		if err := tx.Load([]string{op.Person}, nil); err != nil {
+			return err
+		}
+		return f(tx)
+	})
 }
 
 // ---- reads ----
