@@ -15,6 +15,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/envelope"
 	"github.com/ror-ikt/tilgang/internal/ledger"
 	"github.com/ror-ikt/tilgang/internal/principals"
+	"github.com/ror-ikt/tilgang/internal/streams"
 	"github.com/ror-ikt/tilgang/internal/testenv"
 )
 
@@ -151,4 +152,20 @@ func verify(t *testing.T, e *testenv.Env) ledger.VerifyReport {
 	var rep ledger.VerifyReport
 	require.NoError(t, c.Call(context.Background(), "audit.verify", struct{}{}, &rep))
 	return rep
+}
+
+// TestIntakeStartsAgainAfterItsConsumerIsDeleted: without a lease (tilgang
+// dev) the intake starts itself again when JetStream stops delivering, here
+// because an operator deleted the intake consumer, and applies what came
+// meanwhile.
+func TestIntakeStartsAgainAfterItsConsumerIsDeleted(t *testing.T) {
+	e := testenv.Start(t, "", "")
+	e.Joiner(testenv.People()...)
+	first := e.Send(tilgang.TypeRequest, "1547-1", "1547-2", grant("kasse", "bruker"))
+	e.Wait("request.accepted", "1547-1", testenv.ForRequest(first))
+	require.NoError(t, e.JS.DeleteConsumer(t.Context(), streams.In, streams.Intake))
+	second := e.Send(tilgang.TypeRequest, "1547-1", "1547-2", grant("kasse", "manuell"))
+	e.Wait("request.accepted", "1547-1", testenv.ForRequest(second))
+	_, err := e.JS.Consumer(t.Context(), streams.In, streams.Intake)
+	require.NoError(t, err, "the intake consumer is there again")
 }

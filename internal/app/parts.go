@@ -143,7 +143,25 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 	start("executor", workCtx, func(c context.Context) error { defer execWG.Done(); return exec.Run(c) })
 	if p.Lease == nil {
 		start("publisher", pubCtx, pub.Run)
-		start("intake", inCtx, func(c context.Context) error { defer inWG.Done(); return runIntake(c) })
+		start("intake", inCtx, func(c context.Context) error {
+			defer inWG.Done()
+			// Without a lease to hand back, the intake starts again itself
+			// when JetStream stopped delivering (its consumer was deleted,
+			// say); the consumer is ensured again and resumes at its floor.
+			for {
+				err := runIntake(c)
+				if err == nil || c.Err() != nil {
+					return err
+				}
+				p.Log.Warn("intake stopped; starting it again", "err", err)
+				t := time.NewTimer(time.Second)
+				select {
+				case <-c.Done():
+				case <-t.C:
+				}
+				t.Stop()
+			}
+		})
 	} else {
 		// The active replica reads the intake and publishes; the others
 		// stand by and execute operations.

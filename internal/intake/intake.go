@@ -102,6 +102,10 @@ func (in *Intake) Run(ctx context.Context) error {
 		if stop.Err() == nil {
 			in.Log.Warn("intake: consuming", "err", err)
 		}
+		if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+			// Nothing more comes: stop, and let the consumer be ensured again.
+			halt(fmt.Errorf("intake: JetStream stopped delivering: %w", err))
+		}
 	}))
 	if err != nil {
 		return fmt.Errorf("intake: consume: %w", err)
