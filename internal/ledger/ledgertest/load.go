@@ -169,6 +169,26 @@ var loadTests = []test{
 		require.Equal(t, int64(2), head(t, l).Seq)
 		require.True(t, verify(t, l, nil).OK)
 	}},
+	{"RetriedOperationIsUnfinishedAgain", func(t *testing.T, l ledger.Ledger) {
+		// A failed operation is not among what Load reads; taken up again
+		// (a retry), it must be among the person's unfinished ones at once.
+		ids := insertOps(t, l, op("p1", "ad", t0, 1))
+		set(t, l, ids[0], ledger.OpFailed)
+		tx := begin(t, l)
+		defer tx.Rollback()
+		require.NoError(t, tx.Load([]string{"p1"}, nil))
+		all, err := tx.PersonOperations("p1")
+		require.NoError(t, err)
+		require.Len(t, all, 1)
+		o := all[0]
+		o.State = ledger.OpQueued
+		require.NoError(t, tx.UpdateOperation(o, 0))
+		queued, err := tx.PersonOperations("p1", ledger.OpQueued, ledger.OpClaimed, ledger.OpWaiting)
+		require.NoError(t, err)
+		require.Equal(t, ids, opIDs(queued))
+		require.NoError(t, tx.Commit())
+		require.Equal(t, ledger.OpQueued, readOp(t, l, ids[0]).State)
+	}},
 	{"ClaimedTokenChecked", func(t *testing.T, l ledger.Ledger) {
 		insertOps(t, l, op("p1", "ad", t0, 1))
 		c := claim(t, l, "x1", t0, 1)

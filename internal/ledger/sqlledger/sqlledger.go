@@ -611,6 +611,13 @@ func (t *tx) InsertGrant(g ledger.Grant) error {
 }
 
 func (t *tx) UpdateGrant(g ledger.Grant) error {
+	if t.c.loaded(g.Person) {
+		if _, ok := t.c.grants[g.ID]; !ok {
+			if _, err := t.Grant(g.ID); err != nil { // cached when found
+				return err
+			}
+		}
+	}
 	if t.c != nil {
 		if old, ok := t.c.grants[g.ID]; ok && old.Person == g.Person {
 			if err := t.c.singleOpen(g); err != nil {
@@ -719,6 +726,16 @@ func (t *tx) InsertOperation(o ledger.Operation) (int64, error) {
 }
 
 func (t *tx) UpdateOperation(o ledger.Operation, expectToken int64) error {
+	if t.c.loaded(o.Person) {
+		// A loaded person's operations change only in the cache, so later
+		// reads of their unfinished operations see this one too (a retried
+		// operation was finished when Load read them).
+		if _, ok := t.c.ops[o.ID]; !ok {
+			if _, err := t.Operation(o.ID); err != nil {
+				return err
+			}
+		}
+	}
 	if t.c != nil {
 		if old, ok := t.c.ops[o.ID]; ok {
 			if expectToken != 0 && (old.Token != expectToken || old.State != ledger.OpClaimed) {
