@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -70,12 +71,16 @@ type Result struct {
 	// the last commit, and per message of the JetStream loop: the rate
 	// cannot pass cores / CPU.
 	CPU, JSCPU time.Duration
+	// SteadyP50 and SteadyP99 are publish to ledger commit of requests sent
+	// one at a time, 200 a second, after the burst: the wait without a queue.
+	SteadyP50, SteadyP99 time.Duration
 }
 
 func (r Result) String() string {
 	return fmt.Sprintf("requests=%d pipeline=%.0f req/s p50=%s p99=%s cpu/req=%s (all active at %.0f req/s) | jetstream=%.0f msg/s p50=%s p99=%s cpu/msg=%s | ratio=%.2f",
 		r.Requests, r.Rate, r.P50.Round(time.Microsecond*100), r.P99.Round(time.Microsecond*100), r.CPU.Round(time.Microsecond), r.ActiveRate,
-		r.JSRate, r.JSP50.Round(time.Microsecond*100), r.JSP99.Round(time.Microsecond*100), r.JSCPU.Round(time.Microsecond), r.Ratio)
+		r.JSRate, r.JSP50.Round(time.Microsecond*100), r.JSP99.Round(time.Microsecond*100), r.JSCPU.Round(time.Microsecond), r.Ratio) +
+		fmt.Sprintf(" | one at a time p50=%s p99=%s", r.SteadyP50.Round(time.Microsecond*100), r.SteadyP99.Round(time.Microsecond*100))
 }
 
 // Options of a run.
@@ -174,15 +179,16 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		return Result{}, err
 	}
 	sender := &client.Sender{Key: key, Via: principals.DevID, Source: "bench"}
-	people, requests, err := messages(sender, o.Requests)
+	people, requests, err := messages(sender, o.Requests+steadyRequests)
 	if err != nil {
 		return Result{}, err
 	}
 	res := Result{Requests: o.Requests}
+	requests, steady := requests[:o.Requests], requests[o.Requests:]
 	if res.JSRate, res.JSP50, res.JSP99, res.JSCPU, err = jetstreamLoop(ctx, js, requests); err != nil {
 		return res, err
 	}
-	if res.Rate, res.P50, res.P99, res.CPU, res.ActiveRate, err = pipeline(ctx, o, nc, js, ps, people, requests); err != nil {
+	if err = pipeline(ctx, o, js, ps, people, requests, steady, &res); err != nil {
 		return res, err
 	}
 	res.Ratio = res.Rate / res.JSRate
@@ -303,7 +309,10 @@ func busy() time.Duration {
 	return time.Duration(total) * 10 * time.Millisecond
 }
 
-func pipeline(ctx context.Context, o Options, nc *nats.Conn, js jetstream.JetStream, ps *principals.Set, people, requests []*nats.Msg) (rate float64, p50, p99, cpu time.Duration, activeRate float64, err error) {
+// steadyRequests are sent one at a time after the burst.
+const steadyRequests = 200
+
+func pipeline(ctx context.Context, o Options, js jetstream.JetStream, ps *principals.Set, people, requests, steady []*nats.Msg, res *Result) (err error) {
 	polDir := filepath.Join(o.Dir, "policies")
 	if err = os.MkdirAll(polDir, 0o755); err != nil {
 		return
@@ -340,6 +349,8 @@ func pipeline(ctx context.Context, o Options, nc *nats.Conn, js jetstream.JetStr
 	}
 	store := stores[0]
 	st := newStamps(len(requests))
+	var cur atomic.Pointer[stamps] // the phase being timed
+	cur.Store(st)
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer func() { stop(); wg.Wait() }()
@@ -358,7 +369,7 @@ func pipeline(ctx context.Context, o Options, nc *nats.Conn, js jetstream.JetStr
 			Committed: func() { exec.Wake(); pub.Wake() },
 			Observe: func(in engine.Input, out engine.Outcome, meta *jetstream.MsgMetadata) {
 				if in.Env != nil && in.Env.Type == tilgang.TypeRequest {
-					st.finished(in.Env.Key(), time.Now())
+					cur.Load().finished(in.Env.Key(), time.Now())
 				}
 			}}
 		active := func(c context.Context) error {
@@ -402,16 +413,33 @@ func pipeline(ctx context.Context, o Options, nc *nats.Conn, js jetstream.JetStr
 		err = fmt.Errorf("bench: pipeline did not finish")
 		return
 	}
-	cpu = (busy() - busy0) / time.Duration(len(requests))
-	rate, p50, p99 = st.summary()
+	res.CPU = (busy() - busy0) / time.Duration(len(requests))
+	res.Rate, res.P50, res.P99 = st.summary()
 	if err = waitFor(ctx, func() (bool, error) {
 		s, err := store.Stats(ctx)
 		return s.Grants[tilgang.StateActive] >= int64(len(requests)), err
 	}); err != nil {
 		return
 	}
-	activeRate = float64(len(requests)) / time.Since(start).Seconds()
-	return
+	res.ActiveRate = float64(len(requests)) / time.Since(start).Seconds()
+
+	// Then one request at a time, 200 a second.
+	sst := newStamps(len(steady))
+	cur.Store(sst)
+	for _, m := range steady {
+		sst.published(m.Header.Get(jetstream.MsgIDHeader), time.Now())
+		if _, err = js.PublishMsg(ctx, m); err != nil {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case <-sst.all:
+	case <-time.After(time.Minute):
+		return fmt.Errorf("bench: requests sent one at a time did not finish")
+	}
+	_, res.SteadyP50, res.SteadyP99 = sst.summary()
+	return nil
 }
 
 func waitFor(ctx context.Context, f func() (bool, error)) error {

@@ -48,7 +48,7 @@ func TestPipelineSmallPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Rate <= 0 || res.JSRate <= 0 || res.P99 < res.P50 {
+	if res.Rate <= 0 || res.JSRate <= 0 || res.P99 < res.P50 || res.SteadyP50 <= 0 || res.SteadyP99 < res.SteadyP50 {
 		t.Fatalf("implausible result: %s", res)
 	}
 }
@@ -60,7 +60,7 @@ func TestPipelineSmall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Rate <= 0 || res.JSRate <= 0 || res.P99 < res.P50 {
+	if res.Rate <= 0 || res.JSRate <= 0 || res.P99 < res.P50 || res.SteadyP50 <= 0 || res.SteadyP99 < res.SteadyP50 {
 		t.Fatalf("implausible result: %s", res)
 	}
 }
@@ -75,4 +75,6 @@ func report(b *testing.B, res Result) {
 	b.ReportMetric(res.ActiveRate, "active/s")
 	b.ReportMetric(float64(res.CPU.Microseconds()), "cpu_µs/req")
 	b.ReportMetric(float64(res.JSCPU.Microseconds()), "js_cpu_µs/msg")
+	b.ReportMetric(float64(res.SteadyP50.Microseconds())/1000, "one_p50_ms")
+	b.ReportMetric(float64(res.SteadyP99.Microseconds())/1000, "one_p99_ms")
 }
