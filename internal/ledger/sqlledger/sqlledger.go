@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ror-ikt/tilgang"
@@ -72,6 +73,8 @@ type Store struct {
 	stmts map[string]*sql.Stmt
 
 	stopCheckpoints func() // SQLite
+
+	lapsedChecked atomic.Int64 // when Claim last released lapsed claims (ms)
 }
 
 var _ ledger.Ledger = (*Store)(nil)
@@ -1074,12 +1077,17 @@ func (s *Store) Claim(ctx context.Context, holder string, now time.Time, lease t
 	nowMS := ms(now)
 	// A lapsed claim goes back to the queue first; its holder's late result
 	// is refused by the token check (UpdateOperation wants state claimed).
-	lapsed, err := s.stmt(ctx, `UPDATE operations SET state = 'queued', holder = '' WHERE state = 'claimed' AND claim_until < ?`)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := lapsed.ExecContext(ctx, nowMS); err != nil {
-		return nil, classify(err, "claim: release lapsed")
+	// Claims lapse only when an executor died, so this looks at most once a
+	// second (by the caller's clock), not at every claim.
+	if last := s.lapsedChecked.Load(); nowMS-last >= 1000 || nowMS < last {
+		lapsed, err := s.stmt(ctx, `UPDATE operations SET state = 'queued', holder = '' WHERE state = 'claimed' AND claim_until < ?`)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := lapsed.ExecContext(ctx, nowMS); err != nil {
+			return nil, classify(err, "claim: release lapsed")
+		}
+		s.lapsedChecked.Store(nowMS)
 	}
 	// An operation is claimable when it is queued, due, past its retry time,
 	// and no earlier due operation of the same person and connector is still
