@@ -117,13 +117,14 @@ func (x *Executor) Run(ctx context.Context) error {
 				x.Log.Warn("executor: claim failed", "err", err)
 			}
 		}
+		pre := x.prefetch(ctx, ops)
 		singles, bulks := x.bulkGroups(ops)
 		for _, op := range singles {
 			x.inflight.Add(1)
 			wg.Add(1)
 			go func(op ledger.Operation) {
 				defer func() { x.inflight.Add(-1); wg.Done(); x.Wake() }()
-				x.work(bg, op, records)
+				x.work(bg, op, records, pre)
 			}(op)
 		}
 		for _, group := range bulks {
@@ -132,7 +133,7 @@ func (x *Executor) Run(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer func() { x.inflight.Add(-n); wg.Done(); x.Wake() }()
-				x.bulk(bg, group, records)
+				x.bulk(bg, group, records, pre)
 			}()
 		}
 		if len(ops) > 0 && len(ops) == free {
@@ -258,15 +259,68 @@ func (x *Executor) inTx(ctx context.Context, f func(tx ledger.Tx) error) error {
 }
 
 // work runs one operation and sends its result to the recorder.
-func (x *Executor) work(ctx context.Context, op ledger.Operation, out chan<- record) {
+func (x *Executor) work(ctx context.Context, op ledger.Operation, out chan<- record, pre *known) {
 	switch {
 	case op.Connector == ledger.Internal:
 		out <- record{op: op, apply: func(tx ledger.Tx) error { return x.Engine.RunInternal(tx, op) }}
 	case x.Engine.IsManual(op.Connector):
 		out <- record{op: op, apply: func(tx ledger.Tx) error { return x.Engine.Waiting(tx, op) }}
 	default:
-		x.call(ctx, op, out)
+		x.call(ctx, op, out, pre)
 	}
+}
+
+// known holds the people and accounts of a claim's operations, read in
+// two statements; what it lacks is read on its own.
+type known struct {
+	people   map[string]*ledger.PersonRow
+	accounts map[[2]string]*ledger.AccountRow
+}
+
+// prefetch reads the people and accounts of the claimed operations that
+// call a connector; nil when there are none or the read failed.
+func (x *Executor) prefetch(ctx context.Context, ops []ledger.Operation) *known {
+	var ids []string
+	for _, op := range ops {
+		if op.Connector != ledger.Internal && !x.Engine.IsManual(op.Connector) && !slices.Contains(ids, op.Person) {
+			ids = append(ids, op.Person)
+		}
+	}
+	if len(ids) < 2 {
+		return nil
+	}
+	people, accts, err := x.Ledger.People(ctx, ids)
+	if err != nil {
+		return nil
+	}
+	k := &known{people: map[string]*ledger.PersonRow{}, accounts: map[[2]string]*ledger.AccountRow{}}
+	for _, id := range ids {
+		k.people[id] = people[id] // nil: read, and there is no record
+	}
+	for i := range accts {
+		k.accounts[[2]string{accts[i].Person, accts[i].Connector}] = &accts[i]
+	}
+	return k
+}
+
+// person is the operation's person, from the claim's read when it has it.
+func (x *Executor) person(ctx context.Context, pre *known, id string) (*ledger.PersonRow, error) {
+	if pre != nil {
+		if p, ok := pre.people[id]; ok {
+			return p, nil
+		}
+	}
+	return x.Ledger.Person(ctx, id)
+}
+
+// account is the person's account on the connector, likewise.
+func (x *Executor) account(ctx context.Context, pre *known, person, connector string) (*ledger.AccountRow, error) {
+	if pre != nil {
+		if _, read := pre.people[person]; read {
+			return pre.accounts[[2]string{person, connector}], nil
+		}
+	}
+	return x.Ledger.Account(ctx, person, connector)
 }
 
 func (x *Executor) fail(op ledger.Operation, cause error) record {
@@ -275,14 +329,14 @@ func (x *Executor) fail(op ledger.Operation, cause error) record {
 }
 
 // call runs a connector operation.
-func (x *Executor) call(ctx context.Context, op ledger.Operation, out chan<- record) {
+func (x *Executor) call(ctx context.Context, op ledger.Operation, out chan<- record, pre *known) {
 	log := x.log(op)
 	conn, ok := x.Connectors[op.Connector]
 	if !ok {
 		out <- x.fail(op, tilgang.Errorf(tilgang.Invalid, "no connector instance %q is configured", op.Connector))
 		return
 	}
-	person, err := x.Ledger.Person(ctx, op.Person)
+	person, err := x.person(ctx, pre, op.Person)
 	if err != nil {
 		log.Warn("executor: cannot read the person; the claim lapses and it runs again", "err", err)
 		return
@@ -293,7 +347,7 @@ func (x *Executor) call(ctx context.Context, op ledger.Operation, out chan<- rec
 	}
 	acct := connectors.Account{Person: person.Person, Ref: op.Target, Disabled: op.Disabled}
 	if acct.Ref == nil {
-		a, err := x.Ledger.Account(ctx, op.Person, op.Connector)
+		a, err := x.account(ctx, pre, op.Person, op.Connector)
 		if err != nil {
 			log.Warn("executor: cannot read the account; the claim lapses and it runs again", "err", err)
 			return
@@ -390,12 +444,12 @@ func (x *Executor) bulkGroups(ops []ledger.Operation) (singles []ledger.Operatio
 
 // bulk runs one entitlement's grants (or revokes) in one call and records
 // each result on its own.
-func (x *Executor) bulk(ctx context.Context, ops []ledger.Operation, out chan<- record) {
+func (x *Executor) bulk(ctx context.Context, ops []ledger.Operation, out chan<- record, pre *known) {
 	conn := x.Connectors[ops[0].Connector].(connectors.Bulk)
 	var accounts []connectors.Account
 	var ready []ledger.Operation
 	for _, op := range ops {
-		person, err := x.Ledger.Person(ctx, op.Person)
+		person, err := x.person(ctx, pre, op.Person)
 		if err != nil {
 			x.log(op).Warn("executor: cannot read the person; the claim lapses and it runs again", "err", err)
 			continue
@@ -406,7 +460,7 @@ func (x *Executor) bulk(ctx context.Context, ops []ledger.Operation, out chan<- 
 		}
 		a := connectors.Account{Person: person.Person, Ref: op.Target}
 		if a.Ref == nil {
-			acct, err := x.Ledger.Account(ctx, op.Person, op.Connector)
+			acct, err := x.account(ctx, pre, op.Person, op.Connector)
 			if err != nil {
 				x.log(op).Warn("executor: cannot read the account; the claim lapses and it runs again", "err", err)
 				continue

@@ -64,6 +64,10 @@ type Reader interface {
 	// Requests lists the requests (messages) recorded for a person, oldest first.
 	Requests(ctx context.Context, person string) ([]Request, error)
 	Account(ctx context.Context, person, connector string) (*AccountRow, error)
+	// People reads the records and accounts of several people at once (an
+	// executor's claimed operations): two statements, not two per person.
+	// A person without a record is absent from the map.
+	People(ctx context.Context, ids []string) (map[string]*PersonRow, []AccountRow, error)
 	// Audit lists chain rows matching the filter, oldest first, with their
 	// free text where it is still kept.
 	Audit(ctx context.Context, f AuditFilter) ([]AuditRow, error)

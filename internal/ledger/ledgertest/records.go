@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/connectors"
 	"github.com/ror-ikt/tilgang/internal/ledger"
 )
 
@@ -91,6 +92,32 @@ func person(id string) ledger.PersonRow {
 }
 
 var personTests = []test{
+	{"PeopleAtOnce", func(t *testing.T, l ledger.Ledger) {
+		inTx(t, l, func(tx ledger.Tx) {
+			for _, id := range []string{"p1", "p2", "p3"} {
+				require.NoError(t, tx.PutPerson(person(id)))
+			}
+			require.NoError(t, tx.PutAccount(ledger.AccountRow{Person: "p1", Connector: "ad", Ref: connectors.Ref{"sam": "p1"}, Enabled: true, Updated: t0}))
+			require.NoError(t, tx.PutAccount(ledger.AccountRow{Person: "p2", Connector: "entra", Ref: connectors.Ref{"upn": "p2"}, Updated: t0}))
+			require.NoError(t, tx.PutAccount(ledger.AccountRow{Person: "p3", Connector: "ad", Ref: connectors.Ref{"sam": "p3"}, Updated: t0}))
+		})
+		people, accts, err := l.People(t.Context(), []string{"p1", "p2", "nobody"})
+		require.NoError(t, err)
+		require.Len(t, people, 2)
+		want := person("p1")
+		require.Equal(t, &want, people["p1"])
+		require.Equal(t, "p2", people["p2"].Person.ID)
+		require.Nil(t, people["nobody"])
+		var got []string
+		for _, a := range accts {
+			got = append(got, a.Person+"/"+a.Connector+"/"+a.Ref["sam"]+a.Ref["upn"])
+		}
+		require.Equal(t, []string{"p1/ad/p1", "p2/entra/p2"}, got, "the accounts of the people asked for, by person and connector")
+		none, accts, err := l.People(t.Context(), nil)
+		require.NoError(t, err)
+		require.Empty(t, none)
+		require.Empty(t, accts)
+	}},
 	{"RoundTrip", func(t *testing.T, l ledger.Ledger) {
 		want := person("1547-10234")
 		inTx(t, l, func(tx ledger.Tx) {

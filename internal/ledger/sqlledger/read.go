@@ -116,6 +116,44 @@ func (s *Store) Account(ctx context.Context, person, connector string) (*ledger.
 	return scanAccount(s.read.QueryRowContext(ctx, s.d.rebind(`SELECT person, connector, ref, enabled, updated FROM accounts WHERE person = ? AND connector = ?`), person, connector))
 }
 
+func (s *Store) People(ctx context.Context, ids []string) (map[string]*ledger.PersonRow, []ledger.AccountRow, error) {
+	people := map[string]*ledger.PersonRow{}
+	if len(ids) == 0 {
+		return people, nil, nil
+	}
+	arg := s.d.list(ids)
+	rows, err := s.read.QueryContext(ctx, s.d.rebind(`SELECT `+personCols+` FROM persons WHERE `+s.d.anyOf("id")), arg)
+	if err != nil {
+		return nil, nil, classify(err, "read persons")
+	}
+	for rows.Next() {
+		p, err := scanPerson(rows)
+		if err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		people[p.Person.ID] = p
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, classify(err, "read persons")
+	}
+	rows, err = s.read.QueryContext(ctx, s.d.rebind(`SELECT person, connector, ref, enabled, updated FROM accounts WHERE `+s.d.anyOf("person")+` ORDER BY person, connector`), arg)
+	if err != nil {
+		return nil, nil, classify(err, "read accounts")
+	}
+	defer rows.Close()
+	var accts []ledger.AccountRow
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, nil, err
+		}
+		accts = append(accts, *a)
+	}
+	return people, accts, classify(rows.Err(), "read accounts")
+}
+
 func (s *Store) Audit(ctx context.Context, f ledger.AuditFilter) ([]ledger.AuditRow, error) {
 	var (
 		where []string
