@@ -268,6 +268,11 @@ func outcomes(t *testing.T, l ledger.Reader, people []string) outcome {
 
 // reference applies the messages one by one in stream order, letting all
 // work finish after each: what the replicas must end up agreeing with.
+// unloaded is a transaction whose Load does nothing.
+type unloaded struct{ ledger.Tx }
+
+func (unloaded) Load(persons, keys []string) error { return nil }
+
 func reference(t *testing.T, dir, policies string, ps *principals.Set, msgs []jetstream.Msg) (*sqlledger.Store, *noop.Connector) {
 	ctx := context.Background()
 	store, err := sqlledger.OpenSQLite(ctx, filepath.Join(dir, "reference.db"))
@@ -277,10 +282,17 @@ func reference(t *testing.T, dir, policies string, ps *principals.Set, msgs []je
 	eng := engine.New(cat, ps, []string{"manual"}, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	target, err := noop.Open(noop.Config{})
 	require.NoError(t, err)
+	// The reference never loads: every read and write goes to the database
+	// at once, so it is also the oracle for the replicas' batched reads and
+	// kept writes (ledger.Tx.Load).
+	begin := func() (ledger.Tx, error) {
+		tx, err := store.Begin(ctx)
+		return unloaded{tx}, err
+	}
 	for _, m := range msgs {
 		meta, err := m.Metadata()
 		require.NoError(t, err)
-		tx, err := store.Begin(ctx)
+		tx, err := begin()
 		require.NoError(t, err)
 		_, err = eng.Apply(tx, engine.Decode(m.Subject(), m.Data(), meta.Sequence.Stream))
 		require.NoError(t, err)
@@ -292,7 +304,7 @@ func reference(t *testing.T, dir, policies string, ps *principals.Set, msgs []je
 				break
 			}
 			for _, op := range ops {
-				tx, err := store.Begin(ctx)
+				tx, err := begin()
 				require.NoError(t, err)
 				if op.Connector == ledger.Internal {
 					require.NoError(t, eng.RunInternal(tx, op))
