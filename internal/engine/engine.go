@@ -139,35 +139,9 @@ func Decode(subject string, raw []byte, seq uint64) Input {
 // Apply applies one message in tx. An error means nothing of it may be
 // committed: roll back and let the message be redelivered.
 func (e *Engine) Apply(tx ledger.Tx, in Input) (Outcome, error) {
-	m := &msg{in: in, env: in.Env, now: e.Now().UTC(), cat: e.Catalogue()}
-	if in.Env == nil {
-		return e.rejectUnauthenticated(tx, m, fmt.Sprintf("invalid message: %v", in.DecodeErr))
-	}
-	if !in.checked {
-		e.Check(&in)
-	}
-	if in.verifyErr != nil {
-		return e.rejectUnauthenticated(tx, m, in.verifyErr.Error())
-	}
-	m.key = in.Env.Key()
-	if err := tx.Load([]string{in.Env.Subject}, []string{m.key}); err != nil {
-		return "", err
-	}
-	switch out, err := tx.RecordMessage(ledger.Message{
-		Key: m.key, PayloadHash: sha(in.Env.SigningInput()), Type: in.Env.Type, Person: in.Env.Subject,
-		Actor: in.Env.Actor, Seq: in.Seq, At: m.now,
-	}); {
-	case err != nil:
-		return "", err
-	case out == ledger.MsgDuplicate:
-		return Duplicate, nil
-	case out == ledger.MsgConflict:
-		tx.Audit(ledger.AuditEntry{At: m.now, Kind: "message.conflict", Person: m.env.Subject, Actor: m.env.Actor, Via: m.env.Via,
-			RequestID: m.key, Text: "the same source and id were sent before with another payload; this one is not applied",
-			Details: map[string]string{"type": m.env.Type, "source": m.env.Source, "id": m.env.ID}})
-		tx.Emit(ledger.Event{Kind: tilgang.EvRequestRejected, Person: m.env.Subject, At: m.now, Data: map[string]any{
-			"request_id": m.key, "reason": "conflict: this source and id were used before for another payload"}})
-		return Conflict, nil
+	m, out, err := e.admit(tx, in)
+	if m == nil || err != nil {
+		return out, err
 	}
 	switch p := in.Env.Payload.(type) {
 	case *envelope.Request:
@@ -187,6 +161,59 @@ func (e *Engine) Apply(tx ledger.Tx, in Input) (Outcome, error) {
 		return e.hr(tx, m, p)
 	}
 	return e.reject(tx, m, fmt.Sprintf("message type %s is not handled", in.Env.Type))
+}
+
+// admit checks a message and records its idempotency key. It returns the
+// message to apply, or nil and the outcome when there is nothing to apply
+// (not authenticated, a duplicate, a conflict: recorded here).
+func (e *Engine) admit(tx ledger.Tx, in Input) (*msg, Outcome, error) {
+	m := &msg{in: in, env: in.Env, now: e.Now().UTC(), cat: e.Catalogue()}
+	if in.Env == nil {
+		out, err := e.rejectUnauthenticated(tx, m, fmt.Sprintf("invalid message: %v", in.DecodeErr))
+		return nil, out, err
+	}
+	if !in.checked {
+		e.Check(&in)
+	}
+	if in.verifyErr != nil {
+		out, err := e.rejectUnauthenticated(tx, m, in.verifyErr.Error())
+		return nil, out, err
+	}
+	m.key = in.Env.Key()
+	if err := tx.Load([]string{in.Env.Subject}, []string{m.key}); err != nil {
+		return nil, "", err
+	}
+	switch out, err := tx.RecordMessage(ledger.Message{
+		Key: m.key, PayloadHash: sha(in.Env.SigningInput()), Type: in.Env.Type, Person: in.Env.Subject,
+		Actor: in.Env.Actor, Seq: in.Seq, At: m.now,
+	}); {
+	case err != nil:
+		return nil, "", err
+	case out == ledger.MsgDuplicate:
+		return nil, Duplicate, nil
+	case out == ledger.MsgConflict:
+		tx.Audit(ledger.AuditEntry{At: m.now, Kind: "message.conflict", Person: m.env.Subject, Actor: m.env.Actor, Via: m.env.Via,
+			RequestID: m.key, Text: "the same source and id were sent before with another payload; this one is not applied",
+			Details: map[string]string{"type": m.env.Type, "source": m.env.Source, "id": m.env.ID}})
+		tx.Emit(ledger.Event{Kind: tilgang.EvRequestRejected, Person: m.env.Subject, At: m.now, Data: map[string]any{
+			"request_id": m.key, "reason": "conflict: this source and id were used before for another payload"}})
+		return nil, Conflict, nil
+	}
+	return m, "", nil
+}
+
+// RejectUnapplied records a message that could not be applied (it failed
+// on every try) as rejected with reason, under its own idempotency key, so
+// a copy of it still on its way (a redelivery) is a duplicate and is not
+// applied late, out of order. A message that is not authenticated is
+// recorded under its bytes, as Apply does. When even this fails, the
+// caller records it with Apply and the envelope left out (under its bytes).
+func (e *Engine) RejectUnapplied(tx ledger.Tx, in Input, reason string) (Outcome, error) {
+	m, out, err := e.admit(tx, in)
+	if m == nil || err != nil {
+		return out, err
+	}
+	return e.reject(tx, m, reason)
 }
 
 // rejectUnauthenticated records a message that cannot be trusted (it does

@@ -517,20 +517,20 @@ func (in *Intake) done(items []item) {
 // reject records a message that could not be committed as rejected with
 // the error, then terminates it.
 func (in *Intake) reject(ctx context.Context, it *item, cause error) {
-	failed := it.in
-	failed.Env, failed.DecodeErr = nil, fmt.Errorf("not applied after %d tries: %v", maxTries, cause)
-	tx, err := in.Ledger.Begin(ctx)
-	if err == nil && in.Fence != nil {
-		if err = in.Fence(tx); err != nil {
-			tx.Rollback()
-		}
-	}
-	if err == nil {
-		if _, err = in.Engine.Apply(tx, failed); err != nil {
-			tx.Rollback()
-		} else {
-			err = tx.Commit()
-		}
+	reason := fmt.Sprintf("not applied after %d tries: %v", maxTries, cause)
+	// Under its own key first, so a copy still on its way is a duplicate;
+	// when that cannot be written either, under its bytes.
+	err := in.fenced(ctx, func(tx ledger.Tx) error {
+		_, err := in.Engine.RejectUnapplied(tx, it.in, reason)
+		return err
+	})
+	if err != nil {
+		failed := it.in
+		failed.Env, failed.DecodeErr = nil, errors.New(reason)
+		err = in.fenced(ctx, func(tx ledger.Tx) error {
+			_, err := in.Engine.Apply(tx, failed)
+			return err
+		})
 	}
 	if err != nil {
 		in.Log.Error("intake: cannot record a failing message; redelivering", "seq", it.meta.Sequence.Stream, "err", err)
@@ -543,6 +543,25 @@ func (in *Intake) reject(ctx context.Context, it *item, cause error) {
 	if in.Committed != nil {
 		in.Committed()
 	}
+}
+
+// fenced runs f in a transaction that checks the lease, and commits it.
+func (in *Intake) fenced(ctx context.Context, f func(tx ledger.Tx) error) error {
+	tx, err := in.Ledger.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	if in.Fence != nil {
+		if err := in.Fence(tx); err != nil {
+			tx.Rollback()
+			return err
+		}
+	}
+	if err := f(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -34,8 +34,9 @@ import (
 // ledger fault that never heals would.
 type poisoned struct {
 	ledger.Ledger
-	key   string
-	tries atomic.Int32
+	key    string // RecordMessage fails for this key
+	person string // PutPerson fails for this person
+	tries  atomic.Int32
 }
 
 func (p *poisoned) Begin(ctx context.Context) (ledger.Tx, error) {
@@ -54,6 +55,16 @@ func (t *poisonedTx) RecordMessage(m ledger.Message) (ledger.MsgOutcome, error) 
 		return 0, tilgang.Errorf(tilgang.Unavailable, "disk on fire")
 	}
 	return t.Tx.RecordMessage(m)
+}
+
+// PutPerson fails for the poisoned person: the message's key can be
+// recorded, applying it cannot.
+func (t *poisonedTx) PutPerson(p ledger.PersonRow) error {
+	if p.Person.ID == t.p.person {
+		t.p.tries.Add(1)
+		return tilgang.Errorf(tilgang.Internal, "record too odd to store")
+	}
+	return t.Tx.PutPerson(p)
 }
 
 // harness is an embedded NATS server with the intake stream and consumer,
@@ -240,6 +251,53 @@ func TestLastDeliveryIsRecordedAndTerminated(t *testing.T) {
 	p, err := h.store.Person(h.ctx, people[0].ID)
 	require.NoError(t, err)
 	require.Nil(t, p, "the failing message was never applied")
+	h.drained(t, h.cons)
+}
+
+// TestRejectedMessageCopyIsADuplicate: a message whose key can be recorded
+// but which cannot be applied is recorded as rejected under its own key,
+// so a copy of it that comes later (a redelivery still on its way, or the
+// sender's retry) is a duplicate, not applied late and out of order.
+func TestRejectedMessageCopyIsADuplicate(t *testing.T) {
+	h := newHarness(t, "")
+	people := testenv.People()
+	bad, err := h.sender.New(tilgang.TypeHRJoiner, people[0].ID, "hr", envelope.HR{Version: 1, Person: people[0]})
+	require.NoError(t, err)
+	lg := &poisoned{Ledger: h.store, person: people[0].ID}
+	outcomes := make(chan engine.Outcome, 10)
+	in := &intake.Intake{Consumer: h.cons, Ledger: lg, Engine: h.eng, Log: h.log,
+		Observe: func(_ engine.Input, out engine.Outcome, _ *jetstream.MsgMetadata) { outcomes <- out }}
+	go in.Run(h.ctx)
+	_, err = client.Publish(h.ctx, h.js, bad)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		r, _ := h.store.Request(h.ctx, bad.Key())
+		return r != nil
+	}, 20*time.Second, 20*time.Millisecond)
+	r, err := h.store.Request(h.ctx, bad.Key())
+	require.NoError(t, err)
+	require.Equal(t, "rejected", r.Outcome)
+	require.Contains(t, r.Why, "record too odd to store")
+	tries := lg.tries.Load()
+	require.GreaterOrEqual(t, tries, int32(4))
+
+	// The same message again, past JetStream's duplicate window (another
+	// Nats-Msg-Id): the ledger knows its key.
+	m, err := client.Msg(bad)
+	require.NoError(t, err)
+	m.Header.Set(jetstream.MsgIDHeader, "a copy")
+	_, err = h.js.PublishMsg(h.ctx, m)
+	require.NoError(t, err)
+	select {
+	case out := <-outcomes:
+		require.Equal(t, engine.Duplicate, out)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the copy was not taken in")
+	}
+	require.Equal(t, tries, lg.tries.Load(), "the copy was not applied again")
+	p, err := h.store.Person(h.ctx, people[0].ID)
+	require.NoError(t, err)
+	require.Nil(t, p)
 	h.drained(t, h.cons)
 }
 
