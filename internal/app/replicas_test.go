@@ -39,6 +39,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/publish"
 	"github.com/ror-ikt/tilgang/internal/streams"
 	"github.com/ror-ikt/tilgang/internal/testenv"
+	"github.com/ror-ikt/tilgang/internal/testenv/pgtest"
 )
 
 // runWorkerChild is one `tilgang worker` replica in a child process.
@@ -345,7 +346,7 @@ func TestReplicasSurviveKills(t *testing.T) {
 		t.Skip("replica test: skipped with -short")
 	}
 	const people, total = 200, 2000
-	dsn := testenv.PostgresSchema(t)
+	dsn := pgtest.Schema(t)
 	c, ps, sender := newCluster(t, dsn, "replica-test")
 	msgs := workload(t, sender, people, total)
 
@@ -469,7 +470,7 @@ func TestStaleIntakeCannotCommit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replica test: skipped with -short")
 	}
-	dsn := testenv.PostgresSchema(t) + "&idle_in_transaction_session_timeout=3000"
+	dsn := pgtest.Schema(t) + "&idle_in_transaction_session_timeout=3000"
 	c, _, sender := newCluster(t, dsn, "stale-test")
 	msgs := workload(t, sender, 40, 400)
 

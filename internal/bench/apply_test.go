@@ -16,7 +16,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/ledger/sqlledger"
 	"github.com/ror-ikt/tilgang/internal/policy"
 	"github.com/ror-ikt/tilgang/internal/principals"
-	"github.com/ror-ikt/tilgang/internal/testenv"
+	"github.com/ror-ikt/tilgang/internal/testenv/pgtest"
 )
 
 // BenchmarkApply measures the engine and the ledger alone: signed grant
@@ -35,7 +35,7 @@ func BenchmarkApply(b *testing.B) {
 				err error
 			)
 			if backend == "postgres" {
-				l, err = sqlledger.OpenPostgres(ctx, testenv.PostgresSchema(b), 4)
+				l, err = sqlledger.OpenPostgres(ctx, pgtest.Schema(b), 4)
 			} else {
 				l, err = sqlledger.OpenSQLite(ctx, filepath.Join(dir, "ledger.db"))
 			}

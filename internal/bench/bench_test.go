@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/ror-ikt/tilgang/internal/testenv"
+	"github.com/ror-ikt/tilgang/internal/testenv/pgtest"
 )
 
 // BenchmarkPipeline runs 5,000 signed grant requests through the whole
@@ -31,7 +31,7 @@ func BenchmarkPipelinePostgres(b *testing.B) {
 	for _, replicas := range []int{1, 3} {
 		b.Run(fmt.Sprintf("replicas=%d", replicas), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
-				res, err := Run(context.Background(), Options{Dir: b.TempDir(), Requests: 5000, Postgres: testenv.PostgresSchema(b), Replicas: replicas})
+				res, err := Run(context.Background(), Options{Dir: b.TempDir(), Requests: 5000, Postgres: pgtest.Schema(b), Replicas: replicas})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -44,7 +44,7 @@ func BenchmarkPipelinePostgres(b *testing.B) {
 // TestPipelineSmallPostgres runs the measuring path on PostgreSQL with
 // three replicas, so it is tested with the suite.
 func TestPipelineSmallPostgres(t *testing.T) {
-	res, err := Run(context.Background(), Options{Dir: t.TempDir(), Requests: 50, Postgres: testenv.PostgresSchema(t), Replicas: 3})
+	res, err := Run(context.Background(), Options{Dir: t.TempDir(), Requests: 50, Postgres: pgtest.Schema(t), Replicas: 3})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/principals"
 	"github.com/ror-ikt/tilgang/internal/streams"
 	"github.com/ror-ikt/tilgang/internal/testenv"
+	"github.com/ror-ikt/tilgang/internal/testenv/pgtest"
 )
 
 // poisoned fails every transaction that records the poisoned key, as a
@@ -318,7 +319,7 @@ func TestStreamOrderAcrossBatches(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dsn := ""
 			if tc.postgres {
-				dsn = testenv.PostgresSchema(t)
+				dsn = pgtest.Schema(t)
 			}
 			h := newHarness(t, dsn)
 			people := testenv.People()

@@ -3,59 +3,20 @@ package sqlledger
 import (
 	"context"
 	"database/sql"
-	"fmt"
-	"os"
-	"strings"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ror-ikt/tilgang/internal/ledger"
 	"github.com/ror-ikt/tilgang/internal/ledger/ledgertest"
+	"github.com/ror-ikt/tilgang/internal/testenv/pgtest"
 )
 
-// PostgresDSN is the server the PostgreSQL tests use: TILGANG_TEST_POSTGRES,
-// else the local server of the development machines and CI.
-func postgresDSN() string {
-	if v := os.Getenv("TILGANG_TEST_POSTGRES"); v != "" {
-		return v
-	}
-	return "postgres://root@127.0.0.1:5432/test?sslmode=disable"
-}
-
-var schemaSeq atomic.Int64
-
-// openPostgres gives each test its own schema on the test server, so tests
-// run in parallel and leave nothing behind. Without a server it skips
-// locally and fails under CI=true.
+// openPostgres opens the ledger in a schema of the test's own on the test
+// server (pgtest: skipped locally without a server, failed under CI=true).
 func openPostgres(t testing.TB) (*Store, string) {
 	t.Helper()
-	dsn := postgresDSN()
-	admin, err := sql.Open("pgx", dsn)
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		admin.Close()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PostgreSQL at %s is not reachable: %v", dsn, err)
-		}
-		t.Skipf("PostgreSQL at %s is not reachable (%v); start it with: pg_ctlcluster --skip-systemctl-redirect 15 main start", dsn, err)
-	}
-	name := fmt.Sprintf("t_%d_%d", os.Getpid(), schemaSeq.Add(1))
-	_, err = admin.Exec(`CREATE SCHEMA ` + name)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, _ = admin.Exec(`DROP SCHEMA ` + name + ` CASCADE`)
-		admin.Close()
-	})
-	sep := "?"
-	if strings.Contains(dsn, "?") {
-		sep = "&"
-	}
-	scoped := dsn + sep + "search_path=" + name
+	scoped := pgtest.Schema(t)
 	s, err := OpenPostgres(t.Context(), scoped, 8)
 	require.NoError(t, err)
 	return s, scoped

@@ -1,4 +1,7 @@
-package testenv
+// Package pgtest gives a test a PostgreSQL schema of its own on the test
+// server. It depends on nothing of tilgang's, so any package's tests can
+// use it, the ledger's own included.
+package pgtest
 
 import (
 	"context"
@@ -17,21 +20,21 @@ import (
 
 var schemas atomic.Int64
 
-// PostgresDSN is the server the PostgreSQL tests use: TILGANG_TEST_POSTGRES,
+// DSN is the server the PostgreSQL tests use: TILGANG_TEST_POSTGRES,
 // else the local server of the development machines and CI.
-func PostgresDSN() string {
+func DSN() string {
 	if v := os.Getenv("TILGANG_TEST_POSTGRES"); v != "" {
 		return v
 	}
 	return "postgres://root@127.0.0.1:5432/test?sslmode=disable"
 }
 
-// PostgresSchema makes a schema of the test's own on the test server and
+// Schema makes a schema of the test's own on the test server and
 // returns a DSN whose search_path is that schema; it is dropped when the
 // test ends. Without a server it skips locally and fails under CI=true.
-func PostgresSchema(t testing.TB) string {
+func Schema(t testing.TB) string {
 	t.Helper()
-	dsn := PostgresDSN()
+	dsn := DSN()
 	db, err := sql.Open("pgx", dsn)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
