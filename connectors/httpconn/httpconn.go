@@ -1,4 +1,5 @@
 // Package httpconn holds what the HTTP-based connectors (scim, rest) share:
+// their HTTP client and its retry and rate-limit settings,
 // reading a secret from the environment or a file, reading Retry-After, and
 // a transport that waits for a rate limiter before every attempt.
 package httpconn

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,5 +78,32 @@ func TestTransportError(t *testing.T) {
 			require.Equal(t, tc.want, tilgang.KindOf(err))
 			require.Contains(t, err.Error(), "scim: grant")
 		})
+	}
+}
+
+func TestRetryAndRateLimitDefaultsAndProblems(t *testing.T) {
+	var r Retry
+	var l RateLimit
+	r.Defaults()
+	l.Defaults()
+	if *r.Max != 3 || r.WaitMin != 200*time.Millisecond || r.WaitMax != 5*time.Second || r.MaxRetryAfter != 10*time.Second {
+		t.Fatalf("retry defaults: %+v (max %d)", r, *r.Max)
+	}
+	if l.Burst != 1 || l.Concurrency != 4 {
+		t.Fatalf("rate limit defaults: %+v", l)
+	}
+	if p := append(r.Problems(), l.Problems()...); len(p) != 0 {
+		t.Fatalf("the defaults have problems: %v", p)
+	}
+	eleven := 11
+	bad := Retry{Max: &eleven, WaitMin: time.Second, WaitMax: time.Millisecond, MaxRetryAfter: time.Hour}
+	got := strings.Join(bad.Problems(), "\n")
+	for _, want := range []string{"retry.max 11", "retry.wait_min", "retry.max_retry_after 1h0m0s"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("problems %q do not name %q", got, want)
+		}
+	}
+	if p := (RateLimit{PerSecond: 5, Burst: 5, Concurrency: 300}).Problems(); len(p) != 1 || !strings.Contains(p[0], "concurrency 1..256") {
+		t.Errorf("rate limit problems: %v", p)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors"
+	"github.com/ror-ikt/tilgang/connectors/httpconn"
 )
 
 // Type is the connector type name in the worker config.
@@ -99,19 +100,10 @@ type Auth struct {
 }
 
 // Retry bounds the one retry layer of this hop.
-type Retry struct {
-	Max           *int          `yaml:"max"`
-	WaitMin       time.Duration `yaml:"wait_min"`
-	WaitMax       time.Duration `yaml:"wait_max"`
-	MaxRetryAfter time.Duration `yaml:"max_retry_after"`
-}
+type Retry = httpconn.Retry
 
-// RateLimit bounds what the instance sends: real services throttle hard.
-type RateLimit struct {
-	PerSecond   float64 `yaml:"per_second"`  // 0: unlimited
-	Burst       int     `yaml:"burst"`       // default: max(1, per_second)
-	Concurrency int     `yaml:"concurrency"` // operations in flight; default 4
-}
+// RateLimit bounds what the instance sends.
+type RateLimit = httpconn.RateLimit
 
 // Operations are the request templates, one per connector method.
 type Operations struct {
@@ -174,25 +166,8 @@ func (c *Config) withDefaults() Config {
 	if d.Timeout == 0 {
 		d.Timeout = 10 * time.Second
 	}
-	if d.Retry.Max == nil {
-		n := 3
-		d.Retry.Max = &n
-	}
-	if d.Retry.WaitMin == 0 {
-		d.Retry.WaitMin = 200 * time.Millisecond
-	}
-	if d.Retry.WaitMax == 0 {
-		d.Retry.WaitMax = 5 * time.Second
-	}
-	if d.Retry.MaxRetryAfter == 0 {
-		d.Retry.MaxRetryAfter = 10 * time.Second
-	}
-	if d.RateLimit.Burst == 0 {
-		d.RateLimit.Burst = max(1, int(d.RateLimit.PerSecond))
-	}
-	if d.RateLimit.Concurrency == 0 {
-		d.RateLimit.Concurrency = 4
-	}
+	d.Retry.Defaults()
+	d.RateLimit.Defaults()
 	return d
 }
 
@@ -266,17 +241,8 @@ func (c *Config) compile() (*compiled, error) {
 	if d.Timeout < 0 {
 		add("timeout must be positive")
 	}
-	if *d.Retry.Max < 0 || *d.Retry.Max > 10 {
-		add("retry.max %d must be 0..10 (longer faults are the outbox's to retry)", *d.Retry.Max)
-	}
-	if d.Retry.WaitMin < 0 || d.Retry.WaitMax < d.Retry.WaitMin {
-		add("retry.wait_min and retry.wait_max must be positive, wait_min <= wait_max")
-	}
-	if d.Retry.MaxRetryAfter < 0 || d.Retry.MaxRetryAfter > time.Minute {
-		add("retry.max_retry_after %s must be 0..1m (longer waits are the outbox's)", d.Retry.MaxRetryAfter)
-	}
-	if d.RateLimit.PerSecond < 0 || d.RateLimit.Burst < 1 || d.RateLimit.Concurrency < 1 || d.RateLimit.Concurrency > 256 {
-		add("rate_limit: per_second must be >= 0, burst >= 1, concurrency 1..256")
+	for _, p := range append(d.Retry.Problems(), d.RateLimit.Problems()...) {
+		add("%s", p)
 	}
 	out := &compiled{cfg: d, base: u, ops: map[string]*op{}}
 	var refKeys []string

@@ -11,23 +11,18 @@ package rest
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
-	"golang.org/x/time/rate"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors"
@@ -45,13 +40,12 @@ type compiled struct {
 
 // Connector is a rest instance.
 type Connector struct {
-	name    string
-	c       *compiled
-	logger  *slog.Logger
-	client  *retryablehttp.Client
-	auth    string // the Authorization header value; never logged
-	limiter *rate.Limiter
-	sem     chan struct{}
+	name   string
+	c      *compiled
+	logger *slog.Logger
+	client *retryablehttp.Client
+	auth   string // the Authorization header value; never logged
+	sem    chan struct{}
 }
 
 // Open validates cfg, reads its credentials and builds the HTTP client.
@@ -79,52 +73,9 @@ func Open(name string, cfg Config, logger *slog.Logger) (*Connector, error) {
 		}
 		c.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(d.Auth.Username+":"+pw))
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if d.CAFile != "" {
-		b, err := os.ReadFile(d.CAFile)
-		if err != nil {
-			return nil, tilgang.Wrap(tilgang.Invalid, err, "rest: ca_file")
-		}
-		tc.RootCAs = x509.NewCertPool()
-		tc.RootCAs.AppendCertsFromPEM(b)
-	}
-	limit := rate.Inf
-	if d.RateLimit.PerSecond > 0 {
-		limit = rate.Limit(d.RateLimit.PerSecond)
-	}
-	c.limiter = rate.NewLimiter(limit, d.RateLimit.Burst)
-	tr := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:     tc,
-		TLSHandshakeTimeout: 5 * time.Second,
-		MaxIdleConnsPerHost: d.RateLimit.Concurrency,
-		IdleConnTimeout:     90 * time.Second,
-		ForceAttemptHTTP2:   true,
-	}
-	c.client = &retryablehttp.Client{
-		HTTPClient: &http.Client{
-			Transport: httpconn.Limited{Next: tr, Limiter: c.limiter},
-			Timeout:   d.Timeout,
-			// A redirect could carry the Authorization header elsewhere.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-		RetryWaitMin: d.Retry.WaitMin,
-		RetryWaitMax: d.Retry.WaitMax,
-		RetryMax:     *d.Retry.Max,
-		CheckRetry:   c.checkRetry,
-		Backoff:      retryablehttp.DefaultBackoff, // honours Retry-After on 429/503 (capped by checkRetry)
-		ErrorHandler: func(resp *http.Response, err error, tries int) (*http.Response, error) {
-			if resp != nil {
-				return resp, nil // classified from the last answer
-			}
-			return nil, err
-		},
-		RequestLogHook: func(_ retryablehttp.Logger, r *http.Request, attempt int) {
-			if attempt > 0 {
-				c.logger.Info("rest: retrying", "method", r.Method, "path", r.URL.EscapedPath(), "attempt", attempt+1)
-			}
-		},
+	if c.client, err = (httpconn.Client{Connector: "rest", CAFile: d.CAFile, Timeout: d.Timeout, Retry: d.Retry, RateLimit: d.RateLimit,
+		CheckRetry: c.checkRetry, Log: c.logger}).New(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

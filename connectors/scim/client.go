@@ -3,8 +3,6 @@ package scim
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -13,12 +11,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
-	"golang.org/x/time/rate"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors/httpconn"
@@ -30,53 +26,10 @@ import (
 // refused connection); otherwise the operation reads the target to see.
 type unsafeKey struct{}
 
-func (c *Connector) newHTTP(d Config) error {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if d.CAFile != "" {
-		b, err := os.ReadFile(d.CAFile)
-		if err != nil {
-			return tilgang.Wrap(tilgang.Invalid, err, "scim: ca_file")
-		}
-		tc.RootCAs = x509.NewCertPool()
-		tc.RootCAs.AppendCertsFromPEM(b)
-	}
-	limit := rate.Inf
-	if d.RateLimit.PerSecond > 0 {
-		limit = rate.Limit(d.RateLimit.PerSecond)
-	}
-	tr := &http.Transport{
-		Proxy:               http.ProxyFromEnvironment,
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:     tc,
-		TLSHandshakeTimeout: 5 * time.Second,
-		MaxIdleConnsPerHost: d.RateLimit.Concurrency,
-		IdleConnTimeout:     90 * time.Second,
-		ForceAttemptHTTP2:   true,
-	}
-	c.client = &retryablehttp.Client{
-		HTTPClient: &http.Client{
-			Transport:     httpconn.Limited{Next: tr, Limiter: rate.NewLimiter(limit, d.RateLimit.Burst), Count: c.requests.add},
-			Timeout:       d.Timeout,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-		RetryWaitMin: d.Retry.WaitMin,
-		RetryWaitMax: d.Retry.WaitMax,
-		RetryMax:     *d.Retry.Max,
-		CheckRetry:   c.checkRetry,
-		Backoff:      retryablehttp.DefaultBackoff,
-		ErrorHandler: func(resp *http.Response, err error, _ int) (*http.Response, error) {
-			if resp != nil {
-				return resp, nil
-			}
-			return nil, err
-		},
-		RequestLogHook: func(_ retryablehttp.Logger, r *http.Request, attempt int) {
-			if attempt > 0 {
-				c.logger.Info("scim: retrying", "method", r.Method, "path", r.URL.EscapedPath(), "attempt", attempt+1)
-			}
-		},
-	}
-	return nil
+func (c *Connector) newHTTP(d Config) (err error) {
+	c.client, err = httpconn.Client{Connector: "scim", CAFile: d.CAFile, Timeout: d.Timeout, Retry: d.Retry, RateLimit: d.RateLimit,
+		CheckRetry: c.checkRetry, Count: c.requests.add, Log: c.logger}.New()
+	return err
 }
 
 func basic(user, pw string) string {
