@@ -24,6 +24,7 @@ type cache struct {
 	grants   map[string]*ledger.Grant     // grants of loaded people
 	byPerson map[string][]string          // person -> ids of their cached grants
 	ops      map[int64]*ledger.Operation  // operations of loaded people
+	opsOf    map[string][]int64           // person -> ids of their cached operations
 	accounts map[acctKey]*ledger.AccountRow
 	keys     map[string]string // asked-for idempotency keys -> payload hash, "" when not stored
 	complete map[string]bool   // grants all of whose operations are cached
@@ -61,7 +62,7 @@ func (k *keyed[K]) add(key K) {
 
 func newCache() *cache {
 	return &cache{people: map[string]*ledger.PersonRow{}, grants: map[string]*ledger.Grant{}, byPerson: map[string][]string{},
-		ops: map[int64]*ledger.Operation{}, accounts: map[acctKey]*ledger.AccountRow{}, keys: map[string]string{},
+		ops: map[int64]*ledger.Operation{}, opsOf: map[string][]int64{}, accounts: map[acctKey]*ledger.AccountRow{}, keys: map[string]string{},
 		requests: map[string]ledger.Request{}, complete: map[string]bool{}}
 }
 
@@ -78,6 +79,14 @@ func (c *cache) putGrant(g *ledger.Grant) {
 		c.byPerson[g.Person] = append(c.byPerson[g.Person], g.ID)
 	}
 	c.grants[g.ID] = g
+}
+
+// putOp caches an operation (replacing its cached version).
+func (c *cache) putOp(o *ledger.Operation) {
+	if _, ok := c.ops[o.ID]; !ok {
+		c.opsOf[o.Person] = append(c.opsOf[o.Person], o.ID)
+	}
+	c.ops[o.ID] = o
 }
 
 func copyGrant(g *ledger.Grant) *ledger.Grant {
@@ -125,18 +134,7 @@ func (t *tx) Load(persons, keys []string) error {
 		t.c = newCache()
 	}
 	c := t.c
-	var people []string
-	for _, p := range persons {
-		if _, ok := c.people[p]; !ok && !slices.Contains(people, p) {
-			people = append(people, p)
-		}
-	}
-	var want []string
-	for _, k := range keys {
-		if _, ok := c.keys[k]; !ok && !slices.Contains(want, k) {
-			want = append(want, k)
-		}
-	}
+	people, want := notIn(persons, c.people), notIn(keys, c.keys)
 	if len(people) > 0 {
 		if err := t.loadPeople(people); err != nil {
 			return err
@@ -230,7 +228,7 @@ func (t *tx) loadPeople(people []string) error {
 		c.people[p.Person.ID] = p
 	}
 	for i := range ops {
-		c.ops[ops[i].ID] = &ops[i]
+		c.putOp(&ops[i])
 	}
 	for i := range grants {
 		c.putGrant(&grants[i])
@@ -240,6 +238,19 @@ func (t *tx) loadPeople(people []string) error {
 		c.accounts[acctKey{a.Person, a.Connector}] = a
 	}
 	return nil
+}
+
+// notIn is vals without repeats and without those m has.
+func notIn[V any](vals []string, m map[string]V) []string {
+	var out []string
+	seen := make(map[string]bool, len(vals))
+	for _, v := range vals {
+		if _, ok := m[v]; !ok && !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // anyOf is "col is one of the list", the list passed as one argument
@@ -320,10 +331,10 @@ func (c *cache) grantsOf(person string) []ledger.Grant {
 }
 
 // overlay merges a query's rows from the database with this transaction's
-// cached operations: a cached row replaces its stored version, and cached
-// rows the database does not have yet (inserted here) are added when match
-// holds. The result is in the ledger's operation order.
-func (c *cache) overlay(stored []ledger.Operation, match func(*ledger.Operation) bool) []ledger.Operation {
+// cached operations of person: a cached row replaces its stored version,
+// and cached rows the database does not have yet (inserted here) are added
+// when match holds. The result is in the ledger's operation order.
+func (c *cache) overlay(stored []ledger.Operation, person string, match func(*ledger.Operation) bool) []ledger.Operation {
 	out := make([]ledger.Operation, 0, len(stored))
 	seen := make(map[int64]bool, len(stored))
 	for _, o := range stored {
@@ -338,8 +349,8 @@ func (c *cache) overlay(stored []ledger.Operation, match func(*ledger.Operation)
 			out = append(out, o)
 		}
 	}
-	for id, co := range c.ops {
-		if !seen[id] && match(co) {
+	for _, id := range c.opsOf[person] {
+		if co := c.ops[id]; !seen[id] && match(co) {
 			out = append(out, *copyOp(co))
 		}
 	}

@@ -691,7 +691,7 @@ func (t *tx) Operation(id int64) (*ledger.Operation, error) {
 	}
 	o, err := scanOp(row)
 	if err == nil && o != nil && t.c.loaded(o.Person) {
-		t.c.ops[o.ID] = copyOp(o)
+		t.c.putOp(copyOp(o))
 	}
 	return o, err
 }
@@ -707,7 +707,7 @@ func (t *tx) InsertOperation(o ledger.Operation) (int64, error) {
 		}
 		o.ID = id
 		if t.c.loaded(o.Person) {
-			t.c.ops[id] = copyOp(&o)
+			t.c.putOp(copyOp(&o))
 			t.c.dirtyOps.add(id)
 			return id, nil
 		}
@@ -748,7 +748,7 @@ func (t *tx) UpdateOperation(o ledger.Operation, expectToken int64) error {
 			n := copyOp(old)
 			n.State, n.DueAt, n.NextAt, n.Attempts, n.Token, n.Holder, n.ClaimUntil = o.State, o.DueAt, o.NextAt, o.Attempts, o.Token, o.Holder, o.ClaimUntil
 			n.Target, n.Disabled, n.LastError, n.Updated = maps.Clone(o.Target), o.Disabled, o.LastError, o.Updated
-			t.c.ops[o.ID] = n
+			t.c.putOp(n)
 			t.c.dirtyOps.add(o.ID)
 			return nil
 		}
@@ -790,7 +790,7 @@ func collectOps(rows *sql.Rows) ([]ledger.Operation, error) {
 func (t *tx) OperationsOf(grantID string) ([]ledger.Operation, error) {
 	match := func(o *ledger.Operation) bool { return o.GrantID == grantID }
 	if t.c != nil && t.c.complete[grantID] {
-		return t.c.overlay(nil, match), nil
+		return t.c.overlay(nil, t.c.grants[grantID].Person, match), nil
 	}
 	rows, err := t.query(`SELECT `+opCols+` FROM operations WHERE grant_id = ? ORDER BY due_at, seq, id`, grantID)
 	if err != nil {
@@ -800,7 +800,15 @@ func (t *tx) OperationsOf(grantID string) ([]ledger.Operation, error) {
 	if err != nil || t.c == nil {
 		return ops, err
 	}
-	return t.c.overlay(ops, match), nil
+	// A grant's operations are its person's; a grant this transaction
+	// wrote operations for is cached, so its person is known.
+	person := ""
+	if g, ok := t.c.grants[grantID]; ok {
+		person = g.Person
+	} else if len(ops) > 0 {
+		person = ops[0].Person
+	}
+	return t.c.overlay(ops, person, match), nil
 }
 
 func (t *tx) PersonOperations(person string, states ...ledger.OpState) ([]ledger.Operation, error) {
@@ -819,7 +827,7 @@ func (t *tx) PersonOperations(person string, states ...ledger.OpState) ([]ledger
 		}
 	}
 	if t.c != nil {
-		return t.c.overlay(stored, match), nil
+		return t.c.overlay(stored, person, match), nil
 	}
 	out := stored[:0]
 	for _, o := range stored {
