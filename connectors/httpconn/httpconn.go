@@ -1,5 +1,6 @@
 // Package httpconn holds what the HTTP-based connectors (scim, rest) share:
-// their HTTP client and its retry and rate-limit settings,
+// their HTTP client and its retry and rate-limit settings, the error kind
+// of an HTTP status,
 // reading a secret from the environment or a file, reading Retry-After, and
 // a transport that waits for a rate limiter before every attempt.
 package httpconn
@@ -94,4 +95,28 @@ func TransportError(err error, msg string) error {
 		return tilgang.Wrap(tilgang.Denied, err, "%s: the server's certificate is not trusted (ca_file)", msg)
 	}
 	return tilgang.Wrap(tilgang.Unavailable, err, "%s", msg)
+}
+
+// StatusKind classifies an answer that is not a success: 429, and 503 with
+// Retry-After, are Throttled (with the wait it asks for); other 5xx and 408
+// Unavailable; 401 and 403 Denied; 404 and 410 NotFound; 409 and 412
+// Conflict; everything else (400, 422, an unexpected 2xx or 3xx such as a
+// redirect to a login page) Invalid: the request is wrong and stays wrong.
+func StatusKind(status int, h http.Header) (tilgang.Kind, time.Duration) {
+	ra, hasRA := RetryAfter(h, time.Now())
+	switch {
+	case status == http.StatusTooManyRequests:
+		return tilgang.Throttled, ra
+	case status == http.StatusServiceUnavailable && hasRA:
+		return tilgang.Throttled, ra
+	case status >= 500, status == http.StatusRequestTimeout:
+		return tilgang.Unavailable, 0
+	case status == http.StatusUnauthorized, status == http.StatusForbidden:
+		return tilgang.Denied, 0
+	case status == http.StatusNotFound, status == http.StatusGone:
+		return tilgang.NotFound, 0
+	case status == http.StatusConflict, status == http.StatusPreconditionFailed:
+		return tilgang.Conflict, 0
+	}
+	return tilgang.Invalid, 0
 }

@@ -107,3 +107,23 @@ func TestRetryAndRateLimitDefaultsAndProblems(t *testing.T) {
 		t.Errorf("rate limit problems: %v", p)
 	}
 }
+
+func TestStatusKind(t *testing.T) {
+	ra := http.Header{"Retry-After": {"7"}}
+	for _, c := range []struct {
+		status int
+		h      http.Header
+		kind   tilgang.Kind
+		wait   time.Duration
+	}{
+		{429, ra, tilgang.Throttled, 7 * time.Second}, {429, nil, tilgang.Throttled, 0},
+		{503, ra, tilgang.Throttled, 7 * time.Second}, {503, nil, tilgang.Unavailable, 0}, {500, nil, tilgang.Unavailable, 0},
+		{408, nil, tilgang.Unavailable, 0}, {401, nil, tilgang.Denied, 0}, {403, nil, tilgang.Denied, 0},
+		{404, nil, tilgang.NotFound, 0}, {410, nil, tilgang.NotFound, 0}, {409, nil, tilgang.Conflict, 0},
+		{412, nil, tilgang.Conflict, 0}, {400, nil, tilgang.Invalid, 0}, {422, nil, tilgang.Invalid, 0}, {302, nil, tilgang.Invalid, 0},
+	} {
+		kind, wait := StatusKind(c.status, c.h)
+		require.Equal(t, c.kind, kind, "%d", c.status)
+		require.Equal(t, c.wait, wait, "%d", c.status)
+	}
+}

@@ -195,25 +195,7 @@ func classify(a *answer, err error, format string, args ...any) error {
 	if detail != "" {
 		e.Message += ": " + detail
 	}
-	ra, hasRA := httpconn.RetryAfter(a.header, time.Now())
-	switch {
-	case a.status == http.StatusTooManyRequests:
-		e.Kind, e.RetryAfter = tilgang.Throttled, ra
-	case a.status == http.StatusServiceUnavailable && hasRA:
-		e.Kind, e.RetryAfter = tilgang.Throttled, ra
-	case a.status >= 500, a.status == http.StatusRequestTimeout:
-		e.Kind = tilgang.Unavailable
-	case a.status == http.StatusUnauthorized, a.status == http.StatusForbidden:
-		e.Kind = tilgang.Denied
-	case a.status == http.StatusNotFound, a.status == http.StatusGone:
-		e.Kind = tilgang.NotFound
-	case a.status == http.StatusConflict, a.status == http.StatusPreconditionFailed:
-		e.Kind = tilgang.Conflict
-	default:
-		// 400, 422 and the rest: the request is wrong and stays wrong; so
-		// is an unexpected 2xx or 3xx (a redirect to a login page, say).
-		e.Kind = tilgang.Invalid
-	}
+	e.Kind, e.RetryAfter = httpconn.StatusKind(a.status, a.header)
 	return e
 }
 

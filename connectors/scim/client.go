@@ -152,25 +152,7 @@ func classify(a *answer, err error, format string, args ...any) error {
 	case len(bytes.TrimSpace(a.body)) > 0 && se.Status == nil:
 		e.Message += ": " + truncate(strings.ToValidUTF8(string(bytes.TrimSpace(a.body)), "?"), 200)
 	}
-	ra, hasRA := httpconn.RetryAfter(a.header, time.Now())
-	switch {
-	case a.status == http.StatusTooManyRequests:
-		e.Kind, e.RetryAfter = tilgang.Throttled, ra
-	case a.status == http.StatusServiceUnavailable && hasRA:
-		e.Kind, e.RetryAfter = tilgang.Throttled, ra
-	case a.status >= 500, a.status == http.StatusRequestTimeout:
-		e.Kind = tilgang.Unavailable
-	case a.status == http.StatusUnauthorized, a.status == http.StatusForbidden:
-		e.Kind = tilgang.Denied
-	case a.status == http.StatusNotFound:
-		e.Kind = tilgang.NotFound
-	case a.status == http.StatusConflict, a.status == http.StatusPreconditionFailed:
-		e.Kind = tilgang.Conflict
-	default:
-		// 400 (invalidValue, invalidSyntax, invalidFilter, noTarget, ...),
-		// 413 and the rest: the request is wrong and stays wrong.
-		e.Kind = tilgang.Invalid
-	}
+	e.Kind, e.RetryAfter = httpconn.StatusKind(a.status, a.header)
 	return &Error{Err: e, Status: a.status, ScimType: se.ScimType}
 }
 
