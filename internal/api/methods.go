@@ -127,11 +127,8 @@ func (s *Server) grants(ctx context.Context, v *viewer, args json.RawMessage) (a
 	if err := decodeArgs(args, &a); err != nil {
 		return nil, err
 	}
-	if a.Person != "" && !tilgang.ValidToken(a.Person) {
-		return nil, invalidf("person %q is not a person id", short(a.Person))
-	}
-	if a.System != "" && !tilgang.ValidToken(a.System) {
-		return nil, invalidf("system %q is not a system id", short(a.System))
+	if err := checkScope(a.Person, a.System); err != nil {
+		return nil, err
 	}
 	gs, err := s.Ledger.Grants(ctx, ledger.GrantFilter{Person: a.Person, System: a.System, OpenOnly: a.OpenOnly})
 	if err != nil {
@@ -215,8 +212,8 @@ func (s *Server) tasks(ctx context.Context, v *viewer, args json.RawMessage) (an
 	if err := decodeArgs(args, &a); err != nil {
 		return nil, err
 	}
-	if a.System != "" && !tilgang.ValidToken(a.System) {
-		return nil, invalidf("system %q is not a system id", short(a.System))
+	if err := checkScope("", a.System); err != nil {
+		return nil, err
 	}
 	ops, err := s.Ledger.WaitingOperations(ctx)
 	if err != nil {
@@ -256,11 +253,8 @@ func (s *Server) audit(ctx context.Context, v *viewer, args json.RawMessage) (an
 	if err := decodeArgs(args, &a); err != nil {
 		return nil, err
 	}
-	if a.Person != "" && !tilgang.ValidToken(a.Person) {
-		return nil, invalidf("person %q is not a person id", short(a.Person))
-	}
-	if a.System != "" && !tilgang.ValidToken(a.System) {
-		return nil, invalidf("system %q is not a system id", short(a.System))
+	if err := checkScope(a.Person, a.System); err != nil {
+		return nil, err
 	}
 	since, err := ParseSince(a.Since)
 	if err != nil {
@@ -346,4 +340,16 @@ func (s *Server) policyReload(ctx context.Context, v *viewer, args json.RawMessa
 		return nil, err
 	}
 	return ReloadResult{Version: version}, nil
+}
+
+// checkScope checks the person and system a read is narrowed to ("" when
+// it is not): each must be an id.
+func checkScope(person, system string) error {
+	if person != "" && !tilgang.ValidToken(person) {
+		return invalidf("person %q is not a person id", short(person))
+	}
+	if system != "" && !tilgang.ValidToken(system) {
+		return invalidf("system %q is not a system id", short(system))
+	}
+	return nil
 }
