@@ -397,6 +397,20 @@ func TestAuditVisibility(t *testing.T) {
 
 	err := f.client(ase, "").Call(ctx, MethodAudit, AuditArgs{Since: "yesterday"}, nil)
 	require.Equal(t, tilgang.Invalid, kindOf(err))
+	for _, c := range []struct {
+		method string
+		args   any
+		names  string
+	}{
+		{MethodAudit, AuditArgs{Person: "Åse Øvergård"}, "is not a person id"},
+		{MethodAudit, AuditArgs{System: "ger ica"}, "is not a system id"},
+		{MethodGrants, GrantsArgs{Person: "1547 1"}, "is not a person id"},
+		{MethodGrants, GrantsArgs{System: "*"}, "is not a system id"},
+	} {
+		err := f.client(ase, "").Call(ctx, c.method, c.args, nil)
+		require.Equal(t, tilgang.Invalid, kindOf(err), "%s %+v: %v", c.method, c.args, err)
+		require.ErrorContains(t, err, c.names)
+	}
 }
 
 func TestAdmin(t *testing.T) {
