@@ -73,20 +73,7 @@ func runRequest(e *env, cmd *command, args []string) error {
 		}
 		p.ValidUntil = d
 	}
-	id, err := e.identity(cmd, false)
-	if err != nil {
-		return err
-	}
-	m, err := e.build(id, tilgang.TypeRequest, *person, p)
-	if err != nil {
-		return err
-	}
-	nc, err := e.connect()
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	return e.send(nc, id, m, *wait)
+	return e.sendTo(cmd, tilgang.TypeRequest, *person, *wait, p)
 }
 
 func runDecision(e *env, cmd *command, args []string) error {
@@ -141,20 +128,7 @@ func runTraining(e *env, cmd *command, args []string) error {
 			return err
 		}
 	}
-	id, err := e.identity(cmd, false)
-	if err != nil {
-		return err
-	}
-	m, err := e.build(id, tilgang.TypeTraining, *person, envelope.Training{System: *system, Role: *role})
-	if err != nil {
-		return err
-	}
-	nc, err := e.connect()
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	return e.send(nc, id, m, *wait)
+	return e.sendTo(cmd, tilgang.TypeTraining, *person, *wait, envelope.Training{System: *system, Role: *role})
 }
 
 func runTask(e *env, cmd *command, args []string) error {
@@ -210,6 +184,25 @@ func runOperator(e *env, cmd *command, args []string) error {
 			}
 			return g.Person, nil
 		})
+}
+
+// sendTo builds the message about person and sends it; it is built
+// first, so a message that would be refused is refused without a server.
+func (e *env) sendTo(cmd *command, typ, person string, wait time.Duration, data any) error {
+	id, err := e.identity(cmd, false)
+	if err != nil {
+		return err
+	}
+	m, err := e.build(id, typ, person, data)
+	if err != nil {
+		return err
+	}
+	nc, err := e.connect()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	return e.send(nc, id, m, wait)
 }
 
 // sendAbout publishes a message whose person the worker knows from what it
