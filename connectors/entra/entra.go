@@ -43,6 +43,7 @@ import (
 	"time"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
+	"github.com/microsoft/kiota-abstractions-go/serialization"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 
 	"github.com/ror-ikt/tilgang"
@@ -175,22 +176,34 @@ func (c *Connector) getUser(ctx context.Context, key string, fresh bool) (models
 
 // listUsers pages through the users matching filter.
 func (c *Connector) listUsers(ctx context.Context, filter, sel string) ([]models.Userable, error) {
-	var out []models.Userable
 	ri := c.request(abs.GET, "/users", url.Values{"$filter": {filter}, "$select": {sel}, "$top": {"999"}})
+	return pages[models.Userable, models.UserCollectionResponseable](ctx, c, ri, models.CreateUserCollectionResponseFromDiscriminatorValue)
+}
+
+// page is a Graph collection response: its values and the next page's link.
+type page[V any] interface {
+	GetValue() []V
+	GetOdataNextLink() *string
+}
+
+// pages sends ri and follows @odata.nextLink to the end, each request
+// through the throttling-aware call, and returns every page's values.
+func pages[V any, P page[V]](ctx context.Context, c *Connector, ri *abs.RequestInformation, create serialization.ParsableFactory) ([]V, error) {
+	var out []V
 	for ri != nil {
-		var page models.UserCollectionResponseable
+		var pg P
 		err := c.call(ctx, func(ctx context.Context) error {
-			res, err := c.adapter.Send(ctx, ri, models.CreateUserCollectionResponseFromDiscriminatorValue, errMap)
+			res, err := c.adapter.Send(ctx, ri, create, errMap)
 			if err == nil {
-				page = res.(models.UserCollectionResponseable)
+				pg = res.(P)
 			}
 			return err
 		})
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, page.GetValue()...)
-		ri = c.next(page.GetOdataNextLink())
+		out = append(out, pg.GetValue()...)
+		ri = c.next(pg.GetOdataNextLink())
 	}
 	return out, nil
 }
@@ -736,28 +749,19 @@ func (c *Connector) ListMembers(ctx context.Context, ent string) ([]connectors.R
 		if err != nil {
 			return nil, err
 		}
-		var out []connectors.Ref
 		ri := c.request(abs.GET, "/groups/"+g.id+"/members", url.Values{"$select": {"id,userPrincipalName"}, "$top": {"999"}})
-		for ri != nil {
-			var page models.DirectoryObjectCollectionResponseable
-			err := c.call(ctx, func(ctx context.Context) error {
-				res, err := c.adapter.Send(ctx, ri, models.CreateDirectoryObjectCollectionResponseFromDiscriminatorValue, errMap)
-				if err == nil {
-					page = res.(models.DirectoryObjectCollectionResponseable)
-				}
-				return err
-			})
-			if err != nil {
-				return nil, err
+		members, err := pages[models.DirectoryObjectable, models.DirectoryObjectCollectionResponseable](ctx, c, ri,
+			models.CreateDirectoryObjectCollectionResponseFromDiscriminatorValue)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]connectors.Ref, 0, len(members))
+		for _, o := range members {
+			r := connectors.Ref{RefID: deref(o.GetId())}
+			if u, ok := o.(models.Userable); ok && u.GetUserPrincipalName() != nil {
+				r[RefUPN] = *u.GetUserPrincipalName()
 			}
-			for _, o := range page.GetValue() {
-				r := connectors.Ref{RefID: deref(o.GetId())}
-				if u, ok := o.(models.Userable); ok && u.GetUserPrincipalName() != nil {
-					r[RefUPN] = *u.GetUserPrincipalName()
-				}
-				out = append(out, r)
-			}
-			ri = c.next(page.GetOdataNextLink())
+			out = append(out, r)
 		}
 		return out, nil
 	}()
