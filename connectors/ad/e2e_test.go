@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
@@ -37,6 +36,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/ledger/sqlledger"
 	"github.com/ror-ikt/tilgang/internal/principals"
 	"github.com/ror-ikt/tilgang/internal/streams"
+	"github.com/ror-ikt/tilgang/internal/testenv"
 )
 
 // e2eEvent is an event out as received.
@@ -67,11 +67,7 @@ func startE2E(t *testing.T, groups []string) *e2e {
 	t.Helper()
 	cfg := testConfig(t)
 	dir := t.TempDir()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(dir, "nats"), NoSigs: true})
-	require.NoError(t, err)
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	require.True(t, ns.ReadyForConnections(10*time.Second))
+	ns := testenv.NATS(t, dir)
 
 	x := &e2e{t: t, admin: fmt.Sprintf("t%s-adm", runID), mgr: fmt.Sprintf("t%s-mgr", runID), seen: map[string]int{}}
 	x.cond = sync.NewCond(&x.mu)

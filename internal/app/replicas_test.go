@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
@@ -590,11 +589,7 @@ func compareWithReference(t *testing.T, js jetstream.JetStream, store ledger.Rea
 // a sender signing with the dev key.
 func newCluster(t *testing.T, dsn, source string) (*cluster, *principals.Set, *client.Sender) {
 	dir := t.TempDir()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(dir, "nats"), NoSigs: true})
-	require.NoError(t, err)
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	require.True(t, ns.ReadyForConnections(10*time.Second))
+	ns := testenv.NATS(t, dir)
 	ps, err := principals.EnsureDev(dir)
 	require.NoError(t, err)
 	key, err := principals.LoadSeed(filepath.Join(dir, "keys", principals.DevSeedFile))

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
@@ -21,6 +20,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/ledger/sqlledger"
 	"github.com/ror-ikt/tilgang/internal/principals"
 	"github.com/ror-ikt/tilgang/internal/streams"
+	"github.com/ror-ikt/tilgang/internal/testenv"
 )
 
 // world is an embedded NATS server with tilgang's streams, the dev keys
@@ -49,11 +49,7 @@ func newWorld(t *testing.T) *world {
 	w.devKey = filepath.Join(w.dir, "keys", principals.DevSeedFile)
 	w.hrKey = filepath.Join(w.dir, "keys", principals.HRSeedFile)
 
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	require.NoError(t, err)
-	go ns.Start()
-	require.True(t, ns.ReadyForConnections(10*time.Second), "nats server did not start")
-	t.Cleanup(ns.Shutdown)
+	ns := testenv.NATS(t, t.TempDir())
 	w.url = ns.ClientURL()
 	w.nc, err = nats.Connect(w.url)
 	require.NoError(t, err)

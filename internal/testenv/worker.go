@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
@@ -30,11 +29,7 @@ import (
 // principals (people with curve keys, say) join the dev ones.
 func StartWorker(t testing.TB, conns connectors.Set, manual []string, catalogue map[string]string, extra ...principals.Principal) *Env {
 	dir := t.TempDir()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(dir, "nats"), NoSigs: true})
-	require.NoError(t, err)
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	require.True(t, ns.ReadyForConnections(10*time.Second))
+	ns := NATS(t, dir)
 	dev, err := principals.EnsureDev(dir)
 	require.NoError(t, err)
 	ps, err := principals.New(append(dev.All(), extra...))
