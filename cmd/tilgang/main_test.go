@@ -13,13 +13,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ror-ikt/tilgang/internal/cli"
 	"github.com/ror-ikt/tilgang/internal/graphemu"
+	"github.com/ror-ikt/tilgang/internal/testenv"
 	"github.com/stretchr/testify/require"
 )
 
@@ -63,7 +63,7 @@ func TestREADMEWalkthrough(t *testing.T) {
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	dev := exec.Command(self, "dev", "--nats-listen", strings.TrimPrefix(natsURL, "nats://"), "--http", httpAddr)
 	dev.Dir, dev.Env = dir, append(os.Environ(), "TILGANG_TEST_AS_BINARY=1")
-	devOut := &syncBuffer{}
+	devOut := &testenv.Buffer{}
 	dev.Stdout, dev.Stderr = devOut, devOut
 	require.NoError(t, dev.Start())
 	t.Cleanup(func() {
@@ -122,24 +122,6 @@ func TestREADMEWalkthrough(t *testing.T) {
 	require.Equal(t, "active", states["public360/saksbehandler"], string(b))
 	require.Equal(t, "provisioning", states["gerica/superbruker"], string(b))
 	require.Contains(t, string(out), "ok true", "audit verify passes")
-}
-
-// syncBuffer collects a child's output while the test may read it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // config check --targets asks the entra instance about the catalogue's

@@ -81,25 +81,7 @@ type replica struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 	http string
-	log  *logBuffer // its log, when asked for
-}
-
-// logBuffer collects a child's log while the test reads it.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	log  *testenv.Buffer // its log, when asked for
 }
 
 type cluster struct {
@@ -118,7 +100,7 @@ func (c *cluster) start(slot int, env ...string) *replica {
 	r := &replica{name: name, done: make(chan struct{}), http: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(c.t))}
 	for _, e := range env {
 		if e == "TILGANG_TEST_LOG=1" {
-			r.log = &logBuffer{}
+			r.log = &testenv.Buffer{}
 		}
 	}
 	r.cmd = exec.Command(os.Args[0], "-test.run=^$")

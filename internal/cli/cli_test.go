@@ -18,6 +18,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/api"
 	"github.com/ror-ikt/tilgang/internal/envelope"
 	"github.com/ror-ikt/tilgang/internal/ledger"
+	"github.com/ror-ikt/tilgang/internal/testenv"
 )
 
 const person = "1547-10234"
@@ -588,7 +589,7 @@ func TestDev(t *testing.T) {
 	require.NoError(t, l.Close())
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
-	var devOut, devErr lockedBuffer
+	var devOut, devErr testenv.Buffer
 	done := make(chan int, 1)
 	go func() {
 		code := run(ctx, []string{"dev", "--data", data, "--policies", filepath.Join(root, "policies"), "--nats-listen", natsListen, "--http", "127.0.0.1:0"},
