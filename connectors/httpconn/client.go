@@ -3,11 +3,15 @@ package httpconn
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -147,4 +151,69 @@ func (c Client) New() (*retryablehttp.Client, error) {
 			}
 		},
 	}, nil
+}
+
+// Auth says how requests authenticate; secrets come from env or a file.
+type Auth struct {
+	Type         string `yaml:"type"` // bearer, basic, or (where allowed) none
+	TokenEnv     string `yaml:"token_env"`
+	TokenFile    string `yaml:"token_file"`
+	Username     string `yaml:"username"`
+	PasswordEnv  string `yaml:"password_env"`
+	PasswordFile string `yaml:"password_file"`
+}
+
+// Problems lists what is wrong with the settings, each naming its field:
+// a secret neither or doubly given, an empty variable, a missing file.
+// types are the auth types the connector takes.
+func (a Auth) Problems(types ...string) []string {
+	var out []string
+	secret := func(what, env, file string) {
+		switch {
+		case env == "" && file == "":
+			out = append(out, fmt.Sprintf("auth: set %s_env or %s_file", what, what))
+		case env != "" && file != "":
+			out = append(out, fmt.Sprintf("auth: set only one of %s_env and %s_file", what, what))
+		case env != "" && os.Getenv(env) == "":
+			out = append(out, fmt.Sprintf("auth.%s_env: the environment variable %s is empty or unset", what, env))
+		case file != "":
+			if _, err := os.Stat(file); err != nil {
+				out = append(out, fmt.Sprintf("auth.%s_file: %v", what, err))
+			}
+		}
+	}
+	switch {
+	case !slices.Contains(types, a.Type):
+		out = append(out, fmt.Sprintf("auth.type %q must be %s", a.Type, oneOf(types)))
+	case a.Type == "bearer":
+		secret("token", a.TokenEnv, a.TokenFile)
+	case a.Type == "basic":
+		if a.Username == "" {
+			out = append(out, "auth.username is empty")
+		}
+		secret("password", a.PasswordEnv, a.PasswordFile)
+	}
+	return out
+}
+
+// Header reads the secret and returns the Authorization header's value,
+// "" for none. Errors name the variable or file, never the secret.
+func (a Auth) Header(connector string) (string, error) {
+	switch a.Type {
+	case "bearer":
+		tok, err := Secret(connector, "token", a.TokenEnv, a.TokenFile)
+		return "Bearer " + tok, err
+	case "basic":
+		pw, err := Secret(connector, "password", a.PasswordEnv, a.PasswordFile)
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(a.Username+":"+pw)), err
+	}
+	return "", nil
+}
+
+// oneOf is "a, b or c".
+func oneOf(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }

@@ -1,5 +1,5 @@
 // Package httpconn holds what the HTTP-based connectors (scim, rest) share:
-// their HTTP client with its retry and rate-limit settings, the error kind
+// their HTTP client with its auth, retry and rate-limit settings, the error kind
 // of an HTTP status, reading a secret from the environment or a file,
 // reading Retry-After, and a transport that waits for a rate limiter before
 // every attempt.

@@ -127,3 +127,36 @@ func TestStatusKind(t *testing.T) {
 		require.Equal(t, c.wait, wait, "%d", c.status)
 	}
 }
+
+func TestAuth(t *testing.T) {
+	t.Setenv("TEST_HTTPCONN_TOKEN", "s3cret")
+	h, err := Auth{Type: "bearer", TokenEnv: "TEST_HTTPCONN_TOKEN"}.Header("rest")
+	require.NoError(t, err)
+	require.Equal(t, "Bearer s3cret", h)
+	file := filepath.Join(t.TempDir(), "pw")
+	require.NoError(t, os.WriteFile(file, []byte("hemmelig\n"), 0o600))
+	h, err = Auth{Type: "basic", Username: "tilgang", PasswordFile: file}.Header("scim")
+	require.NoError(t, err)
+	require.Equal(t, "Basic dGlsZ2FuZzpoZW1tZWxpZw==", h) // tilgang:hemmelig
+	h, err = Auth{Type: "none"}.Header("rest")
+	require.NoError(t, err)
+	require.Empty(t, h)
+	_, err = Auth{Type: "bearer", TokenEnv: "TEST_HTTPCONN_UNSET"}.Header("rest")
+	require.ErrorContains(t, err, "TEST_HTTPCONN_UNSET")
+
+	require.Empty(t, Auth{Type: "bearer", TokenEnv: "TEST_HTTPCONN_TOKEN"}.Problems("bearer", "basic"))
+	for _, c := range []struct {
+		a    Auth
+		want string
+	}{
+		{Auth{Type: "none"}, `auth.type "none" must be bearer or basic`},
+		{Auth{Type: "bearer"}, "auth: set token_env or token_file"},
+		{Auth{Type: "bearer", TokenEnv: "X", TokenFile: file}, "auth: set only one of token_env and token_file"},
+		{Auth{Type: "bearer", TokenEnv: "TEST_HTTPCONN_UNSET"}, "auth.token_env: the environment variable TEST_HTTPCONN_UNSET is empty or unset"},
+		{Auth{Type: "basic", PasswordFile: file}, "auth.username is empty"},
+		{Auth{Type: "basic", Username: "u", PasswordFile: file + ".gone"}, "auth.password_file:"},
+	} {
+		got := strings.Join(c.a.Problems("bearer", "basic"), "\n")
+		require.Contains(t, got, c.want, "%+v", c.a)
+	}
+}

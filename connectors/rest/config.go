@@ -90,14 +90,7 @@ type Config struct {
 }
 
 // Auth says how requests authenticate; secrets come from env or a file.
-type Auth struct {
-	Type         string `yaml:"type"`
-	TokenEnv     string `yaml:"token_env"`
-	TokenFile    string `yaml:"token_file"`
-	Username     string `yaml:"username"`
-	PasswordEnv  string `yaml:"password_env"`
-	PasswordFile string `yaml:"password_file"`
-}
+type Auth = httpconn.Auth
 
 // Retry bounds the one retry layer of this hop.
 type Retry = httpconn.Retry
@@ -204,31 +197,8 @@ func (c *Config) compile() (*compiled, error) {
 			add("ca_file %s holds no PEM certificate", d.CAFile)
 		}
 	}
-	secret := func(what, env, file string) {
-		switch {
-		case env == "" && file == "":
-			add("auth: set %s_env or %s_file", what, what)
-		case env != "" && file != "":
-			add("auth: set only one of %s_env and %s_file", what, what)
-		case env != "" && os.Getenv(env) == "":
-			add("auth.%s_env: the environment variable %s is empty or unset", what, env)
-		case file != "":
-			if _, err := os.Stat(file); err != nil {
-				add("auth.%s_file: %v", what, err)
-			}
-		}
-	}
-	switch d.Auth.Type {
-	case "bearer":
-		secret("token", d.Auth.TokenEnv, d.Auth.TokenFile)
-	case "basic":
-		if d.Auth.Username == "" {
-			add("auth.username is empty")
-		}
-		secret("password", d.Auth.PasswordEnv, d.Auth.PasswordFile)
-	case "none":
-	default:
-		add("auth.type %q must be bearer, basic or none", d.Auth.Type)
+	for _, p := range d.Auth.Problems("bearer", "basic", "none") {
+		add("%s", p)
 	}
 	for k, v := range d.Headers {
 		if !validHeaderName(k) || strings.ContainsAny(v, "\r\n") {

@@ -11,7 +11,6 @@ package rest
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -59,19 +58,8 @@ func Open(name string, cfg Config, logger *slog.Logger) (*Connector, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Connector{name: name, c: comp, logger: logger.With("connector", name), sem: make(chan struct{}, d.RateLimit.Concurrency)}
-	switch d.Auth.Type {
-	case "bearer":
-		tok, err := httpconn.Secret("rest", "token", d.Auth.TokenEnv, d.Auth.TokenFile)
-		if err != nil {
-			return nil, err
-		}
-		c.auth = "Bearer " + tok
-	case "basic":
-		pw, err := httpconn.Secret("rest", "password", d.Auth.PasswordEnv, d.Auth.PasswordFile)
-		if err != nil {
-			return nil, err
-		}
-		c.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(d.Auth.Username+":"+pw))
+	if c.auth, err = d.Auth.Header("rest"); err != nil {
+		return nil, err
 	}
 	if c.client, err = (httpconn.Client{Connector: "rest", CAFile: d.CAFile, Timeout: d.Timeout, Retry: d.Retry, RateLimit: d.RateLimit,
 		CheckRetry: c.checkRetry, Log: c.logger}).New(); err != nil {

@@ -3,7 +3,6 @@ package scim
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,9 +31,6 @@ func (c *Connector) newHTTP(d Config) (err error) {
 	return err
 }
 
-func basic(user, pw string) string {
-	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pw))
-}
 
 // checkRetry: the default policy (connection errors, 429, 5xx but 501),
 // except that a Retry-After beyond the cap goes back to the outbox, and an

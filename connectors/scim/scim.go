@@ -24,7 +24,6 @@ import (
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors"
-	"github.com/ror-ikt/tilgang/connectors/httpconn"
 )
 
 var (
@@ -89,19 +88,9 @@ func Open(name string, cfg Config, logger *slog.Logger) (*Connector, error) {
 	}
 	c := &Connector{name: name, cfg: d, base: strings.TrimRight(d.BaseURL, "/"), logger: logger.With("connector", name),
 		sem: make(chan struct{}, d.RateLimit.Concurrency), groups: map[string]string{}}
-	switch d.Auth.Type {
-	case "bearer":
-		tok, err := httpconn.Secret("scim", "token", d.Auth.TokenEnv, d.Auth.TokenFile)
-		if err != nil {
-			return nil, err
-		}
-		c.auth = "Bearer " + tok
-	case "basic":
-		pw, err := httpconn.Secret("scim", "password", d.Auth.PasswordEnv, d.Auth.PasswordFile)
-		if err != nil {
-			return nil, err
-		}
-		c.auth = basic(d.Auth.Username, pw)
+	var err error
+	if c.auth, err = d.Auth.Header("scim"); err != nil {
+		return nil, err
 	}
 	if err := c.newHTTP(d); err != nil {
 		return nil, err
