@@ -31,7 +31,6 @@ func (c *Connector) newHTTP(d Config) (err error) {
 	return err
 }
 
-
 // checkRetry: the default policy (connection errors, 429, 5xx but 501),
 // except that a Retry-After beyond the cap goes back to the outbox, and an
 // unsafe request is retried only when it certainly was not applied.
