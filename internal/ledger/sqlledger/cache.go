@@ -243,12 +243,16 @@ func (t *tx) loadPeople(people []string) error {
 // notIn is vals without repeats and without those m has.
 func notIn[V any](vals []string, m map[string]V) []string {
 	var out []string
-	seen := make(map[string]bool, len(vals))
+	var seen map[string]bool // made only when there is something to add
 	for _, v := range vals {
-		if _, ok := m[v]; !ok && !seen[v] {
-			seen[v] = true
-			out = append(out, v)
+		if _, ok := m[v]; ok || seen[v] {
+			continue
 		}
+		if seen == nil {
+			seen = make(map[string]bool, len(vals))
+		}
+		seen[v] = true
+		out = append(out, v)
 	}
 	return out
 }
