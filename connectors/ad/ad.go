@@ -580,7 +580,8 @@ func (c *Connector) Disable(ctx context.Context, a connectors.Account) error {
 		}
 		if m := c.cfg.Leaver.MarkAttribute; m != "" && e.GetAttributeValue(m) == "" {
 			mod := ldap.NewModifyRequest(e.DN, nil)
-			mod.Replace(m, []string{"tilgang: disabled " + c.cfg.Now().Format("2006-01-02")})
+			// The Oslo calendar date: a leave at 00:00 is that day, not the one before in UTC.
+			mod.Replace(m, []string{"tilgang: disabled " + tilgang.DateOf(c.cfg.Now()).String()})
 			if err := conn.Modify(mod); err != nil {
 				return err
 			}

@@ -176,6 +176,29 @@ func TestLeaverDisabledGroupsRemoved(t *testing.T) {
 	require.Empty(t, e.GetAttributeValues("memberOf"), "a rehire gets no old groups back")
 }
 
+// The leaver mark carries the Oslo calendar date: a leave at 00:00 Oslo
+// time is 23:00 UTC (winter) or 22:00 UTC (summer) on the day before.
+func TestLeaverMarkIsTheOsloDate(t *testing.T) {
+	cleanupRun(t)
+	conn := admin(t)
+	for _, tc := range []struct {
+		name string
+		now  time.Time
+		want string
+	}{
+		{"Winter", time.Date(2026, 11, 25, 23, 0, 0, 0, time.UTC), "tilgang: disabled 2026-11-26"},
+		{"Summer", time.Date(2026, 6, 30, 22, 0, 0, 0, time.UTC), "tilgang: disabled 2026-07-01"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := openTest(t, func(cfg *Config) { cfg.Now = func() time.Time { return tc.now } })
+			p := person("Midt", "Natt", "1547")
+			a := ensure(t, c, p, false)
+			require.NoError(t, c.Disable(t.Context(), a))
+			require.Equal(t, tc.want, accountOf(t, conn, p).GetAttributeValue("description"))
+		})
+	}
+}
+
 // 250 members read with range retrieval 100 at a time: the loop runs.
 func TestListMembersRange(t *testing.T) {
 	ctx := t.Context()

@@ -43,7 +43,7 @@ func Register(r *connectors.Registry) {
 //	correlate_attribute: employeeID          # holds the person id; an account carrying it is adopted
 //	leaver:
 //	  ou: OU=Deaktivert,DC=ror,DC=local      # a disabled account is moved here (empty: not moved)
-//	  mark_attribute: description            # optional: set to "tilgang: disabled <date>" on disable
+//	  mark_attribute: description            # optional: set to "tilgang: disabled <date>" on disable (the Oslo date)
 //	  keep_groups: false                     # false: a disabled account leaves every group
 //	pool_size: 4                             # connections, and so the bound on concurrent operations
 //	timeout: 10s                             # each LDAP operation
