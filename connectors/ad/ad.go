@@ -16,7 +16,8 @@
 //     exists with a password or not at all. If the process dies after the
 //     add and before the executor recorded it, the retry finds the account by
 //     employeeID; when it has never been logged on to, it gets a fresh
-//     password that is handed out instead of the lost one.
+//     password that is handed out instead of the lost one. Either password
+//     is for one logon: pwdLastSet 0 makes the person change it there.
 //   - A mover whose municipality changed has the account moved (ModifyDN)
 //     from the old municipality's user OU to the new one's; an account
 //     outside the user OUs (placed by hand, or a leaver's) stays put.
@@ -393,8 +394,11 @@ func (c *Connector) EnsureAccount(ctx context.Context, a connectors.Account) (co
 			if err != nil {
 				return err
 			}
+			// One modify: the reset sets pwdLastSet to now, and 0 after it
+			// makes the fresh password one-time like the lost one.
 			mod := ldap.NewModifyRequest(e.DN, nil)
 			mod.Replace("unicodePwd", []string{encodePassword(pw)})
+			mod.Replace("pwdLastSet", []string{"0"})
 			if err := conn.Modify(mod); err != nil {
 				return err
 			}
@@ -506,7 +510,9 @@ func (c *Connector) add(conn *ldap.Conn, p tilgang.Person, ref connectors.Ref, d
 		}
 	}
 	// One add with the password: the account exists with it or not at all.
+	// pwdLastSet 0: the password is for one logon, which must change it.
 	req.Attribute("unicodePwd", []string{encodePassword(pw)})
+	req.Attribute("pwdLastSet", []string{"0"})
 	req.Attribute("userAccountControl", []string{strconv.Itoa(uac)})
 	if err := conn.Add(req); err != nil {
 		return nil, nil, err

@@ -73,7 +73,7 @@ func TestNorwegianNameAndCollision(t *testing.T) {
 	require.Equal(t, "512", e.GetAttributeValue("userAccountControl"))
 	require.Equal(t, "helse/hjemmetjenesten", e.GetAttributeValue("department"))
 	require.Equal(t, "sykepleier", e.GetAttributeValue("title"))
-	require.NoError(t, bindAs(t, "aasove@ror.test", string(cred1.Secret)), "the initial password works")
+	require.Equal(t, "773", bindCode(t, "aasove@ror.test", string(cred1.Secret)), "the initial password is right and must be changed")
 
 	p2 := person("Åse", "Øvergård-Bø", "1547")
 	ref2, err := c.Resolve(ctx, p2, nil)
@@ -269,7 +269,7 @@ func TestCrashBetweenCreateAndRecord(t *testing.T) {
 	require.Equal(t, first, second, "the same account")
 	require.Len(t, search(t, conn, eq("employeeID", p.ID), "1.1"), 1, "one account, not two")
 	require.NotNil(t, cred2, "the lost password is replaced by one that is handed out")
-	require.NoError(t, bindAs(t, second[RefUPN], string(cred2.Secret)))
+	require.Equal(t, "773", bindCode(t, second[RefUPN], string(cred2.Secret)), "the fresh password is right and must be changed")
 	// Samba (like AD for NTLM) still accepts the previous password for a
 	// while after an administrator's reset, so cred1 is not checked here.
 	// A later call with the recorded Ref issues nothing.
@@ -280,6 +280,39 @@ func TestCrashBetweenCreateAndRecord(t *testing.T) {
 	fresh, err := c2.Resolve(ctx, p, nil)
 	require.NoError(t, err)
 	require.Equal(t, second, fresh)
+}
+
+// An initial password is for one logon: the person must change it then.
+// A bind with it fails with AD's "must change password" (data 773), not
+// "wrong password" (52e), for a new account and for one whose lost
+// password was replaced on recovery.
+func TestInitialPasswordMustBeChanged(t *testing.T) {
+	ctx := t.Context()
+	cleanupRun(t)
+	t.Run("Fresh", func(t *testing.T) {
+		c := openTest(t, nil)
+		p := person("Eli", "Engang", "1547")
+		ref, err := c.Resolve(ctx, p, nil)
+		require.NoError(t, err)
+		got, cred, err := c.EnsureAccount(ctx, connectors.Account{Person: p, Ref: ref})
+		require.NoError(t, err)
+		require.NotNil(t, cred)
+		require.Equal(t, "773", bindCode(t, got[RefUPN], string(cred.Secret)))
+		require.Equal(t, "52e", bindCode(t, got[RefUPN], string(cred.Secret)+"x"))
+	})
+	t.Run("Recovered", func(t *testing.T) {
+		c := openTest(t, nil)
+		p := person("Eli", "Igjen", "1547")
+		stored, err := c.Resolve(ctx, p, nil)
+		require.NoError(t, err)
+		_, _, err = c.EnsureAccount(ctx, connectors.Account{Person: p, Ref: stored})
+		require.NoError(t, err)
+		got, cred, err := openTest(t, nil).EnsureAccount(ctx, connectors.Account{Person: p, Ref: stored})
+		require.NoError(t, err)
+		require.NotNil(t, cred, "the recovery issues a fresh password")
+		require.Equal(t, "773", bindCode(t, got[RefUPN], string(cred.Secret)))
+		require.Equal(t, "52e", bindCode(t, got[RefUPN], string(cred.Secret)+"x"))
+	})
 }
 
 // Values that would be LDAP injection if they were not escaped.

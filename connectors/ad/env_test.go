@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -218,6 +219,23 @@ func bindAs(t testing.TB, upn, password string) error {
 		conn.Close()
 	}
 	return err
+}
+
+// bindCode is AD's sub-code of a refused bind, the "data NNN" in the
+// server's message: 52e wrong password, 773 right password that must be
+// changed first, 533 disabled account. "" when the bind succeeds.
+func bindCode(t testing.TB, upn, password string) string {
+	t.Helper()
+	err := bindAs(t, upn, password)
+	if err == nil {
+		return ""
+	}
+	var le *ldap.Error
+	require.ErrorAs(t, err, &le)
+	require.EqualValues(t, ldap.LDAPResultInvalidCredentials, le.ResultCode, "%v", err)
+	m := regexp.MustCompile(`data ([0-9a-f]+)`).FindStringSubmatch(err.Error())
+	require.NotNil(t, m, "no sub-code in %v", err)
+	return m[1]
 }
 
 var _ = connectors.Ref{}
