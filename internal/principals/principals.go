@@ -29,6 +29,8 @@
 // curve_key, optional, is an nkeys curve public key (X...) that initial
 // credentials are sealed to. Never put a seed (S...) in this file: it holds
 // public keys only, and a seed is refused without being echoed.
+// deploy/principals.example.yaml is a fuller, annotated example (how to
+// make the keys, every capability); TestDeployExample loads it.
 //
 // Rules, all checked at once and reported as `file:line: what is wrong`:
 // ids are unique subject tokens; kind is person or service; every key is
