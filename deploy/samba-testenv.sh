@@ -23,8 +23,9 @@
 #
 # Organisational units made at provisioning: OU=ROR,DC=ror,DC=test with one OU per municipality
 # below it (TILGANG_SAMBA_MUNICIPALITIES, default the ROR-IKT members), OU=Groups,DC=ror,DC=test
-# (with the group CN=APP-Gerica-Bruker from policies/gerica.yaml) and OU=Deaktivert,DC=ror,DC=test
-# (where leavers' accounts go).
+# and OU=Deaktivert,DC=ror,DC=test (where leavers' accounts go). Every start also makes the AD groups
+# the example catalogue in policies/ names (CATALOGUE_GROUPS, under OU=Groups), those missing only;
+# connectors/ad TestCatalogueGroupsExist fails when the catalogue names a group this list lacks.
 #
 # Measured on the 2-core Debian 12 machine (Samba 4.17.12, times as the script prints them):
 #   cold start, packages not installed:  15 s (apt-get install of the nine packages from the Debian
@@ -42,6 +43,12 @@ ENVFILE="$DIR/env"
 REALM=ROR.TEST
 BASE="DC=ror,DC=test"
 MUNICIPALITIES="${TILGANG_SAMBA_MUNICIPALITIES:-1506 1535 1539 1547 1557 1579}"
+# The groups policies/*.yaml name in their ad entitlements (CN=<name>,OU=Groups,DC=ror,DC=test).
+CATALOGUE_GROUPS="APP-Gerica-Bruker APP-Gerica-Superbruker APP-Gerica-Admin
+	APP-VismaHRM-Ansatt APP-VismaHRM-Leder APP-VismaHRM-Lonn APP-VismaHRM-Attestant APP-VismaHRM-Admin
+	APP-CosDoc-Bruker APP-CosDoc-Merkantil APP-CosDoc-Admin
+	APP-P360-Saksbehandler APP-P360-Leder APP-P360-Arkivar APP-P360-Admin
+	APP-Familia-Bruker APP-Familia-Admin"
 PACKAGES="samba samba-ad-dc samba-ad-provision samba-dsdb-modules samba-vfs-modules winbind python3-samba krb5-user ldap-utils openssl"
 
 say() { echo "samba-testenv: $*" >&2; }
@@ -138,12 +145,29 @@ make_ous() {
 	done
 	ldif+="dn: OU=Groups,$BASE"$'\n'"objectClass: organizationalUnit"$'\n\n'
 	ldif+="dn: OU=Deaktivert,$BASE"$'\n'"objectClass: organizationalUnit"$'\n\n'
-	ldif+="dn: CN=APP-Gerica-Bruker,OU=Groups,$BASE"$'\n'"objectClass: group"$'\n'"sAMAccountName: APP-Gerica-Bruker"$'\n\n'
 	# -c: an OU already there (a rerun) is not an error.
 	printf '%s' "$ldif" | LDAPTLS_CACERT="$DIR/tls-cert.pem" ldapadd -c -H ldaps://127.0.0.1:636 -x \
 		-D "Administrator@$REALM" -y "$DIR/adminpass" >"$DIR/log/ous.log" 2>&1 || true
 	grep -q "^adding new entry \"OU=Deaktivert" "$DIR/log/ous.log" || grep -q "Already exists" "$DIR/log/ous.log" ||
 		die "could not create the OUs; see $DIR/log/ous.log"
+}
+
+# make_groups adds the catalogue's groups that are missing; run on every start, so a DC provisioned
+# before a group joined the list gets it too.
+make_groups() {
+	local ldif="" g n=0
+	for g in $CATALOGUE_GROUPS; do
+		ldif+="dn: CN=$g,OU=Groups,$BASE"$'\n'"objectClass: group"$'\n'"sAMAccountName: $g"$'\n\n'
+		n=$((n + 1))
+	done
+	# -c: a group already there is not an error; any other refusal is, and so is a bind that failed
+	# (no "adding new entry" line for every group).
+	printf '%s' "$ldif" | LDAPTLS_CACERT="$DIR/tls-cert.pem" ldapadd -c -H ldaps://127.0.0.1:636 -x \
+		-D "Administrator@$REALM" -y "$DIR/adminpass" >"$DIR/log/groups.log" 2>&1 || true
+	if [ "$(grep -c '^adding new entry' "$DIR/log/groups.log")" != "$n" ] ||
+		grep '^ldap_add: ' "$DIR/log/groups.log" | grep -qv 'Already exists'; then
+		die "could not create the catalogue's groups; see $DIR/log/groups.log"
+	fi
 }
 
 write_env() {
@@ -171,6 +195,7 @@ cmd_start() {
 	if owned && [ -f "$DIR/.provisioned" ] && pid="$(running_pid)"; then
 		if ldaps_answers; then
 			say "reusing the running DC (pid $pid)"
+			make_groups
 			write_env
 			print_env
 			return 0
@@ -194,6 +219,7 @@ cmd_start() {
 		say "starting the provisioned DC"
 		start_dc
 	fi
+	make_groups
 	write_env
 	say "LDAPS answers on 127.0.0.1:636 (pid $(cat "$PIDFILE"), $((SECONDS - t0)) s); env in $ENVFILE"
 	print_env
