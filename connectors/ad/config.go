@@ -50,7 +50,7 @@ func Register(r *connectors.Registry) {
 //	dial_timeout: 5s
 //	page_size: 500                           # paged searches (AD's MaxPageSize is 1000)
 //	range_size: 1500                         # member;range=... retrieval (AD's MaxValRange is 1500)
-//	password_length: 20                      # generated initial passwords
+//	password_length: 20                      # generated initial passwords (one-time: changed at first logon)
 //
 // The bind password is read when the instance opens and is never logged or
 // printed (String redacts it).
