@@ -5,7 +5,9 @@
 // Messages in (request, approve, deny, training, task, grant, hr) are
 // CloudEvents signed with the key named by --key (env TILGANG_KEY, default
 // ./.tilgang/keys/dev.nk when it exists) and published to JetStream on
-// envelope.SubjectFor(type, person) with Nats-Msg-Id = request_id. Every
+// envelope.SubjectFor(type, person) with Nats-Msg-Id = envelope.MsgIDHash
+// (request_id and actorsig); an acknowledgement saying duplicate is an
+// error, since each message is published once. Every
 // message is built, signed and decoded again with envelope.Decode before
 // anything is published, so bad input publishes nothing. Reads and admin
 // commands (status, grants, grant show, tasks, audit, policy reload) are
