@@ -546,7 +546,7 @@ func (e *env) printImport(s importSummary, followed bool) error {
 	}
 	fmt.Fprintln(e.Stdout, line)
 	for _, r := range s.Rejections {
-		fmt.Fprintf(e.Stdout, "rejected: record %d (%s, request %s): %s\n", r.Record, r.Person, r.RequestID, r.Reason)
+		fmt.Fprintf(e.Stdout, "rejected: record %d (%s, request %s): %s\n", r.Record, termSafe(r.Person), termSafe(r.RequestID), oneLine(r.Reason))
 	}
 	return nil
 }
