@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"time"
+	"unicode"
 )
 
 // Person is the HR record of one person, the whole truth at Version.
@@ -44,9 +45,21 @@ func (p *Person) Validate() error {
 	if p.Municipality == "" {
 		errs = append(errs, "person.municipality is empty")
 	}
+	text := func(field, s string) {
+		if r, ok := unsafeRune(s); ok {
+			errs = append(errs, fmt.Sprintf("%s %s contains the control character %U", field, quoteShort(s), r))
+		}
+	}
+	text("person.given_name", p.GivenName)
+	text("person.family_name", p.FamilyName)
+	text("person.email", p.Email)
+	text("person.municipality", p.Municipality)
 	seen := map[string]bool{}
 	for i, e := range p.Employments {
 		at := fmt.Sprintf("person.employments[%d]", i)
+		text(at+".id", e.ID)
+		text(at+".org_unit", e.OrgUnit)
+		text(at+".position", e.Position)
 		if e.ID == "" {
 			errs = append(errs, at+".id is empty")
 		} else if seen[e.ID] {
@@ -70,6 +83,30 @@ func (p *Person) Validate() error {
 		return Errorf(Invalid, "%s", joinErrs(errs))
 	}
 	return nil
+}
+
+// unsafeRune finds the first rune of s that an HR text field must not
+// hold: a control character (C0, DEL, C1: escape sequences, NUL, line
+// breaks, tabs) or a bidi embedding, override or isolate (U+202A-U+202E,
+// U+2066-U+2069), which reorders how the text around it is shown. Names
+// reach terminals, logs and other systems' files.
+func unsafeRune(s string) (rune, bool) {
+	for _, r := range s {
+		if unicode.IsControl(r) || (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) {
+			return r, true
+		}
+	}
+	return 0, false
+}
+
+// quoteShort quotes s for an error message (control characters escaped),
+// shortened so that a hostile record cannot flood the logs.
+func quoteShort(s string) string {
+	const max = 64
+	if r := []rune(s); len(r) > max {
+		return fmt.Sprintf("%q...", string(r[:max]))
+	}
+	return fmt.Sprintf("%q", s)
 }
 
 func joinErrs(errs []string) string {

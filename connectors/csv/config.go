@@ -40,6 +40,7 @@ func Register(r *connectors.Registry) {
 //	  - { header: Epost, field: email }
 //	  - { header: Aktiv, field: enabled }        # "true"/"false" (status: "active"/"disabled")
 //	  - { header: Roller, field: roles }
+//	neutralise_formulas: false                   # true: a quote before a cell a spreadsheet would run as a formula
 //	command: ["/usr/local/bin/flyt-import", "--file", "{file}"]   # optional; run after each write, no shell
 //	command_timeout: 2m                          # default 1m; the output is logged
 //
@@ -48,6 +49,17 @@ func Register(r *connectors.Registry) {
 // ever repeated. It is replaced atomically (temporary file, fsync, rename,
 // directory fsync): an importer reading it sees the old file or the new one,
 // never half of one.
+//
+// neutralise_formulas puts a single quote (') before every cell that
+// begins with =, +, -, @, a tab or a carriage return and is not a plain
+// number (package csvsafe has the rule), so that a name such as
+// =HYPERLINK(...) is shown as text when someone opens the file in a
+// spreadsheet program instead of being run. It is off by default because
+// the file is the input of a fagsystem's importer, which reads it
+// literally: the quote would become part of the value, changing a name or
+// breaking a role whose catalogue value begins with @ or -. Turn it on when
+// people open the file in a spreadsheet program, or when the importer is
+// one.
 type Config struct {
 	Dir            string        `yaml:"dir"`
 	File           string        `yaml:"file"`
@@ -59,6 +71,8 @@ type Config struct {
 	Columns        []Column      `yaml:"columns"`
 	Command        []string      `yaml:"command"`
 	CommandTimeout time.Duration `yaml:"command_timeout"`
+	// NeutraliseFormulas: see the type's doc; default false.
+	NeutraliseFormulas bool `yaml:"neutralise_formulas"`
 }
 
 // Column is one column of the file.

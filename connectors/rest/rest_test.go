@@ -288,6 +288,30 @@ func TestHostileValues(t *testing.T) {
 	require.Len(t, f.requests(), 3, "none of these was sent")
 }
 
+// In the path part of a URL (before "?") only path escapes a value: query
+// leaves "." and ".." alone, so a given name ".." became the parent
+// segment; after "?" only query does, since path leaves "&" and "=".
+func TestPathEscapers(t *testing.T) {
+	f := newFagsystem(t)
+	cfg := config(t, f)
+	cfg.Operations.Revoke.Path = "/roles/{{ .Entitlement | path }}/members/{{ .Ref.user_id | query }}"
+	cfg.Operations.Lookup = &Request{Method: "GET", Path: "/users?employeeNumber={{ .Person.ID | path }}", Success: []int{200},
+		Ref: map[string]string{"user_id": "data.0.id"}}
+	cfg.Operations.Disable.Path = `/users{{ if .Enabled }}?a=1{{ end }}/{{ .Ref.user_id | path }}`
+	err := cfg.Validate()
+	require.Error(t, err)
+	for _, want := range []string{
+		`operations.revoke.path: {{.Ref.user_id | query}} is in the path (before "?"): it must end with | path`,
+		`operations.lookup.path: {{.Person.ID | path}} is in the query (after "?"): it must end with | query`,
+		`operations.disable.path: {{.Ref.user_id | path}} may be in the path or in the query`,
+	} {
+		require.ErrorContains(t, err, want)
+	}
+
+	_, err = Open("gerica", cfg, nil)
+	require.Error(t, err, "an instance with such a template does not open")
+}
+
 // Templates are checked at start-up: every printed value must be escaped,
 // the body must be JSON, and what the data lacks is named.
 func TestTemplateValidation(t *testing.T) {
@@ -302,8 +326,8 @@ func TestTemplateValidation(t *testing.T) {
 	require.Error(t, err)
 	for _, want := range []string{
 		"operations.ensure_account.body: {{.Person.GivenName}} must end with | json",
-		"operations.grant.path: {{.Entitlement}} must end with | path or | query",
-		"operations.revoke.path: {{.Entitlement | json}} must end with | path or | query",
+		`operations.grant.path: {{.Entitlement}} is in the path (before "?"): it must end with | path`,
+		`operations.revoke.path: {{.Entitlement | json}} is in the path (before "?"): it must end with | path`,
 		"operations.disable: rendered with a sample person: body is not JSON",
 		`operations.enable: rendered with a sample person: path: template: :1:14: executing "" at <.Ref.nope>: map has no entry for key "nope"`,
 	} {

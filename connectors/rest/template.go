@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"text/template"
 	"text/template/parse"
@@ -33,7 +34,8 @@ var funcs = template.FuncMap{
 		return string(b), err
 	},
 	// path escapes one path segment; "/" is escaped too, and "." and ".."
-	// (which would climb the path) are refused.
+	// (which would climb the path, and which url.PathEscape leaves as they
+	// are) are refused: the operation fails as Invalid, nothing is sent.
 	"path": func(v any) (string, error) {
 		s := fmt.Sprint(v)
 		if s == "" || s == "." || s == ".." {
@@ -41,6 +43,7 @@ var funcs = template.FuncMap{
 		}
 		return url.PathEscape(s), nil
 	},
+	// query escapes a query parameter's name or value; only after "?".
 	"query": func(v any) string { return url.QueryEscape(fmt.Sprint(v)) },
 	// header refuses control characters, which would end the header.
 	"header": func(v any) (string, error) {
@@ -57,6 +60,49 @@ var funcs = template.FuncMap{
 // parseTemplate parses src and checks that every action that prints ends
 // in one of the escapers.
 func parseTemplate(src string, escapers ...string) (*template.Template, error) {
+	return parseChecked(src, func(n *parse.ActionNode, _ place) string {
+		if endsIn(n, escapers...) {
+			return ""
+		}
+		return fmt.Sprintf("%s must end with | %s, so that a value cannot break out", n, strings.Join(escapers, " or | "))
+	})
+}
+
+// parsePathTemplate parses a request path: an action before the first "?"
+// must end in path, one after it in query. query leaves "." and ".." as
+// they are, which in the path climb to the parent; path leaves "&" and
+// "=", which in the query start another parameter. Every escaper escapes
+// "?", so only the template's own text can hold the "?" that divides them.
+func parsePathTemplate(src string) (*template.Template, error) {
+	return parseChecked(src, func(n *parse.ActionNode, at place) string {
+		switch at {
+		case inPath:
+			if !endsIn(n, "path") {
+				return fmt.Sprintf(`%s is in the path (before "?"): it must end with | path`, n)
+			}
+		case inQuery:
+			if !endsIn(n, "query") {
+				return fmt.Sprintf(`%s is in the query (after "?"): it must end with | query`, n)
+			}
+		default:
+			return fmt.Sprintf(`%s may be in the path or in the query, depending on the data: put the "?" outside {{if}}, {{with}} and {{range}}`, n)
+		}
+		return ""
+	})
+}
+
+// place is where in a URL an action prints.
+type place int
+
+const (
+	inPath  place = iota // no "?" before it
+	inQuery              // a "?" before it
+	unsure               // a "?" before it on some ways through the template only
+)
+
+// parseChecked parses src and asks check about every action that prints,
+// with its place in a URL; check returns a problem or "".
+func parseChecked(src string, check func(n *parse.ActionNode, at place) string) (*template.Template, error) {
 	t, err := template.New("").Funcs(funcs).Option("missingkey=error").Parse(src)
 	if err != nil {
 		return nil, err
@@ -68,42 +114,70 @@ func parseTemplate(src string, escapers ...string) (*template.Template, error) {
 		return t, nil
 	}
 	var probs []string
-	var walk func(n parse.Node)
-	walk = func(n parse.Node) {
+	// walk returns the place after n, given the place before it.
+	var walk func(n parse.Node, at place) place
+	branches := func(at place, lists ...*parse.ListNode) place {
+		out := at
+		for i, l := range lists {
+			after := walk(l, at)
+			if i == 0 {
+				out = after
+			} else if after != out {
+				out = unsure
+			}
+		}
+		return out
+	}
+	walk = func(n parse.Node, at place) place {
 		switch n := n.(type) {
 		case *parse.ListNode:
 			if n == nil {
-				return
+				return at
 			}
 			for _, c := range n.Nodes {
-				walk(c)
+				at = walk(c, at)
+			}
+		case *parse.TextNode:
+			if at != inQuery && bytes.ContainsRune(n.Text, '?') {
+				return inQuery
 			}
 		case *parse.ActionNode:
 			if len(n.Pipe.Decl) > 0 {
-				return // {{ $x := ... }} prints nothing
+				return at // {{ $x := ... }} prints nothing
 			}
-			last := n.Pipe.Cmds[len(n.Pipe.Cmds)-1]
-			if id, ok := last.Args[0].(*parse.IdentifierNode); !ok || !contains(escapers, id.Ident) {
-				probs = append(probs, fmt.Sprintf("%s must end with | %s, so that a value cannot break out", n, strings.Join(escapers, " or | ")))
+			if p := check(n, at); p != "" {
+				probs = append(probs, p)
 			}
 		case *parse.IfNode:
-			walk(n.List)
-			walk(n.ElseList)
-		case *parse.RangeNode:
-			walk(n.List)
-			walk(n.ElseList)
+			return branches(at, n.List, n.ElseList)
 		case *parse.WithNode:
-			walk(n.List)
-			walk(n.ElseList)
+			return branches(at, n.List, n.ElseList)
+		case *parse.RangeNode:
+			// The body runs any number of times: after it, and in its
+			// second run, the place is what it was or what the body left.
+			after := branches(at, n.List, n.ElseList)
+			if after != at {
+				at = unsure
+				after = branches(at, n.List, n.ElseList)
+			}
+			return after
 		case *parse.TemplateNode:
 			probs = append(probs, "{{template}} is not supported")
 		}
+		return at
 	}
-	walk(t.Tree.Root)
+	walk(t.Tree.Root, inPath)
 	if len(probs) > 0 {
-		return nil, fmt.Errorf("%s", strings.Join(probs, "; "))
+		return nil, fmt.Errorf("%s", strings.Join(slices.Compact(probs), "; "))
 	}
 	return t, nil
+}
+
+// endsIn says whether the action's pipeline ends in one of the functions.
+func endsIn(n *parse.ActionNode, escapers ...string) bool {
+	last := n.Pipe.Cmds[len(n.Pipe.Cmds)-1]
+	id, ok := last.Args[0].(*parse.IdentifierNode)
+	return ok && contains(escapers, id.Ident)
 }
 
 func contains(list []string, s string) bool {

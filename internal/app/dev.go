@@ -82,6 +82,10 @@ func runDev(ctx context.Context, o DevOptions) error {
 	if err != nil {
 		return fmt.Errorf("dev: --nats-listen %q: %w", o.NATSListen, err)
 	}
+	if !isLoopback(host) {
+		return fmt.Errorf("dev: --nats-listen %q: host %q is not a loopback address (127.0.0.1, ::1 or localhost): "+
+			"dev's NATS server has no authentication, so anyone who reached it could read API replies and publish as anyone", o.NATSListen, host)
+	}
 	port, err := strconv.Atoi(portS)
 	if err != nil {
 		return fmt.Errorf("dev: --nats-listen %q: port: %w", o.NATSListen, err)
@@ -120,4 +124,14 @@ func runDev(ctx context.Context, o DevOptions) error {
 			o.Ready(ns.ClientURL(), httpAddr)
 		}
 	})
+}
+
+// isLoopback says whether host, from --nats-listen, names only the loopback
+// interface. An empty host or 0.0.0.0 listens on every interface.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -3,7 +3,12 @@ package app_test
 import (
 	"context"
 	"database/sql"
+	"io"
+	"log/slog"
+	"net"
 	"path/filepath"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +17,7 @@ import (
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors/noop"
 	"github.com/ror-ikt/tilgang/internal/api"
+	"github.com/ror-ikt/tilgang/internal/app"
 	"github.com/ror-ikt/tilgang/internal/envelope"
 	"github.com/ror-ikt/tilgang/internal/ledger"
 	"github.com/ror-ikt/tilgang/internal/principals"
@@ -168,4 +174,35 @@ func TestIntakeStartsAgainAfterItsConsumerIsDeleted(t *testing.T) {
 	e.Wait("request.accepted", "1547-1", testenv.ForRequest(second))
 	_, err := e.JS.Consumer(t.Context(), streams.In, streams.Intake)
 	require.NoError(t, err, "the intake consumer is there again")
+}
+
+// dev's NATS server has no authentication: on any interface but loopback,
+// anyone who reaches it reads the API replies and publishes as anyone.
+func TestDevRefusesNonLoopbackNATSListen(t *testing.T) {
+	policies := testenv.WriteCatalogue(t, testenv.Catalogue)
+	port := testenv.FreePort(t)
+	for _, host := range []string{"0.0.0.0", "", "::", "192.0.2.1", "example.org"} {
+		t.Run(host, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			listen := net.JoinHostPort(host, strconv.Itoa(port))
+			err := app.Dev(ctx, app.DevOptions{Data: t.TempDir(), Policies: policies, NATSListen: listen, HTTP: "127.0.0.1:0",
+				Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(string, string) { cancel() }})
+			require.Error(t, err)
+			require.Contains(t, err.Error(), "--nats-listen")
+			require.Contains(t, err.Error(), "loopback")
+		})
+	}
+	for _, host := range []string{"127.0.0.1", "::1", "localhost"} {
+		t.Run(host, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			listen := net.JoinHostPort(host, strconv.Itoa(testenv.FreePort(t)))
+			var ready atomic.Bool
+			err := app.Dev(ctx, app.DevOptions{Data: t.TempDir(), Policies: policies, NATSListen: listen, HTTP: "127.0.0.1:0",
+				Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Ready: func(string, string) { ready.Store(true); cancel() }})
+			require.NoError(t, err)
+			require.True(t, ready.Load())
+		})
+	}
 }

@@ -49,9 +49,10 @@ func TestDuplicatesHaveOneEffect(t *testing.T) {
 	id := e.SendEnv(env)
 	e.Wait("grant.active", "1547-1", nil)
 
-	// Within the window JetStream drops it; without Nats-Msg-Id (as after
-	// the window) the ledger's key does.
-	e.SendEnv(env)
+	// Within the window JetStream drops it (and Publish says so); without
+	// Nats-Msg-Id (as after the window) the ledger's key does.
+	_, err = client.Publish(context.Background(), e.JS, env)
+	require.ErrorIs(t, err, client.ErrDuplicate)
 	publishRaw(t, e, env)
 	marker(t, e)
 	e.Stop()

@@ -369,7 +369,7 @@ func pipeline(ctx context.Context, o Options, js jetstream.JetStream, ps *princi
 			Committed: func() { exec.Wake(); pub.Wake() },
 			Observe: func(in engine.Input, out engine.Outcome, meta *jetstream.MsgMetadata) {
 				if in.Env != nil && in.Env.Type == tilgang.TypeRequest {
-					cur.Load().finished(in.Env.Key(), time.Now())
+					cur.Load().finished(in.Env.MsgID(), time.Now()) // stamped by Nats-Msg-Id when published
 				}
 			}}
 		active := func(c context.Context) error {

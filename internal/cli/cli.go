@@ -5,7 +5,9 @@
 // Messages in (request, approve, deny, training, task, grant, hr) are
 // CloudEvents signed with the key named by --key (env TILGANG_KEY, default
 // ./.tilgang/keys/dev.nk when it exists) and published to JetStream on
-// envelope.SubjectFor(type, person) with Nats-Msg-Id = request_id. Every
+// envelope.SubjectFor(type, person) with Nats-Msg-Id = envelope.MsgIDHash
+// (request_id and actorsig); an acknowledgement saying duplicate is an
+// error, since each message is published once. Every
 // message is built, signed and decoded again with envelope.Decode before
 // anything is published, so bad input publishes nothing. Reads and admin
 // commands (status, grants, grant show, tasks, audit, policy reload) are
@@ -164,7 +166,9 @@ func run(ctx context.Context, args []string, o options) int {
 	return e.finish(cmd, err)
 }
 
-// finish prints err as its kind asks and returns the exit code.
+// finish prints err as its kind asks and returns the exit code. An error
+// may carry text from outside (the worker's answer, a target's error), so
+// it is printed through termLines.
 func (e *env) finish(cmd *command, err error) int {
 	if err == nil {
 		return exitOK
@@ -179,18 +183,18 @@ func (e *env) finish(cmd *command, err error) int {
 		if ue.cmd != nil {
 			c = ue.cmd
 		}
-		fmt.Fprintf(e.Stderr, "tilgang %s: %s\nusage: tilgang %s\n%s\n", c.name, ue.msg, c.usage, usageHint)
+		fmt.Fprintf(e.Stderr, "tilgang %s: %s\nusage: tilgang %s\n%s\n", c.name, termLines(ue.msg), c.usage, usageHint)
 		return exitUsage
 	case errors.As(err, &ee):
 		if ee.msg != "" {
-			fmt.Fprintf(e.Stderr, "tilgang %s: %s\n", cmd.name, ee.msg)
+			fmt.Fprintf(e.Stderr, "tilgang %s: %s\n", cmd.name, termLines(ee.msg))
 		}
 		return ee.code
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintf(e.Stderr, "tilgang %s: interrupted\n", cmd.name)
 		return exitFailed
 	}
-	fmt.Fprintf(e.Stderr, "tilgang %s: %s\n", cmd.name, describe(err))
+	fmt.Fprintf(e.Stderr, "tilgang %s: %s\n", cmd.name, termLines(describe(err)))
 	return exitFailed
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/api"
+	"github.com/ror-ikt/tilgang/internal/client"
 	"github.com/ror-ikt/tilgang/internal/envelope"
 )
 
@@ -429,7 +430,10 @@ func (e *env) publishAll(nc *nats.Conn, msgs []*outMsg) (int, error) {
 		}
 		for i, f := range futures {
 			select {
-			case <-f.Ok():
+			case ack := <-f.Ok():
+				if err := client.CheckAck(f.Msg(), ack); err != nil {
+					return done, err
+				}
 			case err := <-f.Err():
 				return done, publishError(batch[i].subject, err)
 			case <-time.After(30 * time.Second):
@@ -542,7 +546,7 @@ func (e *env) printImport(s importSummary, followed bool) error {
 	}
 	fmt.Fprintln(e.Stdout, line)
 	for _, r := range s.Rejections {
-		fmt.Fprintf(e.Stdout, "rejected: record %d (%s, request %s): %s\n", r.Record, r.Person, r.RequestID, r.Reason)
+		fmt.Fprintf(e.Stdout, "rejected: record %d (%s, request %s): %s\n", r.Record, termSafe(r.Person), termSafe(r.RequestID), oneLine(r.Reason))
 	}
 	return nil
 }

@@ -41,7 +41,7 @@ func (e *env) printStatus(st api.Status) error {
 	if e.g.output == outputJSON {
 		return writeJSON(e.Stdout, st)
 	}
-	fmt.Fprintf(e.Stdout, "%s %s %s\n", st.RequestID, dash(st.GrantID), st.State)
+	fmt.Fprintf(e.Stdout, "%s %s %s\n", termSafe(st.RequestID), termSafe(dash(st.GrantID)), termSafe(st.State))
 	if st.Why != "" {
 		fmt.Fprintf(e.Stderr, "why: %s\n", oneLine(st.Why))
 	}
@@ -55,8 +55,9 @@ func dash(s string) string {
 	return s
 }
 
+// oneLine is s on one line, safe for a terminal (see termSafe).
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
+	return termSafe(strings.Join(strings.Fields(s), " "))
 }
 
 func runStatus(e *env, cmd *command, args []string) error {
@@ -114,7 +115,7 @@ func runGrants(e *env, cmd *command, args []string) error {
 		if g.WaitingFor != "" {
 			state += " (" + g.WaitingFor + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.ID, g.Person, g.System, g.Role, state,
+		printRow(tw, g.ID, g.Person, g.System, g.Role, state,
 			dash(g.ValidUntil.String()), dash(g.Requester), dash(strings.Join(g.Approvers, ",")), osloTime(g.Updated))
 	}
 	return tw.Flush()
@@ -283,7 +284,7 @@ func runTasks(e *env, cmd *command, args []string) error {
 	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "OPERATION\tPERSON\tSYSTEM/ROLE\tKIND\tENTITLEMENT\tWAITING SINCE")
 	for _, t := range ts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.OperationID, t.Person, taskWhere(t), t.Kind, dash(oneLine(t.Entitlement)), osloTime(t.Since))
+		printRow(tw, t.OperationID, t.Person, taskWhere(t), t.Kind, dash(oneLine(t.Entitlement)), osloTime(t.Since))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -328,7 +329,7 @@ func runGrantShow(e *env, cmd *command, args []string) error {
 		{"request_id", dash(g.RequestID)}, {"requester", dash(g.Requester)}, {"approvers", dash(strings.Join(g.Approvers, ","))},
 		{"valid_until", dash(g.ValidUntil.String())}, {"created", osloTime(g.Created)}, {"updated", osloTime(g.Updated)},
 	} {
-		fmt.Fprintf(tw, "%s\t%s\n", f[0], f[1])
+		printRow(tw, f[0], f[1])
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -345,7 +346,7 @@ func runGrantShow(e *env, cmd *command, args []string) error {
 		if o.State == string(ledger.OpWaiting) {
 			state = "waiting for a person: tilgang task done " + o.ID
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", o.ID, o.Kind, o.Connector, dash(oneLine(o.Entitlement)), state, o.Attempts, dash(oneLine(o.LastError)))
+		printRow(tw, o.ID, o.Kind, o.Connector, dash(oneLine(o.Entitlement)), state, strconv.Itoa(o.Attempts), dash(oneLine(o.LastError)))
 	}
 	return tw.Flush()
 }

@@ -15,7 +15,7 @@ func runDev(e *env, cmd *command, args []string) error {
 	fs := e.flags(cmd)
 	data := fs.String("data", ".tilgang", "the `DIR` holding the SQLite ledger, the JetStream store and the dev keys")
 	policies := fs.String("policies", "policies", "the policy catalogue `DIR`")
-	listen := fs.String("nats-listen", "127.0.0.1:4223", "host:port (`ADDR`) the embedded NATS server listens on (loopback, no authentication)")
+	listen := fs.String("nats-listen", "127.0.0.1:4223", "host:port (`ADDR`) the embedded NATS server listens on (loopback only: it has no authentication)")
 	httpAddr := fs.String("http", "127.0.0.1:8480", "host:port (`ADDR`) of the health endpoints")
 	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
 		return err

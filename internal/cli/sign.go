@@ -17,6 +17,7 @@ import (
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/api"
+	"github.com/ror-ikt/tilgang/internal/client"
 	"github.com/ror-ikt/tilgang/internal/envelope"
 	"github.com/ror-ikt/tilgang/internal/principals"
 )
@@ -81,6 +82,7 @@ type outMsg struct {
 	subject   string
 	raw       []byte
 	requestID string
+	msgID     string // Nats-Msg-Id: envelope.MsgIDHash, the request id and the signature
 	person    string
 }
 
@@ -107,7 +109,7 @@ func (e *env) build(id *identity, typ, person string, payload any) (*outMsg, err
 	if _, err := envelope.Decode(subject, raw); err != nil {
 		return nil, err
 	}
-	return &outMsg{subject: subject, raw: raw, requestID: env.Key(), person: person}, nil
+	return &outMsg{subject: subject, raw: raw, requestID: env.Key(), msgID: env.MsgID(), person: person}, nil
 }
 
 // connect dials NATS.
@@ -122,11 +124,14 @@ func (e *env) connect() (*nats.Conn, error) {
 func natsMsg(m *outMsg) *nats.Msg {
 	msg := nats.NewMsg(m.subject)
 	msg.Data = m.raw
-	msg.Header.Set(jetstream.MsgIDHeader, m.requestID)
+	msg.Header.Set(jetstream.MsgIDHeader, m.msgID)
 	return msg
 }
 
 // publish publishes one message and waits for JetStream's acknowledgement.
+// The CLI publishes each message once, so an acknowledgement saying
+// duplicate means that the stream holds another message under its
+// Nats-Msg-Id and dropped this one: an error.
 func (e *env) publish(ctx context.Context, nc *nats.Conn, m *outMsg) error {
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -134,10 +139,12 @@ func (e *env) publish(ctx context.Context, nc *nats.Conn, m *outMsg) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := js.PublishMsg(ctx, natsMsg(m)); err != nil {
+	msg := natsMsg(m)
+	ack, err := js.PublishMsg(ctx, msg)
+	if err != nil {
 		return publishError(m.subject, err)
 	}
-	return nil
+	return client.CheckAck(msg, ack)
 }
 
 func publishError(subject string, err error) error {

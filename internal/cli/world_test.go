@@ -96,14 +96,14 @@ func (w *world) msgs(t *testing.T) []*jetstream.RawStreamMsg {
 }
 
 // decoded checks that m decodes on its subject, verifies with the dev
-// principals and carries Nats-Msg-Id = its key; it returns the envelope.
+// principals and carries Nats-Msg-Id = its MsgID; it returns the envelope.
 func (w *world) decoded(t *testing.T, m *jetstream.RawStreamMsg) *envelope.Envelope {
 	t.Helper()
 	env, err := envelope.Decode(m.Subject, m.Data)
 	require.NoError(t, err)
 	_, err = w.set.Verify(env)
 	require.NoError(t, err)
-	require.Equal(t, env.Key(), m.Header.Get("Nats-Msg-Id"))
+	require.Equal(t, env.MsgID(), m.Header.Get("Nats-Msg-Id"))
 	require.Equal(t, envelope.KeyHash(env.Signer(), "tilgang-cli", env.ID), env.Key())
 	require.Equal(t, "tilgang-cli", env.Source)
 	return env

@@ -1,10 +1,13 @@
 // Package client builds, signs and publishes messages in, as the CLI, an HR
 // feed adapter or a portal would: a CloudEvent on its tilgang.in subject
-// with Nats-Msg-Id set to the request id, so JetStream drops quick repeats.
+// with Nats-Msg-Id set to envelope.MsgIDHash (the request id and the
+// signature), so JetStream drops quick repeats of the same signed message
+// and nobody can squat a sender's id.
 package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -61,19 +64,39 @@ func Msg(e *envelope.Envelope) (*nats.Msg, error) {
 		return nil, err
 	}
 	m := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
-	m.Header.Set(jetstream.MsgIDHeader, e.Key())
+	m.Header.Set(jetstream.MsgIDHeader, e.MsgID())
 	return m, nil
 }
 
 // Publish sends one envelope and waits for the stream to store it; it
-// returns the request id.
+// returns the request id. A message JetStream already holds under the same
+// Nats-Msg-Id is not stored again: Publish returns ErrDuplicate, since the
+// message it was asked to send is not the one that will be processed
+// unless the caller sent this very message before (then it may ignore it).
 func Publish(ctx context.Context, js jetstream.JetStream, e *envelope.Envelope) (string, error) {
 	m, err := Msg(e)
 	if err != nil {
 		return "", err
 	}
-	if _, err := js.PublishMsg(ctx, m); err != nil {
+	ack, err := js.PublishMsg(ctx, m)
+	if err != nil {
 		return "", fmt.Errorf("publish %s: %w", m.Subject, err)
 	}
+	if err := CheckAck(m, ack); err != nil {
+		return "", err
+	}
 	return e.Key(), nil
+}
+
+// ErrDuplicate is returned when JetStream acknowledges a first publish as a
+// duplicate of a message it already holds.
+var ErrDuplicate = errors.New("JetStream already holds a message with this Nats-Msg-Id and dropped this one as a duplicate")
+
+// CheckAck returns an error wrapping ErrDuplicate if ack says that m, on
+// its first publish, was dropped as a duplicate.
+func CheckAck(m *nats.Msg, ack *jetstream.PubAck) error {
+	if ack != nil && ack.Duplicate {
+		return fmt.Errorf("publish %s (Nats-Msg-Id %s): %w", m.Subject, m.Header.Get(jetstream.MsgIDHeader), ErrDuplicate)
+	}
+	return nil
 }

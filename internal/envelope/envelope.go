@@ -348,7 +348,7 @@ func writeString(b *bytes.Buffer, s string) {
 }
 
 // KeyHash is the SHA-256 hex of signer, source and id joined by "\n": the
-// idempotency key as one string, used as request_id and as Nats-Msg-Id.
+// idempotency key as one string, used as request_id.
 func KeyHash(signer, source, id string) string {
 	h := sha256.Sum256([]byte(signer + "\n" + source + "\n" + id))
 	return hex.EncodeToString(h[:])
@@ -356,6 +356,20 @@ func KeyHash(signer, source, id string) string {
 
 // Key is KeyHash(e.Signer(), e.Source, e.ID).
 func (e *Envelope) Key() string { return KeyHash(e.Signer(), e.Source, e.ID) }
+
+// MsgIDHash is the SHA-256 hex of signer, source, id and actorsig joined by
+// "\n": the Nats-Msg-Id of a message in. The request id alone would not do:
+// a sender's source and id are predictable, and anyone who may publish on
+// tilgang.in could first publish junk under the Nats-Msg-Id the sender will
+// use, so that JetStream drops the real message as a duplicate. Nobody but
+// the signer knows the signature before the message is sent.
+func MsgIDHash(signer, source, id, actorsig string) string {
+	h := sha256.Sum256([]byte(signer + "\n" + source + "\n" + id + "\n" + actorsig))
+	return hex.EncodeToString(h[:])
+}
+
+// MsgID is MsgIDHash(e.Signer(), e.Source, e.ID, e.ActorSig).
+func (e *Envelope) MsgID() string { return MsgIDHash(e.Signer(), e.Source, e.ID, e.ActorSig) }
 
 func isAttribute(k string) bool {
 	for _, a := range attributes {

@@ -345,6 +345,21 @@ func TestKeyHash(t *testing.T) {
 	require.Equal(t, KeyHash("1547-10001", "https://portal.ror.test", "msg-1"), e.Key())
 }
 
+func TestMsgIDHash(t *testing.T) {
+	t.Parallel()
+	sum := sha256.Sum256([]byte("portal\nhttps://portal.ror.test\nmsg-1\nc2ln"))
+	want := hex.EncodeToString(sum[:])
+	require.Equal(t, want, MsgIDHash("portal", "https://portal.ror.test", "msg-1", "c2ln"))
+
+	e, err := Decode("", base(tilgang.TypeTraining).bytes())
+	require.NoError(t, err)
+	e.ActorSig = "c2ln"
+	require.Equal(t, want, e.MsgID(), "the Nats-Msg-Id uses via, the signer, and the signature")
+	require.NotEqual(t, e.Key(), e.MsgID(), "a sender's request id must not be its Nats-Msg-Id: anyone can predict it")
+	e.ActorSig = "b3RoZXI"
+	require.NotEqual(t, want, e.MsgID())
+}
+
 func TestSignMarshalRoundTrip(t *testing.T) {
 	t.Parallel()
 	kp, err := nkeys.FromRawSeed(nkeys.PrefixByteUser, make([]byte, 32))
