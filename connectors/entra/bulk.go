@@ -68,8 +68,8 @@ func (c *Connector) batch(ctx context.Context, items []batchItem) []error {
 		if wait == 0 {
 			wait = backoff(attempt)
 		}
-		if wait > c.cfg.MaxRetryWait {
-			break
+		if wait > c.cfg.MaxRetryWait || outlasts(ctx, wait) {
+			break // the items keep their 429 and its Retry-After
 		}
 		if err := sleep(ctx, wait); err != nil {
 			break

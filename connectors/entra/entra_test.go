@@ -1,6 +1,7 @@
 package entra
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -261,6 +262,22 @@ func TestThrottledBeyondMaxWaitGoesToOutbox(t *testing.T) {
 	_, err = e.c.Resolve(ctx, person("C", "D"), nil)
 	require.Equal(t, tilgang.Throttled, tilgang.KindOf(err))
 	require.Greater(t, tilgang.RetryAfterOf(err), 50*time.Second)
+}
+
+// A Retry-After within max_retry_wait but beyond the caller's deadline is
+// handed back at once as Throttled with its RetryAfter, not slept into a
+// bare deadline error that the outbox would retry with blind backoff.
+func TestThrottledPastDeadlineKeepsRetryAfter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, graphemu.Faults{Budget: 2, Window: time.Minute}, func(c *Config) { c.MaxRetryWait = 2 * time.Minute })
+	_, err := e.c.Resolve(t.Context(), person("A", "B"), nil) // uses the budget
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	_, err = e.c.Resolve(ctx, person("C", "D"), nil)
+	require.Equal(t, tilgang.Throttled, tilgang.KindOf(err), "%v", err)
+	require.Greater(t, tilgang.RetryAfterOf(err), 50*time.Second)
+	require.Contains(t, err.Error(), "graph 429")
 }
 
 func TestSyncedFromAD(t *testing.T) {
