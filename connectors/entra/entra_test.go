@@ -481,3 +481,57 @@ func TestTemporaryAccessPass(t *testing.T) {
 	require.Equal(t, 1, e.count("user.tap"))
 	require.Error(t, (&Config{Tenant: "t", ClientID: "c", ClientSecretEnv: "X", UPNSuffix: "ror.test", InitialCredential: "sms"}).Validate())
 }
+
+// A group deleted and made again under the same name gets a new id. The
+// cached id then answers 404; the connector finds the group gone, forgets
+// it and looks it up again within the same call, so each operation below
+// succeeds at its first attempt against the new group. A revoke must not
+// take the deleted group's 404 for "not a member".
+func TestRecreatedGroupIsLookedUpAgain(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name          string
+		before, after bool // the account is a member of the new group
+		do            func(t *testing.T, c *Connector, a connectors.Account, ent string)
+	}{
+		{name: "grant", before: false, after: true, do: func(t *testing.T, c *Connector, a connectors.Account, ent string) {
+			require.NoError(t, c.Grant(t.Context(), a, ent))
+		}},
+		{name: "revoke", before: true, after: false, do: func(t *testing.T, c *Connector, a connectors.Account, ent string) {
+			require.NoError(t, c.Revoke(t.Context(), a, ent))
+		}},
+		{name: "grant many", before: false, after: true, do: func(t *testing.T, c *Connector, a connectors.Account, ent string) {
+			require.Equal(t, []error{nil}, c.GrantMany(t.Context(), []connectors.Account{a}, ent))
+		}},
+		{name: "revoke many", before: true, after: false, do: func(t *testing.T, c *Connector, a connectors.Account, ent string) {
+			require.Equal(t, []error{nil}, c.RevokeMany(t.Context(), []connectors.Account{a}, ent))
+		}},
+		{name: "list members", before: true, after: true, do: func(t *testing.T, c *Connector, a connectors.Account, ent string) {
+			refs, err := c.ListMembers(t.Context(), ent)
+			require.NoError(t, err)
+			require.Equal(t, []connectors.Ref{{RefID: a.Ref[RefID], RefUPN: a.Ref[RefUPN]}}, refs)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, graphemu.Faults{}, nil)
+			const ent = "Hjemmetjenesten"
+			old := e.emu.AddGroup(ent, false)
+			a, _ := e.ensure(t, person("Gro", "Gruppe"), false)
+			require.NoError(t, e.c.Grant(t.Context(), a, ent), "looks the group up and caches its id")
+			require.Equal(t, []string{a.Ref[RefID]}, e.emu.Members(old))
+
+			e.emu.DeleteGroup(old)
+			renewed := e.emu.AddGroup(ent, false)
+			if tc.before {
+				e.emu.AddMembersDirect(renewed, a.Ref[RefID])
+			}
+			tc.do(t, e.c, a, ent)
+			if tc.after {
+				require.Equal(t, []string{a.Ref[RefID]}, e.emu.Members(renewed))
+			} else {
+				require.Empty(t, e.emu.Members(renewed))
+			}
+		})
+	}
+}

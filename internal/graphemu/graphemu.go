@@ -107,7 +107,7 @@ type Faults struct {
 
 // Write is one applied change, for tests to count.
 type Write struct {
-	Op     string // user.create, user.update, member.add, member.remove, user.delete
+	Op     string // user.create, user.update, user.tap, member.add, member.remove, group.delete
 	Target string // the user or group id changed
 	Object string // the member id, for member changes
 	Detail string // the properties changed, for updates
@@ -189,6 +189,17 @@ func (s *Server) AddGroup(displayName string, synced bool) string {
 	}
 	s.objects[id] = &object{kind: "group", props: props}
 	return id
+}
+
+// DeleteGroup deletes a group, as DELETE /groups/{id} does
+// (group-delete.md): every later request naming its id answers 404.
+func (s *Server) DeleteGroup(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o := s.objects[id]; o != nil && o.kind == "group" {
+		delete(s.objects, id)
+		s.writes = append(s.writes, Write{Op: "group.delete", Target: id})
+	}
 }
 
 // AddUser creates a user from Graph properties (userPrincipalName at
