@@ -16,9 +16,11 @@
 //     connector. With synced_from_ad, EnsureAccount never creates a
 //     cloud-only user; it waits (Unavailable) until the sync brings one.
 //   - A new user gets a generated one-time password (forceChangePasswordNextSignIn),
-//     returned as a Credential and never logged. If the response to the
-//     create was lost and the retry finds the user made by it, the user gets a
-//     fresh password that is handed out instead of the lost one.
+//     returned as a Credential and never logged. If the result of the create
+//     was lost (its response dropped, a timeout, a crash before it was
+//     recorded) and a later attempt finds the user made by it, the user gets
+//     a fresh password (or Temporary Access Pass) that is handed out instead
+//     of the lost one, unless the person has signed in with it since.
 //   - Grant and revoke are idempotent through Graph's own answers: the 400
 //     "One or more added object references already exist" on an add, a 404
 //     on a removal from an existing group.
@@ -406,7 +408,79 @@ func (c *Connector) ensure(ctx context.Context, a connectors.Account) (connector
 	if err := c.update(ctx, u, a.Person); err != nil {
 		return nil, nil, err
 	}
+	if c.madeByLostAttempt(a, u) {
+		return c.reissue(ctx, u)
+	}
 	return refOf(u), nil, nil
+}
+
+// madeByLostAttempt tells whether u is the user an earlier attempt of this
+// instance created without its result being recorded: the stored Ref has no
+// object id yet, and u has the userPrincipalName Resolve computed for that
+// attempt. Its credential went nowhere.
+func (c *Connector) madeByLostAttempt(a connectors.Account, u models.Userable) bool {
+	upn := a.Ref[RefUPN]
+	return !c.cfg.SyncedFromAD && a.Ref[RefID] == "" && upn != "" && strings.EqualFold(upn, deref(u.GetUserPrincipalName()))
+}
+
+// reissue gives a user whose credential was lost a fresh one, as a create
+// would have (a password, or a Temporary Access Pass when the instance says
+// so), if nobody has used the user yet; a user that has been used is
+// adopted as it is.
+func (c *Connector) reissue(ctx context.Context, u models.Userable) (connectors.Ref, *connectors.Credential, error) {
+	id, upn := deref(u.GetId()), deref(u.GetUserPrincipalName())
+	fresh, err := c.neverSignedIn(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !fresh {
+		c.log.Info("entra: user made by an earlier attempt has been signed in to: adopted without a new password", "username", upn)
+		return refOf(u), nil, nil
+	}
+	pw, err := generatePassword(c.cfg.PasswordLength)
+	if err != nil {
+		return nil, nil, err
+	}
+	patch := models.NewUser()
+	patch.SetPasswordProfile(passwordProfile(pw))
+	if err := c.patchUser(ctx, id, patch); err != nil {
+		return nil, nil, err
+	}
+	return c.credential(ctx, refOf(u), upn, pw)
+}
+
+// neverSignedIn tells whether the password the user was created with (or
+// last reset to) by this connector is still unused. Graph shows
+// passwordProfile only on $select, never with the password, and its
+// forceChangePasswordNextSignIn stays true, as the create set it, until the
+// person signs in and changes the password as forced; then the profile reads
+// null (microsoft-graph-docs-contrib issue #3342). That needs nothing beyond
+// the User.ReadWrite.All the connector has, is current at once, and the
+// emulator models it. signInActivity.lastSignInDateTime would say more but
+// needs AuditLog.Read.All and an Entra ID P1 licence and lags sign-ins by
+// hours; lastPasswordChangeDateTime moves with an administrator's reset too.
+// With temporary_access_pass the person signs in with the pass and the
+// flag stays true; but a pass is handed out only with a recorded result
+// (an object id in the Ref), which rules the user out before this is asked.
+func (c *Connector) neverSignedIn(ctx context.Context, id string) (bool, error) {
+	var u models.Userable
+	err := c.callFresh(ctx, func(ctx context.Context) error {
+		res, err := c.adapter.Send(ctx, c.request(abs.GET, "/users/"+url.PathEscape(id), url.Values{"$select": {"id,passwordProfile"}}),
+			models.CreateUserFromDiscriminatorValue, errMap)
+		if err == nil {
+			u = res.(models.Userable)
+		}
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	pp := u.GetPasswordProfile()
+	if pp == nil {
+		return false, nil
+	}
+	force := pp.GetForceChangePasswordNextSignIn()
+	return force != nil && *force, nil
 }
 
 func (c *Connector) create(ctx context.Context, a connectors.Account) (connectors.Ref, *connectors.Credential, error) {
@@ -486,8 +560,8 @@ func (c *Connector) credential(ctx context.Context, ref connectors.Ref, upn, pw 
 }
 
 // recover adopts a user whose create answered "already exists" when it
-// carries the person's id, and gives it a fresh password: the one sent with
-// the lost create was never handed out.
+// carries the person's id, and gives it a fresh password (reissue): the one
+// sent with the lost create was never handed out.
 func (c *Connector) recover(ctx context.Context, a connectors.Account, upn string) (connectors.Ref, *connectors.Credential, error) {
 	u, err := c.getUser(ctx, upn, true)
 	if err != nil {
@@ -496,16 +570,10 @@ func (c *Connector) recover(ctx context.Context, a connectors.Account, upn strin
 	if u == nil || deref(u.GetEmployeeId()) != a.Person.ID {
 		return nil, nil, fmt.Errorf("userPrincipalName %s: %w", upn, errNameTaken)
 	}
-	pw, err := generatePassword(c.cfg.PasswordLength)
-	if err != nil {
-		return nil, nil, err
+	if isSynced(u) {
+		return refOf(u), nil, nil // AD's, with AD's password
 	}
-	patch := models.NewUser()
-	patch.SetPasswordProfile(passwordProfile(pw))
-	if err := c.patchUser(ctx, deref(u.GetId()), patch); err != nil {
-		return nil, nil, err
-	}
-	return c.credential(ctx, refOf(u), upn, pw)
+	return c.reissue(ctx, u)
 }
 
 func passwordProfile(pw string) models.PasswordProfileable {

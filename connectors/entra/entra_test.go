@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -136,8 +137,10 @@ func TestCreateIdempotentAndNames(t *testing.T) {
 		require.Equal(t, v, u[k], k)
 	}
 
-	// A repeat, with and without the stored Ref, is the same user and no new password.
-	for _, ref := range []connectors.Ref{a.Ref, {RefUPN: a.Ref[RefUPN]}, nil} {
+	// A repeat, with and without the stored Ref, is the same user and no new
+	// password. (A Ref with the resolved UPN but no object id is a create
+	// whose result was lost: TestLostCreateResultStillYieldsCredential.)
+	for _, ref := range []connectors.Ref{a.Ref, nil} {
 		got, cred2, err := e.c.EnsureAccount(ctx, connectors.Account{Person: p, Ref: ref})
 		require.NoError(t, err)
 		require.Nil(t, cred2)
@@ -157,6 +160,77 @@ func TestCreateIdempotentAndNames(t *testing.T) {
 	// A namesake gets the next free UPN.
 	b, _ := e.ensure(t, person("Åse", "Øvergård-Bø"), false)
 	require.Equal(t, "aase.overgaard-bo2@ror.test", b.Ref[RefUPN])
+}
+
+// A create applied by Graph whose result was never recorded leaves a user
+// nobody has the credential of. Here the create's response is dropped and
+// its retry meets a Retry-After beyond max_retry_wait, so the attempt ends
+// Throttled (equally a timeout, a crash or a lost claim). The next attempt,
+// with the stored Ref that has the resolved UPN but no object id yet, finds
+// the user by employeeId and hands out a fresh credential as the create
+// would have, unless the person has signed in with the user meanwhile.
+func TestLostCreateResultStillYieldsCredential(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, mode string
+		signedIn   bool
+		secretLen  int // 0: no credential
+	}{
+		{name: "password", mode: "password", secretLen: 16},
+		{name: "temporary access pass", mode: "temporary_access_pass", secretLen: 12},
+		{name: "signed in meanwhile", mode: "password", signedIn: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, graphemu.Faults{}, func(c *Config) { c.InitialCredential = tc.mode })
+			ctx := t.Context()
+			p := person("Tapt", "Svar")
+			ref, err := e.c.Resolve(ctx, p, nil)
+			require.NoError(t, err)
+			// Three requests pass: the look-ups by employeeId and by UPN, and
+			// the create, applied and its response dropped. The retried
+			// create is throttled for a minute.
+			e.emu.SetFaults(graphemu.Faults{Budget: 3, Window: time.Minute, DropAfterWrite: 1})
+			_, cred, err := e.c.EnsureAccount(ctx, connectors.Account{Person: p, Ref: ref})
+			require.Equal(t, tilgang.Throttled, tilgang.KindOf(err), "%v", err)
+			require.Nil(t, cred)
+			require.Equal(t, 1, e.count("user.create"), "Graph applied the create")
+			e.emu.SetFaults(graphemu.Faults{})
+			if tc.signedIn {
+				require.True(t, e.emu.SignIn(ref[RefUPN]))
+			}
+
+			got, cred, err := e.c.EnsureAccount(ctx, connectors.Account{Person: p, Ref: ref})
+			require.NoError(t, err)
+			u, ok := e.emu.User(ref[RefUPN])
+			require.True(t, ok)
+			require.Equal(t, u["id"], got[RefID])
+			require.Equal(t, 1, e.count("user.create"))
+			resets := 0
+			for _, w := range e.emu.Writes() {
+				if w.Op == "user.update" && strings.Contains(w.Detail, "passwordProfile") {
+					resets++
+				}
+			}
+			if tc.secretLen == 0 {
+				require.Nil(t, cred, "a user signed in to keeps its password")
+				require.Zero(t, resets)
+				return
+			}
+			require.NotNil(t, cred, "the credential lost with the create's result is issued afresh")
+			require.Equal(t, ref[RefUPN], cred.Username)
+			require.Len(t, string(cred.Secret), tc.secretLen)
+			require.Equal(t, 1, resets, "the password is reset once")
+			if tc.mode == "temporary_access_pass" {
+				require.Equal(t, 1, e.count("user.tap"))
+			}
+
+			// Recorded now (the object id in the Ref): a repeat issues nothing.
+			_, cred, err = e.c.EnsureAccount(ctx, connectors.Account{Person: p, Ref: got})
+			require.NoError(t, err)
+			require.Nil(t, cred)
+		})
+	}
 }
 
 func TestPermanentErrorCarriesGraphMessage(t *testing.T) {
