@@ -454,9 +454,9 @@ func (c *Connector) reissue(ctx context.Context, u models.Userable) (connectors.
 // passwordProfile only on $select, never with the password, and its
 // forceChangePasswordNextSignIn stays true, as the create set it, until the
 // person signs in and changes the password as forced; then the profile reads
-// null (microsoft-graph-docs-contrib issue #3342). That needs nothing beyond
-// the User.ReadWrite.All the connector has, is current at once, and the
-// emulator models it. signInActivity.lastSignInDateTime would say more but
+// null (microsoft-graph-docs-contrib issue #3342). That is a directory
+// property read with the user permissions the connector holds anyway, and
+// the emulator models it. signInActivity.lastSignInDateTime would say more but
 // needs AuditLog.Read.All and an Entra ID P1 licence and lags sign-ins by
 // hours; lastPasswordChangeDateTime moves with an administrator's reset too.
 // With temporary_access_pass the person signs in with the pass and the

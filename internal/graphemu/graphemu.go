@@ -1073,8 +1073,7 @@ func (s *Server) batch(base string, body []byte) (response, bool) {
 // createTAP answers POST /users/{id}/authentication/temporaryAccessPassMethods
 // (temporaryaccesspassauthenticationmethod-post.md): 201 with the pass, which
 // Graph shows only in this answer. A user has at most one: a new one
-// replaces it here (Graph answers 400 while one is usable; callers of the
-// emulator create one per new account).
+// replaces the one still usable, as Graph deletes the previous pass.
 func (s *Server) createTAP(user string, body []byte) (response, bool) {
 	o := s.lookup("user", user, true)
 	if o == nil {
