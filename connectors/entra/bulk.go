@@ -165,6 +165,9 @@ func (c *Connector) sendBatch(ctx context.Context, items []batchItem, chunk []in
 func (c *Connector) GrantMany(ctx context.Context, accounts []connectors.Account, ent string) []error {
 	var errs []error
 	err := c.inGroup(ctx, ent, func(g group) error {
+		if g.synced {
+			return syncedError("group " + g.name)
+		}
 		errs = make([]error, len(accounts))
 		return c.grantMany(ctx, accounts, ent, g, errs)
 	})
@@ -238,6 +241,9 @@ func (c *Connector) grantMany(ctx context.Context, accounts []connectors.Account
 func (c *Connector) RevokeMany(ctx context.Context, accounts []connectors.Account, ent string) []error {
 	var errs []error
 	err := c.inGroup(ctx, ent, func(g group) error {
+		if g.synced {
+			return syncedError("group " + g.name)
+		}
 		errs = make([]error, len(accounts))
 		var items []batchItem
 		var idx []int

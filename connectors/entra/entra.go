@@ -793,9 +793,6 @@ func (c *Connector) inGroup(ctx context.Context, ent string, fn func(g group) er
 		if err != nil {
 			return err
 		}
-		if g.synced {
-			return syncedError("group " + g.name)
-		}
 		err = fn(g)
 		if try > 0 || !errors.Is(err, errGroupGone) {
 			return err
@@ -834,6 +831,9 @@ func (c *Connector) addMember(ctx context.Context, ent string, g group, uid stri
 // connector) or Graph's refusal, Throttled, Unavailable.
 func (c *Connector) Grant(ctx context.Context, a connectors.Account, ent string) error {
 	err := c.inGroup(ctx, ent, func(g group) error {
+		if g.synced {
+			return syncedError("group " + g.name)
+		}
 		uid, err := c.userID(ctx, a)
 		if err != nil {
 			return err
@@ -850,6 +850,9 @@ func (c *Connector) Grant(ctx context.Context, a connectors.Account, ent string)
 // the member of an existing group) or no user at all is success.
 func (c *Connector) Revoke(ctx context.Context, a connectors.Account, ent string) error {
 	err := c.inGroup(ctx, ent, func(g group) error {
+		if g.synced {
+			return syncedError("group " + g.name)
+		}
 		uid, err := c.userID(ctx, a)
 		if err != nil || uid == "" {
 			return err

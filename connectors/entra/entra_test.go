@@ -379,6 +379,9 @@ func TestSyncedFromAD(t *testing.T) {
 	require.Contains(t, err.Error(), "ad connector")
 	require.Empty(t, e.emu.Members(sg))
 	require.Empty(t, e.emu.Writes())
+	refs, err := e.c.ListMembers(ctx, "GG-AD-Helse")
+	require.NoError(t, err, "reading a synced group is allowed")
+	require.Empty(t, refs)
 
 	// A tenant whose users come from AD: no cloud-only duplicate, wait for the sync.
 	h := newEnv(t, graphemu.Faults{}, func(c *Config) { c.SyncedFromAD = true })
