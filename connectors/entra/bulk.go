@@ -68,8 +68,8 @@ func (c *Connector) batch(ctx context.Context, items []batchItem) []error {
 		if wait == 0 {
 			wait = backoff(attempt)
 		}
-		if wait > c.cfg.MaxRetryWait {
-			break
+		if wait > c.cfg.MaxRetryWait || outlasts(ctx, wait) {
+			break // the items keep their 429 and its Retry-After
 		}
 		if err := sleep(ctx, wait); err != nil {
 			break
@@ -163,17 +163,26 @@ func (c *Connector) sendBatch(ctx context.Context, items []batchItem, chunk []in
 // single adds for those 20, each answer handled on its own. The result has
 // one error (nil for success) per account.
 func (c *Connector) GrantMany(ctx context.Context, accounts []connectors.Account, ent string) []error {
-	errs := make([]error, len(accounts))
-	g, err := c.group(ctx, ent)
-	if err == nil && g.synced {
-		err = syncedError("group " + g.name)
-	}
+	var errs []error
+	err := c.inGroup(ctx, ent, func(g group) error {
+		if g.synced {
+			return syncedError("group " + g.name)
+		}
+		errs = make([]error, len(accounts))
+		return c.grantMany(ctx, accounts, ent, g, errs)
+	})
 	if err != nil {
+		errs = make([]error, len(accounts))
 		for i := range errs {
 			errs[i] = classify(err, "entra: grant %s to %s", ent, accounts[i].Person.ID)
 		}
-		return errs
 	}
+	return errs
+}
+
+// grantMany fills errs; it returns errGroupGone when the group was deleted
+// since it was looked up (the adds then start over against the new one).
+func (c *Connector) grantMany(ctx context.Context, accounts []connectors.Account, ent string, g group, errs []error) error {
 	var idx []int
 	var uids []string
 	for i, a := range accounts {
@@ -201,6 +210,9 @@ func (c *Connector) GrantMany(ctx context.Context, accounts []connectors.Account
 		if err == nil {
 			continue
 		}
+		if is404(err) && c.groupGone(ctx, ent, g) {
+			return goneError(g)
+		}
 		if ge, ok := asGraph(err); !ok || (ge.status != 400 && ge.status != 404) {
 			for _, i := range idx[start:end] {
 				errs[i] = classify(err, "entra: grant %s to %s", ent, accounts[i].Person.ID)
@@ -219,36 +231,48 @@ func (c *Connector) GrantMany(ctx context.Context, accounts []connectors.Account
 			errs[i] = classify(err, "entra: grant %s to %s", ent, accounts[i].Person.ID)
 		}
 	}
-	return errs
+	return nil
 }
 
 // RevokeMany removes the accounts from one group in $batch requests of 20
-// removals; a member already gone is success. One error per account.
+// removals; a member already gone is success (unless the group itself is
+// gone: then the removals start over against the group looked up again).
+// One error per account.
 func (c *Connector) RevokeMany(ctx context.Context, accounts []connectors.Account, ent string) []error {
-	errs := make([]error, len(accounts))
-	g, err := c.group(ctx, ent)
-	if err == nil && g.synced {
-		err = syncedError("group " + g.name)
-	}
-	var items []batchItem
-	var idx []int
-	for i, a := range accounts {
-		var uid string
-		if err == nil {
+	var errs []error
+	err := c.inGroup(ctx, ent, func(g group) error {
+		if g.synced {
+			return syncedError("group " + g.name)
+		}
+		errs = make([]error, len(accounts))
+		var items []batchItem
+		var idx []int
+		for i, a := range accounts {
+			var uid string
 			uid, errs[i] = c.userID(ctx, a)
-		} else {
+			if errs[i] == nil && uid != "" {
+				items = append(items, batchItem{method: "DELETE", url: "/groups/" + g.id + "/members/" + uid + "/$ref"})
+				idx = append(idx, i)
+			}
+		}
+		checked := false
+		for k, err := range c.batch(ctx, items) {
+			if ge, ok := asGraph(err); ok && ge.status == 404 && ge.code == "Request_ResourceNotFound" {
+				if !checked && c.groupGone(ctx, ent, g) {
+					return goneError(g)
+				}
+				checked = true
+				err = nil
+			}
+			errs[idx[k]] = err
+		}
+		return nil
+	})
+	if err != nil {
+		errs = make([]error, len(accounts))
+		for i := range errs {
 			errs[i] = err
 		}
-		if errs[i] == nil && uid != "" {
-			items = append(items, batchItem{method: "DELETE", url: "/groups/" + g.id + "/members/" + uid + "/$ref"})
-			idx = append(idx, i)
-		}
-	}
-	for k, err := range c.batch(ctx, items) {
-		if ge, ok := asGraph(err); ok && ge.status == 404 && ge.code == "Request_ResourceNotFound" {
-			err = nil
-		}
-		errs[idx[k]] = err
 	}
 	for i := range errs {
 		errs[i] = classify(errs[i], "entra: revoke %s from %s", ent, accounts[i].Person.ID)

@@ -16,12 +16,17 @@
 //     connector. With synced_from_ad, EnsureAccount never creates a
 //     cloud-only user; it waits (Unavailable) until the sync brings one.
 //   - A new user gets a generated one-time password (forceChangePasswordNextSignIn),
-//     returned as a Credential and never logged. If the response to the
-//     create was lost and the retry finds the user made by it, the user gets a
-//     fresh password that is handed out instead of the lost one.
+//     returned as a Credential and never logged. If the result of the create
+//     was lost (its response dropped, a timeout, a crash before it was
+//     recorded) and a later attempt finds the user made by it, the user gets
+//     a fresh password (or Temporary Access Pass) that is handed out instead
+//     of the lost one, unless the person has signed in with it since.
 //   - Grant and revoke are idempotent through Graph's own answers: the 400
 //     "One or more added object references already exist" on an add, a 404
 //     on a removal from an existing group.
+//   - A group's id is cached by entitlement; a 404 that the group itself
+//     confirms (deleted, perhaps made again under the same name) forgets it
+//     and the call looks the group up again.
 //   - Throttling: 429 and 503 wait their Retry-After, other 5xx and network
 //     errors back off with jitter, all bounded, in one retry layer (call);
 //     the SDK's RetryHandler is removed. A 404 right after a create is
@@ -403,7 +408,79 @@ func (c *Connector) ensure(ctx context.Context, a connectors.Account) (connector
 	if err := c.update(ctx, u, a.Person); err != nil {
 		return nil, nil, err
 	}
+	if c.madeByLostAttempt(a, u) {
+		return c.reissue(ctx, u)
+	}
 	return refOf(u), nil, nil
+}
+
+// madeByLostAttempt tells whether u is the user an earlier attempt of this
+// instance created without its result being recorded: the stored Ref has no
+// object id yet, and u has the userPrincipalName Resolve computed for that
+// attempt. Its credential went nowhere.
+func (c *Connector) madeByLostAttempt(a connectors.Account, u models.Userable) bool {
+	upn := a.Ref[RefUPN]
+	return !c.cfg.SyncedFromAD && a.Ref[RefID] == "" && upn != "" && strings.EqualFold(upn, deref(u.GetUserPrincipalName()))
+}
+
+// reissue gives a user whose credential was lost a fresh one, as a create
+// would have (a password, or a Temporary Access Pass when the instance says
+// so), if nobody has used the user yet; a user that has been used is
+// adopted as it is.
+func (c *Connector) reissue(ctx context.Context, u models.Userable) (connectors.Ref, *connectors.Credential, error) {
+	id, upn := deref(u.GetId()), deref(u.GetUserPrincipalName())
+	fresh, err := c.neverSignedIn(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !fresh {
+		c.log.Info("entra: user made by an earlier attempt has been signed in to: adopted without a new password", "username", upn)
+		return refOf(u), nil, nil
+	}
+	pw, err := generatePassword(c.cfg.PasswordLength)
+	if err != nil {
+		return nil, nil, err
+	}
+	patch := models.NewUser()
+	patch.SetPasswordProfile(passwordProfile(pw))
+	if err := c.patchUser(ctx, id, patch); err != nil {
+		return nil, nil, err
+	}
+	return c.credential(ctx, refOf(u), upn, pw)
+}
+
+// neverSignedIn tells whether the password the user was created with (or
+// last reset to) by this connector is still unused. Graph shows
+// passwordProfile only on $select, never with the password, and its
+// forceChangePasswordNextSignIn stays true, as the create set it, until the
+// person signs in and changes the password as forced; then the profile reads
+// null (microsoft-graph-docs-contrib issue #3342). That is a directory
+// property read with the user permissions the connector holds anyway, and
+// the emulator models it. signInActivity.lastSignInDateTime would say more but
+// needs AuditLog.Read.All and an Entra ID P1 licence and lags sign-ins by
+// hours; lastPasswordChangeDateTime moves with an administrator's reset too.
+// With temporary_access_pass the person signs in with the pass and the
+// flag stays true; but a pass is handed out only with a recorded result
+// (an object id in the Ref), which rules the user out before this is asked.
+func (c *Connector) neverSignedIn(ctx context.Context, id string) (bool, error) {
+	var u models.Userable
+	err := c.callFresh(ctx, func(ctx context.Context) error {
+		res, err := c.adapter.Send(ctx, c.request(abs.GET, "/users/"+url.PathEscape(id), url.Values{"$select": {"id,passwordProfile"}}),
+			models.CreateUserFromDiscriminatorValue, errMap)
+		if err == nil {
+			u = res.(models.Userable)
+		}
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	pp := u.GetPasswordProfile()
+	if pp == nil {
+		return false, nil
+	}
+	force := pp.GetForceChangePasswordNextSignIn()
+	return force != nil && *force, nil
 }
 
 func (c *Connector) create(ctx context.Context, a connectors.Account) (connectors.Ref, *connectors.Credential, error) {
@@ -483,8 +560,8 @@ func (c *Connector) credential(ctx context.Context, ref connectors.Ref, upn, pw 
 }
 
 // recover adopts a user whose create answered "already exists" when it
-// carries the person's id, and gives it a fresh password: the one sent with
-// the lost create was never handed out.
+// carries the person's id, and gives it a fresh password (reissue): the one
+// sent with the lost create was never handed out.
 func (c *Connector) recover(ctx context.Context, a connectors.Account, upn string) (connectors.Ref, *connectors.Credential, error) {
 	u, err := c.getUser(ctx, upn, true)
 	if err != nil {
@@ -493,16 +570,10 @@ func (c *Connector) recover(ctx context.Context, a connectors.Account, upn strin
 	if u == nil || deref(u.GetEmployeeId()) != a.Person.ID {
 		return nil, nil, fmt.Errorf("userPrincipalName %s: %w", upn, errNameTaken)
 	}
-	pw, err := generatePassword(c.cfg.PasswordLength)
-	if err != nil {
-		return nil, nil, err
+	if isSynced(u) {
+		return refOf(u), nil, nil // AD's, with AD's password
 	}
-	patch := models.NewUser()
-	patch.SetPasswordProfile(passwordProfile(pw))
-	if err := c.patchUser(ctx, deref(u.GetId()), patch); err != nil {
-		return nil, nil, err
-	}
-	return c.credential(ctx, refOf(u), upn, pw)
+	return c.reissue(ctx, u)
 }
 
 func passwordProfile(pw string) models.PasswordProfileable {
@@ -590,7 +661,8 @@ func (c *Connector) Enable(ctx context.Context, a connectors.Account) error {
 	return classify(c.setEnabled(ctx, a, true), "entra: enable %s", a.Person.ID)
 }
 
-// group resolves an entitlement (an object id or a display name) once.
+// group resolves an entitlement (an object id or a display name) once,
+// until a request finds the group deleted (groupGone forgets it).
 func (c *Connector) group(ctx context.Context, ent string) (group, error) {
 	c.mu.Lock()
 	g, ok := c.groups[ent]
@@ -680,12 +752,74 @@ func (c *Connector) memberRef(id string) map[string]string {
 	return map[string]string{"@odata.id": c.cfg.GraphURL + "/directoryObjects/" + id}
 }
 
-// addMember adds one member; Graph's "already exist" answer is success.
-func (c *Connector) addMember(ctx context.Context, g group, uid string) error {
-	err := c.callFresh(ctx, func(ctx context.Context) error {
+// errGroupGone: the group an entitlement was looked up as no longer exists
+// (deleted, and perhaps made again under the same name with a new id).
+var errGroupGone = &tilgang.Error{Kind: tilgang.NotFound, Message: "the group was deleted since it was looked up"}
+
+// groupGone tells, after a 404 from a request to g, whether g itself is
+// gone rather than the member the request named; then ent's entry is
+// forgotten so the group is looked up again. A Graph that cannot answer
+// now counts as not gone: the request's own error stands.
+func (c *Connector) groupGone(ctx context.Context, ent string, g group) bool {
+	err := c.call(ctx, func(ctx context.Context) error {
+		_, err := c.adapter.Send(ctx, c.request(abs.GET, "/groups/"+g.id, url.Values{"$select": {"id"}}),
+			models.CreateGroupFromDiscriminatorValue, errMap)
+		return err
+	})
+	if ge, ok := asGraph(err); !ok || ge.status != 404 {
+		return false
+	}
+	c.mu.Lock()
+	if c.groups[ent].id == g.id {
+		delete(c.groups, ent)
+	}
+	c.mu.Unlock()
+	c.log.Info("entra: group deleted since it was looked up; looking it up again", "entitlement", ent, "group_id", g.id)
+	return true
+}
+
+// goneError is what fn of inGroup returns when groupGone found g deleted.
+func goneError(g group) error {
+	return fmt.Errorf("group %s (%s): %w", g.name, g.id, errGroupGone)
+}
+
+// inGroup runs fn against the entitlement's group (its id cached), and once
+// more against the group looked up again when fn found the cached one
+// deleted (errGroupGone), so a group deleted and made again under the same
+// name is found by its new id without a restart.
+func (c *Connector) inGroup(ctx context.Context, ent string, fn func(g group) error) error {
+	for try := 0; ; try++ {
+		g, err := c.group(ctx, ent)
+		if err != nil {
+			return err
+		}
+		err = fn(g)
+		if try > 0 || !errors.Is(err, errGroupGone) {
+			return err
+		}
+	}
+}
+
+func is404(err error) bool {
+	ge, ok := asGraph(err)
+	return ok && ge.status == 404
+}
+
+// addMember adds one member; Graph's "already exist" answer is success. A
+// 404 is the group gone (errGroupGone), or else the user, created moments
+// ago, not yet readable: that is retried for replication_wait.
+func (c *Connector) addMember(ctx context.Context, ent string, g group, uid string) error {
+	send := func(ctx context.Context) error {
 		ri := jsonBody(c.request(abs.POST, "/groups/"+g.id+"/members/$ref", nil), c.memberRef(uid))
 		return c.adapter.SendNoContent(ctx, ri, errMap)
-	})
+	}
+	err := c.call(ctx, send)
+	if is404(err) {
+		if c.groupGone(ctx, ent, g) {
+			return goneError(g)
+		}
+		err = c.callFresh(ctx, send)
+	}
 	if ge, ok := asGraph(err); ok && ge.status == 400 && strings.Contains(ge.message, msgAlreadyMember) {
 		return nil
 	}
@@ -696,11 +830,7 @@ func (c *Connector) addMember(ctx context.Context, g group, uid string) error {
 // such group or user), Invalid for a group synced from AD (naming the ad
 // connector) or Graph's refusal, Throttled, Unavailable.
 func (c *Connector) Grant(ctx context.Context, a connectors.Account, ent string) error {
-	err := func() error {
-		g, err := c.group(ctx, ent)
-		if err != nil {
-			return err
-		}
+	err := c.inGroup(ctx, ent, func(g group) error {
 		if g.synced {
 			return syncedError("group " + g.name)
 		}
@@ -711,19 +841,15 @@ func (c *Connector) Grant(ctx context.Context, a connectors.Account, ent string)
 		if uid == "" {
 			return tilgang.Errorf(tilgang.NotFound, "no user for person %s", a.Person.ID)
 		}
-		return c.addMember(ctx, g, uid)
-	}()
+		return c.addMember(ctx, ent, g, uid)
+	})
 	return classify(err, "entra: grant %s to %s", ent, a.Person.ID)
 }
 
 // Revoke removes the account from the group; not a member (Graph's 404 on
 // the member of an existing group) or no user at all is success.
 func (c *Connector) Revoke(ctx context.Context, a connectors.Account, ent string) error {
-	err := func() error {
-		g, err := c.group(ctx, ent)
-		if err != nil {
-			return err
-		}
+	err := c.inGroup(ctx, ent, func(g group) error {
 		if g.synced {
 			return syncedError("group " + g.name)
 		}
@@ -735,27 +861,32 @@ func (c *Connector) Revoke(ctx context.Context, a connectors.Account, ent string
 			return c.adapter.SendNoContent(ctx, c.request(abs.DELETE, "/groups/"+g.id+"/members/"+url.PathEscape(uid)+"/$ref", nil), errMap)
 		})
 		if ge, ok := asGraph(err); ok && ge.status == 404 && ge.code == "Request_ResourceNotFound" {
+			// Not a member, unless the group itself is gone: then the
+			// member may still be in the group now under that name.
+			if c.groupGone(ctx, ent, g) {
+				return goneError(g)
+			}
 			return nil
 		}
 		return err
-	}()
+	})
 	return classify(err, "entra: revoke %s from %s", ent, a.Person.ID)
 }
 
 // ListMembers pages through the group's members (999 a page).
 func (c *Connector) ListMembers(ctx context.Context, ent string) ([]connectors.Ref, error) {
-	refs, err := func() ([]connectors.Ref, error) {
-		g, err := c.group(ctx, ent)
-		if err != nil {
-			return nil, err
-		}
+	var out []connectors.Ref
+	err := c.inGroup(ctx, ent, func(g group) error {
 		ri := c.request(abs.GET, "/groups/"+g.id+"/members", url.Values{"$select": {"id,userPrincipalName"}, "$top": {"999"}})
 		members, err := pages[models.DirectoryObjectable, models.DirectoryObjectCollectionResponseable](ctx, c, ri,
 			models.CreateDirectoryObjectCollectionResponseFromDiscriminatorValue)
-		if err != nil {
-			return nil, err
+		if is404(err) && c.groupGone(ctx, ent, g) {
+			return goneError(g)
 		}
-		out := make([]connectors.Ref, 0, len(members))
+		if err != nil {
+			return err
+		}
+		out = make([]connectors.Ref, 0, len(members))
 		for _, o := range members {
 			r := connectors.Ref{RefID: deref(o.GetId())}
 			if u, ok := o.(models.Userable); ok && u.GetUserPrincipalName() != nil {
@@ -763,9 +894,12 @@ func (c *Connector) ListMembers(ctx context.Context, ent string) ([]connectors.R
 			}
 			out = append(out, r)
 		}
-		return out, nil
-	}()
-	return refs, classify(err, "entra: list members of %s", ent)
+		return nil
+	})
+	if err != nil {
+		return nil, classify(err, "entra: list members of %s", ent)
+	}
+	return out, nil
 }
 
 // generatePassword makes a password of n characters from upper- and

@@ -1,6 +1,7 @@
 package entra
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -11,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -135,8 +137,10 @@ func TestCreateIdempotentAndNames(t *testing.T) {
 		require.Equal(t, v, u[k], k)
 	}
 
-	// A repeat, with and without the stored Ref, is the same user and no new password.
-	for _, ref := range []connectors.Ref{a.Ref, {RefUPN: a.Ref[RefUPN]}, nil} {
+	// A repeat, with and without the stored Ref, is the same user and no new
+	// password. (A Ref with the resolved UPN but no object id is a create
+	// whose result was lost: TestLostCreateResultStillYieldsCredential.)
+	for _, ref := range []connectors.Ref{a.Ref, nil} {
 		got, cred2, err := e.c.EnsureAccount(ctx, connectors.Account{Person: p, Ref: ref})
 		require.NoError(t, err)
 		require.Nil(t, cred2)
@@ -156,6 +160,77 @@ func TestCreateIdempotentAndNames(t *testing.T) {
 	// A namesake gets the next free UPN.
 	b, _ := e.ensure(t, person("Åse", "Øvergård-Bø"), false)
 	require.Equal(t, "aase.overgaard-bo2@ror.test", b.Ref[RefUPN])
+}
+
+// A create applied by Graph whose result was never recorded leaves a user
+// nobody has the credential of. Here the create's response is dropped and
+// its retry meets a Retry-After beyond max_retry_wait, so the attempt ends
+// Throttled (equally a timeout, a crash or a lost claim). The next attempt,
+// with the stored Ref that has the resolved UPN but no object id yet, finds
+// the user by employeeId and hands out a fresh credential as the create
+// would have, unless the person has signed in with the user meanwhile.
+func TestLostCreateResultStillYieldsCredential(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, mode string
+		signedIn   bool
+		secretLen  int // 0: no credential
+	}{
+		{name: "password", mode: "password", secretLen: 16},
+		{name: "temporary access pass", mode: "temporary_access_pass", secretLen: 12},
+		{name: "signed in meanwhile", mode: "password", signedIn: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, graphemu.Faults{}, func(c *Config) { c.InitialCredential = tc.mode })
+			ctx := t.Context()
+			p := person("Tapt", "Svar")
+			ref, err := e.c.Resolve(ctx, p, nil)
+			require.NoError(t, err)
+			// Three requests pass: the look-ups by employeeId and by UPN, and
+			// the create, applied and its response dropped. The retried
+			// create is throttled for a minute.
+			e.emu.SetFaults(graphemu.Faults{Budget: 3, Window: time.Minute, DropAfterWrite: 1})
+			_, cred, err := e.c.EnsureAccount(ctx, connectors.Account{Person: p, Ref: ref})
+			require.Equal(t, tilgang.Throttled, tilgang.KindOf(err), "%v", err)
+			require.Nil(t, cred)
+			require.Equal(t, 1, e.count("user.create"), "Graph applied the create")
+			e.emu.SetFaults(graphemu.Faults{})
+			if tc.signedIn {
+				require.True(t, e.emu.SignIn(ref[RefUPN]))
+			}
+
+			got, cred, err := e.c.EnsureAccount(ctx, connectors.Account{Person: p, Ref: ref})
+			require.NoError(t, err)
+			u, ok := e.emu.User(ref[RefUPN])
+			require.True(t, ok)
+			require.Equal(t, u["id"], got[RefID])
+			require.Equal(t, 1, e.count("user.create"))
+			resets := 0
+			for _, w := range e.emu.Writes() {
+				if w.Op == "user.update" && strings.Contains(w.Detail, "passwordProfile") {
+					resets++
+				}
+			}
+			if tc.secretLen == 0 {
+				require.Nil(t, cred, "a user signed in to keeps its password")
+				require.Zero(t, resets)
+				return
+			}
+			require.NotNil(t, cred, "the credential lost with the create's result is issued afresh")
+			require.Equal(t, ref[RefUPN], cred.Username)
+			require.Len(t, string(cred.Secret), tc.secretLen)
+			require.Equal(t, 1, resets, "the password is reset once")
+			if tc.mode == "temporary_access_pass" {
+				require.Equal(t, 1, e.count("user.tap"))
+			}
+
+			// Recorded now (the object id in the Ref): a repeat issues nothing.
+			_, cred, err = e.c.EnsureAccount(ctx, connectors.Account{Person: p, Ref: got})
+			require.NoError(t, err)
+			require.Nil(t, cred)
+		})
+	}
 }
 
 func TestPermanentErrorCarriesGraphMessage(t *testing.T) {
@@ -263,6 +338,22 @@ func TestThrottledBeyondMaxWaitGoesToOutbox(t *testing.T) {
 	require.Greater(t, tilgang.RetryAfterOf(err), 50*time.Second)
 }
 
+// A Retry-After within max_retry_wait but beyond the caller's deadline is
+// handed back at once as Throttled with its RetryAfter, not slept into a
+// bare deadline error that the outbox would retry with blind backoff.
+func TestThrottledPastDeadlineKeepsRetryAfter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, graphemu.Faults{Budget: 2, Window: time.Minute}, func(c *Config) { c.MaxRetryWait = 2 * time.Minute })
+	_, err := e.c.Resolve(t.Context(), person("A", "B"), nil) // uses the budget
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	_, err = e.c.Resolve(ctx, person("C", "D"), nil)
+	require.Equal(t, tilgang.Throttled, tilgang.KindOf(err), "%v", err)
+	require.Greater(t, tilgang.RetryAfterOf(err), 50*time.Second)
+	require.Contains(t, err.Error(), "graph 429")
+}
+
 func TestSyncedFromAD(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, graphemu.Faults{}, nil)
@@ -288,6 +379,9 @@ func TestSyncedFromAD(t *testing.T) {
 	require.Contains(t, err.Error(), "ad connector")
 	require.Empty(t, e.emu.Members(sg))
 	require.Empty(t, e.emu.Writes())
+	refs, err := e.c.ListMembers(ctx, "GG-AD-Helse")
+	require.NoError(t, err, "reading a synced group is allowed")
+	require.Empty(t, refs)
 
 	// A tenant whose users come from AD: no cloud-only duplicate, wait for the sync.
 	h := newEnv(t, graphemu.Faults{}, func(c *Config) { c.SyncedFromAD = true })
@@ -463,4 +557,58 @@ func TestTemporaryAccessPass(t *testing.T) {
 	require.Nil(t, cred2, "an existing user gets no new pass")
 	require.Equal(t, 1, e.count("user.tap"))
 	require.Error(t, (&Config{Tenant: "t", ClientID: "c", ClientSecretEnv: "X", UPNSuffix: "ror.test", InitialCredential: "sms"}).Validate())
+}
+
+// A group deleted and made again under the same name gets a new id. The
+// cached id then answers 404; the connector finds the group gone, forgets
+// it and looks it up again within the same call, so each operation below
+// succeeds at its first attempt against the new group. A revoke must not
+// take the deleted group's 404 for "not a member".
+func TestRecreatedGroupIsLookedUpAgain(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name          string
+		before, after bool // the account is a member of the new group
+		do            func(t *testing.T, c *Connector, a connectors.Account, ent string)
+	}{
+		{name: "grant", before: false, after: true, do: func(t *testing.T, c *Connector, a connectors.Account, ent string) {
+			require.NoError(t, c.Grant(t.Context(), a, ent))
+		}},
+		{name: "revoke", before: true, after: false, do: func(t *testing.T, c *Connector, a connectors.Account, ent string) {
+			require.NoError(t, c.Revoke(t.Context(), a, ent))
+		}},
+		{name: "grant many", before: false, after: true, do: func(t *testing.T, c *Connector, a connectors.Account, ent string) {
+			require.Equal(t, []error{nil}, c.GrantMany(t.Context(), []connectors.Account{a}, ent))
+		}},
+		{name: "revoke many", before: true, after: false, do: func(t *testing.T, c *Connector, a connectors.Account, ent string) {
+			require.Equal(t, []error{nil}, c.RevokeMany(t.Context(), []connectors.Account{a}, ent))
+		}},
+		{name: "list members", before: true, after: true, do: func(t *testing.T, c *Connector, a connectors.Account, ent string) {
+			refs, err := c.ListMembers(t.Context(), ent)
+			require.NoError(t, err)
+			require.Equal(t, []connectors.Ref{{RefID: a.Ref[RefID], RefUPN: a.Ref[RefUPN]}}, refs)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, graphemu.Faults{}, nil)
+			const ent = "Hjemmetjenesten"
+			old := e.emu.AddGroup(ent, false)
+			a, _ := e.ensure(t, person("Gro", "Gruppe"), false)
+			require.NoError(t, e.c.Grant(t.Context(), a, ent), "looks the group up and caches its id")
+			require.Equal(t, []string{a.Ref[RefID]}, e.emu.Members(old))
+
+			e.emu.DeleteGroup(old)
+			renewed := e.emu.AddGroup(ent, false)
+			if tc.before {
+				e.emu.AddMembersDirect(renewed, a.Ref[RefID])
+			}
+			tc.do(t, e.c, a, ent)
+			if tc.after {
+				require.Equal(t, []string{a.Ref[RefID]}, e.emu.Members(renewed))
+			} else {
+				require.Empty(t, e.emu.Members(renewed))
+			}
+		})
+	}
 }

@@ -157,9 +157,11 @@ func jsonBody(ri *abs.RequestInformation, v any) *abs.RequestInformation {
 // call runs one Graph request under the concurrency bound, retrying
 // throttling (429 with its Retry-After), 503/5xx and network failures a
 // bounded number of times with exponential backoff and jitter. A wait
-// longer than max_retry_wait is not slept here: the error goes back to the
-// outbox as Throttled with its RetryAfter. This is the only retry layer (the
-// SDK's RetryHandler is removed in newAdapter).
+// longer than max_retry_wait, or one that would outlast the caller's
+// deadline, is not slept here: the error goes back at once, a 429 as
+// Throttled with its RetryAfter, so the outbox waits what Graph asked
+// instead of backing off blindly against a throttled tenant. This is the
+// only retry layer (the SDK's RetryHandler is removed in newAdapter).
 func (c *Connector) call(ctx context.Context, fn func(ctx context.Context) error) error {
 	for attempt := 0; ; attempt++ {
 		if err := c.acquire(ctx); err != nil {
@@ -183,7 +185,7 @@ func (c *Connector) call(ctx context.Context, fn func(ctx context.Context) error
 		if wait == 0 {
 			wait = backoff(attempt)
 		}
-		if wait > c.cfg.MaxRetryWait {
+		if wait > c.cfg.MaxRetryWait || outlasts(ctx, wait) {
 			return err
 		}
 		c.log.Debug("entra: retrying", "kind", string(kind), "wait", wait, "attempt", attempt+1)
@@ -222,6 +224,13 @@ func backoff(attempt int) time.Duration {
 	d := 200 * time.Millisecond << min(attempt, 5)
 	d = min(d, 5*time.Second)
 	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// outlasts reports whether waiting d would pass ctx's deadline: sleeping
+// then only turns Graph's Retry-After into a bare deadline error.
+func outlasts(ctx context.Context, d time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return ok && time.Until(dl) < d
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

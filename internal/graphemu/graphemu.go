@@ -14,6 +14,12 @@
 //     default property set without $select, $filter, $select, $top (1..999,
 //     default 100) and an absolute @odata.nextLink.
 //   - user-update.md: PATCH /users/{id} answers 204 without a body.
+//   - user.md, passwordprofile.md: passwordProfile is returned only on
+//     $select and never with the password; forceChangePasswordNextSignIn
+//     reads true while the change forced at the next sign-in is pending, and
+//     the profile reads null once the person has signed in and changed it
+//     (as reported in microsoftgraph/microsoft-graph-docs-contrib issue
+//     #3342). SignIn models that sign-in.
 //   - group-get.md, group-list-members.md: GET /groups/{id},
 //     GET /groups/{id}/members with @odata.type on each member and paging.
 //   - group-post-members.md: POST /groups/{id}/members/$ref with an
@@ -107,7 +113,7 @@ type Faults struct {
 
 // Write is one applied change, for tests to count.
 type Write struct {
-	Op     string // user.create, user.update, member.add, member.remove, user.delete
+	Op     string // user.create, user.update, user.tap, member.add, member.remove, group.delete
 	Target string // the user or group id changed
 	Object string // the member id, for member changes
 	Detail string // the properties changed, for updates
@@ -118,6 +124,9 @@ type object struct {
 	props   map[string]any
 	members []string // groups: member ids in order added
 	created time.Time
+	// mustChange is the user's pending forceChangePasswordNextSignIn; the
+	// password itself is never kept.
+	mustChange bool
 }
 
 // Server is the emulator.
@@ -191,6 +200,17 @@ func (s *Server) AddGroup(displayName string, synced bool) string {
 	return id
 }
 
+// DeleteGroup deletes a group, as DELETE /groups/{id} does
+// (group-delete.md): every later request naming its id answers 404.
+func (s *Server) DeleteGroup(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o := s.objects[id]; o != nil && o.kind == "group" {
+		delete(s.objects, id)
+		s.writes = append(s.writes, Write{Op: "group.delete", Target: id})
+	}
+}
+
 // AddUser creates a user from Graph properties (userPrincipalName at
 // least) and returns its id; it is visible at once. Use it for users that
 // exist before a test, such as ones synced from AD.
@@ -202,8 +222,27 @@ func (s *Server) AddUser(props map[string]any) string {
 	for k, v := range props {
 		p[k] = v
 	}
-	s.objects[id] = &object{kind: "user", props: p}
+	o := &object{kind: "user", props: p}
+	if pp, ok := p["passwordProfile"].(map[string]any); ok {
+		o.mustChange = pp["forceChangePasswordNextSignIn"] == true
+		delete(p, "passwordProfile")
+	}
+	s.objects[id] = o
 	return id
+}
+
+// SignIn is the user (by id or UPN) signing in with its password and
+// changing it as forced: passwordProfile reads null from then on. It
+// reports whether there was such a user.
+func (s *Server) SignIn(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.lookup("user", key, false)
+	if o == nil {
+		return false
+	}
+	o.mustChange = false
+	return true
 }
 
 // User returns a copy of a user's properties by id or UPN, ignoring the
@@ -566,6 +605,13 @@ func (s *Server) project(o *object, q url.Values) map[string]any {
 	out := map[string]any{}
 	for _, f := range fields {
 		f = strings.TrimSpace(f)
+		if f == "passwordProfile" && o.kind == "user" {
+			out[f] = nil
+			if o.mustChange {
+				out[f] = map[string]any{"password": nil, "forceChangePasswordNextSignIn": true, "forceChangePasswordNextSignInWithMfa": false}
+			}
+			continue
+		}
 		v, ok := o.props[f]
 		if !ok && f == "businessPhones" {
 			v = []any{}
@@ -768,7 +814,7 @@ func (s *Server) createUser(body []byte) (response, bool) {
 			props[k] = v
 		}
 	}
-	o := &object{kind: "user", props: props, created: s.opts.Now()}
+	o := &object{kind: "user", props: props, created: s.opts.Now(), mustChange: pp["forceChangePasswordNextSignIn"] == true}
 	s.objects[id] = o
 	s.writes = append(s.writes, Write{Op: "user.create", Target: id, Detail: upn})
 	out := s.project(o, url.Values{})
@@ -848,7 +894,9 @@ func (s *Server) patchUser(key string, body []byte) (response, bool) {
 	}
 	var keys []string
 	for k, v := range in {
-		if k != "passwordProfile" {
+		if pp, ok := v.(map[string]any); ok && k == "passwordProfile" {
+			o.mustChange = pp["forceChangePasswordNextSignIn"] == true
+		} else {
 			o.props[k] = v
 		}
 		keys = append(keys, k)
@@ -1025,8 +1073,7 @@ func (s *Server) batch(base string, body []byte) (response, bool) {
 // createTAP answers POST /users/{id}/authentication/temporaryAccessPassMethods
 // (temporaryaccesspassauthenticationmethod-post.md): 201 with the pass, which
 // Graph shows only in this answer. A user has at most one: a new one
-// replaces it here (Graph answers 400 while one is usable; callers of the
-// emulator create one per new account).
+// replaces the one still usable, as Graph deletes the previous pass.
 func (s *Server) createTAP(user string, body []byte) (response, bool) {
 	o := s.lookup("user", user, true)
 	if o == nil {

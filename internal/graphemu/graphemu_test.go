@@ -175,6 +175,48 @@ func TestUserCreateGetPatchFilter(t *testing.T) {
 		{Op: "user.update", Target: id, Detail: "accountEnabled,department"}}, e.Writes())
 }
 
+// passwordProfile comes only on $select, never with the password, and
+// reads null once the person has signed in and changed the password.
+func TestPasswordProfileUntilSignIn(t *testing.T) {
+	t.Parallel()
+	e, c := start(t, Options{})
+	st, _, u := c.do("POST", "/users", newUser("kari@ror.test"), false)
+	require.Equal(t, 201, st, u)
+	id := u["id"].(string)
+	profile := func() any {
+		t.Helper()
+		st, _, got := c.do("GET", "/users/"+id+"?$select=id,passwordProfile", nil, false)
+		require.Equal(t, 200, st)
+		require.Contains(t, got, "passwordProfile")
+		return got["passwordProfile"]
+	}
+	pending := map[string]any{"password": nil, "forceChangePasswordNextSignIn": true, "forceChangePasswordNextSignInWithMfa": false}
+	require.Equal(t, pending, profile())
+	_, _, got := c.do("GET", "/users/"+id, nil, false)
+	require.NotContains(t, got, "passwordProfile", "not in the default property set")
+
+	require.True(t, e.SignIn("KARI@ror.test"))
+	require.Nil(t, profile())
+	st, _, _ = c.do("PATCH", "/users/"+id, map[string]any{"passwordProfile": map[string]any{"password": "Zq8-abcdefgh", "forceChangePasswordNextSignIn": true}}, false)
+	require.Equal(t, 204, st)
+	require.Equal(t, pending, profile(), "a reset forces a change again")
+	require.False(t, e.SignIn("nobody@ror.test"))
+}
+
+func TestDeleteGroup(t *testing.T) {
+	t.Parallel()
+	e, c := start(t, Options{})
+	g := e.AddGroup("Hjemmetjenesten", false)
+	e.DeleteGroup(g)
+	for _, p := range []string{"/groups/" + g, "/groups/" + g + "/members"} {
+		st, _, body := c.do("GET", p, nil, false)
+		require.Equal(t, 404, st, p)
+		code, _ := errCode(t, body)
+		require.Equal(t, "Request_ResourceNotFound", code)
+	}
+	require.Equal(t, []Write{{Op: "group.delete", Target: g}}, e.Writes())
+}
+
 func TestMembers(t *testing.T) {
 	t.Parallel()
 	e, c := start(t, Options{})
