@@ -158,10 +158,8 @@ func (e *Engine) cancelGrant(tx ledger.Tx, now time.Time, seq uint64, g *ledger.
 		if op.State != ledger.OpQueued {
 			continue
 		}
-		if op.Kind == ledger.KindEnsureAccount {
-			if err := e.handOverAccount(tx, now, g, op); err != nil {
-				return err
-			}
+		if err := e.handOver(tx, now, g, op); err != nil {
+			return err
 		}
 		op.State, op.Updated = ledger.OpCancelled, now
 		if err := tx.UpdateOperation(op, 0); err != nil {
@@ -179,34 +177,77 @@ func (e *Engine) cancelGrant(tx ledger.Tx, now time.Time, seq uint64, g *ledger.
 	return err
 }
 
-// handOverAccount settles the account a cancelled grant was to make: the
-// next grant waiting on that connector gets it, since provision planned
-// that grant no account of its own while this one was being made (the copy
-// keeps the operation's place in the chain: due time, sequence); with no
-// grant waiting, the enable planned for the start date goes as well.
-func (e *Engine) handOverAccount(tx ledger.Tx, now time.Time, g *ledger.Grant, ensure ledger.Operation) error {
+// handOver settles the account work (the account's creation, or the enable
+// of a rehire's account) a cancelled grant g was to do. The grants whose
+// work on that connector comes after it rely on it, since provision planned
+// them none of their own: the first of them takes it over, at its place in
+// the chain, before their work (the operation is copied under that grant,
+// and what of theirs was queued between its place and the copy, all of it
+// planned by the same message and none of it tried, is queued again behind
+// the copy). With no grant relying on an account creation, the enable
+// planned for the start date goes as well.
+func (e *Engine) handOver(tx ledger.Tx, now time.Time, g *ledger.Grant, op ledger.Operation) error {
+	if op.Kind != ledger.KindEnsureAccount && op.Kind != ledger.KindEnable {
+		return nil
+	}
 	pending, err := tx.PersonOperations(g.Person, ledger.OpQueued, ledger.OpClaimed, ledger.OpWaiting)
 	if err != nil {
 		return err
 	}
-	for _, op := range pending {
-		if op.Connector != ensure.Connector || op.GrantID == "" || op.GrantID == g.ID {
-			continue
+	heir := ""
+	for _, p := range pending {
+		if p.Connector == op.Connector && p.GrantID != "" && p.GrantID != g.ID && chainLess(op, p) {
+			heir = p.GrantID
+			break
 		}
-		_, err := tx.InsertOperation(ledger.Operation{GrantID: op.GrantID, Person: ensure.Person, Connector: ensure.Connector,
-			Kind: ledger.KindEnsureAccount, DueAt: ensure.DueAt, NextAt: ensure.NextAt, Seq: ensure.Seq, Target: ensure.Target,
-			Disabled: ensure.Disabled, Created: ensure.Created, Updated: ensure.Updated})
+	}
+	if heir == "" {
+		if op.Kind != ledger.KindEnsureAccount {
+			return nil
+		}
+		for _, p := range pending {
+			if p.Connector == op.Connector && p.GrantID == "" && p.Kind == ledger.KindEnable && p.State == ledger.OpQueued {
+				p.State, p.Updated = ledger.OpCancelled, now
+				if err := tx.UpdateOperation(p, 0); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	moved := op
+	moved.GrantID, moved.State, moved.Attempts, moved.Updated = heir, ledger.OpQueued, 0, now
+	if moved.ID, err = tx.InsertOperation(moved); err != nil {
 		return err
 	}
-	for _, op := range pending {
-		if op.Connector == ensure.Connector && op.GrantID == "" && op.Kind == ledger.KindEnable && op.State == ledger.OpQueued {
-			op.State, op.Updated = ledger.OpCancelled, now
-			if err := tx.UpdateOperation(op, 0); err != nil {
-				return err
-			}
+	for _, p := range pending {
+		if p.Connector != op.Connector || p.GrantID == g.ID || !chainLess(op, p) || !chainLess(p, moved) ||
+			p.State != ledger.OpQueued || p.Attempts > 0 {
+			continue
+		}
+		again := p
+		again.Updated = now
+		if _, err := tx.InsertOperation(again); err != nil {
+			return err
+		}
+		p.State, p.Updated = ledger.OpCancelled, now
+		if err := tx.UpdateOperation(p, 0); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// chainLess reports whether a comes before b in the chain of a person's
+// work on one connector instance: by due time, stream sequence, id.
+func chainLess(a, b ledger.Operation) bool {
+	if !a.DueAt.Equal(b.DueAt) {
+		return a.DueAt.Before(b.DueAt)
+	}
+	if a.Seq != b.Seq {
+		return a.Seq < b.Seq
+	}
+	return a.ID < b.ID
 }
 
 // startRevoke moves g to revoking and plans its revokes; with none to plan

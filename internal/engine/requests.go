@@ -382,13 +382,18 @@ func (e *Engine) operator(tx ledger.Tx, m *msg, o *envelope.Operator) (Outcome, 
 	return e.reject(tx, m, fmt.Sprintf("grant %s is %s and cannot be %s", g.ID, g.State, what))
 }
 
-// cancellable: waiting for a person, or provisioning that has not started.
+// cancellable: waiting for a person, or provisioning that has not started
+// (an operation cancelled before its first attempt never happened: see
+// handOver).
 func cancellable(g *ledger.Grant, ops []ledger.Operation) bool {
 	switch g.State {
 	case tilgang.StatePendingApproval, tilgang.StatePendingTraining:
 		return true
 	case tilgang.StateProvisioning:
 		for _, op := range ops {
+			if op.State == ledger.OpCancelled && op.Attempts == 0 {
+				continue
+			}
 			if isWork(op) && (op.State != ledger.OpQueued || op.Attempts > 0) {
 				return false
 			}
