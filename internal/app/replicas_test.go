@@ -261,7 +261,7 @@ func reference(t *testing.T, dir, policies string, ps *principals.Set, msgs []je
 	require.NoError(t, err)
 	cat, err := policy.Load(policies, []string{"manual", "noop"})
 	require.NoError(t, err)
-	eng := engine.New(cat, ps, []string{"manual"}, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	eng := engine.New(cat, ps, connectors.Set{"manual": manual.Connector{}}, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	target, err := noop.Open(noop.Config{})
 	require.NoError(t, err)
 	// The reference never loads: every read and write goes to the database

@@ -71,7 +71,7 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 	if err != nil {
 		return err
 	}
-	eng := engine.New(cat, o.Principals, o.Manual, time.Now, log)
+	eng := engine.New(cat, o.Principals, o.Connectors, time.Now, log)
 	if o.MaxAttempts > 0 {
 		eng.MaxAttempts = o.MaxAttempts
 	}

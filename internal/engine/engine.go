@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/connectors"
 	"github.com/ror-ikt/tilgang/internal/envelope"
 	"github.com/ror-ikt/tilgang/internal/ledger"
 	"github.com/ror-ikt/tilgang/internal/policy"
@@ -48,7 +49,7 @@ const Worker = "tilgang"
 type Engine struct {
 	catalogue  atomic.Pointer[policy.Catalogue]
 	principals atomic.Pointer[principals.Set]
-	manual     map[string]bool // connector instances whose work people do
+	manual     map[string]bool // connector instances whose work people do (connectors.Tasker)
 	Now        func() time.Time
 	Log        *slog.Logger
 	// MaxAttempts bounds the attempts of an operation before it fails.
@@ -58,11 +59,14 @@ type Engine struct {
 	SealTo string
 }
 
-// New makes an engine. manual names the connector instances that are manual.
-func New(cat *policy.Catalogue, ps *principals.Set, manual []string, now func() time.Time, log *slog.Logger) *Engine {
+// New makes an engine for the connector instances conns: those with the
+// connectors.Tasker capability are done by people (see IsManual).
+func New(cat *policy.Catalogue, ps *principals.Set, conns connectors.Set, now func() time.Time, log *slog.Logger) *Engine {
 	e := &Engine{manual: map[string]bool{}, Now: now, Log: log, MaxAttempts: 8}
-	for _, m := range manual {
-		e.manual[m] = true
+	for name, c := range conns {
+		if t, ok := c.(connectors.Tasker); ok && t.Manual() {
+			e.manual[name] = true
+		}
 	}
 	e.catalogue.Store(cat)
 	e.principals.Store(ps)

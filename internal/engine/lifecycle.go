@@ -145,5 +145,7 @@ func (e *Engine) Waiting(tx ledger.Tx, op ledger.Operation) error {
 	return nil
 }
 
-// IsManual reports whether people do the connector instance's work.
+// IsManual reports whether people do the connector instance's work: it has
+// the connectors.Tasker capability. The executor opens a task for people
+// (Waiting) instead of calling it.
 func (e *Engine) IsManual(connector string) bool { return e.manual[connector] }
