@@ -67,7 +67,7 @@ func runWorkerChild() int {
 	conns := connectors.Set{"noop": nc, "manual": manual.Connector{}}
 	defer conns.Close()
 	err = app.Worker(ctx, app.WorkerOptions{Name: os.Getenv("TILGANG_CHILD_NAME"), NATS: os.Getenv("TILGANG_CHILD_NATS"), Ledger: store,
-		Principals: ps, Policies: os.Getenv("TILGANG_CHILD_POLICIES"), Connectors: conns, Manual: []string{"manual"},
+		Principals: ps, Policies: os.Getenv("TILGANG_CHILD_POLICIES"), Connectors: conns,
 		HTTP: os.Getenv("TILGANG_CHILD_HTTP"), Log: log, LeaseTTL: 2 * time.Second, Partitions: 4, ClaimLease: 6 * time.Second, CallTimeout: 2 * time.Second})
 	if err != nil {
 		return fail(err)

@@ -30,7 +30,6 @@ type WorkerOptions struct {
 	Principals  *principals.Set
 	Policies    string
 	Connectors  connectors.Set
-	Manual      []string // connector instances of type manual
 	HTTP        string
 	Log         *slog.Logger
 	Batch       int
