@@ -115,7 +115,7 @@ func startE2E(t *testing.T, groups []string) *e2e {
 	done := make(chan error, 1)
 	go func() {
 		done <- app.Worker(ctx, app.WorkerOptions{Name: "ad-e2e", NATS: ns.ClientURL(), Ledger: store, Principals: ps,
-			Policies: policies, Connectors: conns, Manual: []string{"manual"}, HTTP: "127.0.0.1:0", Log: log,
+			Policies: policies, Connectors: conns, HTTP: "127.0.0.1:0", Log: log,
 			Ready: func(string) { close(ready) }})
 	}()
 	t.Cleanup(func() {

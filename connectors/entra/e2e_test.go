@@ -36,7 +36,7 @@ roles:
     requestable_by: [manager]
     approval: [systemansvarlig]
 `, group)}
-	e := testenv.StartWorker(t, connectors.Set{"entra": x.c, "manual": manual.Connector{}}, []string{"manual"}, cat)
+	e := testenv.StartWorker(t, connectors.Set{"entra": x.c, "manual": manual.Connector{}}, cat)
 	e.Joiner(testenv.People()...)
 	id := e.Send(tilgang.TypeRequest, "1547-1", "1547-2", envelope.Request{Action: "grant", System: "gerica", Role: "bruker", Reason: "pleie"})
 	gid := e.Wait("approval.pending", "1547-1", testenv.ForRequest(id)).Data["grant_id"].(string)
@@ -126,7 +126,7 @@ roles:
     approval: []
 `, first, group)}
 	conn := &counting{Connector: x.c}
-	e := testenv.StartWorker(t, connectors.Set{"entra": conn, "manual": manual.Connector{}}, []string{"manual"}, cat)
+	e := testenv.StartWorker(t, connectors.Set{"entra": conn, "manual": manual.Connector{}}, cat)
 	base := testenv.People()[0]
 	var people []tilgang.Person
 	for i := 0; i < 30; i++ {

@@ -31,7 +31,7 @@ roles:
     requestable_by: [manager]
     approval: [systemansvarlig]
 `, groupName)}
-	e := testenv.StartWorker(t, connectors.Set{"scim": conn, "manual": manual.Connector{}}, []string{"manual"}, cat)
+	e := testenv.StartWorker(t, connectors.Set{"scim": conn, "manual": manual.Connector{}}, cat)
 	people := testenv.People()
 	employee := people[0]
 	employee.ID = "1547-" + runID + fmt.Sprint(seq.Add(1))

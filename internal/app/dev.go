@@ -115,7 +115,7 @@ func runDev(ctx context.Context, o DevOptions) error {
 	}
 	defer store.Close()
 
-	eng := engine.New(cat, ps, []string{"manual"}, time.Now, log)
+	eng := engine.New(cat, ps, conns, time.Now, log)
 	eng.SealTo = principals.DevID // DESIGN.md: in dev, credentials are sealed to dev
 	p := &Parts{Log: log, NC: nc, JS: js, Ledger: store, Engine: eng, Connectors: conns, PoliciesDir: o.Policies, Holder: "dev", ReleaseOwn: true}
 	defer p.ReloadOnSIGHUP(ctx)()

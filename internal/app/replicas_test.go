@@ -67,7 +67,7 @@ func runWorkerChild() int {
 	conns := connectors.Set{"noop": nc, "manual": manual.Connector{}}
 	defer conns.Close()
 	err = app.Worker(ctx, app.WorkerOptions{Name: os.Getenv("TILGANG_CHILD_NAME"), NATS: os.Getenv("TILGANG_CHILD_NATS"), Ledger: store,
-		Principals: ps, Policies: os.Getenv("TILGANG_CHILD_POLICIES"), Connectors: conns, Manual: []string{"manual"},
+		Principals: ps, Policies: os.Getenv("TILGANG_CHILD_POLICIES"), Connectors: conns,
 		HTTP: os.Getenv("TILGANG_CHILD_HTTP"), Log: log, LeaseTTL: 2 * time.Second, Partitions: 4, ClaimLease: 6 * time.Second, CallTimeout: 2 * time.Second})
 	if err != nil {
 		return fail(err)
@@ -261,7 +261,7 @@ func reference(t *testing.T, dir, policies string, ps *principals.Set, msgs []je
 	require.NoError(t, err)
 	cat, err := policy.Load(policies, []string{"manual", "noop"})
 	require.NoError(t, err)
-	eng := engine.New(cat, ps, []string{"manual"}, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	eng := engine.New(cat, ps, connectors.Set{"manual": manual.Connector{}}, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	target, err := noop.Open(noop.Config{})
 	require.NoError(t, err)
 	// The reference never loads: every read and write goes to the database

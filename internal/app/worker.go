@@ -30,7 +30,6 @@ type WorkerOptions struct {
 	Principals  *principals.Set
 	Policies    string
 	Connectors  connectors.Set
-	Manual      []string // connector instances of type manual
 	HTTP        string
 	Log         *slog.Logger
 	Batch       int
@@ -71,7 +70,7 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 	if err != nil {
 		return err
 	}
-	eng := engine.New(cat, o.Principals, o.Manual, time.Now, log)
+	eng := engine.New(cat, o.Principals, o.Connectors, time.Now, log)
 	if o.MaxAttempts > 0 {
 		eng.MaxAttempts = o.MaxAttempts
 	}

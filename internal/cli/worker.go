@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"os"
-	"sort"
 
 	"github.com/ror-ikt/tilgang/connectors"
 	"github.com/ror-ikt/tilgang/internal/app"
@@ -46,25 +45,20 @@ func runWorkerConfig(e *env, path string) error {
 	defer store.Close()
 	conns := connectors.Set{}
 	defer conns.Close()
-	var manual []string
 	for name, c := range cfg.ConnectorConfigs() {
 		conn, err := c.Open(name, log.With("connector", name))
 		if err != nil {
 			return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: connector %s: %v", name, err)}
 		}
 		conns[name] = conn
-		if cfg.Connectors[name].Type == "manual" {
-			manual = append(manual, name)
-		}
 	}
-	sort.Strings(manual)
 	natsOpts, err := cfg.NATSOptions()
 	if err != nil {
 		return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: nats: %v", err)}
 	}
 	err = app.Worker(e.ctx, app.WorkerOptions{
 		Name: cfg.Name, NATS: cfg.NATS.URL, NATSOptions: natsOpts, Streams: cfg.StreamOptions(), Ledger: store,
-		Principals: ps, Policies: cfg.Policies, Connectors: conns, Manual: manual, HTTP: cfg.HTTP, Log: log,
+		Principals: ps, Policies: cfg.Policies, Connectors: conns, HTTP: cfg.HTTP, Log: log,
 		Batch: cfg.Intake.Batch, Partitions: partitions, Workers: cfg.Executor.Workers, LeaseTTL: cfg.Intake.LeaseTTL,
 		ClaimLease: cfg.Executor.ClaimLease, CallTimeout: cfg.Executor.CallTimeout, MaxAttempts: cfg.Executor.MaxAttempts,
 		Ready: func(httpAddr string) {

@@ -61,7 +61,7 @@ func TestCredentialSealedToWhoHandsItOut(t *testing.T) {
 			store, err := sqlledger.OpenSQLite(ctx, filepath.Join(t.TempDir(), "l.db"))
 			require.NoError(t, err)
 			defer store.Close()
-			eng := engine.New(cat, set, []string{"manual"}, func() time.Time { return time.Date(2026, 1, 5, 9, 0, 0, 0, tilgang.Oslo) },
+			eng := engine.New(cat, set, testConnectors, func() time.Time { return time.Date(2026, 1, 5, 9, 0, 0, 0, tilgang.Oslo) },
 				slog.New(slog.NewTextHandler(io.Discard, nil)))
 
 			tx, err := store.Begin(ctx)

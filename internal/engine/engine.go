@@ -1,7 +1,10 @@
 // Package engine decides what a message or a finished operation means for
 // the ledger: it authorises the actor, applies the grant state machine of
-// DESIGN.md, plans connector operations into the outbox, writes the audit
-// entries and queues the events out. It does all of that inside one ledger
+// DESIGN.md (states.go: the state table, and the one function every change
+// of a grant's state goes through), plans connector operations into the
+// outbox (plan.go: each at its place in the person's chain), records
+// operation results (lifecycle.go), writes the audit entries and queues
+// the events out. It does all of that inside one ledger
 // transaction handed to it and does no other I/O, so intake and executor
 // decide when to commit, acknowledge or retry.
 //
@@ -31,6 +34,7 @@ import (
 	"time"
 
 	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/connectors"
 	"github.com/ror-ikt/tilgang/internal/envelope"
 	"github.com/ror-ikt/tilgang/internal/ledger"
 	"github.com/ror-ikt/tilgang/internal/policy"
@@ -45,7 +49,7 @@ const Worker = "tilgang"
 type Engine struct {
 	catalogue  atomic.Pointer[policy.Catalogue]
 	principals atomic.Pointer[principals.Set]
-	manual     map[string]bool // connector instances whose work people do
+	manual     map[string]bool // connector instances whose work people do (connectors.Tasker)
 	Now        func() time.Time
 	Log        *slog.Logger
 	// MaxAttempts bounds the attempts of an operation before it fails.
@@ -55,11 +59,14 @@ type Engine struct {
 	SealTo string
 }
 
-// New makes an engine. manual names the connector instances that are manual.
-func New(cat *policy.Catalogue, ps *principals.Set, manual []string, now func() time.Time, log *slog.Logger) *Engine {
+// New makes an engine for the connector instances conns: those with the
+// connectors.Tasker capability are done by people (see IsManual).
+func New(cat *policy.Catalogue, ps *principals.Set, conns connectors.Set, now func() time.Time, log *slog.Logger) *Engine {
 	e := &Engine{manual: map[string]bool{}, Now: now, Log: log, MaxAttempts: 8}
-	for _, m := range manual {
-		e.manual[m] = true
+	for name, c := range conns {
+		if t, ok := c.(connectors.Tasker); ok && t.Manual() {
+			e.manual[name] = true
+		}
 	}
 	e.catalogue.Store(cat)
 	e.principals.Store(ps)
@@ -307,63 +314,6 @@ func (e *Engine) relations(actor string, p *ledger.PersonRow, sys *policy.System
 		rel = append(rel, policy.ByHR)
 	}
 	return rel
-}
-
-// ---- grant transitions ----
-
-// transition moves g to state `to`, writes it and its audit row.
-type why struct {
-	actor, via, requestID, text string
-	details                     map[string]string
-}
-
-func (e *Engine) move(tx ledger.Tx, now time.Time, g *ledger.Grant, to tilgang.GrantState, w why, insert bool) error {
-	from := g.State
-	if insert {
-		from = "" // a new grant comes from nothing
-	}
-	g.State, g.Updated = to, now
-	cat := e.Catalogue()
-	g.Catalogue = cat.Version
-	fileHash := ""
-	if s, ok := cat.System(g.System); ok {
-		fileHash = s.FileHash
-	}
-	var err error
-	if insert {
-		g.Created = now
-		err = tx.InsertGrant(*g)
-	} else {
-		err = tx.UpdateGrant(*g)
-	}
-	if err != nil {
-		return err
-	}
-	actor := w.actor
-	if actor == "" {
-		actor = Worker
-	}
-	tx.Audit(ledger.AuditEntry{At: now, Kind: "grant.state", Person: g.Person, Actor: actor, Via: w.via, System: g.System, Role: g.Role,
-		GrantID: g.ID, RequestID: w.requestID, From: string(from), To: string(to), Catalogue: cat.Version, FileHash: fileHash,
-		Text: w.text, Details: w.details})
-	return nil
-}
-
-func grantEvent(g *ledger.Grant, requestID string, extra map[string]any) map[string]any {
-	d := map[string]any{"grant_id": g.ID, "system": g.System, "role": g.Role, "state": string(g.State)}
-	if requestID != "" {
-		d["request_id"] = requestID
-	} else if g.RequestID != "" {
-		d["request_id"] = g.RequestID
-	}
-	for k, v := range extra {
-		d[k] = v
-	}
-	return d
-}
-
-func (e *Engine) emit(tx ledger.Tx, now time.Time, kind string, g *ledger.Grant, requestID string, extra map[string]any) {
-	tx.Emit(ledger.Event{Kind: kind, Person: g.Person, At: now, Data: grantEvent(g, requestID, extra)})
 }
 
 func sortedKeys(m map[string][]string) []string {

@@ -61,8 +61,8 @@ func (e *Engine) scheduleExpiry(tx ledger.Tx, now time.Time, seq uint64, g *ledg
 		return nil
 	}
 	at := g.ValidUntil.End()
-	_, err := tx.InsertOperation(ledger.Operation{GrantID: g.ID, Person: g.Person, Connector: ledger.Internal, Kind: ledger.KindExpire,
-		DueAt: at, NextAt: at, Seq: seq, Created: now, Updated: now})
+	_, err := planAt(tx, now, seq).queue(ledger.Operation{GrantID: g.ID, Person: g.Person, Connector: ledger.Internal,
+		Kind: ledger.KindExpire, DueAt: at})
 	return err
 }
 
@@ -74,8 +74,7 @@ func (e *Engine) cancelExpiry(tx ledger.Tx, now time.Time, g *ledger.Grant) erro
 	}
 	for _, op := range ops {
 		if op.Kind == ledger.KindExpire && op.State == ledger.OpQueued {
-			op.State, op.Updated = ledger.OpCancelled, now
-			if err := tx.UpdateOperation(op, 0); err != nil {
+			if err := planAt(tx, now, 0).cancel(op); err != nil {
 				return err
 			}
 		}

@@ -23,7 +23,7 @@ func (h *harness) restart() {
 	led, err := sqlledger.OpenSQLite(h.ctx, h.path)
 	require.NoError(h.t, err)
 	h.led = led
-	h.eng = engine.New(h.eng.Catalogue(), h.eng.Principals(), []string{"manual"}, func() time.Time { return h.now },
+	h.eng = engine.New(h.eng.Catalogue(), h.eng.Principals(), testConnectors, func() time.Time { return h.now },
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 

@@ -103,8 +103,8 @@ func (e *Engine) hr(tx ledger.Tx, m *msg, h *envelope.HR) (Outcome, error) {
 		if err := e.cancelLeave(tx, m.now, &row); err != nil {
 			return "", err
 		}
-		id, err := tx.InsertOperation(ledger.Operation{Person: h.Person.ID, Connector: ledger.Internal, Kind: ledger.KindLeave,
-			DueAt: leaveAt, NextAt: leaveAt, Seq: m.in.Seq, Created: m.now, Updated: m.now})
+		id, err := planAt(tx, m.now, m.in.Seq).queue(ledger.Operation{Person: h.Person.ID, Connector: ledger.Internal,
+			Kind: ledger.KindLeave, DueAt: leaveAt})
 		if err != nil {
 			return "", err
 		}
@@ -160,8 +160,8 @@ func (e *Engine) hr(tx ledger.Tx, m *msg, h *envelope.HR) (Outcome, error) {
 			return "", err
 		}
 		for _, a := range accts {
-			if _, err := tx.InsertOperation(ledger.Operation{Person: a.Person, Connector: a.Connector, Kind: ledger.KindEnsureAccount,
-				DueAt: m.now, NextAt: m.now, Seq: m.in.Seq, Target: a.Ref, Disabled: !a.Enabled, Created: m.now, Updated: m.now}); err != nil {
+			if _, err := planAt(tx, m.now, m.in.Seq).queue(ledger.Operation{Person: a.Person, Connector: a.Connector,
+				Kind: ledger.KindEnsureAccount, Target: a.Ref, Disabled: !a.Enabled}); err != nil {
 				return "", err
 			}
 		}
@@ -182,8 +182,7 @@ func (e *Engine) cancelLeave(tx ledger.Tx, now time.Time, row *ledger.PersonRow)
 		return err
 	}
 	if op != nil && op.State == ledger.OpQueued {
-		op.State, op.Updated = ledger.OpCancelled, now
-		if err := tx.UpdateOperation(*op, 0); err != nil {
+		if err := planAt(tx, now, 0).cancel(*op); err != nil {
 			return err
 		}
 	}
@@ -232,6 +231,7 @@ func (e *Engine) RunInternal(tx ledger.Tx, op ledger.Operation) error {
 		}
 	}
 	// Then cancel what is still queued or waiting, except removals.
+	pl := planAt(tx, now, op.Seq)
 	ops, err := tx.PersonOperations(op.Person, ledger.OpQueued, ledger.OpWaiting)
 	if err != nil {
 		return err
@@ -245,8 +245,7 @@ func (e *Engine) RunInternal(tx ledger.Tx, op ledger.Operation) error {
 			maybeMade[o.Connector] = o
 		}
 		wasWaiting := o.State == ledger.OpWaiting
-		o.State, o.Updated = ledger.OpCancelled, now
-		if err := tx.UpdateOperation(o, 0); err != nil {
+		if err := pl.cancel(o); err != nil {
 			return err
 		}
 		if wasWaiting {
@@ -283,8 +282,7 @@ func (e *Engine) RunInternal(tx ledger.Tx, op ledger.Operation) error {
 	}
 	for _, a := range accts {
 		delete(maybeMade, a.Connector)
-		if _, err := tx.InsertOperation(ledger.Operation{Person: a.Person, Connector: a.Connector, Kind: ledger.KindDisable,
-			DueAt: now, NextAt: now, Seq: op.Seq, Target: a.Ref, Created: now, Updated: now}); err != nil {
+		if _, err := pl.queue(ledger.Operation{Person: a.Person, Connector: a.Connector, Kind: ledger.KindDisable, Target: a.Ref}); err != nil {
 			return err
 		}
 	}
@@ -292,8 +290,7 @@ func (e *Engine) RunInternal(tx ledger.Tx, op ledger.Operation) error {
 	// it resolved rather than leave a leaver's account enabled.
 	for _, conn := range slices.Sorted(maps.Keys(maybeMade)) {
 		o := maybeMade[conn]
-		if _, err := tx.InsertOperation(ledger.Operation{Person: o.Person, Connector: conn, Kind: ledger.KindDisable,
-			DueAt: now, NextAt: now, Seq: op.Seq, Target: o.Target, Created: now, Updated: now}); err != nil {
+		if _, err := pl.queue(ledger.Operation{Person: o.Person, Connector: conn, Kind: ledger.KindDisable, Target: o.Target}); err != nil {
 			return err
 		}
 	}

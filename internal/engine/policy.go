@@ -80,7 +80,7 @@ func (e *Engine) recheck(tx ledger.Tx, now time.Time, cat *policy.Catalogue, g *
 	}
 	reason := "denied before provisioning: " + dec.Reason
 	g.StagePrincipal = ""
-	if err := e.move(tx, now, g, tilgang.StateDenied, why{actor: Worker, requestID: w.requestID, text: reason,
+	if err := e.move(tx, now, g, tilgang.StateDenied, byRecheck, why{actor: Worker, requestID: w.requestID, text: reason,
 		details: decisionDetails(dec, "")}, false); err != nil {
 		return false, err
 	}

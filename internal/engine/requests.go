@@ -68,7 +68,7 @@ func (e *Engine) grantRequest(tx ledger.Tx, m *msg, p *envelope.Request) (Outcom
 			return "", err
 		}
 		w.text = deny
-		if err := e.move(tx, m.now, g, tilgang.StateDenied, w, true); err != nil {
+		if err := e.move(tx, m.now, g, tilgang.StateDenied, byRefusal, w, true); err != nil {
 			return "", err
 		}
 		e.emit(tx, m.now, tilgang.EvGrantDenied, g, m.key, denyData(deny, dec))
@@ -84,7 +84,7 @@ func (e *Engine) grantRequest(tx ledger.Tx, m *msg, p *envelope.Request) (Outcom
 		if err := e.resolveStage(tx, g, sys, role); err != nil {
 			return "", err
 		}
-		if err := e.move(tx, m.now, g, tilgang.StatePendingApproval, w, true); err != nil {
+		if err := e.move(tx, m.now, g, tilgang.StatePendingApproval, byRequest, w, true); err != nil {
 			return "", err
 		}
 		e.emit(tx, m.now, tilgang.EvRequestAccepted, g, m.key, nil)
@@ -98,7 +98,7 @@ func (e *Engine) grantRequest(tx ledger.Tx, m *msg, p *envelope.Request) (Outcom
 		g.State = tilgang.StatePendingTraining
 	}
 	e.emit(tx, m.now, tilgang.EvRequestAccepted, g, m.key, nil)
-	return Accepted, e.afterApproval(tx, m, g, role, w, true)
+	return Accepted, e.afterApproval(tx, m, g, role, byRequest, w, true)
 }
 
 // resolveStage names who approves g's current stage: for a manager stage the
@@ -148,17 +148,17 @@ func (e *Engine) emitApproval(tx ledger.Tx, m *msg, g *ledger.Grant, sys *policy
 		"stage": g.Stage + 1, "stages": len(role.Approval), "stage_kind": role.Approval[g.Stage], "approvers": approvers})
 }
 
-// afterApproval moves a grant past its last approval: to training, or to
-// provisioning, or cancelled when the person has left meanwhile. insert is
-// for a new grant without approval stages.
-func (e *Engine) afterApproval(tx ledger.Tx, m *msg, g *ledger.Grant, role *policy.Role, w why, insert bool) error {
+// afterApproval moves a grant past its last approval (b: byApproval), or a
+// new grant without approval stages (byRequest, insert): to training, or to
+// provisioning, or cancelled when the person has left meanwhile.
+func (e *Engine) afterApproval(tx ledger.Tx, m *msg, g *ledger.Grant, role *policy.Role, b by, w why, insert bool) error {
 	person, err := tx.Person(g.Person)
 	if err != nil {
 		return err
 	}
 	if person == nil || hasLeft(person, m.now) {
 		w.text = "the person has left"
-		if err := e.move(tx, m.now, g, tilgang.StateCancelled, w, insert); err != nil {
+		if err := e.move(tx, m.now, g, tilgang.StateCancelled, byCancel, w, insert); err != nil {
 			return err
 		}
 		e.emit(tx, m.now, tilgang.EvGrantCancelled, g, "", map[string]any{"reason": w.text})
@@ -170,7 +170,7 @@ func (e *Engine) afterApproval(tx ledger.Tx, m *msg, g *ledger.Grant, role *poli
 		}
 	}
 	if role.RequiresTraining {
-		if err := e.move(tx, m.now, g, tilgang.StatePendingTraining, w, insert); err != nil {
+		if err := e.move(tx, m.now, g, tilgang.StatePendingTraining, b, w, insert); err != nil {
 			return err
 		}
 		sys, _ := m.cat.System(g.System)
@@ -181,7 +181,7 @@ func (e *Engine) afterApproval(tx ledger.Tx, m *msg, g *ledger.Grant, role *poli
 		e.emit(tx, m.now, tilgang.EvTrainingPending, g, "", map[string]any{"administrators": admins})
 		return nil
 	}
-	return e.provision(tx, m.now, m.in.Seq, g, person, role, w, insert)
+	return e.provision(tx, m.now, m.in.Seq, g, person, role, b, w, insert)
 }
 
 func (e *Engine) decision(tx ledger.Tx, m *msg, d *envelope.Decision) (Outcome, error) {
@@ -229,7 +229,7 @@ func (e *Engine) decision(tx ledger.Tx, m *msg, d *envelope.Decision) (Outcome, 
 	w := why{actor: actor, via: m.env.Via, requestID: m.key, text: d.Comment,
 		details: map[string]string{"decision": d.Decision, "stage": fmt.Sprint(g.Stage + 1), "decides": d.RequestID}}
 	if d.Decision == "deny" {
-		if err := e.move(tx, m.now, g, tilgang.StateDenied, w, false); err != nil {
+		if err := e.move(tx, m.now, g, tilgang.StateDenied, byDenial, w, false); err != nil {
 			return "", err
 		}
 		e.emit(tx, m.now, tilgang.EvGrantDenied, g, "", map[string]any{"reason": d.Comment, "by": actor})
@@ -241,14 +241,14 @@ func (e *Engine) decision(tx ledger.Tx, m *msg, d *envelope.Decision) (Outcome, 
 		if err := e.resolveStage(tx, g, sys, role); err != nil {
 			return "", err
 		}
-		if err := e.move(tx, m.now, g, tilgang.StatePendingApproval, w, false); err != nil {
+		if err := e.move(tx, m.now, g, tilgang.StatePendingApproval, byApproval, w, false); err != nil {
 			return "", err
 		}
 		e.emitApproval(tx, m, g, sys, role)
 		return Accepted, nil
 	}
 	g.StagePrincipal = ""
-	return Accepted, e.afterApproval(tx, m, g, role, w, false)
+	return Accepted, e.afterApproval(tx, m, g, role, byApproval, w, false)
 }
 
 func (e *Engine) training(tx ledger.Tx, m *msg, t *envelope.Training) (Outcome, error) {
@@ -276,7 +276,7 @@ func (e *Engine) training(tx ledger.Tx, m *msg, t *envelope.Training) (Outcome, 
 	w := why{actor: m.env.Actor, via: m.env.Via, requestID: m.key, text: "training confirmed"}
 	if person == nil || hasLeft(person, m.now) {
 		w.text = "the person has left"
-		if err := e.move(tx, m.now, g, tilgang.StateCancelled, w, false); err != nil {
+		if err := e.move(tx, m.now, g, tilgang.StateCancelled, byCancel, w, false); err != nil {
 			return "", err
 		}
 		e.emit(tx, m.now, tilgang.EvGrantCancelled, g, "", map[string]any{"reason": w.text})
@@ -285,7 +285,7 @@ func (e *Engine) training(tx ledger.Tx, m *msg, t *envelope.Training) (Outcome, 
 	if denied, err := e.recheck(tx, m.now, m.cat, g, person, w); err != nil || denied {
 		return Accepted, err
 	}
-	return Accepted, e.provision(tx, m.now, m.in.Seq, g, person, role, w, false)
+	return Accepted, e.provision(tx, m.now, m.in.Seq, g, person, role, byTraining, w, false)
 }
 
 func (e *Engine) revokeRequest(tx ledger.Tx, m *msg, p *envelope.Request) (Outcome, error) {
@@ -365,7 +365,7 @@ func (e *Engine) operator(tx ledger.Tx, m *msg, o *envelope.Operator) (Outcome, 
 		if err := e.recordRequest(tx, m, "accepted", "", g.ID, nil); err != nil {
 			return "", err
 		}
-		if err := e.move(tx, m.now, g, to, w, false); err != nil {
+		if err := e.move(tx, m.now, g, to, byRetry, w, false); err != nil {
 			return "", err
 		}
 		return Accepted, e.settle(tx, m.now, m.in.Seq, g.ID)
@@ -380,20 +380,4 @@ func (e *Engine) operator(tx ledger.Tx, m *msg, o *envelope.Operator) (Outcome, 
 		what = "cancelled (only grants waiting for approval or training, or whose provisioning has not started, are)"
 	}
 	return e.reject(tx, m, fmt.Sprintf("grant %s is %s and cannot be %s", g.ID, g.State, what))
-}
-
-// cancellable: waiting for a person, or provisioning that has not started.
-func cancellable(g *ledger.Grant, ops []ledger.Operation) bool {
-	switch g.State {
-	case tilgang.StatePendingApproval, tilgang.StatePendingTraining:
-		return true
-	case tilgang.StateProvisioning:
-		for _, op := range ops {
-			if isWork(op) && (op.State != ledger.OpQueued || op.Attempts > 0) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
 }

@@ -637,3 +637,26 @@ func TestTransitionRecords(t *testing.T) {
 		require.False(t, ev.At.IsZero())
 	}
 }
+
+// A failed grant may hold part of what it was to give: a revoke revokes it
+// as it does an active one (failed -> revoking -> revoked).
+func TestFailedGrantIsRevoked(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t).join()
+	gid := h.granted(emp, mgr, "kasse", "bruker")
+	h.fail = func(op ledger.Operation) error {
+		if op.Kind == ledger.KindGrant {
+			return permanent
+		}
+		return nil
+	}
+	h.run()
+	require.Equal(t, tilgang.StateFailed, h.state(gid))
+	h.fail = nil
+	out, _ := h.revoke(emp, mgr, "kasse", "bruker")
+	require.Equal(t, engine.Accepted, out)
+	require.Equal(t, tilgang.StateRevoking, h.state(gid))
+	require.Equal(t, []string{"revoke noop KASSE-BRUKER"}, kinds(h.run()))
+	require.Equal(t, tilgang.StateRevoked, h.state(gid))
+	require.Equal(t, []string{">provisioning", "provisioning>failed", "failed>revoking", "revoking>revoked"}, h.transitions(gid))
+}

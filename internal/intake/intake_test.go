@@ -109,7 +109,7 @@ func newHarness(t *testing.T, dsn string) *harness {
 	key, err := principals.LoadSeed(filepath.Join(dir, "keys", principals.DevSeedFile))
 	require.NoError(t, err)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	return &harness{ctx: ctx, js: js, cons: cons, store: store, eng: engine.New(cat, ps, []string{"manual"}, time.Now, log),
+	return &harness{ctx: ctx, js: js, cons: cons, store: store, eng: engine.New(cat, ps, nil, time.Now, log),
 		sender: &client.Sender{Key: key, Via: principals.DevID}, log: log}
 }
 

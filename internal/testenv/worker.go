@@ -23,11 +23,11 @@ import (
 )
 
 // StartWorker runs one `tilgang worker` replica in the test process, with
-// the connector instances given (manual names those of type manual), the
-// catalogue files, a SQLite ledger and an embedded NATS server: the
-// distributed mode's code path, for connector end-to-end tests. Extra
-// principals (people with curve keys, say) join the dev ones.
-func StartWorker(t testing.TB, conns connectors.Set, manual []string, catalogue map[string]string, extra ...principals.Principal) *Env {
+// the connector instances given, the catalogue files, a SQLite ledger and
+// an embedded NATS server: the distributed mode's code path, for connector
+// end-to-end tests. Extra principals (people with curve keys, say) join the
+// dev ones.
+func StartWorker(t testing.TB, conns connectors.Set, catalogue map[string]string, extra ...principals.Principal) *Env {
 	dir := t.TempDir()
 	ns := NATS(t, dir)
 	dev, err := principals.EnsureDev(dir)
@@ -46,7 +46,7 @@ func StartWorker(t testing.TB, conns connectors.Set, manual []string, catalogue 
 	ready := make(chan struct{})
 	go func() {
 		e.done <- app.Worker(ctx, app.WorkerOptions{Name: "test-worker", NATS: ns.ClientURL(), Ledger: store, Principals: ps,
-			Policies: WriteCatalogue(t, catalogue), Connectors: conns, Manual: manual, HTTP: fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
+			Policies: WriteCatalogue(t, catalogue), Connectors: conns, HTTP: fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
 			Log: log, LeaseTTL: 3 * time.Second, Ready: func(string) { close(ready) }})
 		store.Close()
 	}()
