@@ -340,7 +340,7 @@ func TestOperationVisibility(t *testing.T) {
 	}{
 		{name: "administrator of the grant's system", actor: marit, op: id(f.opGrant), person: ase},
 		{name: "administrator of another system", actor: tor, op: id(f.opGrant), kind: tilgang.Denied},
-		{name: "account work: administrator of a system on its connector", actor: marit, op: id(f.opAcct), person: bob},
+		{name: "account work: administrator of a system on its connector that the person has no grant in", actor: marit, op: id(f.opAcct), kind: tilgang.Denied},
 		{name: "account work: administrator of a system not on its connector", actor: tor, op: id(f.opAcct), kind: tilgang.Denied},
 		{name: "the person", actor: bob, op: id(f.opAcct), person: bob},
 		{name: "stranger", actor: stranger, op: id(f.opGrant), kind: tilgang.Denied},
@@ -609,6 +609,15 @@ func TestTasksVisibility(t *testing.T) {
 		id, err := tx.InsertOperation(o)
 		require.NoError(t, err)
 		return id
+	}
+	// Account work belongs to the systems on its connector in which the
+	// person has a grant: Bob has gerica (on manual) and Kjell both systems
+	// (on noop).
+	for _, g := range []ledger.Grant{
+		{ID: "g-bob-gerica", Person: bob, System: "gerica", Role: "bruker", State: tilgang.StateActive, Requester: other, Created: now, Updated: now},
+		{ID: "g-kjell-360", Person: kjell, System: "public360", Role: "saksbehandler", State: tilgang.StateActive, Requester: escalated, Created: now, Updated: now},
+	} {
+		require.NoError(t, tx.InsertGrant(g))
 	}
 	// Besides the fixture's two tasks (Åse's gerica grant, Bob's account on manual):
 	opBob := insert(ledger.Operation{GrantID: "g-bob", Person: bob, Connector: "manual", Kind: ledger.KindGrant,

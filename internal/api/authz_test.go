@@ -3,6 +3,8 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +13,8 @@ import (
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/ledger"
+	"github.com/ror-ikt/tilgang/internal/ledger/sqlledger"
+	"github.com/ror-ikt/tilgang/internal/policy"
 )
 
 // A principal holding only on_behalf may call the API for persons, never as
@@ -78,4 +82,51 @@ func TestPlanHidesWhoExists(t *testing.T) {
 	require.True(t, res.Left)
 	err = f.client(drift, "").Call(ctx, MethodPlan, PlanArgs{Person: nobody}, nil)
 	require.Equal(t, tilgang.NotFound, kindOf(err), "err: %v", err)
+}
+
+// Account work belongs to the systems on its connector instance that the
+// person has, or (for a leaver's disable) had, a grant in: with two manual
+// systems on one instance, the other system's administrator neither sees
+// nor may open the task.
+func TestAccountTaskOfTwoSystemsOnOneInstance(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlledger.OpenSQLite(ctx, filepath.Join(t.TempDir(), "ledger.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { store.Close() })
+	cat := &policy.Catalogue{Version: "v1", Systems: map[string]*policy.System{
+		"gerica": {ID: "gerica", Administrators: []string{marit}, Connectors: []string{"manual"}},
+		"plania": {ID: "plania", Administrators: []string{tor}, Connectors: []string{"manual"}},
+	}}
+	s := &Server{Ledger: store, Catalogue: func() *policy.Catalogue { return cat }}
+
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	tx, err := store.Begin(ctx)
+	require.NoError(t, err)
+	require.NoError(t, tx.PutPerson(ledger.PersonRow{Person: person(bob, other, "eigedom"), Version: 2, Left: true, LeaveAt: now, Updated: now}))
+	require.NoError(t, tx.InsertGrant(ledger.Grant{ID: "g-plania", Person: bob, System: "plania", Role: "bruker", State: tilgang.StateRevoked,
+		RevokeCause: "leaver", Requester: other, Created: now, Updated: now}))
+	disable, err := tx.InsertOperation(ledger.Operation{Person: bob, Connector: "manual", Kind: ledger.KindDisable,
+		State: ledger.OpWaiting, DueAt: now, NextAt: now, Created: now, Updated: now})
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit())
+	opID := strconv.FormatInt(disable, 10)
+
+	tasks := func(actor string, args TasksArgs) []Task {
+		t.Helper()
+		res, err := s.tasks(ctx, s.viewer(ctx, actor), mustJSON(args))
+		require.NoError(t, err)
+		return res.([]Task)
+	}
+	require.Empty(t, tasks(marit, TasksArgs{}), "gerica's administrator")
+	require.Empty(t, tasks(marit, TasksArgs{System: "gerica"}))
+	got := tasks(tor, TasksArgs{})
+	require.Len(t, got, 1)
+	require.Equal(t, opID, got[0].OperationID)
+	require.Equal(t, []string{tor}, got[0].Administrators)
+	require.Len(t, tasks(tor, TasksArgs{System: "plania"}), 1)
+
+	_, err = s.operation(ctx, s.viewer(ctx, marit), mustJSON(OperationArgs{OperationID: opID}))
+	require.Equal(t, tilgang.Denied, kindOf(err), "err: %v", err)
+	_, err = s.operation(ctx, s.viewer(ctx, tor), mustJSON(OperationArgs{OperationID: opID}))
+	require.NoError(t, err)
 }
