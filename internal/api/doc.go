@@ -76,9 +76,11 @@
 // A Task carries the operation_id that `tilgang task done|failed` takes,
 // the grant's system and role (both "" for account work without a grant),
 // since (when it began to wait) and the administrators who may complete
-// it: the grant's system's, or for account work those of every system
-// whose connectors include its connector instance. tasks with a system
-// keeps that system's grants' tasks and the account work on its connectors.
+// it: the grant's system's, or for account work those of the systems on
+// its connector instance in which the person has an open grant (for a
+// disable, also those whose grant the person's leave ended;
+// engine.TaskSystems). tasks with a system keeps that system's grants'
+// tasks and its account work.
 //
 // # Visibility
 //
@@ -93,6 +95,6 @@
 // sent a message sees the status of that request (`tilgang hr import`
 // follows its own events). Lists are filtered by that rule; a single object
 // that is not visible is answered denied, with no more detail. An
-// operation without a grant (account work) belongs to every system that
-// uses its connector, as for `tilgang task done`.
+// operation without a grant (account work) belongs to the systems
+// engine.TaskSystems names, as for `tilgang task done`.
 package api

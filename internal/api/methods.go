@@ -206,7 +206,7 @@ func (s *Server) operation(ctx context.Context, v *viewer, args json.RawMessage)
 
 // tasks lists the waiting operations the viewer may see, oldest first.
 // With a system it keeps the tasks of that system: its grants' and the
-// account work on its connectors.
+// account work that is its (engine.TaskSystems).
 func (s *Server) tasks(ctx context.Context, v *viewer, args json.RawMessage) (any, error) {
 	var a TasksArgs
 	if err := decodeArgs(args, &a); err != nil {
@@ -233,7 +233,10 @@ func (s *Server) tasks(ctx context.Context, v *viewer, args json.RawMessage) (an
 				grants[op.GrantID] = g
 			}
 		}
-		systems := v.opSystems(op, g)
+		systems, err := v.opSystems(op, g)
+		if err != nil {
+			return nil, err
+		}
 		if a.System != "" && !slices.Contains(systems, a.System) {
 			continue
 		}

@@ -71,6 +71,27 @@ func (s *Server) plan(ctx context.Context, v *viewer, args json.RawMessage) (any
 			return nil, tilgang.Errorf(tilgang.NotFound, "%s/%s is not in the catalogue", a.System, a.Role)
 		}
 	}
+	// Visibility first, and one answer for whatever is hidden: whether the
+	// person exists or has left is itself something to be allowed to see.
+	var visible []string
+	for _, sysID := range cat.SystemIDs() {
+		if a.System != "" && sysID != a.System {
+			continue
+		}
+		ok, err := v.sees(a.Person, sysID)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			visible = append(visible, sysID)
+		}
+	}
+	if len(visible) == 0 {
+		if a.System != "" {
+			return nil, deniedf("%s may not see %s's access to %s", v.actor, a.Person, a.System)
+		}
+		return nil, deniedf("%s may not see %s's access", v.actor, a.Person)
+	}
 	p, err := s.Ledger.Person(ctx, a.Person)
 	if err != nil {
 		return nil, err
@@ -91,20 +112,7 @@ func (s *Server) plan(ctx context.Context, v *viewer, args json.RawMessage) (any
 	res := PlanResult{Person: a.Person, Catalogue: cat.Version, At: now.In(tilgang.Oslo).Format("2006-01-02 15:04"),
 		Left: p.Left || (!p.LeaveAt.IsZero() && !p.LeaveAt.After(now)), Roles: []PlanRole{}}
 	accounts := map[string]bool{}
-	for _, sysID := range cat.SystemIDs() {
-		if a.System != "" && sysID != a.System {
-			continue
-		}
-		ok, err := v.sees(a.Person, sysID)
-		if err != nil {
-			return nil, err
-		}
-		if !ok {
-			if a.System != "" {
-				return nil, deniedf("%s may not see %s's access to %s", v.actor, a.Person, sysID)
-			}
-			continue
-		}
+	for _, sysID := range visible {
 		sys := cat.Systems[sysID]
 		for _, role := range sys.Roles {
 			if a.Role != "" && role.ID != a.Role {

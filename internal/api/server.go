@@ -210,8 +210,8 @@ func (s *Server) authenticate(method string, req *Request, t time.Time) error {
 	if err := pub.Verify(SigningInput(method, req.Actor, req.Via, req.Time, req.Nonce, req.Args), sig); err != nil {
 		return deniedf("bad signature: sig does not verify with the key of %s %q", role, signer)
 	}
-	if req.Via != "" && !set.Can(req.Via, tilgang.CapOnBehalf) {
-		return deniedf("via %q may not act on behalf of others: it lacks the %s capability", req.Via, tilgang.CapOnBehalf)
+	if err := set.MayActFor(req.Via, req.Actor); err != nil {
+		return err // the rule for messages too: via acts for persons only
 	}
 	now := s.now()
 	if d := now.Sub(t); d > MaxSkew || d < -MaxSkew {

@@ -109,7 +109,7 @@ type Task struct {
 	// Since is when the operation became a task (its last update).
 	Since time.Time `json:"since"`
 	// Administrators may complete it: the grant's system's, or for account
-	// work those of every system on its connector.
+	// work those of the systems engine.TaskSystems names.
 	Administrators []string `json:"administrators"`
 }
 

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/engine"
 	"github.com/ror-ikt/tilgang/internal/ledger"
 	"github.com/ror-ikt/tilgang/internal/policy"
 )
@@ -20,6 +21,7 @@ type viewer struct {
 	operator bool
 	cat      *policy.Catalogue
 	managers map[string]string
+	grants   map[string][]ledger.Grant // person -> all their grants, for account work
 }
 
 func (s *Server) viewer(ctx context.Context, actor string) *viewer {
@@ -28,7 +30,7 @@ func (s *Server) viewer(ctx context.Context, actor string) *viewer {
 		ctx: ctx, r: s.Ledger, actor: actor,
 		all:      set.Can(actor, tilgang.CapOperator) || set.Can(actor, tilgang.CapAuditor),
 		operator: set.Can(actor, tilgang.CapOperator),
-		cat:      s.catalogue(), managers: map[string]string{},
+		cat:      s.catalogue(), managers: map[string]string{}, grants: map[string][]ledger.Grant{},
 	}
 }
 
@@ -85,7 +87,7 @@ func (v *viewer) seesGrant(g *ledger.Grant) (bool, error) {
 }
 
 // seesOperation: an operation of a grant is the grant's; account work
-// without a grant belongs to every system on its connector.
+// without a grant belongs to the systems engine.TaskSystems names.
 func (v *viewer) seesOperation(op *ledger.Operation) (bool, error) {
 	var g *ledger.Grant
 	if op.GrantID != "" {
@@ -106,28 +108,26 @@ func (v *viewer) seesOperationOf(op *ledger.Operation, g *ledger.Grant) (bool, e
 	if ok, err := v.sees(op.Person, ""); ok || err != nil {
 		return ok, err
 	}
-	return slices.ContainsFunc(v.opSystems(op, nil), v.administers), nil
+	systems, err := v.opSystems(op, nil)
+	return slices.ContainsFunc(systems, v.administers), err
 }
 
-// opSystems are the systems an operation belongs to: its grant's (g, nil
-// when none), else every system in the catalogue whose connectors include
-// the operation's connector instance, sorted. Their administrators are the
-// ones who may complete it as a manual task (as the engine's mayDoTask).
-func (v *viewer) opSystems(op *ledger.Operation, g *ledger.Grant) []string {
-	if g != nil {
-		return []string{g.System}
-	}
-	if v.cat == nil {
-		return nil
-	}
-	var out []string
-	for id, s := range v.cat.Systems {
-		if slices.Contains(s.Connectors, op.Connector) {
-			out = append(out, id)
+// opSystems are the systems an operation belongs to (g is its grant, nil
+// when none), as engine.TaskSystems says: their administrators are the
+// ones who may complete it as a manual task (the engine's mayDoTask).
+func (v *viewer) opSystems(op *ledger.Operation, g *ledger.Grant) ([]string, error) {
+	var grants []ledger.Grant
+	if g == nil && op.GrantID == "" {
+		var known bool
+		if grants, known = v.grants[op.Person]; !known {
+			var err error
+			if grants, err = v.r.Grants(v.ctx, ledger.GrantFilter{Person: op.Person}); err != nil {
+				return nil, err
+			}
+			v.grants[op.Person] = grants
 		}
 	}
-	slices.Sort(out)
-	return out
+	return engine.TaskSystems(v.cat, op, g, grants), nil
 }
 
 // taskOf describes a waiting operation; systems are opSystems(op, g).

@@ -57,6 +57,8 @@ type Engine struct {
 	// SealTo, when set, is the principal every initial credential is sealed
 	// to (`tilgang dev`: dev); otherwise the role's credentials_to decides.
 	SealTo string
+
+	unverified unverifiedLimit // see unverified.go
 }
 
 // New makes an engine for the connector instances conns: those with the
@@ -237,15 +239,23 @@ func (e *Engine) rejectUnauthenticated(tx ledger.Tx, m *msg, reason string) (Out
 	if err != nil || out != ledger.MsgNew {
 		return Duplicate, err
 	}
+	// Who it claims to be from is not known: the actor column stays empty
+	// and the claim goes in the details.
 	e2 := ledger.AuditEntry{At: m.now, Kind: "message.rejected", Person: person, Text: reason,
 		Details: map[string]string{"subject": m.in.Subject, "seq": fmt.Sprint(m.in.Seq), "bytes_sha256": sha(m.in.Raw)}}
 	data := map[string]any{"reason": reason}
 	if m.env != nil {
-		e2.Actor, e2.Via = m.env.Actor, m.env.Via
+		e2.Details["claimed_actor"], e2.Details["claimed_via"] = m.env.Actor, m.env.Via
 		e2.Details["type"], e2.Details["source"], e2.Details["id"] = m.env.Type, m.env.Source, m.env.ID
 		data["claimed_request_id"] = m.env.Key()
 	}
-	tx.Audit(e2)
+	chain, summary := e.unverified.take(m.now)
+	if summary != nil {
+		tx.Audit(*summary)
+	}
+	if chain {
+		tx.Audit(e2)
+	}
 	tx.Emit(ledger.Event{Kind: tilgang.EvRequestRejected, Person: person, At: m.now, Data: data})
 	return Rejected, nil
 }

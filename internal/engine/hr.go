@@ -28,7 +28,10 @@ func (e *Engine) task(tx ledger.Tx, m *msg, t *envelope.Task) (Outcome, error) {
 	if op.State != ledger.OpWaiting {
 		return e.reject(tx, m, fmt.Sprintf("operation %d is %s, not a task waiting for people", id, op.State))
 	}
-	if !e.mayDoTask(tx, m.env.Actor, op) {
+	if ok, err := e.mayDoTask(tx, m.env.Actor, op); err != nil || !ok {
+		if err != nil {
+			return "", err
+		}
 		return e.reject(tx, m, fmt.Sprintf("%s is not an administrator of the system operation %d belongs to", m.env.Actor, id))
 	}
 	if err := e.recordRequest(tx, m, "accepted", "", op.GrantID, nil); err != nil {
@@ -47,30 +50,29 @@ func (e *Engine) task(tx ledger.Tx, m *msg, t *envelope.Task) (Outcome, error) {
 	return Accepted, e.Failed(tx, *op, tilgang.Errorf(tilgang.Denied, "%s", reason))
 }
 
-// mayDoTask: an administrator of the grant's system; for account work
-// without a grant, an administrator of any system on that connector, or an
-// operator.
-func (e *Engine) mayDoTask(tx ledger.Tx, actor string, op *ledger.Operation) bool {
+// mayDoTask: an operator, or an administrator of a system the operation
+// belongs to (TaskSystems).
+func (e *Engine) mayDoTask(tx ledger.Tx, actor string, op *ledger.Operation) (bool, error) {
 	if e.Principals().Can(actor, tilgang.CapOperator) {
-		return true
+		return true, nil
+	}
+	var g *ledger.Grant
+	var grants []ledger.Grant
+	var err error
+	if op.GrantID != "" {
+		if g, err = tx.Grant(op.GrantID); err != nil || g == nil {
+			return false, err
+		}
+	} else if grants, err = tx.AllGrantsOf(op.Person); err != nil {
+		return false, err
 	}
 	cat := e.Catalogue()
-	if op.GrantID != "" {
-		g, err := tx.Grant(op.GrantID)
-		if err != nil || g == nil {
-			return false
-		}
-		s, ok := cat.System(g.System)
-		return ok && s.IsAdministrator(actor)
-	}
-	for _, s := range cat.Systems {
-		for _, c := range s.Connectors {
-			if c == op.Connector && s.IsAdministrator(actor) {
-				return true
-			}
+	for _, id := range TaskSystems(cat, op, g, grants) {
+		if s, ok := cat.System(id); ok && s.IsAdministrator(actor) {
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }
 
 // hr stores a person record and schedules (or cancels) the leave. The

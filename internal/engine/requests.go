@@ -55,6 +55,23 @@ func (e *Engine) grantRequest(tx ledger.Tx, m *msg, p *envelope.Request) (Outcom
 		tx.Audit(ledger.AuditEntry{At: m.now, Kind: "request.attached", Person: person.Person.ID, Actor: m.env.Actor, Via: m.env.Via,
 			System: p.System, Role: p.Role, GrantID: open.ID, RequestID: m.key, Text: p.Reason})
 		e.emit(tx, m.now, tilgang.EvRequestAccepted, open, m.key, map[string]any{"attached": true})
+		// The actor now counts as a requester: a manager stage that was
+		// theirs goes up the line.
+		if open.State == tilgang.StatePendingApproval && open.Stage < len(role.Approval) {
+			before := open.StagePrincipal
+			if err := e.resolveStage(tx, open, sys, role); err != nil {
+				return "", err
+			}
+			if open.StagePrincipal != before {
+				w := why{actor: m.env.Actor, via: m.env.Via, requestID: m.key,
+					text:    fmt.Sprintf("%s asked for the grant too and may not approve it", m.env.Actor),
+					details: map[string]string{"stage": fmt.Sprint(open.Stage + 1)}}
+				if err := e.move(tx, m.now, open, tilgang.StatePendingApproval, w, false); err != nil {
+					return "", err
+				}
+				e.emitApproval(tx, m, open, sys, role)
+			}
+		}
 		return Accepted, nil
 	}
 	g := &ledger.Grant{ID: newID("g-"), Person: person.Person.ID, System: p.System, Role: p.Role, RequestID: m.key,
@@ -113,11 +130,15 @@ func (e *Engine) resolveStage(tx ledger.Tx, g *ledger.Grant, sys *policy.System,
 	if err != nil || p == nil {
 		return err
 	}
+	requesters, err := e.requesters(tx, g)
+	if err != nil {
+		return err
+	}
 	m := p.Person.Manager()
 	seen := map[string]bool{}
 	for i := 0; m != "" && i < 16 && !seen[m]; i++ {
 		seen[m] = true
-		if m != g.Requester && m != g.Person && !slices.Contains(g.Approvers, m) {
+		if !slices.Contains(requesters, m) && m != g.Person && !slices.Contains(g.Approvers, m) {
 			g.StagePrincipal = m
 			return nil
 		}
@@ -132,6 +153,23 @@ func (e *Engine) resolveStage(tx ledger.Tx, g *ledger.Grant, sys *policy.System,
 	}
 	// Nobody suitable up the line: the system's administrators decide.
 	return nil
+}
+
+// requesters are g's requester and the actors whose requests are attached
+// to it: each of them counts as a requester (DESIGN.md "Grants, requests
+// and their states").
+func (e *Engine) requesters(tx ledger.Tx, g *ledger.Grant) ([]string, error) {
+	out := []string{g.Requester}
+	rs, err := tx.GrantRequests(g.Person, g.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rs {
+		if r.Outcome == "attached" && !slices.Contains(out, r.Actor) {
+			out = append(out, r.Actor)
+		}
+	}
+	return out, nil
 }
 
 func (e *Engine) emitApproval(tx ledger.Tx, m *msg, g *ledger.Grant, sys *policy.System, role *policy.Role) {
@@ -211,10 +249,14 @@ func (e *Engine) decision(tx ledger.Tx, m *msg, d *envelope.Decision) (Outcome, 
 		return e.reject(tx, m, fmt.Sprintf("%s/%s is no longer in the catalogue", g.System, g.Role))
 	}
 	actor := m.env.Actor
+	requesters, err := e.requesters(tx, g)
+	if err != nil {
+		return "", err
+	}
 	switch {
 	case actor == g.Person:
 		return e.reject(tx, m, fmt.Sprintf("%s may not decide their own grant", actor))
-	case actor == g.Requester:
+	case slices.Contains(requesters, actor):
 		return e.reject(tx, m, fmt.Sprintf("%s requested grant %s and may not decide it", actor, g.ID))
 	case slices.Contains(g.Approvers, actor):
 		return e.reject(tx, m, fmt.Sprintf("%s already approved a stage of grant %s; one principal approves one stage", actor, g.ID))
@@ -265,6 +307,9 @@ func (e *Engine) training(tx ledger.Tx, m *msg, t *envelope.Training) (Outcome, 
 	}
 	if g == nil || g.State != tilgang.StatePendingTraining {
 		return e.reject(tx, m, fmt.Sprintf("%s has no grant of %s/%s waiting for training", m.env.Subject, t.System, t.Role))
+	}
+	if m.env.Actor == g.Person {
+		return e.reject(tx, m, fmt.Sprintf("%s may not confirm their own training: another administrator of %s must", m.env.Actor, t.System))
 	}
 	person, err := tx.Person(g.Person)
 	if err != nil {

@@ -110,6 +110,9 @@ type Tx interface {
 
 	Request(id string) (*Request, error)
 	InsertRequest(r Request) error
+	// GrantRequests lists the person's requests recorded for grantID (the
+	// one that opened it, those attached to it, its decisions), oldest first.
+	GrantRequests(person, grantID string) ([]Request, error)
 
 	Grant(id string) (*Grant, error)
 	// OpenGrant is the open grant of (person, system, role) that is not on
@@ -120,6 +123,9 @@ type Tx interface {
 	OpenGrant(person, system, role string) (*Grant, error)
 	// GrantsOf lists the person's grants that are not final.
 	GrantsOf(person string) ([]Grant, error)
+	// AllGrantsOf lists all the person's grants, final ones too, oldest
+	// first.
+	AllGrantsOf(person string) ([]Grant, error)
 	InsertGrant(g Grant) error
 	UpdateGrant(g Grant) error
 

@@ -15,7 +15,7 @@ import (
 
 // The service principals of `tilgang dev`.
 const (
-	DevID = "dev" // may act on behalf of anyone, read everything, retry and cancel
+	DevID = "dev" // may act on behalf of persons and of hr, read everything, retry and cancel
 	HRID  = "hr"  // the hr capability, for `tilgang hr ...` in dev
 )
 
@@ -33,12 +33,13 @@ const (
 // EnsureDev makes, where missing, and loads the principals of `tilgang
 // dev` under dir (DESIGN.md "Principals and signatures"):
 // dir/keys/dev.nk, the user seed of service principal "dev" (capabilities
-// on_behalf, auditor, operator); dir/keys/dev.xk, the curve seed that
+// on_behalf, auditor, operator; on_behalf_of hr, so that programs holding
+// only the dev key can send HR events as hr); dir/keys/dev.xk, the curve seed that
 // credentials are sealed to for dev; and dir/keys/hr.nk, the user seed of
 // service principal "hr" (capability hr). Each file holds the seed string
 // alone, mode 0600, in a directory of mode 0700; a later call reuses them.
 // An existing seed file that others can read is refused, as ssh refuses a
-// readable private key: dev may act on behalf of anyone.
+// readable private key: dev may act on behalf of persons and hold operator.
 func EnsureDev(dir string) (*Set, error) {
 	kd := filepath.Join(dir, keysDir)
 	if err := os.MkdirAll(kd, keysDirMode); err != nil {
@@ -58,7 +59,7 @@ func EnsureDev(dir string) (*Set, error) {
 	}
 	return New([]Principal{
 		{ID: DevID, Kind: KindService, Name: "tilgang dev", Key: devPub, CurveKey: devCurve,
-			Capabilities: []string{tilgang.CapOnBehalf, tilgang.CapAuditor, tilgang.CapOperator}},
+			Capabilities: []string{tilgang.CapOnBehalf, tilgang.CapAuditor, tilgang.CapOperator}, OnBehalfOf: []string{HRID}},
 		{ID: HRID, Kind: KindService, Name: "tilgang dev HR feed", Key: hrPub,
 			Capabilities: []string{tilgang.CapHR}},
 	})

@@ -75,6 +75,14 @@ func TestEnsureDev(t *testing.T) {
 	_, err = s.Verify(e)
 	require.NoError(t, err)
 
+	// dev acts for persons and for hr (its on_behalf_of), never for others.
+	require.NoError(t, s.MayActFor("dev", "hr"))
+	other, err := New([]Principal{{ID: "ops", Kind: KindService, Key: pubOf(t, testKey(t, 7)), Capabilities: []string{tilgang.CapOperator}}})
+	require.NoError(t, err)
+	all, err := Merge(s, other)
+	require.NoError(t, err)
+	requireKind(t, all.MayActFor("dev", "ops"), tilgang.Denied, "service principal")
+
 	// Credentials sealed to dev open with dev.xk.
 	curve, err := LoadCurveSeed(filepath.Join(kd, "dev.xk"))
 	require.NoError(t, err)

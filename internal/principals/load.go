@@ -17,7 +17,7 @@ import (
 	"github.com/ror-ikt/tilgang"
 )
 
-var principalKeys = []string{"id", "kind", "name", "key", "curve_key", "capabilities"}
+var principalKeys = []string{"id", "kind", "name", "key", "curve_key", "capabilities", "on_behalf_of"}
 
 // Load reads and validates a principals file (see the package doc). Every
 // problem is reported at once, one a line as `path:line: what is wrong`, in
@@ -181,8 +181,12 @@ func (l *loader) principal(n *yaml.Node) (Principal, lines, bool) {
 			pl.bad[k] = true
 			continue
 		}
-		if k == "capabilities" {
+		switch k {
+		case "capabilities":
 			p.Capabilities = l.strings(f.val, k, pl)
+			continue
+		case "on_behalf_of":
+			p.OnBehalfOf = l.strings(f.val, k, pl)
 			continue
 		}
 		v, ok := l.scalar(f.val, k)

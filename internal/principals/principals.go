@@ -18,12 +18,17 @@
 //	    kind: service
 //	    name: Selvbetjeningsportalen
 //	    key: UA3A5I4APAJUBCWSB3T75AX2BZMK6EJS5R5UJ2R5VDR7IH6G6JWHLHEP
-//	    capabilities: [on_behalf]  # may sign for the actor it names (via: portal)
+//	    capabilities: [on_behalf]  # may sign for the person it names as actor (via: portal)
 //	  - id: 1547-20001             # a person: a systemansvarlig who signs for herself
 //	    kind: person
 //	    name: Kari Nordmann
 //	    key: UAQMY4OG7DJ6F3I3LTBR4SZ7H6IKO4EXPVURIPF75POVCFRHKK5T2SDN
 //	    curve_key: XCWHZ6TID7N5E25TKOOGY6L6FWO3JSOQ24QOXFEB4CUJXXN2X4JG2UAR  # receives sealed initial passwords
+//	  - id: hr-desk                # an HR tool that registers people for HR advisers
+//	    kind: service
+//	    key: UDVZQMIDGTNMYW7SOIOJYECNJ3KKUZ2X3QJ6K72EQUGPSINGQTEN7LHP
+//	    capabilities: [on_behalf]
+//	    on_behalf_of: [hr-feed]    # service principals it may also act for (persons it always may)
 //
 // key is an nkeys user public key (U..., Ed25519), used to check actorsig;
 // curve_key, optional, is an nkeys curve public key (X...) that initial
@@ -37,9 +42,14 @@
 // unique (one key, one principal, so a signature names its signer); person
 // principals have no capabilities (what a person may do follows from the
 // catalogue and HR: manager, administrator, self); capabilities are hr
-// (send HR events), on_behalf (sign as `via` for any actor), operator
-// (retry and cancel grants) and auditor (read everything). Unknown keys,
-// repeated keys, aliases and a second YAML document are errors.
+// (send HR events), on_behalf (sign as `via` for persons), operator
+// (retry and cancel grants) and auditor (read everything). on_behalf_of,
+// only beside on_behalf, lists the service principals (known ids, not the
+// principal itself) it may also act for; without it a `via` acts for
+// persons only, so a service principal's capabilities count only when it
+// signs for itself or when a principal it trusts so is named here (see
+// MayActFor). Unknown keys, repeated keys, aliases and a second YAML
+// document are errors.
 package principals
 
 import (
@@ -74,19 +84,25 @@ type Principal struct {
 	Key          string   `yaml:"key" json:"key"`
 	CurveKey     string   `yaml:"curve_key,omitempty" json:"curve_key,omitempty"`
 	Capabilities []string `yaml:"capabilities,omitempty" json:"capabilities,omitempty"`
+	// OnBehalfOf names the service principals a principal with on_behalf
+	// may act for besides persons.
+	OnBehalfOf []string `yaml:"on_behalf_of,omitempty" json:"on_behalf_of,omitempty"`
 }
 
 func (p Principal) clone() Principal {
 	p.Capabilities = slices.Clone(p.Capabilities)
+	p.OnBehalfOf = slices.Clone(p.OnBehalfOf)
 	return p
 }
 
 func (p Principal) equal(o Principal) bool {
-	a, b := slices.Clone(p.Capabilities), slices.Clone(o.Capabilities)
-	slices.Sort(a)
-	slices.Sort(b)
-	p.Capabilities, o.Capabilities = nil, nil
-	return p.ID == o.ID && p.Kind == o.Kind && p.Name == o.Name && p.Key == o.Key && p.CurveKey == o.CurveKey && slices.Equal(a, b)
+	sorted := func(s []string) []string {
+		s = slices.Clone(s)
+		slices.Sort(s)
+		return s
+	}
+	return p.ID == o.ID && p.Kind == o.Kind && p.Name == o.Name && p.Key == o.Key && p.CurveKey == o.CurveKey &&
+		slices.Equal(sorted(p.Capabilities), sorted(o.Capabilities)) && slices.Equal(sorted(p.OnBehalfOf), sorted(o.OnBehalfOf))
 }
 
 // Set is a validated, immutable set of principals, safe for concurrent use.
@@ -95,9 +111,10 @@ type Set struct {
 }
 
 type entry struct {
-	p    Principal
-	pub  nkeys.KeyPair // verify-only
-	caps map[string]bool
+	p      Principal
+	pub    nkeys.KeyPair // verify-only
+	caps   map[string]bool
+	actFor map[string]bool // on_behalf_of
 }
 
 // problem is one thing wrong with principal number idx (0-based); field
@@ -137,9 +154,12 @@ func build(ps []Principal) *Set {
 		if err != nil {
 			panic("principals: validated key does not parse: " + err.Error())
 		}
-		e := &entry{p: p.clone(), pub: pub, caps: map[string]bool{}}
+		e := &entry{p: p.clone(), pub: pub, caps: map[string]bool{}, actFor: map[string]bool{}}
 		for _, c := range p.Capabilities {
 			e.caps[c] = true
+		}
+		for _, a := range p.OnBehalfOf {
+			e.actFor[a] = true
 		}
 		s.byID[p.ID] = e
 	}
@@ -205,6 +225,27 @@ func validate(ps []Principal) []problem {
 				add(i, f, "capability %s is repeated", quote(c))
 			}
 			seen[c] = true
+		}
+	}
+	// on_behalf_of names principals, so it is checked once every id is known.
+	for i, p := range ps {
+		if len(p.OnBehalfOf) > 0 && !slices.Contains(p.Capabilities, tilgang.CapOnBehalf) {
+			add(i, "on_behalf_of", "on_behalf_of needs the %s capability: without it the principal acts for nobody", tilgang.CapOnBehalf)
+			continue
+		}
+		seen := map[string]bool{}
+		for j, a := range p.OnBehalfOf {
+			f := "on_behalf_of[" + strconv.Itoa(j) + "]"
+			_, known := ids[a]
+			switch {
+			case a == p.ID:
+				add(i, f, "on_behalf_of names the principal itself: it signs for itself without it")
+			case !known:
+				add(i, f, "on_behalf_of names %s, which is not a principal of this file", quote(a))
+			case seen[a]:
+				add(i, f, "on_behalf_of names %s twice", quote(a))
+			}
+			seen[a] = true
 		}
 	}
 	return probs

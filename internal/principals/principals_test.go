@@ -77,6 +77,15 @@ func TestNew(t *testing.T) {
 		{"repeated capability", []Principal{{ID: "x", Kind: KindService, Key: k1, Capabilities: []string{"hr", "hr"}}}, []string{`capability "hr" is repeated`}},
 		{"person with capability", []Principal{{ID: "1547-1", Kind: KindPerson, Key: k1, Capabilities: []string{"on_behalf"}}}, []string{"a person has no capabilities"}},
 		{"control in name", []Principal{{ID: "x", Kind: KindService, Key: k1, Name: "a\nb"}}, []string{"control character"}},
+		{"on_behalf_of", []Principal{good, {ID: "desk", Kind: KindService, Key: k2, Capabilities: []string{"on_behalf"}, OnBehalfOf: []string{"hr-feed"}}}, nil},
+		{"on_behalf_of without on_behalf", []Principal{good, {ID: "desk", Kind: KindService, Key: k2, OnBehalfOf: []string{"hr-feed"}}},
+			[]string{`principals[1] ("desk").on_behalf_of: on_behalf_of needs the on_behalf capability`}},
+		{"on_behalf_of an unknown principal", []Principal{good, {ID: "desk", Kind: KindService, Key: k2, Capabilities: []string{"on_behalf"}, OnBehalfOf: []string{"hr-feed", "ops"}}},
+			[]string{`principals[1] ("desk").on_behalf_of[1]: on_behalf_of names "ops", which is not a principal of this file`}},
+		{"on_behalf_of itself", []Principal{{ID: "desk", Kind: KindService, Key: k2, Capabilities: []string{"on_behalf"}, OnBehalfOf: []string{"desk"}}},
+			[]string{"on_behalf_of names the principal itself"}},
+		{"on_behalf_of repeated", []Principal{good, {ID: "desk", Kind: KindService, Key: k2, Capabilities: []string{"on_behalf"}, OnBehalfOf: []string{"hr-feed", "hr-feed"}}},
+			[]string{`on_behalf_of[1]: on_behalf_of names "hr-feed" twice`}},
 		{"all at once", []Principal{{ID: "a b", Kind: "robot", Key: "x"}}, []string{"id \"a b\"", "kind \"robot\"", `key "x"`}},
 	}
 	for _, tt := range tests {
@@ -178,7 +187,9 @@ func TestLoadExample(t *testing.T) {
 	t.Parallel()
 	s, err := Load(filepath.Join("testdata", "example.yaml"))
 	require.NoError(t, err)
-	require.Equal(t, []string{"1547-20001", "hr-feed", "portal"}, s.IDs())
+	require.Equal(t, []string{"1547-20001", "hr-desk", "hr-feed", "portal"}, s.IDs())
+	require.NoError(t, s.MayActFor("hr-desk", "hr-feed"))
+	requireKind(t, s.MayActFor("portal", "hr-feed"), tilgang.Denied, "service principal")
 	require.True(t, s.Can("hr-feed", tilgang.CapHR))
 	require.True(t, s.Can("portal", tilgang.CapOnBehalf))
 	require.False(t, s.Can("portal", tilgang.CapHR))
@@ -241,12 +252,20 @@ func TestLoadProblems(t *testing.T) {
 `, []string{
 			`:5: principal "hr-feed": capability "root" is not one of hr, on_behalf, operator, auditor`,
 			`:7: principal "portal": kind "robot" must be person or service`,
-			`:9: unknown key "colour": a principal has id, kind, name, key, curve_key, capabilities`,
+			`:9: unknown key "colour": a principal has id, kind, name, key, curve_key, capabilities, on_behalf_of`,
 			`:10: principal "hr-feed": id "hr-feed" is also principal 1`,
 			`:12: principal "hr-feed": key is a seed, a secret`,
 			`:15: principal "1547-1": key is also the key of principal 2`,
 			`:17: principal "1547-1": a person has no capabilities`,
 		}},
+		{"on_behalf_of names an unknown principal", `principals:
+  - id: desk
+    kind: service
+    key: ` + k1 + `
+    capabilities: [on_behalf]
+    on_behalf_of:
+      - ops
+`, []string{`:7: principal "desk": on_behalf_of names "ops", which is not a principal of this file`}},
 		{"missing fields point at the item", "principals:\n  - id: x\n  - kind: service\n", []string{
 			`:2: principal "x": kind is missing`,
 			`:2: principal "x": key is missing`,
@@ -318,4 +337,49 @@ func TestLoadNullValues(t *testing.T) {
 	s, err = Load(path)
 	require.NoError(t, err)
 	require.Zero(t, s.Len())
+}
+
+// TestMayActFor: a via acts for persons, and for service principals only
+// when its on_behalf_of names them; a service principal's capabilities
+// count only when it signs for itself.
+func TestMayActFor(t *testing.T) {
+	t.Parallel()
+	s, err := New([]Principal{
+		{ID: "portal", Kind: KindService, Key: pubOf(t, testKey(t, 1)), Capabilities: []string{tilgang.CapOnBehalf}},
+		{ID: "desk", Kind: KindService, Key: pubOf(t, testKey(t, 2)), Capabilities: []string{tilgang.CapOnBehalf}, OnBehalfOf: []string{"hrfeed"}},
+		{ID: "hrfeed", Kind: KindService, Key: pubOf(t, testKey(t, 3)), Capabilities: []string{tilgang.CapHR}},
+		{ID: "ops", Kind: KindService, Key: pubOf(t, testKey(t, 4)), Capabilities: []string{tilgang.CapOperator}},
+		{ID: "auditor1", Kind: KindService, Key: pubOf(t, testKey(t, 5)), Capabilities: []string{tilgang.CapAuditor}},
+		{ID: "1547-20001", Kind: KindPerson, Key: pubOf(t, testKey(t, 6))},
+	})
+	require.NoError(t, err)
+	tests := []struct {
+		name, via, actor string
+		reason           string // "" = allowed
+	}{
+		{name: "no via", actor: "hrfeed"},
+		{name: "via is the actor", via: "ops", actor: "ops"},
+		{name: "for a person principal", via: "portal", actor: "1547-20001"},
+		{name: "for a person without a key", via: "portal", actor: "1547-10234"},
+		{name: "for the hr feed", via: "portal", actor: "hrfeed", reason: `via "portal" may not act on behalf of service principal "hrfeed"`},
+		{name: "for an operator", via: "portal", actor: "ops", reason: `service principal "ops"`},
+		{name: "for an auditor", via: "portal", actor: "auditor1", reason: `service principal "auditor1"`},
+		{name: "for another on_behalf principal", via: "portal", actor: "desk", reason: `service principal "desk"`},
+		{name: "named in on_behalf_of", via: "desk", actor: "hrfeed"},
+		{name: "not named in on_behalf_of", via: "desk", actor: "ops", reason: `service principal "ops"`},
+		{name: "desk for a person", via: "desk", actor: "1547-10234"},
+		{name: "via without on_behalf", via: "hrfeed", actor: "1547-10234", reason: "lacks the on_behalf capability"},
+		{name: "unknown via", via: "kiosk", actor: "1547-10234", reason: `unknown signer: via "kiosk"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := s.MayActFor(tt.via, tt.actor)
+			if tt.reason == "" {
+				require.NoError(t, err)
+				return
+			}
+			requireKind(t, err, tilgang.Denied, tt.reason)
+		})
+	}
 }

@@ -91,6 +91,7 @@ func TestVerify(t *testing.T) {
 		{name: "padded actorsig", signer: keyPortal, after: func(e *envelope.Envelope) { e.ActorSig += "==" }, reason: "actorsig is not an unpadded base64url"},
 		{name: "truncated actorsig", signer: keyPortal, after: func(e *envelope.Envelope) { e.ActorSig = e.ActorSig[:40] }, reason: "actorsig is not an unpadded base64url"},
 		{name: "via without on_behalf", before: func(e *envelope.Envelope) { e.Via = "hr-feed" }, signer: keyHRFeed, reason: `via "hr-feed" may not act on behalf of others: it lacks the on_behalf capability`},
+		{name: "via for a service principal", before: func(e *envelope.Envelope) { e.Actor = "hr-feed" }, signer: keyPortal, reason: `via "portal" may not act on behalf of service principal "hr-feed"`},
 		{name: "via is a person", before: func(e *envelope.Envelope) { e.Via = "1547-20001"; e.Actor = "1547-10001" }, signer: keyKari, reason: `via "1547-20001" may not act on behalf of others`},
 	}
 	for _, tt := range tests {

@@ -55,6 +55,7 @@ func groups() []group {
 		{"Tx", txTests},
 		{"Stats", statsTests},
 		{"Load", loadTests},
+		{"History", historyTests},
 	}
 }
 
