@@ -28,7 +28,7 @@ func (h *harness) withPortal() nkeys.KeyPair {
 	require.NoError(h.t, err)
 	ps, err := principals.Merge(h.eng.Principals(), extra)
 	require.NoError(h.t, err)
-	h.eng = engine.New(h.eng.Catalogue(), ps, []string{"manual"}, func() time.Time { return h.now }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h.eng = engine.New(h.eng.Catalogue(), ps, testConnectors, func() time.Time { return h.now }, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	return kp
 }
 

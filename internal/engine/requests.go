@@ -66,7 +66,7 @@ func (e *Engine) grantRequest(tx ledger.Tx, m *msg, p *envelope.Request) (Outcom
 				w := why{actor: m.env.Actor, via: m.env.Via, requestID: m.key,
 					text:    fmt.Sprintf("%s asked for the grant too and may not approve it", m.env.Actor),
 					details: map[string]string{"stage": fmt.Sprint(open.Stage + 1)}}
-				if err := e.move(tx, m.now, open, tilgang.StatePendingApproval, w, false); err != nil {
+				if err := e.move(tx, m.now, open, tilgang.StatePendingApproval, byAttach, w, false); err != nil {
 					return "", err
 				}
 				e.emitApproval(tx, m, open, sys, role)

@@ -27,6 +27,7 @@ const (
 	byCancel   by = "a revoke or leaver, or an operator cancel"
 	byRetry    by = "an operator retry"
 	byRecheck  by = "the policy, decided again before training or provisioning, refusing"
+	byAttach   by = "a request attached by the stage's principal, who then may not approve it"
 )
 
 // transition is one allowed change of a grant's state; from "" is a grant
@@ -85,6 +86,9 @@ var transitions = []transition{
 	// Provisioning none of whose work is unfinished any more (cut short)
 	// is revoked at once rather than waited for.
 	{provisioning, revoking, byEnd},
+	// A principal whose request is attached counts as a requester: a
+	// manager stage that was theirs goes up the line.
+	{pendingApproval, pendingApproval, byAttach},
 }
 
 var allowed = func() map[transition]bool {

@@ -64,6 +64,7 @@ var beyondDesign = []transition{
 	{pendingTraining, denied, byRecheck},
 	{failed, revoking, byEnd},
 	{provisioning, revoking, byEnd},
+	{pendingApproval, pendingApproval, byAttach},
 }
 
 // The state table is DESIGN.md's, row by row: every row's transitions are
