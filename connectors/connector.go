@@ -92,7 +92,9 @@ type Tasker interface {
 	Manual() bool
 }
 
-// Config builds a connector instance from its configuration.
+// Config builds a connector instance from its configuration. Open adds
+// connector=<name> to the logger it is given, so callers pass theirs as it
+// is (the attribute twice is a repeated key in a JSON log line).
 type Config interface {
 	Open(name string, logger *slog.Logger) (Connector, error)
 }
