@@ -68,8 +68,9 @@ type Reader interface {
 	// executor's claimed operations): two statements, not two per person.
 	// A person without a record is absent from the map.
 	People(ctx context.Context, ids []string) (map[string]*PersonRow, []AccountRow, error)
-	// Audit lists chain rows matching the filter, oldest first, with their
-	// free text where it is still kept.
+	// Audit lists one page of the chain rows matching the filter (see
+	// AuditFilter), oldest first, with their free text where it is still
+	// kept.
 	Audit(ctx context.Context, f AuditFilter) ([]AuditRow, error)
 	// Head is the chain's newest {seq, hash}; seq 0 when empty.
 	Head(ctx context.Context) (Head, error)
@@ -322,12 +323,28 @@ type AuditRow struct {
 	TextHash  string
 }
 
-// AuditFilter selects chain rows for reads.
+// AuditFilter selects chain rows for reads, one page at a time: the
+// matching rows with a seq above After, oldest first, at most Limit of
+// them. A Limit of 0, or above MaxAuditPage, is MaxAuditPage, so no read
+// holds more than one page of the chain. A page shorter than its limit is
+// the last; the next page is the one After the last row's Seq.
 type AuditFilter struct {
 	Person string
 	System string
 	Since  time.Time
+	After  int64 // 0 from the start
 	Limit  int
+}
+
+// MaxAuditPage is the most chain rows one Audit read returns.
+const MaxAuditPage = 1000
+
+// PageSize is the most rows a read with this filter returns.
+func (f AuditFilter) PageSize() int {
+	if f.Limit <= 0 || f.Limit > MaxAuditPage {
+		return MaxAuditPage
+	}
+	return f.Limit
 }
 
 // Event is one event out, published on tilgang.event.<kind>.<person>.
