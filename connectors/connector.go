@@ -99,6 +99,14 @@ type Config interface {
 	Open(name string, logger *slog.Logger) (Connector, error)
 }
 
+// Defaulter is a Config whose unset settings have defaults. WithDefaults
+// is the config Open runs with: a copy with every default filled in, so a
+// printed config (`tilgang config check`) shows the values in force, from
+// the same code that applies them.
+type Defaulter interface {
+	WithDefaults(name string) Config
+}
+
 // Registry maps a connector type name to a function returning an empty
 // Config for the YAML decoder to fill, so the core imports no connector.
 type Registry struct {
