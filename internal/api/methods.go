@@ -285,10 +285,15 @@ type auditPageOut struct {
 	Next int64             `json:"next"`
 }
 
-// maxAuditScan bounds the chain rows one call reads to fill a page: a
-// viewer who may see few rows gets an empty page and a next to go on from
-// rather than a call that reads the whole chain.
-const maxAuditScan = 10 * ledger.MaxAuditPage
+const (
+	// auditRead is how many chain rows one ledger read takes: with their
+	// free texts, what a call holds besides the page it builds.
+	auditRead = 250
+	// maxAuditScan bounds the chain rows one call reads to fill a page: a
+	// viewer who may see few rows gets an empty page and a next to go on
+	// from rather than a call that reads the whole chain.
+	maxAuditScan = 10 * ledger.MaxAuditPage
+)
 
 // auditPage reads the visible rows of one page after f.After: at most
 // limit (MaxAuditRows when 0) and MaxAuditBytes of JSON, reading the
@@ -302,9 +307,9 @@ func (s *Server) auditPage(ctx context.Context, v *viewer, f ledger.AuditFilter,
 	size, scanned := 2, 0 // the list's brackets
 	grantSystem := map[string]string{}
 	for {
-		f.Limit = ledger.MaxAuditPage
+		f.Limit = auditRead
 		if v.all {
-			f.Limit = limit - len(out) // every row is visible: read no more than fits
+			f.Limit = min(auditRead, limit-len(out)) // every row is visible: read no more than fits
 		}
 		rows, err := s.Ledger.Audit(ctx, f)
 		if err != nil {
