@@ -347,6 +347,27 @@ func (f AuditFilter) PageSize() int {
 	return f.Limit
 }
 
+// AuditPages reads the rows matching f from f.After on, a page at a time,
+// and hands each page to each, in chain order; it stops at the first error
+// each returns. For walks over the whole chain that must not hold it.
+func AuditPages(ctx context.Context, r Reader, f AuditFilter, each func([]AuditRow) error) error {
+	for {
+		rows, err := r.Audit(ctx, f)
+		if err != nil {
+			return err
+		}
+		if len(rows) > 0 {
+			if err := each(rows); err != nil {
+				return err
+			}
+		}
+		if len(rows) < f.PageSize() {
+			return nil
+		}
+		f.After = rows[len(rows)-1].Seq
+	}
+}
+
 // Event is one event out, published on tilgang.event.<kind>.<person>.
 type Event struct {
 	ID     int64

@@ -273,6 +273,17 @@ var auditTests = []test{
 				}
 				require.Equal(t, want, got)
 				require.Greater(t, pages, 1)
+
+				got, pages = nil, 0
+				require.NoError(t, ledger.AuditPages(t.Context(), l, tc.f, func(rows []ledger.AuditRow) error {
+					for _, r := range rows {
+						got = append(got, r.Seq)
+					}
+					pages++
+					return nil
+				}))
+				require.Equal(t, want, got, "AuditPages")
+				require.Greater(t, pages, 1)
 			})
 		}
 	}},
