@@ -4,13 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/ledger"
+	"github.com/ror-ikt/tilgang/internal/streams"
 )
 
 // addAudit appends n rows after the fixture's six: every third about Bob,
@@ -158,4 +162,46 @@ func TestAuditPageBytes(t *testing.T) {
 	seqs, pages := f.pages(t, revisor, AuditArgs{})
 	require.Equal(t, seqRange(1, 6+n), seqs)
 	require.GreaterOrEqual(t, pages, 4, "60 rows of 64 KB and more do not fit in 512 KB")
+}
+
+// TestAuditClientWithAnOldWorker: a worker from before paging refuses
+// after; Client.Audit then asks once without it and gets every row.
+func TestAuditClientWithAnOldWorker(t *testing.T) {
+	nc := startNATS(t, nil)
+	var (
+		mu    sync.Mutex
+		asked []string
+	)
+	sub, err := nc.Subscribe(streams.APIPrefix+MethodAudit, func(m *nats.Msg) {
+		var req Request
+		_ = json.Unmarshal(m.Data, &req)
+		mu.Lock()
+		asked = append(asked, string(req.Args))
+		mu.Unlock()
+		var a struct {
+			Person string `json:"person"`
+		}
+		resp := Response{OK: true, Result: json.RawMessage(`[{"seq":1,"kind":"grant.state"},{"seq":2,"kind":"grant.state"}]`)}
+		if err := decodeArgs(req.Args, &a); err != nil { // the old AuditArgs: no after, no limit
+			resp = Response{Error: &ErrorBody{Kind: tilgang.Invalid, Message: err.Error()}}
+		}
+		b, _ := json.Marshal(resp)
+		_ = m.Respond(b)
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { sub.Unsubscribe() })
+	kp, err := nkeys.CreateUser()
+	require.NoError(t, err)
+	c := &Client{NC: nc, Key: kp, Actor: revisor, Timeout: 5 * time.Second}
+	var got []int64
+	require.NoError(t, c.Audit(context.Background(), AuditArgs{Person: ase}, func(rows []AuditRow) error {
+		for _, r := range rows {
+			got = append(got, r.Seq)
+		}
+		return nil
+	}))
+	require.Equal(t, []int64{1, 2}, got)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, []string{`{"person":"` + ase + `","after":0}`, `{"person":"` + ase + `"}`}, asked)
 }

@@ -87,16 +87,25 @@ func (c *Client) Call(ctx context.Context, method string, args any, out any) err
 // Audit calls audit page by page, from args.After (the start when nil),
 // and hands each page's rows to each, in chain order, so that the caller
 // never holds more than one page. It stops at the first error each
-// returns.
+// returns. A worker from before paging, which refuses after, is asked
+// once without it and answers every row at once.
 func (c *Client) Audit(ctx context.Context, args AuditArgs, each func([]AuditRow) error) error {
 	var after int64
 	if args.After != nil {
 		after = *args.After
 	}
-	for {
+	for first := true; ; first = false {
 		args.After = &after
 		var p AuditPage
 		if err := c.Call(ctx, MethodAudit, args, &p); err != nil {
+			if first && after == 0 && args.Limit == 0 && tilgang.KindOf(err) == tilgang.Invalid && strings.Contains(err.Error(), `unknown field "after"`) {
+				args.After = nil
+				var rows []AuditRow
+				if err := c.Call(ctx, MethodAudit, args, &rows); err != nil {
+					return err
+				}
+				return each(rows)
+			}
 			return err
 		}
 		if err := each(p.Rows); err != nil {
