@@ -92,9 +92,19 @@ type Tasker interface {
 	Manual() bool
 }
 
-// Config builds a connector instance from its configuration.
+// Config builds a connector instance from its configuration. Open adds
+// connector=<name> to the logger it is given, so callers pass theirs as it
+// is (the attribute twice is a repeated key in a JSON log line).
 type Config interface {
 	Open(name string, logger *slog.Logger) (Connector, error)
+}
+
+// Defaulter is a Config whose unset settings have defaults. WithDefaults
+// is the config Open runs with: a copy with every default filled in, so a
+// printed config (`tilgang config check`) shows the values in force, from
+// the same code that applies them.
+type Defaulter interface {
+	WithDefaults(name string) Config
 }
 
 // Registry maps a connector type name to a function returning an empty

@@ -75,7 +75,7 @@ type Config struct {
 	DialTimeout       time.Duration     `yaml:"dial_timeout"`
 	PageSize          int               `yaml:"page_size"`
 	RangeSize         int               `yaml:"range_size"`
-	PasswordLength    int               `yaml:"password_length"`
+	PasswordLength    int               `yaml:"password_length" secret:"false"`
 
 	// Now is the clock (for the leaver mark); nil is time.Now. Not YAML.
 	Now func() time.Time `yaml:"-"`
@@ -91,6 +91,14 @@ type LeaverConfig struct {
 // String describes the config without its secret.
 func (c Config) String() string {
 	return fmt.Sprintf("ad{url=%s bind_dn=%s password=(redacted) base_dn=%s}", c.URL, c.BindDN, c.BaseDN)
+}
+
+var _ connectors.Defaulter = (*Config)(nil)
+
+// WithDefaults is the config Open runs with (connectors.Defaulter).
+func (c *Config) WithDefaults(name string) connectors.Config {
+	d := c.withDefaults()
+	return &d
 }
 
 func (c *Config) withDefaults() Config {

@@ -85,6 +85,14 @@ type Column struct {
 var Fields = []string{"id", "given_name", "family_name", "display_name", "email", "municipality",
 	"enabled", "status", "roles", "role"}
 
+var _ connectors.Defaulter = (*Config)(nil)
+
+// WithDefaults is the config Open runs with (connectors.Defaulter).
+func (c *Config) WithDefaults(name string) connectors.Config {
+	d := c.withDefaults(name)
+	return &d
+}
+
 func (c *Config) withDefaults(name string) Config {
 	d := *c
 	if d.File == "" {

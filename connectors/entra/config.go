@@ -62,16 +62,24 @@ type Config struct {
 	MaxRetries       int           `yaml:"max_retries"`
 	MaxRetryWait     time.Duration `yaml:"max_retry_wait"`
 	ReplicationWait  time.Duration `yaml:"replication_wait"`
-	PasswordLength   int           `yaml:"password_length"`
+	PasswordLength   int           `yaml:"password_length" secret:"false"`
 	// InitialCredential is what a new user's person gets: password (the
 	// one-time password the user is created with) or temporary_access_pass.
-	InitialCredential string        `yaml:"initial_credential"`
+	InitialCredential string        `yaml:"initial_credential" secret:"false"`
 	TAPLifetime       time.Duration `yaml:"tap_lifetime"`
 }
 
 // String describes the config without its secret.
 func (c Config) String() string {
 	return fmt.Sprintf("entra{tenant=%s client_id=%s secret=(redacted) graph_url=%s}", c.Tenant, c.ClientID, c.GraphURL)
+}
+
+var _ connectors.Defaulter = (*Config)(nil)
+
+// WithDefaults is the config Open runs with (connectors.Defaulter).
+func (c *Config) WithDefaults(name string) connectors.Config {
+	d := c.withDefaults()
+	return &d
 }
 
 func (c *Config) withDefaults() Config {

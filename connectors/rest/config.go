@@ -152,6 +152,14 @@ func (c Config) String() string {
 	return fmt.Sprintf("rest{base_url=%s auth=%s credentials=(redacted)}", c.BaseURL, c.Auth.Type)
 }
 
+var _ connectors.Defaulter = (*Config)(nil)
+
+// WithDefaults is the config Open runs with (connectors.Defaulter).
+func (c *Config) WithDefaults(name string) connectors.Config {
+	d := c.withDefaults()
+	return &d
+}
+
 func (c *Config) withDefaults() Config {
 	d := *c
 	if d.Auth.Type == "" {

@@ -84,6 +84,43 @@ func (c *Client) Call(ctx context.Context, method string, args any, out any) err
 	return nil
 }
 
+// Audit calls audit page by page, from args.After (the start when nil),
+// and hands each page's rows to each, in chain order, so that the caller
+// never holds more than one page. It stops at the first error each
+// returns. A worker from before paging, which refuses after, is asked
+// once without it and answers every row at once.
+func (c *Client) Audit(ctx context.Context, args AuditArgs, each func([]AuditRow) error) error {
+	var after int64
+	if args.After != nil {
+		after = *args.After
+	}
+	for first := true; ; first = false {
+		args.After = &after
+		var p AuditPage
+		if err := c.Call(ctx, MethodAudit, args, &p); err != nil {
+			if first && after == 0 && args.Limit == 0 && tilgang.KindOf(err) == tilgang.Invalid && strings.Contains(err.Error(), `unknown field "after"`) {
+				args.After = nil
+				var rows []AuditRow
+				if err := c.Call(ctx, MethodAudit, args, &rows); err != nil {
+					return err
+				}
+				return each(rows)
+			}
+			return err
+		}
+		if err := each(p.Rows); err != nil {
+			return err
+		}
+		if p.Next == 0 {
+			return nil
+		}
+		if p.Next <= after {
+			return tilgang.Errorf(tilgang.Internal, "api: audit: the page after %d names next %d, not a later row", after, p.Next)
+		}
+		after = p.Next
+	}
+}
+
 // body builds and signs a call's body.
 func (c *Client) body(method string, args any) ([]byte, error) {
 	if c.Key == nil {

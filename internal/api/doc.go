@@ -64,9 +64,17 @@
 //	operation     {"operation_id"}          -> Operation (with its person)
 //	tasks         {"system"?}               -> [Task ...]: the operations waiting for people
 //	                                           (manual tasks), oldest first
-//	audit         {"person"?, "system"?, "since"?} -> [AuditRow ...], oldest first
+//	audit         {"person"?, "system"?, "since"?, "after"?, "limit"?}
+//	                                        -> {"rows": [AuditRow ...], "next"} oldest first, one page;
+//	                                           without after: [AuditRow ...], the first page alone
 //	audit.verify  {}                        -> ledger.VerifyReport (operators and auditors)
 //	policy.reload {}                        -> {"version"} (operators)
+//
+// audit pages by seq: after is 0 for the first page and then the next of
+// the page before; next is 0 after the last page. A page holds at most
+// limit rows (1..1000, default 1000) and about 512 KiB of JSON whatever
+// the free texts, and may hold fewer (even none) with rows still to come:
+// only next 0 ends the walk.
 //
 // Status.state is the grant's state when the request has a grant, else the
 // request's outcome (rejected, denied, ignored, accepted); "unknown" when

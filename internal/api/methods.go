@@ -263,38 +263,112 @@ func (s *Server) audit(ctx context.Context, v *viewer, args json.RawMessage) (an
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.Ledger.Audit(ctx, ledger.AuditFilter{Person: a.Person, System: a.System, Since: since})
+	if a.Limit < 0 || a.Limit > MaxAuditRows {
+		return nil, invalidf("limit %d must be 1..%d rows (0 for %d)", a.Limit, MaxAuditRows, MaxAuditRows)
+	}
+	var after int64
+	if a.After != nil {
+		if after = *a.After; after < 0 {
+			return nil, invalidf("after %d must be a seq: 0 for the first page, else the next of the page before", after)
+		}
+	}
+	rows, next, err := s.auditPage(ctx, v, ledger.AuditFilter{Person: a.Person, System: a.System, Since: since, After: after}, a.Limit)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]AuditRow, 0, len(rows))
+	if a.After == nil {
+		return rows, nil
+	}
+	return auditPageOut{Rows: rows, Next: next}, nil
+}
+
+// auditPageOut is an AuditPage with its rows already encoded.
+type auditPageOut struct {
+	Rows []json.RawMessage `json:"rows"`
+	Next int64             `json:"next"`
+}
+
+const (
+	// auditRead is how many chain rows one ledger read takes: with their
+	// free texts, what a call holds besides the page it builds.
+	auditRead = 250
+	// maxAuditScan bounds the chain rows one call reads to fill a page: a
+	// viewer who may see few rows gets an empty page and a next to go on
+	// from rather than a call that reads the whole chain.
+	maxAuditScan = 10 * ledger.MaxAuditPage
+)
+
+// auditPage reads the visible rows of one page after f.After: at most
+// limit (MaxAuditRows when 0) and MaxAuditBytes of JSON, reading the
+// ledger a page at a time. next is the seq the next page starts after, 0
+// when the chain has no more rows for f.
+func (s *Server) auditPage(ctx context.Context, v *viewer, f ledger.AuditFilter, limit int) (out []json.RawMessage, next int64, err error) {
+	if limit <= 0 {
+		limit = MaxAuditRows
+	}
+	out = []json.RawMessage{}
+	size, scanned := 2, 0 // the list's brackets
 	grantSystem := map[string]string{}
-	for i := range rows {
-		system := rows[i].Entry.System
-		if g := rows[i].Entry.GrantID; system == "" && g != "" && !v.all {
-			// Operation rows name the grant, not the system: they are the grant's system's.
-			if _, known := grantSystem[g]; !known {
-				gr, err := s.Ledger.Grant(ctx, g)
-				if err != nil {
-					return nil, err
-				}
-				if gr != nil {
-					grantSystem[g] = gr.System
-				} else {
-					grantSystem[g] = ""
-				}
-			}
-			system = grantSystem[g]
+	for {
+		f.Limit = auditRead
+		if v.all {
+			f.Limit = min(auditRead, limit-len(out)) // every row is visible: read no more than fits
 		}
-		ok, err := v.sees(rows[i].Entry.Person, system)
+		rows, err := s.Ledger.Audit(ctx, f)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		if ok {
-			out = append(out, auditRowOf(&rows[i]))
+		for i := range rows {
+			ok, err := s.auditVisible(ctx, v, &rows[i], grantSystem)
+			if err != nil {
+				return nil, 0, err
+			}
+			if ok {
+				b, err := json.Marshal(auditRowOf(&rows[i]))
+				if err != nil {
+					return nil, 0, tilgang.Wrap(tilgang.Internal, err, "api: audit row %d", rows[i].Seq)
+				}
+				if len(out) > 0 && size+len(b)+1 > MaxAuditBytes {
+					return out, f.After, nil // the page is full; this row starts the next
+				}
+				out, size = append(out, b), size+len(b)+1
+			}
+			f.After = rows[i].Seq
+			if len(out) == limit {
+				if i == len(rows)-1 && len(rows) < f.PageSize() {
+					return out, 0, nil // the chain ends here too
+				}
+				return out, f.After, nil
+			}
+		}
+		if len(rows) < f.PageSize() {
+			return out, 0, nil
+		}
+		if scanned += len(rows); scanned >= maxAuditScan {
+			return out, f.After, nil
 		}
 	}
-	return out, nil
+}
+
+// auditVisible says whether v may see row r. Operation rows name the
+// grant, not the system: they are the grant's system's (looked up once a
+// grant, in grantSystem).
+func (s *Server) auditVisible(ctx context.Context, v *viewer, r *ledger.AuditRow, grantSystem map[string]string) (bool, error) {
+	system := r.Entry.System
+	if g := r.Entry.GrantID; system == "" && g != "" && !v.all {
+		if _, known := grantSystem[g]; !known {
+			gr, err := s.Ledger.Grant(ctx, g)
+			if err != nil {
+				return false, err
+			}
+			grantSystem[g] = ""
+			if gr != nil {
+				grantSystem[g] = gr.System
+			}
+		}
+		system = grantSystem[g]
+	}
+	return v.sees(r.Entry.Person, system)
 }
 
 // ParseSince reads an audit since: "" (no bound), a date YYYY-MM-DD (00:00

@@ -114,11 +114,34 @@ type Task struct {
 }
 
 // AuditArgs are the args of audit; empty fields do not filter.
+//
+// After asks for a page: the rows after that seq (0 for the first page),
+// answered as an AuditPage whose Next is the After of the page that
+// follows. A call without after, as clients before paging make, is
+// answered with the first page's rows alone, as a list.
 type AuditArgs struct {
 	Person string `json:"person,omitempty"`
 	System string `json:"system,omitempty"`
 	Since  string `json:"since,omitempty"` // YYYY-MM-DD (00:00 Oslo) or RFC 3339
+	After  *int64 `json:"after,omitempty"`
+	Limit  int    `json:"limit,omitempty"` // rows a page holds at most: 1..MaxAuditRows, default MaxAuditRows
 }
+
+// AuditPage is one page of audit rows, oldest first. Next is the after of
+// the next page, 0 when no rows follow.
+type AuditPage struct {
+	Rows []AuditRow `json:"rows"`
+	Next int64      `json:"next"`
+}
+
+// Bounds of one audit page: at most MaxAuditRows rows and, whatever their
+// free texts, about MaxAuditBytes of JSON (a single row is sent whole even
+// when larger), half of NATS's default max payload, so that a page is one
+// message and a worker answering 32 calls at once holds 32 pages at most.
+const (
+	MaxAuditRows  = ledger.MaxAuditPage
+	MaxAuditBytes = 512 << 10
+)
 
 // AuditRow is one chain row as read, with its free text where still kept.
 type AuditRow struct {

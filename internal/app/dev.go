@@ -67,7 +67,7 @@ func runDev(ctx context.Context, o DevOptions) error {
 	if err := csvCfg.Validate(); err != nil {
 		return fmt.Errorf("dev: csv connector: %w", err)
 	}
-	c0, err := csvCfg.Open("csv", log.With("connector", "csv"))
+	c0, err := csvCfg.Open("csv", log) // the connector adds connector=csv itself
 	if err != nil {
 		return fmt.Errorf("dev: csv connector: %w", err)
 	}

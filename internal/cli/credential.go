@@ -16,13 +16,17 @@ import (
 	"github.com/ror-ikt/tilgang/internal/streams"
 )
 
+// curveSeedExt names a principal's curve seed file beside its user seed
+// (<principal>.nk): <principal>.xk, as principals.DevCurveFile is for dev.
+const curveSeedExt = ".xk"
+
 // runCredentialOpen finds the initial credentials sealed to the asker on
 // the events stream (credential.issued) and opens them with the asker's
 // curve seed. Nothing is sent anywhere: the password is printed here only.
 func runCredentialOpen(e *env, cmd *command, args []string) error {
 	fs := e.flags(cmd)
 	person := fs.String("person", "", "only the credentials of the person `ID`")
-	curveFile := fs.String("curve-key", "", "the curve seed `FILE` (SX...) credentials are sealed to (default: .tilgang/keys/dev.xk beside the --key file)")
+	curveFile := fs.String("curve-key", "", "the curve seed `FILE` (SX...) credentials are sealed to (default: <principal>.xk beside the --key file, for the principal asking)")
 	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -30,15 +34,25 @@ func runCredentialOpen(e *env, cmd *command, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Credentials are sealed to the principal asking (--as, else the
+	// key's owner), so it is that principal's curve seed that opens them:
+	// <principal>.xk beside the key file, as dev.xk is beside dev.nk.
 	me := id.actor
-	if *curveFile == "" {
-		*curveFile = filepath.Join(filepath.Dir(id.file), principals.DevCurveFile)
+	defaultCurve := *curveFile == ""
+	if defaultCurve {
+		*curveFile = filepath.Join(filepath.Dir(id.file), me+curveSeedExt)
 	}
 	if *person != "" && !tilgang.ValidToken(*person) {
 		return usagef(cmd, "--person %q is not a person id", *person)
 	}
 	kp, err := principals.LoadCurveSeed(*curveFile)
 	if err != nil {
+		if defaultCurve && tilgang.KindOf(err) == tilgang.NotFound {
+			return &exitError{code: exitFailed, msg: fmt.Sprintf("credential open: no curve seed for %s: %s does not exist. "+
+				"Credentials sealed to %s open with the curve seed (SX...) whose public key (X...) is %s's curve_key in the principals file: "+
+				"put that seed in %s, or pass --curve-key FILE (`nk -gen curve -pubout` from github.com/nats-io/nkeys makes a pair)",
+				me, *curveFile, me, me, *curveFile)}
+		}
 		return &exitError{code: exitFailed, msg: fmt.Sprintf("credential open: %v", err)}
 	}
 	nc, err := e.connect()

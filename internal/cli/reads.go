@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -165,33 +166,89 @@ func runAudit(e *env, cmd *command, args []string) error {
 			return usagef(cmd, "--since %q is not a date YYYY-MM-DD", *since)
 		}
 	}
-	var rows []api.AuditRow
-	if err := e.call(cmd, api.MethodAudit, api.AuditArgs{Person: *person, System: *system, Since: *since}, &rows); err != nil {
+	id, err := e.identity(cmd, false)
+	if err != nil {
 		return err
 	}
-	switch *format {
-	case "json":
-		return writeJSON(e.Stdout, rows)
-	case "csv":
-		w := csv.NewWriter(e.Stdout)
-		if err := w.Write(auditHeader); err != nil {
-			return err
-		}
-		for _, r := range rows {
-			if err := w.Write([]string{strconv.FormatInt(r.Seq, 10), r.At.UTC().Format(time.RFC3339Nano), r.Kind, r.Person,
-				r.Actor, r.Via, r.System, r.Role, r.GrantID, r.RequestID, r.OperationID, r.From, r.To, r.Text, r.Catalogue}); err != nil {
-				return err
-			}
-		}
-		w.Flush()
-		return w.Error()
+	nc, err := e.connect()
+	if err != nil {
+		return err
 	}
-	if len(rows) == 0 {
+	defer nc.Close()
+	// Page by page, each printed as it comes: years of chain never sit in
+	// memory, here or in the worker.
+	out := &auditOut{w: e.Stdout, format: *format}
+	if err := out.start(); err != nil {
+		return err
+	}
+	filter := api.AuditArgs{Person: *person, System: *system, Since: *since}
+	if err := e.client(nc, id).Audit(e.ctx, filter, out.page); err != nil {
+		return err
+	}
+	if out.n == 0 && *format == "table" {
 		fmt.Fprintln(e.Stderr, "no audit rows that you may see")
 		return nil
 	}
-	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tAT (OSLO)\tKIND\tPERSON\tACTOR\tSYSTEM/ROLE\tGRANT\tCHANGE\tTEXT")
+	return out.end()
+}
+
+// auditOut prints audit rows a page at a time: a table (aligned within a
+// page), CSV with one header, or one JSON list written as it grows, the
+// same bytes as the whole list encoded at once.
+type auditOut struct {
+	w      io.Writer
+	format string
+	n      int // rows printed
+	csv    *csv.Writer
+}
+
+func (o *auditOut) start() error {
+	if o.format == "csv" {
+		o.csv = csv.NewWriter(o.w)
+		return o.csv.Write(auditHeader)
+	}
+	return nil
+}
+
+func (o *auditOut) page(rows []api.AuditRow) error {
+	switch o.format {
+	case "json":
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetIndent("  ", "  ")
+		enc.SetEscapeHTML(false)
+		for i := range rows {
+			sep := ",\n  "
+			if o.n == 0 {
+				sep = "[\n  "
+			}
+			b.WriteString(sep)
+			if err := enc.Encode(&rows[i]); err != nil {
+				return err
+			}
+			b.Truncate(b.Len() - 1) // Encode's newline
+			o.n++
+		}
+		_, err := o.w.Write(b.Bytes())
+		return err
+	case "csv":
+		for _, r := range rows {
+			if err := o.csv.Write([]string{strconv.FormatInt(r.Seq, 10), r.At.UTC().Format(time.RFC3339Nano), r.Kind, r.Person,
+				r.Actor, r.Via, r.System, r.Role, r.GrantID, r.RequestID, r.OperationID, r.From, r.To, r.Text, r.Catalogue}); err != nil {
+				return err
+			}
+			o.n++
+		}
+		o.csv.Flush()
+		return o.csv.Error()
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(o.w, 0, 4, 2, ' ', 0)
+	if o.n == 0 {
+		fmt.Fprintln(tw, "SEQ\tAT (OSLO)\tKIND\tPERSON\tACTOR\tSYSTEM/ROLE\tGRANT\tCHANGE\tTEXT")
+	}
 	for _, r := range rows {
 		actor := r.Actor
 		if r.Via != "" {
@@ -207,8 +264,23 @@ func runAudit(e *env, cmd *command, args []string) error {
 		}
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Seq, osloTime(r.At), r.Kind, dash(r.Person), dash(actor),
 			dash(sr), dash(r.GrantID), dash(change), oneLine(r.Text))
+		o.n++
 	}
 	return tw.Flush()
+}
+
+// end closes the JSON list; an error before it leaves the list open, so
+// that a truncated output does not parse as a whole one.
+func (o *auditOut) end() error {
+	if o.format != "json" {
+		return nil
+	}
+	end := "\n]\n"
+	if o.n == 0 {
+		end = "[]\n"
+	}
+	_, err := io.WriteString(o.w, end)
+	return err
 }
 
 func runAuditVerify(e *env, cmd *command, args []string) error {

@@ -46,7 +46,7 @@ func runWorkerConfig(e *env, path string) error {
 	conns := connectors.Set{}
 	defer conns.Close()
 	for name, c := range cfg.ConnectorConfigs() {
-		conn, err := c.Open(name, log.With("connector", name))
+		conn, err := c.Open(name, log) // each connector adds connector=<name> itself
 		if err != nil {
 			return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: connector %s: %v", name, err)}
 		}

@@ -175,7 +175,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, secret bool)
 // field is a struct field as YAML names it.
 type field struct {
 	index  []int
-	secret bool
+	secret bool // by its secret tag, else by its name (isSecretKey)
 }
 
 // structFields lists t's YAML keys as yaml.v3 names them (the tag's name,
@@ -216,7 +216,11 @@ func structFields(t reflect.Type) (map[string]field, []string, []int) {
 			if _, dup := fields[name]; !dup {
 				names = append(names, name)
 			}
-			fields[name] = field{index: idx, secret: f.Tag.Get("secret") == "true"}
+			// secret:"true" marks a secret the name does not tell of;
+			// secret:"false" a setting whose name sounds like one but is not
+			// (password_length).
+			mark := f.Tag.Get("secret")
+			fields[name] = field{index: idx, secret: mark == "true" || (mark != "false" && isSecretKey(name))}
 		}
 	}
 	walk(t, nil)
@@ -263,7 +267,7 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 			d.add(k.Line, p, "unknown setting%s", known(path, key, names))
 			continue
 		}
-		d.value(kv[1], v.FieldByIndex(f.index), p, f.secret || isSecretKey(key))
+		d.value(kv[1], v.FieldByIndex(f.index), p, f.secret)
 	}
 }
 

@@ -10,12 +10,15 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ror-ikt/tilgang/connectors"
 )
 
 // RedactedValue replaces every secret in Redacted's output.
 const RedactedValue = "REDACTED"
 
-// Redacted is the configuration as YAML, defaults applied, with every
+// Redacted is the configuration as YAML, defaults applied (a connector's
+// too, when its Config is a connectors.Defaulter), with every
 // secret replaced by REDACTED: settings that are secrets by name or by a
 // `secret:"true"` tag, and the password in any URL or key=value DSN. A
 // comment at the top shows where the ledger DSN came from, redacted too.
@@ -64,8 +67,14 @@ func toNode(v reflect.Value, secret bool) *yaml.Node {
 			inst := v.MapIndex(k).Interface().(Connector)
 			body := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: yaml.FlowStyle}
 			body.Content = append(body.Content, scalar("!!str", "type"), scalar("!!str", inst.Type))
-			if inst.Config != nil {
-				if settings := toNode(reflect.ValueOf(inst.Config), false); settings.Kind == yaml.MappingNode {
+			settings := inst.Config
+			if d, ok := settings.(connectors.Defaulter); ok {
+				// The values Open runs with, from the code that applies them: a
+				// zero left by the file would read as "none" (timeout: 0s).
+				settings = d.WithDefaults(k.String())
+			}
+			if settings != nil {
+				if settings := toNode(reflect.ValueOf(settings), false); settings.Kind == yaml.MappingNode {
 					body.Content = append(body.Content, settings.Content...)
 				}
 			}
@@ -89,7 +98,7 @@ func toNode(v reflect.Value, secret bool) *yaml.Node {
 		m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
 		for _, name := range names {
 			f := fields[name]
-			m.Content = append(m.Content, scalar("!!str", name), toNode(v.FieldByIndex(f.index), secret || f.secret || isSecretKey(name)))
+			m.Content = append(m.Content, scalar("!!str", name), toNode(v.FieldByIndex(f.index), secret || f.secret))
 		}
 		if inlineMap != nil {
 			if extra := toNode(v.FieldByIndex(inlineMap), secret); extra.Kind == yaml.MappingNode {

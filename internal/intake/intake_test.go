@@ -177,8 +177,11 @@ func (h *harness) requireInOrder(t *testing.T, n int, people ...tilgang.Person) 
 			require.Equal(t, "accepted", r.Outcome, "%s seq %d: %s", p.ID, r.Seq, r.Why)
 			seqOf[r.ID] = r.Seq
 		}
-		rows, err := h.store.Audit(h.ctx, ledger.AuditFilter{Person: p.ID})
-		require.NoError(t, err)
+		var rows []ledger.AuditRow
+		require.NoError(t, ledger.AuditPages(h.ctx, h.store, ledger.AuditFilter{Person: p.ID}, func(page []ledger.AuditRow) error {
+			rows = append(rows, page...)
+			return nil
+		}))
 		var last uint64
 		records := 0
 		for _, r := range rows {

@@ -68,8 +68,9 @@ type Reader interface {
 	// executor's claimed operations): two statements, not two per person.
 	// A person without a record is absent from the map.
 	People(ctx context.Context, ids []string) (map[string]*PersonRow, []AccountRow, error)
-	// Audit lists chain rows matching the filter, oldest first, with their
-	// free text where it is still kept.
+	// Audit lists one page of the chain rows matching the filter (see
+	// AuditFilter), oldest first, with their free text where it is still
+	// kept.
 	Audit(ctx context.Context, f AuditFilter) ([]AuditRow, error)
 	// Head is the chain's newest {seq, hash}; seq 0 when empty.
 	Head(ctx context.Context) (Head, error)
@@ -328,12 +329,49 @@ type AuditRow struct {
 	TextHash  string
 }
 
-// AuditFilter selects chain rows for reads.
+// AuditFilter selects chain rows for reads, one page at a time: the
+// matching rows with a seq above After, oldest first, at most Limit of
+// them. A Limit of 0, or above MaxAuditPage, is MaxAuditPage, so no read
+// holds more than one page of the chain. A page shorter than its limit is
+// the last; the next page is the one After the last row's Seq.
 type AuditFilter struct {
 	Person string
 	System string
 	Since  time.Time
+	After  int64 // 0 from the start
 	Limit  int
+}
+
+// MaxAuditPage is the most chain rows one Audit read returns.
+const MaxAuditPage = 1000
+
+// PageSize is the most rows a read with this filter returns.
+func (f AuditFilter) PageSize() int {
+	if f.Limit <= 0 || f.Limit > MaxAuditPage {
+		return MaxAuditPage
+	}
+	return f.Limit
+}
+
+// AuditPages reads the rows matching f from f.After on, a page at a time,
+// and hands each page to each, in chain order; it stops at the first error
+// each returns. For walks over the whole chain that must not hold it.
+func AuditPages(ctx context.Context, r Reader, f AuditFilter, each func([]AuditRow) error) error {
+	for {
+		rows, err := r.Audit(ctx, f)
+		if err != nil {
+			return err
+		}
+		if len(rows) > 0 {
+			if err := each(rows); err != nil {
+				return err
+			}
+		}
+		if len(rows) < f.PageSize() {
+			return nil
+		}
+		f.After = rows[len(rows)-1].Seq
+	}
 }
 
 // Event is one event out, published on tilgang.event.<kind>.<person>.

@@ -108,7 +108,11 @@ func WriteCatalogue(t testing.TB, files map[string]string) string {
 }
 
 // Start boots dev with the catalogue in policies (Catalogue when "").
-func Start(t testing.TB, data, policies string) *Env {
+func Start(t testing.TB, data, policies string) *Env { return StartLogged(t, data, policies, nil) }
+
+// StartLogged is Start with dev logging to log (nil: nowhere, or to
+// stderr when TILGANG_TEST_LOG is set).
+func StartLogged(t testing.TB, data, policies string, log *slog.Logger) *Env {
 	if policies == "" {
 		policies = WriteCatalogue(t, Catalogue)
 	}
@@ -119,9 +123,11 @@ func Start(t testing.TB, data, policies string) *Env {
 	ready := make(chan string, 1)
 	e := &Env{T: t, Data: data, cancel: cancel, done: make(chan error, 1)}
 	e.cond = sync.NewCond(&e.mu)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if os.Getenv("TILGANG_TEST_LOG") != "" {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		if os.Getenv("TILGANG_TEST_LOG") != "" {
+			log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+		}
 	}
 	go func() {
 		e.done <- app.Dev(ctx, app.DevOptions{Data: data, Policies: policies, NATSListen: fmt.Sprintf("127.0.0.1:%d", FreePort(t)),

@@ -186,6 +186,10 @@ var auditTests = []test{
 			{"limit keeps the oldest", ledger.AuditFilter{Limit: 2}, []int64{1, 2}},
 			{"person limit", ledger.AuditFilter{Person: "p2", Limit: 1}, []int64{2}},
 			{"nobody", ledger.AuditFilter{Person: "p9"}, nil},
+			{"after", ledger.AuditFilter{After: 2}, []int64{3, 4, 5}},
+			{"person after", ledger.AuditFilter{Person: "p1", After: 1}, []int64{3}},
+			{"after and limit", ledger.AuditFilter{After: 1, Limit: 2}, []int64{2, 3}},
+			{"after the last", ledger.AuditFilter{After: 5}, nil},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				rows, err := l.Audit(t.Context(), tc.f)
@@ -196,6 +200,90 @@ var auditTests = []test{
 					require.Equal(t, sha256hex(r.Canonical), r.Hash)
 				}
 				require.Equal(t, tc.want, got)
+			})
+		}
+	}},
+	{"Pages", func(t *testing.T, l ledger.Ledger) {
+		// More rows than a page holds: a read without a limit is one full
+		// page, and the pages, each read after the last row of the one
+		// before, are the whole chain in order with the filters applied.
+		n := ledger.MaxAuditPage + 150
+		inTx(t, l, func(tx ledger.Tx) {
+			for i := range n {
+				e := ledger.AuditEntry{At: t0.Add(time.Duration(i) * time.Second), Kind: "grant.state", Person: "p1", System: "gerica"}
+				switch {
+				case i%3 == 1:
+					e.Person = "p2"
+				case i%3 == 2:
+					e.System = "visma"
+				}
+				if i%10 == 0 {
+					e.Text = "grunn " + string(rune('a'+i%26))
+				}
+				tx.Audit(e)
+			}
+		})
+		first, err := l.Audit(t.Context(), ledger.AuditFilter{})
+		require.NoError(t, err)
+		require.Equal(t, ledger.MaxAuditPage, len(first), "no limit is the largest page")
+		over, err := l.Audit(t.Context(), ledger.AuditFilter{Limit: n})
+		require.NoError(t, err)
+		require.Equal(t, ledger.MaxAuditPage, len(over), "a larger limit is cut to the largest page")
+
+		since := t0.Add(100 * time.Second)
+		for _, tc := range []struct {
+			name  string
+			f     ledger.AuditFilter
+			keep  func(i int) bool
+			limit int
+		}{
+			{"everything", ledger.AuditFilter{}, func(int) bool { return true }, 0},
+			{"small pages", ledger.AuditFilter{Limit: 97}, func(int) bool { return true }, 97},
+			{"person", ledger.AuditFilter{Person: "p1", Limit: 200}, func(i int) bool { return i%3 != 1 }, 200},
+			{"system since", ledger.AuditFilter{System: "gerica", Since: since, Limit: 300}, func(i int) bool { return i%3 != 2 && i >= 100 }, 300},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				var want []int64
+				for i := range n {
+					if tc.keep(i) {
+						want = append(want, int64(i+1))
+					}
+				}
+				limit := tc.limit
+				if limit == 0 {
+					limit = ledger.MaxAuditPage
+				}
+				var got []int64
+				f, pages := tc.f, 0
+				for {
+					rows, err := l.Audit(t.Context(), f)
+					require.NoError(t, err)
+					require.LessOrEqual(t, len(rows), limit)
+					pages++
+					for _, r := range rows {
+						got = append(got, r.Seq)
+						if (r.Seq-1)%10 == 0 {
+							require.Equal(t, "grunn "+string(rune('a'+(r.Seq-1)%26)), r.Entry.Text, "row %d keeps its text", r.Seq)
+						}
+					}
+					if len(rows) < limit {
+						break
+					}
+					f.After = rows[len(rows)-1].Seq
+				}
+				require.Equal(t, want, got)
+				require.Greater(t, pages, 1)
+
+				got, pages = nil, 0
+				require.NoError(t, ledger.AuditPages(t.Context(), l, tc.f, func(rows []ledger.AuditRow) error {
+					for _, r := range rows {
+						got = append(got, r.Seq)
+					}
+					pages++
+					return nil
+				}))
+				require.Equal(t, want, got, "AuditPages")
+				require.Greater(t, pages, 1)
 			})
 		}
 	}},

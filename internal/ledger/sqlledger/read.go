@@ -168,14 +168,16 @@ func (s *Store) Audit(ctx context.Context, f ledger.AuditFilter) ([]ledger.Audit
 	if !f.Since.IsZero() {
 		where, args = append(where, "a.at >= ?"), append(args, ms(f.Since))
 	}
+	if f.After > 0 {
+		where, args = append(where, "a.seq > ?"), append(args, f.After)
+	}
 	q := `SELECT a.seq, a.hash, a.canonical FROM audit a`
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	q += " ORDER BY a.seq"
-	if f.Limit > 0 {
-		q += fmt.Sprintf(" LIMIT %d", f.Limit)
-	}
+	// One page at most, so a read of years of chain holds one page of rows
+	// and of their texts, never the whole chain.
+	q += fmt.Sprintf(" ORDER BY a.seq LIMIT %d", f.PageSize())
 	rows, err := s.read.QueryContext(ctx, s.d.rebind(q), args...)
 	if err != nil {
 		return nil, classify(err, "read audit")
