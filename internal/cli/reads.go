@@ -13,6 +13,7 @@ import (
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/api"
+	"github.com/ror-ikt/tilgang/internal/csvsafe"
 	"github.com/ror-ikt/tilgang/internal/envelope"
 	"github.com/ror-ikt/tilgang/internal/ledger"
 )
@@ -233,8 +234,9 @@ func (o *auditOut) page(rows []api.AuditRow) error {
 		return err
 	case "csv":
 		for _, r := range rows {
-			if err := o.csv.Write([]string{strconv.FormatInt(r.Seq, 10), r.At.UTC().Format(time.RFC3339Nano), r.Kind, r.Person,
-				r.Actor, r.Via, r.System, r.Role, r.GrantID, r.RequestID, r.OperationID, r.From, r.To, r.Text, r.Catalogue}); err != nil {
+			// A person named =HYPERLINK(...) stays text in a spreadsheet.
+			if err := o.csv.Write(csvsafe.Row([]string{strconv.FormatInt(r.Seq, 10), r.At.UTC().Format(time.RFC3339Nano), r.Kind, r.Person,
+				r.Actor, r.Via, r.System, r.Role, r.GrantID, r.RequestID, r.OperationID, r.From, r.To, r.Text, r.Catalogue})); err != nil {
 				return err
 			}
 			o.n++
