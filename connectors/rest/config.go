@@ -83,7 +83,7 @@ type Config struct {
 	BaseURL    string            `yaml:"base_url"`
 	CAFile     string            `yaml:"ca_file"`
 	Auth       Auth              `yaml:"auth"`
-	Headers    map[string]string `yaml:"headers"`
+	Headers    map[string]string `yaml:"headers" secret:"headers"`
 	Timeout    time.Duration     `yaml:"timeout"`
 	Retry      Retry             `yaml:"retry"`
 	RateLimit  RateLimit         `yaml:"rate_limit"`
@@ -124,7 +124,7 @@ func (o *Operations) each(f func(name string, r *Request)) {
 type Request struct {
 	Method      string            `yaml:"method"`
 	Path        string            `yaml:"path"`
-	Headers     map[string]string `yaml:"headers"`
+	Headers     map[string]string `yaml:"headers" secret:"headers"`
 	Body        string            `yaml:"body"`
 	Success     []int             `yaml:"success"` // default 200, 201, 202, 204
 	AlreadyDone AlreadyDone       `yaml:"already_done"`

@@ -176,6 +176,11 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, secret bool)
 type field struct {
 	index  []int
 	secret bool // by its secret tag, else by its name (isSecretKey)
+	// headers: a map of HTTP header values (secret:"headers"), each a
+	// secret unless its header is a known harmless one (knownHeaders):
+	// X-API-Key, Ocp-Apim-Subscription-Key, Cookie ... carry credentials
+	// under any name.
+	headers bool
 }
 
 // structFields lists t's YAML keys as yaml.v3 names them (the tag's name,
@@ -220,7 +225,8 @@ func structFields(t reflect.Type) (map[string]field, []string, []int) {
 			// secret:"false" a setting whose name sounds like one but is not
 			// (password_length).
 			mark := f.Tag.Get("secret")
-			fields[name] = field{index: idx, secret: mark == "true" || (mark != "false" && isSecretKey(name))}
+			fields[name] = field{index: idx, secret: mark == "true" || (mark != "false" && mark != "headers" && isSecretKey(name)),
+				headers: mark == "headers"}
 		}
 	}
 	walk(t, nil)
@@ -405,6 +411,18 @@ func (d *decoder) knownTypes() string {
 	}
 	return ""
 }
+
+// knownHeaders are the request headers whose values are printed; every
+// other header's value is redacted, since a static header is where an API
+// key ends up (X-API-Key, Ocp-Apim-Subscription-Key, Cookie,
+// Proxy-Authorization, ...).
+var knownHeaders = map[string]bool{
+	"accept": true, "accept-charset": true, "accept-encoding": true, "accept-language": true,
+	"cache-control": true, "content-type": true, "prefer": true, "user-agent": true,
+}
+
+// isSecretHeader: a header whose value is printed only as REDACTED.
+func isSecretHeader(name string) bool { return !knownHeaders[strings.ToLower(strings.TrimSpace(name))] }
 
 // isSecretKey: a key whose value is a secret itself (not where one is).
 func isSecretKey(key string) bool {

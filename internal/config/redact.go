@@ -98,7 +98,12 @@ func toNode(v reflect.Value, secret bool) *yaml.Node {
 		m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
 		for _, name := range names {
 			f := fields[name]
-			m.Content = append(m.Content, scalar("!!str", name), toNode(v.FieldByIndex(f.index), secret || f.secret))
+			fv := v.FieldByIndex(f.index)
+			if f.headers && fv.Kind() == reflect.Map {
+				m.Content = append(m.Content, scalar("!!str", name), headersNode(fv, secret))
+				continue
+			}
+			m.Content = append(m.Content, scalar("!!str", name), toNode(fv, secret || f.secret))
 		}
 		if inlineMap != nil {
 			if extra := toNode(v.FieldByIndex(inlineMap), secret); extra.Kind == yaml.MappingNode {
@@ -128,6 +133,19 @@ func toNode(v reflect.Value, secret bool) *yaml.Node {
 	return leafNode(v, secret)
 }
 
+// headersNode renders a map of header values, each redacted unless its
+// header is a known harmless one.
+func headersNode(v reflect.Value, secret bool) *yaml.Node {
+	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	keys := v.MapKeys()
+	sort.Slice(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
+	for _, k := range keys {
+		ks := fmt.Sprint(k.Interface())
+		m.Content = append(m.Content, scalar("!!str", ks), toNode(v.MapIndex(k), secret || isSecretHeader(ks)))
+	}
+	return m
+}
+
 func leafNode(v reflect.Value, secret bool) *yaml.Node {
 	if secret && !v.IsZero() {
 		return scalar("!!str", RedactedValue)
@@ -145,14 +163,35 @@ func leafNode(v reflect.Value, secret bool) *yaml.Node {
 	return n
 }
 
-var keywordPassword = regexp.MustCompile(`(?i)((?:^|\s)\w*password\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)`)
+// keywordPassword finds a password in a libpq key=value DSN: its value is
+// single-quoted (with \' and \\ escapes) or runs to the next unescaped
+// space (password=Hem\ melig8 is one value).
+var keywordPassword = regexp.MustCompile(`(?i)((?:^|\s)\w*password\s*=\s*)('(?:[^'\\]|\\.)*'|(?:[^\s\\]|\\.)*\\?)`)
+
+// urlStart is where a URL of a comma-separated list begins: a scheme.
+var urlStart = regexp.MustCompile(`^\s*[A-Za-z][A-Za-z0-9+.-]*://`)
+
+// splitURLs splits a comma-separated list of URLs (nats://a,nats://b) at
+// the commas before a scheme only: a comma inside a URL's password
+// (postgres://u:Hemmelig,Pass1@db) stays in it.
+func splitURLs(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if len(out) > 0 && !urlStart.MatchString(p) {
+			out[len(out)-1] += "," + p
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
 
 // redactString replaces the password in a URL (user info or query) or a
 // key=value DSN with REDACTED; other strings are returned as they are.
 func redactString(s string) string {
 	if strings.Contains(s, "://") {
 		var parts []string
-		for _, p := range strings.Split(s, ",") {
+		for _, p := range splitURLs(s) {
 			parts = append(parts, redactURL(p))
 		}
 		return strings.Join(parts, ",")
