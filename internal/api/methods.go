@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/envelope"
@@ -70,9 +71,24 @@ func (s *Server) statusMany(ctx context.Context, v *viewer, args json.RawMessage
 		if !visible {
 			st = Status{RequestID: id, State: StateUnknown}
 		}
+		st.Why = cut(st.Why, MaxManyWhy)
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// cut shortens s to at most n bytes, at a character boundary, ending it
+// with "…" when it was cut.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const more = "…"
+	i := n - len(more)
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + more
 }
 
 // statusOf reads one request's status; a request not recorded is visible
