@@ -139,6 +139,24 @@ func (c *Client) StatusAll(ctx context.Context, ids []string, done func(n int)) 
 	return out, nil
 }
 
+// GrantsAll reads every grant a grants call with a's filters answers, in
+// pages of MaxGrants (a.Limit and a.After are ignored).
+func (c *Client) GrantsAll(ctx context.Context, a GrantsArgs) ([]Grant, error) {
+	a.Limit, a.After = MaxGrants, ""
+	out := []Grant{}
+	for {
+		var got []Grant
+		if err := c.Call(ctx, MethodGrants, a, &got); err != nil {
+			return out, err
+		}
+		out = append(out, got...)
+		if len(got) < a.Limit {
+			return out, nil
+		}
+		a.After = got[len(got)-1].ID
+	}
+}
+
 // jsonLen is the length of s encoded as a JSON string.
 func jsonLen(s string) int {
 	b, err := json.Marshal(s)

@@ -65,7 +65,9 @@
 //	status.many   {"request_ids": [...]}    -> [Status ...] (at most 1000 ids, and the request within
 //	                                           64 KiB; in order; unknown or not visible ones have state
 //	                                           "unknown"; each why cut to 1 KiB: status has all of it)
-//	grants        {"person"?, "system"?, "open_only"?} -> [Grant ...]
+//	grants        {"person"?, "system"?, "open_only"?, "limit"?, "after"?} -> [Grant ...] (at most
+//	                                           1000: with limit, the page of at most limit grants
+//	                                           after the grant after; without, more than 1000 refused)
 //	grant         {"grant_id"}              -> GrantDetail (the grant and its operations)
 //	operation     {"operation_id"}          -> Operation (with its person)
 //	tasks         {"system"?}               -> [Task ...]: the operations waiting for people

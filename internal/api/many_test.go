@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -93,4 +94,61 @@ func TestStatusManyCutsWhy(t *testing.T) {
 	var st Status
 	require.NoError(t, f.client(bob, "").Call(ctx, MethodStatus, StatusArgs{RequestID: req}, &st))
 	require.Equal(t, "x"+long, st.Why)
+}
+
+// A system with many holders: grants answers at most MaxGrants at a time;
+// GrantsAll pages through all of them, and a call without a limit that
+// would answer more is refused, saying how to page.
+func TestGrantsPages(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	const n = 2*MaxGrants + 500
+	tx, err := f.store.Begin(ctx)
+	require.NoError(t, err)
+	for i := range n {
+		require.NoError(t, tx.InsertGrant(ledger.Grant{ID: fmt.Sprintf("g-many-%05d", i), Person: fmt.Sprintf("1547-3%05d", i), System: "public360",
+			Role: "saksbehandler", State: tilgang.StateActive, RequestID: fakeID(i), Requester: feed, Created: now, Updated: now}))
+	}
+	require.NoError(t, tx.Commit())
+
+	var gs []Grant
+	err = f.client(drift, "").Call(ctx, MethodGrants, GrantsArgs{System: "public360"}, &gs)
+	require.Equal(t, tilgang.Invalid, kindOf(err), "err: %v", err)
+	require.Contains(t, err.Error(), fmt.Sprintf("%d grants match, more than the %d one answer holds: ask in pages with limit and after", n+1, MaxGrants))
+
+	all, err := f.client(drift, "").GrantsAll(ctx, GrantsArgs{System: "public360"})
+	require.NoError(t, err)
+	require.Len(t, all, n+1, "the fixture's grant of Bob's and the many")
+	seen := map[string]bool{}
+	for _, g := range all {
+		require.False(t, seen[g.ID], "grant %s twice", g.ID)
+		seen[g.ID] = true
+	}
+
+	// Tor, administrator of public360, pages the same way; Åse sees none
+	// of them.
+	all, err = f.client(tor, "").GrantsAll(ctx, GrantsArgs{System: "public360"})
+	require.NoError(t, err)
+	require.Len(t, all, n+1)
+	none, err := f.client(ase, "").GrantsAll(ctx, GrantsArgs{System: "public360"})
+	require.NoError(t, err)
+	require.Empty(t, none)
+
+	for _, tc := range []struct {
+		name string
+		args GrantsArgs
+		want string
+	}{
+		{"a limit over the most", GrantsArgs{System: "public360", Limit: MaxGrants + 1}, "limit 1001 is outside 1..1000"},
+		{"a negative limit", GrantsArgs{System: "public360", Limit: -1}, "limit -1 is outside 1..1000"},
+		{"after a grant not in the list", GrantsArgs{System: "public360", Limit: 10, After: "g-ase"}, `after "g-ase" is not one of the grants asked for`},
+		{"after not a grant id", GrantsArgs{System: "public360", Limit: 10, After: "a b"}, `after "a b" is not a grant id`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := f.client(drift, "").Call(ctx, MethodGrants, tc.args, nil)
+			require.Equal(t, tilgang.Invalid, kindOf(err), "err: %v", err)
+			require.Contains(t, err.Error(), tc.want)
+		})
+	}
 }

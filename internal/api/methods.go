@@ -146,6 +146,12 @@ func (s *Server) grants(ctx context.Context, v *viewer, args json.RawMessage) (a
 	if err := checkScope(a.Person, a.System); err != nil {
 		return nil, err
 	}
+	if a.Limit < 0 || a.Limit > MaxGrants {
+		return nil, invalidf("limit %d is outside 1..%d (0: no limit)", a.Limit, MaxGrants)
+	}
+	if a.After != "" && !tilgang.ValidToken(a.After) {
+		return nil, invalidf("after %q is not a grant id", short(a.After))
+	}
 	gs, err := s.Ledger.Grants(ctx, ledger.GrantFilter{Person: a.Person, System: a.System, OpenOnly: a.OpenOnly})
 	if err != nil {
 		return nil, err
@@ -160,7 +166,27 @@ func (s *Server) grants(ctx context.Context, v *viewer, args json.RawMessage) (a
 			out = append(out, grantOf(&gs[i]))
 		}
 	}
-	return out, nil
+	return page(out, a.Limit, a.After)
+}
+
+// page is one page of the grants out (in the ledger's stable order): at
+// most limit after the grant after; all of them when limit is 0, unless
+// that is more than MaxGrants.
+func page(out []Grant, limit int, after string) ([]Grant, error) {
+	if after != "" {
+		i := slices.IndexFunc(out, func(g Grant) bool { return g.ID == after })
+		if i < 0 {
+			return nil, invalidf("after %q is not one of the grants asked for", short(after))
+		}
+		out = out[i+1:]
+	}
+	if limit == 0 {
+		if len(out) > MaxGrants {
+			return nil, invalidf("%d grants match, more than the %d one answer holds: ask in pages with limit and after (`tilgang grants` does)", len(out), MaxGrants)
+		}
+		return out, nil
+	}
+	return out[:min(limit, len(out))], nil
 }
 
 func (s *Server) grant(ctx context.Context, v *viewer, args json.RawMessage) (any, error) {

@@ -15,7 +15,8 @@ import (
 // BenchmarkFirstDay: a whole IT service's people through `tilgang dev`
 // with the example catalogue, as separate processes (README "Measured").
 // TILGANG_BENCH_PEOPLE sets how many (default 20,000); TILGANG_BENCH_ENV
-// adds space-separated VAR=value settings to the worker's environment.
+// adds space-separated VAR=value settings to the worker's environment,
+// TILGANG_BENCH_TAGS build tags to the binary.
 func BenchmarkFirstDay(b *testing.B) {
 	n := 20000
 	if s := os.Getenv("TILGANG_BENCH_PEOPLE"); s != "" {
@@ -24,7 +25,7 @@ func BenchmarkFirstDay(b *testing.B) {
 		require.NoError(b, err, "TILGANG_BENCH_PEOPLE")
 	}
 	bin := filepath.Join(b.TempDir(), "tilgang")
-	build := exec.Command("go", "build", "-o", bin, "github.com/ror-ikt/tilgang/cmd/tilgang")
+	build := exec.Command("go", "build", "-tags", os.Getenv("TILGANG_BENCH_TAGS"), "-o", bin, "github.com/ror-ikt/tilgang/cmd/tilgang")
 	out, err := build.CombinedOutput()
 	require.NoError(b, err, "go build:\n%s", out)
 	policies, err := filepath.Abs("../../policies")
