@@ -38,17 +38,18 @@ type FirstDayResult struct {
 	// WorkerPeak and CLIPeak are the peak resident memory (VmHWM, maxrss)
 	// of `tilgang dev` and of `tilgang hr import`.
 	WorkerPeak, CLIPeak int64
-	// Ledger is the SQLite ledger's size on disk (with its WAL), Stream the
-	// JetStream store's, AuditRows the rows of the audit chain.
-	Ledger, Stream int64
+	// Ledger is the SQLite ledger's size on disk with its WAL (WAL of
+	// it), Stream the JetStream store's, AuditRows the rows of the audit
+	// chain.
+	Ledger, WAL, Stream int64
 	AuditRows      int64
 }
 
 func (r FirstDayResult) String() string {
 	mb := func(n int64) string { return fmt.Sprintf("%.0f MB", float64(n)/(1<<20)) }
-	return fmt.Sprintf("people=%d grants=%d import=%s all active=%s | peak RSS worker=%s cli=%s | ledger=%s (%d audit rows) stream=%s",
+	return fmt.Sprintf("people=%d grants=%d import=%s all active=%s | peak RSS worker=%s cli=%s | ledger=%s (WAL %s; %d audit rows) stream=%s",
 		r.People, r.Grants, r.Import.Round(100*time.Millisecond), r.Active.Round(100*time.Millisecond),
-		mb(r.WorkerPeak), mb(r.CLIPeak), mb(r.Ledger), r.AuditRows, mb(r.Stream))
+		mb(r.WorkerPeak), mb(r.CLIPeak), mb(r.Ledger), mb(r.WAL), r.AuditRows, mb(r.Stream))
 }
 
 // FirstDay measures the first day as an IT service lives it: `tilgang dev`
@@ -143,6 +144,9 @@ func FirstDay(ctx context.Context, o FirstDayOptions) (res FirstDayResult, err e
 	for _, f := range []string{"ledger.db", "ledger.db-wal"} {
 		if fi, err := os.Stat(filepath.Join(o.Dir, ".tilgang", f)); err == nil {
 			res.Ledger += fi.Size()
+			if f == "ledger.db-wal" {
+				res.WAL = fi.Size()
+			}
 		}
 	}
 	res.Stream, err = dirSize(filepath.Join(o.Dir, ".tilgang", "nats"))
