@@ -42,7 +42,7 @@ type FirstDayResult struct {
 	// it), Stream the JetStream store's, AuditRows the rows of the audit
 	// chain.
 	Ledger, WAL, Stream int64
-	AuditRows      int64
+	AuditRows           int64
 }
 
 func (r FirstDayResult) String() string {
