@@ -40,6 +40,9 @@ func (c *Client) Call(ctx context.Context, method string, args any, out any) err
 	if err != nil {
 		return err
 	}
+	if len(body) > MaxRequest {
+		return tilgang.Errorf(tilgang.Invalid, "api: %s: the request is %d bytes, more than the %d the API takes: ask in smaller parts", method, len(body), MaxRequest)
+	}
 	timeout := c.Timeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second
@@ -119,6 +122,85 @@ func (c *Client) Audit(ctx context.Context, args AuditArgs, each func([]AuditRow
 		}
 		after = p.Next
 	}
+}
+
+// StatusPerCall is the most request ids StatusAll asks for in one
+// status.many call. status.many bounds each status's why (MaxManyWhy), so
+// the answer to this many stays under NATS's default max payload (1 MiB)
+// and is not split into parts.
+const StatusPerCall = 500
+
+// requestSlack is room for the parts of a request body whose length varies
+// from call to call (the time drops trailing zeros of its fraction).
+const requestSlack = 64
+
+// StatusAll reads the statuses of ids, in their order, in as many
+// status.many calls as it takes: each call's request fits MaxRequest and
+// asks for at most StatusPerCall ids, however many ids there are. done,
+// when not nil, is called after each call with how many statuses have been
+// read so far. It is what anything that follows many requests (hr import)
+// calls.
+func (c *Client) StatusAll(ctx context.Context, ids []string, done func(n int)) ([]Status, error) {
+	empty, err := c.body(MethodStatusMany, StatusManyArgs{RequestIDs: []string{}})
+	if err != nil {
+		return nil, err
+	}
+	budget := MaxRequest - len(empty) - requestSlack
+	out := make([]Status, 0, len(ids))
+	for start := 0; start < len(ids); {
+		end, size := start, 0
+		for end < len(ids) && end-start < StatusPerCall {
+			n := jsonLen(ids[end]) + 1 // and its comma
+			if size+n > budget {
+				break
+			}
+			size += n
+			end++
+		}
+		if end == start {
+			return out, tilgang.Errorf(tilgang.Invalid, "api: %s: request id %q is too long for any call", MethodStatusMany, short(ids[start]))
+		}
+		var got []Status
+		if err := c.Call(ctx, MethodStatusMany, StatusManyArgs{RequestIDs: ids[start:end]}, &got); err != nil {
+			return out, err
+		}
+		if len(got) != end-start {
+			return out, tilgang.Errorf(tilgang.Internal, "api: %s: asked for %d statuses, got %d", MethodStatusMany, end-start, len(got))
+		}
+		out = append(out, got...)
+		start = end
+		if done != nil {
+			done(len(out))
+		}
+	}
+	return out, nil
+}
+
+// GrantsAll reads every grant a grants call with a's filters answers, in
+// pages of MaxGrants (a.Limit and a.After are ignored).
+func (c *Client) GrantsAll(ctx context.Context, a GrantsArgs) ([]Grant, error) {
+	a.Limit, a.After = MaxGrants, ""
+	out := []Grant{}
+	for {
+		var got []Grant
+		if err := c.Call(ctx, MethodGrants, a, &got); err != nil {
+			return out, err
+		}
+		out = append(out, got...)
+		if len(got) < a.Limit {
+			return out, nil
+		}
+		a.After = got[len(got)-1].ID
+	}
+}
+
+// jsonLen is the length of s encoded as a JSON string.
+func jsonLen(s string) int {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return len(s) + 2
+	}
+	return len(b)
 }
 
 // body builds and signs a call's body.

@@ -49,6 +49,11 @@
 // conflict, unavailable, internal). Internal failures are logged by the
 // worker and answered without their details.
 //
+// Client.StatusAll asks for any number of statuses in calls that fit: each
+// request within 64 KiB and at most 500 ids, so that with the why cut the
+// answer stays within 1 MiB. Client.Call refuses to send a request over the
+// limit.
+//
 // A response larger than the connection's max payload (1 MiB by default:
 // a big audit) is sent as several messages to the reply inbox, each with the
 // header Tilgang-Part: "i/n" (1-based); concatenated in order they are the
@@ -57,9 +62,12 @@
 // # Methods (args -> result)
 //
 //	status        {"request_id"}            -> Status
-//	status.many   {"request_ids": [...]}    -> [Status ...] (at most 1000 ids; in order; unknown or
-//	                                           not visible ones have state "unknown")
-//	grants        {"person"?, "system"?, "open_only"?} -> [Grant ...]
+//	status.many   {"request_ids": [...]}    -> [Status ...] (at most 1000 ids, and the request within
+//	                                           64 KiB; in order; unknown or not visible ones have state
+//	                                           "unknown"; each why cut to 1 KiB: status has all of it)
+//	grants        {"person"?, "system"?, "open_only"?, "limit"?, "after"?} -> [Grant ...] (at most
+//	                                           1000: with limit, the page of at most limit grants
+//	                                           after the grant after; without, more than 1000 refused)
 //	grant         {"grant_id"}              -> GrantDetail (the grant and its operations)
 //	operation     {"operation_id"}          -> Operation (with its person)
 //	tasks         {"system"?}               -> [Task ...]: the operations waiting for people

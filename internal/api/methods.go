@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/envelope"
@@ -70,9 +71,24 @@ func (s *Server) statusMany(ctx context.Context, v *viewer, args json.RawMessage
 		if !visible {
 			st = Status{RequestID: id, State: StateUnknown}
 		}
+		st.Why = cut(st.Why, MaxManyWhy)
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// cut shortens s to at most n bytes, at a character boundary, ending it
+// with "…" when it was cut.
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const more = "…"
+	i := n - len(more)
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + more
 }
 
 // statusOf reads one request's status; a request not recorded is visible
@@ -130,6 +146,12 @@ func (s *Server) grants(ctx context.Context, v *viewer, args json.RawMessage) (a
 	if err := checkScope(a.Person, a.System); err != nil {
 		return nil, err
 	}
+	if a.Limit < 0 || a.Limit > MaxGrants {
+		return nil, invalidf("limit %d is outside 1..%d (0: no limit)", a.Limit, MaxGrants)
+	}
+	if a.After != "" && !tilgang.ValidToken(a.After) {
+		return nil, invalidf("after %q is not a grant id", short(a.After))
+	}
 	gs, err := s.Ledger.Grants(ctx, ledger.GrantFilter{Person: a.Person, System: a.System, OpenOnly: a.OpenOnly})
 	if err != nil {
 		return nil, err
@@ -144,7 +166,27 @@ func (s *Server) grants(ctx context.Context, v *viewer, args json.RawMessage) (a
 			out = append(out, grantOf(&gs[i]))
 		}
 	}
-	return out, nil
+	return page(out, a.Limit, a.After)
+}
+
+// page is one page of the grants out (in the ledger's stable order): at
+// most limit after the grant after; all of them when limit is 0, unless
+// that is more than MaxGrants.
+func page(out []Grant, limit int, after string) ([]Grant, error) {
+	if after != "" {
+		i := slices.IndexFunc(out, func(g Grant) bool { return g.ID == after })
+		if i < 0 {
+			return nil, invalidf("after %q is not one of the grants asked for", short(after))
+		}
+		out = out[i+1:]
+	}
+	if limit == 0 {
+		if len(out) > MaxGrants {
+			return nil, invalidf("%d grants match, more than the %d one answer holds: ask in pages with limit and after (`tilgang grants` does)", len(out), MaxGrants)
+		}
+		return out, nil
+	}
+	return out[:min(limit, len(out))], nil
 }
 
 func (s *Server) grant(ctx context.Context, v *viewer, args json.RawMessage) (any, error) {

@@ -41,6 +41,11 @@ type GrantsArgs struct {
 	Person   string `json:"person,omitempty"`
 	System   string `json:"system,omitempty"`
 	OpenOnly bool   `json:"open_only,omitempty"`
+	// Limit, when not 0, asks for one page: at most Limit (1..MaxGrants)
+	// grants, those after the grant After (the last of the page before;
+	// "" for the first page). A page shorter than Limit is the last.
+	Limit int    `json:"limit,omitempty"`
+	After string `json:"after,omitempty"`
 }
 
 // GrantArgs are the args of grant.

@@ -37,6 +37,16 @@ const MaxSkew = 5 * time.Minute
 // MaxStatusMany is the most request ids one status.many call takes.
 const MaxStatusMany = 1000
 
+// MaxGrants is the most grants one grants answer holds: more are asked
+// for in pages (GrantsArgs.Limit and After); without a limit a call that
+// would answer more is refused.
+const MaxGrants = 1000
+
+// MaxManyWhy is the most bytes of a status's why that status.many answers
+// (cut at a character boundary, with "…" after it); status answers all of
+// it. With it an answer's size is bounded by its number of ids.
+const MaxManyWhy = 1024
+
 // PartHeader marks one part of a response split over several messages.
 const PartHeader = "Tilgang-Part"
 

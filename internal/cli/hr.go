@@ -360,11 +360,14 @@ func runHRImport(e *env, cmd *command, args []string) error {
 	if err != nil {
 		return fmt.Errorf("published %d of %d records, then: %w", n, len(msgs), err)
 	}
+	var followErr error
 	if *wait > 0 {
-		sts, err := e.follow(e.client(nc, id), msgs, *wait)
-		if err != nil {
-			return err
+		ids := make([]string, len(msgs))
+		for i, m := range msgs {
+			ids[i] = m.requestID
 		}
+		sts, err := e.follow(e.client(nc, id), ids, *wait)
+		followErr = err
 		for i, st := range sts {
 			switch st.Outcome {
 			case "accepted":
@@ -388,6 +391,8 @@ func runHRImport(e *env, cmd *command, args []string) error {
 		return err
 	}
 	switch {
+	case followErr != nil:
+		return fmt.Errorf("follow the import (%d of %d records not known yet): %w", sum.Unknown, sum.Records, followErr)
 	case sum.Rejected > 0:
 		return &exitError{code: exitFailed}
 	case sum.Unknown > 0:
@@ -449,49 +454,48 @@ func (e *env) publishAll(nc *nats.Conn, msgs []*outMsg) (int, error) {
 	return done, nil
 }
 
-// follow polls status.many until every message is recorded or wait has
-// passed, reporting progress on stderr. It returns the statuses in order.
-func (e *env) follow(c *api.Client, msgs []*outMsg, wait time.Duration) ([]api.Status, error) {
-	sts := make([]api.Status, len(msgs))
-	pending := make([]int, len(msgs))
-	for i := range msgs {
+// follow polls the statuses of the requests ids until every one is
+// recorded or wait has passed, reporting progress on stderr, and returns
+// them in order (those not recorded with state unknown). It asks in calls
+// that fit the API's limits (api.Client.StatusAll), however many ids there
+// are. On an error it returns the statuses read so far with the error, so
+// the caller can still report counts.
+func (e *env) follow(c *api.Client, ids []string, wait time.Duration) ([]api.Status, error) {
+	sts := make([]api.Status, len(ids))
+	pending := make([]int, len(ids))
+	for i, id := range ids {
 		pending[i] = i
-		sts[i] = api.Status{RequestID: msgs[i].requestID, State: api.StateUnknown}
+		sts[i] = api.Status{RequestID: id, State: api.StateUnknown}
 	}
-	p := e.progress("processed", len(msgs))
+	p := e.progress("processed", len(ids))
 	deadline := time.Now().Add(wait)
 	for {
+		ask := make([]string, len(pending))
+		for j, i := range pending {
+			ask[j] = ids[i]
+		}
+		got, err := c.StatusAll(e.ctx, ask, nil)
 		var still []int
-		for start := 0; start < len(pending); start += api.MaxStatusMany {
-			chunk := pending[start:min(start+api.MaxStatusMany, len(pending))]
-			ids := make([]string, len(chunk))
-			for j, i := range chunk {
-				ids[j] = msgs[i].requestID
+		for j, i := range pending {
+			if j >= len(got) || got[j].State == api.StateUnknown {
+				still = append(still, i)
+				continue
 			}
-			var got []api.Status
-			if err := c.Call(e.ctx, api.MethodStatusMany, api.StatusManyArgs{RequestIDs: ids}, &got); err != nil {
-				return nil, fmt.Errorf("follow the import: %w", err)
-			}
-			if len(got) != len(chunk) {
-				return nil, fmt.Errorf("follow the import: asked for %d statuses, got %d", len(chunk), len(got))
-			}
-			for j, i := range chunk {
-				if got[j].State == api.StateUnknown {
-					still = append(still, i)
-					continue
-				}
-				sts[i] = got[j]
-			}
+			sts[i] = got[j]
 		}
 		pending = still
-		p.set(len(msgs) - len(pending))
+		if err != nil {
+			p.finish(len(ids) - len(pending))
+			return sts, err
+		}
+		p.set(len(ids) - len(pending))
 		if len(pending) == 0 || !time.Now().Before(deadline) {
-			p.finish(len(msgs) - len(pending))
+			p.finish(len(ids) - len(pending))
 			return sts, nil
 		}
 		select {
 		case <-e.ctx.Done():
-			return nil, e.ctx.Err()
+			return sts, e.ctx.Err()
 		case <-time.After(500 * time.Millisecond):
 		}
 	}

@@ -99,8 +99,17 @@ func runGrants(e *env, cmd *command, args []string) error {
 			return err
 		}
 	}
-	var gs []api.Grant
-	if err := e.call(cmd, api.MethodGrants, api.GrantsArgs{Person: *person, System: *system, OpenOnly: *open}, &gs); err != nil {
+	id, err := e.identity(cmd, false)
+	if err != nil {
+		return err
+	}
+	nc, err := e.connect()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	gs, err := e.client(nc, id).GrantsAll(e.ctx, api.GrantsArgs{Person: *person, System: *system, OpenOnly: *open})
+	if err != nil {
 		return err
 	}
 	if e.g.output == outputJSON {

@@ -24,6 +24,7 @@ func runDev(e *env, cmd *command, args []string) error {
 	if err != nil {
 		return err
 	}
+	boundDevMemory()
 	log := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	return app.Dev(e.ctx, app.DevOptions{
 		Data: *data, Policies: *policies, NATSListen: *listen, HTTP: *httpAddr, Log: log,
