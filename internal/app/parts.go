@@ -49,6 +49,10 @@ type Parts struct {
 	CallTimeout time.Duration
 	// Metrics, when set, are served on /metrics and fed by every part.
 	Metrics *metrics.Metrics
+	// ShutdownLimit is how long operations in flight may take to finish
+	// when stopping (default 30 s): then their connector calls and result
+	// commits are cancelled, and their claims lapse so they run again.
+	ShutdownLimit time.Duration
 
 	ready atomic.Bool
 }
@@ -137,10 +141,23 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 			}
 		}()
 	}
-	var inWG, execWG sync.WaitGroup
+	var inWG sync.WaitGroup
 	inWG.Add(1)
-	execWG.Add(1)
-	start("executor", workCtx, func(c context.Context) error { defer execWG.Done(); return exec.Run(c) })
+	// The executor is not in wg: past the shutdown limit it is left behind
+	// when a connector call ignores being cancelled.
+	abortCtx, abortWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer abortWork()
+	execDone := make(chan struct{})
+	go func() {
+		defer close(execDone)
+		if err := exec.RunUntil(workCtx, abortCtx); err != nil && !errors.Is(err, context.Canceled) {
+			errs <- fmt.Errorf("executor: %w", err)
+		}
+	}()
+	stopExecutor := func() (abandoned bool) {
+		stopWork()
+		return p.finishWork(exec, execDone, abortWork)
+	}
 	if p.Lease == nil {
 		start("publisher", pubCtx, pub.Run)
 		start("intake", inCtx, func(c context.Context) error {
@@ -179,7 +196,7 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 	}
 	if err := p.serveAPI(inCtx, pub); err != nil {
 		stopIntake()
-		stopWork()
+		stopExecutor()
 		stopPub()
 		wg.Wait()
 		return err
@@ -200,17 +217,14 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 	stopIntake()
 	inWG.Wait()
 	p.Log.Info("stopping: finishing operations in flight")
-	stopWork()
-	done := make(chan struct{})
-	go func() { execWG.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		p.Log.Warn("stopping: operations still in flight after 30 s; their claims will lapse and they run again")
-	}
+	abandoned := stopExecutor()
 	stopPub()
 	wg.Wait()
-	if !p.ReleaseOwn {
+	if abandoned {
+		// A call left running may still change its target: its claim must
+		// lapse, not be handed to another replica now.
+		p.Log.Warn("stopping: claims not released; they lapse")
+	} else if !p.ReleaseOwn {
 		// Hand unfinished claims back so other replicas need not wait for them to lapse.
 		if n, err := p.Ledger.ReleaseClaims(context.WithoutCancel(ctx), p.Holder); err == nil && n > 0 {
 			p.Log.Info("stopping: released claims", "operations", n)
@@ -218,4 +232,35 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 	}
 	p.Log.Info("stopped")
 	return failure
+}
+
+// finishWork waits for the stopped executor to finish the operations in
+// flight, for at most ShutdownLimit; then it cancels their calls and
+// commits and waits a little more (the limit again, at most 5 s). It
+// reports whether the executor was left behind, still running calls that
+// ignore being cancelled.
+func (p *Parts) finishWork(exec *executor.Executor, done <-chan struct{}, abort func()) (abandoned bool) {
+	limit := p.ShutdownLimit
+	if limit <= 0 {
+		limit = 30 * time.Second
+	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-done:
+		return false
+	case <-t.C:
+	}
+	p.Log.Warn("stopping: operations still in flight after the shutdown limit; cancelling their calls: their claims lapse and they run again",
+		"limit", limit, "operations", exec.InFlight())
+	abort()
+	t.Reset(min(limit, 5*time.Second))
+	select {
+	case <-done:
+		return false
+	case <-t.C:
+	}
+	p.Log.Error("stopping: abandoning operations whose connector calls ignore being cancelled; their claims lapse and they run again",
+		"operations", exec.InFlight())
+	return true
 }

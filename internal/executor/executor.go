@@ -61,6 +61,9 @@ type Executor struct {
 	wake     chan struct{}
 	once     sync.Once
 	inflight atomic.Int64
+
+	runningMu sync.Mutex
+	running   map[int64]bool // ids of the operations in flight
 }
 
 // MaxBulkTimeouts bounds a bulk call: it gets one Timeout per 20 accounts,
@@ -94,7 +97,33 @@ func (x *Executor) init() {
 		if x.Workers == 0 {
 			x.Workers = 32
 		}
+		x.running = map[int64]bool{}
 	})
+}
+
+// InFlight lists the ids of the operations in flight, in id order.
+func (x *Executor) InFlight() []int64 {
+	x.init()
+	x.runningMu.Lock()
+	defer x.runningMu.Unlock()
+	ids := make([]int64, 0, len(x.running))
+	for id := range x.running {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (x *Executor) track(ops []ledger.Operation, on bool) {
+	x.runningMu.Lock()
+	defer x.runningMu.Unlock()
+	for _, op := range ops {
+		if on {
+			x.running[op.ID] = true
+		} else {
+			delete(x.running, op.ID)
+		}
+	}
 }
 
 // Wake tells the executor that new work may be due. It never blocks.
@@ -116,6 +145,14 @@ type record struct {
 // Run claims and runs operations until ctx ends; operations in flight then
 // finish (each call is bounded by Timeout) and their results are recorded.
 func (x *Executor) Run(ctx context.Context) error {
+	return x.RunUntil(ctx, context.WithoutCancel(ctx))
+}
+
+// RunUntil is Run, except that when abort ends (a shutdown limit passed),
+// the connector calls and result commits still in flight are cancelled:
+// their claims lapse and the operations run again, as after a crash. A
+// connector call that ignores its context keeps RunUntil from returning.
+func (x *Executor) RunUntil(ctx, abort context.Context) error {
 	x.init()
 	if x.ReleaseOwn {
 		if n, err := x.Ledger.ReleaseClaims(ctx, x.Holder); err != nil {
@@ -124,7 +161,7 @@ func (x *Executor) Run(ctx context.Context) error {
 			x.Log.Info("executor: released the claims of the previous run", "operations", n)
 		}
 	}
-	bg := context.WithoutCancel(ctx)
+	bg := abort
 	records := make(chan record, 4*x.Workers)
 	recDone := make(chan struct{})
 	go func() { defer close(recDone); x.recorder(bg, records) }()
@@ -155,8 +192,9 @@ func (x *Executor) Run(ctx context.Context) error {
 		for _, op := range singles {
 			x.inflight.Add(1)
 			wg.Add(1)
+			x.track([]ledger.Operation{op}, true)
 			go func(op ledger.Operation) {
-				defer func() { x.inflight.Add(-1); wg.Done(); x.Wake() }()
+				defer func() { x.track([]ledger.Operation{op}, false); x.inflight.Add(-1); wg.Done(); x.Wake() }()
 				x.work(bg, op, records, pre, claimEnd)
 			}(op)
 		}
@@ -164,8 +202,9 @@ func (x *Executor) Run(ctx context.Context) error {
 			n := int64(len(group))
 			x.inflight.Add(n)
 			wg.Add(1)
+			x.track(group, true)
 			go func() {
-				defer func() { x.inflight.Add(-n); wg.Done(); x.Wake() }()
+				defer func() { x.track(group, false); x.inflight.Add(-n); wg.Done(); x.Wake() }()
 				x.bulk(bg, group, records, pre, claimEnd)
 			}()
 		}
