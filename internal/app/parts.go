@@ -53,8 +53,15 @@ type Parts struct {
 	// when stopping (default 30 s): then their connector calls and result
 	// commits are cancelled, and their claims lapse so they run again.
 	ShutdownLimit time.Duration
+	// SyncEvery is how often the replica checks, besides when told on
+	// SyncSubject, that it holds the catalogue in force (default 5 s).
+	SyncEvery time.Duration
 
 	ready atomic.Bool
+
+	catMu     sync.Mutex // one catalogue load at a time
+	catFailed string     // the version in force that failed to load here
+	catErr    error      // and why
 }
 
 // Run starts intake, executor, publisher, API and HTTP and stops them in
@@ -77,11 +84,26 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 			return err
 		}
 		in := &intake.Intake{Consumer: cons, Ledger: p.Ledger, Engine: p.Engine, Log: p.Log, Batch: p.Batch, Partitions: p.Partitions, Fence: fence, Observe: observe,
-			Committed: func() { exec.Wake(); pub.Wake() }}
+			Catalogue: p.followInTx, Committed: func() { exec.Wake(); pub.Wake() }}
 		return in.Run(c)
 	}
 
 	if err := streams.EnsureStreams(ctx, p.JS, p.Streams); err != nil {
+		return err
+	}
+	// The local files become the catalogue in force when the ledger holds
+	// another (or none): a rolling restart with new files moves everyone.
+	cat, changed, err := p.storeLocal(ctx, "start", false)
+	if err != nil {
+		return fmt.Errorf("catalogue: %w", err)
+	}
+	if changed {
+		p.Log.Info("catalogue: the local files are now the catalogue in force", "catalogue", short(cat.Version))
+		_ = p.NC.Publish(SyncSubject, nil) // the others follow now, not at their next check
+	}
+	followCtx, stopFollowing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopFollowing()
+	if err := p.followLedger(followCtx); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", httpAddr)

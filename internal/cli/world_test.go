@@ -121,7 +121,9 @@ func (w *world) serveAPI(t *testing.T) {
 		verify = func(ctx context.Context) (ledger.VerifyReport, error) { return w.store.Verify(ctx, nil) }
 	}
 	srv := &api.Server{Ledger: w.store, Principals: func() *principals.Set { return w.set }, Verify: verify,
-		Reload: func(context.Context, string) (string, error) { return "cat-v2", nil }}
+		Reload: func(context.Context, string) (api.ReloadResult, error) {
+			return api.ReloadResult{Version: "cat-v2"}, nil
+		}}
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(sctx, w.nc) }()
