@@ -66,7 +66,9 @@
 //	                                           (manual tasks), oldest first
 //	audit         {"person"?, "system"?, "since"?} -> [AuditRow ...], oldest first
 //	audit.verify  {}                        -> ledger.VerifyReport (operators and auditors)
-//	policy.reload {}                        -> {"version"} (operators)
+//	policy.reload {}                        -> {"version", "replicas": [{"replica", "version", "intake",
+//	                                           "error"?} ...]} (operators): the catalogue now in
+//	                                           force, and what each replica holds
 //
 // Status.state is the grant's state when the request has a grant, else the
 // request's outcome (rejected, denied, ignored, accepted); "unknown" when
