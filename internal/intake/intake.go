@@ -12,6 +12,10 @@
 // arrives at an idle intake is committed at once, and under load batches
 // grow. Batches commit one after another, in stream order.
 //
+// Every transaction first checks that the engine decides with the
+// catalogue the ledger holds in force (Intake.Catalogue); a batch is never
+// decided with a stale one.
+//
 // Only this package acks, naks or terminates messages.
 package intake
 
