@@ -207,10 +207,16 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 		start("intake", inCtx, func(c context.Context) error {
 			defer inWG.Done()
 			return p.Lease.Run(c, func(active context.Context) error {
+				// The publisher stops with the intake: an intake that
+				// stops by itself (it cannot load the catalogue in force)
+				// gives the lease up, and the publishing with it.
+				active, stop := context.WithCancel(active)
+				defer stop()
 				var both sync.WaitGroup
 				both.Add(1)
 				go func() { defer both.Done(); _ = pub.Run(active) }()
 				err := runIntake(active)
+				stop()
 				both.Wait()
 				return err
 			})
