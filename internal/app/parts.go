@@ -279,7 +279,7 @@ func (p *Parts) finishWork(exec *executor.Executor, done <-chan struct{}, abort 
 		return false
 	case <-t.C:
 	}
-	p.Log.Warn("stopping: operations still in flight after the shutdown limit; cancelling their calls: their claims lapse and they run again",
+	p.Log.Warn("stopping: operations still in flight after the shutdown limit; cancelling their calls and commits: they run again",
 		"limit", limit, "operations", exec.InFlight())
 	abort()
 	t.Reset(min(limit, 5*time.Second))
