@@ -105,9 +105,9 @@ func newFixture(t *testing.T, opts *server.Options) *fixture {
 		Ledger: f.store, Catalogue: func() *policy.Catalogue { return cat },
 		Principals: func() *principals.Set { return set },
 		Verify:     func(ctx context.Context) (ledger.VerifyReport, error) { return f.store.Verify(ctx, nil) },
-		Reload: func(ctx context.Context, actor string) (string, error) {
+		Reload: func(ctx context.Context, actor string) (ReloadResult, error) {
 			f.reloads = append(f.reloads, actor)
-			return "v2", nil
+			return ReloadResult{Version: "v2"}, nil
 		},
 	}
 	sctx, cancel := context.WithCancel(ctx)

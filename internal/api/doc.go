@@ -76,7 +76,9 @@
 //	                                        -> {"rows": [AuditRow ...], "next"} oldest first, one page;
 //	                                           without after: [AuditRow ...], the first page alone
 //	audit.verify  {}                        -> ledger.VerifyReport (operators and auditors)
-//	policy.reload {}                        -> {"version"} (operators)
+//	policy.reload {}                        -> {"version", "replicas": [{"replica", "version", "intake",
+//	                                           "error"?} ...]} (operators): the catalogue now in
+//	                                           force, and what each replica holds
 //
 // audit pages by seq: after is 0 for the first page and then the next of
 // the page before; next is 0 after the last page. A page holds at most

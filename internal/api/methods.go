@@ -454,11 +454,11 @@ func (s *Server) policyReload(ctx context.Context, v *viewer, args json.RawMessa
 	if s.Reload == nil {
 		return nil, tilgang.Errorf(tilgang.Unavailable, "api: this worker cannot reload the policy catalogue")
 	}
-	version, err := s.Reload(ctx, v.actor)
+	res, err := s.Reload(ctx, v.actor)
 	if err != nil {
 		return nil, err
 	}
-	return ReloadResult{Version: version}, nil
+	return res, nil
 }
 
 // checkScope checks the person and system a read is narrowed to ("" when

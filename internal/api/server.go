@@ -29,8 +29,9 @@ type Server struct {
 	Principals func() *principals.Set
 	// Verify checks the chain against the newest anchor and publishes a new anchor; supplied by the app.
 	Verify func(ctx context.Context) (ledger.VerifyReport, error)
-	// Reload reloads the catalogue (policy reload); supplied by the app; returns the new version.
-	Reload func(ctx context.Context, actor string) (string, error)
+	// Reload reloads the catalogue (policy reload); supplied by the app;
+	// returns the new version and what every replica holds.
+	Reload func(ctx context.Context, actor string) (ReloadResult, error)
 	Now    func() time.Time
 	Log    *slog.Logger
 	// Serving, when set, is closed once Serve has subscribed.

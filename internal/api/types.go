@@ -167,9 +167,19 @@ type AuditRow struct {
 	Catalogue   string    `json:"catalogue"`
 }
 
-// ReloadResult is the result of policy.reload.
+// ReloadResult is the result of policy.reload: the catalogue now in force
+// and what each replica that answered in time holds.
 type ReloadResult struct {
+	Version  string             `json:"version"`
+	Replicas []ReplicaCatalogue `json:"replicas"`
+}
+
+// ReplicaCatalogue is the catalogue one replica decides with.
+type ReplicaCatalogue struct {
+	Replica string `json:"replica"`
 	Version string `json:"version"`
+	Intake  bool   `json:"intake"`          // it holds the intake lease
+	Error   string `json:"error,omitempty"` // why it could not follow the ledger
 }
 
 // VerifyReport is the result of audit.verify.

@@ -8,8 +8,6 @@ import (
 	"syscall"
 
 	"github.com/ror-ikt/tilgang/internal/api"
-	"github.com/ror-ikt/tilgang/internal/ledger"
-	"github.com/ror-ikt/tilgang/internal/policy"
 	"github.com/ror-ikt/tilgang/internal/principals"
 	"github.com/ror-ikt/tilgang/internal/publish"
 )
@@ -42,27 +40,23 @@ func (p *Parts) serveAPI(ctx context.Context, pub *publish.Publisher) error {
 	}
 }
 
-// Reload loads the catalogue again; on errors the one in force stays.
-func (p *Parts) Reload(ctx context.Context, actor string) (string, error) {
+// Reload makes the local policy files the catalogue in force: it stores
+// them in the ledger, audited, and tells every replica to follow; it
+// answers with what each replica then holds. On errors the catalogue in
+// force stays.
+func (p *Parts) Reload(ctx context.Context, actor string) (api.ReloadResult, error) {
 	old := p.Engine.Catalogue()
-	cat, err := policy.Load(p.PoliciesDir, p.Connectors.Names())
+	cat, _, err := p.storeLocal(ctx, actor, true)
 	if err != nil {
-		p.Log.Error("policy reload refused; the catalogue in force stays", "asked_by", actor, "catalogue", old.Version, "err", err)
-		return old.Version, err
+		p.Log.Error("policy reload refused; the catalogue in force stays", "asked_by", actor, "catalogue", short(old.Version), "err", err)
+		return api.ReloadResult{}, err
 	}
-	// The faggruppe's decision is recorded: who asked, from which version to which.
-	tx, err := p.Ledger.Begin(ctx)
-	if err != nil {
-		return old.Version, err
+	p.Log.Info("policy reloaded", "asked_by", actor, "from", short(old.Version), "to", short(cat.Version), "systems", len(cat.Systems))
+	res := api.ReloadResult{Version: cat.Version}
+	if res.Replicas, err = p.askReplicas(ctx); err != nil {
+		p.Log.Warn("policy reload: cannot ask the replicas what they hold", "err", err)
 	}
-	tx.Audit(ledger.AuditEntry{At: p.Engine.Now().UTC(), Kind: "policy.reload", Actor: actor, Catalogue: cat.Version,
-		Details: map[string]string{"from": old.Version, "systems": fmt.Sprint(len(cat.Systems))}})
-	if err := tx.Commit(); err != nil {
-		return old.Version, err
-	}
-	p.Engine.SetCatalogue(cat)
-	p.Log.Info("policy reloaded", "asked_by", actor, "from", old.Version, "to", cat.Version, "systems", len(cat.Systems))
-	return cat.Version, nil
+	return res, nil
 }
 
 // ReloadOnSIGHUP reloads the catalogue on every SIGHUP, as `tilgang policy

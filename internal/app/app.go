@@ -1,6 +1,41 @@
 // Package app wires tilgang's parts into a running process: the embedded
 // `tilgang dev` (in-process NATS, SQLite, intake, executor, publisher, API,
-// health endpoints) and, later, the distributed `tilgang worker`.
+// health endpoints) and the distributed `tilgang worker`.
+//
+// The catalogue in force is kept in the ledger, not in each replica's
+// memory: the API calls are answered by any one replica (a queue group), so
+// a reload that changed only the answering replica's catalogue would leave
+// the others, the intake among them perhaps, deciding with the old one.
+// Instead:
+//
+//   - `policy reload` and SIGHUP, on whichever replica gets them, load that
+//     replica's policy files, validate them and store them (name ->
+//     contents, version, when, who) as the catalogue in force, with the
+//     policy.reload audit entry in the same transaction. The newest stored
+//     is in force, so every replica decides with the same files even when
+//     its own differ.
+//   - Every replica follows the ledger: when told on SyncSubject (core
+//     NATS, every replica hears it) and every SyncEvery as a backstop, it
+//     reads the version in force and loads the stored files when its own
+//     differs, checking them against its own connector instances. One that
+//     fails to load is logged, the replica keeps its catalogue and reports
+//     the failure.
+//   - The intake never decides with a stale catalogue: every batch
+//     transaction reads the version in force first (one small read per
+//     batch, not per message) and loads it when the engine's differs. When
+//     it cannot, the batch is handed back undecided and the intake gives
+//     its lease up, for a replica that can load it.
+//   - At start a replica stores its local files as the catalogue in force
+//     when the ledger holds another (or none), audited with actor "start":
+//     a rolling restart with new files moves every replica, and `tilgang
+//     dev` takes edited files on restart.
+//   - The reload asks every replica (a request on SyncSubject) to follow
+//     the ledger and answer with the version it holds, whether it holds
+//     the intake lease and its error, if any; it collects answers until a
+//     second after the last, for at most three seconds, and returns them.
+//
+// A batch that began before a reload committed may still commit with the
+// catalogue it read; every batch begun after decides with the new one.
 package app
 
 import (

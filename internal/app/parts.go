@@ -49,8 +49,19 @@ type Parts struct {
 	CallTimeout time.Duration
 	// Metrics, when set, are served on /metrics and fed by every part.
 	Metrics *metrics.Metrics
+	// ShutdownLimit is how long operations in flight may take to finish
+	// when stopping (default 30 s): then their connector calls and result
+	// commits are cancelled, and their claims lapse so they run again.
+	ShutdownLimit time.Duration
+	// SyncEvery is how often the replica checks, besides when told on
+	// SyncSubject, that it holds the catalogue in force (default 5 s).
+	SyncEvery time.Duration
 
 	ready atomic.Bool
+
+	catMu     sync.Mutex // one catalogue load at a time
+	catFailed string     // the version in force that failed to load here
+	catErr    error      // and why
 }
 
 // Run starts intake, executor, publisher, API and HTTP and stops them in
@@ -73,11 +84,26 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 			return err
 		}
 		in := &intake.Intake{Consumer: cons, Ledger: p.Ledger, Engine: p.Engine, Log: p.Log, Batch: p.Batch, Partitions: p.Partitions, Fence: fence, Observe: observe,
-			Committed: func() { exec.Wake(); pub.Wake() }}
+			Catalogue: p.followInTx, Committed: func() { exec.Wake(); pub.Wake() }}
 		return in.Run(c)
 	}
 
 	if err := streams.EnsureStreams(ctx, p.JS, p.Streams); err != nil {
+		return err
+	}
+	// The local files become the catalogue in force when the ledger holds
+	// another (or none): a rolling restart with new files moves everyone.
+	cat, changed, err := p.storeLocal(ctx, "start", false)
+	if err != nil {
+		return fmt.Errorf("catalogue: %w", err)
+	}
+	if changed {
+		p.Log.Info("catalogue: the local files are now the catalogue in force", "catalogue", short(cat.Version))
+		_ = p.NC.Publish(SyncSubject, nil) // the others follow now, not at their next check
+	}
+	followCtx, stopFollowing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopFollowing()
+	if err := p.followLedger(followCtx); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", httpAddr)
@@ -137,10 +163,23 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 			}
 		}()
 	}
-	var inWG, execWG sync.WaitGroup
+	var inWG sync.WaitGroup
 	inWG.Add(1)
-	execWG.Add(1)
-	start("executor", workCtx, func(c context.Context) error { defer execWG.Done(); return exec.Run(c) })
+	// The executor is not in wg: past the shutdown limit it is left behind
+	// when a connector call ignores being cancelled.
+	abortCtx, abortWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer abortWork()
+	execDone := make(chan struct{})
+	go func() {
+		defer close(execDone)
+		if err := exec.RunUntil(workCtx, abortCtx); err != nil && !errors.Is(err, context.Canceled) {
+			errs <- fmt.Errorf("executor: %w", err)
+		}
+	}()
+	stopExecutor := func() (abandoned bool) {
+		stopWork()
+		return p.finishWork(exec, execDone, abortWork)
+	}
 	if p.Lease == nil {
 		start("publisher", pubCtx, pub.Run)
 		start("intake", inCtx, func(c context.Context) error {
@@ -168,10 +207,16 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 		start("intake", inCtx, func(c context.Context) error {
 			defer inWG.Done()
 			return p.Lease.Run(c, func(active context.Context) error {
+				// The publisher stops with the intake: an intake that
+				// stops by itself (it cannot load the catalogue in force)
+				// gives the lease up, and the publishing with it.
+				active, stop := context.WithCancel(active)
+				defer stop()
 				var both sync.WaitGroup
 				both.Add(1)
 				go func() { defer both.Done(); _ = pub.Run(active) }()
 				err := runIntake(active)
+				stop()
 				both.Wait()
 				return err
 			})
@@ -179,7 +224,7 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 	}
 	if err := p.serveAPI(inCtx, pub); err != nil {
 		stopIntake()
-		stopWork()
+		stopExecutor()
 		stopPub()
 		wg.Wait()
 		return err
@@ -200,17 +245,14 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 	stopIntake()
 	inWG.Wait()
 	p.Log.Info("stopping: finishing operations in flight")
-	stopWork()
-	done := make(chan struct{})
-	go func() { execWG.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		p.Log.Warn("stopping: operations still in flight after 30 s; their claims will lapse and they run again")
-	}
+	abandoned := stopExecutor()
 	stopPub()
 	wg.Wait()
-	if !p.ReleaseOwn {
+	if abandoned {
+		// A call left running may still change its target: its claim must
+		// lapse, not be handed to another replica now.
+		p.Log.Warn("stopping: claims not released; they lapse")
+	} else if !p.ReleaseOwn {
 		// Hand unfinished claims back so other replicas need not wait for them to lapse.
 		if n, err := p.Ledger.ReleaseClaims(context.WithoutCancel(ctx), p.Holder); err == nil && n > 0 {
 			p.Log.Info("stopping: released claims", "operations", n)
@@ -218,4 +260,35 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 	}
 	p.Log.Info("stopped")
 	return failure
+}
+
+// finishWork waits for the stopped executor to finish the operations in
+// flight, for at most ShutdownLimit; then it cancels their calls and
+// commits and waits a little more (the limit again, at most 5 s). It
+// reports whether the executor was left behind, still running calls that
+// ignore being cancelled.
+func (p *Parts) finishWork(exec *executor.Executor, done <-chan struct{}, abort func()) (abandoned bool) {
+	limit := p.ShutdownLimit
+	if limit <= 0 {
+		limit = 30 * time.Second
+	}
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	select {
+	case <-done:
+		return false
+	case <-t.C:
+	}
+	p.Log.Warn("stopping: operations still in flight after the shutdown limit; cancelling their calls and commits: they run again",
+		"limit", limit, "operations", exec.InFlight())
+	abort()
+	t.Reset(min(limit, 5*time.Second))
+	select {
+	case <-done:
+		return false
+	case <-t.C:
+	}
+	p.Log.Error("stopping: abandoning operations whose connector calls ignore being cancelled; their claims lapse and they run again",
+		"operations", exec.InFlight())
+	return true
 }

@@ -65,6 +65,14 @@ func runWorkerChild() int {
 		return fail(err)
 	}
 	conns := connectors.Set{"noop": nc, "manual": manual.Connector{}}
+	if extra := os.Getenv("TILGANG_CHILD_EXTRA"); extra != "" {
+		// Another instance only this replica has.
+		ec, err := noop.Open(noop.Config{})
+		if err != nil {
+			return fail(err)
+		}
+		conns[extra] = ec
+	}
 	defer conns.Close()
 	err = app.Worker(ctx, app.WorkerOptions{Name: os.Getenv("TILGANG_CHILD_NAME"), NATS: os.Getenv("TILGANG_CHILD_NATS"), Ledger: store,
 		Principals: ps, Policies: os.Getenv("TILGANG_CHILD_POLICIES"), Connectors: conns,

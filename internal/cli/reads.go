@@ -332,11 +332,47 @@ func runPolicyReload(e *env, cmd *command, args []string) error {
 	if err := e.call(cmd, api.MethodPolicyReload, nil, &r); err != nil {
 		return err
 	}
-	if e.g.output == outputJSON {
-		return writeJSON(e.Stdout, r)
+	// Every replica that answered must hold the version now in force.
+	var behind []string
+	for _, rep := range r.Replicas {
+		switch {
+		case rep.Error != "":
+			behind = append(behind, fmt.Sprintf("%s holds %s: %s", rep.Replica, shortVersion(rep.Version), oneLine(rep.Error)))
+		case rep.Version != r.Version:
+			behind = append(behind, fmt.Sprintf("%s holds %s", rep.Replica, shortVersion(rep.Version)))
+		}
 	}
-	fmt.Fprintf(e.Stdout, "reloaded: catalogue %s\n", r.Version)
+	if e.g.output == outputJSON {
+		if err := writeJSON(e.Stdout, r); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(e.Stdout, "reloaded: catalogue %s\n", r.Version)
+		if len(r.Replicas) > 0 {
+			tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "REPLICA\tCATALOGUE\tINTAKE\tERROR")
+			for _, rep := range r.Replicas {
+				intake := "-"
+				if rep.Intake {
+					intake = "yes"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", rep.Replica, dash(shortVersion(rep.Version)), intake, dash(oneLine(rep.Error)))
+			}
+			tw.Flush()
+		}
+	}
+	if len(behind) > 0 {
+		return &exitError{code: exitFailed, msg: fmt.Sprintf("catalogue %s is in force, but not every replica holds it: %s",
+			shortVersion(r.Version), strings.Join(behind, "; "))}
+	}
 	return nil
+}
+
+func shortVersion(version string) string {
+	if len(version) > 12 {
+		return version[:12]
+	}
+	return version
 }
 
 func runTasks(e *env, cmd *command, args []string) error {

@@ -36,7 +36,8 @@ type world struct {
 	set      *principals.Set
 	store    *sqlledger.Store
 	now      time.Time
-	verify   func(context.Context) (ledger.VerifyReport, error) // default: the ledger's
+	verify   func(context.Context) (ledger.VerifyReport, error)      // default: the ledger's
+	reload   func(context.Context, string) (api.ReloadResult, error) // default: cat-v2, no replicas
 }
 
 func newWorld(t *testing.T) *world {
@@ -120,8 +121,13 @@ func (w *world) serveAPI(t *testing.T) {
 	if verify == nil {
 		verify = func(ctx context.Context) (ledger.VerifyReport, error) { return w.store.Verify(ctx, nil) }
 	}
-	srv := &api.Server{Ledger: w.store, Principals: func() *principals.Set { return w.set }, Verify: verify,
-		Reload: func(context.Context, string) (string, error) { return "cat-v2", nil }}
+	reload := w.reload
+	if reload == nil {
+		reload = func(context.Context, string) (api.ReloadResult, error) {
+			return api.ReloadResult{Version: "cat-v2"}, nil
+		}
+	}
+	srv := &api.Server{Ledger: w.store, Principals: func() *principals.Set { return w.set }, Verify: verify, Reload: reload}
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(sctx, w.nc) }()

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ror-ikt/tilgang/internal/executor"
 	"github.com/ror-ikt/tilgang/internal/streams"
 )
 
@@ -140,8 +141,12 @@ func (c *Config) Validate() error {
 	if c.Executor.CallTimeout <= 0 {
 		add("executor.call_timeout", "%s must be longer than 0s", c.Executor.CallTimeout)
 	}
-	if c.Executor.ClaimLease <= c.Executor.CallTimeout {
-		add("executor.claim_lease", "%s must be longer than executor.call_timeout (%s): a claim must outlive the call it covers", c.Executor.ClaimLease, c.Executor.CallTimeout)
+	// The longest call a claim covers is a bulk call (many memberships of
+	// one group at once), which the executor gives up to
+	// executor.MaxBulkTimeouts call timeouts.
+	if longest := executor.MaxBulkTimeouts * c.Executor.CallTimeout; c.Executor.ClaimLease <= longest {
+		add("executor.claim_lease", "%s must be longer than executor.call_timeout (%s) × %d = %s, the longest a bulk call may take: a claim must outlive the call it covers",
+			c.Executor.ClaimLease, c.Executor.CallTimeout, executor.MaxBulkTimeouts, longest)
 	}
 	if c.Executor.MaxAttempts < 1 {
 		add("executor.max_attempts", "%d must be at least 1", c.Executor.MaxAttempts)

@@ -9,6 +9,17 @@
 // arrived in one transaction (falling back to one transaction per result
 // when that fails), so a burst of joiners costs a few commits, not two per
 // operation.
+//
+// A connector call never outlives its claim: when the claim lapses, another
+// executor claims the operation and calls again. A single call gets
+// Timeout; a bulk call (connectors.Bulk) one Timeout per 20 accounts, at
+// most MaxBulkTimeouts of them, so the config can require the claim lease to
+// be longer than that bound (config's validate does). Whatever the
+// settings, every call's deadline is also cut to its claim's end, less a
+// tenth of the lease left for recording the result. A bulk call is bounded
+// rather than its claim extended while it runs: an extension is one more
+// write per call that can fail, and a bulk call cut short loses nothing,
+// since the accounts it did not reach fail as unavailable and are retried.
 package executor
 
 import (
@@ -50,6 +61,28 @@ type Executor struct {
 	wake     chan struct{}
 	once     sync.Once
 	inflight atomic.Int64
+
+	runningMu sync.Mutex
+	running   map[int64]bool // ids of the operations in flight
+}
+
+// MaxBulkTimeouts bounds a bulk call: it gets one Timeout per 20 accounts,
+// from one up to this many Timeouts.
+const MaxBulkTimeouts = 2
+
+// bulkTimeout is the time a bulk call for n accounts gets.
+func bulkTimeout(timeout time.Duration, n int) time.Duration {
+	return timeout * time.Duration(min(1+n/20, MaxBulkTimeouts))
+}
+
+// callContext bounds a connector call by d and by the claim's end (less
+// the margin left for recording the result).
+func (x *Executor) callContext(ctx context.Context, d time.Duration, claimEnd time.Time) (context.Context, context.CancelFunc) {
+	deadline := time.Now().Add(d)
+	if end := claimEnd.Add(-x.Lease / 10); end.Before(deadline) {
+		deadline = end
+	}
+	return context.WithDeadline(ctx, deadline)
 }
 
 func (x *Executor) init() {
@@ -64,7 +97,33 @@ func (x *Executor) init() {
 		if x.Workers == 0 {
 			x.Workers = 32
 		}
+		x.running = map[int64]bool{}
 	})
+}
+
+// InFlight lists the ids of the operations in flight, in id order.
+func (x *Executor) InFlight() []int64 {
+	x.init()
+	x.runningMu.Lock()
+	defer x.runningMu.Unlock()
+	ids := make([]int64, 0, len(x.running))
+	for id := range x.running {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+func (x *Executor) track(ops []ledger.Operation, on bool) {
+	x.runningMu.Lock()
+	defer x.runningMu.Unlock()
+	for _, op := range ops {
+		if on {
+			x.running[op.ID] = true
+		} else {
+			delete(x.running, op.ID)
+		}
+	}
 }
 
 // Wake tells the executor that new work may be due. It never blocks.
@@ -86,6 +145,14 @@ type record struct {
 // Run claims and runs operations until ctx ends; operations in flight then
 // finish (each call is bounded by Timeout) and their results are recorded.
 func (x *Executor) Run(ctx context.Context) error {
+	return x.RunUntil(ctx, context.WithoutCancel(ctx))
+}
+
+// RunUntil is Run, except that when abort ends (a shutdown limit passed),
+// the connector calls and result commits still in flight are cancelled:
+// their claims lapse and the operations run again, as after a crash. A
+// connector call that ignores its context keeps RunUntil from returning.
+func (x *Executor) RunUntil(ctx, abort context.Context) error {
 	x.init()
 	if x.ReleaseOwn {
 		if n, err := x.Ledger.ReleaseClaims(ctx, x.Holder); err != nil {
@@ -94,7 +161,7 @@ func (x *Executor) Run(ctx context.Context) error {
 			x.Log.Info("executor: released the claims of the previous run", "operations", n)
 		}
 	}
-	bg := context.WithoutCancel(ctx)
+	bg := abort
 	records := make(chan record, 4*x.Workers)
 	recDone := make(chan struct{})
 	go func() { defer close(recDone); x.recorder(bg, records) }()
@@ -110,6 +177,9 @@ func (x *Executor) Run(ctx context.Context) error {
 		// Claim when a quarter of the workers are free (or all are): each
 		// claim reads the queue, and one per finished operation would read
 		// it for every operation.
+		// The claims end a lease after this at the earliest (by the clock
+		// the calls' deadlines use).
+		claimEnd := time.Now().Add(x.Lease)
 		if free > 0 && (free >= max(1, x.Workers/4) || free == x.Workers) {
 			var err error
 			ops, err = x.Ledger.Claim(ctx, x.Holder, x.Engine.Now(), x.Lease, free)
@@ -122,18 +192,20 @@ func (x *Executor) Run(ctx context.Context) error {
 		for _, op := range singles {
 			x.inflight.Add(1)
 			wg.Add(1)
+			x.track([]ledger.Operation{op}, true)
 			go func(op ledger.Operation) {
-				defer func() { x.inflight.Add(-1); wg.Done(); x.Wake() }()
-				x.work(bg, op, records, pre)
+				defer func() { x.track([]ledger.Operation{op}, false); x.inflight.Add(-1); wg.Done(); x.Wake() }()
+				x.work(bg, op, records, pre, claimEnd)
 			}(op)
 		}
 		for _, group := range bulks {
 			n := int64(len(group))
 			x.inflight.Add(n)
 			wg.Add(1)
+			x.track(group, true)
 			go func() {
-				defer func() { x.inflight.Add(-n); wg.Done(); x.Wake() }()
-				x.bulk(bg, group, records, pre)
+				defer func() { x.track(group, false); x.inflight.Add(-n); wg.Done(); x.Wake() }()
+				x.bulk(bg, group, records, pre, claimEnd)
 			}()
 		}
 		if len(ops) > 0 && len(ops) == free {
@@ -259,14 +331,14 @@ func (x *Executor) inTx(ctx context.Context, f func(tx ledger.Tx) error) error {
 }
 
 // work runs one operation and sends its result to the recorder.
-func (x *Executor) work(ctx context.Context, op ledger.Operation, out chan<- record, pre *known) {
+func (x *Executor) work(ctx context.Context, op ledger.Operation, out chan<- record, pre *known, claimEnd time.Time) {
 	switch {
 	case op.Connector == ledger.Internal:
 		out <- record{op: op, apply: func(tx ledger.Tx) error { return x.Engine.RunInternal(tx, op) }}
 	case x.Engine.IsManual(op.Connector):
 		out <- record{op: op, apply: func(tx ledger.Tx) error { return x.Engine.Waiting(tx, op) }}
 	default:
-		x.call(ctx, op, out, pre)
+		x.call(ctx, op, out, pre, claimEnd)
 	}
 }
 
@@ -329,7 +401,7 @@ func (x *Executor) fail(op ledger.Operation, cause error) record {
 }
 
 // call runs a connector operation.
-func (x *Executor) call(ctx context.Context, op ledger.Operation, out chan<- record, pre *known) {
+func (x *Executor) call(ctx context.Context, op ledger.Operation, out chan<- record, pre *known, claimEnd time.Time) {
 	log := x.log(op)
 	conn, ok := x.Connectors[op.Connector]
 	if !ok {
@@ -356,7 +428,7 @@ func (x *Executor) call(ctx context.Context, op ledger.Operation, out chan<- rec
 			acct.Ref = a.Ref
 		}
 	}
-	cctx, cancel := context.WithTimeout(ctx, x.Timeout)
+	cctx, cancel := x.callContext(ctx, x.Timeout, claimEnd)
 	defer cancel()
 	if op.Kind == ledger.KindEnsureAccount && op.Target == nil {
 		target, err := conn.Resolve(cctx, person.Person, acct.Ref)
@@ -444,7 +516,7 @@ func (x *Executor) bulkGroups(ops []ledger.Operation) (singles []ledger.Operatio
 
 // bulk runs one entitlement's grants (or revokes) in one call and records
 // each result on its own.
-func (x *Executor) bulk(ctx context.Context, ops []ledger.Operation, out chan<- record, pre *known) {
+func (x *Executor) bulk(ctx context.Context, ops []ledger.Operation, out chan<- record, pre *known, claimEnd time.Time) {
 	conn := x.Connectors[ops[0].Connector].(connectors.Bulk)
 	var accounts []connectors.Account
 	var ready []ledger.Operation
@@ -475,7 +547,7 @@ func (x *Executor) bulk(ctx context.Context, ops []ledger.Operation, out chan<- 
 	if len(ready) == 0 {
 		return
 	}
-	cctx, cancel := context.WithTimeout(ctx, x.Timeout*time.Duration(1+len(ready)/20))
+	cctx, cancel := x.callContext(ctx, bulkTimeout(x.Timeout, len(ready)), claimEnd)
 	defer cancel()
 	start := time.Now()
 	var errs []error

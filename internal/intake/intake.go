@@ -12,6 +12,10 @@
 // arrives at an idle intake is committed at once, and under load batches
 // grow. Batches commit one after another, in stream order.
 //
+// Every transaction first checks that the engine decides with the
+// catalogue the ledger holds in force (Intake.Catalogue); a batch is never
+// decided with a stale one.
+//
 // Only this package acks, naks or terminates messages.
 package intake
 
@@ -57,6 +61,15 @@ type Intake struct {
 	Fence func(tx ledger.Tx) error
 	// Observe, when set, is told each message's outcome.
 	Observe func(in engine.Input, out engine.Outcome, meta *jetstream.MsgMetadata)
+	// Catalogue, when set, is called first in every transaction that
+	// applies messages: it makes the engine decide with the catalogue the
+	// ledger holds in force (one small read; loading it when the engine has
+	// another), and fails when that cannot be loaded here. No batch is
+	// decided with a stale catalogue: on such a failure the batch is handed
+	// back, Run returns the error, and the lease goes to a replica that may
+	// load it. A failure of kind Unavailable is the ledger's and is waited
+	// out like any other.
+	Catalogue func(tx ledger.Tx) error
 }
 
 // commitGrace is how long a transaction under way may still take to
@@ -391,17 +404,27 @@ const maxTries = 4
 var batchRetries = []time.Duration{20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond}
 
 // handBack returns the items to JetStream when this replica lost the
-// intake lease; it returns that error, nil when err is another.
+// intake lease or cannot load the catalogue in force; it returns that
+// error, nil when err is another.
 func (in *Intake) handBack(items []item, err error) error {
 	var lost *leaseLost
-	if !errors.As(err, &lost) {
+	var stale *staleCatalogue
+	var stop error
+	switch {
+	case errors.As(err, &lost):
+		in.Log.Warn("intake: lease lost; returning the batch", "size", len(items), "err", err)
+		stop = lost
+	case errors.As(err, &stale):
+		in.Log.Error("intake: the catalogue in force cannot be loaded on this replica; returning the batch undecided and stopping",
+			"size", len(items), "err", err)
+		stop = stale
+	default:
 		return nil
 	}
-	in.Log.Warn("intake: lease lost; returning the batch", "size", len(items), "err", err)
 	for _, it := range items {
 		_ = it.msg.Nak()
 	}
-	return lost
+	return stop
 }
 
 func isLost(err error) bool {
@@ -453,6 +476,15 @@ func (in *Intake) commit(ctx context.Context, items []item) error {
 	tx, err := in.Ledger.Begin(ctx)
 	if err != nil {
 		return err
+	}
+	if in.Catalogue != nil {
+		if err := in.Catalogue(tx); err != nil {
+			tx.Rollback()
+			if tilgang.KindOf(err) == tilgang.Unavailable {
+				return err
+			}
+			return &staleCatalogue{err}
+		}
 	}
 	ins := make([]engine.Input, len(items))
 	for i := range items {
@@ -664,6 +696,15 @@ func (b *errBox) get() error {
 	}
 	return b.err
 }
+
+// staleCatalogue is a batch not decided because the catalogue the ledger
+// holds in force could not be loaded.
+type staleCatalogue struct{ err error }
+
+func (e *staleCatalogue) Error() string {
+	return "not deciding with a stale catalogue: " + e.err.Error()
+}
+func (e *staleCatalogue) Unwrap() error { return e.err }
 
 // leaseLost is a commit refused because this replica no longer holds the
 // intake lease.

@@ -47,6 +47,11 @@ type Ledger interface {
 	PendingEvents(ctx context.Context, n int) ([]Event, error)
 	// MarkPublished records that the events were published.
 	MarkPublished(ctx context.Context, ids []int64) error
+	// CatalogueVersion is the version of the catalogue in force (the newest
+	// stored), "" when none is stored.
+	CatalogueVersion(ctx context.Context) (string, error)
+	// Catalogue reads the catalogue in force, nil when none is stored.
+	Catalogue(ctx context.Context) (*Catalogue, error)
 	Close() error
 }
 
@@ -152,6 +157,14 @@ type Tx interface {
 	// time as it can. Commit flushes whatever is left itself.
 	Flush() error
 
+	// CatalogueVersion and Catalogue read the catalogue in force, as
+	// Ledger's do, in this transaction and without locking it: the intake
+	// checks that it decides with it, one small read per transaction.
+	CatalogueVersion() (string, error)
+	Catalogue() (*Catalogue, error)
+	// PutCatalogue stores c as the catalogue in force.
+	PutCatalogue(c Catalogue) error
+
 	// Audit appends an entry to the chain at Commit.
 	Audit(e AuditEntry)
 	// Emit queues an event to be published after Commit.
@@ -159,6 +172,17 @@ type Tx interface {
 
 	Commit() error
 	Rollback() error
+}
+
+// Catalogue is a policy catalogue as the ledger keeps it: the newest stored
+// is the one in force, and every replica decides with it, whatever its own
+// files say.
+type Catalogue struct {
+	Version string            // the catalogue version of Files (policy.Catalogue.Version)
+	Files   map[string][]byte // the policy files by name
+	At      time.Time
+	Actor   string // who made it the one in force: an operator, "sighup", "start"
+	Holder  string // the replica that stored it
 }
 
 // MsgOutcome is what RecordMessage found.

@@ -61,6 +61,10 @@ func schema(d dialect) []string {
 			at BIGINT NOT NULL, published INTEGER NOT NULL)`,
 		`CREATE INDEX IF NOT EXISTS events_unpublished ON events (published, id)`,
 		`CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, token BIGINT NOT NULL, expires BIGINT NOT NULL)`,
+		// The catalogue in force is the newest row (catalogue.go).
+		`CREATE TABLE IF NOT EXISTS catalogues (
+			id ` + serial + `, version TEXT NOT NULL, files TEXT NOT NULL, at BIGINT NOT NULL,
+			actor TEXT NOT NULL, holder TEXT NOT NULL)`,
 	}
 }
 
