@@ -280,6 +280,7 @@ func (s *Store) Verify(ctx context.Context, anchor *ledger.Head) (ledger.VerifyR
 	grantWho := map[string][3]string{} // grant -> person, system, role as chained
 	textFirst := map[string]int64{}    // text hash -> the first row that chains it
 	var anchorHash string
+	more := newBeside()
 	for rows.Next() {
 		var (
 			seq, at                    int64
@@ -319,6 +320,7 @@ func (s *Store) Verify(ctx context.Context, anchor *ledger.Head) (ledger.VerifyR
 		}
 		rep.Head = ledger.Head{Seq: seq, Hash: hash}
 		rep.Rows++
+		more.row(seq, &c, chainedAt)
 		if anchor != nil && seq == anchor.Seq {
 			anchorHash = hash
 		}
@@ -414,6 +416,12 @@ func (s *Store) Verify(ctx context.Context, anchor *ledger.Head) (ledger.VerifyR
 			more = fmt.Sprintf(" (and %d more)", len(missing)-1)
 		}
 		return fail(0, "grant %s is in the chain (row %d) but not in the grant table: deleted%s", missing[0], grantRow[missing[0]], more)
+	}
+	if seq, problem, err := more.check(ctx, rtx); err != nil || problem != "" {
+		if err != nil {
+			return rep, err
+		}
+		return fail(seq, "%s", problem)
 	}
 	rep.Grants = len(seen)
 	rep.OK = true
