@@ -101,9 +101,12 @@ type Reader interface {
 	// Head is the chain's newest {seq, hash}; seq 0 when empty.
 	Head(ctx context.Context) (Head, error)
 	// Verify checks the chain row by row, that it still reaches the anchor
-	// (the newest published head, nil when none is known), and that the
-	// grant table agrees with the transitions the chain records. The report
-	// names the first problem; err is only for failing to read.
+	// (the newest published head, nil when none is known), that the grant
+	// table agrees with the transitions the chain records (state, person,
+	// system, role, requester, approvers, valid_until, entitlements), that
+	// every operation traces to the chain, and that free text is kept
+	// unchanged unless a chained erasure covers it. The report names the
+	// first problem; err is only for failing to read.
 	Verify(ctx context.Context, anchor *Head) (VerifyReport, error)
 	Stats(ctx context.Context) (Stats, error)
 }

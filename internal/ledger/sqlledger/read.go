@@ -253,7 +253,8 @@ func (s *Store) Head(ctx context.Context) (ledger.Head, error) {
 // rows leave the chain short of the anchor. The person, system and time
 // columns beside each row must agree with its bytes (they select rows for
 // `audit --person`, so an edit there could hide a row), and kept free text
-// must still hash to the hash its rows chain.
+// must still hash to the hash its rows chain. Then the tables beside the
+// chain are compared with what it records (verify_more.go).
 func (s *Store) Verify(ctx context.Context, anchor *ledger.Head) (ledger.VerifyReport, error) {
 	rep := ledger.VerifyReport{Head: ledger.Head{Hash: genesis}}
 	fail := func(seq int64, format string, args ...any) (ledger.VerifyReport, error) {
