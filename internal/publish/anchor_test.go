@@ -194,6 +194,9 @@ func TestForgedAnchorIsIgnored(t *testing.T) {
 	require.Contains(t, rep.Ignored[0], "is not an anchor by worker")
 	require.Contains(t, rep.Ignored[1], "is not signed by the worker's key")
 
+	// A publisher that starts now (another replica, a restart) finds the
+	// last signed anchor behind the forged ones.
+	w.pub = &publish.Publisher{JS: w.js, Ledger: w.store, Log: w.pub.Log, Key: w.key, Refused: w.pub.Refused}
 	w.rows(2)
 	require.Equal(t, int64(5), w.anchor().Seq, "anchoring goes on")
 	rep, err = w.pub.Verify(ctx)

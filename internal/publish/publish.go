@@ -54,6 +54,7 @@ type Publisher struct {
 	wake     chan struct{}
 	once     sync.Once
 	anchorMu sync.Mutex
+	anchored *ledger.Anchor // the last signed anchor seen, under anchorMu
 }
 
 func (p *Publisher) init() {
@@ -246,6 +247,7 @@ func (p *Publisher) Anchor(ctx context.Context) (*ledger.Head, error) {
 	if _, err := p.JS.PublishMsg(ctx, m); err != nil {
 		return nil, fmt.Errorf("publish: anchor: %w", err)
 	}
+	p.anchored = &a
 	return &head, nil
 }
 
@@ -260,13 +262,18 @@ func (p *Publisher) lastAnchor(ctx context.Context) (*ledger.Anchor, error) {
 	}
 	keys := p.workerKeys()
 	if a, err := openAnchor(raw, keys); err == nil {
+		p.anchored = &a
 		return &a, nil
+	}
+	if p.anchored != nil {
+		return p.anchored, nil
 	}
 	all, _, err := Anchors(ctx, p.JS, keys)
 	if err != nil || len(all) == 0 {
 		return nil, err
 	}
-	return &all[len(all)-1], nil
+	p.anchored = &all[len(all)-1]
+	return p.anchored, nil
 }
 
 // openAnchor decodes an anchor and checks that the worker signed it with
