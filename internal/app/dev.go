@@ -117,7 +117,12 @@ func runDev(ctx context.Context, o DevOptions) error {
 
 	eng := engine.New(cat, ps, conns, time.Now, log)
 	eng.SealTo = principals.DevID // DESIGN.md: in dev, credentials are sealed to dev
-	p := &Parts{Log: log, NC: nc, JS: js, Ledger: store, Engine: eng, Connectors: conns, PoliciesDir: o.Policies, Holder: "dev", ReleaseOwn: true}
+	wk, err := principals.EnsureWorkerKey(o.Data)
+	if err != nil {
+		return err
+	}
+	p := &Parts{Log: log, NC: nc, JS: js, Ledger: store, Engine: eng, Connectors: conns, PoliciesDir: o.Policies, Holder: "dev", ReleaseOwn: true,
+		WorkerKey: wk}
 	defer p.ReloadOnSIGHUP(ctx)()
 	return p.Run(ctx, o.HTTP, func(httpAddr string) {
 		if o.Ready != nil {

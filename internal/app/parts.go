@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors"
@@ -56,6 +58,9 @@ type Parts struct {
 	// SyncEvery is how often the replica checks, besides when told on
 	// SyncSubject, that it holds the catalogue in force (default 5 s).
 	SyncEvery time.Duration
+	// WorkerKey signs audit anchors (the seed of the service principal
+	// worker); without it none are published.
+	WorkerKey nkeys.KeyPair
 
 	ready atomic.Bool
 
@@ -69,7 +74,10 @@ type Parts struct {
 // finishes what is in flight, then the publisher sends what is left and a
 // last anchor. The caller closes the ledger last.
 func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr string)) error {
-	pub := &publish.Publisher{JS: p.JS, Ledger: p.Ledger, Log: p.Log}
+	pub := &publish.Publisher{JS: p.JS, Ledger: p.Ledger, Log: p.Log, Key: p.WorkerKey, WorkerKeys: p.workerKeys}
+	if p.Metrics != nil {
+		pub.Refused = func(string) { p.Metrics.AnchorRefused.Inc() }
+	}
 	exec := &executor.Executor{Ledger: p.Ledger, Engine: p.Engine, Connectors: p.Connectors, Log: p.Log, Holder: p.Holder,
 		ReleaseOwn: p.ReleaseOwn, Committed: pub.Wake, Workers: p.Workers, Lease: p.ClaimLease, Timeout: p.CallTimeout}
 	var observe func(engine.Input, engine.Outcome, *jetstream.MsgMetadata)
@@ -291,4 +299,19 @@ func (p *Parts) finishWork(exec *executor.Executor, done <-chan struct{}, abort 
 	p.Log.Error("stopping: abandoning operations whose connector calls ignore being cancelled; their claims lapse and they run again",
 		"operations", exec.InFlight())
 	return true
+}
+
+// workerKeys are the keys anchors are verified with: the worker
+// principal's in the principals file, and the key this process signs with.
+func (p *Parts) workerKeys() []string {
+	var keys []string
+	if w, ok := p.Engine.Principals().Get(publish.WorkerActor); ok && w.Key != "" {
+		keys = append(keys, w.Key)
+	}
+	if p.WorkerKey != nil {
+		if pub, err := p.WorkerKey.PublicKey(); err == nil && !slices.Contains(keys, pub) {
+			keys = append(keys, pub)
+		}
+	}
+	return keys
 }

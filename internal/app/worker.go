@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/ror-ikt/tilgang/connectors"
 	"github.com/ror-ikt/tilgang/internal/engine"
@@ -28,6 +29,7 @@ type WorkerOptions struct {
 	Streams     streams.Options
 	Ledger      ledger.Ledger
 	Principals  *principals.Set
+	WorkerKey   nkeys.KeyPair // signs audit anchors; without it none are published
 	Policies    string
 	Connectors  connectors.Set
 	HTTP        string
@@ -89,7 +91,10 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 		}}
 	p := &Parts{Log: log, NC: nc, JS: js, Ledger: o.Ledger, Engine: eng, Connectors: o.Connectors, Streams: o.Streams,
 		PoliciesDir: o.Policies, Holder: o.Name, Lease: l, Batch: o.Batch, Partitions: o.Partitions, Workers: o.Workers, ClaimLease: o.ClaimLease,
-		CallTimeout: o.CallTimeout, Metrics: m}
+		CallTimeout: o.CallTimeout, Metrics: m, WorkerKey: o.WorkerKey}
+	if o.WorkerKey == nil {
+		log.Error("worker: no worker_key: audit anchors are not published, so rewritten or deleted chain rows go unnoticed")
+	}
 	defer p.ReloadOnSIGHUP(ctx)()
 	return p.Run(ctx, o.HTTP, o.Ready)
 }

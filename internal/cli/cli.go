@@ -396,7 +396,7 @@ func init() {
 			summary: "list audit chain rows that you may see"},
 		{name: "audit verify", group: groupRead, run: runAuditVerify,
 			usage:   "audit verify",
-			summary: "verify the audit chain against its newest anchor (operators and auditors)"},
+			summary: "verify the audit chain and the tables beside it against every signed anchor (operators and auditors)"},
 		{name: "policy reload", group: groupRead, run: runPolicyReload,
 			usage:   "policy reload",
 			summary: "make the worker reload the policy catalogue (operators)"},

@@ -557,13 +557,15 @@ func commandNames() []string {
 func TestAuditVerifyProblem(t *testing.T) {
 	w := newWorld(t)
 	w.verify = func(context.Context) (ledger.VerifyReport, error) {
-		return ledger.VerifyReport{Rows: 2, Head: ledger.Head{Seq: 2, Hash: "ab12"}, BadSeq: 3,
+		return ledger.VerifyReport{Rows: 2, Head: ledger.Head{Seq: 2, Hash: "ab12"}, BadSeq: 3, Anchors: 1,
+			Ignored: []string{"stream message 7 is not signed by the worker's key"},
 			Problem: "the chain ends at row 2 but row 3 was anchored: the newest rows were deleted"}, nil
 	}
 	w.serveAPI(t)
 	code, out, errOut := w.run(t, nil, "audit", "verify")
 	require.Equal(t, 1, code)
-	require.Equal(t, "rows 2\nhead 2 ab12\ngrants 0\nok false\nfirst bad row 3\nproblem the chain ends at row 2 but row 3 was anchored: the newest rows were deleted\n", out)
+	require.Equal(t, "rows 2\nhead 2 ab12\ngrants 0\nanchors 1\nignored anchor: stream message 7 is not signed by the worker's key\nok false\n"+
+		"first bad row 3\nproblem the chain ends at row 2 but row 3 was anchored: the newest rows were deleted\n", out)
 	require.Contains(t, errOut, "the audit chain does not verify")
 
 	code, out, _ = w.run(t, nil, "audit", "verify", "--output", "json")

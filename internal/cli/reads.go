@@ -308,7 +308,14 @@ func runAuditVerify(e *env, cmd *command, args []string) error {
 			return err
 		}
 	} else {
-		fmt.Fprintf(e.Stdout, "rows %d\nhead %d %s\ngrants %d\nok %t\n", rep.Rows, rep.Head.Seq, rep.Head.Hash, rep.Grants, rep.OK)
+		fmt.Fprintf(e.Stdout, "rows %d\nhead %d %s\ngrants %d\nanchors %d\n", rep.Rows, rep.Head.Seq, rep.Head.Hash, rep.Grants, rep.Anchors)
+		for _, why := range rep.Ignored {
+			fmt.Fprintf(e.Stdout, "ignored anchor: %s\n", why)
+		}
+		fmt.Fprintf(e.Stdout, "ok %t\n", rep.OK)
+		if rep.OK && rep.Problem != "" {
+			fmt.Fprintf(e.Stdout, "%s\n", rep.Problem)
+		}
 		if !rep.OK {
 			bad := "-"
 			if rep.BadSeq > 0 {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/nats-io/nkeys"
+
 	"github.com/ror-ikt/tilgang/connectors"
 	"github.com/ror-ikt/tilgang/internal/app"
 	"github.com/ror-ikt/tilgang/internal/config"
@@ -25,6 +27,12 @@ func runWorkerConfig(e *env, path string) error {
 	ps, err := principals.Load(cfg.Principals)
 	if err != nil {
 		return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: principals: %v", err)}
+	}
+	var workerKey nkeys.KeyPair
+	if cfg.WorkerKey != "" {
+		if workerKey, err = principals.LoadSeed(cfg.WorkerKey); err != nil {
+			return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: worker_key: %v", err)}
+		}
 	}
 	dsn, err := cfg.DSN()
 	if err != nil {
@@ -58,7 +66,7 @@ func runWorkerConfig(e *env, path string) error {
 	}
 	err = app.Worker(e.ctx, app.WorkerOptions{
 		Name: cfg.Name, NATS: cfg.NATS.URL, NATSOptions: natsOpts, Streams: cfg.StreamOptions(), Ledger: store,
-		Principals: ps, Policies: cfg.Policies, Connectors: conns, HTTP: cfg.HTTP, Log: log,
+		Principals: ps, WorkerKey: workerKey, Policies: cfg.Policies, Connectors: conns, HTTP: cfg.HTTP, Log: log,
 		Batch: cfg.Intake.Batch, Partitions: partitions, Workers: cfg.Executor.Workers, LeaseTTL: cfg.Intake.LeaseTTL,
 		ClaimLease: cfg.Executor.ClaimLease, CallTimeout: cfg.Executor.CallTimeout, MaxAttempts: cfg.Executor.MaxAttempts,
 		Ready: func(httpAddr string) {

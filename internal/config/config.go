@@ -67,6 +67,7 @@ const DefaultDSNEnv = "TILGANG_LEDGER_DSN"
 //	  dsn: ""                    # inline (never with a password)
 //	  max_conns: 8
 //	principals: /etc/tilgang/principals.yaml
+//	worker_key: /etc/tilgang/keys/worker.nk  # the seed of principal worker: signs audit anchors
 //	policies: /etc/tilgang/policies
 //	http: 127.0.0.1:8480         # /healthz, /readyz, /metrics
 //	intake: {batch: 256, lease_ttl: 10s}
@@ -78,10 +79,13 @@ const DefaultDSNEnv = "TILGANG_LEDGER_DSN"
 //
 // Durations are Go durations ("10s", "1m30s").
 type Config struct {
-	Name       string               `yaml:"name"`
-	NATS       NATS                 `yaml:"nats"`
-	Ledger     Ledger               `yaml:"ledger"`
-	Principals string               `yaml:"principals"`
+	Name       string `yaml:"name"`
+	NATS       NATS   `yaml:"nats"`
+	Ledger     Ledger `yaml:"ledger"`
+	Principals string `yaml:"principals"`
+	// WorkerKey names the file holding the seed of the service principal
+	// worker, which signs audit anchors.
+	WorkerKey  string               `yaml:"worker_key"`
 	Policies   string               `yaml:"policies"`
 	HTTP       string               `yaml:"http"`
 	Intake     Intake               `yaml:"intake"`

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/ror-ikt/tilgang"
@@ -19,10 +20,15 @@ import (
 // outbox.
 
 // planner plans operations caused by one message (seq) at now, in tx.
+// Every operation it queues is chained (its ledger.DigestOp under
+// "op.<id>" in an operations.planned entry: one for all of a decision's
+// operations when it plans several), and the executor runs only
+// operations the chain records so.
 type planner struct {
-	tx  ledger.Tx
-	now time.Time
-	seq uint64
+	tx    ledger.Tx
+	now   time.Time
+	seq   uint64
+	batch *ledger.AuditEntry // the entry being filled, nil: one each
 }
 
 func planAt(tx ledger.Tx, now time.Time, seq uint64) planner {
@@ -36,7 +42,47 @@ func (p planner) queue(op ledger.Operation) (int64, error) {
 		op.DueAt = p.now
 	}
 	op.NextAt, op.Seq, op.State, op.Created, op.Updated = op.DueAt, p.seq, ledger.OpQueued, p.now, p.now
-	return p.tx.InsertOperation(op)
+	return p.insert(op)
+}
+
+// insert adds op to the outbox and chains it.
+func (p planner) insert(op ledger.Operation) (int64, error) {
+	id, err := p.tx.InsertOperation(op)
+	if err != nil {
+		return 0, err
+	}
+	op.ID = id
+	if p.batch == nil {
+		e := plannedEntry(p.now, op)
+		p.tx.Audit(e)
+		return id, nil
+	}
+	if p.batch.Details == nil {
+		*p.batch = plannedEntry(p.now, op)
+	} else {
+		p.batch.Details[fmt.Sprintf("op.%d", id)] = ledger.DigestOp(op)
+	}
+	return id, nil
+}
+
+func plannedEntry(now time.Time, op ledger.Operation) ledger.AuditEntry {
+	return ledger.AuditEntry{At: now, Kind: "operations.planned", Person: op.Person, Actor: Worker, GrantID: op.GrantID,
+		Details: map[string]string{fmt.Sprintf("op.%d", op.ID): ledger.DigestOp(op)}}
+}
+
+// batched returns a planner that chains the operations it queues in one
+// entry, written by done.
+func (p planner) batched() planner {
+	p.batch = &ledger.AuditEntry{}
+	return p
+}
+
+// done writes the batch's entry, if it planned anything.
+func (p planner) done() {
+	if p.batch != nil && p.batch.Details != nil {
+		p.tx.Audit(*p.batch)
+		p.batch.Details = nil
+	}
 }
 
 // cancel cancels a queued or waiting operation.
@@ -51,6 +97,8 @@ func (p planner) cancel(op ledger.Operation) error {
 // started, or the enable of an account a leave disabled; then one grant per
 // entitlement. It returns how many operations it planned under g.
 func (p planner) provision(g *ledger.Grant, person *ledger.PersonRow) (int, error) {
+	p = p.batched()
+	defer p.done()
 	pending, err := p.tx.PersonOperations(g.Person, ledger.OpQueued, ledger.OpClaimed, ledger.OpWaiting)
 	if err != nil {
 		return 0, err
@@ -200,7 +248,7 @@ func (p planner) handOver(g *ledger.Grant, op ledger.Operation) error {
 	}
 	moved := op
 	moved.GrantID, moved.State, moved.Attempts, moved.Updated = heir, ledger.OpQueued, 0, p.now
-	if moved.ID, err = p.tx.InsertOperation(moved); err != nil {
+	if moved.ID, err = p.insert(moved); err != nil {
 		return err
 	}
 	for _, o := range pending {
@@ -210,7 +258,7 @@ func (p planner) handOver(g *ledger.Grant, op ledger.Operation) error {
 		}
 		again := o
 		again.Updated = p.now
-		if _, err := p.tx.InsertOperation(again); err != nil {
+		if _, err := p.insert(again); err != nil {
 			return err
 		}
 		if err := p.cancel(o); err != nil {
@@ -237,6 +285,8 @@ func chainLess(a, b ledger.Operation) bool {
 // person holds or is about to hold, whichever grant gave it. It returns how
 // many it planned.
 func (p planner) revokes(g *ledger.Grant) (int, error) {
+	p = p.batched()
+	defer p.done()
 	others, err := p.tx.GrantsOf(g.Person)
 	if err != nil {
 		return 0, err

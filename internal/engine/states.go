@@ -143,7 +143,7 @@ func (e *Engine) move(tx ledger.Tx, now time.Time, g *ledger.Grant, to tilgang.G
 	}
 	tx.Audit(ledger.AuditEntry{At: now, Kind: "grant.state", Person: g.Person, Actor: actor, Via: w.via, System: g.System, Role: g.Role,
 		GrantID: g.ID, RequestID: w.requestID, From: string(from), To: string(to), Catalogue: cat.Version, FileHash: fileHash,
-		Text: w.text, Details: w.details})
+		Text: w.text, Details: ledger.GrantDetails(*g, w.details)})
 	return nil
 }
 

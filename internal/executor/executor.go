@@ -187,6 +187,7 @@ func (x *Executor) RunUntil(ctx, abort context.Context) error {
 				x.Log.Warn("executor: claim failed", "err", err)
 			}
 		}
+		ops = x.traced(ctx, ops, records)
 		pre := x.prefetch(ctx, ops)
 		singles, bulks := x.bulkGroups(ops)
 		for _, op := range singles {
@@ -230,6 +231,32 @@ func (x *Executor) RunUntil(ctx, abort context.Context) error {
 		t.Stop()
 	}
 	return nil
+}
+
+// traced returns the operations the audit chain records as planned by
+// tilgang (ledger.Untraced); any other (a row put in the outbox behind the
+// ledger's back, or edited there) is not run: it fails at once, with an
+// error logged. When the chain cannot be read none runs now, and their
+// claims lapse.
+func (x *Executor) traced(ctx context.Context, ops []ledger.Operation, out chan<- record) []ledger.Operation {
+	if len(ops) == 0 {
+		return ops
+	}
+	bad, err := x.Ledger.Untraced(ctx, ops)
+	if err != nil {
+		x.Log.Warn("executor: cannot read the chain rows of the claimed operations; their claims lapse and they run later", "err", err)
+		return nil
+	}
+	kept := ops[:0:0]
+	for _, op := range ops {
+		if problem, ok := bad[op.ID]; ok {
+			x.log(op).Error("executor: refusing an operation the audit chain does not record", "problem", problem)
+			out <- x.fail(op, tilgang.Errorf(tilgang.Invalid, "not run: %s", problem))
+			continue
+		}
+		kept = append(kept, op)
+	}
+	return kept
 }
 
 // recorder commits what workers send, as many as have arrived at once.

@@ -14,6 +14,11 @@ package ledger
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/ror-ikt/tilgang"
@@ -52,8 +57,30 @@ type Ledger interface {
 	CatalogueVersion(ctx context.Context) (string, error)
 	// Catalogue reads the catalogue in force, nil when none is stored.
 	Catalogue(ctx context.Context) (*Catalogue, error)
+	// ChainsFrom checks, before a head is anchored, that the row at
+	// from.Seq still has from.Hash (from the last anchor; seq 0 is the
+	// empty chain) and that every row after it chains from it, reading
+	// only those rows. It returns the newest row reached; a break is a
+	// *ChainBreak error naming the row.
+	ChainsFrom(ctx context.Context, from Head) (Head, error)
+	// RowHashes reads the stored hashes of the chain rows at seqs; a
+	// missing row is absent from the map.
+	RowHashes(ctx context.Context, seqs []int64) (map[int64]string, error)
+	// Untraced says, by operation id, why those of ops that do not trace
+	// to the chain do not: the planner chains every operation it queues
+	// (DigestOp) in an operations.planned entry, and an operation the
+	// chain does not record so is not to be executed.
+	Untraced(ctx context.Context, ops []Operation) (map[int64]string, error)
 	Close() error
 }
+
+// ChainBreak is a chain that does not run on from an anchor.
+type ChainBreak struct {
+	Seq     int64
+	Problem string
+}
+
+func (e *ChainBreak) Error() string { return e.Problem }
 
 // Reader is the read side the API serves from.
 type Reader interface {
@@ -80,9 +107,12 @@ type Reader interface {
 	// Head is the chain's newest {seq, hash}; seq 0 when empty.
 	Head(ctx context.Context) (Head, error)
 	// Verify checks the chain row by row, that it still reaches the anchor
-	// (the newest published head, nil when none is known), and that the
-	// grant table agrees with the transitions the chain records. The report
-	// names the first problem; err is only for failing to read.
+	// (the newest published head, nil when none is known), that the grant
+	// table agrees with the transitions the chain records (state, person,
+	// system, role, requester, approvers, valid_until, entitlements), that
+	// every operation traces to the chain, and that free text is kept
+	// unchanged unless a chained erasure covers it. The report names the
+	// first problem; err is only for failing to read.
 	Verify(ctx context.Context, anchor *Head) (VerifyReport, error)
 	Stats(ctx context.Context) (Stats, error)
 }
@@ -413,6 +443,17 @@ type Head struct {
 	Hash string `json:"hash"`
 }
 
+// Anchor is a published chain head and the anchor it extends (nil for the
+// first), as signed by the worker's key.
+type Anchor struct {
+	Seq  int64  `json:"seq"`
+	Hash string `json:"hash"`
+	Prev *Head  `json:"prev_anchor,omitempty"`
+}
+
+// Head is the anchored head.
+func (a Anchor) Head() Head { return Head{Seq: a.Seq, Hash: a.Hash} }
+
 // VerifyReport is the outcome of Verify.
 type VerifyReport struct {
 	Rows    int64  `json:"rows"`
@@ -421,6 +462,62 @@ type VerifyReport struct {
 	OK      bool   `json:"ok"`
 	BadSeq  int64  `json:"bad_seq,omitempty"` // the first bad row
 	Problem string `json:"problem,omitempty"`
+	// Anchors is how many signed anchors were checked against the chain;
+	// Ignored says which anchors were not (unsigned, not by the worker's
+	// key, or not decodable) and why.
+	Anchors int      `json:"anchors"`
+	Ignored []string `json:"ignored_anchors,omitempty"`
+}
+
+// DigestOp is the chained digest of an operation's identity: id, person,
+// grant, connector, kind and entitlement (what never changes once it is
+// queued).
+func DigestOp(op Operation) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%d\x00%s\x00%s\x00%s\x00%s\x00%s", op.ID, op.Person, op.GrantID, op.Connector, op.Kind, op.Entitlement)
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// The details keys under which a grant.state entry chains the grant's
+// requester, approvers (comma-separated), valid_until and entitlements
+// (DigestEntitlements) as they are after the transition.
+const (
+	GrantRequester    = "grant.requester"
+	GrantApprovers    = "grant.approvers"
+	GrantValidUntil   = "grant.valid_until"
+	GrantEntitlements = "grant.entitlements"
+)
+
+// GrantDetails returns a copy of details with g's chained fields added.
+func GrantDetails(g Grant, details map[string]string) map[string]string {
+	out := make(map[string]string, len(details)+4)
+	for k, v := range details {
+		out[k] = v
+	}
+	out[GrantRequester] = g.Requester
+	out[GrantApprovers] = strings.Join(g.Approvers, ",")
+	out[GrantValidUntil] = g.ValidUntil.String()
+	out[GrantEntitlements] = DigestEntitlements(g.Entitlements)
+	return out
+}
+
+// DigestEntitlements is the chained digest of a grant's entitlements
+// (connector -> values, in order).
+func DigestEntitlements(ents map[string][]string) string {
+	conns := make([]string, 0, len(ents))
+	for c := range ents {
+		conns = append(conns, c)
+	}
+	sort.Strings(conns)
+	h := sha256.New()
+	for _, c := range conns {
+		fmt.Fprintf(h, "%s\x00", c)
+		for _, v := range ents[c] {
+			fmt.Fprintf(h, "%s\x01", v)
+		}
+		h.Write([]byte{'\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
 }
 
 // Stats counts rows for health and benchmarks.

@@ -28,6 +28,10 @@ type Metrics struct {
 	IntakeLag  prometheus.Gauge
 	OpsByState *prometheus.GaugeVec // state
 	Unsent     prometheus.Gauge
+	// AnchorRefused counts heads not anchored because the audit chain no
+	// longer runs on from the last anchor (rows rewritten or deleted): alert
+	// on any increase.
+	AnchorRefused prometheus.Counter
 }
 
 // New registers the metrics; holder labels the lease gauge.
@@ -48,8 +52,10 @@ func New(holder string) *Metrics {
 			Help: "Operations in the outbox by state (queued, claimed, waiting, failed, ...); sampled."}, []string{"state"}),
 		Unsent: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tilgang_events_unpublished",
 			Help: "Events committed but not yet published; sampled."}),
+		AnchorRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "tilgang_audit_anchor_refused_total",
+			Help: "Chain heads not anchored because the audit chain does not run on from the last anchor: rows were rewritten or deleted."}),
 	}
-	m.reg.MustRegister(m.Messages, m.Operations, m.Latency, m.LeaseHeld, m.IntakeLag, m.OpsByState, m.Unsent,
+	m.reg.MustRegister(m.Messages, m.Operations, m.Latency, m.LeaseHeld, m.IntakeLag, m.OpsByState, m.Unsent, m.AnchorRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

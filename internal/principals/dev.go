@@ -21,13 +21,16 @@ const (
 
 // Dev key files under <data>/keys.
 const (
-	DevSeedFile   = "dev.nk" // the SU... user seed of DevID
-	DevCurveFile  = "dev.xk" // the SX... curve seed credentials are sealed to in dev
-	HRSeedFile    = "hr.nk"  // the SU... user seed of HRID
-	keysDir       = "keys"
-	seedFileMode  = 0o600
-	keysDirMode   = 0o700
-	groupAndOther = 0o077
+	DevSeedFile  = "dev.nk" // the SU... user seed of DevID
+	DevCurveFile = "dev.xk" // the SX... curve seed credentials are sealed to in dev
+	HRSeedFile   = "hr.nk"  // the SU... user seed of HRID
+	// WorkerSeedFile is the SU... user seed of the service principal
+	// worker, which signs audit anchors.
+	WorkerSeedFile = "worker.nk"
+	keysDir        = "keys"
+	seedFileMode   = 0o600
+	keysDirMode    = 0o700
+	groupAndOther  = 0o077
 )
 
 // EnsureDev makes, where missing, and loads the principals of `tilgang
@@ -63,6 +66,20 @@ func EnsureDev(dir string) (*Set, error) {
 		{ID: HRID, Kind: KindService, Name: "tilgang dev HR feed", Key: hrPub,
 			Capabilities: []string{tilgang.CapHR}},
 	})
+}
+
+// EnsureWorkerKey makes, where missing, dir/keys/worker.nk, the seed of
+// the service principal worker in dev, and loads it.
+func EnsureWorkerKey(dir string) (nkeys.KeyPair, error) {
+	kd := filepath.Join(dir, keysDir)
+	if err := os.MkdirAll(kd, keysDirMode); err != nil {
+		return nil, tilgang.Wrap(tilgang.Internal, err, "principals: make the dev key directory")
+	}
+	path := filepath.Join(kd, WorkerSeedFile)
+	if _, err := ensureSeed(path, nkeys.PrefixByteUser); err != nil {
+		return nil, err
+	}
+	return LoadSeed(path)
 }
 
 // ensureSeed makes a seed file of the given type unless it exists, and

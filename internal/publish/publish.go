@@ -2,11 +2,20 @@
 // the ledger, each with Nats-Msg-Id set to its row id so a repeat after a
 // crash is dropped by JetStream, and publishes the audit chain head as
 // audit.anchor at start-up, every minute, at shutdown and before a verify.
+//
+// An anchor is {seq, hash, prev_anchor: {seq, hash}}, signed by the key of
+// the service principal worker. It is published only when the chain still
+// runs on from the last anchor (the row at its seq still has its hash and
+// every later row chains from it): a rewritten chain is never anchored,
+// however many periods pass. Anchors not signed by the worker's key
+// (current or retired) are ignored, and reported by Verify.
 package publish
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -15,6 +24,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/ror-ikt/tilgang/internal/envelope"
 	"github.com/ror-ikt/tilgang/internal/ledger"
@@ -31,10 +41,20 @@ type Publisher struct {
 	Log    *slog.Logger
 	// AnchorEvery is the anchor period (default one minute).
 	AnchorEvery time.Duration
+	// Key signs anchors: the seed of the service principal worker. Without
+	// it nothing is anchored.
+	Key nkeys.KeyPair
+	// WorkerKeys lists the public keys an anchor may be signed by (the
+	// worker's current key and its retired ones); nil means Key's alone.
+	WorkerKeys func() []string
+	// Refused, when set, is told each time the head is not anchored
+	// because the chain no longer runs on from the last anchor.
+	Refused func(problem string)
 
 	wake     chan struct{}
 	once     sync.Once
 	anchorMu sync.Mutex
+	anchored *ledger.Anchor // the last signed anchor seen, under anchorMu
 }
 
 func (p *Publisher) init() {
@@ -151,42 +171,196 @@ func (p *Publisher) Flush(ctx context.Context) (int, error) {
 	}
 }
 
-// Anchor publishes the chain head unless it equals the newest anchor. A
-// head behind the newest anchor means rows were deleted: it is not
-// published (that would hide the loss) and the error says so.
+// WorkerActor is the actor of anchors: the service principal whose key
+// signs them.
+const WorkerActor = "worker"
+
+const anchorType = "audit.anchor"
+
+func (p *Publisher) workerKeys() []string {
+	if p.WorkerKeys != nil {
+		return p.WorkerKeys()
+	}
+	if p.Key != nil {
+		if pub, err := p.Key.PublicKey(); err == nil {
+			return []string{pub}
+		}
+	}
+	return nil
+}
+
+// Anchor publishes the chain head unless it equals the last anchor, after
+// checking that the chain runs on from the last anchor (ChainsFrom). When
+// it does not (rows were rewritten or deleted) nothing is anchored: an
+// error is logged, Refused is told, and the error says what was found.
 func (p *Publisher) Anchor(ctx context.Context) (*ledger.Head, error) {
 	p.anchorMu.Lock()
 	defer p.anchorMu.Unlock()
-	head, err := p.Ledger.Head(ctx)
+	if p.Key == nil {
+		return nil, fmt.Errorf("publish: no worker key to sign anchors with: not anchoring")
+	}
+	last, err := p.lastAnchor(ctx)
 	if err != nil {
 		return nil, err
 	}
-	last, err := LastAnchor(ctx, p.JS)
+	var from ledger.Head
+	if last != nil {
+		from = last.Head()
+	}
+	head, err := p.Ledger.ChainsFrom(ctx, from)
+	var brk *ledger.ChainBreak
+	if errors.As(err, &brk) {
+		problem := fmt.Sprintf("the audit chain does not run on from the last anchor (row %d): %s; not anchoring", from.Seq, brk.Problem)
+		p.Log.Error("publish: "+problem, "anchor_seq", from.Seq, "bad_seq", brk.Seq)
+		if p.Refused != nil {
+			p.Refused(problem)
+		}
+		return &from, fmt.Errorf("publish: %s", problem)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if last != nil && last.Seq > head.Seq {
-		return last, fmt.Errorf("publish: the audit chain ends at row %d but row %d was anchored: rows were deleted; not anchoring", head.Seq, last.Seq)
+	if head.Seq == 0 || (last != nil && head == from) {
+		if last == nil {
+			return nil, nil
+		}
+		return &from, nil
 	}
-	if head.Seq == 0 || (last != nil && *last == head) {
-		return last, nil
+	a := ledger.Anchor{Seq: head.Seq, Hash: head.Hash}
+	if last != nil {
+		a.Prev = &from
 	}
-	data, _ := json.Marshal(head)
 	env := envelope.Envelope{SpecVersion: "1.0", ID: "anchor-" + strconv.FormatInt(head.Seq, 10), Source: Source,
-		Type: envelope.EventType("audit.anchor"), Subject: "_", Time: time.Now().UTC().Format(time.RFC3339Nano), Actor: Source, Data: data}
+		Type: envelope.EventType(anchorType), Subject: "_", Time: time.Now().UTC().Format(time.RFC3339Nano), Actor: WorkerActor}
+	if err := env.SetData(a); err != nil {
+		return nil, err
+	}
+	if err := env.Sign(p.Key); err != nil {
+		return nil, fmt.Errorf("publish: sign the anchor: %w", err)
+	}
 	body, err := env.Marshal()
 	if err != nil {
 		return nil, err
 	}
 	m := &nats.Msg{Subject: streams.AnchorSubject, Data: body, Header: nats.Header{}}
-	m.Header.Set(jetstream.MsgIDHeader, "anchor-"+strconv.FormatInt(head.Seq, 10)+"-"+head.Hash[:16])
+	m.Header.Set(jetstream.MsgIDHeader, "anchor-"+strconv.FormatInt(head.Seq, 10)+"-"+head.Hash[:16]+"-"+env.ActorSig[:16])
 	if _, err := p.JS.PublishMsg(ctx, m); err != nil {
 		return nil, fmt.Errorf("publish: anchor: %w", err)
 	}
+	p.anchored = &a
 	return &head, nil
 }
 
-// LastAnchor reads the newest published anchor, nil when none.
+// lastAnchor is the newest anchor signed by the worker's key, nil when
+// none: the newest message on the subject when it is one, else the newest
+// of all (an anchor forged by someone who can publish on NATS does not
+// stop anchoring).
+func (p *Publisher) lastAnchor(ctx context.Context) (*ledger.Anchor, error) {
+	raw, ok, err := streams.LastAnchor(ctx, p.JS)
+	if err != nil || !ok {
+		return nil, err
+	}
+	keys := p.workerKeys()
+	if a, err := openAnchor(raw, keys); err == nil {
+		p.anchored = &a
+		return &a, nil
+	}
+	if p.anchored != nil {
+		return p.anchored, nil
+	}
+	all, _, err := Anchors(ctx, p.JS, keys)
+	if err != nil || len(all) == 0 {
+		return nil, err
+	}
+	p.anchored = &all[len(all)-1]
+	return p.anchored, nil
+}
+
+// openAnchor decodes an anchor and checks that the worker signed it with
+// one of keys.
+func openAnchor(raw []byte, keys []string) (ledger.Anchor, error) {
+	var env envelope.Envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return ledger.Anchor{}, fmt.Errorf("does not decode: %w", err)
+	}
+	if env.Actor != WorkerActor || env.Type != envelope.EventType(anchorType) || env.Via != "" {
+		return ledger.Anchor{}, fmt.Errorf("is not an anchor by %s (actor %q, type %q)", WorkerActor, env.Actor, env.Type)
+	}
+	if env.ActorSig == "" {
+		return ledger.Anchor{}, fmt.Errorf("is not signed")
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(env.ActorSig)
+	if err != nil {
+		return ledger.Anchor{}, fmt.Errorf("has an actorsig that is not base64url: %w", err)
+	}
+	signed := false
+	for _, k := range keys {
+		if kp, err := nkeys.FromPublicKey(k); err == nil && kp.Verify(env.SigningInput(), sig) == nil {
+			signed = true
+			break
+		}
+	}
+	if !signed {
+		return ledger.Anchor{}, fmt.Errorf("is not signed by the worker's key")
+	}
+	var a ledger.Anchor
+	if err := json.Unmarshal(env.Data, &a); err != nil {
+		return ledger.Anchor{}, fmt.Errorf("has data that does not decode: %w", err)
+	}
+	if a.Seq <= 0 || len(a.Hash) != 64 {
+		return ledger.Anchor{}, fmt.Errorf("names no chain row (seq %d, hash %q)", a.Seq, a.Hash)
+	}
+	return a, nil
+}
+
+// Anchors reads every anchor the stream keeps, oldest first: those signed
+// by the worker with one of keys, and why each other one is ignored.
+func Anchors(ctx context.Context, js jetstream.JetStream, keys []string) ([]ledger.Anchor, []string, error) {
+	c, err := js.OrderedConsumer(ctx, streams.Events, jetstream.OrderedConsumerConfig{FilterSubjects: []string{streams.AnchorSubject}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("publish: read the anchors: %w", err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("publish: read the anchors: %w", err)
+	}
+	pending := info.NumPending
+	var (
+		valid   []ledger.Anchor
+		ignored []string
+	)
+	for pending > 0 {
+		batch, err := c.Fetch(int(min(pending, 256)), jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			return nil, nil, fmt.Errorf("publish: read the anchors: %w", err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			meta, err := m.Metadata()
+			if err != nil {
+				return nil, nil, fmt.Errorf("publish: read the anchors: %w", err)
+			}
+			a, err := openAnchor(m.Data(), keys)
+			if err != nil {
+				ignored = append(ignored, fmt.Sprintf("stream message %d %s", meta.Sequence.Stream, err))
+			} else {
+				valid = append(valid, a)
+			}
+			pending = meta.NumPending
+		}
+		if err := batch.Error(); err != nil {
+			return nil, nil, fmt.Errorf("publish: read the anchors: %w", err)
+		}
+		if n == 0 {
+			return nil, nil, fmt.Errorf("publish: read the anchors: %d more were expected but none came", pending)
+		}
+	}
+	return valid, ignored, nil
+}
+
+// LastAnchor reads the newest published anchor's head as it is, signed or
+// not, nil when none.
 func LastAnchor(ctx context.Context, js jetstream.JetStream) (*ledger.Head, error) {
 	raw, ok, err := streams.LastAnchor(ctx, js)
 	if err != nil || !ok {
@@ -201,17 +375,32 @@ func LastAnchor(ctx context.Context, js jetstream.JetStream) (*ledger.Head, erro
 	return &env.Data, nil
 }
 
-// Verify checks the chain against the newest anchor, then anchors the head.
+// Verify checks the chain and the tables beside it against the newest
+// anchor, and every anchor the worker signed against the chain: each must
+// name a row that still has its hash and extend an anchor published before
+// it. Anchors not signed by the worker's key are ignored and listed. Then,
+// when all is well, it anchors the head.
 func (p *Publisher) Verify(ctx context.Context) (ledger.VerifyReport, error) {
-	last, err := LastAnchor(ctx, p.JS)
+	anchors, ignored, err := Anchors(ctx, p.JS, p.workerKeys())
 	if err != nil {
 		return ledger.VerifyReport{}, err
 	}
-	rep, err := p.Ledger.Verify(ctx, last)
+	var newest *ledger.Head
+	if len(anchors) > 0 {
+		h := anchors[len(anchors)-1].Head()
+		newest = &h
+	}
+	rep, err := p.Ledger.Verify(ctx, newest)
 	if err != nil {
 		return rep, err
 	}
-	if last == nil {
+	rep.Anchors, rep.Ignored = len(anchors), ignored
+	if seq, problem, err := p.checkAnchors(ctx, anchors); err != nil {
+		return rep, err
+	} else if problem != "" && (rep.OK || seq < rep.BadSeq || rep.BadSeq == 0) {
+		rep.OK, rep.BadSeq, rep.Problem = false, seq, problem
+	}
+	if newest == nil && rep.OK {
 		rep.Problem = "warning: no anchor has been published yet, so deleted newest rows cannot be detected"
 	}
 	if rep.OK {
@@ -220,4 +409,49 @@ func (p *Publisher) Verify(ctx context.Context) (ledger.VerifyReport, error) {
 		}
 	}
 	return rep, nil
+}
+
+// checkAnchors compares each anchor with the chain, oldest first, and
+// checks that each extends an anchor published before it; it returns the
+// first problem, naming the lowest row.
+func (p *Publisher) checkAnchors(ctx context.Context, anchors []ledger.Anchor) (int64, string, error) {
+	if len(anchors) == 0 {
+		return 0, "", nil
+	}
+	seqs := make([]int64, 0, len(anchors))
+	for _, a := range anchors {
+		seqs = append(seqs, a.Seq)
+	}
+	hashes, err := p.Ledger.RowHashes(ctx, seqs)
+	if err != nil {
+		return 0, "", err
+	}
+	var (
+		bad     int64
+		problem string
+	)
+	note := func(seq int64, format string, args ...any) {
+		if problem == "" || seq < bad {
+			bad, problem = seq, fmt.Sprintf(format, args...)
+		}
+	}
+	published := map[ledger.Head]bool{}
+	for i, a := range anchors {
+		switch got, ok := hashes[a.Seq]; {
+		case !ok:
+			note(a.Seq, "row %d was anchored but is not in the chain: rows were deleted", a.Seq)
+		case got != a.Hash:
+			note(a.Seq, "row %d differs from its anchored hash: the chain was rewritten at or before it", a.Seq)
+		}
+		switch {
+		case a.Prev == nil && i > 0:
+			note(a.Seq, "the anchor of row %d names no previous anchor though %d were published before it", a.Seq, i)
+		case a.Prev != nil && !published[*a.Prev]:
+			note(a.Seq, "the anchor of row %d extends an anchor of row %d that was never published", a.Seq, a.Prev.Seq)
+		case a.Prev != nil && a.Prev.Seq > a.Seq:
+			note(a.Seq, "the anchor of row %d extends an anchor of a later row, %d", a.Seq, a.Prev.Seq)
+		}
+		published[a.Head()] = true
+	}
+	return bad, problem, nil
 }

@@ -255,7 +255,8 @@ func (s *Store) Head(ctx context.Context) (ledger.Head, error) {
 // rows leave the chain short of the anchor. The person, system and time
 // columns beside each row must agree with its bytes (they select rows for
 // `audit --person`, so an edit there could hide a row), and kept free text
-// must still hash to the hash its rows chain.
+// must still hash to the hash its rows chain. Then the tables beside the
+// chain are compared with what it records (verify_more.go).
 func (s *Store) Verify(ctx context.Context, anchor *ledger.Head) (ledger.VerifyReport, error) {
 	rep := ledger.VerifyReport{Head: ledger.Head{Hash: genesis}}
 	fail := func(seq int64, format string, args ...any) (ledger.VerifyReport, error) {
@@ -282,6 +283,7 @@ func (s *Store) Verify(ctx context.Context, anchor *ledger.Head) (ledger.VerifyR
 	grantWho := map[string][3]string{} // grant -> person, system, role as chained
 	textFirst := map[string]int64{}    // text hash -> the first row that chains it
 	var anchorHash string
+	more := newBeside()
 	for rows.Next() {
 		var (
 			seq, at                    int64
@@ -321,6 +323,7 @@ func (s *Store) Verify(ctx context.Context, anchor *ledger.Head) (ledger.VerifyR
 		}
 		rep.Head = ledger.Head{Seq: seq, Hash: hash}
 		rep.Rows++
+		more.row(seq, &c, chainedAt)
 		if anchor != nil && seq == anchor.Seq {
 			anchorHash = hash
 		}
@@ -416,6 +419,12 @@ func (s *Store) Verify(ctx context.Context, anchor *ledger.Head) (ledger.VerifyR
 			more = fmt.Sprintf(" (and %d more)", len(missing)-1)
 		}
 		return fail(0, "grant %s is in the chain (row %d) but not in the grant table: deleted%s", missing[0], grantRow[missing[0]], more)
+	}
+	if seq, problem, err := more.check(ctx, rtx); err != nil || problem != "" {
+		if err != nil {
+			return rep, err
+		}
+		return fail(seq, "%s", problem)
 	}
 	rep.Grants = len(seen)
 	rep.OK = true
