@@ -129,4 +129,3 @@ func sortedKeys(m map[string]json.RawMessage) []string {
 	sortStrings(ks)
 	return ks
 }
-

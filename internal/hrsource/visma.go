@@ -312,4 +312,3 @@ func current(vs []version, today tilgang.Date) []tilgang.Employment {
 	}
 	return out
 }
-
