@@ -280,7 +280,7 @@ func (s *fintServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				"ansettelsesperiode": map[string]any{"start": p.Emps[0].Start + "T12:00:00Z", "slutt": nil},
 				"kontaktinformasjon": map[string]string{"epostadresse": p.Email},
 				"_links": map[string]any{
-					"self":   append(link(fintPersonalressurs+"/ansattnummer/"+p.No), link(fintPersonalressurs + "/systemid/sys" + p.No)...),
+					"self":   append(link(fintPersonalressurs+"/ansattnummer/"+p.No), link(fintPersonalressurs+"/systemid/sys"+p.No)...),
 					"person": link(fintPerson + "/fodselsnummer/" + p.SSN),
 				}})
 		}

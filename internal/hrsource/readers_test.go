@@ -214,9 +214,9 @@ func TestReaders(t *testing.T) {
 			})
 			t.Run("manager walks up", func(t *testing.T) {
 				p := byID(first)
-				rektor := p[muni+"-10002"].Employments[0].Manager // leads 111 herself
+				rektor := p[muni+"-10002"].Employments[0].Manager    // leads 111 herself
 				sekretaer := p[muni+"-10005"].Employments[0].Manager // 110 has no leader
-				top := p[muni+"-10001"].Employments[0].Manager      // leads the top unit
+				top := p[muni+"-10001"].Employments[0].Manager       // leads the top unit
 				require.Empty(t, top)
 				if rc.tree {
 					require.Equal(t, muni+"-10001", rektor)
