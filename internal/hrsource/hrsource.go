@@ -127,7 +127,7 @@ func (c *collector) finish() Snapshot {
 		} else if n < 0 {
 			continue
 		}
-		p.Employments = append([]tilgang.Employment(nil), p.Employments...)
+		p.Employments = append([]tilgang.Employment{}, p.Employments...) // never nil: the record holds an array
 		for i := range p.Employments {
 			e := &p.Employments[i]
 			e.Manager = c.tree.Manager(e.OrgUnit, e.Manager, p.ID)
