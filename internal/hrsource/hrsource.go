@@ -107,7 +107,7 @@ type collector struct {
 }
 
 func (c *collector) reject(id, format string, args ...any) {
-	c.rejected = append(c.rejected, Rejection{PersonID: id, Reason: fmt.Sprintf(format, args...)})
+	c.rejected = append(c.rejected, Rejection{PersonID: safeID(id), Reason: fmt.Sprintf(format, args...)})
 }
 
 // finish resolves managers, validates, warns about the main employment and
@@ -120,11 +120,17 @@ func (c *collector) finish() Snapshot {
 	}
 	for _, p := range c.people {
 		if n := count[p.ID]; n > 1 {
-			snap.Rejected = append(snap.Rejected, Rejection{PersonID: p.ID,
-				Reason: fmt.Sprintf("person id %q appears %d times in the snapshot", p.ID, n)})
+			snap.Rejected = append(snap.Rejected, Rejection{PersonID: safeID(p.ID),
+				Reason: fmt.Sprintf("the person id appears %d times in the snapshot", n)})
 			count[p.ID] = -1
 			continue
 		} else if n < 0 {
+			continue
+		}
+		if field, bad := fnrShaped(p); bad {
+			// Not even the id is repeated: it may be the number itself.
+			snap.Rejected = append(snap.Rejected, Rejection{PersonID: safeID(p.ID),
+				Reason: field + " holds 11 digits in a row, the shape of a fødselsnummer, which is never an identifier"})
 			continue
 		}
 		p.Employments = append([]tilgang.Employment{}, p.Employments...) // never nil: the record holds an array
@@ -144,6 +150,47 @@ func (c *collector) finish() Snapshot {
 	}
 	sort.SliceStable(snap.People, func(i, j int) bool { return snap.People[i].ID < snap.People[j].ID })
 	return snap
+}
+
+// fnrShaped names the first id of p (person, employment, manager) holding
+// a run of exactly 11 digits: a fødselsnummer or D-number used as an id,
+// which DESIGN.md forbids.
+func fnrShaped(p tilgang.Person) (string, bool) {
+	if elevenDigits(p.ID) {
+		return "person.id", true
+	}
+	for i, e := range p.Employments {
+		if elevenDigits(e.ID) {
+			return fmt.Sprintf("person.employments[%d].id", i), true
+		}
+		if elevenDigits(e.Manager) {
+			return fmt.Sprintf("person.employments[%d].manager", i), true
+		}
+	}
+	return "", false
+}
+
+func elevenDigits(s string) bool {
+	run := 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			run++
+			continue
+		}
+		if run == 11 {
+			return true
+		}
+		run = 0
+	}
+	return false
+}
+
+// safeID is id, or "" when id itself is shaped like a fødselsnummer.
+func safeID(id string) string {
+	if elevenDigits(id) {
+		return ""
+	}
+	return id
 }
 
 // mainWarning reports a person of several employments with no primary one

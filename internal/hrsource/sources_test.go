@@ -55,7 +55,7 @@ func TestInvalidRecordsAreRejected(t *testing.T) {
 		require.Contains(t, reasons["1547-1"], `record 0: date "1. mai" is not YYYY-MM-DD`)
 		require.Contains(t, reasons["1547-2"], "person.given_name is empty")
 		require.Contains(t, reasons["1547-3"], "record 2: field employments.percent must be float64, not string")
-		require.Contains(t, reasons["1547-4"], `person id "1547-4" appears 2 times in the snapshot`)
+		require.Contains(t, reasons["1547-4"], "the person id appears 2 times in the snapshot")
 		require.Contains(t, reasons["1547-5"], "percent 150 is outside 0..100")
 		require.Len(t, snap.Rejected, 5)
 	})
@@ -178,4 +178,24 @@ func TestReadWithoutInput(t *testing.T) {
 	require.ErrorContains(t, err, "base_url is empty")
 	_, err = src.Read(context.Background(), Input{BaseURL: "http://hr.example.no"})
 	require.True(t, strings.Contains(err.Error(), "plain http is allowed only to a loopback address"), err.Error())
+}
+
+func TestFødselsnummerShapedIDsAreRejectedWithoutRepeatingThem(t *testing.T) {
+	t.Parallel()
+	cfg := CSVConfig{Municipality: muni, Columns: CSVColumns{ID: "id", GivenName: "given", FamilyName: "family",
+		EmploymentID: "emp", Start: "start", Manager: "leder"}}
+	body := "id,given,family,emp,start,leder\n" +
+		"01019012345,A,B,1,2020-01-01,\n" +
+		"01019012345,A,B,2,2020-01-01,\n" +
+		"1547-2,A,B,01019054321,2020-01-01,\n" +
+		"1547-3,A,B,3-1,2020-01-01,1547-01019099999\n" +
+		"1547-4,A,B,4-1,2020-01-01,1547-123456789012\n"
+	snap, err := readFile(t, &cfg, body)
+	require.NoError(t, err)
+	require.Equal(t, []string{"1547-4"}, sortedIDs(snap.People), "12 digits are not a fødselsnummer")
+	require.Equal(t, []Rejection{
+		{Reason: "person.id holds 11 digits in a row, the shape of a fødselsnummer, which is never an identifier"},
+		{PersonID: "1547-2", Reason: "person.employments[0].id holds 11 digits in a row, the shape of a fødselsnummer, which is never an identifier"},
+		{PersonID: "1547-3", Reason: "person.employments[0].manager holds 11 digits in a row, the shape of a fødselsnummer, which is never an identifier"},
+	}, snap.Rejected)
 }
