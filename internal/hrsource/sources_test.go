@@ -199,3 +199,51 @@ func TestFødselsnummerShapedIDsAreRejectedWithoutRepeatingThem(t *testing.T) {
 		{PersonID: "1547-3", Reason: "person.employments[0].manager holds 11 digits in a row, the shape of a fødselsnummer, which is never an identifier"},
 	}, snap.Rejected)
 }
+
+func TestFINTPersonalleder(t *testing.T) {
+	t.Parallel()
+	mk := func(rel ...string) fintLinks {
+		l := fintLinks{}
+		for i := 0; i+1 < len(rel); i += 2 {
+			l[rel[i]] = append(l[rel[i]], struct {
+				Href string `json:"href"`
+			}{Href: rel[i+1]})
+		}
+		return l
+	}
+	const pr = "https://api.example.no/administrasjon/personal/personalressurs/ansattnummer/"
+	const org = "https://api.example.no/administrasjon/organisasjon/organisasjonselement/organisasjonsid/"
+	pct := int64(10000)
+	af := func(no, leder string) fintArbeidsforholdEntry {
+		a := fintArbeidsforholdEntry{Stillingsnummer: no + "-1", Ansettelsesprosent: &pct, Hovedstilling: true,
+			Arbeidsforholdsperiode: fintPeriod{Start: "2020-01-01T12:00:00Z"}}
+		a.Links = mk("personalressurs", pr+no, "arbeidssted", org+"2", "personalleder", leder)
+		return a
+	}
+	f := fintData{
+		persons: []fintPersonEntry{},
+		ressurser: []fintRessursEntry{
+			{Ansattnummer: fintID{"1"}, Links: mk("self", pr+"1")},
+			{Ansattnummer: fintID{"2"}, Links: mk("self", pr+"2")},
+			{Ansattnummer: fintID{"3"}, Links: mk("self", pr+"3")},
+		},
+		arbeidsforhold: []fintArbeidsforholdEntry{af("2", pr+"3"), af("3", pr+"3")},
+		orgs: []fintOrgEntry{
+			{OrganisasjonsID: fintID{"1"}, Links: mk("self", org+"1", "overordnet", org+"1", "leder", pr+"1")},
+			{OrganisasjonsID: fintID{"2"}, Links: mk("self", org+"2", "overordnet", org+"1", "leder", pr+"3")},
+		},
+	}
+	for i := range f.ressurser {
+		f.persons = append(f.persons, fintPersonEntry{Links: mk("self", "https://api.example.no/p/"+f.ressurser[i].Ansattnummer.Value)})
+		f.persons[i].Navn.Fornavn, f.persons[i].Navn.Etternavn = "A", "B"
+		f.ressurser[i].Links["person"] = f.persons[i].Links["self"]
+	}
+	snap := decodeFINT(f, muni, today)
+	require.Empty(t, snap.Rejected)
+	p := byID(snap)
+	require.Equal(t, muni+"-3", p[muni+"-2"].Employments[0].Manager, "personalleder named directly")
+	require.Equal(t, muni+"-1", p[muni+"-3"].Employments[0].Manager, "personalleder is the person: walk up from the unit")
+	require.Equal(t, "2", p[muni+"-3"].Employments[0].OrgUnit)
+	require.Equal(t, float64(100), p[muni+"-3"].Employments[0].Percent)
+	require.Empty(t, p[muni+"-1"].Employments)
+}
