@@ -35,6 +35,16 @@ type Event struct {
 	Version int64
 }
 
+// Data is the event's CloudEvents data: {"version": n, "person": {...}}
+// (DESIGN.md "Messages in").
+func (e Event) Data() HRData { return HRData{Version: e.Version, Person: e.Person} }
+
+// HRData is the data of an HR event.
+type HRData struct {
+	Version int64          `json:"version"`
+	Person  tilgang.Person `json:"person"`
+}
+
 // FailSafe bounds what one snapshot may change, and gives Diff the day and
 // the versions.
 type FailSafe struct {

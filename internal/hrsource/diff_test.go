@@ -1,6 +1,7 @@
 package hrsource
 
 import (
+	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -202,4 +203,15 @@ func TestDiffEmploymentOrderIsNoChange(t *testing.T) {
 	require.Empty(t, plan.Events)
 	plan = Diff(prev, Snapshot{People: []tilgang.Person{person(1, a)}, Complete: true}, FailSafe{Today: today, MaxChangeShare: 1})
 	require.Equal(t, map[string]Kind{p.ID: Mover}, kinds(plan), "an employment gone is a mover")
+}
+
+func TestEventData(t *testing.T) {
+	t.Parallel()
+	p := person(1)
+	p.Employments[0].End = d("2026-12-31")
+	b, err := json.Marshal(Event{Kind: Leaver, Person: p, Version: 7}.Data())
+	require.NoError(t, err)
+	require.JSONEq(t, `{"version":7,"person":{"id":"1547-1","given_name":"G","family_name":"F","municipality":"1547",
+		"employments":[{"id":"1-1","primary":true,"percent":100,"org_unit":"u","position":"p","start":"2020-01-01","end":"2026-12-31"}]}}`, string(b))
+	require.Equal(t, "no.tilgang.hr.leaver.v1", Leaver.EventType())
 }
