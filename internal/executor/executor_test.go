@@ -72,6 +72,12 @@ func TestBulkCallEndsBeforeItsClaim(t *testing.T) {
 			State: ledger.OpQueued, DueAt: now.Add(-time.Second), Target: connectors.Ref{"id": person}, Created: now, Updated: now})
 		require.NoError(t, err)
 		ids = append(ids, id)
+		// Chained as the planner chains what it queues: the executor runs
+		// only operations the chain records.
+		op, err := tx.Operation(id)
+		require.NoError(t, err)
+		tx.Audit(ledger.AuditEntry{At: now, Kind: "operations.planned", Person: person, Actor: "worker",
+			Details: map[string]string{fmt.Sprintf("op.%d", id): ledger.DigestOp(*op)}})
 	}
 	require.NoError(t, tx.Commit())
 
