@@ -155,9 +155,11 @@ roles:
 	require.NoError(t, err)
 	secret := filepath.Join(dir, "secret")
 	require.NoError(t, os.WriteFile(secret, []byte("s3cret"), 0o600))
+	workerKey := filepath.Join(dir, "worker.nk")
+	require.NoError(t, os.WriteFile(workerKey, []byte("SUAEXAMPLE\n"), 0o600))
 	cfg := filepath.Join(dir, "c.yaml")
 	require.NoError(t, os.WriteFile(cfg, []byte("nats: {url: nats://nats-1:4222, stream_replicas: 1}\nledger: {driver: postgres}\n"+
-		"principals: "+principalsFile+"\npolicies: "+pol+"\nconnectors:\n  entra: {type: entra, tenant: ror, client_id: app, client_secret_file: "+secret+
+		"principals: "+principalsFile+"\nworker_key: "+workerKey+"\npolicies: "+pol+"\nconnectors:\n  entra: {type: entra, tenant: ror, client_id: app, client_secret_file: "+secret+
 		", graph_url: "+srv.URL+"/v1.0, authority_url: "+srv.URL+", upn_suffix: ror.test}\n"), 0o600))
 	t.Setenv("TILGANG_LEDGER_DSN", "postgres://db-1/tilgang")
 	var stdout, stderr bytes.Buffer

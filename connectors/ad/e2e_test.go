@@ -89,6 +89,8 @@ func startE2E(t *testing.T, groups []string) *e2e {
 	key, err := principals.LoadSeed(filepath.Join(dir, "keys", principals.DevSeedFile))
 	require.NoError(t, err)
 	x.sender = &client.Sender{Key: key, Via: principals.DevID, Source: "ad-e2e"}
+	wk, err := principals.EnsureWorkerKey(dir)
+	require.NoError(t, err)
 
 	var roles strings.Builder
 	for i, g := range groups {
@@ -115,7 +117,7 @@ func startE2E(t *testing.T, groups []string) *e2e {
 	done := make(chan error, 1)
 	go func() {
 		done <- app.Worker(ctx, app.WorkerOptions{Name: "ad-e2e", NATS: ns.ClientURL(), Ledger: store, Principals: ps,
-			Policies: policies, Connectors: conns, HTTP: "127.0.0.1:0", Log: log,
+			Policies: policies, Connectors: conns, HTTP: "127.0.0.1:0", Log: log, WorkerKey: wk,
 			Ready: func(string) { close(ready) }})
 	}()
 	t.Cleanup(func() {

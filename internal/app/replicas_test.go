@@ -55,6 +55,10 @@ func runWorkerChild() int {
 	if err != nil {
 		return fail(err)
 	}
+	wk, err := principals.EnsureWorkerKey(data) // one key, shared by every replica
+	if err != nil {
+		return fail(err)
+	}
 	store, err := sqlledger.OpenPostgres(ctx, os.Getenv("TILGANG_CHILD_DSN"), 6)
 	if err != nil {
 		return fail(err)
@@ -76,7 +80,7 @@ func runWorkerChild() int {
 	defer conns.Close()
 	err = app.Worker(ctx, app.WorkerOptions{Name: os.Getenv("TILGANG_CHILD_NAME"), NATS: os.Getenv("TILGANG_CHILD_NATS"), Ledger: store,
 		Principals: ps, Policies: os.Getenv("TILGANG_CHILD_POLICIES"), Connectors: conns,
-		HTTP: os.Getenv("TILGANG_CHILD_HTTP"), Log: log, LeaseTTL: 2 * time.Second, Partitions: 4, ClaimLease: 6 * time.Second, CallTimeout: 2 * time.Second})
+		HTTP: os.Getenv("TILGANG_CHILD_HTTP"), Log: log, LeaseTTL: 2 * time.Second, Partitions: 4, ClaimLease: 6 * time.Second, CallTimeout: 2 * time.Second, WorkerKey: wk})
 	if err != nil {
 		return fail(err)
 	}

@@ -55,6 +55,10 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 		log = slog.Default()
 	}
 	log = log.With("replica", o.Name)
+	if o.WorkerKey == nil {
+		// Without anchors a rewritten or deleted chain row goes unnoticed.
+		return fmt.Errorf("worker: no worker key (worker_key: the seed of the service principal worker, which signs audit anchors), not starting")
+	}
 	cat, err := policy.Load(o.Policies, o.Connectors.Names())
 	if err != nil {
 		return fmt.Errorf("worker: the catalogue in %s is invalid, not starting:\n%w", o.Policies, err)
@@ -92,9 +96,6 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 	p := &Parts{Log: log, NC: nc, JS: js, Ledger: o.Ledger, Engine: eng, Connectors: o.Connectors, Streams: o.Streams,
 		PoliciesDir: o.Policies, Holder: o.Name, Lease: l, Batch: o.Batch, Partitions: o.Partitions, Workers: o.Workers, ClaimLease: o.ClaimLease,
 		CallTimeout: o.CallTimeout, Metrics: m, WorkerKey: o.WorkerKey}
-	if o.WorkerKey == nil {
-		log.Error("worker: no worker_key: audit anchors are not published, so rewritten or deleted chain rows go unnoticed")
-	}
 	defer p.ReloadOnSIGHUP(ctx)()
 	return p.Run(ctx, o.HTTP, o.Ready)
 }

@@ -25,7 +25,7 @@ func TestConfigCheck(t *testing.T) {
 		return p
 	}
 	base := "nats: {url: nats://nats-1:4222, stream_replicas: 1}\nledger: {driver: postgres}\n" +
-		"principals: " + principalsFile + "\npolicies: " + policies + "\n"
+		"principals: " + principalsFile + "\nworker_key: " + write("worker.nk", "SUAEXAMPLE\n") + "\npolicies: " + policies + "\n"
 	tests := []struct {
 		name     string
 		config   string
@@ -42,12 +42,12 @@ func TestConfigCheck(t *testing.T) {
 			code: 1,
 			want: []string{
 				"c.yaml:2: ledger.dsn_env: the environment variable TILGANG_LEDGER_DSN is not set or empty",
-				"c.yaml:5: intake.lease_ttl: 1s must be longer than 3s",
+				"c.yaml:6: intake.lease_ttl: 1s must be longer than 3s",
 				`gerica.yaml:13: connectors: "manual" is not a configured connector instance (configured: noop)`},
 			wantNot:  []string{"\nok\n", "nats:"},
 			wantErrs: "tilgang config check: "},
 		{name: "unknown key", config: base + "connectors: {manual: {type: manual, journal: x}}\n", code: 1,
-			want: []string{"c.yaml:5: connectors.manual.journal: unknown setting (this has no settings)"}},
+			want: []string{"c.yaml:6: connectors.manual.journal: unknown setting (this has no settings)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -42,6 +42,7 @@ func newWorld(t *testing.T) *world {
 	w.write(t, "principals.yaml", 0o644, "principals: []\n")
 	w.write(t, "policies/gerica.yaml", 0o644, "system: gerica\n")
 	w.write(t, "secrets/worker.creds", 0o600, "-----BEGIN NATS USER JWT-----\n")
+	w.write(t, "secrets/worker.nk", 0o600, "SUAEXAMPLE\n")
 	w.write(t, "secrets/ledger.dsn", 0o640, "postgres://tilgang:"+secretPassword+"@db-1:5432/tilgang\n")
 	w.write(t, "nats-ca.pem", 0o644, "-----BEGIN CERTIFICATE-----\n")
 	return w
@@ -88,6 +89,7 @@ ledger:
   dsn_env: TILGANG_LEDGER_DSN
   max_conns: 8
 principals: {{dir}}/principals.yaml
+worker_key: {{dir}}/secrets/worker.nk
 policies: {{dir}}/policies
 http: 127.0.0.1:8480
 intake: {batch: 128, lease_ttl: 15s}
@@ -137,6 +139,7 @@ func TestDefaults(t *testing.T) {
 nats: {url: nats://127.0.0.1:4222}
 ledger: {driver: postgres}
 principals: {{dir}}/principals.yaml
+worker_key: {{dir}}/secrets/worker.nk
 policies: {{dir}}/policies
 connectors: {manual: {type: manual}}
 `), DefaultRegistry())

@@ -111,6 +111,14 @@ func (c *Config) Validate() error {
 		add("ledger.max_conns", "%d must be at least 1", c.Ledger.MaxConns)
 	}
 
+	// The worker's own key: it signs audit anchors, without which a
+	// rewritten or deleted chain row goes unnoticed.
+	if c.WorkerKey == "" {
+		add("worker_key", "missing: the seed file of the service principal worker, which signs audit anchors (make one with `nk -gen user`, and add its public key to the principals file as principal worker)")
+	} else {
+		c.checkFile(add, "worker_key", c.WorkerKey, true)
+	}
+
 	// Catalogue and principals
 	if c.Principals == "" {
 		add("principals", "missing: the principals file (who may sign what)")

@@ -34,6 +34,8 @@ func StartWorker(t testing.TB, conns connectors.Set, catalogue map[string]string
 	require.NoError(t, err)
 	ps, err := principals.New(append(dev.All(), extra...))
 	require.NoError(t, err)
+	wk, err := principals.EnsureWorkerKey(dir)
+	require.NoError(t, err)
 	store, err := sqlledger.OpenSQLite(context.Background(), filepath.Join(dir, "ledger.db"))
 	require.NoError(t, err)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -47,7 +49,7 @@ func StartWorker(t testing.TB, conns connectors.Set, catalogue map[string]string
 	go func() {
 		e.done <- app.Worker(ctx, app.WorkerOptions{Name: "test-worker", NATS: ns.ClientURL(), Ledger: store, Principals: ps,
 			Policies: WriteCatalogue(t, catalogue), Connectors: conns, HTTP: fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
-			Log: log, LeaseTTL: 3 * time.Second, Ready: func(string) { close(ready) }})
+			Log: log, LeaseTTL: 3 * time.Second, WorkerKey: wk, Ready: func(string) { close(ready) }})
 		store.Close()
 	}()
 	select {
