@@ -107,6 +107,9 @@ func TestShutdownLimitEndsCallsInFlight(t *testing.T) {
 			id, err := tx.InsertOperation(ledger.Operation{Person: "1547-1", Connector: "stuck", Kind: ledger.KindGrant, Entitlement: "G",
 				State: ledger.OpQueued, DueAt: now.Add(-time.Second), Target: connectors.Ref{"id": "1547-1"}, Created: now, Updated: now})
 			require.NoError(t, err)
+			op, err := tx.Operation(id)
+			require.NoError(t, err)
+			tx.Audit(ledger.Planned(now, engine.Worker, *op)) // as the planner chains what it queues
 			require.NoError(t, tx.Commit())
 
 			p := &app.Parts{Log: log, NC: nc, JS: js, Ledger: store, Engine: engine.New(cat, ps, nil, time.Now, log), Connectors: conns,
@@ -130,7 +133,7 @@ func TestShutdownLimitEndsCallsInFlight(t *testing.T) {
 			}
 			require.Contains(t, logs.String(), tt.log)
 			require.Contains(t, logs.String(), "operations=["+strconv.FormatInt(id, 10)+"]")
-			op, err := store.Operation(ctx, id)
+			op, err = store.Operation(ctx, id)
 			require.NoError(t, err)
 			require.Equal(t, tt.state, op.State, "handed back only when nothing runs")
 		})

@@ -66,8 +66,7 @@ func (p planner) insert(op ledger.Operation) (int64, error) {
 }
 
 func plannedEntry(now time.Time, op ledger.Operation) ledger.AuditEntry {
-	return ledger.AuditEntry{At: now, Kind: "operations.planned", Person: op.Person, Actor: Worker, GrantID: op.GrantID,
-		Details: map[string]string{fmt.Sprintf("op.%d", op.ID): ledger.DigestOp(op)}}
+	return ledger.Planned(now, Worker, op)
 }
 
 // batched returns a planner that chains the operations it queues in one

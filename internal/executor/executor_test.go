@@ -76,8 +76,7 @@ func TestBulkCallEndsBeforeItsClaim(t *testing.T) {
 		// only operations the chain records.
 		op, err := tx.Operation(id)
 		require.NoError(t, err)
-		tx.Audit(ledger.AuditEntry{At: now, Kind: "operations.planned", Person: person, Actor: "worker",
-			Details: map[string]string{fmt.Sprintf("op.%d", id): ledger.DigestOp(*op)}})
+		tx.Audit(ledger.Planned(now, engine.Worker, *op))
 	}
 	require.NoError(t, tx.Commit())
 

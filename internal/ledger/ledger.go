@@ -469,6 +469,22 @@ type VerifyReport struct {
 	Ignored []string `json:"ignored_anchors,omitempty"`
 }
 
+// KindPlanned is the kind of the audit entry that chains operations as they
+// are queued: Details maps "op.<id>" to DigestOp of each. The executor runs
+// only operations such an entry records.
+const KindPlanned = "operations.planned"
+
+// Planned is the audit entry that chains ops (one person's) as queued at at,
+// by actor.
+func Planned(at time.Time, actor string, ops ...Operation) AuditEntry {
+	e := AuditEntry{At: at, Kind: KindPlanned, Actor: actor, Details: make(map[string]string, len(ops))}
+	for _, op := range ops {
+		e.Person, e.GrantID = op.Person, op.GrantID
+		e.Details[fmt.Sprintf("op.%d", op.ID)] = DigestOp(op)
+	}
+	return e
+}
+
 // DigestOp is the chained digest of an operation's identity: id, person,
 // grant, connector, kind and entitlement (what never changes once it is
 // queued).

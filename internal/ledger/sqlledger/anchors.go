@@ -103,7 +103,7 @@ func (s *Store) RowHashes(ctx context.Context, seqs []int64) (map[int64]string, 
 
 // planned is the chained entry kind that records the operations the
 // planner queued, each under the key opKey(id) with its ledger.DigestOp.
-const planned = "operations.planned"
+const planned = ledger.KindPlanned
 
 func opKey(id int64) string { return fmt.Sprintf("op.%d", id) }
 
