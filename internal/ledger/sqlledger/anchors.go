@@ -1,6 +1,8 @@
 package sqlledger
 
 import (
+	"time"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -116,15 +118,31 @@ func (s *Store) Untraced(ctx context.Context, ops []ledger.Operation) (map[int64
 	if len(ops) == 0 {
 		return out, nil
 	}
+	var fromOp int64
+	if err := s.read.QueryRowContext(ctx, `SELECT from_op FROM chain_tracing WHERE id = 1`).Scan(&fromOp); err != nil {
+		return nil, classify(err, "read where the chain's tracing of operations starts")
+	}
 	var persons []string
+	since := time.Time{}
 	for _, op := range ops {
+		if op.ID < fromOp {
+			continue // queued before this ledger chained operations
+		}
 		if !slices.Contains(persons, op.Person) {
 			persons = append(persons, op.Person)
 		}
+		if since.IsZero() || op.Created.Before(since) {
+			since = op.Created
+		}
 	}
+	if len(persons) == 0 {
+		return out, nil
+	}
+	// An operation is chained as it is queued, by an entry no older than
+	// the operation: the person's older rows need not be read.
 	args := []any{}
-	q := `SELECT seq, hash, canonical FROM audit WHERE ` + inList("person", persons, &args) + ` AND canonical LIKE ? ORDER BY seq`
-	args = append(args, `%"kind":"`+planned+`"%`)
+	q := `SELECT seq, hash, canonical FROM audit WHERE ` + inList("person", persons, &args) + ` AND at >= ? AND canonical LIKE ? ORDER BY seq`
+	args = append(args, ms(since), `%"kind":"`+planned+`"%`)
 	rows, err := s.read.QueryContext(ctx, s.d.rebind(q), args...)
 	if err != nil {
 		return nil, classify(err, "read the chain rows of operations")
@@ -155,6 +173,9 @@ func (s *Store) Untraced(ctx context.Context, ops []ledger.Operation) (map[int64
 		return nil, classify(err, "read the chain rows of operations")
 	}
 	for _, op := range ops {
+		if op.ID < fromOp {
+			continue
+		}
 		c, ok := found[op.Person+"\x00"+opKey(op.ID)]
 		switch {
 		case !ok:

@@ -188,3 +188,38 @@ func TestVerifyErasureCoversText(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, rep.OK, rep.Problem)
 }
+
+// A ledger upgraded from a release that did not chain operations may hold
+// queued ones: they still run. An operation queued after the upgrade
+// without a chain entry does not.
+func TestOperationsQueuedBeforeTracingStillRun(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := t.TempDir() + "/ledger.db"
+	s, err := OpenSQLite(ctx, path)
+	require.NoError(t, err)
+	queue := func(s *Store) ledger.Operation {
+		tx, err := s.Begin(ctx)
+		require.NoError(t, err)
+		op := ledger.Operation{Person: "1547-10234", Connector: "ad", Kind: ledger.KindGrant, Entitlement: "CN=APP-Gerica-Bruker",
+			State: ledger.OpQueued, DueAt: tamperT0, NextAt: tamperT0, Created: tamperT0, Updated: tamperT0}
+		op.ID, err = tx.InsertOperation(op)
+		require.NoError(t, err)
+		require.NoError(t, tx.Commit())
+		return op
+	}
+	// As the previous release left it: no record of where tracing starts.
+	_, err = s.write.ExecContext(ctx, `DELETE FROM chain_tracing`)
+	require.NoError(t, err)
+	old := queue(s)
+	require.NoError(t, s.Close())
+
+	s, err = OpenSQLite(ctx, path)
+	require.NoError(t, err)
+	defer s.Close()
+	inserted := queue(s)
+	bad, err := s.Untraced(ctx, []ledger.Operation{old, inserted})
+	require.NoError(t, err)
+	require.NotContains(t, bad, old.ID, "queued before the upgrade")
+	require.Contains(t, bad, inserted.ID, "queued since, by hand")
+}

@@ -61,6 +61,11 @@ func schema(d dialect) []string {
 			at BIGINT NOT NULL, published INTEGER NOT NULL)`,
 		`CREATE INDEX IF NOT EXISTS events_unpublished ON events (published, id)`,
 		`CREATE TABLE IF NOT EXISTS leases (name TEXT PRIMARY KEY, holder TEXT NOT NULL, token BIGINT NOT NULL, expires BIGINT NOT NULL)`,
+		// The first operation id the chain traces (anchors.go, Untraced):
+		// operations queued before a ledger was upgraded to chaining them
+		// were never chained, and still run.
+		`CREATE TABLE IF NOT EXISTS chain_tracing (id INTEGER PRIMARY KEY, from_op BIGINT NOT NULL)`,
+		`INSERT INTO chain_tracing (id, from_op) SELECT 1, COALESCE(MAX(id), 0) + 1 FROM operations WHERE true ON CONFLICT (id) DO NOTHING`,
 		// The catalogue in force is the newest row (catalogue.go).
 		`CREATE TABLE IF NOT EXISTS catalogues (
 			id ` + serial + `, version TEXT NOT NULL, files TEXT NOT NULL, at BIGINT NOT NULL,
