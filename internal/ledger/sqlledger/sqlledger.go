@@ -225,6 +225,14 @@ func classify(err error, what string) error {
 	return tilgang.Wrap(tilgang.Internal, err, "ledger: %s", what)
 }
 
+// corrupt is the error for a stored value that does not decode: a row
+// edited or damaged behind the ledger's back. It is never read as empty,
+// since an empty value would be acted on (a grant without entitlements
+// revokes nothing).
+func corrupt(table, id, column string, err error) error {
+	return tilgang.Wrap(tilgang.Internal, err, "ledger: %s %s: column %s does not decode", table, id, column)
+}
+
 func ms(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
@@ -407,7 +415,7 @@ func scanPerson(sc interface{ Scan(...any) error }) (*ledger.PersonRow, error) {
 		return nil, classify(err, "read person")
 	}
 	if err := json.Unmarshal([]byte(rec), &p.Person); err != nil {
-		return nil, tilgang.Wrap(tilgang.Internal, err, "ledger: person %s record", id)
+		return nil, corrupt("person", id, "record", err)
 	}
 	p.LeaveAt, p.LeaveOp, p.Left, p.Updated = fromMS(leaveAt), leaveOp, left == 1, fromMS(updated)
 	return &p, nil
@@ -466,7 +474,10 @@ func scanRequest(sc interface{ Scan(...any) error }) (*ledger.Request, error) {
 		return nil, classify(err, "read request")
 	}
 	if until != "" {
-		r.ValidUntil, _ = tilgang.ParseDate(until)
+		var err error
+		if r.ValidUntil, err = tilgang.ParseDate(until); err != nil {
+			return nil, corrupt("request", r.ID, "valid_until", err)
+		}
 	}
 	r.Seq, r.At = uint64(seq), fromMS(at)
 	return &r, nil
@@ -519,10 +530,17 @@ func scanGrant(sc interface{ Scan(...any) error }) (*ledger.Grant, error) {
 		return nil, classify(err, "read grant")
 	}
 	g.State = tilgang.GrantState(state)
-	_ = json.Unmarshal([]byte(approvers), &g.Approvers)
-	_ = json.Unmarshal([]byte(ents), &g.Entitlements)
+	if err := json.Unmarshal([]byte(approvers), &g.Approvers); err != nil {
+		return nil, corrupt("grant", g.ID, "approvers", err)
+	}
+	if err := json.Unmarshal([]byte(ents), &g.Entitlements); err != nil {
+		return nil, corrupt("grant", g.ID, "entitlements", err)
+	}
 	if until != "" {
-		g.ValidUntil, _ = tilgang.ParseDate(until)
+		var err error
+		if g.ValidUntil, err = tilgang.ParseDate(until); err != nil {
+			return nil, corrupt("grant", g.ID, "valid_until", err)
+		}
 	}
 	g.RevokeAfter = revokeAfter == 1
 	g.Created, g.Updated = fromMS(created), fromMS(updated)
@@ -667,7 +685,9 @@ func scanOp(sc interface{ Scan(...any) error }) (*ledger.Operation, error) {
 	o.Disabled = disabled == 1
 	o.Created, o.Updated = fromMS(created), fromMS(upd)
 	if target != "" && target != "null" {
-		_ = json.Unmarshal([]byte(target), &o.Target)
+		if err := json.Unmarshal([]byte(target), &o.Target); err != nil {
+			return nil, corrupt("operation", strconv.FormatInt(o.ID, 10), "target", err)
+		}
 	}
 	return &o, nil
 }
@@ -853,7 +873,9 @@ func scanAccount(sc interface{ Scan(...any) error }) (*ledger.AccountRow, error)
 		}
 		return nil, classify(err, "read account")
 	}
-	_ = json.Unmarshal([]byte(ref), &a.Ref)
+	if err := json.Unmarshal([]byte(ref), &a.Ref); err != nil {
+		return nil, corrupt("account", a.Person+"/"+a.Connector, "ref", err)
+	}
 	a.Enabled, a.Updated = enabled == 1, fromMS(upd)
 	return &a, nil
 }
@@ -1235,7 +1257,9 @@ func (s *Store) PendingEvents(ctx context.Context, n int) ([]ledger.Event, error
 		if err := rows.Scan(&e.ID, &e.Kind, &e.Person, &data, &at); err != nil {
 			return nil, classify(err, "pending events")
 		}
-		_ = json.Unmarshal([]byte(data), &e.Data)
+		if err := json.Unmarshal([]byte(data), &e.Data); err != nil {
+			return nil, corrupt("event", strconv.FormatInt(e.ID, 10), "data", err)
+		}
 		e.At = fromMS(at)
 		out = append(out, e)
 	}
