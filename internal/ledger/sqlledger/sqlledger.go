@@ -10,11 +10,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"net"
 	"slices"
 	"sort"
 	"strconv"
@@ -23,11 +26,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors"
 	"github.com/ror-ikt/tilgang/internal/ledger"
-
-	_ "modernc.org/sqlite"
 )
 
 type dialect struct {
@@ -208,21 +213,53 @@ func classify(err error, what string) error {
 	if err == nil {
 		return nil
 	}
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "UNIQUE constraint") || strings.Contains(msg, "duplicate key") || strings.Contains(msg, "SQLSTATE 23505"):
-		return tilgang.Wrap(tilgang.Conflict, err, "ledger: %s", what)
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return tilgang.Wrap(tilgang.Unavailable, err, "ledger: %s", what)
-	case strings.Contains(msg, "database is locked") || strings.Contains(msg, "SQLITE_BUSY") ||
-		strings.Contains(msg, "connection refused") || strings.Contains(msg, "bad connection") ||
-		strings.Contains(msg, "SQLSTATE 40001") || strings.Contains(msg, "SQLSTATE 57P") ||
-		strings.Contains(msg, "SQLSTATE 08") || strings.Contains(msg, "conn closed") || strings.Contains(msg, "SQLSTATE 40P01") ||
-		strings.Contains(msg, "EOF") || strings.Contains(msg, "broken pipe") || strings.Contains(msg, "connection reset") ||
-		strings.Contains(msg, "terminating connection") || strings.Contains(msg, "server closed") || strings.Contains(msg, "driver: bad connection"):
-		return tilgang.Wrap(tilgang.Unavailable, err, "ledger: %s", what)
+	return tilgang.Wrap(kindOf(err), err, "ledger: %s", what)
+}
+
+// kindOf reads a database error's kind from its code (PostgreSQL's
+// SQLSTATE, SQLite's result code) or its type, never from its text.
+// Unavailable means trying again may succeed: the database is down or
+// unreachable, busy, or a statement met another transaction (a deadlock, a
+// serialization failure, a lock or statement timeout), which the intake
+// retries a few times as a batch.
+func kindOf(err error) tilgang.Kind {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		switch code := pg.Code; {
+		case code == "23505": // unique_violation
+			return tilgang.Conflict
+		case code == "40001", code == "40P01", // serialization_failure, deadlock_detected
+			code == "57014", code == "55P03", // query_canceled (statement timeout), lock_not_available (lock timeout)
+			strings.HasPrefix(code, "08"),  // connection exceptions
+			strings.HasPrefix(code, "57P"), // the server shuts down or starts
+			strings.HasPrefix(code, "53"):  // insufficient resources (too many connections)
+			return tilgang.Unavailable
+		}
+		return tilgang.Internal
 	}
-	return tilgang.Wrap(tilgang.Internal, err, "ledger: %s", what)
+	var lite *sqlite.Error
+	if errors.As(err, &lite) {
+		switch code := lite.Code(); {
+		case code == sqlite3.SQLITE_CONSTRAINT_UNIQUE, code == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return tilgang.Conflict
+		case code&0xff == sqlite3.SQLITE_BUSY, code&0xff == sqlite3.SQLITE_LOCKED, code&0xff == sqlite3.SQLITE_INTERRUPT:
+			return tilgang.Unavailable
+		}
+		return tilgang.Internal
+	}
+	var (
+		netErr     net.Error
+		connectErr *pgconn.ConnectError
+	)
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, driver.ErrBadConn), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, net.ErrClosed), errors.Is(err, pgconn.ErrConnClosed),
+		errors.As(err, &netErr), errors.As(err, &connectErr),
+		pgconn.Timeout(err), pgconn.SafeToRetry(err):
+		return tilgang.Unavailable
+	}
+	return tilgang.Internal
 }
 
 // corrupt is the error for a stored value that does not decode: a row
