@@ -33,7 +33,7 @@ func runCorrupt(t *testing.T, target tamperTarget) {
 		require.NoError(t, err)
 		defer tx.Rollback()
 		if load {
-			if err := tx.Load([]string{"p1"}, nil); err != nil {
+			if err := ledger.Preload(tx, []string{"p1"}, nil); err != nil {
 				return err
 			}
 		}

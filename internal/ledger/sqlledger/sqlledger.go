@@ -39,20 +39,19 @@ type dialect struct {
 	postgres bool
 }
 
-// forUpdate locks the rows a writing transaction reads, on PostgreSQL:
-// every read in a Tx is for a read-modify-write (a grant's state, an
-// operation's, a person's), and without the lock two replicas' transactions
-// would overwrite each other's changes. SQLite has one writer and needs none.
-func (d dialect) forUpdate(q string) string {
-	if !d.postgres || !strings.HasPrefix(strings.TrimSpace(q), "SELECT") || strings.HasSuffix(q, "FOR UPDATE") || strings.Contains(q, "RETURNING") {
-		return q
-	}
-	return q + " FOR UPDATE"
-}
-
-// rebind turns ? placeholders into $n for PostgreSQL.
+// rebind is q as the database takes it: on PostgreSQL with $n
+// placeholders; on SQLite, which has one writer and so nothing to lock
+// rows against, without its row locks (FOR UPDATE, SKIP LOCKED).
+//
+// A writing transaction locks, on PostgreSQL, the rows it reads to change
+// them (a grant's state, an operation's, a person's): without the lock two
+// replicas' transactions would overwrite each other's changes. Each such
+// statement says FOR UPDATE where it is written.
 func (d dialect) rebind(q string) string {
 	if !d.postgres {
+		if strings.Contains(q, " FOR UPDATE") {
+			q = strings.ReplaceAll(strings.ReplaceAll(q, " FOR UPDATE SKIP LOCKED", ""), " FOR UPDATE", "")
+		}
 		return q
 	}
 	var b strings.Builder
@@ -301,6 +300,9 @@ func mustJSON(v any) string {
 
 // ---- transactions ----
 
+// tx is one writing transaction. Every read goes through its cache (see
+// cache.go), filling it on a miss, and every write goes into the cache, to
+// be sent at Flush or Commit in a few multi-row statements.
 type tx struct {
 	s       *Store
 	ctx     context.Context
@@ -309,15 +311,21 @@ type tx struct {
 	events  []ledger.Event
 	done    bool
 	missing []string
-	c       *cache // set by Load
+	c       *cache
+	planned bool // PostgreSQL: plan_cache_mode is set for this transaction
 }
+
+var (
+	_ ledger.Preloader = (*tx)(nil)
+	_ ledger.Flusher   = (*tx)(nil)
+)
 
 func (s *Store) Begin(ctx context.Context) (ledger.Tx, error) {
 	t, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, classify(err, "begin")
 	}
-	return &tx{s: s, ctx: ctx, tx: t}, nil
+	return &tx{s: s, ctx: ctx, tx: t, c: newCache()}, nil
 }
 
 // stmt is q prepared for this transaction: the shared prepared statement
@@ -361,7 +369,7 @@ func (t *tx) exec(q string, args ...any) (sql.Result, error) {
 }
 
 func (t *tx) query(q string, args ...any) (*sql.Rows, error) {
-	st, err := t.stmt(t.s.d.forUpdate(q))
+	st, err := t.stmt(q)
 	if err != nil {
 		return nil, err
 	}
@@ -373,7 +381,7 @@ func (t *tx) query(q string, args ...any) (*sql.Rows, error) {
 }
 
 func (t *tx) queryRow(q string, args ...any) (*sql.Row, error) {
-	st, err := t.stmt(t.s.d.forUpdate(q))
+	st, err := t.stmt(q)
 	if err != nil {
 		return nil, err
 	}
@@ -392,45 +400,19 @@ func (t *tx) Rollback() error {
 	if t.done {
 		return nil
 	}
-	t.done, t.c = true, nil
+	t.done = true
 	err := t.tx.Rollback()
 	t.prepareMissing()
 	return err
 }
 
 func (t *tx) RecordMessage(m ledger.Message) (ledger.MsgOutcome, error) {
-	if t.c != nil {
-		if out, ok := t.c.recordMessage(m); ok {
-			return out, nil
+	if _, ok := t.c.keys[m.Key]; !ok {
+		if err := t.loadKeys([]string{m.Key}); err != nil {
+			return 0, err
 		}
 	}
-	// One statement in the common case (a new key); a repeat reads what
-	// was stored to tell a duplicate from a conflict.
-	row, err := t.queryRow(`INSERT INTO messages (key, payload_hash, type, person, actor, seq, at) VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (key) DO NOTHING RETURNING key`,
-		m.Key, m.PayloadHash, m.Type, m.Person, m.Actor, int64(m.Seq), ms(m.At))
-	if err != nil {
-		return 0, err
-	}
-	var k string
-	switch err := row.Scan(&k); {
-	case err == nil:
-		return ledger.MsgNew, nil
-	case !errors.Is(err, sql.ErrNoRows):
-		return 0, classify(err, "record message")
-	}
-	row, err = t.queryRow(`SELECT payload_hash FROM messages WHERE key = ?`, m.Key)
-	if err != nil {
-		return 0, err
-	}
-	var h string
-	if err := row.Scan(&h); err != nil {
-		return 0, classify(err, "read message")
-	}
-	if h == m.PayloadHash {
-		return ledger.MsgDuplicate, nil
-	}
-	return ledger.MsgConflict, nil
+	return t.c.recordMessage(m), nil
 }
 
 // ---- persons ----
@@ -459,38 +441,26 @@ func scanPerson(sc interface{ Scan(...any) error }) (*ledger.PersonRow, error) {
 }
 
 func (t *tx) Person(id string) (*ledger.PersonRow, error) {
-	if t.c.loaded(id) {
-		return copyPerson(t.c.people[id]), nil
-	}
-	q := `SELECT ` + personCols + ` FROM persons WHERE id = ?`
-	if t.c != nil {
-		// Someone else's record (a manager's, say) is only read: it is not
-		// locked, so two transactions reading each other's people cannot
-		// deadlock.
-		st, err := t.stmt(q)
+	p, ok := t.c.people[id]
+	if !ok {
+		// Someone not loaded (a manager, say) is only read: not locked, so
+		// two transactions reading each other's people cannot deadlock.
+		row, err := t.queryRow(`SELECT `+personCols+` FROM persons WHERE id = ?`, id)
 		if err != nil {
 			return nil, err
 		}
-		return scanPerson(st.QueryRowContext(t.ctx, id))
+		if p, err = scanPerson(row); err != nil {
+			return nil, err
+		}
+		t.c.people[id] = p
 	}
-	row, err := t.queryRow(q, id)
-	if err != nil {
-		return nil, err
-	}
-	return scanPerson(row)
+	return copyPerson(p), nil
 }
 
 func (t *tx) PutPerson(p ledger.PersonRow) error {
-	if t.c.loaded(p.Person.ID) {
-		t.c.people[p.Person.ID] = copyPerson(&p)
-		t.c.dirtyPeople.add(p.Person.ID)
-		return nil
-	}
-	_, err := t.exec(`INSERT INTO persons (`+personCols+`) VALUES (?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET version = excluded.version, record = excluded.record,
-		leave_at = excluded.leave_at, leave_op = excluded.leave_op, has_left = excluded.has_left, updated = excluded.updated`,
-		p.Person.ID, p.Version, mustJSON(p.Person), ms(p.LeaveAt), p.LeaveOp, b2i(p.Left), ms(p.Updated))
-	return err
+	t.c.people[p.Person.ID] = copyPerson(&p)
+	t.c.dirtyPeople.add(p.Person.ID)
+	return nil
 }
 
 // ---- requests ----
@@ -521,30 +491,38 @@ func scanRequest(sc interface{ Scan(...any) error }) (*ledger.Request, error) {
 }
 
 func (t *tx) Request(id string) (*ledger.Request, error) {
-	if t.c != nil {
-		if r, ok := t.c.requests[id]; ok {
-			return &r, nil
+	r, ok := t.c.requests[id]
+	if !ok {
+		// A request is never changed once written: not locked.
+		row, err := t.queryRow(`SELECT `+requestCols+` FROM requests WHERE id = ?`, id)
+		if err != nil {
+			return nil, err
 		}
+		got, err := scanRequest(row)
+		if err != nil {
+			return nil, err
+		}
+		if got != nil {
+			r = *got
+		}
+		t.c.requests[id] = r
 	}
-	row, err := t.queryRow(`SELECT `+requestCols+` FROM requests WHERE id = ?`, id)
-	if err != nil {
-		return nil, err
+	if r.ID == "" {
+		return nil, nil
 	}
-	return scanRequest(row)
+	return &r, nil
 }
 
+// InsertRequest keeps the request for Flush: a request id the database has
+// already is a Conflict from Flush or Commit (reading first would cost a
+// statement for every request, to find what never happens).
 func (t *tx) InsertRequest(r ledger.Request) error {
-	if t.c != nil {
-		if _, ok := t.c.requests[r.ID]; ok {
-			return tilgang.Errorf(tilgang.Conflict, "ledger: request %s is recorded already", r.ID)
-		}
-		t.c.requests[r.ID] = r
-		t.c.requestOrder = append(t.c.requestOrder, r.ID)
-		return nil
+	if old := t.c.requests[r.ID]; old.ID != "" {
+		return tilgang.Errorf(tilgang.Conflict, "ledger: request %s is recorded already", r.ID)
 	}
-	_, err := t.exec(`INSERT INTO requests (`+requestCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, r.Person, r.System, r.Role, r.Action, r.Actor, r.Via, r.GrantID, r.Outcome, r.Reason, r.Why, r.ValidUntil.String(), int64(r.Seq), ms(r.At))
-	return err
+	t.c.requests[r.ID] = r
+	t.c.dirtyRequests = append(t.c.dirtyRequests, r.ID)
+	return nil
 }
 
 // ---- grants ----
@@ -600,42 +578,40 @@ func grantArgs(g ledger.Grant) []any {
 }
 
 func (t *tx) Grant(id string) (*ledger.Grant, error) {
-	if t.c != nil {
-		if g, ok := t.c.grants[id]; ok {
-			return copyGrant(g), nil
-		}
+	g, err := t.grant(id)
+	return copyGrant(g), err
+}
+
+// grant is the cached grant, read and locked on a miss; nil when there is
+// none.
+func (t *tx) grant(id string) (*ledger.Grant, error) {
+	if g, ok := t.c.grants[id]; ok {
+		return g, nil
 	}
-	row, err := t.queryRow(`SELECT `+grantCols+` FROM grants WHERE id = ?`, id)
+	row, err := t.queryRow(`SELECT `+grantCols+` FROM grants WHERE id = ? FOR UPDATE`, id)
 	if err != nil {
 		return nil, err
 	}
 	g, err := scanGrant(row)
-	if err == nil && g != nil && t.c.loaded(g.Person) {
-		t.c.putGrant(copyGrant(g))
+	if err != nil || g == nil {
+		return nil, err
 	}
-	return g, err
+	t.c.putGrant(g)
+	return g, nil
 }
 
 func (t *tx) OpenGrant(person, system, role string) (*ledger.Grant, error) {
-	if t.c.loaded(person) {
-		return t.c.openGrant(person, system, role), nil
-	}
-	row, err := t.queryRow(`SELECT `+grantCols+` FROM grants WHERE person = ? AND system = ? AND role = ? AND open = 1 AND state NOT IN ('revoking', 'revoke_failed') AND revoke_after = 0`, person, system, role)
-	if err != nil {
+	if err := t.load(person); err != nil {
 		return nil, err
 	}
-	return scanGrant(row)
+	return t.c.openGrant(person, system, role), nil
 }
 
 func (t *tx) GrantsOf(person string) ([]ledger.Grant, error) {
-	if t.c.loaded(person) {
-		return t.c.grantsOf(person), nil
-	}
-	rows, err := t.query(`SELECT `+grantCols+` FROM grants WHERE person = ? AND open = 1 ORDER BY created, id`, person)
-	if err != nil {
+	if err := t.load(person); err != nil {
 		return nil, err
 	}
-	return collectGrants(rows)
+	return t.c.grantsOf(person), nil
 }
 
 func collectGrants(rows *sql.Rows) ([]ledger.Grant, error) {
@@ -651,51 +627,43 @@ func collectGrants(rows *sql.Rows) ([]ledger.Grant, error) {
 	return out, classify(rows.Err(), "read grants")
 }
 
+// InsertGrant checks the one-open-grant rule against the person's open
+// grants, all of which the cache holds once the person is loaded.
 func (t *tx) InsertGrant(g ledger.Grant) error {
-	if t.c.loaded(g.Person) {
-		if _, ok := t.c.grants[g.ID]; ok {
-			return tilgang.Errorf(tilgang.Conflict, "ledger: grant %s exists already", g.ID)
-		}
-		if err := t.c.singleOpen(g); err != nil {
-			return err
-		}
-		t.c.putGrant(copyGrant(&g))
-		t.c.dirtyGrants.add(g.ID)
-		t.c.complete[g.ID] = true
-		return nil
+	if err := t.load(g.Person); err != nil {
+		return err
 	}
-	_, err := t.exec(`INSERT INTO grants (`+grantCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, grantArgs(g)...)
-	return err
+	if _, ok := t.c.grants[g.ID]; ok {
+		return tilgang.Errorf(tilgang.Conflict, "ledger: grant %s exists already", g.ID)
+	}
+	if err := t.c.singleOpen(g); err != nil {
+		return err
+	}
+	t.c.putGrant(copyGrant(&g))
+	t.c.dirtyGrants.add(g.ID)
+	t.c.complete[g.ID] = true
+	return nil
 }
 
 func (t *tx) UpdateGrant(g ledger.Grant) error {
-	if t.c.loaded(g.Person) {
-		if _, ok := t.c.grants[g.ID]; !ok {
-			if _, err := t.Grant(g.ID); err != nil { // cached when found
-				return err
-			}
-		}
+	if err := t.load(g.Person); err != nil {
+		return err
 	}
-	if t.c != nil {
-		if old, ok := t.c.grants[g.ID]; ok && old.Person == g.Person {
-			if err := t.c.singleOpen(g); err != nil {
-				return err
-			}
-			t.c.grants[g.ID] = copyGrant(&g)
-			t.c.dirtyGrants.add(g.ID)
-			return nil
-		}
-	}
-	a := grantArgs(g)
-	res, err := t.exec(`UPDATE grants SET person = ?, system = ?, role = ?, state = ?, open = ?, request_id = ?, requester = ?, stage = ?,
-		stage_principal = ?, approvers = ?, valid_until = ?, revoke_after = ?, revoke_cause = ?, entitlements = ?, catalogue = ?, created = ?, updated = ?
-		WHERE id = ?`, append(a[1:], a[0])...)
+	old, err := t.grant(g.ID)
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
+	if old == nil {
 		return tilgang.Errorf(tilgang.NotFound, "ledger: grant %s does not exist", g.ID)
 	}
+	if old.Person != g.Person {
+		return tilgang.Errorf(tilgang.Internal, "ledger: grant %s is %s's, not %s's", g.ID, old.Person, g.Person)
+	}
+	if err := t.c.singleOpen(g); err != nil {
+		return err
+	}
+	t.c.grants[g.ID] = copyGrant(&g)
+	t.c.dirtyGrants.add(g.ID)
 	return nil
 }
 
@@ -737,97 +705,67 @@ func targetJSON(r connectors.Ref) string {
 }
 
 func (t *tx) Operation(id int64) (*ledger.Operation, error) {
-	if t.c != nil {
-		if o, ok := t.c.ops[id]; ok {
-			return copyOp(o), nil
-		}
+	o, err := t.operation(id)
+	if err != nil || o == nil {
+		return nil, err
 	}
-	row, err := t.queryRow(`SELECT `+opCols+` FROM operations WHERE id = ?`, id)
+	return copyOp(o), nil
+}
+
+// operation is the cached operation, read and locked on a miss; nil when
+// there is none.
+func (t *tx) operation(id int64) (*ledger.Operation, error) {
+	if o, ok := t.c.ops[id]; ok {
+		return o, nil
+	}
+	row, err := t.queryRow(`SELECT `+opCols+` FROM operations WHERE id = ? FOR UPDATE`, id)
 	if err != nil {
 		return nil, err
 	}
 	o, err := scanOp(row)
-	if err == nil && o != nil && t.c.loaded(o.Person) {
-		t.c.putOp(copyOp(o))
+	if err != nil || o == nil {
+		return nil, err
 	}
-	return o, err
+	t.c.putOp(o)
+	return o, nil
 }
 
 func (t *tx) InsertOperation(o ledger.Operation) (int64, error) {
 	if o.State == "" {
 		o.State = ledger.OpQueued
 	}
-	if t.c != nil {
-		id, err := t.allocate()
-		if err != nil {
-			return 0, err
-		}
-		o.ID = id
-		if t.c.loaded(o.Person) {
-			t.c.putOp(copyOp(&o))
-			t.c.dirtyOps.add(id)
-			return id, nil
-		}
-		_, err = t.exec(`INSERT INTO operations (`+opCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, opArgs(&o)...)
-		return id, err
-	}
-	row, err := t.queryRow(`INSERT INTO operations (grant_id, person, connector, kind, entitlement, state, due_at, next_at, seq, attempts, token, holder,
-		claim_until, target, disabled, last_error, created, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		o.GrantID, o.Person, o.Connector, o.Kind, o.Entitlement, string(o.State), ms(o.DueAt), ms(o.NextAt), int64(o.Seq), o.Attempts, o.Token, o.Holder,
-		ms(o.ClaimUntil), targetJSON(o.Target), b2i(o.Disabled), o.LastError, ms(o.Created), ms(o.Updated))
+	id, err := t.allocate()
 	if err != nil {
 		return 0, err
 	}
-	var id int64
-	if err := row.Scan(&id); err != nil {
-		return 0, classify(err, "insert operation")
-	}
+	o.ID = id
+	t.c.putOp(copyOp(&o))
+	t.c.dirtyOps.add(id)
 	return id, nil
 }
 
+// UpdateOperation checks the token against the cached operation: read on a
+// miss, it is locked, so the check holds until Commit.
 func (t *tx) UpdateOperation(o ledger.Operation, expectToken int64) error {
-	if t.c.loaded(o.Person) {
-		// A loaded person's operations change only in the cache, so later
-		// reads of their unfinished operations see this one too (a retried
-		// operation was finished when Load read them).
-		if _, ok := t.c.ops[o.ID]; !ok {
-			if _, err := t.Operation(o.ID); err != nil {
-				return err
-			}
-		}
-	}
-	if t.c != nil {
-		if old, ok := t.c.ops[o.ID]; ok {
-			if expectToken != 0 && (old.Token != expectToken || old.State != ledger.OpClaimed) {
-				return tilgang.Errorf(tilgang.Conflict, "ledger: operation %d is no longer claimed with token %d", o.ID, expectToken)
-			}
-			// The columns UpdateOperation writes; the rest stay as stored.
-			n := copyOp(old)
-			n.State, n.DueAt, n.NextAt, n.Attempts, n.Token, n.Holder, n.ClaimUntil = o.State, o.DueAt, o.NextAt, o.Attempts, o.Token, o.Holder, o.ClaimUntil
-			n.Target, n.Disabled, n.LastError, n.Updated = maps.Clone(o.Target), o.Disabled, o.LastError, o.Updated
-			t.c.putOp(n)
-			t.c.dirtyOps.add(o.ID)
-			return nil
-		}
-	}
-	q := `UPDATE operations SET state = ?, due_at = ?, next_at = ?, attempts = ?, token = ?, holder = ?, claim_until = ?, target = ?,
-		disabled = ?, last_error = ?, updated = ? WHERE id = ?`
-	args := []any{string(o.State), ms(o.DueAt), ms(o.NextAt), o.Attempts, o.Token, o.Holder, ms(o.ClaimUntil), targetJSON(o.Target),
-		b2i(o.Disabled), o.LastError, ms(o.Updated), o.ID}
-	if expectToken != 0 {
-		q += ` AND token = ? AND state = 'claimed'`
-		args = append(args, expectToken)
-	}
-	res, err := t.exec(q, args...)
+	old, err := t.operation(o.ID)
 	if err != nil {
 		return err
 	}
-	if n, _ := res.RowsAffected(); n != 1 {
+	if old == nil {
 		if expectToken != 0 {
 			return tilgang.Errorf(tilgang.Conflict, "ledger: operation %d is no longer claimed with token %d", o.ID, expectToken)
 		}
 		return tilgang.Errorf(tilgang.NotFound, "ledger: operation %d does not exist", o.ID)
 	}
+	if expectToken != 0 && (old.Token != expectToken || old.State != ledger.OpClaimed) {
+		return tilgang.Errorf(tilgang.Conflict, "ledger: operation %d is no longer claimed with token %d", o.ID, expectToken)
+	}
+	// The columns UpdateOperation writes; the rest stay as stored.
+	n := copyOp(old)
+	n.State, n.DueAt, n.NextAt, n.Attempts, n.Token, n.Holder, n.ClaimUntil = o.State, o.DueAt, o.NextAt, o.Attempts, o.Token, o.Holder, o.ClaimUntil
+	n.Target, n.Disabled, n.LastError, n.Updated = maps.Clone(o.Target), o.Disabled, o.LastError, o.Updated
+	t.c.putOp(n)
+	t.c.dirtyOps.add(o.ID)
 	return nil
 }
 
@@ -844,38 +782,13 @@ func collectOps(rows *sql.Rows) ([]ledger.Operation, error) {
 	return out, classify(rows.Err(), "read operations")
 }
 
+// OperationsOf reads the grant's stored operations unless the cache has
+// them all (an open grant of a loaded person, or one inserted here), and
+// lays the cached ones over them.
 func (t *tx) OperationsOf(grantID string) ([]ledger.Operation, error) {
-	match := func(o *ledger.Operation) bool { return o.GrantID == grantID }
-	if t.c != nil && t.c.complete[grantID] {
-		return t.c.overlay(nil, t.c.grants[grantID].Person, match), nil
-	}
-	rows, err := t.query(`SELECT `+opCols+` FROM operations WHERE grant_id = ? ORDER BY due_at, seq, id`, grantID)
-	if err != nil {
-		return nil, err
-	}
-	ops, err := collectOps(rows)
-	if err != nil || t.c == nil {
-		return ops, err
-	}
-	// A grant's operations are its person's; a grant this transaction
-	// wrote operations for is cached, so its person is known.
-	person := ""
-	if g, ok := t.c.grants[grantID]; ok {
-		person = g.Person
-	} else if len(ops) > 0 {
-		person = ops[0].Person
-	}
-	return t.c.overlay(ops, person, match), nil
-}
-
-func (t *tx) PersonOperations(person string, states ...ledger.OpState) ([]ledger.Operation, error) {
-	match := func(o *ledger.Operation) bool {
-		return o.Person == person && (len(states) == 0 || slices.Contains(states, o.State))
-	}
 	var stored []ledger.Operation
-	// A loaded person's unfinished operations are all in the cache.
-	if !t.c.loaded(person) || len(states) == 0 || slices.ContainsFunc(states, func(s ledger.OpState) bool { return !pending(s) }) {
-		rows, err := t.query(`SELECT `+opCols+` FROM operations WHERE person = ? ORDER BY due_at, seq, id`, person)
+	if !t.c.complete[grantID] {
+		rows, err := t.query(`SELECT `+opCols+` FROM operations WHERE grant_id = ? ORDER BY due_at, seq, id FOR UPDATE`, grantID)
 		if err != nil {
 			return nil, err
 		}
@@ -883,16 +796,30 @@ func (t *tx) PersonOperations(person string, states ...ledger.OpState) ([]ledger
 			return nil, err
 		}
 	}
-	if t.c != nil {
-		return t.c.overlay(stored, person, match), nil
-	}
-	out := stored[:0]
-	for _, o := range stored {
-		if match(&o) {
-			out = append(out, o)
+	return t.c.overlay(stored, t.c.opsOfGrant[grantID], func(o *ledger.Operation) bool { return o.GrantID == grantID }), nil
+}
+
+// PersonOperations answers from the cache when only unfinished states are
+// asked for (a loaded person's are all cached); otherwise it reads the
+// person's stored operations and lays the cached ones over them.
+func (t *tx) PersonOperations(person string, states ...ledger.OpState) ([]ledger.Operation, error) {
+	var stored []ledger.Operation
+	if len(states) > 0 && !slices.ContainsFunc(states, func(s ledger.OpState) bool { return !pending(s) }) {
+		if err := t.load(person); err != nil {
+			return nil, err
+		}
+	} else {
+		rows, err := t.query(`SELECT `+opCols+` FROM operations WHERE person = ? ORDER BY due_at, seq, id FOR UPDATE`, person)
+		if err != nil {
+			return nil, err
+		}
+		if stored, err = collectOps(rows); err != nil {
+			return nil, err
 		}
 	}
-	return out, nil
+	return t.c.overlay(stored, t.c.opsOf[person], func(o *ledger.Operation) bool {
+		return o.Person == person && (len(states) == 0 || slices.Contains(states, o.State))
+	}), nil
 }
 
 // ---- accounts ----
@@ -918,70 +845,47 @@ func scanAccount(sc interface{ Scan(...any) error }) (*ledger.AccountRow, error)
 }
 
 func (t *tx) Account(person, connector string) (*ledger.AccountRow, error) {
-	if t.c.loaded(person) {
-		a := t.c.accounts[acctKey{person, connector}]
-		if a == nil {
-			return nil, nil
-		}
-		c := *a
-		c.Ref = maps.Clone(a.Ref)
-		return &c, nil
-	}
-	row, err := t.queryRow(`SELECT person, connector, ref, enabled, updated FROM accounts WHERE person = ? AND connector = ?`, person, connector)
-	if err != nil {
+	if err := t.load(person); err != nil {
 		return nil, err
 	}
-	return scanAccount(row)
+	a := t.c.accounts[acctKey{person, connector}]
+	if a == nil {
+		return nil, nil
+	}
+	c := *a
+	c.Ref = maps.Clone(a.Ref)
+	return &c, nil
 }
 
 func (t *tx) PutAccount(a ledger.AccountRow) error {
-	if t.c.loaded(a.Person) {
-		c := a
-		c.Ref = maps.Clone(a.Ref)
-		t.c.accounts[acctKey{a.Person, a.Connector}] = &c
-		t.c.dirtyAccounts.add(acctKey{a.Person, a.Connector})
-		return nil
-	}
-	_, err := t.exec(`INSERT INTO accounts (person, connector, ref, enabled, updated) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (person, connector) DO UPDATE SET ref = excluded.ref, enabled = excluded.enabled, updated = excluded.updated`,
-		a.Person, a.Connector, mustJSON(a.Ref), b2i(a.Enabled), ms(a.Updated))
-	return err
+	c := a
+	c.Ref = maps.Clone(a.Ref)
+	t.c.accounts[acctKey{a.Person, a.Connector}] = &c
+	t.c.dirtyAccounts.add(acctKey{a.Person, a.Connector})
+	return nil
 }
 
 func (t *tx) AccountsOf(person string) ([]ledger.AccountRow, error) {
-	if t.c.loaded(person) {
-		var out []ledger.AccountRow
-		for k, a := range t.c.accounts {
-			if k.person == person {
-				c := *a
-				c.Ref = maps.Clone(a.Ref)
-				out = append(out, c)
-			}
-		}
-		sort.Slice(out, func(i, j int) bool { return out[i].Connector < out[j].Connector })
-		return out, nil
-	}
-	rows, err := t.query(`SELECT person, connector, ref, enabled, updated FROM accounts WHERE person = ? ORDER BY connector`, person)
-	if err != nil {
+	if err := t.load(person); err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	var out []ledger.AccountRow
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, err
+	for k, a := range t.c.accounts {
+		if k.person == person {
+			c := *a
+			c.Ref = maps.Clone(a.Ref)
+			out = append(out, c)
 		}
-		out = append(out, *a)
 	}
-	return out, classify(rows.Err(), "read accounts")
+	sort.Slice(out, func(i, j int) bool { return out[i].Connector < out[j].Connector })
+	return out, nil
 }
 
 func (t *tx) Audit(e ledger.AuditEntry) { t.audit = append(t.audit, e) }
 func (t *tx) Emit(e ledger.Event)       { t.events = append(t.events, e) }
 
-// Commit writes the buffered events, then the audit entries with the chain
-// head locked as the last statements, then commits.
+// Commit writes the kept rows and the buffered events, then the audit
+// entries with the chain head locked as the last statements, then commits.
 func (t *tx) Commit() error {
 	if t.done {
 		return tilgang.Errorf(tilgang.Internal, "ledger: commit of a finished transaction")
@@ -1030,7 +934,7 @@ func (t *tx) Flush() error {
 }
 
 func (t *tx) appendChain() error {
-	row, err := t.queryRow(`SELECT seq, hash FROM audit_head WHERE id = 1`) // locked on PostgreSQL: the chain never forks
+	row, err := t.queryRow(`SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE`) // the chain never forks
 	if err != nil {
 		return err
 	}
@@ -1178,7 +1082,7 @@ func (s *Store) Claim(ctx context.Context, holder string, now time.Time, lease t
 				WHERE p.person = o.person AND p.connector = o.connector
 				AND p.state IN ('queued', 'claimed', 'waiting') AND p.due_at <= ?
 				AND (p.due_at < o.due_at OR (p.due_at = o.due_at AND (p.seq < o.seq OR (p.seq = o.seq AND p.id < o.id)))))
-			ORDER BY o.state, o.due_at, o.seq, o.id LIMIT ?`+s.skipLocked()+`)
+			ORDER BY o.state, o.due_at, o.seq, o.id LIMIT ? FOR UPDATE SKIP LOCKED)
 		RETURNING `+opCols)
 	if err != nil {
 		return nil, err
@@ -1223,13 +1127,6 @@ func (s *Store) Claim(ctx context.Context, holder string, now time.Time, lease t
 	}
 	sort.Slice(ops, func(i, j int) bool { return opLess(ops[i], ops[j]) })
 	return ops, nil
-}
-
-func (s *Store) skipLocked() string {
-	if s.d.postgres {
-		return ` FOR UPDATE SKIP LOCKED`
-	}
-	return ""
 }
 
 func opLess(a, b ledger.Operation) bool {
