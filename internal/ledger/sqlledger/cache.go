@@ -25,17 +25,16 @@ import (
 // so reading the database again (loading a person later) never replaces
 // it; a clean row is what the database has, and may be replaced.
 type cache struct {
-	people     map[string]*ledger.PersonRow // records read or written; nil when there is no record
-	loaded     map[string]bool              // people whose rows are all here
-	grants     map[string]*ledger.Grant
-	byPerson   map[string][]string // person -> ids of their cached grants
-	ops        map[int64]*ledger.Operation
-	opsOf      map[string][]int64 // person -> ids of their cached operations
-	opsOfGrant map[string][]int64 // grant -> ids of its cached operations
-	accounts   map[acctKey]*ledger.AccountRow
-	keys       map[string]string         // idempotency keys read -> payload hash, "" when not stored
-	requests   map[string]ledger.Request // requests read or written; the zero Request when there is none
-	complete   map[string]bool           // grants all of whose operations are cached
+	people   map[string]*ledger.PersonRow // records read or written; nil when there is no record
+	loaded   map[string]bool              // people whose rows are all here
+	grants   map[string]*ledger.Grant
+	byPerson map[string][]string // person -> ids of their cached grants
+	ops      map[int64]*ledger.Operation
+	opsOf    map[string][]int64 // person -> ids of their cached operations
+	accounts map[acctKey]*ledger.AccountRow
+	keys     map[string]string         // idempotency keys read -> payload hash, "" when not stored
+	requests map[string]ledger.Request // requests read or written; the zero Request when there is none
+	complete map[string]bool           // grants all of whose operations are cached
 
 	dirtyPeople   keyed[string]
 	dirtyGrants   keyed[string]
@@ -77,7 +76,7 @@ func (k *keyed[K]) add(key K) {
 
 func newCache() *cache {
 	return &cache{people: map[string]*ledger.PersonRow{}, loaded: map[string]bool{}, grants: map[string]*ledger.Grant{},
-		byPerson: map[string][]string{}, ops: map[int64]*ledger.Operation{}, opsOf: map[string][]int64{}, opsOfGrant: map[string][]int64{},
+		byPerson: map[string][]string{}, ops: map[int64]*ledger.Operation{}, opsOf: map[string][]int64{},
 		accounts: map[acctKey]*ledger.AccountRow{}, keys: map[string]string{}, requests: map[string]ledger.Request{}, complete: map[string]bool{}}
 }
 
@@ -93,9 +92,6 @@ func (c *cache) putGrant(g *ledger.Grant) {
 func (c *cache) putOp(o *ledger.Operation) {
 	if _, ok := c.ops[o.ID]; !ok {
 		c.opsOf[o.Person] = append(c.opsOf[o.Person], o.ID)
-		if o.GrantID != "" {
-			c.opsOfGrant[o.GrantID] = append(c.opsOfGrant[o.GrantID], o.ID)
-		}
 	}
 	c.ops[o.ID] = o
 }
@@ -390,6 +386,22 @@ func (c *cache) overlay(stored []ledger.Operation, ids []int64, match func(*ledg
 	}
 	sortOps(out)
 	return out
+}
+
+// grantOps are the ids of the cached operations that may be the grant's:
+// its person's, when the grant or one of its stored operations names them.
+func (c *cache) grantOps(grantID string, stored []ledger.Operation) []int64 {
+	if g, ok := c.grants[grantID]; ok {
+		return c.opsOf[g.Person]
+	}
+	if len(stored) > 0 {
+		return c.opsOf[stored[0].Person]
+	}
+	ids := make([]int64, 0, len(c.ops))
+	for id := range c.ops {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 func sortOps(ops []ledger.Operation) {

@@ -145,7 +145,7 @@ func (t *tx) OperationsOf(grantID string) ([]ledger.Operation, error) {
 			return nil, err
 		}
 	}
-	return t.c.overlay(stored, t.c.opsOfGrant[grantID], func(o *ledger.Operation) bool { return o.GrantID == grantID }), nil
+	return t.c.overlay(stored, t.c.grantOps(grantID, stored), func(o *ledger.Operation) bool { return o.GrantID == grantID }), nil
 }
 
 // PersonOperations answers from the cache when only unfinished states are
