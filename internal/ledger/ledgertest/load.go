@@ -31,9 +31,10 @@ func flush(t *testing.T, tx ledger.Tx) error {
 	return f.Flush()
 }
 
-// loadTests hold Load to what the Preloader interface says: after it, reads see
-// the transaction's own writes, nothing is stored until Commit and nothing
-// at all after Rollback, and people it did not load work as before.
+// loadTests hold Load to what the Preloader interface says: after it,
+// reads see the transaction's own writes, nothing is stored until Commit
+// and nothing at all after Rollback, and people it did not load work as
+// before.
 var loadTests = []test{
 	{"ReadsSeeOwnWrites", func(t *testing.T, l ledger.Ledger) {
 		stored := insertOps(t, l, op("p1", "ad", t0, 1))
