@@ -189,7 +189,7 @@ func (e *Engine) admit(tx ledger.Tx, in Input) (*msg, Outcome, error) {
 		return nil, out, err
 	}
 	m.key = in.Env.Key()
-	if err := tx.Load([]string{in.Env.Subject}, []string{m.key}); err != nil {
+	if err := ledger.Preload(tx, []string{in.Env.Subject}, []string{m.key}); err != nil {
 		return nil, "", err
 	}
 	switch out, err := tx.RecordMessage(ledger.Message{
@@ -362,5 +362,5 @@ func (e *Engine) Prefetch(tx ledger.Tx, ins []Input) error {
 		}
 		persons, keys = append(persons, in.Env.Subject), append(keys, in.Env.Key())
 	}
-	return tx.Load(persons, keys)
+	return ledger.Preload(tx, persons, keys)
 }

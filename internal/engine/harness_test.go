@@ -402,7 +402,7 @@ func (h *harness) failed(op ledger.Operation, cause error) {
 func (h *harness) opTx(op ledger.Operation, f func(tx ledger.Tx) error) {
 	h.t.Helper()
 	h.inTx(func(tx ledger.Tx) error {
-		if err := tx.Load([]string{op.Person}, nil); err != nil {
+		if err := ledger.Preload(tx, []string{op.Person}, nil); err != nil {
 			return err
 		}
 		return f(tx)

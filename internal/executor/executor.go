@@ -290,7 +290,7 @@ func (x *Executor) commit(ctx context.Context, batch []record) {
 		for _, r := range batch {
 			persons = append(persons, r.op.Person)
 		}
-		if err := tx.Load(persons, nil); err != nil {
+		if err := ledger.Preload(tx, persons, nil); err != nil {
 			return err
 		}
 		for _, r := range batch {
@@ -314,7 +314,7 @@ func (x *Executor) commit(ctx context.Context, batch []record) {
 	for _, r := range batch {
 		if len(batch) > 1 {
 			err = x.inTx(ctx, func(tx ledger.Tx) error {
-				if err := tx.Load([]string{r.op.Person}, nil); err != nil {
+				if err := ledger.Preload(tx, []string{r.op.Person}, nil); err != nil {
 					return err
 				}
 				return r.apply(tx)

@@ -510,7 +510,7 @@ func (in *Intake) commit(ctx context.Context, items []item) error {
 	// so its row is locked only for the commit (the chain's few rows):
 	// partitions write side by side, and a replica that lost the lease
 	// meanwhile cannot commit what it applied.
-	if err := tx.Flush(); err != nil {
+	if err := ledger.Flush(tx); err != nil {
 		tx.Rollback()
 		return err
 	}

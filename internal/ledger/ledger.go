@@ -119,18 +119,10 @@ type Reader interface {
 
 // Tx is one writing transaction. Methods return *tilgang.Error values:
 // NotFound never (a missing row is a nil result), Conflict for a broken
-// uniqueness rule, Unavailable when the database is. A write kept until
-// Commit (after Load) may report its Conflict from Commit instead.
+// uniqueness rule, Unavailable when the database is. A backend may keep
+// writes until Commit (see Preloader and Flusher), and then report a
+// Conflict from Commit instead of from the write.
 type Tx interface {
-	// Load reads the rows of these people (their record, open grants,
-	// unfinished operations and accounts) and these idempotency keys in a
-	// few statements, locking them where the backend locks rows. Later
-	// reads of them in this Tx are answered from memory and writes to them
-	// are sent at Commit, a batch's rows in a few multi-row statements.
-	// Reads and writes of other people go to the database at once.
-	// Calling it again adds more.
-	Load(persons, keys []string) error
-
 	// Fence extends the named lease inside the transaction and fails with
 	// Conflict unless holder still holds it with token, unexpired by the
 	// database's clock: a writer that lost its lease cannot commit.
@@ -141,6 +133,10 @@ type Tx interface {
 	// MsgConflict for the same key with another payload (not stored again).
 	RecordMessage(m Message) (MsgOutcome, error)
 
+	// Person reads a person's record. Someone the Tx has not loaded (a
+	// manager, say) is read without a lock, so two transactions reading
+	// each other's people cannot deadlock: a transaction that changes a
+	// person from what it read preloads them.
 	Person(id string) (*PersonRow, error)
 	PutPerson(p PersonRow) error
 
@@ -180,13 +176,6 @@ type Tx interface {
 	PutAccount(a AccountRow) error
 	AccountsOf(person string) ([]AccountRow, error)
 
-	// Flush sends the writes kept since Load, and the events queued so
-	// far, now rather than at Commit: what Commit then does is only the
-	// audit chain, whose head every writer takes in turn, so a transaction
-	// holds the shared rows (the chain head, a fenced lease) for as short a
-	// time as it can. Commit flushes whatever is left itself.
-	Flush() error
-
 	// CatalogueVersion and Catalogue read the catalogue in force, as
 	// Ledger's do, in this transaction and without locking it: the intake
 	// checks that it decides with it, one small read per transaction.
@@ -213,6 +202,45 @@ type Catalogue struct {
 	At      time.Time
 	Actor   string // who made it the one in force: an operator, "sighup", "start"
 	Holder  string // the replica that stored it
+}
+
+// Preloader is a Tx that can read ahead. The callers that know what a
+// transaction will touch (the intake's batch, the executor's claimed
+// operations) hand it over with Preload; a Tx without it reads as it goes.
+type Preloader interface {
+	// Load reads the rows of these people (their record, open grants,
+	// unfinished operations and accounts) and these idempotency keys in a
+	// few statements, locking the people's rows where the backend locks
+	// rows. Later reads of them in this Tx are answered from memory.
+	// Calling it again adds more; what is loaded already costs nothing.
+	Load(persons, keys []string) error
+}
+
+// Flusher is a Tx that keeps writes until Commit and can send them sooner.
+type Flusher interface {
+	// Flush sends the writes kept so far, and the events queued, now
+	// rather than at Commit: what Commit then does is only the audit
+	// chain, whose head every writer takes in turn, so a transaction holds
+	// the shared rows (the chain head, a fenced lease) for as short a time
+	// as it can. The transaction goes on as before; Commit flushes
+	// whatever is left itself.
+	Flush() error
+}
+
+// Preload calls tx's Load when it has one.
+func Preload(tx Tx, persons, keys []string) error {
+	if p, ok := tx.(Preloader); ok {
+		return p.Load(persons, keys)
+	}
+	return nil
+}
+
+// Flush calls tx's Flush when it has one.
+func Flush(tx Tx) error {
+	if f, ok := tx.(Flusher); ok {
+		return f.Flush()
+	}
+	return nil
 }
 
 // MsgOutcome is what RecordMessage found.

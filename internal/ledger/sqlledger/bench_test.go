@@ -14,8 +14,7 @@ import (
 // that needs no approval: the message key, the request, the grant, two
 // connector operations, two chain rows and two events.
 func intake(b *testing.B, tx ledger.Tx, n int, now time.Time) {
-	person := fmt.Sprintf("1547-%06d", n)
-	key := sha256hex([]byte("portal\nbench\n" + strconv.Itoa(n)))
+	person, key := benchIDs(n)
 	out, err := tx.RecordMessage(ledger.Message{Key: key, PayloadHash: key, Type: tilgang.TypeRequest, Person: person,
 		Actor: "1547-10001", Seq: uint64(n + 1), At: now})
 	if err != nil || out != ledger.MsgNew {
@@ -45,6 +44,11 @@ func intake(b *testing.B, tx ledger.Tx, n int, now time.Time) {
 	tx.Emit(ledger.Event{Kind: "grant.provisioning", Person: person, At: now, Data: map[string]any{"request_id": key, "grant_id": gid}})
 }
 
+// benchIDs are the person and the idempotency key of message n.
+func benchIDs(n int) (person, key string) {
+	return fmt.Sprintf("1547-%06d", n), sha256hex([]byte("portal\nbench\n" + strconv.Itoa(n)))
+}
+
 func must(b *testing.B, err error) {
 	b.Helper()
 	if err != nil {
@@ -54,36 +58,52 @@ func must(b *testing.B, err error) {
 
 // BenchmarkCommit measures intake transactions on a SQLite file
 // (synchronous=FULL): one op is one message; batch is the messages per
-// transaction.
+// transaction. Preloaded, the transaction first reads the batch's people
+// and keys in a few statements (ledger.Preloader), as the intake does;
+// otherwise each person is read on first touch.
 func BenchmarkCommit(b *testing.B) {
 	now := time.Date(2025, time.August, 1, 7, 30, 0, 0, time.UTC)
 	for _, batch := range []int{1, 256} {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			s, _ := openSQLite(b)
-			defer s.Close()
-			ctx := b.Context()
-			b.ReportAllocs()
-			b.ResetTimer()
-			txs := 0
-			for n := 0; n < b.N; {
-				tx, err := s.Begin(ctx)
-				must(b, err)
-				for i := 0; i < batch && n < b.N; i++ {
-					intake(b, tx, n, now)
-					n++
+		for _, preload := range []bool{false, true} {
+			name := fmt.Sprintf("batch=%d", batch)
+			if preload {
+				name += ",preloaded"
+			}
+			b.Run(name, func(b *testing.B) {
+				s, _ := openSQLite(b)
+				defer s.Close()
+				ctx := b.Context()
+				b.ReportAllocs()
+				b.ResetTimer()
+				txs := 0
+				for n := 0; n < b.N; {
+					tx, err := s.Begin(ctx)
+					must(b, err)
+					if preload {
+						var persons, keys []string
+						for i := n; i < n+batch && i < b.N; i++ {
+							p, k := benchIDs(i)
+							persons, keys = append(persons, p), append(keys, k)
+						}
+						must(b, ledger.Preload(tx, persons, keys))
+					}
+					for i := 0; i < batch && n < b.N; i++ {
+						intake(b, tx, n, now)
+						n++
+					}
+					must(b, tx.Commit())
+					txs++
 				}
-				must(b, tx.Commit())
-				txs++
-			}
-			b.StopTimer()
-			elapsed := b.Elapsed()
-			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
-			b.ReportMetric(float64(elapsed.Nanoseconds())/float64(txs), "ns/tx")
-			rep, err := s.Verify(ctx, nil)
-			must(b, err)
-			if !rep.OK || rep.Rows != int64(2*b.N) {
-				b.Fatalf("verify after the benchmark: %+v", rep)
-			}
-		})
+				b.StopTimer()
+				elapsed := b.Elapsed()
+				b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+				b.ReportMetric(float64(elapsed.Nanoseconds())/float64(txs), "ns/tx")
+				rep, err := s.Verify(ctx, nil)
+				must(b, err)
+				if !rep.OK || rep.Rows != int64(2*b.N) {
+					b.Fatalf("verify after the benchmark: %+v", rep)
+				}
+			})
+		}
 	}
 }

@@ -10,32 +10,38 @@ import (
 	"github.com/ror-ikt/tilgang/internal/ledger"
 )
 
-// cache holds, for one transaction, the rows of the people Load read: their
-// record, open grants, unfinished operations and accounts, and the
-// idempotency keys asked for. Reads of them are answered from memory and
-// writes are kept here, to be sent at Commit in a few multi-row statements.
-// Everything else goes to the database at once, as without Load.
+// cache holds what one transaction has read and what it has written. A
+// read is answered from it, and a miss reads the database and fills it;
+// a write changes it and marks the row dirty, to be sent at Flush or
+// Commit in a few multi-row statements.
 //
-// The rule that keeps it correct: every change this transaction makes to a
-// loaded person's cached rows lives only here until Commit, and a cached
-// row is never also changed by a statement sent at once.
+// A loaded person is one whose rows it holds all of that the person-wide
+// reads need: their record, open grants, unfinished operations (and all of
+// the open grants' operations) and accounts. Those reads load the person
+// on a miss, a Load loads many at once. Rows read on their own (a grant or
+// an operation by id, another person's record) are cached too.
+//
+// The rule that keeps it correct: a dirty row is newer than the database's,
+// so reading the database again (loading a person later) never replaces
+// it; a clean row is what the database has, and may be replaced.
 type cache struct {
-	people   map[string]*ledger.PersonRow // loaded people; nil when there is no record
-	grants   map[string]*ledger.Grant     // grants of loaded people
-	byPerson map[string][]string          // person -> ids of their cached grants
-	ops      map[int64]*ledger.Operation  // operations of loaded people
-	opsOf    map[string][]int64           // person -> ids of their cached operations
+	people   map[string]*ledger.PersonRow // records read or written; nil when there is no record
+	loaded   map[string]bool              // people whose rows are all here
+	grants   map[string]*ledger.Grant
+	byPerson map[string][]string // person -> ids of their cached grants
+	ops      map[int64]*ledger.Operation
+	opsOf    map[string][]int64 // person -> ids of their cached operations
 	accounts map[acctKey]*ledger.AccountRow
-	keys     map[string]string // asked-for idempotency keys -> payload hash, "" when not stored
-	complete map[string]bool   // grants all of whose operations are cached
+	keys     map[string]string         // idempotency keys read -> payload hash, "" when not stored
+	requests map[string]ledger.Request // requests read or written; the zero Request when there is none
+	complete map[string]bool           // grants all of whose operations are cached
 
 	dirtyPeople   keyed[string]
 	dirtyGrants   keyed[string]
 	dirtyOps      keyed[int64]
 	dirtyAccounts keyed[acctKey]
-	messages      []ledger.Message
-	requests      map[string]ledger.Request
-	requestOrder  []string
+	messages      []ledger.Message // new idempotency keys
+	dirtyRequests []string
 
 	ids []int64 // operation ids allocated and not yet used
 }
@@ -50,6 +56,14 @@ type keyed[K comparable] struct {
 	seen  map[K]bool
 }
 
+func (k *keyed[K]) has(key K) bool { return k.seen[key] }
+
+// clear forgets the keys (their rows were sent).
+func (k *keyed[K]) clear() {
+	k.order = k.order[:0]
+	clear(k.seen)
+}
+
 func (k *keyed[K]) add(key K) {
 	if k.seen == nil {
 		k.seen = map[K]bool{}
@@ -61,19 +75,12 @@ func (k *keyed[K]) add(key K) {
 }
 
 func newCache() *cache {
-	return &cache{people: map[string]*ledger.PersonRow{}, grants: map[string]*ledger.Grant{}, byPerson: map[string][]string{},
-		ops: map[int64]*ledger.Operation{}, opsOf: map[string][]int64{}, accounts: map[acctKey]*ledger.AccountRow{}, keys: map[string]string{},
-		requests: map[string]ledger.Request{}, complete: map[string]bool{}}
+	return &cache{people: map[string]*ledger.PersonRow{}, loaded: map[string]bool{}, grants: map[string]*ledger.Grant{},
+		byPerson: map[string][]string{}, ops: map[int64]*ledger.Operation{}, opsOf: map[string][]int64{},
+		accounts: map[acctKey]*ledger.AccountRow{}, keys: map[string]string{}, requests: map[string]ledger.Request{}, complete: map[string]bool{}}
 }
 
-func (c *cache) loaded(person string) bool {
-	if c == nil {
-		return false
-	}
-	_, ok := c.people[person]
-	return ok
-}
-
+// putGrant caches a grant (replacing its cached version).
 func (c *cache) putGrant(g *ledger.Grant) {
 	if _, ok := c.grants[g.ID]; !ok {
 		c.byPerson[g.Person] = append(c.byPerson[g.Person], g.ID)
@@ -126,41 +133,49 @@ func pending(s ledger.OpState) bool {
 
 // Load reads the rows of the people (record, open grants, unfinished
 // operations, accounts) and the idempotency keys in five statements. On
-// PostgreSQL the rows are locked, operations first as the executor does,
-// so a concurrent executor waits for this transaction instead of
-// overwriting it.
+// PostgreSQL the people's rows are locked, operations first as the
+// executor does, so a concurrent executor waits for this transaction
+// instead of overwriting it.
 func (t *tx) Load(persons, keys []string) error {
-	if t.c == nil {
-		t.c = newCache()
-	}
-	c := t.c
-	people, want := notIn(persons, c.people), notIn(keys, c.keys)
-	if len(people) > 0 {
+	if people := notIn(persons, t.c.loaded); len(people) > 0 {
 		if err := t.loadPeople(people); err != nil {
 			return err
 		}
 	}
-	if len(want) > 0 {
-		rows, err := t.query(`SELECT key, payload_hash FROM messages WHERE `+t.s.d.anyOf("key"), t.s.d.list(want))
-		if err != nil {
-			return err
-		}
-		for _, k := range want {
-			c.keys[k] = ""
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var k, h string
-			if err := rows.Scan(&k, &h); err != nil {
-				return classify(err, "load messages")
-			}
-			c.keys[k] = h
-		}
-		if err := classify(rows.Err(), "load messages"); err != nil {
-			return err
-		}
+	if want := notIn(keys, t.c.keys); len(want) > 0 {
+		return t.loadKeys(want)
 	}
 	return nil
+}
+
+// load loads the person unless the cache has them already.
+func (t *tx) load(person string) error {
+	if t.c.loaded[person] {
+		return nil
+	}
+	return t.loadPeople([]string{person})
+}
+
+// loadKeys reads idempotency keys. A message row is never changed once
+// written: not locked.
+func (t *tx) loadKeys(want []string) error {
+	c := t.c
+	rows, err := t.query(`SELECT key, payload_hash FROM messages WHERE `+t.s.d.anyOf("key"), t.s.d.list(want))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for _, k := range want {
+		c.keys[k] = ""
+	}
+	for rows.Next() {
+		var k, h string
+		if err := rows.Scan(&k, &h); err != nil {
+			return classify(err, "load messages")
+		}
+		c.keys[k] = h
+	}
+	return classify(rows.Err(), "load messages")
 }
 
 func (t *tx) loadPeople(people []string) error {
@@ -171,7 +186,7 @@ func (t *tx) loadPeople(people []string) error {
 	// The unfinished operations, and all of the open grants' (whether a
 	// grant is finished is read from them).
 	rows, err := t.query(`SELECT `+opCols+` FROM operations WHERE `+t.s.d.anyOf("person")+` AND ((state || '') IN ('queued', 'claimed', 'waiting')
-		OR grant_id IN (SELECT id FROM grants WHERE `+t.s.d.anyOf("person")+` AND open = 1)) ORDER BY id`, arg, arg)
+		OR grant_id IN (SELECT id FROM grants WHERE `+t.s.d.anyOf("person")+` AND open = 1)) ORDER BY id FOR UPDATE`, arg, arg)
 	if err != nil {
 		return err
 	}
@@ -179,7 +194,7 @@ func (t *tx) loadPeople(people []string) error {
 	if err != nil {
 		return err
 	}
-	rows, err = t.query(`SELECT `+grantCols+` FROM grants WHERE `+t.s.d.anyOf("person")+` AND open = 1 ORDER BY id`, arg)
+	rows, err = t.query(`SELECT `+grantCols+` FROM grants WHERE `+t.s.d.anyOf("person")+` AND open = 1 ORDER BY id FOR UPDATE`, arg)
 	if err != nil {
 		return err
 	}
@@ -187,7 +202,7 @@ func (t *tx) loadPeople(people []string) error {
 	if err != nil {
 		return err
 	}
-	rows, err = t.query(`SELECT `+personCols+` FROM persons WHERE `+t.s.d.anyOf("id")+` ORDER BY id`, arg)
+	rows, err = t.query(`SELECT `+personCols+` FROM persons WHERE `+t.s.d.anyOf("id")+` ORDER BY id FOR UPDATE`, arg)
 	if err != nil {
 		return err
 	}
@@ -204,7 +219,7 @@ func (t *tx) loadPeople(people []string) error {
 	if err := classify(rows.Err(), "load persons"); err != nil {
 		return err
 	}
-	rows, err = t.query(`SELECT person, connector, ref, enabled, updated FROM accounts WHERE `+t.s.d.anyOf("person")+` ORDER BY person, connector`, arg)
+	rows, err = t.query(`SELECT person, connector, ref, enabled, updated FROM accounts WHERE `+t.s.d.anyOf("person")+` ORDER BY person, connector FOR UPDATE`, arg)
 	if err != nil {
 		return err
 	}
@@ -221,21 +236,33 @@ func (t *tx) loadPeople(people []string) error {
 	if err := classify(rows.Err(), "load accounts"); err != nil {
 		return err
 	}
+	// What this transaction changed already stays as it is.
 	for _, p := range people {
-		c.people[p] = nil
+		c.loaded[p] = true
+		if !c.dirtyPeople.has(p) {
+			c.people[p] = nil
+		}
 	}
 	for _, p := range found {
-		c.people[p.Person.ID] = p
+		if !c.dirtyPeople.has(p.Person.ID) {
+			c.people[p.Person.ID] = p
+		}
 	}
 	for i := range ops {
-		c.putOp(&ops[i])
+		if !c.dirtyOps.has(ops[i].ID) {
+			c.putOp(&ops[i])
+		}
 	}
 	for i := range grants {
-		c.putGrant(&grants[i])
+		if !c.dirtyGrants.has(grants[i].ID) {
+			c.putGrant(&grants[i])
+		}
 		c.complete[grants[i].ID] = true
 	}
 	for _, a := range accts {
-		c.accounts[acctKey{a.Person, a.Connector}] = a
+		if k := (acctKey{a.Person, a.Connector}); !c.dirtyAccounts.has(k) {
+			c.accounts[k] = a
+		}
 	}
 	return nil
 }
@@ -276,19 +303,17 @@ func (d dialect) list(vals []string) any {
 
 // ---- reads and writes through the cache ----
 
-func (c *cache) recordMessage(m ledger.Message) (ledger.MsgOutcome, bool) {
-	h, ok := c.keys[m.Key]
-	switch {
-	case !ok:
-		return 0, false
-	case h == "":
+// recordMessage records a message whose key the cache has read.
+func (c *cache) recordMessage(m ledger.Message) ledger.MsgOutcome {
+	switch h := c.keys[m.Key]; h {
+	case "":
 		c.keys[m.Key] = m.PayloadHash
 		c.messages = append(c.messages, m)
-		return ledger.MsgNew, true
-	case h == m.PayloadHash:
-		return ledger.MsgDuplicate, true
+		return ledger.MsgNew
+	case m.PayloadHash:
+		return ledger.MsgDuplicate
 	}
-	return ledger.MsgConflict, true
+	return ledger.MsgConflict
 }
 
 // counted reports whether the grant counts for the one-open-grant rule
@@ -335,10 +360,11 @@ func (c *cache) grantsOf(person string) []ledger.Grant {
 }
 
 // overlay merges a query's rows from the database with this transaction's
-// cached operations of person: a cached row replaces its stored version,
-// and cached rows the database does not have yet (inserted here) are added
-// when match holds. The result is in the ledger's operation order.
-func (c *cache) overlay(stored []ledger.Operation, person string, match func(*ledger.Operation) bool) []ledger.Operation {
+// cached operations: a cached row replaces its stored version, and the
+// cached rows among ids that the database does not have yet (inserted
+// here) are added when match holds. The result is in the ledger's
+// operation order.
+func (c *cache) overlay(stored []ledger.Operation, ids []int64, match func(*ledger.Operation) bool) []ledger.Operation {
 	out := make([]ledger.Operation, 0, len(stored))
 	seen := make(map[int64]bool, len(stored))
 	for _, o := range stored {
@@ -353,7 +379,7 @@ func (c *cache) overlay(stored []ledger.Operation, person string, match func(*le
 			out = append(out, o)
 		}
 	}
-	for _, id := range c.opsOf[person] {
+	for _, id := range ids {
 		if co := c.ops[id]; !seen[id] && match(co) {
 			out = append(out, *copyOp(co))
 		}
@@ -362,19 +388,35 @@ func (c *cache) overlay(stored []ledger.Operation, person string, match func(*le
 	return out
 }
 
+// grantOps are the ids of the cached operations that may be the grant's:
+// its person's, when the grant or one of its stored operations names them.
+func (c *cache) grantOps(grantID string, stored []ledger.Operation) []int64 {
+	if g, ok := c.grants[grantID]; ok {
+		return c.opsOf[g.Person]
+	}
+	if len(stored) > 0 {
+		return c.opsOf[stored[0].Person]
+	}
+	ids := make([]int64, 0, len(c.ops))
+	for id := range c.ops {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
 func sortOps(ops []ledger.Operation) {
 	sort.Slice(ops, func(i, j int) bool { return opLess(ops[i], ops[j]) })
 }
 
-// ---- flushing at commit ----
+// ---- flushing ----
 
-// flush writes what the transaction kept, in multi-row statements.
+// flush writes the rows the transaction changed, in multi-row statements.
+// They stay cached, clean now.
 func (t *tx) flush() error {
 	c := t.c
-	if c == nil {
-		return nil
-	}
-	if t.s.d.postgres {
+	if t.s.d.postgres && !t.planned && (len(c.messages) > 0 || len(c.dirtyRequests) > 0 || len(c.dirtyPeople.order) > 0 ||
+		len(c.dirtyGrants.order) > 0 || len(c.dirtyOps.order) > 0 || len(c.dirtyAccounts.order) > 0 || len(t.events) > 0 || len(t.audit) > 0) {
+		t.planned = true
 		// The multi-row statements below read no table to choose a plan
 		// for: their generic plans are as good as any, and planning a
 		// hundred rows of arguments anew each time is not free.
@@ -399,7 +441,7 @@ func (t *tx) flush() error {
 		return err
 	}
 	rows = rows[:0]
-	for _, id := range c.requestOrder {
+	for _, id := range c.dirtyRequests {
 		r := c.requests[id]
 		rows = append(rows, []any{r.ID, r.Person, r.System, r.Role, r.Action, r.Actor, r.Via, r.GrantID, r.Outcome, r.Reason, r.Why,
 			r.ValidUntil.String(), int64(r.Seq), ms(r.At)})
@@ -437,7 +479,11 @@ func (t *tx) flush() error {
 		` ON CONFLICT (person, connector) DO UPDATE SET ref = excluded.ref, enabled = excluded.enabled, updated = excluded.updated`); err != nil {
 		return err
 	}
-	t.c = nil
+	c.messages, c.dirtyRequests = c.messages[:0], c.dirtyRequests[:0]
+	c.dirtyPeople.clear()
+	c.dirtyGrants.clear()
+	c.dirtyOps.clear()
+	c.dirtyAccounts.clear()
 	return nil
 }
 
@@ -446,12 +492,11 @@ func opArgs(o *ledger.Operation) []any {
 		o.Attempts, o.Token, o.Holder, ms(o.ClaimUntil), targetJSON(o.Target), b2i(o.Disabled), o.LastError, ms(o.Created), ms(o.Updated)}
 }
 
-// allocate returns a new operation id. Once a transaction has loaded, all
-// its inserted operations take their ids from here, so ids written at once
-// and ids written at commit cannot collide.
+// allocate returns a new operation id: the row is written at Flush, and
+// its id is known at once.
 func (t *tx) allocate() (int64, error) {
 	if len(t.c.ids) == 0 {
-		n := 16 + 2*len(t.c.people)
+		n := 16 + 2*len(t.c.loaded)
 		var ids []int64
 		if t.s.d.postgres {
 			rows, err := t.tx.QueryContext(t.ctx, `SELECT nextval(pg_get_serial_sequence('operations', 'id')) FROM generate_series(1, $1)`, n)

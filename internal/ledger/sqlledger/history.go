@@ -65,7 +65,7 @@ func (t *tx) GrantRequests(person, grantID string) ([]ledger.Request, error) {
 		return nil, err
 	}
 	if t.c != nil {
-		for _, id := range t.c.requestOrder {
+		for _, id := range t.c.dirtyRequests {
 			if r := t.c.requests[id]; r.Person == person && r.GrantID == grantID && !seen[id] {
 				out = append(out, r)
 			}
