@@ -109,7 +109,8 @@ func runDev(ctx context.Context, o DevOptions) error {
 	if err != nil {
 		return err
 	}
-	store, err := sqlledger.OpenSQLite(ctx, filepath.Join(o.Data, "ledger.db"))
+	// A small page cache: SQLite keeps what it once used (README "Measured").
+	store, err := sqlledger.OpenSQLite(ctx, filepath.Join(o.Data, "ledger.db"), sqlledger.CacheSize(DevSQLiteCache))
 	if err != nil {
 		return err
 	}

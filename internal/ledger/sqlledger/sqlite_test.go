@@ -44,3 +44,26 @@ func TestSQLiteLoaded(t *testing.T) {
 		return s
 	})
 }
+
+// CacheSize bounds the writer's page cache; the default is 64 MiB.
+func TestSQLiteCacheSize(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		opts []SQLiteOption
+		want int64 // PRAGMA cache_size: negative KiB
+	}{
+		{"default", nil, -65536},
+		{"dev", []SQLiteOption{CacheSize(16 << 20)}, -16384},
+		{"at least 1 MiB", []SQLiteOption{CacheSize(1)}, -1024},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "ledger.db"), tc.opts...)
+			require.NoError(t, err)
+			defer s.Close()
+			var got int64
+			require.NoError(t, s.write.QueryRow(`PRAGMA cache_size`).Scan(&got))
+			require.Equal(t, tc.want, got)
+		})
+	}
+}
