@@ -198,8 +198,12 @@ func (p planner) withdraw(g *ledger.Grant, ops []ledger.Operation) error {
 		if op.State != ledger.OpQueued {
 			continue
 		}
-		if err := p.handOver(g, op); err != nil {
+		moved, err := p.handOver(g, op)
+		if err != nil {
 			return err
+		}
+		if moved {
+			continue
 		}
 		if err := p.cancel(op); err != nil {
 			return err
@@ -209,21 +213,21 @@ func (p planner) withdraw(g *ledger.Grant, ops []ledger.Operation) error {
 }
 
 // handOver settles the account work (the account's creation, or the enable
-// of a rehire's account) a cancelled grant g was to do. The grants whose
-// work on that connector comes after it rely on it, since provision planned
-// them none of their own: the first of them takes it over, at its place in
-// the chain, before their work (the operation is copied under that grant,
-// and what was queued between its place and the copy, all of it planned by
-// the same message and none of it tried, is queued again behind the copy,
-// in its order). With no grant relying on an account creation, the enable
-// planned for the start date goes as well.
-func (p planner) handOver(g *ledger.Grant, op ledger.Operation) error {
+// of a rehire's account) a cancelled grant g was to do, and reports whether
+// it moved op. The grants whose work on that connector comes after it rely
+// on it, since provision planned them none of their own: the operation
+// moves to the first of them, keeping its place in the chain (due time,
+// sequence, id), so it still runs before their work; the move is chained,
+// as the operation's grant is part of what the chain records of it. With
+// no grant relying on an account creation, the enable planned for the start
+// date goes as well.
+func (p planner) handOver(g *ledger.Grant, op ledger.Operation) (bool, error) {
 	if op.Kind != ledger.KindEnsureAccount && op.Kind != ledger.KindEnable {
-		return nil
+		return false, nil
 	}
 	pending, err := p.tx.PersonOperations(g.Person, ledger.OpQueued, ledger.OpClaimed, ledger.OpWaiting)
 	if err != nil {
-		return err
+		return false, err
 	}
 	heir := ""
 	for _, o := range pending {
@@ -234,37 +238,24 @@ func (p planner) handOver(g *ledger.Grant, op ledger.Operation) error {
 	}
 	if heir == "" {
 		if op.Kind != ledger.KindEnsureAccount {
-			return nil
+			return false, nil
 		}
 		for _, o := range pending {
 			if o.Connector == op.Connector && o.GrantID == "" && o.Kind == ledger.KindEnable && o.State == ledger.OpQueued {
 				if err := p.cancel(o); err != nil {
-					return err
+					return false, err
 				}
 			}
 		}
-		return nil
+		return false, nil
 	}
 	moved := op
-	moved.GrantID, moved.State, moved.Attempts, moved.Updated = heir, ledger.OpQueued, 0, p.now
-	if moved.ID, err = p.insert(moved); err != nil {
-		return err
+	moved.GrantID, moved.Updated = heir, p.now
+	if err := p.tx.UpdateOperation(moved, 0); err != nil {
+		return false, err
 	}
-	for _, o := range pending {
-		if o.Connector != op.Connector || o.GrantID == g.ID || !chainLess(op, o) || !chainLess(o, moved) ||
-			o.State != ledger.OpQueued || o.Attempts > 0 {
-			continue
-		}
-		again := o
-		again.Updated = p.now
-		if _, err := p.insert(again); err != nil {
-			return err
-		}
-		if err := p.cancel(o); err != nil {
-			return err
-		}
-	}
-	return nil
+	p.tx.Audit(ledger.Planned(p.now, Worker, moved))
+	return true, nil
 }
 
 // chainLess reports whether a comes before b in the chain of a person's

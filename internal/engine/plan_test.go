@@ -65,11 +65,14 @@ func TestWithdrawnGrantHandsItsAccountOver(t *testing.T) {
 	require.NotNil(t, pleie)
 	require.Equal(t, []string{"ensure_account ad", "grant ad CN=Heltid,OU=Groups"}, kinds(h.ops(heltid.ID)))
 	require.Equal(t, []string{"grant ad CN=Pleie,OU=Groups"}, kinds(h.ops(pleie.ID)), "the account is being made")
+	ensure := h.ops(heltid.ID)[0].ID
 
 	part := employee(p, mgr, since2020, tilgang.Date{})
 	part.Employments[0].Percent = 40
 	require.Equal(t, engine.Accepted, h.hr(2, part))
 	require.Equal(t, tilgang.StateCancelled, h.state(heltid.ID))
+	require.Equal(t, ensure, h.ops(pleie.ID)[0].ID, "moved, not copied: the same operation, at its place")
+	require.Len(t, h.ops(pleie.ID), 2, "nothing cancelled and queued again")
 
 	require.Equal(t, []string{"ensure_account ad", "grant ad CN=Pleie,OU=Groups"}, kinds(h.run()))
 	require.Equal(t, tilgang.StateActive, h.state(pleie.ID))

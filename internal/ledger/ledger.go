@@ -163,9 +163,11 @@ type Tx interface {
 
 	Operation(id int64) (*Operation, error)
 	InsertOperation(op Operation) (int64, error)
-	// UpdateOperation writes op. When expectToken is not zero the row must
-	// still be claimed with that token: otherwise the claim was lost and it
-	// returns a Conflict error and writes nothing.
+	// UpdateOperation writes op's grant, state, times, attempts, claim,
+	// target, disabled flag and last error (its person, connector, kind,
+	// entitlement and sequence never change). When expectToken is not zero
+	// the row must still be claimed with that token: otherwise the claim was
+	// lost and it returns a Conflict error and writes nothing.
 	UpdateOperation(op Operation, expectToken int64) error
 	// OperationsOf lists a grant's operations.
 	OperationsOf(grantID string) ([]Operation, error)

@@ -76,6 +76,32 @@ func set(t *testing.T, l ledger.Ledger, id int64, state ledger.OpState) {
 }
 
 var operationTests = []test{
+	{"UpdateMovesToAnotherGrant", func(t *testing.T, l ledger.Ledger) {
+		// A withdrawn grant's account work moves to the grant relying on
+		// it, keeping its id (its place in the chain).
+		a, b := op("p1", "ad", t0, 1), op("p1", "ad", t0, 1)
+		a.GrantID, b.GrantID = "g-a", "g-b"
+		ids := insertOps(t, l, a, b)
+		inTx(t, l, func(tx ledger.Tx) {
+			o, err := tx.Operation(ids[0])
+			require.NoError(t, err)
+			o.GrantID = "g-b"
+			require.NoError(t, tx.UpdateOperation(*o, 0))
+			ofA, err := tx.OperationsOf("g-a")
+			require.NoError(t, err)
+			require.Empty(t, ofA, "in the transaction")
+			ofB, err := tx.OperationsOf("g-b")
+			require.NoError(t, err)
+			require.Equal(t, ids, opIDs(ofB), "in the transaction")
+		})
+		require.Equal(t, "g-b", readOp(t, l, ids[0]).GrantID)
+		ofA, err := l.Operations(t.Context(), "g-a")
+		require.NoError(t, err)
+		require.Empty(t, ofA)
+		ofB, err := l.Operations(t.Context(), "g-b")
+		require.NoError(t, err)
+		require.Equal(t, ids, opIDs(ofB))
+	}},
 	{"InsertIncreasingIDs", func(t *testing.T, l ledger.Ledger) {
 		got := insertOps(t, l, op("p1", "ad", t0, 1), op("p1", "ad", t0, 1), op("p2", "entra", t0, 2))
 		got = append(got, insertOps(t, l, op("p1", "ad", t0, 1))...)

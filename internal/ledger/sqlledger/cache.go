@@ -464,7 +464,7 @@ func (t *tx) flush() error {
 	for _, id := range c.dirtyOps.order {
 		rows = append(rows, opArgs(c.ops[id]))
 	}
-	if err := t.insertRows(`INSERT INTO operations (`+opCols+`) VALUES `, rows, ` ON CONFLICT (id) DO UPDATE SET state = excluded.state,
+	if err := t.insertRows(`INSERT INTO operations (`+opCols+`) VALUES `, rows, ` ON CONFLICT (id) DO UPDATE SET grant_id = excluded.grant_id, state = excluded.state,
 		due_at = excluded.due_at, next_at = excluded.next_at, attempts = excluded.attempts, token = excluded.token, holder = excluded.holder,
 		claim_until = excluded.claim_until, target = excluded.target, disabled = excluded.disabled, last_error = excluded.last_error,
 		updated = excluded.updated`); err != nil {

@@ -113,6 +113,7 @@ func (t *tx) UpdateOperation(o ledger.Operation, expectToken int64) error {
 	n := copyOp(old)
 	n.State, n.DueAt, n.NextAt, n.Attempts, n.Token, n.Holder, n.ClaimUntil = o.State, o.DueAt, o.NextAt, o.Attempts, o.Token, o.Holder, o.ClaimUntil
 	n.Target, n.Disabled, n.LastError, n.Updated = maps.Clone(o.Target), o.Disabled, o.LastError, o.Updated
+	n.GrantID = o.GrantID // a withdrawn grant's account work moves to the grant relying on it
 	t.c.putOp(n)
 	t.c.dirtyOps.add(o.ID)
 	return nil
