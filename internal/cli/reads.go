@@ -27,6 +27,12 @@ func writeJSON(w io.Writer, v any) error {
 
 // call makes one API call as the command's identity.
 func (e *env) call(cmd *command, method string, args, out any) error {
+	return e.withAPI(cmd, func(c *api.Client) error { return c.Call(e.ctx, method, args, out) })
+}
+
+// withAPI runs f with an API client signing as the command's identity,
+// connected for as long as f runs.
+func (e *env) withAPI(cmd *command, f func(c *api.Client) error) error {
 	id, err := e.identity(cmd, false)
 	if err != nil {
 		return err
@@ -36,7 +42,7 @@ func (e *env) call(cmd *command, method string, args, out any) error {
 		return err
 	}
 	defer nc.Close()
-	return e.client(nc, id).Call(e.ctx, method, args, out)
+	return f(e.client(nc, id))
 }
 
 func (e *env) printStatus(st api.Status) error {
@@ -99,16 +105,11 @@ func runGrants(e *env, cmd *command, args []string) error {
 			return err
 		}
 	}
-	id, err := e.identity(cmd, false)
-	if err != nil {
+	var gs []api.Grant
+	err := e.withAPI(cmd, func(c *api.Client) (err error) {
+		gs, err = c.GrantsAll(e.ctx, api.GrantsArgs{Person: *person, System: *system, OpenOnly: *open})
 		return err
-	}
-	nc, err := e.connect()
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	gs, err := e.client(nc, id).GrantsAll(e.ctx, api.GrantsArgs{Person: *person, System: *system, OpenOnly: *open})
+	})
 	if err != nil {
 		return err
 	}
@@ -176,23 +177,16 @@ func runAudit(e *env, cmd *command, args []string) error {
 			return usagef(cmd, "--since %q is not a date YYYY-MM-DD", *since)
 		}
 	}
-	id, err := e.identity(cmd, false)
-	if err != nil {
-		return err
-	}
-	nc, err := e.connect()
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
 	// Page by page, each printed as it comes: years of chain never sit in
 	// memory, here or in the worker.
 	out := &auditOut{w: e.Stdout, format: *format}
-	if err := out.start(); err != nil {
-		return err
-	}
 	filter := api.AuditArgs{Person: *person, System: *system, Since: *since}
-	if err := e.client(nc, id).Audit(e.ctx, filter, out.page); err != nil {
+	if err := e.withAPI(cmd, func(c *api.Client) error {
+		if err := out.start(); err != nil {
+			return err
+		}
+		return c.Audit(e.ctx, filter, out.page)
+	}); err != nil {
 		return err
 	}
 	if out.n == 0 && *format == "table" {

@@ -100,7 +100,7 @@ func toNode(v reflect.Value, secret bool) *yaml.Node {
 			f := fields[name]
 			fv := v.FieldByIndex(f.index)
 			if f.headers && fv.Kind() == reflect.Map {
-				m.Content = append(m.Content, scalar("!!str", name), headersNode(fv, secret))
+				m.Content = append(m.Content, scalar("!!str", name), mapNode(fv, secret, isSecretHeader))
 				continue
 			}
 			m.Content = append(m.Content, scalar("!!str", name), toNode(fv, secret || f.secret))
@@ -112,14 +112,7 @@ func toNode(v reflect.Value, secret bool) *yaml.Node {
 		}
 		return m
 	case reflect.Map:
-		m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-		keys := v.MapKeys()
-		sort.Slice(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
-		for _, k := range keys {
-			ks := fmt.Sprint(k.Interface())
-			m.Content = append(m.Content, scalar("!!str", ks), toNode(v.MapIndex(k), secret || isSecretKey(ks)))
-		}
-		return m
+		return mapNode(v, secret, isSecretKey)
 	case reflect.Slice, reflect.Array:
 		if v.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8 {
 			return leafNode(v, secret)
@@ -133,15 +126,17 @@ func toNode(v reflect.Value, secret bool) *yaml.Node {
 	return leafNode(v, secret)
 }
 
-// headersNode renders a map of header values, each redacted unless its
-// header is a known harmless one.
-func headersNode(v reflect.Value, secret bool) *yaml.Node {
+// mapNode renders a map in key order, each value redacted when secret or
+// when its key is one secretKey names (isSecretKey; isSecretHeader for a
+// map of header values, where any but a known harmless header may carry a
+// credential).
+func mapNode(v reflect.Value, secret bool, secretKey func(string) bool) *yaml.Node {
 	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
 	keys := v.MapKeys()
 	sort.Slice(keys, func(i, j int) bool { return fmt.Sprint(keys[i]) < fmt.Sprint(keys[j]) })
 	for _, k := range keys {
 		ks := fmt.Sprint(k.Interface())
-		m.Content = append(m.Content, scalar("!!str", ks), toNode(v.MapIndex(k), secret || isSecretHeader(ks)))
+		m.Content = append(m.Content, scalar("!!str", ks), toNode(v.MapIndex(k), secret || secretKey(ks)))
 	}
 	return m
 }
