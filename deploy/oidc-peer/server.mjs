@@ -110,17 +110,20 @@ const provider = new Provider(issuer, {
         return u && {accountId: sub, claims: () => ({...u.claims, sub})};
     },
     // No consent screen: every client is first-party here.
-    loadExistingGrant: async (ctx) => {
-        const grant = new ctx.oidc.provider.Grant({clientId: ctx.oidc.client.clientId, accountId: ctx.oidc.session.accountId});
-        grant.addOIDCScope(ctx.oidc.params.scope ?? "openid");
-        await grant.save();
-        return grant;
-    },
+    loadExistingGrant: async (ctx) => grantFor(ctx.oidc.provider, ctx.oidc.client.clientId, ctx.oidc.session.accountId,
+        ctx.oidc.result?.consent?.grantId || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId), ctx.oidc.params.scope),
     renderError: async (ctx, out) => {
         ctx.type = "html";
         ctx.body = page("Feil", Object.entries(out).map(([k, v]) => `<p><code>${esc(k)}</code>: ${esc(v)}</p>`).join("\n"));
     },
 });
+
+async function grantFor(provider, clientId, accountId, grantId, scope) {
+    const grant = (grantId && await provider.Grant.find(grantId)) || new provider.Grant({clientId, accountId});
+    grant.addOIDCScope(scope ?? "openid");
+    await grant.save();
+    return grant;
+}
 
 async function logoutSource(ctx, form) {
     ctx.body = page("Logg ut", `${form}<p>Vil du logge ut fra ${esc(ctx.host)}?</p>
@@ -157,9 +160,14 @@ async function interaction(req, res, uid, action) {
         res.writeHead(status, {"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"});
         res.end(body);
     };
+    if (details.prompt.name === "consent") {
+        // Given without asking. loadExistingGrant spares the prompt, except for native
+        // clients (loopback redirect URIs on any port), which oidc-provider always prompts.
+        const grant = await grantFor(provider, details.params.client_id, details.session.accountId, details.grantId, details.params.scope);
+        return provider.interactionFinished(req, res, {consent: {grantId: grant.jti}}, {mergeWithLastSubmission: true});
+    }
     if (details.prompt.name !== "login") {
-        // loadExistingGrant makes consent unnecessary; anything else ends the interaction.
-        return provider.interactionFinished(req, res, {}, {mergeWithLastSubmission: true});
+        throw new Error(`cannot handle the prompt ${details.prompt.name}`);
     }
     if (req.method === "GET" && !action) {
         return html(200, loginForm(uid, details.params.login_hint ?? "", ""));
