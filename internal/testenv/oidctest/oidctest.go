@@ -176,6 +176,7 @@ func Start(t testing.TB, opts *Options) *Provider {
 	}
 	cmd := exec.Command(node, "server.mjs", "--config", "config.json", "--port", "0")
 	cmd.Dir = dir
+	dieWithTest(cmd)
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
