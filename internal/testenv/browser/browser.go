@@ -85,7 +85,7 @@ func LookupEnv() (Env, error) {
 		problems = append(problems, fmt.Sprintf("no axe-core at %s", env.AxeJS))
 	}
 	if problems != nil {
-		return env, fmt.Errorf("browser: %s; install them with: %s", strings.Join(problems, "; "), installHint)
+		return env, fmt.Errorf("browser: %s; install with: %s", strings.Join(problems, "; "), installHint)
 	}
 	return env, nil
 }

@@ -171,6 +171,8 @@ func TestFillSubmitAndClick(t *testing.T) {
 	require.False(t, ok)
 	require.Equal(t, 1, p.Count("#thanks"))
 	require.Equal(t, 0, p.Count("form"))
+
+	require.Equal(t, http.StatusNotFound, p.Navigate(s.URL+"/missing"))
 }
 
 func TestScreenshot(t *testing.T) {
@@ -307,7 +309,7 @@ func TestLookupEnv(t *testing.T) {
 			wantErrs: []string{"no Chromium at " + filepath.Join(dir, "missing"), "bash deploy/browser-testenv.sh install"}},
 		{name: "axe-core missing",
 			env:      map[string]string{"TILGANG_BROWSER_ENV_FILE": filepath.Join(dir, "none"), "TILGANG_CHROMIUM": chromium},
-			wantErrs: []string{"no axe-core (TILGANG_AXE_JS is not set", "install them with: bash deploy/browser-testenv.sh install"}},
+			wantErrs: []string{"no axe-core (TILGANG_AXE_JS is not set", "install with: bash deploy/browser-testenv.sh install"}},
 		{name: "not executable",
 			env:      map[string]string{"TILGANG_BROWSER_ENV_FILE": envFile, "TILGANG_CHROMIUM": axe},
 			wantErrs: []string{"no Chromium at " + axe}},
@@ -343,7 +345,7 @@ func (r *recorder) Fatal(args ...any) { r.fatal = fmt.Sprint(args...) }
 func (r *recorder) Skip(args ...any)  { r.skip = fmt.Sprint(args...) }
 
 func TestUnavailableFailsInCI(t *testing.T) {
-	err := fmt.Errorf("browser: no Chromium at /x; install them with: %s", installHint)
+	err := fmt.Errorf("browser: no Chromium at /x; install with: %s", installHint)
 	for _, ci := range []string{"true", ""} {
 		t.Run("CI="+ci, func(t *testing.T) {
 			t.Setenv("CI", ci)
