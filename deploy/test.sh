@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs tilgang's whole test suite, as on a fresh machine: vet, a throw-away
-# Samba AD DC and the SCIM test peer (installed from Debian's packages and
-# the npm registry when missing), then every test with the race detector.
+# Samba AD DC, the SCIM test peer, the OpenID Connect test provider and the
+# browser test environment (Chromium and axe-core; all installed from
+# Debian's packages and the npm registry when missing), then every test with
+# the race detector.
 # The tests start their own NATS servers and SQLite files and use the local
 # PostgreSQL (127.0.0.1:5432, database test, a schema per test). No test
 # sends traffic outside 127.0.0.1.
@@ -30,5 +32,12 @@ export TILGANG_SCIM_ENV_FILE="${TILGANG_SCIM_DIR:-/var/tmp/tilgang-scim}/env"
 echo "== OIDC test provider"
 bash deploy/oidc-testenv.sh start >/dev/null
 export TILGANG_OIDC_ENV_FILE="${TILGANG_OIDC_DIR:-/var/tmp/tilgang-oidc}/env"
+# The portal's page tests drive a real Chromium and check each page with axe-core: install them
+# when missing (Debian's chromium; axe-core pinned, from npm) and export where they are. The tests
+# keep their screenshots in TILGANG_ARTEFACTS.
+echo "== browser test environment"
+bash deploy/browser-testenv.sh install >/dev/null
+set -a; . "${TILGANG_BROWSER_DIR:-/var/tmp/tilgang-browser}/env"; set +a
+export TILGANG_ARTEFACTS="${TILGANG_ARTEFACTS:-/var/tmp/tilgang-artefacts}"
 echo "== go test"
 go test -count=1 -race -timeout 40m "$@" ./...
