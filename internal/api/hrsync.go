@@ -22,7 +22,7 @@ const (
 
 // Audit and event kinds of the HR sync calls.
 const (
-	KindHRSyncHeld    = "hr.sync.held"
+	KindHRSyncHeld    = tilgang.EvHRSyncHeld
 	KindHRSyncAllowed = "hr.sync.allowed"
 )
 
