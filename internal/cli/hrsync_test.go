@@ -225,3 +225,38 @@ func hrsourceSummary(source string, people, joiners, movers, leavers, unchanged 
 	return hrsource.Summary{Source: source, People: people, Joiners: joiners, Movers: movers, Leavers: leavers,
 		Unchanged: unchanged, Reasons: []string{}}
 }
+
+// A read that fails or ends early sends nothing and exits non-zero; wrong
+// usage says what is wrong.
+func TestHRSyncBadReadsAndUsage(t *testing.T) {
+	w := newWorld(t)
+	good := `[{"id": "1547-1", "given_name": "A", "family_name": "B", "municipality": "1547", "employments": []}]`
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"truncated", []string{"--type", "json", "--file", writeFile(t, "cut.json", good[:40])}, 1,
+			"tilgang hr sync: read source json: json: read the record array: unexpected EOF: nothing was sent"},
+		{"a field no record carries", []string{"--type", "json", "--file", writeFile(t, "fnr.json",
+			`[{"id": "1547-1", "fodselsnummer": "x", "given_name": "A", "family_name": "B", "municipality": "1547", "employments": []}]`)}, 1,
+			"nothing was sent"},
+		{"no file", []string{"--type", "json", "--file", filepath.Join(t.TempDir(), "none.json")}, 1, "cannot read"},
+		{"configured source", []string{"--source", "visma"}, 2,
+			"--source visma alone names a configured source (hr_sources: in a worker config), which this build cannot read yet"},
+		{"no type", []string{"--file", "x.json"}, 2, "--type is required"},
+		{"file and url", []string{"--type", "json", "--file", "x.json", "--url", "http://127.0.0.1:1"}, 2, "give exactly one of --file and --url"},
+		{"unknown type", []string{"--type", "sap", "--file", "x.json"}, 2, `unknown source type "sap" (known: csv, fint, json, stamdata3, visma-hrm)`},
+		{"bad name", []string{"--type", "json", "--source", "a/b", "--file", "x.json"}, 2, `source name "a/b" is not a name`},
+		{"municipality missing", []string{"--type", "stamdata3", "--file", "x.xml"}, 1, "municipality is empty"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := w.run(t, nil, append([]string{"hr", "sync"}, tc.args...)...)
+			require.Equal(t, tc.code, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+			require.Contains(t, errOut, tc.msg)
+			require.Empty(t, out)
+		})
+	}
+	require.Empty(t, w.msgs(t), "nothing was published")
+}
