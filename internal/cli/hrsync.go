@@ -65,7 +65,7 @@ func runHRSync(e *env, cmd *command, args []string) error {
 	if err != nil {
 		return usagef(cmd, "--type: %v", err)
 	}
-	setMunicipality(cfg, *municipality)
+	adHoc(cfg, *municipality, *url)
 	source, err := cfg.Open()
 	if err != nil {
 		return fmt.Errorf("source %s: %w", src, err)
@@ -204,20 +204,18 @@ func sourceTypes() []string {
 	return []string{hrsource.VismaType, hrsource.Stamdata3Type, hrsource.FINTType, hrsource.JSONType, hrsource.CSVType}
 }
 
-// setMunicipality gives an ad hoc source its municipality number.
-func setMunicipality(cfg hrsource.Config, m string) {
-	if m == "" {
-		return
-	}
+// adHoc gives an ad hoc source its municipality number and, for a
+// service, its base URL.
+func adHoc(cfg hrsource.Config, municipality, url string) {
 	switch c := cfg.(type) {
 	case *hrsource.Stamdata3Config:
-		c.Municipality = m
+		c.Municipality = firstOf(municipality, c.Municipality)
 	case *hrsource.VismaConfig:
-		c.Municipality = m
+		c.Municipality, c.BaseURL = firstOf(municipality, c.Municipality), firstOf(url, c.BaseURL)
 	case *hrsource.FINTConfig:
-		c.Municipality = m
+		c.Municipality, c.BaseURL = firstOf(municipality, c.Municipality), firstOf(url, c.BaseURL)
 	case *hrsource.CSVConfig:
-		c.Municipality = m
+		c.Municipality = firstOf(municipality, c.Municipality)
 	}
 }
 
