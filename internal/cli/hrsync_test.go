@@ -260,3 +260,67 @@ func TestHRSyncBadReadsAndUsage(t *testing.T) {
 	}
 	require.Empty(t, w.msgs(t), "nothing was published")
 }
+
+// stamdata3 renders people (id -> surname, position) as a Unit4 Stamdata3
+// export: one unit, 100, led by resource 1.
+func stamdata3(ids []int, surname, position map[int]string) string {
+	var b strings.Builder
+	b.WriteString("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<ExportInfo>\n  <Resources>\n")
+	for _, id := range ids {
+		fmt.Fprintf(&b, `    <Resource><ResourceId>%d</ResourceId><FirstName>Person%d</FirstName><Surname>%s</Surname>
+      <SocialSecurityNumber>01017012345</SocialSecurityNumber>
+      <Employments><Employment><MainPosition>true</MainPosition><Percentage>100,00</Percentage>
+        <PostCodeDescription>%s</PostCodeDescription><SequenceNo>1</SequenceNo>
+        <DateFrom>2024-08-01T00:00:00</DateFrom><DateTo>2099-12-31T00:00:00</DateTo>
+        <Relations><Relation ElementType="ORGANIZATIONAL_UNIT"><Value>100</Value><DateFrom>2024-01-01T00:00:00</DateFrom>
+        <DateTo>2099-12-31T00:00:00</DateTo></Relation></Relations></Employment></Employments></Resource>
+`, id, id, firstOf(surname[id], "Aukra"), firstOf(position[id], "Lærer"))
+	}
+	b.WriteString("  </Resources>\n  <Organisations>\n    <Organisation><Id>100</Id><ParentId></ParentId><Managers><string>1</string></Managers></Organisation>\n  </Organisations>\n</ExportInfo>\n")
+	return b.String()
+}
+
+// The stamdata3 reader through the sync: joiners, then exactly one mover,
+// one leaver and one name change, then nothing.
+func TestHRSyncStamdata3(t *testing.T) {
+	w := newSyncWorld(t)
+	var ids []int
+	for i := 1; i <= 20; i++ {
+		ids = append(ids, i)
+	}
+	write := func(name, body string) string {
+		f := filepath.Join(w.dir, name)
+		require.NoError(t, os.WriteFile(f, []byte(body), 0o644))
+		return f
+	}
+	sync := func(file string) syncReport {
+		t.Helper()
+		code, out, errOut := w.sync(t, w.devKey, "--type", "stamdata3", "--source", "aukra", "--municipality", "1547",
+			"--file", file, "--output", "json")
+		require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+		require.NotContains(t, out+errOut, "01017012345", "the fødselsnummer is never read")
+		return decodeSync(t, out)
+	}
+	r := sync(write("1.xml", stamdata3(ids, nil, nil)))
+	require.Equal(t, hrsource.Summary{Source: "aukra", People: 20, Joiners: 20, Reasons: []string{}}, r.Summary)
+	require.Equal(t, 20, r.Accepted)
+	snap := w.snapshot(t, "aukra")
+	require.Equal(t, "1547-1", snap["1547-2"].Record.Employments[0].Manager, "the unit's leader")
+	require.Equal(t, "", snap["1547-1"].Record.Employments[0].Manager, "the leader is not their own manager")
+
+	second := append(append([]int{}, ids[:2]...), ids[3:]...) // 3 leaves
+	f2 := write("2.xml", stamdata3(second, map[int]string{2: "Øvergård-Bø"}, map[int]string{1: "Rektor"}))
+	r = sync(f2)
+	require.Equal(t, hrsource.Summary{Source: "aukra", People: 19, Movers: 2, Leavers: 1, Unchanged: 17, Reasons: []string{}}, r.Summary)
+	require.Equal(t, 3, r.Accepted)
+	snap = w.snapshot(t, "aukra")
+	require.Equal(t, "Rektor", snap["1547-1"].Record.Employments[0].Position)
+	require.Equal(t, "Øvergård-Bø", snap["1547-2"].Record.FamilyName)
+	require.False(t, snap["1547-3"].Present)
+	_, who := w.audit(t)
+	require.Equal(t, []string{"1547-3"}, who["person.left"])
+
+	r = sync(f2)
+	require.Equal(t, hrsource.Summary{Source: "aukra", People: 19, Unchanged: 20, Reasons: []string{}}, r.Summary)
+	require.Zero(t, r.Sent)
+}
