@@ -59,6 +59,7 @@ const (
 	EvTaskCancelled    = "task.cancelled"
 	EvCredentialIssued = "credential.issued"
 	EvAuditAnchor      = "audit.anchor"
+	EvHRSyncHeld       = "hr.sync.held" // a sync the fail-safe held (DESIGN.md "HR sources")
 )
 
 // Capabilities of service principals (principals file).

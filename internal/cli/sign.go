@@ -90,11 +90,17 @@ type outMsg struct {
 // and decodes it again as the worker will, so that nothing the worker would
 // reject as malformed is ever published.
 func (e *env) build(id *identity, typ, person string, payload any) (*outMsg, error) {
+	return e.buildAs(id, source, nuid.Next(), typ, person, payload)
+}
+
+// buildAs is build with the envelope's source and id given (hr sync's,
+// whose ids make sending the same change again idempotent).
+func (e *env) buildAs(id *identity, src, msgID, typ, person string, payload any) (*outMsg, error) {
 	subject, err := envelope.SubjectFor(typ, person)
 	if err != nil {
 		return nil, err
 	}
-	env := &envelope.Envelope{SpecVersion: envelope.SpecVersion, ID: nuid.Next(), Source: source, Type: typ,
+	env := &envelope.Envelope{SpecVersion: envelope.SpecVersion, ID: msgID, Source: src, Type: typ,
 		Subject: person, Time: e.Now().UTC().Format(time.RFC3339Nano), Actor: id.actor, Via: id.via}
 	if err := env.SetData(payload); err != nil {
 		return nil, err

@@ -6,10 +6,12 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/envelope"
+	"github.com/ror-ikt/tilgang/internal/hrsource"
 	"github.com/ror-ikt/tilgang/internal/ledger"
 )
 
@@ -132,6 +134,13 @@ func (e *Engine) hr(tx ledger.Tx, m *msg, h *envelope.HR) (Outcome, error) {
 	}
 	if err := e.recordRequest(tx, m, "accepted", "", "", nil); err != nil {
 		return "", err
+	}
+	// An HR source's sync keeps its snapshot: what it sent, by person.
+	if src, ok := strings.CutPrefix(m.env.Source, hrsource.EnvelopePrefix); ok && src != "" {
+		if err := tx.PutHRSnapshot(ledger.HRSnapshotRow{Source: src, Person: h.Person.ID, Version: h.Version,
+			Present: m.env.Type != tilgang.TypeHRLeaver, Record: h.Person, Updated: m.now}); err != nil {
+			return "", err
+		}
 	}
 	tx.Audit(ledger.AuditEntry{At: m.now, Kind: "hr.record", Person: h.Person.ID, Actor: m.env.Actor, Via: m.env.Via, RequestID: m.key, Details: details})
 	// A leave whose moment has passed happens now, in this transaction, so

@@ -130,7 +130,8 @@ func (p Plan) Summary(source string, people int) Summary {
 //     (an employment not yet started is cut to that one day), so that
 //     tilgang.Person.LeaveAt is 00:00 Oslo today and the engine leaves the
 //     person at once; a person whose stored record already ended by then is
-//     unchanged, and nobody leaves on an incomplete snapshot;
+//     unchanged, and nobody leaves on an incomplete snapshot or one holding
+//     a rejected record whose id could not be read;
 //   - rejected: the snapshot rejected the record; it keeps its state.
 //
 // The fail-safe holds the plan when leavers exceed MaxLeaveShare or movers
@@ -153,10 +154,20 @@ func Diff(prev map[string]Stored, snap Snapshot, opts FailSafe) Plan {
 		return old + 1
 	}
 	rejected := map[string]bool{}
+	unidentified := 0
 	for _, r := range snap.Rejected {
 		if r.PersonID != "" {
 			rejected[r.PersonID] = true
+		} else {
+			unidentified++
 		}
+	}
+	// A record whose id could not be read may be anyone's: nobody missing
+	// leaves on such a snapshot, as on an incomplete one.
+	complete := snap.Complete && unidentified == 0
+	if unidentified > 0 && snap.Complete {
+		plan.Warnings = append(append([]Warning{}, plan.Warnings...), Warning{Message: fmt.Sprintf(
+			"%d record whose id could not be read (it may be anyone's): nobody missing from this snapshot leaves", unidentified)})
 	}
 	seen := map[string]bool{}
 	employments := 0
@@ -186,7 +197,7 @@ func Diff(prev map[string]Stored, snap Snapshot, opts FailSafe) Plan {
 		if seen[id] || rejected[id] {
 			continue
 		}
-		if !snap.Complete {
+		if !complete {
 			plan.Unchanged = append(plan.Unchanged, id)
 			continue
 		}

@@ -110,13 +110,20 @@ func TestDiffEachPersonCountsOnce(t *testing.T) {
 		Rejected: []Rejection{{PersonID: people[1].ID, Reason: "bad"}, {Reason: "a row without id"}}}
 	snap.People[0].GivenName = "Ny"
 	p := Diff(prev, snap, FailSafe{Today: today, MaxLeaveShare: 1, MaxChangeShare: 1})
-	require.Equal(t, map[string]Kind{people[0].ID: Mover, "1547-7": Joiner, people[2].ID: Leaver, people[3].ID: Leaver,
-		people[4].ID: Leaver, people[5].ID: Leaver}, kinds(p))
-	require.Empty(t, p.Unchanged, "the rejected person is neither unchanged nor a leaver")
+	require.Equal(t, map[string]Kind{people[0].ID: Mover, "1547-7": Joiner}, kinds(p))
+	require.Equal(t, []string{people[2].ID, people[3].ID, people[4].ID, people[5].ID}, p.Unchanged,
+		"the row without id may be any of them: nobody leaves; the rejected person is neither unchanged nor a leaver")
 	require.Len(t, p.Rejected, 2)
 	s := p.Summary("csv", 2)
-	require.Equal(t, Summary{Source: "csv", People: 2, Joiners: 1, Movers: 1, Leavers: 4, Rejected: 2, Held: false,
+	require.Equal(t, Summary{Source: "csv", People: 2, Joiners: 1, Movers: 1, Unchanged: 4, Rejected: 2, Held: false,
 		Reasons: []string{}}, s)
+
+	// Without the row whose id could not be read, the missing leave.
+	snap.Rejected = snap.Rejected[:1]
+	p = Diff(prev, snap, FailSafe{Today: today, MaxLeaveShare: 1, MaxChangeShare: 1})
+	require.Equal(t, map[string]Kind{people[0].ID: Mover, "1547-7": Joiner, people[2].ID: Leaver, people[3].ID: Leaver,
+		people[4].ID: Leaver, people[5].ID: Leaver}, kinds(p))
+	require.Empty(t, p.Unchanged)
 }
 
 func TestDiffIncompleteSnapshotHasNoLeavers(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -115,6 +116,7 @@ type Reader interface {
 	// first problem; err is only for failing to read.
 	Verify(ctx context.Context, anchor *Head) (VerifyReport, error)
 	Stats(ctx context.Context) (Stats, error)
+	HRSnapshotReader
 }
 
 // Tx is one writing transaction. Methods return *tilgang.Error values:
@@ -190,6 +192,8 @@ type Tx interface {
 	Audit(e AuditEntry)
 	// Emit queues an event to be published after Commit.
 	Emit(e Event)
+
+	HRSnapshotWriter
 
 	Commit() error
 	Rollback() error
@@ -574,3 +578,50 @@ type Stats struct {
 	OpsByState   map[OpState]int64
 	EventsUnsent int64
 }
+
+// --- HR sync snapshots (DESIGN.md "HR sources") ---
+
+// HRSnapshotRow is what the ledger keeps of one person of one HR source:
+// the record as the source's sync last sent it, at its version. Present is
+// false once the person went missing from the source (the sync sent a
+// leaver).
+type HRSnapshotRow struct {
+	Source  string
+	Person  string
+	Version int64
+	Digest  string // DigestPerson of Record
+	Present bool
+	Record  tilgang.Person
+	Updated time.Time
+}
+
+// MaxHRSnapshotPage is the most rows one HRSnapshot read returns.
+const MaxHRSnapshotPage = 500
+
+// HRSnapshotReader reads the snapshot kept of an HR source.
+type HRSnapshotReader interface {
+	// HRSnapshot lists the rows of source with a person id above after, in
+	// person id order, at most limit of them (0 or above
+	// MaxHRSnapshotPage: MaxHRSnapshotPage). A page shorter than its limit
+	// is the last.
+	HRSnapshot(ctx context.Context, source, after string, limit int) ([]HRSnapshotRow, error)
+}
+
+// HRSnapshotWriter keeps the snapshot of an HR source.
+type HRSnapshotWriter interface {
+	// PutHRSnapshot stores r as the row of (r.Source, r.Person), replacing
+	// what was kept; Digest is computed from Record when empty.
+	PutHRSnapshot(r HRSnapshotRow) error
+}
+
+// DigestPerson is the digest of a person record as JSON.
+func DigestPerson(p tilgang.Person) string {
+	b, err := json.Marshal(p)
+	if err != nil {
+		panic(fmt.Sprintf("ledger: digest person %s: %v", p.ID, err))
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:16])
+}
+
+// --- end HR sync snapshots ---

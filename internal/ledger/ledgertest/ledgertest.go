@@ -56,6 +56,7 @@ func groups() []group {
 		{"Stats", statsTests},
 		{"Load", loadTests},
 		{"History", historyTests},
+		{"HRSnapshots", hrSnapshotTests},
 	}
 }
 

@@ -70,6 +70,10 @@ func schema(d dialect) []string {
 		`CREATE TABLE IF NOT EXISTS catalogues (
 			id ` + serial + `, version TEXT NOT NULL, files TEXT NOT NULL, at BIGINT NOT NULL,
 			actor TEXT NOT NULL, holder TEXT NOT NULL)`,
+		// The last snapshot of each HR source (hrsnapshot.go).
+		`CREATE TABLE IF NOT EXISTS hr_snapshots (
+			source TEXT NOT NULL, person TEXT NOT NULL, version BIGINT NOT NULL, digest TEXT NOT NULL,
+			present INTEGER NOT NULL, record TEXT NOT NULL, updated BIGINT NOT NULL, PRIMARY KEY (source, person))`,
 	}
 }
 
