@@ -11,13 +11,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/ror-ikt/tilgang"
 )
 
-var principalKeys = []string{"id", "kind", "name", "key", "curve_key", "capabilities", "on_behalf_of"}
+var principalKeys = []string{"id", "kind", "name", "key", "curve_key", "capabilities", "on_behalf_of", "retired_keys", "revoked"}
 
 // Load reads and validates a principals file (see the package doc). Every
 // problem is reported at once, one a line as `path:line: what is wrong`, in
@@ -188,6 +189,9 @@ func (l *loader) principal(n *yaml.Node) (Principal, lines, bool) {
 		case "on_behalf_of":
 			p.OnBehalfOf = l.strings(f.val, k, pl)
 			continue
+		case "retired_keys":
+			p.RetiredKeys = l.retired(f.val, pl)
+			continue
 		}
 		v, ok := l.scalar(f.val, k)
 		if !ok {
@@ -205,6 +209,17 @@ func (l *loader) principal(n *yaml.Node) (Principal, lines, bool) {
 			p.Key = v
 		case "curve_key":
 			p.CurveKey = v
+		case "revoked":
+			if v == "" {
+				continue
+			}
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				l.add(f.val.Line, "revoked %s is not a time (RFC 3339, e.g. 2026-12-04T15:00:00Z)", quote(v))
+				pl.bad[k] = true
+				continue
+			}
+			p.Revoked = t
 		}
 	}
 	return p, pl, true
@@ -230,6 +245,63 @@ func (l *loader) strings(n *yaml.Node, field string, pl lines) []string {
 		}
 		pl.fields[field+"["+strconv.Itoa(len(out))+"]"] = c.Line
 		out = append(out, v)
+	}
+	return out
+}
+
+// retired reads retired_keys: a list of {key, until}, recording lines.
+func (l *loader) retired(n *yaml.Node, pl lines) []RetiredKey {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		l.add(n.Line, "retired_keys must be a list of {key, until}, not %s", kindName(n))
+		return nil
+	}
+	var out []RetiredKey
+	for _, c := range n.Content {
+		if !l.plain(c) {
+			continue
+		}
+		if c.Kind != yaml.MappingNode {
+			l.add(c.Line, "a retired key must be a mapping {key: U..., until: TIME}, not %s", kindName(c))
+			continue
+		}
+		f := "retired_keys[" + strconv.Itoa(len(out)) + "]"
+		pl.fields[f] = c.Line
+		var r RetiredKey
+		for _, kv := range l.mapping(c) {
+			k := kv.key.Value
+			if k != "key" && k != "until" {
+				l.add(kv.key.Line, "unknown key %s: a retired key has key, until", quote(k))
+				continue
+			}
+			pl.fields[f+"."+k] = kv.val.Line
+			if !l.plain(kv.val) {
+				pl.bad[f+"."+k] = true
+				continue
+			}
+			v, ok := l.scalar(kv.val, "retired_keys "+k)
+			if !ok {
+				pl.bad[f+"."+k] = true
+				continue
+			}
+			if k == "key" {
+				r.Key = v
+				continue
+			}
+			if v == "" {
+				continue
+			}
+			t, err := time.Parse(time.RFC3339, v)
+			if err != nil {
+				l.add(kv.val.Line, "until %s is not a time (RFC 3339, e.g. 2026-12-11T15:00:00Z)", quote(v))
+				pl.bad[f+".until"] = true
+				continue
+			}
+			r.Until = t
+		}
+		out = append(out, r)
 	}
 	return out
 }

@@ -59,6 +59,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -87,11 +88,26 @@ type Principal struct {
 	// OnBehalfOf names the service principals a principal with on_behalf
 	// may act for besides persons.
 	OnBehalfOf []string `yaml:"on_behalf_of,omitempty" json:"on_behalf_of,omitempty"`
+	// RetiredKeys are the principal's earlier user keys (`tilgang
+	// principal rotate`): each verifies messages and API calls until its
+	// Until, and the worker's verifies audit anchors for ever.
+	RetiredKeys []RetiredKey `yaml:"retired_keys,omitempty" json:"retired_keys,omitempty"`
+	// Revoked, when set, is when `tilgang principal revoke` ended the
+	// principal's keys: it has none, and nothing it signs verifies. The
+	// entry stays, so that its id keeps its kind.
+	Revoked time.Time `yaml:"revoked,omitempty" json:"revoked,omitzero"`
+}
+
+// RetiredKey is a user key a principal had before its current one.
+type RetiredKey struct {
+	Key   string    `yaml:"key" json:"key"`
+	Until time.Time `yaml:"until" json:"until"`
 }
 
 func (p Principal) clone() Principal {
 	p.Capabilities = slices.Clone(p.Capabilities)
 	p.OnBehalfOf = slices.Clone(p.OnBehalfOf)
+	p.RetiredKeys = slices.Clone(p.RetiredKeys)
 	return p
 }
 
@@ -102,19 +118,28 @@ func (p Principal) equal(o Principal) bool {
 		return s
 	}
 	return p.ID == o.ID && p.Kind == o.Kind && p.Name == o.Name && p.Key == o.Key && p.CurveKey == o.CurveKey &&
-		slices.Equal(sorted(p.Capabilities), sorted(o.Capabilities)) && slices.Equal(sorted(p.OnBehalfOf), sorted(o.OnBehalfOf))
+		slices.Equal(sorted(p.Capabilities), sorted(o.Capabilities)) && slices.Equal(sorted(p.OnBehalfOf), sorted(o.OnBehalfOf)) &&
+		slices.EqualFunc(p.RetiredKeys, o.RetiredKeys, func(a, b RetiredKey) bool { return a.Key == b.Key && a.Until.Equal(b.Until) }) &&
+		p.Revoked.Equal(o.Revoked)
 }
 
 // Set is a validated, immutable set of principals, safe for concurrent use.
 type Set struct {
 	byID map[string]*entry
+	now  func() time.Time // when a retired key is judged; time.Now when nil
 }
 
 type entry struct {
-	p      Principal
-	pub    nkeys.KeyPair // verify-only
-	caps   map[string]bool
-	actFor map[string]bool // on_behalf_of
+	p       Principal
+	pub     nkeys.KeyPair // verify-only; nil when revoked
+	retired []retired
+	caps    map[string]bool
+	actFor  map[string]bool // on_behalf_of
+}
+
+type retired struct {
+	pub   nkeys.KeyPair
+	until time.Time
 }
 
 // problem is one thing wrong with principal number idx (0-based); field
@@ -149,12 +174,21 @@ func New(ps []Principal) (*Set, error) {
 // build makes the set of principals that validate accepted.
 func build(ps []Principal) *Set {
 	s := &Set{byID: make(map[string]*entry, len(ps))}
-	for _, p := range ps {
-		pub, err := nkeys.FromPublicKey(p.Key)
+	parse := func(k string) nkeys.KeyPair {
+		pub, err := nkeys.FromPublicKey(k)
 		if err != nil {
 			panic("principals: validated key does not parse: " + err.Error())
 		}
-		e := &entry{p: p.clone(), pub: pub, caps: map[string]bool{}, actFor: map[string]bool{}}
+		return pub
+	}
+	for _, p := range ps {
+		e := &entry{p: p.clone(), caps: map[string]bool{}, actFor: map[string]bool{}}
+		if p.Revoked.IsZero() {
+			e.pub = parse(p.Key)
+			for _, r := range p.RetiredKeys {
+				e.retired = append(e.retired, retired{parse(r.Key), r.Until})
+			}
+		}
 		for _, c := range p.Capabilities {
 			e.caps[c] = true
 		}
@@ -196,16 +230,39 @@ func validate(ps []Principal) []problem {
 		if err := checkName(p.Name); err != "" {
 			add(i, "name", "%s", err)
 		}
+		userKey := func(field, k string) {
+			switch {
+			case !nkeys.IsValidPublicUserKey(k):
+				add(i, field, "%s", keyProblem(field, k, "an nkeys user public key (U...)"))
+			default:
+				if j, dup := keys[k]; dup && j == i {
+					add(i, field, "%s repeats a key of this principal: a key is current or retired, once", field)
+				} else if dup {
+					add(i, field, "%s is also the key of principal %d (current or retired): each principal needs its own keys", field, j+1)
+				} else {
+					keys[k] = i
+				}
+			}
+		}
 		switch {
+		case !p.Revoked.IsZero():
+			if p.Key != "" || len(p.RetiredKeys) > 0 {
+				add(i, "revoked", "a revoked principal has no key and no retired_keys: remove them, or remove revoked to give it a key again")
+			}
 		case p.Key == "":
 			add(i, "key", "key is missing: the principal's nkeys user public key (U...)")
-		case !nkeys.IsValidPublicUserKey(p.Key):
-			add(i, "key", "%s", keyProblem("key", p.Key, "an nkeys user public key (U...)"))
 		default:
-			if j, dup := keys[p.Key]; dup {
-				add(i, "key", "key is also the key of principal %d: each principal needs its own key", j+1)
-			} else {
-				keys[p.Key] = i
+			userKey("key", p.Key)
+		}
+		for j, r := range p.RetiredKeys {
+			f := "retired_keys[" + strconv.Itoa(j) + "]"
+			if r.Key == "" {
+				add(i, f+".key", "%s.key is missing: the retired nkeys user public key (U...)", f)
+			} else if p.Revoked.IsZero() {
+				userKey(f+".key", r.Key)
+			}
+			if r.Until.IsZero() {
+				add(i, f+".until", "%s.until is missing: until when the retired key verifies messages (RFC 3339)", f)
 			}
 		}
 		if p.CurveKey != "" && !nkeys.IsValidPublicCurveKey(p.CurveKey) {

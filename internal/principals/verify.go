@@ -3,6 +3,8 @@ package principals
 import (
 	"crypto/ed25519"
 	"encoding/base64"
+	"errors"
+	"time"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/envelope"
@@ -30,21 +32,69 @@ func (s *Set) Verify(e *envelope.Envelope) (signer string, err error) {
 	if e.ActorSig == "" {
 		return "", denied("unsigned envelope: actorsig is missing (%s %s must sign)", role, quote(signer))
 	}
-	p, ok := s.byIDOrNil(signer)
-	if !ok {
+	if _, ok := s.byIDOrNil(signer); !ok {
 		return "", denied("unknown signer: %s %s has no key in the principals file", role, quote(signer))
 	}
 	sig, err := sigEncoding.DecodeString(e.ActorSig)
 	if err != nil || len(sig) != ed25519.SignatureSize {
 		return "", denied("bad signature: actorsig is not an unpadded base64url Ed25519 signature")
 	}
-	if err := p.pub.Verify(e.SigningInput(), sig); err != nil {
+	switch err := s.VerifySig(signer, e.SigningInput(), sig, s.clock()); {
+	case errors.Is(err, ErrRevoked):
+		return "", denied("revoked signer: the keys of %s %s are revoked", role, quote(signer))
+	case err != nil:
 		return "", denied("bad signature: actorsig does not verify with the key of %s %s", role, quote(signer))
 	}
 	if err := s.MayActFor(e.Via, e.Actor); err != nil {
 		return "", err
 	}
 	return signer, nil
+}
+
+// Why VerifySig refuses.
+var (
+	ErrUnknownSigner = errors.New("unknown signer")
+	ErrRevoked       = errors.New("revoked signer")
+	ErrBadSignature  = errors.New("bad signature")
+)
+
+// VerifySig checks that sig is principal id's Ed25519 signature over msg,
+// at time now: by its current key, or by a retired key whose until is
+// after now. It is the one key check for messages (Verify) and API calls.
+// A refusal wraps ErrUnknownSigner, ErrRevoked or ErrBadSignature.
+func (s *Set) VerifySig(id string, msg, sig []byte, now time.Time) error {
+	e, ok := s.byIDOrNil(id)
+	switch {
+	case !ok:
+		return ErrUnknownSigner
+	case e.pub == nil:
+		return ErrRevoked
+	case e.pub.Verify(msg, sig) == nil:
+		return nil
+	}
+	for _, r := range e.retired {
+		if now.Before(r.until) && r.pub.Verify(msg, sig) == nil {
+			return nil
+		}
+	}
+	return ErrBadSignature
+}
+
+// WithClock is s judging retired keys at now() instead of the time of day.
+func (s *Set) WithClock(now func() time.Time) *Set {
+	if s == nil {
+		return nil
+	}
+	c := *s
+	c.now = now
+	return &c
+}
+
+func (s *Set) clock() time.Time {
+	if s != nil && s.now != nil {
+		return s.now()
+	}
+	return time.Now()
 }
 
 // MayActFor reports whether via may sign for actor, the one rule for
