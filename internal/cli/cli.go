@@ -338,6 +338,7 @@ func init() {
 		{name: "config check", group: groupRun, run: runConfigCheck,
 			usage:   "config check --config FILE [--targets]",
 			summary: "check a worker config, its principals file and catalogue: prints it with secrets redacted and ok, or every problem (exit 1)"},
+		principalAdd, principalRotate, principalRevoke,
 
 		{name: "request grant", group: groupMsg, run: runRequest,
 			usage:   "request grant --person ID --system ID --role ID --reason TEXT [--until YYYY-MM-DD] [--wait DURATION]",

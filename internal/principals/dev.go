@@ -118,12 +118,34 @@ func writeSeed(path string, prefix nkeys.PrefixByte) (err error) {
 		return tilgang.Wrap(tilgang.Internal, err, "principals: make a key for %s", path)
 	}
 	defer kp.Wipe()
+	err = WriteSeed(path, kp)
+	if errors.Is(err, fs.ErrExist) {
+		return nil // another process made it meanwhile: use that one
+	}
+	return err
+}
+
+// WriteSeed writes kp's seed, the seed string alone, to path with mode
+// 0600. It never replaces a file: when path exists it fails with an error
+// wrapping fs.ErrExist. The file appears complete or not at all (written
+// aside, then linked into place).
+func WriteSeed(path string, kp nkeys.KeyPair) error {
 	seed, err := kp.Seed()
 	if err != nil {
-		return tilgang.Wrap(tilgang.Internal, err, "principals: make a key for %s", path)
+		return tilgang.Wrap(tilgang.Internal, err, "principals: seed for %s", path)
 	}
 	defer wipe(seed)
+	return writeSeedFile(path, seed)
+}
 
+func existsErr(path string) error {
+	return tilgang.Wrap(tilgang.Invalid, fs.ErrExist, "principals: %s already exists: a seed file is never replaced; move it away or name another file", path)
+}
+
+func writeSeedFile(path string, seed []byte) error {
+	if _, err := os.Lstat(path); err == nil {
+		return existsErr(path)
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return tilgang.Wrap(tilgang.Internal, err, "principals: write %s", path)
@@ -147,13 +169,16 @@ func writeSeed(path string, prefix nkeys.PrefixByte) (err error) {
 	}
 	// Link, unlike rename, never replaces a file another process made meanwhile.
 	err = os.Link(tmp, path)
-	if err == nil || errors.Is(err, fs.ErrExist) {
+	if err == nil {
 		return nil
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return existsErr(path)
 	}
 	// A file system without hard links: create in place, still never replacing.
 	f, err = os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, seedFileMode)
 	if errors.Is(err, fs.ErrExist) {
-		return nil
+		return existsErr(path)
 	}
 	if err != nil {
 		return tilgang.Wrap(tilgang.Internal, err, "principals: write %s", path)
