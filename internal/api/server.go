@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nkeys"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/ledger"
@@ -196,25 +195,25 @@ func (s *Server) authenticate(method string, req *Request, t time.Time) error {
 	if req.Sig == "" {
 		return deniedf("unsigned request: sig is missing (%s %q must sign)", role, signer)
 	}
-	p, ok := set.Get(signer)
-	if !ok {
+	if _, ok := set.Get(signer); !ok {
 		return deniedf("unknown signer: %s %q has no key in the principals file", role, signer)
 	}
 	sig, err := sigEncoding.DecodeString(req.Sig)
 	if err != nil || len(sig) != ed25519.SignatureSize {
 		return deniedf("bad signature: sig is not an unpadded base64url Ed25519 signature")
 	}
-	pub, err := nkeys.FromPublicKey(p.Key)
-	if err != nil {
-		return tilgang.Wrap(tilgang.Internal, err, "api: key of %q", signer)
-	}
-	if err := pub.Verify(SigningInput(method, req.Actor, req.Via, req.Time, req.Nonce, req.Args), sig); err != nil {
+	now := s.now()
+	// The key check of messages too: the current key, or a retired one
+	// before its until.
+	switch err := set.VerifySig(signer, SigningInput(method, req.Actor, req.Via, req.Time, req.Nonce, req.Args), sig, now); {
+	case errors.Is(err, principals.ErrRevoked):
+		return deniedf("revoked signer: the keys of %s %q are revoked", role, signer)
+	case err != nil:
 		return deniedf("bad signature: sig does not verify with the key of %s %q", role, signer)
 	}
 	if err := set.MayActFor(req.Via, req.Actor); err != nil {
 		return err // the rule for messages too: via acts for persons only
 	}
-	now := s.now()
 	if d := now.Sub(t); d > MaxSkew || d < -MaxSkew {
 		return deniedf("request time %s is more than %s off the worker's clock (%s): check the clock", req.Time, MaxSkew, now.UTC().Format(time.RFC3339))
 	}

@@ -302,11 +302,14 @@ func (p *Parts) finishWork(exec *executor.Executor, done <-chan struct{}, abort 
 }
 
 // workerKeys are the keys anchors are verified with: the worker
-// principal's in the principals file, and the key this process signs with.
+// principal's in the principals file, current and retired (anchors are
+// history: a retired key verifies those it signed for ever), and the key
+// this process signs with, unless the worker principal is revoked.
 func (p *Parts) workerKeys() []string {
-	var keys []string
-	if w, ok := p.Engine.Principals().Get(publish.WorkerActor); ok && w.Key != "" {
-		keys = append(keys, w.Key)
+	set := p.Engine.Principals()
+	keys := set.AnchorKeys(publish.WorkerActor)
+	if w, ok := set.Get(publish.WorkerActor); ok && !w.Revoked.IsZero() {
+		return nil
 	}
 	if p.WorkerKey != nil {
 		if pub, err := p.WorkerKey.PublicKey(); err == nil && !slices.Contains(keys, pub) {

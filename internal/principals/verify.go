@@ -129,3 +129,19 @@ func (s *Set) MayActFor(via, actor string) error {
 func denied(format string, args ...any) error {
 	return tilgang.Errorf(tilgang.Denied, "principals: "+format, args...)
 }
+
+// AnchorKeys are the keys that verify audit anchors signed by principal
+// id: its current key and every retired one, whatever its until, since an
+// anchor is history signed when the key was current. A revoked or unknown
+// principal has none.
+func (s *Set) AnchorKeys(id string) []string {
+	e, ok := s.byIDOrNil(id)
+	if !ok || e.pub == nil {
+		return nil
+	}
+	keys := []string{e.p.Key}
+	for _, r := range e.p.RetiredKeys {
+		keys = append(keys, r.Key)
+	}
+	return keys
+}
