@@ -134,7 +134,7 @@ func WriteSeed(path string, kp nkeys.KeyPair) error {
 	if err != nil {
 		return tilgang.Wrap(tilgang.Internal, err, "principals: seed for %s", path)
 	}
-	defer wipe(seed)
+	// seed is kp's own: the caller wipes kp.
 	return writeSeedFile(path, seed)
 }
 
