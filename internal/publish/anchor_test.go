@@ -20,6 +20,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/envelope"
 	"github.com/ror-ikt/tilgang/internal/ledger"
 	"github.com/ror-ikt/tilgang/internal/ledger/sqlledger"
+	"github.com/ror-ikt/tilgang/internal/principals"
 	"github.com/ror-ikt/tilgang/internal/publish"
 	"github.com/ror-ikt/tilgang/internal/streams"
 	"github.com/ror-ikt/tilgang/internal/testenv"
@@ -204,4 +205,44 @@ func TestForgedAnchorIsIgnored(t *testing.T) {
 	require.True(t, rep.OK, rep.Problem)
 	require.Equal(t, 2, rep.Anchors)
 	require.Empty(t, w.refuse)
+}
+
+// Anchors signed by a worker key that was rotated away still verify,
+// long after the retired key's until (anchors are history), with the keys
+// the principals file gives for the worker; revoking the worker ends them.
+func TestRetiredWorkerKeyVerifiesAnchors(t *testing.T) {
+	w := newWorld(t)
+	ctx := t.Context()
+	oldPub, err := w.key.PublicKey()
+	require.NoError(t, err)
+	w.rows(3)
+	require.Equal(t, int64(3), w.anchor().Seq) // signed by the old key
+
+	newKey, err := nkeys.CreateUser()
+	require.NoError(t, err)
+	newPub, err := newKey.PublicKey()
+	require.NoError(t, err)
+	set, err := principals.New([]principals.Principal{{ID: publish.WorkerActor, Kind: principals.KindService, Key: newPub,
+		RetiredKeys: []principals.RetiredKey{{Key: oldPub, Until: time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)}}}})
+	require.NoError(t, err)
+	w.key = newKey
+	w.pub = &publish.Publisher{JS: w.js, Ledger: w.store, Log: w.pub.Log, Key: newKey, Refused: w.pub.Refused,
+		WorkerKeys: func() []string { return set.AnchorKeys(publish.WorkerActor) }}
+	w.rows(2)
+	require.Equal(t, int64(5), w.anchor().Seq) // signed by the new key
+
+	rep, err := w.pub.Verify(ctx)
+	require.NoError(t, err)
+	require.True(t, rep.OK, rep.Problem)
+	require.Equal(t, 2, rep.Anchors)
+	require.Empty(t, rep.Ignored)
+
+	revoked, err := principals.New([]principals.Principal{{ID: publish.WorkerActor, Kind: principals.KindService,
+		Revoked: time.Date(2026, 3, 3, 0, 0, 0, 0, time.UTC)}})
+	require.NoError(t, err)
+	w.pub.WorkerKeys = func() []string { return revoked.AnchorKeys(publish.WorkerActor) }
+	rep, err = w.pub.Verify(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 0, rep.Anchors)
+	require.Len(t, rep.Ignored, 2, "a revoked key's anchors count no more")
 }
