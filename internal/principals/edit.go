@@ -183,7 +183,7 @@ func finish(path string, doc *yaml.Node) ([]byte, error) {
 		return nil, tilgang.Wrap(tilgang.Internal, err, "principals: write %s", path)
 	}
 	if _, err := Parse(path, b.Bytes()); err != nil {
-		return nil, tilgang.Wrap(tilgang.Invalid, err, "principals: %s left unchanged: the change would not load", path)
+		return nil, tilgang.Wrap(tilgang.Invalid, err, "principals: %s left unchanged: the change would not load (lines as the file would be)", path)
 	}
 	return b.Bytes(), nil
 }
