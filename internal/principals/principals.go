@@ -34,13 +34,23 @@
 // curve_key, optional, is an nkeys curve public key (X...) that initial
 // credentials are sealed to. Never put a seed (S...) in this file: it holds
 // public keys only, and a seed is refused without being echoed.
+// `tilgang principal add|rotate|revoke` make keys and edit this file (Add,
+// Rotate, Revoke). A rotated principal lists its earlier keys:
+//
+//	retired_keys:              # each verifies messages and API calls until its until,
+//	  - {key: UAQ..., until: "2026-12-11T15:00:00Z"}  # and the worker's anchors for ever
+//
+// and a revoked one has no key, curve_key or retired_keys, only
+// `revoked: TIME`: nothing it signs verifies, and its entry keeps its id
+// and kind (a via acting for it still acts for a service principal).
 // deploy/principals.example.yaml is a fuller, annotated example (how to
 // make the keys, every capability); TestDeployExample loads it.
 //
 // Rules, all checked at once and reported as `file:line: what is wrong`:
 // ids are unique subject tokens; kind is person or service; every key is
-// unique (one key, one principal, so a signature names its signer); person
-// principals have no capabilities (what a person may do follows from the
+// unique, current and retired (one key, one principal, so a signature
+// names its signer); a retired key is a user key with an RFC 3339 until;
+// person principals have no capabilities (what a person may do follows from the
 // catalogue and HR: manager, administrator, self); capabilities are hr
 // (send HR events), on_behalf (sign as `via` for persons), operator
 // (retry and cancel grants) and auditor (read everything). on_behalf_of,
