@@ -56,7 +56,11 @@ func TestPrincipalAdd(t *testing.T) {
 	text, err := os.ReadFile(file)
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(string(text), principalsHead), "the comment stays:\n%s", text)
-	require.NotContains(t, string(text), "SU", "no seed in the principals file")
+	for _, f := range []string{seed, filepath.Join(dir, "portal.xk")} {
+		secret, err := os.ReadFile(f)
+		require.NoError(t, err)
+		require.NotContains(t, string(text), strings.TrimSpace(string(secret)), "no seed in the principals file")
+	}
 	set, err := principals.Load(file)
 	require.NoError(t, err)
 	p, ok := set.Get("portal")
