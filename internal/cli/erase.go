@@ -53,5 +53,12 @@ func runErase(e *env, cmd *command, args []string) error {
 	} {
 		fmt.Fprintf(tw, "  %d\t%s\n", c.n, c.what)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if r.Counts.Listed > 0 {
+		fmt.Fprintf(e.Stdout, "kept: %d people who left before %s but whom an HR source still lists (erased once it drops them)\n",
+			r.Counts.Listed, r.Before)
+	}
+	return nil
 }

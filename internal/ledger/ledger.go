@@ -641,6 +641,11 @@ type EraseCounts struct {
 	Events     int64 `json:"events"`     // published events before the date
 	Snapshots  int64 `json:"snapshots"`  // HR snapshot rows of people who left before the date
 	Persons    int64 `json:"persons"`    // person records (the HR record) of people who left before the date
+	// Listed is the people who left before the date whom an HR source
+	// still lists (its snapshot has them present): kept, record and
+	// snapshot row, until the source drops them; erased, the next sync
+	// would send them again as joiners.
+	Listed int64 `json:"listed"`
 }
 
 // Details is the counts as chained: each key to its decimal count.
@@ -648,6 +653,7 @@ func (c EraseCounts) Details() map[string]string {
 	return map[string]string{
 		"texts": fmt.Sprint(c.Texts), "requests": fmt.Sprint(c.Requests), "operations": fmt.Sprint(c.Operations),
 		"events": fmt.Sprint(c.Events), "snapshots": fmt.Sprint(c.Snapshots), "persons": fmt.Sprint(c.Persons),
+		"listed": fmt.Sprint(c.Listed),
 	}
 }
 
@@ -656,8 +662,9 @@ type Eraser interface {
 	// Erase removes, in one transaction, the free text of the chain rows
 	// before `before` (a text still chained by a later row stays), the
 	// reasons and other free text kept beside them, and the HR snapshot
-	// rows and person records of people who left before `before` and have
-	// no operation still to run; ids, grants and the chain stay. It chains
+	// rows and person records of people who left before `before`, have no
+	// operation still to run and whom no HR source still lists; ids,
+	// grants and the chain stay. It chains
 	// an ErasureKind entry at `at` by actor. With dryRun it only counts:
 	// nothing changes and nothing is chained.
 	Erase(ctx context.Context, before, at time.Time, actor string, dryRun bool) (EraseCounts, error)

@@ -43,7 +43,7 @@ func (s *Store) Erase(ctx context.Context, before, at time.Time, actor string, d
 	if n.Events, err = e.exec(`DELETE FROM events WHERE published = 1 AND at < ?`, e.b); err != nil {
 		return n, err
 	}
-	if n.Snapshots, n.Persons, err = e.leavers(); err != nil {
+	if n.Snapshots, n.Persons, n.Listed, err = e.leavers(); err != nil {
 		return n, err
 	}
 	if dryRun {
@@ -116,42 +116,50 @@ func (e eraser) texts() (int64, error) {
 }
 
 // leavers removes the person records and HR snapshot rows of the people
-// whose leave ran before the date and who have no operation left to run;
-// snapshot rows of people the source no longer has and the ledger no
-// longer knows go too. Grants, accounts, requests and chain rows keep the
-// ids.
-func (e eraser) leavers() (snapshots, persons int64, err error) {
-	rows, err := e.t.tx.QueryContext(e.t.ctx, e.t.s.d.rebind(`SELECT p.id FROM persons p
+// whose leave ran before the date, who have no operation left to run and
+// whom no HR source still lists (those it counts as listed); snapshot rows
+// of people a source no longer has and the ledger no longer knows go too.
+// Grants, accounts, requests and chain rows keep the ids.
+func (e eraser) leavers() (snapshots, persons, listed int64, err error) {
+	rows, err := e.t.tx.QueryContext(e.t.ctx, e.t.s.d.rebind(`SELECT p.id,
+		EXISTS (SELECT 1 FROM hr_snapshots h WHERE h.person = p.id AND h.present = 1) FROM persons p
 		WHERE p.has_left = 1 AND ((p.leave_at > 0 AND p.leave_at < ?) OR (p.leave_at = 0 AND p.updated < ?))
 		AND NOT EXISTS (SELECT 1 FROM operations o WHERE o.person = p.id AND o.state IN (?, ?, ?))
 		ORDER BY p.id`), e.b, e.b, string(ledger.OpQueued), string(ledger.OpClaimed), string(ledger.OpWaiting))
 	if err != nil {
-		return 0, 0, classify(err, "erase: read leavers")
+		return 0, 0, 0, classify(err, "erase: read leavers")
 	}
 	var ids []string
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var (
+			id    string
+			still bool
+		)
+		if err := rows.Scan(&id, &still); err != nil {
 			rows.Close()
-			return 0, 0, classify(err, "erase: read leavers")
+			return 0, 0, 0, classify(err, "erase: read leavers")
+		}
+		if still {
+			listed++
+			continue
 		}
 		ids = append(ids, id)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, 0, classify(err, "erase: read leavers")
+		return 0, 0, 0, classify(err, "erase: read leavers")
 	}
 	for _, id := range ids {
 		k, err := e.exec(`DELETE FROM hr_snapshots WHERE person = ?`, id)
 		if err != nil {
-			return snapshots, persons, err
+			return snapshots, persons, listed, err
 		}
 		snapshots += k
 		if k, err = e.exec(`DELETE FROM persons WHERE id = ?`, id); err != nil {
-			return snapshots, persons, err
+			return snapshots, persons, listed, err
 		}
 		persons += k
 	}
 	k, err := e.exec(`DELETE FROM hr_snapshots WHERE present = 0 AND updated < ? AND NOT EXISTS (SELECT 1 FROM persons p WHERE p.id = hr_snapshots.person)`, e.b)
-	return snapshots + k, persons, err
+	return snapshots + k, persons, listed, err
 }

@@ -12,13 +12,15 @@ import (
 )
 
 // The people of the erasure tests: one who left long ago, one who left
-// long ago but still has a manual task open, one who left recently and
-// one still employed.
+// long ago but still has a manual task open, one who left long ago but
+// whom the HR source still lists, one who left recently and one still
+// employed.
 const (
 	eraseLeft    = "1547-30001"
 	eraseWaiting = "1547-30002"
 	eraseRecent  = "1547-30003"
 	eraseStaying = "1547-30004"
+	eraseListed  = "1547-30005"
 )
 
 var (
@@ -37,19 +39,22 @@ func buildErase(t *testing.T, s *Store) {
 	tx, err := s.Begin(ctx)
 	require.NoError(t, err)
 	for _, p := range []struct {
-		id      string
-		leaveAt time.Time
-		left    bool
+		id            string
+		leaveAt       time.Time
+		left, present bool
 	}{
-		{eraseLeft, eraseOld.Add(24 * time.Hour), true},
-		{eraseWaiting, eraseOld.Add(24 * time.Hour), true},
-		{eraseRecent, eraseNew, true},
-		{eraseStaying, time.Time{}, false},
+		{eraseLeft, eraseOld.Add(24 * time.Hour), true, false},
+		{eraseWaiting, eraseOld.Add(24 * time.Hour), true, false},
+		{eraseRecent, eraseNew, true, false},
+		{eraseStaying, time.Time{}, false, true},
+		{eraseListed, eraseOld.Add(24 * time.Hour), true, true}, // the export still has the ended employment
 	} {
 		rec := tilgang.Person{ID: p.id, GivenName: "Kari", FamilyName: "Nordmann " + p.id}
 		require.NoError(t, tx.PutPerson(ledger.PersonRow{Person: rec, Version: 3, LeaveAt: p.leaveAt, Left: p.left, Updated: eraseOld}))
-		require.NoError(t, tx.PutHRSnapshot(ledger.HRSnapshotRow{Source: "visma", Person: p.id, Version: 3, Present: !p.left, Record: rec, Updated: eraseOld}))
+		require.NoError(t, tx.PutHRSnapshot(ledger.HRSnapshotRow{Source: "visma", Person: p.id, Version: 3, Present: p.present, Record: rec, Updated: eraseOld}))
 	}
+	// A row of someone the source dropped and the ledger never knew.
+	require.NoError(t, tx.PutHRSnapshot(ledger.HRSnapshotRow{Source: "visma", Person: "1547-30009", Version: 1, Record: tilgang.Person{ID: "1547-30009"}, Updated: eraseOld}))
 	require.NoError(t, tx.InsertRequest(ledger.Request{ID: "r-old", Person: eraseLeft, System: "gerica", Role: "bruker", Action: "grant",
 		Actor: "1547-10001", GrantID: "g-old", Outcome: "accepted", Reason: "ho treng journaltilgang", At: eraseOld}))
 	require.NoError(t, tx.InsertRequest(ledger.Request{ID: "r-new", Person: eraseStaying, System: "gerica", Role: "bruker", Action: "grant",
@@ -119,7 +124,7 @@ func TestErase(t *testing.T) {
 			before := eraseTexts(t, s)
 			head, err := s.Head(ctx)
 			require.NoError(t, err)
-			want := ledger.EraseCounts{Texts: 2, Requests: 1, Operations: 1, Events: 1, Snapshots: 1, Persons: 1}
+			want := ledger.EraseCounts{Texts: 2, Requests: 1, Operations: 1, Events: 1, Snapshots: 2, Persons: 1, Listed: 1}
 			at := time.Date(2026, time.March, 2, 10, 0, 0, 0, time.UTC)
 
 			n, err := s.Erase(ctx, eraseBefore, at, "drift", true)
@@ -160,7 +165,7 @@ func TestErase(t *testing.T) {
 			require.Len(t, pending, 1, "the event not yet published stays")
 
 			// The leaver's record and snapshot row are gone; the others stay.
-			for id, kept := range map[string]bool{eraseLeft: false, eraseWaiting: true, eraseRecent: true, eraseStaying: true} {
+			for id, kept := range map[string]bool{eraseLeft: false, eraseWaiting: true, eraseRecent: true, eraseStaying: true, eraseListed: true} {
 				p, err := s.Person(ctx, id)
 				require.NoError(t, err)
 				require.Equal(t, kept, p != nil, id)
@@ -171,7 +176,7 @@ func TestErase(t *testing.T) {
 			for _, r := range snap {
 				people = append(people, r.Person)
 			}
-			require.Equal(t, []string{eraseWaiting, eraseRecent, eraseStaying}, people)
+			require.Equal(t, []string{eraseWaiting, eraseRecent, eraseStaying, eraseListed}, people)
 
 			// Ids stay: the leaver's grants and chain rows still answer.
 			grants, err := s.Grants(ctx, ledger.GrantFilter{Person: eraseLeft})
@@ -201,7 +206,7 @@ func TestErase(t *testing.T) {
 			// The same date again erases nothing more, and is chained too.
 			n, err = s.Erase(ctx, eraseBefore, at.Add(time.Hour), "drift", false)
 			require.NoError(t, err)
-			require.Equal(t, ledger.EraseCounts{}, n)
+			require.Equal(t, ledger.EraseCounts{Listed: 1}, n)
 			rep, err = s.Verify(ctx, nil)
 			require.NoError(t, err)
 			require.True(t, rep.OK, rep.Problem)
