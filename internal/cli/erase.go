@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/api"
@@ -28,7 +29,13 @@ func runErase(e *env, cmd *command, args []string) error {
 		return usagef(cmd, "--before %q is not a date YYYY-MM-DD", *before)
 	}
 	var r api.EraseResult
-	if err := e.call(cmd, api.MethodErase, api.EraseArgs{Before: *before, DryRun: *dry}, &r); err != nil {
+	// An erasure reads the whole chain: give it the minute the worker gives
+	// a call, not a read's few seconds.
+	err := e.withAPI(cmd, func(c *api.Client) error {
+		c.Timeout = time.Minute
+		return c.Call(e.ctx, api.MethodErase, api.EraseArgs{Before: *before, DryRun: *dry}, &r)
+	})
+	if err != nil {
 		return err
 	}
 	if e.g.output == outputJSON {
