@@ -35,6 +35,9 @@ type Server struct {
 	Log    *slog.Logger
 	// Serving, when set, is closed once Serve has subscribed.
 	Serving chan struct{}
+	// EraseLimit is the newest time an erasure may reach at now: now less
+	// retention.min (erase.go); nil: the default retention.min.
+	EraseLimit func(now time.Time) time.Time
 
 	replayMu sync.Mutex
 	replay   map[string]time.Time // signer "\n" nonce -> when it may be forgotten

@@ -24,6 +24,7 @@ func (p *Parts) serveAPI(ctx context.Context, pub *publish.Publisher) error {
 		Log:        p.Log,
 	}
 	srv.Serving = make(chan struct{})
+	srv.EraseLimit = p.EraseLimit
 	errs := make(chan error, 1)
 	go func() { errs <- srv.Serve(ctx, p.NC) }()
 	// Ready only once the server has subscribed: a call right after start

@@ -61,6 +61,9 @@ type Parts struct {
 	// WorkerKey signs audit anchors (the seed of the service principal
 	// worker); without it none are published.
 	WorkerKey nkeys.KeyPair
+	// EraseLimit is the newest time an erasure may reach at now
+	// (retention.min); nil: the default.
+	EraseLimit func(now time.Time) time.Time
 
 	ready atomic.Bool
 

@@ -43,6 +43,8 @@ type WorkerOptions struct {
 	MaxAttempts int
 	// Ready, when set, is called once everything listens.
 	Ready func(httpAddr string)
+	// EraseLimit is the newest time an erasure may reach (retention.min).
+	EraseLimit func(now time.Time) time.Time
 }
 
 // Worker runs one replica until ctx ends: every replica executes operations
@@ -96,6 +98,7 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 	p := &Parts{Log: log, NC: nc, JS: js, Ledger: o.Ledger, Engine: eng, Connectors: o.Connectors, Streams: o.Streams,
 		PoliciesDir: o.Policies, Holder: o.Name, Lease: l, Batch: o.Batch, Partitions: o.Partitions, Workers: o.Workers, ClaimLease: o.ClaimLease,
 		CallTimeout: o.CallTimeout, Metrics: m, WorkerKey: o.WorkerKey}
+	p.EraseLimit = o.EraseLimit
 	defer p.ReloadOnSIGHUP(ctx)()
 	return p.Run(ctx, o.HTTP, o.Ready)
 }

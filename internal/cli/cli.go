@@ -404,6 +404,7 @@ func init() {
 		{name: "policy reload", group: groupRead, run: runPolicyReload,
 			usage:   "policy reload",
 			summary: "make the worker reload the policy catalogue (operators)"},
+		eraseCommand,
 
 		{name: "policy check", group: groupPolicy, run: runPolicyCheck,
 			usage:   "policy check [DIR]",

@@ -73,6 +73,7 @@ const DefaultDSNEnv = "TILGANG_LEDGER_DSN"
 //	intake: {batch: 256, lease_ttl: 10s}
 //	executor: {workers: 32, claim_lease: 60s, call_timeout: 20s, max_attempts: 8}
 //	log: {format: json, level: info}
+//	retention: {min: 5y}         # how far back `tilgang erase --before DATE` must at least reach
 //	connectors:                  # instance name -> type and the type's own settings
 //	  manual: {type: manual}
 //	  noop: {type: noop, journal: /var/lib/tilgang/noop.journal}
@@ -92,6 +93,7 @@ type Config struct {
 	Executor   Executor             `yaml:"executor"`
 	Log        Log                  `yaml:"log"`
 	Connectors map[string]Connector `yaml:"connectors"`
+	Retention  Retention            `yaml:"retention"` // retention.go
 
 	// Getenv reads environment variables (os.Getenv when nil); tests set it.
 	Getenv func(string) string `yaml:"-"`
@@ -332,6 +334,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Executor.MaxAttempts == 0 {
 		c.Executor.MaxAttempts = DefaultMaxAttempts
+	}
+	if c.Retention.Min == "" {
+		c.Retention.Min = DefaultRetentionMin
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = "json"

@@ -625,3 +625,49 @@ func DigestPerson(p tilgang.Person) string {
 }
 
 // --- end HR sync snapshots ---
+
+// --- retention erasure (DESIGN.md "Operations over years") ---
+
+// ErasureKind is the chained entry of an erasure: details "before" (an RFC
+// 3339 time; verify also reads a date) and the counts, by EraseCounts'
+// keys.
+const ErasureKind = "erasure"
+
+// EraseCounts is what an erasure removed, or in a dry run would remove.
+type EraseCounts struct {
+	Texts      int64 `json:"texts"`      // free texts (reasons, comments) whose every chain row is before the date
+	Requests   int64 `json:"requests"`   // request rows before the date whose reason or why was cleared
+	Operations int64 `json:"operations"` // finished operations before the date whose last error was cleared
+	Events     int64 `json:"events"`     // published events before the date
+	Snapshots  int64 `json:"snapshots"`  // HR snapshot rows of people who left before the date
+	Persons    int64 `json:"persons"`    // person records (the HR record) of people who left before the date
+	// Listed is the people who left before the date whom an HR source
+	// still lists (its snapshot has them present): kept, record and
+	// snapshot row, until the source drops them; erased, the next sync
+	// would send them again as joiners.
+	Listed int64 `json:"listed"`
+}
+
+// Details is the counts as chained: each key to its decimal count.
+func (c EraseCounts) Details() map[string]string {
+	return map[string]string{
+		"texts": fmt.Sprint(c.Texts), "requests": fmt.Sprint(c.Requests), "operations": fmt.Sprint(c.Operations),
+		"events": fmt.Sprint(c.Events), "snapshots": fmt.Sprint(c.Snapshots), "persons": fmt.Sprint(c.Persons),
+		"listed": fmt.Sprint(c.Listed),
+	}
+}
+
+// Eraser erases personal data at the end of retention.
+type Eraser interface {
+	// Erase removes, in one transaction, the free text of the chain rows
+	// before `before` (a text still chained by a later row stays), the
+	// reasons and other free text kept beside them, and the HR snapshot
+	// rows and person records of people who left before `before`, have no
+	// operation still to run and whom no HR source still lists; ids,
+	// grants and the chain stay. It chains
+	// an ErasureKind entry at `at` by actor. With dryRun it only counts:
+	// nothing changes and nothing is chained.
+	Erase(ctx context.Context, before, at time.Time, actor string, dryRun bool) (EraseCounts, error)
+}
+
+// --- end retention erasure ---

@@ -42,7 +42,7 @@ type erasure struct {
 
 // ErasureKind is the chained entry of an erasure at the end of retention:
 // details {before (a date or an RFC 3339 time), counts}.
-const ErasureKind = "erasure"
+const ErasureKind = ledger.ErasureKind
 
 func newBeside() *beside {
 	return &beside{grants: map[string]map[string]string{}, grantRow: map[string]int64{}, ops: map[int64]chainedOp{},
