@@ -50,3 +50,9 @@ func TestRetentionLimitUnset(t *testing.T) {
 	now := time.Date(2026, time.March, 2, 10, 0, 0, 0, time.UTC)
 	require.True(t, Retention{}.Limit(now).Equal(DefaultRetentionMin.Back(now)))
 }
+
+// The API falls back to five years when no retention.min reaches it
+// (internal/api/erase.go, which cannot import this package).
+func TestDefaultRetentionIsTheAPIsFallback(t *testing.T) {
+	require.Equal(t, Period("5y"), DefaultRetentionMin)
+}
