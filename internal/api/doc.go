@@ -79,6 +79,12 @@
 //	policy.reload {}                        -> {"version", "replicas": [{"replica", "version", "intake",
 //	                                           "error"?} ...]} (operators): the catalogue now in
 //	                                           force, and what each replica holds
+//	erase         {"before", "dry_run"?}    -> the counts erased (operators; before at least
+//	                                           retention.min back; see erase.go)
+//	hr.snapshot   {"source", "after"?, "limit"?} -> {"entries", "next"}: an HR source's last
+//	                                           snapshot (hr, operators, auditors; see hrsync.go)
+//	hr.sync.held  {"summary"}               -> chains and announces a held HR sync (hr)
+//	hr.sync.allow {"summary"}               -> records an allowed held sync (hr and operator)
 //
 // audit pages by seq: after is 0 for the first page and then the next of
 // the page before; next is 0 after the last page. A page holds at most
