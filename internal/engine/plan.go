@@ -259,16 +259,8 @@ func (p planner) handOver(g *ledger.Grant, op ledger.Operation) (bool, error) {
 }
 
 // chainLess reports whether a comes before b in the chain of a person's
-// work on one connector instance: by due time, stream sequence, id.
-func chainLess(a, b ledger.Operation) bool {
-	if !a.DueAt.Equal(b.DueAt) {
-		return a.DueAt.Before(b.DueAt)
-	}
-	if a.Seq != b.Seq {
-		return a.Seq < b.Seq
-	}
-	return a.ID < b.ID
-}
+// work on one connector instance, the order the ledger claims them in.
+func chainLess(a, b ledger.Operation) bool { return ledger.ChainLess(a, b) }
 
 // revokes plans, under g, a revoke for every entitlement of g that no
 // other live grant of the person needs (DESIGN.md invariant 4) and that the

@@ -503,6 +503,19 @@ type VerifyReport struct {
 	Ignored []string `json:"ignored_anchors,omitempty"`
 }
 
+// ChainLess reports whether a comes before b in the chain of a person's
+// work on one connector instance: by due time, stream sequence, then id.
+// Claim takes operations in this order.
+func ChainLess(a, b Operation) bool {
+	if !a.DueAt.Equal(b.DueAt) {
+		return a.DueAt.Before(b.DueAt)
+	}
+	if a.Seq != b.Seq {
+		return a.Seq < b.Seq
+	}
+	return a.ID < b.ID
+}
+
 // KindPlanned is the kind of the audit entry that chains operations as they
 // are queued: Details maps "op.<id>" to DigestOp of each. The executor runs
 // only operations such an entry records.

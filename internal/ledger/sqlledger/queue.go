@@ -259,15 +259,7 @@ func (s *Store) Claim(ctx context.Context, holder string, now time.Time, lease t
 	return ops, nil
 }
 
-func opLess(a, b ledger.Operation) bool {
-	if !a.DueAt.Equal(b.DueAt) {
-		return a.DueAt.Before(b.DueAt)
-	}
-	if a.Seq != b.Seq {
-		return a.Seq < b.Seq
-	}
-	return a.ID < b.ID
-}
+func opLess(a, b ledger.Operation) bool { return ledger.ChainLess(a, b) }
 
 func (s *Store) ReleaseClaims(ctx context.Context, holder string) (int64, error) {
 	res, err := s.write.ExecContext(ctx, s.d.rebind(`UPDATE operations SET state = 'queued', claim_until = 0, holder = '' WHERE state = 'claimed' AND holder = ?`), holder)
