@@ -53,7 +53,7 @@ func Backup(ctx context.Context, path, to string) error {
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("backup: the ledger %s: %w", path, err)
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)") // VACUUM INTO only reads it
 	if err != nil {
 		return fmt.Errorf("backup: open %s: %w", path, err)
 	}
