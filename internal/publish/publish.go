@@ -460,7 +460,7 @@ func (p *Publisher) checkAnchors(ctx context.Context, anchors []ledger.Anchor, l
 			note(a.Seq, "the anchor of row %d names no previous anchor though %d were published before it", a.Seq, i)
 		case a.Prev != nil && !published[*a.Prev]:
 			note(a.Seq, "the anchor of row %d extends an anchor of row %d that was never published", a.Seq, a.Prev.Seq)
-		case a.Prev != nil && a.Prev.Seq > a.Seq:
+		case a.Prev != nil && a.Prev.Seq > a.Seq && !lostPrev(lost, a.Prev):
 			note(a.Seq, "the anchor of row %d extends an anchor of a later row, %d", a.Seq, a.Prev.Seq)
 		}
 		published[a.Head()] = true
@@ -504,4 +504,12 @@ func lostToRestore(ctx context.Context, l ledger.Ledger, anchors []ledger.Anchor
 		notes = append(notes, fmt.Sprintf("warning: the anchors of rows %s were lost to the restore at seq %d", strings.Join(byRestore[seq], ", "), seq))
 	}
 	return lost, strings.Join(notes, "; "), nil
+}
+
+// lostPrev says whether prev, the anchor an anchor extends, was lost to a
+// restore: the first anchor after a restore extends the last one before
+// it, which may name a later row.
+func lostPrev(lost map[ledger.Head]ledger.Head, prev *ledger.Head) bool {
+	_, ok := lost[*prev]
+	return ok
 }
