@@ -131,3 +131,31 @@ func TestLockIsExclusive(t *testing.T) {
 	require.NoError(t, err, "free again once released")
 	unlock()
 }
+
+// TestPostgresRestoreMark: a PostgreSQL ledger restored with pg_restore and
+// marked with the README's statement chains ledger.restored once.
+func TestPostgresRestoreMark(t *testing.T) {
+	s, _ := openPostgres(t)
+	defer s.Close()
+	commitMessages(t, s, 7, 9)
+	head, err := s.Head(t.Context())
+	require.NoError(t, err)
+	mark, _, err := s.Restored(t.Context())
+	require.NoError(t, err)
+	require.Nil(t, mark, "not restored")
+	_, err = s.write.ExecContext(t.Context(), PostgreSQLRestoreMark)
+	require.NoError(t, err)
+	mark, resume, err := s.Restored(t.Context())
+	require.NoError(t, err)
+	require.NotNil(t, mark)
+	require.Equal(t, head, ledger.Head{Seq: mark.Seq, Hash: mark.Hash})
+	require.Equal(t, uint64(10), resume)
+	require.NoError(t, s.ChainRestored(t.Context(), *mark, time.Now()))
+	require.NoError(t, s.ChainRestored(t.Context(), *mark, time.Now()), "a second replica finds it done")
+	after, err := s.Head(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, head.Seq+1, after.Seq, "chained once")
+	mark, _, err = s.Restored(t.Context())
+	require.NoError(t, err)
+	require.Nil(t, mark)
+}

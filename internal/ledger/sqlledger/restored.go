@@ -28,11 +28,14 @@ type RestoreMark struct {
 // restored since its last start, and the stream sequence the intake resumes
 // from: one past the highest the ledger recorded.
 func (s *Store) Restored(ctx context.Context) (*RestoreMark, uint64, error) {
+	// SQLite: Restore made the table; PostgreSQL: the operator, after
+	// pg_restore, with the statement in the README (PostgreSQLRestoreMark).
+	q := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'restored'`
 	if s.d.postgres {
-		return nil, 0, nil // restored with PostgreSQL's own tools (README)
+		q = `SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'restored' AND table_schema = current_schema()`
 	}
 	var n int
-	if err := s.read.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'restored'`).Scan(&n); err != nil {
+	if err := s.read.QueryRowContext(ctx, q).Scan(&n); err != nil {
 		return nil, 0, classify(err, "read the restore mark")
 	}
 	if n == 0 {
@@ -63,14 +66,24 @@ func (s *Store) ChainRestored(ctx context.Context, m RestoreMark, now time.Time)
 		return err
 	}
 	t := ltx.(*tx)
-	if _, err := t.exec(`DELETE FROM restored`); err != nil {
+	res, err := t.exec(`DELETE FROM restored WHERE id = 1`)
+	if err != nil {
 		t.Rollback()
 		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return t.Rollback() // another replica starting chained it
 	}
 	t.Audit(ledger.AuditEntry{At: now, Kind: KindRestored, Actor: "tilgang",
 		Details: map[string]string{"seq": strconv.FormatInt(m.Seq, 10), "hash": m.Hash}})
 	return t.Commit()
 }
+
+// PostgreSQLRestoreMark is the statement that marks a PostgreSQL ledger
+// restored with pg_restore at its chain head, so that the first replica
+// started after it chains ledger.restored and resumes the intake from the
+// ledger's highest stream sequence (README, "Backup and restore").
+const PostgreSQLRestoreMark = `CREATE TABLE restored AS SELECT id, seq, hash, (extract(epoch FROM now()) * 1000)::bigint AS at FROM audit_head`
 
 // restores reads the restore points the chain records, oldest first.
 func (s *Store) restores(ctx context.Context) ([]ledger.Head, error) {
