@@ -23,6 +23,7 @@ func commitMessages(t *testing.T, s *Store, seqs ...uint64) {
 		_, err = tx.RecordMessage(ledger.Message{Key: fmt.Sprintf("k%d", seq), PayloadHash: "h", Type: "t", Person: "1547-1", Seq: seq, At: time.Now()})
 		require.NoError(t, err)
 		tx.Audit(ledger.AuditEntry{At: time.Now(), Kind: "request.accepted", Person: "1547-1", RequestID: fmt.Sprintf("r%d", seq)})
+		tx.Emit(ledger.Event{Kind: "request.accepted", Person: "1547-1", Data: map[string]any{"seq": seq}, At: time.Now()})
 		require.NoError(t, tx.Commit())
 	}
 }
@@ -64,7 +65,9 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.Nil(t, mark, "the mark is cleared")
 
+	restoredAt := time.Now()
 	commitMessages(t, s, 4, 5, 6)
+	requireEventIDsPast(t, s, restoredAt)
 	rep, err := s.Verify(t.Context(), nil)
 	require.NoError(t, err)
 	require.True(t, rep.OK, rep.Problem)
@@ -150,12 +153,24 @@ func TestPostgresRestoreMark(t *testing.T) {
 	require.NotNil(t, mark)
 	require.Equal(t, head, ledger.Head{Seq: mark.Seq, Hash: mark.Hash})
 	require.Equal(t, uint64(10), resume)
-	require.NoError(t, s.ChainRestored(t.Context(), *mark, time.Now()))
+	restoredAt := time.Now()
+	require.NoError(t, s.ChainRestored(t.Context(), *mark, restoredAt))
 	require.NoError(t, s.ChainRestored(t.Context(), *mark, time.Now()), "a second replica finds it done")
+	commitMessages(t, s, 10)
+	requireEventIDsPast(t, s, restoredAt)
 	after, err := s.Head(t.Context())
 	require.NoError(t, err)
-	require.Equal(t, head.Seq+1, after.Seq, "chained once")
+	require.Equal(t, head.Seq+2, after.Seq, "chained once (and the message after)")
 	mark, _, err = s.Restored(t.Context())
 	require.NoError(t, err)
 	require.Nil(t, mark)
+}
+
+// requireEventIDsPast: the newest event row's id is past at's Unix
+// milliseconds, so it was never published before the restore.
+func requireEventIDsPast(t *testing.T, s *Store, at time.Time) {
+	t.Helper()
+	var id int64
+	require.NoError(t, s.read.QueryRowContext(t.Context(), `SELECT MAX(id) FROM events`).Scan(&id))
+	require.Greater(t, id, at.UnixMilli()-1000)
 }

@@ -59,7 +59,10 @@ func (s *Store) Restored(ctx context.Context) (*RestoreMark, uint64, error) {
 }
 
 // ChainRestored chains ledger.restored {seq, hash} for m and clears the
-// mark, in one transaction.
+// mark, in one transaction. New event rows then take ids from now's Unix
+// milliseconds on: the ids the ledger gave after the backup were published
+// before the restore, and an event published again under one of them would
+// be dropped as a duplicate (Nats-Msg-Id) or taken for the old one.
 func (s *Store) ChainRestored(ctx context.Context, m RestoreMark, now time.Time) error {
 	ltx, err := s.Begin(ctx)
 	if err != nil {
@@ -73,6 +76,10 @@ func (s *Store) ChainRestored(ctx context.Context, m RestoreMark, now time.Time)
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return t.Rollback() // another replica starting chained it
+	}
+	if err := t.eventIDsPast(ms(now)); err != nil {
+		t.Rollback()
+		return err
 	}
 	t.Audit(ledger.AuditEntry{At: now, Kind: KindRestored, Actor: "tilgang",
 		Details: map[string]string{"seq": strconv.FormatInt(m.Seq, 10), "hash": m.Hash}})
@@ -171,4 +178,17 @@ func (s *Store) ChainsFrom(ctx context.Context, from ledger.Head) (ledger.Head, 
 		return head, err
 	}
 	return s.chainsFrom(ctx, to)
+}
+
+// eventIDsPast makes the next event row's id greater than floor.
+func (t *tx) eventIDsPast(floor int64) error {
+	if t.s.d.postgres {
+		_, err := t.exec(`SELECT setval(pg_get_serial_sequence('events', 'id'), GREATEST(COALESCE((SELECT MAX(id) FROM events), 0), ?))`, floor)
+		return err
+	}
+	if _, err := t.exec(`UPDATE sqlite_sequence SET seq = MAX(seq, ?) WHERE name = 'events'`, floor); err != nil {
+		return err
+	}
+	_, err := t.exec(`INSERT INTO sqlite_sequence (name, seq) SELECT 'events', ? WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'events')`, floor)
+	return err
 }
