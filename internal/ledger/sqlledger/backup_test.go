@@ -72,6 +72,14 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, rep.OK, rep.Problem)
 
+	rep, err = s.Verify(t.Context(), &lostAnchor)
+	require.NoError(t, err)
+	require.True(t, rep.OK, rep.Problem)
+	require.Equal(t, fmt.Sprintf("warning: the anchor of row %d was lost to the restore at seq %d", lostAnchor.Seq, atBackup.Seq), rep.Problem)
+	rep, err = s.Verify(t.Context(), &ledger.Head{Seq: 2, Hash: lostAnchor.Hash})
+	require.NoError(t, err)
+	require.False(t, rep.OK, "an anchor before the restore still counts")
+
 	lost, err := s.LostToRestore(t.Context(), []ledger.Head{atBackup, lostAnchor})
 	require.NoError(t, err)
 	require.Equal(t, map[ledger.Head]ledger.Head{lostAnchor: atBackup}, lost)

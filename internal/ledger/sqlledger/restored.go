@@ -192,3 +192,18 @@ func (t *tx) eventIDsPast(floor int64) error {
 	_, err := t.exec(`INSERT INTO sqlite_sequence (name, seq) SELECT 'events', ? WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'events')`, floor)
 	return err
 }
+
+// anchorLost is Verify's rule for an anchor the chain does not reach or
+// has with another hash: when it was lost to a restore, a warning saying
+// so ("" when it was not, and Verify fails).
+func (s *Store) anchorLost(ctx context.Context, anchor ledger.Head) (string, error) {
+	lost, err := s.LostToRestore(ctx, []ledger.Head{anchor})
+	if err != nil {
+		return "", err
+	}
+	to, ok := lost[anchor]
+	if !ok {
+		return "", nil
+	}
+	return fmt.Sprintf("warning: the anchor of row %d was lost to the restore at seq %d", anchor.Seq, to.Seq), nil
+}
