@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -124,10 +125,11 @@ func Restore(ctx context.Context, from, dir string) (RestoreMark, error) {
 		return RestoreMark{}, fmt.Errorf("restore: %w", err)
 	}
 	defer unlock()
-	src, err := os.ReadFile(from)
+	src, err := os.Open(from)
 	if err != nil {
 		return RestoreMark{}, fmt.Errorf("restore: the backup: %w", err)
 	}
+	defer src.Close()
 	tmp, err := os.CreateTemp(dir, ".ledger.db.restore-*")
 	if err != nil {
 		return RestoreMark{}, fmt.Errorf("restore: %w", err)
@@ -136,12 +138,12 @@ func Restore(ctx context.Context, from, dir string) (RestoreMark, error) {
 	done := false
 	defer func() {
 		if !done {
-			for _, n := range []string{name, name + "-wal", name + "-shm", name + ".lock"} {
+			for _, n := range []string{name, name + "-wal", name + "-shm"} {
 				os.Remove(n)
 			}
 		}
 	}()
-	_, err = tmp.Write(src)
+	_, err = io.Copy(tmp, src)
 	if e := tmp.Close(); err == nil {
 		err = e
 	}
@@ -165,7 +167,6 @@ func Restore(ctx context.Context, from, dir string) (RestoreMark, error) {
 		return RestoreMark{}, fmt.Errorf("restore: %w", err)
 	}
 	done = true
-	os.Remove(name + ".lock")
 	return mark, syncFile(dir)
 }
 
