@@ -22,6 +22,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/ledger/sqlledger"
 	"github.com/ror-ikt/tilgang/internal/policy"
 	"github.com/ror-ikt/tilgang/internal/principals"
+	"github.com/ror-ikt/tilgang/internal/streams"
 )
 
 func runDev(ctx context.Context, o DevOptions) error {
@@ -109,12 +110,20 @@ func runDev(ctx context.Context, o DevOptions) error {
 	if err != nil {
 		return err
 	}
+	unlock, err := sqlledger.Lock(filepath.Join(o.Data, "ledger.db")) // `tilgang restore` refuses while held
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	defer unlock()
 	// A small page cache: SQLite keeps what it once used (README "Measured").
 	store, err := sqlledger.OpenSQLite(ctx, filepath.Join(o.Data, "ledger.db"), sqlledger.CacheSize(DevSQLiteCache))
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	if err := afterRestore(ctx, store, js, streams.Options{}, log); err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
 
 	eng := engine.New(cat, ps, conns, time.Now, log)
 	eng.SealTo = principals.DevID // DESIGN.md: in dev, credentials are sealed to dev

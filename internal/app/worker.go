@@ -14,6 +14,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/engine"
 	"github.com/ror-ikt/tilgang/internal/lease"
 	"github.com/ror-ikt/tilgang/internal/ledger"
+	"github.com/ror-ikt/tilgang/internal/ledger/sqlledger"
 	"github.com/ror-ikt/tilgang/internal/metrics"
 	"github.com/ror-ikt/tilgang/internal/policy"
 	"github.com/ror-ikt/tilgang/internal/principals"
@@ -77,6 +78,16 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
+	}
+	if s, ok := o.Ledger.(*sqlledger.Store); ok {
+		unlock, err := s.Lock() // `tilgang restore` refuses while held
+		if err != nil {
+			return fmt.Errorf("worker: %w", err)
+		}
+		defer unlock()
+	}
+	if err := afterRestore(ctx, o.Ledger, js, o.Streams, log); err != nil {
+		return fmt.Errorf("worker: %w", err)
 	}
 	eng := engine.New(cat, o.Principals, o.Connectors, time.Now, log)
 	if o.MaxAttempts > 0 {

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -385,23 +386,32 @@ func (p *Publisher) Verify(ctx context.Context) (ledger.VerifyReport, error) {
 	if err != nil {
 		return ledger.VerifyReport{}, err
 	}
+	lost, lostNote, err := lostToRestore(ctx, p.Ledger, anchors)
+	if err != nil {
+		return ledger.VerifyReport{}, err
+	}
 	var newest *ledger.Head
-	if len(anchors) > 0 {
-		h := anchors[len(anchors)-1].Head()
-		newest = &h
+	for i := len(anchors) - 1; i >= 0 && newest == nil; i-- {
+		if _, ok := lost[anchors[i].Head()]; !ok {
+			h := anchors[i].Head()
+			newest = &h
+		}
 	}
 	rep, err := p.Ledger.Verify(ctx, newest)
 	if err != nil {
 		return rep, err
 	}
 	rep.Anchors, rep.Ignored = len(anchors), ignored
-	if seq, problem, err := p.checkAnchors(ctx, anchors); err != nil {
+	if seq, problem, err := p.checkAnchors(ctx, anchors, lost); err != nil {
 		return rep, err
 	} else if problem != "" && (rep.OK || seq < rep.BadSeq || rep.BadSeq == 0) {
 		rep.OK, rep.BadSeq, rep.Problem = false, seq, problem
 	}
 	if newest == nil && rep.OK {
 		rep.Problem = "warning: no anchor has been published yet, so deleted newest rows cannot be detected"
+	}
+	if lostNote != "" && rep.OK {
+		rep.Problem = strings.TrimPrefix(rep.Problem+"; "+lostNote, "; ")
 	}
 	if rep.OK {
 		if _, err := p.Anchor(ctx); err != nil {
@@ -414,7 +424,7 @@ func (p *Publisher) Verify(ctx context.Context) (ledger.VerifyReport, error) {
 // checkAnchors compares each anchor with the chain, oldest first, and
 // checks that each extends an anchor published before it; it returns the
 // first problem, naming the lowest row.
-func (p *Publisher) checkAnchors(ctx context.Context, anchors []ledger.Anchor) (int64, string, error) {
+func (p *Publisher) checkAnchors(ctx context.Context, anchors []ledger.Anchor, lost map[ledger.Head]ledger.Head) (int64, string, error) {
 	if len(anchors) == 0 {
 		return 0, "", nil
 	}
@@ -437,7 +447,9 @@ func (p *Publisher) checkAnchors(ctx context.Context, anchors []ledger.Anchor) (
 	}
 	published := map[ledger.Head]bool{}
 	for i, a := range anchors {
+		_, isLost := lost[a.Head()]
 		switch got, ok := hashes[a.Seq]; {
+		case isLost: // lostToRestore reports it
 		case !ok:
 			note(a.Seq, "row %d was anchored but is not in the chain: rows were deleted", a.Seq)
 		case got != a.Hash:
@@ -448,10 +460,56 @@ func (p *Publisher) checkAnchors(ctx context.Context, anchors []ledger.Anchor) (
 			note(a.Seq, "the anchor of row %d names no previous anchor though %d were published before it", a.Seq, i)
 		case a.Prev != nil && !published[*a.Prev]:
 			note(a.Seq, "the anchor of row %d extends an anchor of row %d that was never published", a.Seq, a.Prev.Seq)
-		case a.Prev != nil && a.Prev.Seq > a.Seq:
+		case a.Prev != nil && a.Prev.Seq > a.Seq && !lostPrev(lost, a.Prev):
 			note(a.Seq, "the anchor of row %d extends an anchor of a later row, %d", a.Seq, a.Prev.Seq)
 		}
 		published[a.Head()] = true
 	}
 	return bad, problem, nil
+}
+
+// lostToRestore asks a ledger that records restores (sqlledger) which
+// anchors were lost to one: published before the ledger went back to a
+// backup, for rows it no longer has as anchored. They are reported by
+// Verify as a warning, not a failure.
+func lostToRestore(ctx context.Context, l ledger.Ledger, anchors []ledger.Anchor) (map[ledger.Head]ledger.Head, string, error) {
+	r, ok := l.(interface {
+		LostToRestore(ctx context.Context, anchors []ledger.Head) (map[ledger.Head]ledger.Head, error)
+	})
+	if !ok || len(anchors) == 0 {
+		return nil, "", nil
+	}
+	heads := make([]ledger.Head, 0, len(anchors))
+	for _, a := range anchors {
+		heads = append(heads, a.Head())
+	}
+	lost, err := r.LostToRestore(ctx, heads)
+	if err != nil || len(lost) == 0 {
+		return nil, "", err
+	}
+	byRestore := map[int64][]string{}
+	var order []int64
+	for _, h := range heads {
+		to, ok := lost[h]
+		if !ok {
+			continue
+		}
+		if _, seen := byRestore[to.Seq]; !seen {
+			order = append(order, to.Seq)
+		}
+		byRestore[to.Seq] = append(byRestore[to.Seq], strconv.FormatInt(h.Seq, 10))
+	}
+	notes := make([]string, 0, len(order))
+	for _, seq := range order {
+		notes = append(notes, fmt.Sprintf("warning: the anchors of rows %s were lost to the restore at seq %d", strings.Join(byRestore[seq], ", "), seq))
+	}
+	return lost, strings.Join(notes, "; "), nil
+}
+
+// lostPrev says whether prev, the anchor an anchor extends, was lost to a
+// restore: the first anchor after a restore extends the last one before
+// it, which may name a later row.
+func lostPrev(lost map[ledger.Head]ledger.Head, prev *ledger.Head) bool {
+	_, ok := lost[*prev]
+	return ok
 }

@@ -150,3 +150,26 @@ func LastAnchor(ctx context.Context, js jetstream.JetStream) (data []byte, ok bo
 	}
 	return m.Data, true, nil
 }
+
+// ResumeAt makes the intake consumer deliver from the stream sequence seq
+// on (after a ledger restore: one past the highest sequence the restored
+// ledger recorded), so the messages committed after the backup are applied
+// again rather than skipped. The streams are ensured first.
+func ResumeAt(ctx context.Context, js jetstream.JetStream, o Options, seq uint64) error {
+	if err := EnsureStreams(ctx, js, o); err != nil {
+		return err
+	}
+	if err := js.DeleteConsumer(ctx, In, Intake); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return fmt.Errorf("streams: reset consumer %s: %w", Intake, err)
+	}
+	o.defaults()
+	cfg := jetstream.ConsumerConfig{
+		Durable: Intake, AckPolicy: jetstream.AckExplicitPolicy, AckWait: o.AckWait, MaxDeliver: MaxDeliver,
+		FilterSubject: InSubjects, MaxAckPending: MaxAckPending, DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq: max(seq, 1), Description: "tilgang intake",
+	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, In, cfg); err != nil {
+		return fmt.Errorf("streams: consumer %s from %d: %w", Intake, seq, err)
+	}
+	return nil
+}

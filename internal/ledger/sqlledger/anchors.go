@@ -12,11 +12,11 @@ import (
 	"github.com/ror-ikt/tilgang/internal/ledger"
 )
 
-// ChainsFrom walks the rows from from.Seq on: the row at from.Seq must
+// chainsFrom walks the rows from from.Seq on: the row at from.Seq must
 // still hash to from.Hash, and each later row must claim its seq, the
 // previous row's hash, and hash to its stored hash. The cost is the rows
-// written since the last anchor.
-func (s *Store) ChainsFrom(ctx context.Context, from ledger.Head) (ledger.Head, error) {
+// written since the last anchor. ChainsFrom (restored.go) calls it.
+func (s *Store) chainsFrom(ctx context.Context, from ledger.Head) (ledger.Head, error) {
 	if from.Seq == 0 {
 		from.Hash = genesis
 	}

@@ -335,6 +335,14 @@ func (s *Store) Verify(ctx context.Context, anchor *ledger.Head) (ledger.VerifyR
 	if err := rows.Err(); err != nil {
 		return rep, classify(err, "verify")
 	}
+	lost := ""
+	if anchor != nil && anchor.Seq > 0 && (anchor.Seq > rep.Head.Seq || anchorHash != anchor.Hash) {
+		if lost, err = s.anchorLost(ctx, *anchor); err != nil {
+			return rep, err
+		} else if lost != "" {
+			anchor = nil // restored.go
+		}
+	}
 	if anchor != nil && anchor.Seq > 0 {
 		if anchor.Seq > rep.Head.Seq {
 			return fail(rep.Head.Seq+1, "the chain ends at row %d but row %d was anchored: the newest rows were deleted", rep.Head.Seq, anchor.Seq)
@@ -428,6 +436,7 @@ func (s *Store) Verify(ctx context.Context, anchor *ledger.Head) (ledger.VerifyR
 	}
 	rep.Grants = len(seen)
 	rep.OK = true
+	rep.Problem = lost
 	return rep, nil
 }
 

@@ -71,6 +71,7 @@ type Store struct {
 	stmts map[string]*sql.Stmt
 
 	stopCheckpoints func() // SQLite
+	path            string // SQLite: the database file
 
 	lapsedChecked atomic.Int64 // when Claim last released lapsed claims (ms)
 }
@@ -112,7 +113,7 @@ func OpenSQLite(ctx context.Context, path string, opts ...SQLiteOption) (*Store,
 		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(4)
-	s := &Store{d: dialect{}, write: w, read: r, stmts: map[string]*sql.Stmt{}}
+	s := &Store{d: dialect{}, write: w, read: r, stmts: map[string]*sql.Stmt{}, path: path}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
 		return nil, err
