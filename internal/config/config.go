@@ -92,6 +92,7 @@ type Config struct {
 	Executor   Executor             `yaml:"executor"`
 	Log        Log                  `yaml:"log"`
 	Connectors map[string]Connector `yaml:"connectors"`
+	Portal     *Portal              `yaml:"portal"` // optional; see Portal
 
 	// Getenv reads environment variables (os.Getenv when nil); tests set it.
 	Getenv func(string) string `yaml:"-"`
