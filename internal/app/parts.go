@@ -61,6 +61,9 @@ type Parts struct {
 	// WorkerKey signs audit anchors (the seed of the service principal
 	// worker); without it none are published.
 	WorkerKey nkeys.KeyPair
+	// Portal, when set, builds the portal's handler, given the address the
+	// HTTP server listens on; it is served at / beside the health endpoints.
+	Portal func(ctx context.Context, httpAddr string) (http.Handler, error)
 
 	ready atomic.Bool
 
@@ -131,6 +134,14 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	if p.Portal != nil {
+		h, err := p.Portal(ctx, ln.Addr().String())
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("portal: %w", err)
+		}
+		mux.Handle("/", h)
+	}
 	if p.Metrics != nil {
 		mux.Handle("/metrics", p.Metrics.Handler())
 		exec.Observe = func(op ledger.Operation, took time.Duration, err error) {

@@ -1,0 +1,214 @@
+package portal
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/api"
+	"github.com/ror-ikt/tilgang/internal/client"
+	"github.com/ror-ikt/tilgang/internal/envelope"
+	"github.com/ror-ikt/tilgang/internal/portal/i18n"
+)
+
+// MaxComment bounds a decision's comment (the message is at most 64 KiB).
+const MaxComment = 4000
+
+type homeModel struct {
+	Inbox  api.Inbox
+	Grants []api.Grant
+}
+
+// home is GET /: what waits for me, and my access.
+func (p *Portal) home(w http.ResponseWriter, r *http.Request, u *who) {
+	c := p.client(u.ID)
+	var m homeModel
+	if err := c.Call(r.Context(), api.MethodInbox, nil, &m.Inbox); err != nil {
+		p.apiError(w, r, err)
+		return
+	}
+	var err error
+	if m.Grants, err = c.GrantsAll(r.Context(), api.GrantsArgs{Person: u.ID}); err != nil {
+		p.apiError(w, r, err)
+		return
+	}
+	p.render(w, r, http.StatusOK, "home", i18n.T("home.title"), m)
+}
+
+type requestModel struct {
+	Status  api.Status
+	Grant   *api.GrantDetail
+	History []api.AuditRow
+}
+
+// request is GET /requests/{request_id}: a request's state and history.
+func (p *Portal) request(w http.ResponseWriter, r *http.Request, u *who) {
+	id := r.PathValue("request_id")
+	if !envelope.IsRequestID(id) {
+		p.errorPage(w, r, http.StatusNotFound, "")
+		return
+	}
+	c := p.client(u.ID)
+	var m requestModel
+	if err := c.Call(r.Context(), api.MethodStatus, api.StatusArgs{RequestID: id}, &m.Status); err != nil {
+		p.apiError(w, r, err)
+		return
+	}
+	if m.Status.State == api.StateUnknown {
+		p.errorPage(w, r, http.StatusNotFound, "")
+		return
+	}
+	if m.Status.GrantID != "" {
+		var g api.GrantDetail
+		if err := c.Call(r.Context(), api.MethodGrant, api.GrantArgs{GrantID: m.Status.GrantID}, &g); err == nil {
+			m.Grant = &g
+		} else if tilgang.KindOf(err) != tilgang.Denied {
+			p.apiError(w, r, err)
+			return
+		}
+	}
+	if m.Status.Person != "" {
+		var page api.AuditPage
+		after := int64(0)
+		err := c.Call(r.Context(), api.MethodAudit, api.AuditArgs{Person: m.Status.Person, After: &after}, &page)
+		if err != nil && tilgang.KindOf(err) != tilgang.Denied {
+			p.apiError(w, r, err)
+			return
+		}
+		for _, row := range page.Rows {
+			if row.RequestID == id || (m.Status.GrantID != "" && row.GrantID == m.Status.GrantID) {
+				m.History = append(m.History, row)
+			}
+		}
+	}
+	p.render(w, r, http.StatusOK, "request", i18n.T("request.title"), m)
+}
+
+type approvalsModel struct {
+	Approvals []api.Grant
+	Sent      bool
+	// Form errors, for the error summary: the request id whose form failed.
+	ErrorFor string
+	Errors   []formError
+	Comment  string
+}
+
+type formError struct {
+	Field string // the id of the input it is about
+	Text  string
+}
+
+// approvals is GET /approvals: the inbox's approvals with their forms.
+func (p *Portal) approvals(w http.ResponseWriter, r *http.Request, u *who) {
+	in, err := p.inbox(r.Context(), u.ID)
+	if err != nil {
+		p.apiError(w, r, err)
+		return
+	}
+	p.render(w, r, http.StatusOK, "approvals", i18n.T("approvals.title"),
+		approvalsModel{Approvals: in.Approvals, Sent: r.URL.Query().Has("sent")})
+}
+
+func (p *Portal) inbox(ctx context.Context, person string) (api.Inbox, error) {
+	var in api.Inbox
+	err := p.client(person).Call(ctx, api.MethodInbox, nil, &in)
+	return in, err
+}
+
+// decide is POST /approvals/{request_id}: approve or deny the grant that
+// request opened, as a decision message signed by the portal for the
+// person. A person the inbox does not name as the stage's approver is
+// refused here; a decision the worker rejects shows its reason.
+func (p *Portal) decide(w http.ResponseWriter, r *http.Request, u *who) {
+	id := r.PathValue("request_id")
+	if !envelope.IsRequestID(id) {
+		p.errorPage(w, r, http.StatusNotFound, "")
+		return
+	}
+	decision := r.PostFormValue("decision")
+	comment := strings.TrimSpace(r.PostFormValue("comment"))
+	if decision != envelope.DecisionApprove && decision != envelope.DecisionDeny {
+		p.errorPage(w, r, http.StatusBadRequest, "")
+		return
+	}
+	in, err := p.inbox(r.Context(), u.ID)
+	if err != nil {
+		p.apiError(w, r, err)
+		return
+	}
+	var g *api.Grant
+	for i := range in.Approvals {
+		if in.Approvals[i].RequestID == id {
+			g = &in.Approvals[i]
+		}
+	}
+	if g == nil {
+		p.errorPage(w, r, http.StatusForbidden, "error.403.notapprover")
+		return
+	}
+	var errs []formError
+	switch {
+	case decision == envelope.DecisionDeny && comment == "":
+		errs = append(errs, formError{Field: "comment-" + id, Text: i18n.T("approvals.error.deny")})
+	case utf8.RuneCountInString(comment) > MaxComment || !utf8.ValidString(comment):
+		errs = append(errs, formError{Field: "comment-" + id, Text: i18n.T("approvals.error.long")})
+	}
+	if errs != nil {
+		p.render(w, r, http.StatusBadRequest, "approvals", i18n.T("approvals.title"),
+			approvalsModel{Approvals: in.Approvals, ErrorFor: id, Errors: errs, Comment: comment})
+		return
+	}
+	sent, err := p.send(r.Context(), tilgang.TypeDecision, g.Person, u.ID,
+		envelope.Decision{RequestID: id, Decision: decision, Comment: comment})
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	st, err := p.waitStatus(r.Context(), u.ID, sent)
+	if err != nil {
+		p.apiError(w, r, err)
+		return
+	}
+	if st.State == "rejected" {
+		p.errorPage(w, r, http.StatusForbidden, "error.403.refused", st.Why)
+		return
+	}
+	http.Redirect(w, r, "/approvals?sent", http.StatusSeeOther)
+}
+
+// send signs and publishes one message for actor; it returns the request id.
+func (p *Portal) send(ctx context.Context, typ, person, actor string, data any) (string, error) {
+	e, err := p.sender.New(typ, person, actor, data)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return client.Publish(ctx, p.o.JS, e)
+}
+
+// waitStatus polls the status of a message the person sent until the
+// worker has recorded it, or Wait has passed (then unknown).
+func (p *Portal) waitStatus(ctx context.Context, person, id string) (api.Status, error) {
+	c := p.client(person)
+	deadline := time.Now().Add(p.o.Wait)
+	delay := 25 * time.Millisecond
+	for {
+		var st api.Status
+		if err := c.Call(ctx, api.MethodStatus, api.StatusArgs{RequestID: id}, &st); err != nil {
+			return st, err
+		}
+		if st.State != api.StateUnknown || time.Now().Add(delay).After(deadline) {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 500*time.Millisecond)
+	}
+}
