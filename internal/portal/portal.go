@@ -84,7 +84,9 @@ type Options struct {
 	// Wait is how long a form waits for the worker to record what it sent,
 	// so that a rejection is shown at once (default 5 s).
 	Wait time.Duration
-	Now  func() time.Time
+	// Now is the clock sessions are timed by (default time.Now). Signed
+	// calls and messages carry the wall clock, which the worker checks.
+	Now func() time.Time
 	Log  *slog.Logger
 }
 
@@ -146,7 +148,7 @@ func New(ctx context.Context, o Options) (*Portal, error) {
 	if p.seal, err = newSealer(o.SessionKeys); err != nil {
 		return nil, err
 	}
-	p.sender = &client.Sender{Key: o.Key, Source: o.Source, Via: o.ID, Now: o.Now}
+	p.sender = &client.Sender{Key: o.Key, Source: o.Source, Via: o.ID}
 	if o.OIDC != nil {
 		if p.oidc, err = newOIDCFlow(ctx, *o.OIDC, p.public); err != nil {
 			return nil, err
@@ -192,7 +194,7 @@ func (p *Portal) staticHandler() http.Handler {
 
 // client is an API client acting for person through the portal.
 func (p *Portal) client(person string) *api.Client {
-	return &api.Client{NC: p.o.NC, Key: p.o.Key, Actor: person, Via: p.o.ID, Timeout: 10 * time.Second, Now: p.o.Now}
+	return &api.Client{NC: p.o.NC, Key: p.o.Key, Actor: person, Via: p.o.ID, Timeout: 10 * time.Second}
 }
 
 // IsLoopbackHost says whether host (no port) names only the loopback

@@ -30,7 +30,7 @@ func (p *Portal) signinPage(w http.ResponseWriter, r *http.Request) {
 	}
 	if p.o.Dev != nil && fromLoopback(r) {
 		m.Dev = true
-		c := &api.Client{NC: p.o.NC, Key: p.o.Dev.Key, Actor: p.o.Dev.Actor, Timeout: 10 * time.Second, Now: p.o.Now}
+		c := &api.Client{NC: p.o.NC, Key: p.o.Dev.Key, Actor: p.o.Dev.Actor, Timeout: 10 * time.Second}
 		if err := c.Call(r.Context(), api.MethodPeople, nil, &m.People); err != nil {
 			p.apiError(w, r, err)
 			return
