@@ -87,7 +87,7 @@ type Options struct {
 	// Now is the clock sessions are timed by (default time.Now). Signed
 	// calls and messages carry the wall clock, which the worker checks.
 	Now func() time.Time
-	Log  *slog.Logger
+	Log *slog.Logger
 }
 
 // DevSignIn is the development sign-in of `tilgang dev`: Key and Actor
