@@ -25,5 +25,10 @@ set -a; . "${TILGANG_SAMBA_DIR:-/var/tmp/tilgang-samba}/env"; set +a
 echo "== SCIM test peer"
 bash deploy/scim-testenv.sh start >/dev/null
 export TILGANG_SCIM_ENV_FILE="${TILGANG_SCIM_DIR:-/var/tmp/tilgang-scim}/env"
+# The portal's sign-in tests need an OpenID Connect provider (oidc-provider on Node.js, pinned, from
+# npm): install it and start the shared one; internal/testenv/oidctest starts one per test from it.
+echo "== OIDC test provider"
+bash deploy/oidc-testenv.sh start >/dev/null
+export TILGANG_OIDC_ENV_FILE="${TILGANG_OIDC_DIR:-/var/tmp/tilgang-oidc}/env"
 echo "== go test"
 go test -count=1 -race -timeout 40m "$@" ./...
