@@ -30,5 +30,12 @@ export TILGANG_SCIM_ENV_FILE="${TILGANG_SCIM_DIR:-/var/tmp/tilgang-scim}/env"
 echo "== OIDC test provider"
 bash deploy/oidc-testenv.sh start >/dev/null
 export TILGANG_OIDC_ENV_FILE="${TILGANG_OIDC_DIR:-/var/tmp/tilgang-oidc}/env"
+# The portal's page tests drive a real Chromium and check each page with axe-core: install them
+# when missing (Debian's chromium; axe-core pinned, from npm) and export where they are. The tests
+# keep their screenshots in TILGANG_ARTEFACTS.
+echo "== browser test environment"
+bash deploy/browser-testenv.sh install >/dev/null
+set -a; . "${TILGANG_BROWSER_DIR:-/var/tmp/tilgang-browser}/env"; set +a
+export TILGANG_ARTEFACTS="${TILGANG_ARTEFACTS:-/var/tmp/tilgang-artefacts}"
 echo "== go test"
 go test -count=1 -race -timeout 40m "$@" ./...
