@@ -109,7 +109,8 @@ func (w *world) api(signer, actor string) *api.Client {
 }
 
 // portal builds a portal of its own on the world's NATS, signing with the
-// dev portal key; by default on localURL (loopback) with the dev sign-in.
+// dev portal key; by default on localURL (loopback) with the dev sign-in
+// unless it has OIDC.
 func (w *world) portal(t *testing.T, o portal.Options) http.Handler {
 	t.Helper()
 	kp, err := principals.LoadSeed(filepath.Join(w.Data, "keys", principals.PortalSeedFile))
@@ -123,7 +124,7 @@ func (w *world) portal(t *testing.T, o portal.Options) http.Handler {
 	if o.SessionKeys == nil {
 		o.SessionKeys = [][]byte{[]byte("0123456789abcdef0123456789abcdef")}
 	}
-	if o.Dev == nil && strings.HasPrefix(o.PublicURL, "http://") {
+	if o.Dev == nil && o.OIDC == nil && strings.HasPrefix(o.PublicURL, "http://") {
 		o.Dev = &portal.DevSignIn{Key: dev, Actor: principals.DevID}
 	}
 	p, err := portal.New(context.Background(), o)
