@@ -19,15 +19,15 @@ import (
 	"github.com/ror-ikt/tilgang/internal/testenv"
 )
 
-// browser talks to the portal `tilgang dev` serves, over HTTP, as a
+// httpBrowser talks to the portal `tilgang dev` serves, over HTTP, as a
 // browser would: it keeps its cookie and does not follow redirects.
-type browser struct {
+type httpBrowser struct {
 	t      *testing.T
 	base   string
 	cookie *http.Cookie
 }
 
-func (b *browser) do(method, path string, form url.Values) (*http.Response, string) {
+func (b *httpBrowser) do(method, path string, form url.Values) (*http.Response, string) {
 	b.t.Helper()
 	var r *http.Request
 	var err error
@@ -55,8 +55,8 @@ func (b *browser) do(method, path string, form url.Values) (*http.Response, stri
 	return res, bodyOf(b.t, res)
 }
 
-func (w *world) browser(t *testing.T, person string) *browser {
-	b := &browser{t: t, base: w.PortalURL}
+func (w *world) browser(t *testing.T, person string) *httpBrowser {
+	b := &httpBrowser{t: t, base: w.PortalURL}
 	res, body := b.do(http.MethodPost, "/signin/dev", url.Values{"person": {person}})
 	require.Equal(t, http.StatusSeeOther, res.StatusCode, body)
 	require.NotNil(t, b.cookie)

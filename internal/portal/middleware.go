@@ -12,9 +12,10 @@ import (
 )
 
 // ContentSecurityPolicy is sent with every answer: nothing but the
-// portal's own styles and images, no script at all (and so none inline),
-// forms only to itself, never in a frame.
-const ContentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; font-src 'self'; " +
+// portal's own styles and images (and data: images, which Designsystemet's
+// CSS draws its icons with), no script at all (and so none inline), forms
+// only to itself, never in a frame.
+const ContentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self' data:; font-src 'self'; " +
 	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // chain is the middleware every request passes, outermost first:
