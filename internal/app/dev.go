@@ -124,7 +124,7 @@ func runDev(ctx context.Context, o DevOptions) error {
 	}
 	p := &Parts{Log: log, NC: nc, JS: js, Ledger: store, Engine: eng, Connectors: conns, PoliciesDir: o.Policies, Holder: "dev", ReleaseOwn: true,
 		WorkerKey: wk}
-	if p.Portal, err = devPortal(o.Data, nc, js, log); err != nil {
+	if p.Portal, err = devPortal(o.Data, nc, js, o.OIDC, log); err != nil {
 		return err
 	}
 	defer p.ReloadOnSIGHUP(ctx)()

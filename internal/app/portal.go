@@ -20,9 +20,10 @@ const DevSessionKeyFile = "portal-session.key"
 
 // devPortal is the portal of `tilgang dev`: signed by keys/portal.nk,
 // sessions sealed with keys/portal-session.key, and the development
-// sign-in listing people as the dev principal. It is served only on a
-// loopback --http (DESIGN.md): elsewhere it is left out, with a warning.
-func devPortal(data string, nc *nats.Conn, js jetstream.JetStream, log *slog.Logger) (func(context.Context, string) (http.Handler, error), error) {
+// sign-in listing people as the dev principal, or, given oidc, OpenID
+// Connect sign-in instead. It is served only on a loopback --http
+// (DESIGN.md): elsewhere it is left out, with a warning.
+func devPortal(data string, nc *nats.Conn, js jetstream.JetStream, oidc *portal.OIDC, log *slog.Logger) (func(context.Context, string) (http.Handler, error), error) {
 	kd := filepath.Join(data, "keys")
 	key, err := principals.LoadSeed(filepath.Join(kd, principals.PortalSeedFile))
 	if err != nil {
@@ -42,12 +43,17 @@ func devPortal(data string, nc *nats.Conn, js jetstream.JetStream, log *slog.Log
 			log.Warn("dev: the portal is served only on a loopback --http; not serving it", "http", addr)
 			return http.NotFoundHandler(), nil
 		}
-		p, err := portal.New(ctx, portal.Options{NC: nc, JS: js, Key: key, ID: principals.PortalID, PublicURL: "http://" + addr,
-			SessionKeys: [][]byte{sk}, Dev: &portal.DevSignIn{Key: devKey, Actor: principals.DevID}, Log: log})
+		o := portal.Options{NC: nc, JS: js, Key: key, ID: principals.PortalID, PublicURL: "http://" + addr,
+			SessionKeys: [][]byte{sk}, Dev: &portal.DevSignIn{Key: devKey, Actor: principals.DevID}, Log: log}
+		signin := "development sign-in"
+		if oidc != nil {
+			o.Dev, o.OIDC, signin = nil, oidc, "OpenID Connect sign-in at "+oidc.Issuer
+		}
+		p, err := portal.New(ctx, o)
 		if err != nil {
 			return nil, err
 		}
-		log.Info("portal (development sign-in)", "url", "http://"+addr+"/")
+		log.Info("portal ("+signin+")", "url", "http://"+addr+"/")
 		return p.Handler(), nil
 	}, nil
 }
