@@ -173,3 +173,37 @@ func (w *world) inMessages(t *testing.T, subject string) []*envelope.Envelope {
 		}
 	}
 }
+
+// A decision the worker rejects, though the inbox offered it (an
+// administrator whose own request was attached to the grant since), is
+// shown with the worker's reason.
+func TestRejectedDecisionShowsWhy(t *testing.T) {
+	w := startWorldWith(t, map[string]string{"kasse.yaml": `system: kasse
+name: Kasse
+owner: Økonomi
+administrators: [1547-20001, 1547-20002]
+connectors: [noop]
+roles:
+  - id: admin
+    entitlements: {noop: [KASSE-ADMIN]}
+    requestable_by: [administrator]
+    approval: [systemansvarlig]
+`})
+	req := envelope.Request{Action: "grant", System: "kasse", Role: "admin", Reason: "trenger å rette oppsett"}
+	id := w.Send(tilgang.TypeRequest, "1547-1", "1547-20001", req)
+	w.Wait("approval.pending", "1547-1", testenv.ForRequest(id))
+
+	b := w.browser(t, "1547-20002")
+	_, body := b.do(http.MethodGet, "/approvals", nil)
+	require.Contains(t, body, `action="/approvals/`+id+`"`, "the other administrator may decide")
+
+	// Now 1547-20002 asks for the same grant too: their request is attached.
+	attached := w.Send(tilgang.TypeRequest, "1547-1", "1547-20002", req)
+	w.Wait("request.accepted", "1547-1", testenv.ForRequest(attached))
+
+	res, body := b.do(http.MethodPost, "/approvals/"+id, url.Values{"decision": {"approve"}})
+	require.Equal(t, http.StatusForbidden, res.StatusCode, body)
+	require.Contains(t, body, "Tilgang avviste avgjørelsen")
+	require.Contains(t, body, "1547-20002 requested grant")
+	require.Contains(t, body, "may not decide it")
+}

@@ -72,10 +72,18 @@ func (c *urlCatcher) Handle(ctx context.Context, r slog.Record) error {
 func (c *urlCatcher) WithAttrs([]slog.Attr) slog.Handler { return c }
 func (c *urlCatcher) WithGroup(string) slog.Handler      { return c }
 
-func startWorld(t *testing.T) *world {
+func startWorld(t *testing.T) *world { return startWorldWith(t, nil) }
+
+// startWorldWith is startWorld with a catalogue of its own (nil:
+// testenv.Catalogue).
+func startWorldWith(t *testing.T, catalogue map[string]string) *world {
 	t.Helper()
+	policies := ""
+	if catalogue != nil {
+		policies = testenv.WriteCatalogue(t, catalogue)
+	}
 	c := &urlCatcher{Handler: slog.NewTextHandler(io.Discard, nil), url: make(chan string, 1)}
-	e := testenv.StartLogged(t, "", "", slog.New(c))
+	e := testenv.StartLogged(t, "", policies, slog.New(c))
 	w := &world{Env: e}
 	select {
 	case u := <-c.url:
