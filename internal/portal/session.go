@@ -90,7 +90,8 @@ func (s *sealer) seal(name string, v any) (string, error) {
 // open decrypts a value sealed for the cookie name into v; false when no
 // key opens it (tampered, foreign, or of another cookie).
 func (s *sealer) open(name, value string, v any) bool {
-	raw, err := base64.RawURLEncoding.DecodeString(value)
+	// Strict: one encoding per value, no spare bits to vary a cookie by.
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(value)
 	if err != nil || len(raw) < 1 || raw[0] != sealVersion {
 		return false
 	}
