@@ -1,6 +1,7 @@
 // Package i18n is the portal's message catalogue: every text a person reads
 // in the portal, in Norwegian bokmål, by key. Another language is another
-// map with the same keys (TestCatalogueComplete keeps them in step).
+// map with the same keys (TestCatalogueComplete checks that every key
+// the portal names is here).
 // Arguments are filled in with fmt verbs; html/template escapes the result.
 package i18n
 
