@@ -203,7 +203,7 @@ roles:
 
 	res, body := b.do(http.MethodPost, "/approvals/"+id, url.Values{"decision": {"approve"}})
 	require.Equal(t, http.StatusForbidden, res.StatusCode, body)
-	require.Contains(t, body, "Tilgang avviste avgjørelsen")
+	require.Contains(t, body, "Tilgang avviste det du sendte")
 	require.Contains(t, body, "1547-20002 requested grant")
 	require.Contains(t, body, "may not decide it")
 }

@@ -3,6 +3,7 @@ package portal
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -20,6 +21,7 @@ const MaxComment = 4000
 type homeModel struct {
 	Inbox  api.Inbox
 	Grants []api.Grant
+	Sent   bool
 }
 
 // home is GET /: what waits for me, and my access.
@@ -35,6 +37,7 @@ func (p *Portal) home(w http.ResponseWriter, r *http.Request, u *who) {
 		p.apiError(w, r, err)
 		return
 	}
+	m.Sent = r.URL.Query().Has("sent")
 	p.render(w, r, http.StatusOK, "home", i18n.T("home.title"), m)
 }
 
@@ -161,8 +164,14 @@ func (p *Portal) decide(w http.ResponseWriter, r *http.Request, u *who) {
 			approvalsModel{Approvals: in.Approvals, ErrorFor: id, Errors: errs, Comment: comment})
 		return
 	}
-	sent, err := p.send(r.Context(), tilgang.TypeDecision, g.Person, u.ID,
-		envelope.Decision{RequestID: id, Decision: decision, Comment: comment})
+	p.sendAndShow(w, r, u, tilgang.TypeDecision, g.Person, envelope.Decision{RequestID: id, Decision: decision, Comment: comment}, "/approvals?sent")
+}
+
+// sendAndShow sends one message for the person signed in, waits for the
+// worker to record it and then sends the browser on to next (303), or
+// shows the worker's reason when it rejected the message.
+func (p *Portal) sendAndShow(w http.ResponseWriter, r *http.Request, u *who, typ, person string, data any, next string) {
+	sent, err := p.send(r.Context(), typ, person, u.ID, data)
 	if err != nil {
 		p.fail(w, r, err)
 		return
@@ -176,7 +185,56 @@ func (p *Portal) decide(w http.ResponseWriter, r *http.Request, u *who) {
 		p.errorPage(w, r, http.StatusForbidden, "error.403.refused", st.Why)
 		return
 	}
-	http.Redirect(w, r, "/approvals?sent", http.StatusSeeOther)
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// confirmTraining is POST /training: an administrator confirms that the
+// person in the form has been trained for the system's role, as a
+// training message; only for a grant the inbox lists as waiting for it.
+func (p *Portal) confirmTraining(w http.ResponseWriter, r *http.Request, u *who) {
+	person, system, role := r.PostFormValue("person"), r.PostFormValue("system"), r.PostFormValue("role")
+	if !tilgang.ValidToken(person) || !tilgang.ValidToken(system) || !tilgang.ValidToken(role) {
+		p.errorPage(w, r, http.StatusBadRequest, "")
+		return
+	}
+	in, err := p.inbox(r.Context(), u.ID)
+	if err != nil {
+		p.apiError(w, r, err)
+		return
+	}
+	if !slices.ContainsFunc(in.Training, func(g api.Grant) bool { return g.Person == person && g.System == system && g.Role == role }) {
+		p.errorPage(w, r, http.StatusForbidden, "error.403.nottraining")
+		return
+	}
+	p.sendAndShow(w, r, u, tilgang.TypeTraining, person, envelope.Training{System: system, Role: role}, "/?sent")
+}
+
+// completeTask is POST /tasks/{operation_id}: an administrator reports a
+// manual task done or failed, as a task message; only for a task the
+// inbox lists as theirs.
+func (p *Portal) completeTask(w http.ResponseWriter, r *http.Request, u *who) {
+	id := r.PathValue("operation_id")
+	outcome := r.PostFormValue("outcome")
+	comment := strings.TrimSpace(r.PostFormValue("comment"))
+	if outcome != envelope.OutcomeDone && outcome != envelope.OutcomeFailed {
+		p.errorPage(w, r, http.StatusBadRequest, "")
+		return
+	}
+	if utf8.RuneCountInString(comment) > MaxComment || !utf8.ValidString(comment) {
+		p.errorPage(w, r, http.StatusBadRequest, "approvals.error.long")
+		return
+	}
+	in, err := p.inbox(r.Context(), u.ID)
+	if err != nil {
+		p.apiError(w, r, err)
+		return
+	}
+	i := slices.IndexFunc(in.Tasks, func(t api.Task) bool { return t.OperationID == id })
+	if i < 0 {
+		p.errorPage(w, r, http.StatusForbidden, "error.403.nottask")
+		return
+	}
+	p.sendAndShow(w, r, u, tilgang.TypeTask, in.Tasks[i].Person, envelope.Task{OperationID: id, Outcome: outcome, Comment: comment}, "/?sent")
 }
 
 // send signs and publishes one message for actor; it returns the request id.

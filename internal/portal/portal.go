@@ -179,6 +179,8 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("GET /requests/{request_id}", p.signedIn(p.request))
 	mux.HandleFunc("GET /approvals", p.signedIn(p.approvals))
 	mux.HandleFunc("POST /approvals/{request_id}", p.signedIn(p.decide))
+	mux.HandleFunc("POST /training", p.signedIn(p.confirmTraining))
+	mux.HandleFunc("POST /tasks/{operation_id}", p.signedIn(p.completeTask))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, http.StatusNotFound, "")
 	})
