@@ -33,6 +33,12 @@ var funcs = template.FuncMap{
 		}
 		return s
 	},
+	"kind": func(s string) string {
+		if k := "kind." + s; i18n.Has(k) {
+			return i18n.T(k)
+		}
+		return s
+	},
 	"when": func(t time.Time) string {
 		if t.IsZero() {
 			return ""

@@ -103,6 +103,12 @@ var nb = map[string]string{
 	"state.ignored":          "Ignorert",
 	"state.unknown":          "Ikke registrert ennå",
 
+	"kind.ensure_account": "Opprette eller oppdatere konto",
+	"kind.enable":         "Aktivere konto",
+	"kind.disable":        "Deaktivere konto",
+	"kind.grant":          "Gi tilgang",
+	"kind.revoke":         "Fjerne tilgang",
+
 	"error.title":           "Noe gikk galt",
 	"error.back":            "Gå til forsiden",
 	"error.400.title":       "Forespørselen kan ikke brukes",
