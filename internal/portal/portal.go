@@ -15,8 +15,16 @@
 // request passes: security headers, Host, cross-origin protection,
 // session), session.go (sealed cookies), signin.go (development sign-in
 // and sign-out), oidc.go (OpenID Connect sign-in), pages.go (one handler
-// and view model a page), render.go (templates and error pages), i18n
-// (every text), templates/ and static/ (embedded).
+// and view model a page, and the forms that send messages), render.go
+// (templates and error pages), i18n (every text), templates/ and static/
+// (embedded).
+//
+// Routes: GET /signin, POST /signin/dev, GET /signin/oidc, GET
+// /signin/callback, POST /signout, GET /signedout, GET / (what waits for
+// me, my access), GET /requests/{request_id}, GET /approvals, POST
+// /approvals/{request_id} (decision), POST /training (training
+// confirmed), POST /tasks/{operation_id} (manual task done or failed),
+// GET /static/....
 //
 // Decisions where DESIGN.md is silent:
 //   - The development sign-in lists the people whose HR record the ledger
