@@ -30,6 +30,8 @@ const ContentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'se
 //  4. the session: read from its sealed cookie, checked for age and
 //     idleness, and the person checked through the API (known, not left);
 //     handlers behind signedIn get it from the context.
+//
+// A request body (a form) is read up to MaxBody bytes.
 func (p *Portal) chain(next http.Handler) http.Handler {
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -38,7 +40,19 @@ func (p *Portal) chain(next http.Handler) http.Handler {
 	h := p.loadSession(next)
 	h = cop.Handler(h)
 	h = p.checkHost(h)
-	return securityHeaders(h)
+	return securityHeaders(limitBody(h))
+}
+
+// MaxBody bounds a request body: the portal's forms are small.
+const MaxBody = 64 << 10
+
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func securityHeaders(next http.Handler) http.Handler {

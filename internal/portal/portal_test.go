@@ -228,3 +228,14 @@ func TestPortal(t *testing.T) {
 		}
 	})
 }
+
+// A form larger than MaxBody is not read: the decision is not sent.
+func TestLargeFormRefused(t *testing.T) {
+	w := startWorld(t)
+	h := w.portal(t, portal.Options{})
+	c := signIn(t, h, "1547-3")
+	big := strings.Repeat("x", portal.MaxBody)
+	res := do(h, http.MethodPost, "/approvals/"+strings.Repeat("a", 64), url.Values{"decision": {"approve"}, "comment": {big}}, c)
+	require.Equal(t, http.StatusBadRequest, res.StatusCode)
+	require.Contains(t, bodyOf(t, res), `<html lang="nb">`)
+}
