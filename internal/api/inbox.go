@@ -42,9 +42,16 @@ func init() {
 // Each list is oldest first. Operators and auditors see what waits for
 // them as persons, not everything they may read.
 type Inbox struct {
-	Approvals []Grant `json:"approvals"`
-	Training  []Grant `json:"training"`
-	Tasks     []Task  `json:"tasks"`
+	Approvals []Approval `json:"approvals"`
+	Training  []Grant    `json:"training"`
+	Tasks     []Task     `json:"tasks"`
+}
+
+// Approval is a grant waiting for the actor's decision, with the reason
+// its requester gave (free text; "" once erased).
+type Approval struct {
+	Grant
+	Reason string `json:"reason"`
 }
 
 func (s *Server) inbox(ctx context.Context, v *viewer, args json.RawMessage) (any, error) {
@@ -52,7 +59,7 @@ func (s *Server) inbox(ctx context.Context, v *viewer, args json.RawMessage) (an
 	if err := decodeArgs(args, &a); err != nil {
 		return nil, err
 	}
-	out := Inbox{Approvals: []Grant{}, Training: []Grant{}, Tasks: []Task{}}
+	out := Inbox{Approvals: []Approval{}, Training: []Grant{}, Tasks: []Task{}}
 	gs, err := s.Ledger.Grants(ctx, ledger.GrantFilter{OpenOnly: true})
 	if err != nil {
 		return nil, err
@@ -66,7 +73,15 @@ func (s *Server) inbox(ctx context.Context, v *viewer, args json.RawMessage) (an
 		case tilgang.StatePendingApproval:
 			mine := g.StagePrincipal == v.actor || (g.StagePrincipal == "" && v.administers(g.System))
 			if mine && g.Requester != v.actor && !slices.Contains(g.Approvers, v.actor) {
-				out.Approvals = append(out.Approvals, grantOf(g))
+				a := Approval{Grant: grantOf(g)}
+				r, err := s.Ledger.Request(ctx, g.RequestID)
+				if err != nil {
+					return nil, err
+				}
+				if r != nil {
+					a.Reason = r.Reason
+				}
+				out.Approvals = append(out.Approvals, a)
 			}
 		case tilgang.StatePendingTraining:
 			if v.administers(g.System) {
@@ -74,11 +89,8 @@ func (s *Server) inbox(ctx context.Context, v *viewer, args json.RawMessage) (an
 			}
 		}
 	}
-	byAge := func(gs []Grant) {
-		sort.SliceStable(gs, func(i, j int) bool { return gs[i].Updated.Before(gs[j].Updated) })
-	}
-	byAge(out.Approvals)
-	byAge(out.Training)
+	sort.SliceStable(out.Approvals, func(i, j int) bool { return out.Approvals[i].Updated.Before(out.Approvals[j].Updated) })
+	sort.SliceStable(out.Training, func(i, j int) bool { return out.Training[i].Updated.Before(out.Training[j].Updated) })
 
 	ops, err := s.Ledger.WaitingOperations(ctx)
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 func TestInbox(t *testing.T) {
 	f := newFixture(t, nil)
 	ctx := context.Background()
-	ids := func(gs []Grant) []string {
+	ids := func(gs []Approval) []string {
 		out := []string{}
 		for _, g := range gs {
 			out = append(out, g.ID)
@@ -42,6 +42,9 @@ func TestInbox(t *testing.T) {
 			require.Empty(t, in.Training)
 		})
 	}
+	var in Inbox
+	require.NoError(t, f.client(escalated, portal).Call(ctx, MethodInbox, nil, &in))
+	require.Equal(t, "", in.Approvals[0].Reason)
 }
 
 func TestPerson(t *testing.T) {

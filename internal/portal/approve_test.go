@@ -92,6 +92,7 @@ func TestApproveThroughThePortal(t *testing.T) {
 	require.Contains(t, body, "/requests/"+id, "the approval waits on the first page")
 	_, body = b.do(http.MethodGet, "/approvals", nil)
 	require.Contains(t, body, `action="/approvals/`+id+`"`)
+	require.Contains(t, body, "Begrunnelse: &lt;b&gt;haster&lt;/b&gt;", "the reason, as text")
 	res, body := b.do(http.MethodPost, "/approvals/"+id, url.Values{"decision": {"approve"}, "comment": {"kjenner behovet"}})
 	require.Equal(t, http.StatusSeeOther, res.StatusCode, body)
 	require.Equal(t, "/approvals?sent", res.Header.Get("Location"))

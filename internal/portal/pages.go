@@ -91,7 +91,7 @@ func (p *Portal) request(w http.ResponseWriter, r *http.Request, u *who) {
 }
 
 type approvalsModel struct {
-	Approvals []api.Grant
+	Approvals []api.Approval
 	Sent      bool
 	// Form errors, for the error summary: the request id whose form failed.
 	ErrorFor string
@@ -142,7 +142,7 @@ func (p *Portal) decide(w http.ResponseWriter, r *http.Request, u *who) {
 		p.apiError(w, r, err)
 		return
 	}
-	var g *api.Grant
+	var g *api.Approval
 	for i := range in.Approvals {
 		if in.Approvals[i].RequestID == id {
 			g = &in.Approvals[i]

@@ -78,6 +78,7 @@ var nb = map[string]string{
 	"approvals.title":        "Godkjenninger",
 	"approvals.none":         "Ingen godkjenninger venter på deg.",
 	"approvals.for":          "%s ber om rollen %s i %s for %s",
+	"approvals.reason":       "Begrunnelse",
 	"approvals.comment":      "Kommentar",
 	"approvals.comment.help": "Påkrevd når du avslår: si hvorfor.",
 	"approvals.approve":      "Godkjenn",
