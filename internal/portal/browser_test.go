@@ -50,6 +50,11 @@ func TestPagesInChromium(t *testing.T) {
 
 	require.Equal(t, 200, p.Navigate(w.PortalURL+"/approvals"))
 	require.Equal(t, 1, p.Count(`form[action="/approvals/`+id+`"]`))
+	// By keyboard: the skip link first, and it takes the focus to main.
+	p.Press(browser.Tab)
+	require.True(t, p.HasFocus("a.ds-skip-link"), p.Focused())
+	p.Press(browser.Enter)
+	require.True(t, p.HasFocus("main#main"), "the skip link moves the focus to main: %s", p.Focused())
 	p.RequireNoProblems()
 	p.RequireNoAxeViolations()
 	p.Screenshot("approvals")
