@@ -45,6 +45,9 @@ type Inbox struct {
 	Approvals []Approval `json:"approvals"`
 	Training  []Grant    `json:"training"`
 	Tasks     []Task     `json:"tasks"`
+	// Names are the names (given and family) of the people the lists name
+	// (persons and requesters) who have an HR record, by id.
+	Names map[string]string `json:"names"`
 }
 
 // Approval is a grant waiting for the actor's decision, with the reason
@@ -115,6 +118,32 @@ func (s *Server) inbox(ctx context.Context, v *viewer, args json.RawMessage) (an
 		}
 		if slices.ContainsFunc(systems, v.administers) {
 			out.Tasks = append(out.Tasks, v.taskOf(op, g, systems))
+		}
+	}
+	out.Names = map[string]string{}
+	var ids []string
+	add := func(id string) {
+		if id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	for _, a := range out.Approvals {
+		add(a.Person)
+		add(a.Requester)
+	}
+	for _, g := range out.Training {
+		add(g.Person)
+	}
+	for _, t := range out.Tasks {
+		add(t.Person)
+	}
+	if len(ids) > 0 {
+		people, _, err := s.Ledger.People(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		for id, p := range people {
+			out.Names[id] = personInfo(p).Name()
 		}
 	}
 	return out, nil

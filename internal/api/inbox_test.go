@@ -45,6 +45,7 @@ func TestInbox(t *testing.T) {
 	var in Inbox
 	require.NoError(t, f.client(escalated, portal).Call(ctx, MethodInbox, nil, &in))
 	require.Equal(t, "", in.Approvals[0].Reason)
+	require.Equal(t, map[string]string{kjell: "G F"}, in.Names, "the person and requester, both kjell")
 }
 
 func TestPerson(t *testing.T) {

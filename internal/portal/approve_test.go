@@ -93,6 +93,7 @@ func TestApproveThroughThePortal(t *testing.T) {
 	_, body = b.do(http.MethodGet, "/approvals", nil)
 	require.Contains(t, body, `action="/approvals/`+id+`"`)
 	require.Contains(t, body, "Begrunnelse: &lt;b&gt;haster&lt;/b&gt;", "the reason, as text")
+	require.Contains(t, body, "Åse Øvergård-Bø (1547-2) ber om rollen leder i kasse for Åse Øvergård-Bø (1547-1)", "who asks, for whom")
 	res, body := b.do(http.MethodPost, "/approvals/"+id, url.Values{"decision": {"approve"}, "comment": {"kjenner behovet"}})
 	require.Equal(t, http.StatusSeeOther, res.StatusCode, body)
 	require.Equal(t, "/approvals?sent", res.Header.Get("Location"))

@@ -92,6 +92,7 @@ func (p *Portal) request(w http.ResponseWriter, r *http.Request, u *who) {
 
 type approvalsModel struct {
 	Approvals []api.Approval
+	Names     map[string]string
 	Sent      bool
 	// Form errors, for the error summary: the request id whose form failed.
 	ErrorFor string
@@ -112,7 +113,7 @@ func (p *Portal) approvals(w http.ResponseWriter, r *http.Request, u *who) {
 		return
 	}
 	p.render(w, r, http.StatusOK, "approvals", i18n.T("approvals.title"),
-		approvalsModel{Approvals: in.Approvals, Sent: r.URL.Query().Has("sent")})
+		approvalsModel{Approvals: in.Approvals, Names: in.Names, Sent: r.URL.Query().Has("sent")})
 }
 
 func (p *Portal) inbox(ctx context.Context, person string) (api.Inbox, error) {
@@ -161,7 +162,7 @@ func (p *Portal) decide(w http.ResponseWriter, r *http.Request, u *who) {
 	}
 	if errs != nil {
 		p.render(w, r, http.StatusBadRequest, "approvals", i18n.T("approvals.title"),
-			approvalsModel{Approvals: in.Approvals, ErrorFor: id, Errors: errs, Comment: comment})
+			approvalsModel{Approvals: in.Approvals, Names: in.Names, ErrorFor: id, Errors: errs, Comment: comment})
 		return
 	}
 	p.sendAndShow(w, r, u, tilgang.TypeDecision, g.Person, envelope.Decision{RequestID: id, Decision: decision, Comment: comment}, "/approvals?sent")

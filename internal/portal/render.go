@@ -33,6 +33,13 @@ var funcs = template.FuncMap{
 		}
 		return s
 	},
+	// named is "Name (id)" when names knows id, else the id.
+	"named": func(names map[string]string, id string) string {
+		if n := names[id]; n != "" {
+			return n + " (" + id + ")"
+		}
+		return id
+	},
 	"kind": func(s string) string {
 		if k := "kind." + s; i18n.Has(k) {
 			return i18n.T(k)
