@@ -64,4 +64,22 @@ func TestPagesInChromium(t *testing.T) {
 	p.RequireNoAxeViolations()
 	require.Contains(t, p.VisibleText(), "Skriv hvorfor du avslår")
 	p.Screenshot("approvals-error")
+
+	// The request's page, an error page, and signing out.
+	require.Equal(t, 200, p.Navigate(w.PortalURL+"/requests/"+id))
+	require.Contains(t, p.VisibleText(), "Venter på godkjenning")
+	p.RequireNoProblems()
+	p.RequireNoAxeViolations()
+	p.Screenshot("request")
+	require.Equal(t, 404, p.Navigate(w.PortalURL+"/nowhere"))
+	require.Contains(t, p.VisibleText(), "Siden finnes ikke")
+	p.RequireNoAxeViolations()
+	require.Equal(t, 200, p.ClickAndWait(`form[action="/signout"] button`))
+	require.True(t, strings.HasSuffix(p.URL(), "/signedout"), p.URL())
+	require.Contains(t, p.VisibleText(), "Du er logget ut")
+	p.RequireNoAxeViolations()
+	_, ok = p.Cookie("tilgang")
+	require.False(t, ok, "the session cookie is gone")
+	require.Equal(t, 200, p.Navigate(w.PortalURL+"/approvals"))
+	require.True(t, strings.HasSuffix(p.URL(), "/signin"), "signed out: %s", p.URL())
 }
