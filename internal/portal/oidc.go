@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -34,37 +35,57 @@ type OIDC struct {
 // their coming back.
 const oidcLoginTTL = 10 * time.Minute
 
+// oidcFlow holds the client's settings; the provider's metadata and keys
+// are discovered at the first sign-in and kept (a provider that cannot be
+// reached is asked again at the next), so a worker starts, and runs its
+// intake, while the provider is down.
 type oidcFlow struct {
-	conf     oauth2.Config
-	verifier *oidc.IDTokenVerifier
-	claim    string
+	o        OIDC
+	redirect string
 	client   *http.Client
+
+	mu       sync.Mutex
+	conf     *oauth2.Config
+	verifier *oidc.IDTokenVerifier
 }
 
-func newOIDCFlow(ctx context.Context, o OIDC, public *url.URL) (*oidcFlow, error) {
+func newOIDCFlow(o OIDC, public *url.URL) (*oidcFlow, error) {
 	if o.Issuer == "" || o.ClientID == "" || o.PersonClaim == "" {
 		return nil, errors.New("portal: oidc needs an issuer, a client id and a person claim")
 	}
 	if o.PersonClaim == "email" {
 		return nil, errors.New("portal: oidc: person_claim email is not supported yet: name the claim that holds the person's id")
 	}
-	if o.HTTPClient != nil {
-		ctx = oidc.ClientContext(ctx, o.HTTPClient)
-	}
-	provider, err := oidc.NewProvider(ctx, o.Issuer)
-	if err != nil {
-		return nil, fmt.Errorf("portal: oidc: discover %s: %w", o.Issuer, err)
-	}
 	cb := *public
 	cb.Path = "/signin/callback"
-	f := &oidcFlow{
-		conf: oauth2.Config{ClientID: o.ClientID, ClientSecret: o.ClientSecret, Endpoint: provider.Endpoint(),
-			RedirectURL: cb.String(), Scopes: []string{oidc.ScopeOpenID, "profile", "email"}},
-		verifier: provider.Verifier(&oidc.Config{ClientID: o.ClientID}),
-		claim:    o.PersonClaim,
-		client:   o.HTTPClient,
+	return &oidcFlow{o: o, redirect: cb.String(), client: o.HTTPClient}, nil
+}
+
+// ctx is ctx with the flow's HTTP client, when it has one.
+func (f *oidcFlow) ctx(ctx context.Context) context.Context {
+	if f.client != nil {
+		return oidc.ClientContext(ctx, f.client)
 	}
-	return f, nil
+	return ctx
+}
+
+// provider discovers the provider once it can.
+func (f *oidcFlow) provider(ctx context.Context) (*oauth2.Config, *oidc.IDTokenVerifier, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.conf != nil {
+		return f.conf, f.verifier, nil
+	}
+	// Discovery outlives the request that triggers it: the provider's keys
+	// are fetched later with this context.
+	p, err := oidc.NewProvider(f.ctx(context.WithoutCancel(ctx)), f.o.Issuer)
+	if err != nil {
+		return nil, nil, fmt.Errorf("portal: oidc: discover %s: %w", f.o.Issuer, err)
+	}
+	f.conf = &oauth2.Config{ClientID: f.o.ClientID, ClientSecret: f.o.ClientSecret, Endpoint: p.Endpoint(),
+		RedirectURL: f.redirect, Scopes: []string{oidc.ScopeOpenID, "profile", "email"}}
+	f.verifier = p.Verifier(&oidc.Config{ClientID: f.o.ClientID})
+	return f.conf, f.verifier, nil
 }
 
 // oidcLogin is what the browser carries, sealed, from the start of a
@@ -85,6 +106,12 @@ func (p *Portal) oidcStart(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, http.StatusNotFound, "")
 		return
 	}
+	conf, _, err := p.oidc.provider(r.Context())
+	if err != nil {
+		p.o.Log.Warn("portal: the OpenID Connect provider cannot be reached", "err", err)
+		p.errorPage(w, r, http.StatusServiceUnavailable, "signin.provider")
+		return
+	}
 	l := oidcLogin{State: random(), Nonce: random(), Verifier: oauth2.GenerateVerifier(),
 		Expires: p.o.Now().Add(oidcLoginTTL).Unix()}
 	v, err := p.seal.seal(p.loginCookie(), l)
@@ -94,7 +121,7 @@ func (p *Portal) oidcStart(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: p.loginCookie(), Value: v, Path: "/", HttpOnly: true, Secure: p.secure,
 		SameSite: http.SameSiteLaxMode, MaxAge: int(oidcLoginTTL / time.Second)})
-	http.Redirect(w, r, p.oidc.conf.AuthCodeURL(l.State, oidc.Nonce(l.Nonce), oauth2.S256ChallengeOption(l.Verifier)), http.StatusSeeOther)
+	http.Redirect(w, r, conf.AuthCodeURL(l.State, oidc.Nonce(l.Nonce), oauth2.S256ChallengeOption(l.Verifier)), http.StatusSeeOther)
 }
 
 // oidcCallback is GET /signin/callback: the state must be the one this
@@ -125,18 +152,21 @@ func (p *Portal) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, http.StatusForbidden, "signin.failed")
 		return
 	}
-	ctx := r.Context()
-	if p.oidc.client != nil {
-		ctx = oidc.ClientContext(ctx, p.oidc.client)
+	ctx := p.oidc.ctx(r.Context())
+	conf, verifier, err := p.oidc.provider(ctx)
+	if err != nil {
+		p.o.Log.Warn("portal: the OpenID Connect provider cannot be reached", "err", err)
+		p.errorPage(w, r, http.StatusServiceUnavailable, "signin.provider")
+		return
 	}
-	tok, err := p.oidc.conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(l.Verifier))
+	tok, err := conf.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(l.Verifier))
 	if err != nil {
 		p.o.Log.Warn("portal: oidc code exchange failed", "err", err)
 		p.errorPage(w, r, http.StatusForbidden, "signin.failed")
 		return
 	}
 	raw, _ := tok.Extra("id_token").(string)
-	idt, err := p.oidc.verifier.Verify(ctx, raw)
+	idt, err := verifier.Verify(ctx, raw)
 	if err != nil {
 		p.o.Log.Warn("portal: oidc ID token refused", "err", err)
 		p.errorPage(w, r, http.StatusForbidden, "signin.failed")
@@ -152,9 +182,9 @@ func (p *Portal) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	person, _ := claims[p.oidc.claim].(string)
+	person, _ := claims[p.oidc.o.PersonClaim].(string)
 	if !tilgang.ValidToken(person) {
-		p.o.Log.Warn("portal: oidc ID token without a usable person claim", "claim", p.oidc.claim)
+		p.o.Log.Warn("portal: oidc ID token without a usable person claim", "claim", p.oidc.o.PersonClaim)
 		p.problemPage(w, r, noPerson)
 		return
 	}

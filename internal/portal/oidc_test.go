@@ -121,3 +121,16 @@ func TestOIDCSignIn(t *testing.T) {
 		}
 	})
 }
+
+// A provider that cannot be reached does not stop the portal (or the
+// worker it runs in) from starting: sign-in says so, in words.
+func TestOIDCProviderDown(t *testing.T) {
+	w := startWorld(t)
+	h := w.portal(t, portal.Options{OIDC: &portal.OIDC{Issuer: "http://127.0.0.1:1", ClientID: "tilgang-portal",
+		ClientSecret: "x", PersonClaim: oidctest.EmployeeIDClaim}})
+	res := do(h, http.MethodGet, "/signin", nil)
+	require.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
+	body := bodyOf(t, res)
+	require.Contains(t, body, "Innloggingstjenesten svarer ikke")
+	require.Contains(t, body, `<html lang="nb">`)
+}

@@ -158,7 +158,7 @@ func New(ctx context.Context, o Options) (*Portal, error) {
 	}
 	p.sender = &client.Sender{Key: o.Key, Source: o.Source, Via: o.ID}
 	if o.OIDC != nil {
-		if p.oidc, err = newOIDCFlow(ctx, *o.OIDC, p.public); err != nil {
+		if p.oidc, err = newOIDCFlow(*o.OIDC, p.public); err != nil {
 			return nil, err
 		}
 	}

@@ -31,6 +31,7 @@ var nb = map[string]string{
 	"signin.dev.none":    "Tilgang kjenner ingen personer ennå. Importer noen med «tilgang hr import».",
 	"signin.unavailable": "Innlogging er ikke satt opp for denne tjenesten.",
 	"signin.failed":      "Innloggingen mislyktes. Prøv igjen.",
+	"signin.provider":    "Innloggingstjenesten svarer ikke akkurat nå. Prøv igjen om litt.",
 	"signedout.title":    "Du er logget ut",
 	"signedout.body":     "Du er logget ut av Tilgang.",
 	"signedout.again":    "Logg inn igjen",
