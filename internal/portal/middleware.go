@@ -80,10 +80,8 @@ func (p *Portal) checkHost(next http.Handler) http.Handler {
 
 type ctxKey int
 
-const (
-	sessionKey ctxKey = iota
-	personKey
-)
+// personKey holds the *who of the person signed in.
+const personKey ctxKey = 0
 
 // who is the person signed in, as the API describes them.
 type who struct {
