@@ -19,6 +19,7 @@ import (
 const MaxComment = 4000
 
 type homeModel struct {
+	Me     string
 	Inbox  api.Inbox
 	Grants []api.Grant
 	Sent   bool
@@ -27,7 +28,7 @@ type homeModel struct {
 // home is GET /: what waits for me, and my access.
 func (p *Portal) home(w http.ResponseWriter, r *http.Request, u *who) {
 	c := p.client(u.ID)
-	var m homeModel
+	m := homeModel{Me: u.ID}
 	if err := c.Call(r.Context(), api.MethodInbox, nil, &m.Inbox); err != nil {
 		p.apiError(w, r, err)
 		return
@@ -88,6 +89,63 @@ func (p *Portal) request(w http.ResponseWriter, r *http.Request, u *who) {
 		}
 	}
 	p.render(w, r, http.StatusOK, "request", i18n.T("request.title"), m)
+}
+
+type personModel struct {
+	Person  api.PersonInfo
+	Grants  []api.Grant
+	History []api.AuditRow
+	More    bool // the history goes on past the rows shown
+}
+
+// MaxHistory is how many audit rows a person's page shows, newest last.
+const MaxHistory = 200
+
+// person is GET /people/{person}: a person's grants and history, for
+// whoever may see them (the person, their manager, administrators of the
+// systems, operators and auditors; the API decides).
+func (p *Portal) person(w http.ResponseWriter, r *http.Request, u *who) {
+	id := r.PathValue("person")
+	if !tilgang.ValidToken(id) {
+		p.errorPage(w, r, http.StatusNotFound, "")
+		return
+	}
+	c := p.client(u.ID)
+	var m personModel
+	m.Person.ID = id
+	var err error
+	if m.Grants, err = c.GrantsAll(r.Context(), api.GrantsArgs{Person: id}); err != nil {
+		p.apiError(w, r, err)
+		return
+	}
+	// The record itself is visible to fewer (the person and their
+	// manager); an administrator sees the grants in their systems only.
+	if err := c.Call(r.Context(), api.MethodPerson, api.PersonArgs{Person: id}, &m.Person); err != nil {
+		switch tilgang.KindOf(err) {
+		case tilgang.Denied, tilgang.NotFound:
+			m.Person = api.PersonInfo{ID: id}
+		default:
+			p.apiError(w, r, err)
+			return
+		}
+	}
+	err = c.Audit(r.Context(), api.AuditArgs{Person: id}, func(rows []api.AuditRow) error {
+		m.History = append(m.History, rows...)
+		if len(m.History) > MaxHistory {
+			m.History, m.More = m.History[len(m.History)-MaxHistory:], true
+		}
+		return nil
+	})
+	if err != nil {
+		p.apiError(w, r, err)
+		return
+	}
+	if len(m.Grants) == 0 && len(m.History) == 0 && m.Person.Name() == id && id != u.ID {
+		// Nothing visible: as for anyone the asker may not see.
+		p.errorPage(w, r, http.StatusForbidden, "")
+		return
+	}
+	p.render(w, r, http.StatusOK, "person", i18n.T("person.title", m.Person.Name()), m)
 }
 
 type approvalsModel struct {

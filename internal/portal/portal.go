@@ -21,7 +21,8 @@
 //
 // Routes: GET /signin, POST /signin/dev, GET /signin/oidc, GET
 // /signin/callback, POST /signout, GET /signedout, GET / (what waits for
-// me, my access), GET /requests/{request_id}, GET /approvals, POST
+// me, my access), GET /requests/{request_id}, GET /people/{person} (a
+// person's grants and history), GET /approvals, POST
 // /approvals/{request_id} (decision), POST /training (training
 // confirmed), POST /tasks/{operation_id} (manual task done or failed),
 // GET /static/....
@@ -186,6 +187,7 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("GET /{$}", p.signedIn(p.home))
 	mux.HandleFunc("GET /requests/{request_id}", p.signedIn(p.request))
 	mux.HandleFunc("GET /approvals", p.signedIn(p.approvals))
+	mux.HandleFunc("GET /people/{person}", p.signedIn(p.person))
 	mux.HandleFunc("POST /approvals/{request_id}", p.signedIn(p.decide))
 	mux.HandleFunc("POST /training", p.signedIn(p.confirmTraining))
 	mux.HandleFunc("POST /tasks/{operation_id}", p.signedIn(p.completeTask))

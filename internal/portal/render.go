@@ -12,7 +12,7 @@ import (
 )
 
 // The pages, each a template under templates/ rendered inside layout.html.
-var pageNames = []string{"home", "request", "approvals", "signin", "signedout", "error"}
+var pageNames = []string{"home", "request", "person", "approvals", "signin", "signedout", "error"}
 
 type pages struct {
 	t map[string]*template.Template

@@ -76,6 +76,13 @@ var nb = map[string]string{
 	"request.about":   "%s i %s for %s",
 	"request.via":     "%s (via %s)",
 
+	"person.title":   "%s",
+	"person.grants":  "Tilganger",
+	"person.none":    "Ingen tilganger du kan se.",
+	"person.history": "Historikk",
+	"person.more":    "Viser de siste %d hendelsene.",
+	"home.history":   "Min historikk",
+
 	"approvals.title":        "Godkjenninger",
 	"approvals.none":         "Ingen godkjenninger venter på deg.",
 	"approvals.for":          "%s ber om rollen %s i %s for %s",
