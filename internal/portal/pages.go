@@ -230,6 +230,12 @@ func (p *Portal) decide(w http.ResponseWriter, r *http.Request, u *who) {
 // worker to record it and then sends the browser on to next (303), or
 // shows the worker's reason when it rejected the message.
 func (p *Portal) sendAndShow(w http.ResponseWriter, r *http.Request, u *who, typ, person string, data any, next string) {
+	p.sendAndGo(w, r, u, typ, person, data, func(string) string { return next })
+}
+
+// sendAndGo is sendAndShow with the next page made from the request id
+// of what was sent; a denied request shows the policy's reason.
+func (p *Portal) sendAndGo(w http.ResponseWriter, r *http.Request, u *who, typ, person string, data any, next func(requestID string) string) {
 	sent, err := p.send(r.Context(), typ, person, u.ID, data)
 	if err != nil {
 		p.fail(w, r, err)
@@ -240,11 +246,79 @@ func (p *Portal) sendAndShow(w http.ResponseWriter, r *http.Request, u *who, typ
 		p.apiError(w, r, err)
 		return
 	}
-	if st.State == "rejected" {
+	switch st.State {
+	case "rejected":
 		p.errorPage(w, r, http.StatusForbidden, "error.403.refused", st.Why)
 		return
+	case string(tilgang.StateDenied):
+		p.errorPage(w, r, http.StatusForbidden, "error.403.denied", st.Why)
+		return
 	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	http.Redirect(w, r, next(sent), http.StatusSeeOther)
+}
+
+type newRequestModel struct {
+	Person string
+	Plan   *api.PlanResult
+	Error  string // why the plan could not be shown
+}
+
+// newRequest is GET /requests/new[?person=ID]: whom to ask for, then what
+// the policy would decide for each role the asker may see (the plan:
+// stages, training, end date, conflicts), with a form for each role that
+// may be asked for.
+func (p *Portal) newRequest(w http.ResponseWriter, r *http.Request, u *who) {
+	m := newRequestModel{Person: strings.TrimSpace(r.URL.Query().Get("person"))}
+	if m.Person == "" {
+		m.Person = u.ID
+	}
+	if !tilgang.ValidToken(m.Person) {
+		m.Error = i18n.T("new.error.person")
+		p.render(w, r, http.StatusBadRequest, "new", i18n.T("new.title"), m)
+		return
+	}
+	var plan api.PlanResult
+	err := p.client(u.ID).Call(r.Context(), api.MethodPlan, api.PlanArgs{Person: m.Person}, &plan)
+	switch tilgang.KindOf(err) {
+	case "":
+		m.Plan = &plan
+	case tilgang.Denied, tilgang.NotFound:
+		m.Error = i18n.T("new.error.notyours", m.Person)
+	default:
+		p.apiError(w, r, err)
+		return
+	}
+	p.render(w, r, http.StatusOK, "new", i18n.T("new.title"), m)
+}
+
+// createRequest is POST /requests: a grant request for the person, system
+// and role in the form, with its reason and an optional last day; then
+// the request's page, or why the worker rejected or the policy denied it.
+func (p *Portal) createRequest(w http.ResponseWriter, r *http.Request, u *who) {
+	person, system, role := r.PostFormValue("person"), r.PostFormValue("system"), r.PostFormValue("role")
+	reason := strings.TrimSpace(r.PostFormValue("reason"))
+	if !tilgang.ValidToken(person) || !tilgang.ValidToken(system) || !tilgang.ValidToken(role) {
+		p.errorPage(w, r, http.StatusBadRequest, "")
+		return
+	}
+	switch {
+	case reason == "":
+		p.errorPage(w, r, http.StatusBadRequest, "new.error.reason")
+		return
+	case utf8.RuneCountInString(reason) > MaxComment || !utf8.ValidString(reason):
+		p.errorPage(w, r, http.StatusBadRequest, "approvals.error.long")
+		return
+	}
+	req := envelope.Request{Action: envelope.ActionGrant, System: system, Role: role, Reason: reason}
+	if s := strings.TrimSpace(r.PostFormValue("valid_until")); s != "" {
+		d, err := tilgang.ParseDate(s)
+		if err != nil || d.Before(tilgang.DateOf(p.o.Now())) {
+			p.errorPage(w, r, http.StatusBadRequest, "new.error.until")
+			return
+		}
+		req.ValidUntil = d
+	}
+	p.sendAndGo(w, r, u, tilgang.TypeRequest, person, req, func(id string) string { return "/requests/" + id })
 }
 
 // confirmTraining is POST /training: an administrator confirms that the

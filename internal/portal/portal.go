@@ -21,7 +21,9 @@
 //
 // Routes: GET /signin, POST /signin/dev, GET /signin/oidc, GET
 // /signin/callback, POST /signout, GET /signedout, GET / (what waits for
-// me, my access), GET /requests/{request_id}, GET /people/{person} (a
+// me, my access), GET /requests/new (the plan, and a form for each role
+// that may be asked for), POST /requests (a grant request), GET
+// /requests/{request_id}, GET /people/{person} (a
 // person's grants and history), GET /approvals, POST
 // /approvals/{request_id} (decision), POST /training (training
 // confirmed), POST /tasks/{operation_id} (manual task done or failed),
@@ -185,6 +187,8 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("POST /signout", p.signout)
 	mux.HandleFunc("GET /signedout", p.signedOut)
 	mux.HandleFunc("GET /{$}", p.signedIn(p.home))
+	mux.HandleFunc("GET /requests/new", p.signedIn(p.newRequest))
+	mux.HandleFunc("POST /requests", p.signedIn(p.createRequest))
 	mux.HandleFunc("GET /requests/{request_id}", p.signedIn(p.request))
 	mux.HandleFunc("GET /approvals", p.signedIn(p.approvals))
 	mux.HandleFunc("GET /people/{person}", p.signedIn(p.person))

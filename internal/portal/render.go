@@ -5,14 +5,16 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/api"
 	"github.com/ror-ikt/tilgang/internal/portal/i18n"
 )
 
 // The pages, each a template under templates/ rendered inside layout.html.
-var pageNames = []string{"home", "request", "person", "approvals", "signin", "signedout", "error"}
+var pageNames = []string{"home", "new", "request", "person", "approvals", "signin", "signedout", "error"}
 
 type pages struct {
 	t map[string]*template.Template
@@ -39,6 +41,18 @@ var funcs = template.FuncMap{
 			return n + " (" + id + ")"
 		}
 		return id
+	},
+	// stages is the approval stages in words: "manager (1547-3), ...".
+	"stages": func(ss []api.PlanStage) string {
+		parts := make([]string, 0, len(ss))
+		for _, s := range ss {
+			if len(s.Who) == 0 {
+				parts = append(parts, s.Kind)
+				continue
+			}
+			parts = append(parts, s.Kind+" ("+strings.Join(s.Who, ", ")+")")
+		}
+		return strings.Join(parts, ", ")
 	},
 	"kind": func(s string) string {
 		if k := "kind." + s; i18n.Has(k) {
