@@ -246,11 +246,13 @@ func (p *Portal) sendAndGo(w http.ResponseWriter, r *http.Request, u *who, typ, 
 		p.apiError(w, r, err)
 		return
 	}
-	switch st.State {
+	// The message's own outcome, not its grant's state: a deny decision
+	// accepted leaves its grant denied.
+	switch st.Outcome {
 	case "rejected":
 		p.errorPage(w, r, http.StatusForbidden, "error.403.refused", st.Why)
 		return
-	case string(tilgang.StateDenied):
+	case "denied":
 		p.errorPage(w, r, http.StatusForbidden, "error.403.denied", st.Why)
 		return
 	}
