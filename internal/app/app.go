@@ -41,6 +41,8 @@ package app
 import (
 	"context"
 	"log/slog"
+
+	"github.com/ror-ikt/tilgang/internal/portal"
 )
 
 // DevSQLiteCache is the page cache of dev's SQLite ledger. A whole IT
@@ -56,6 +58,9 @@ type DevOptions struct {
 	NATSListen string // default 127.0.0.1:4223
 	HTTP       string // health endpoints, default 127.0.0.1:8480
 	Log        *slog.Logger
+	// OIDC, when set, signs people in to the portal with OpenID Connect
+	// instead of the development sign-in (--oidc-issuer).
+	OIDC *portal.OIDC
 	// Ready, when set, is called once everything listens, with the NATS URL.
 	Ready func(natsURL, httpAddr string)
 }

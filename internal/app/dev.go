@@ -133,6 +133,9 @@ func runDev(ctx context.Context, o DevOptions) error {
 	}
 	p := &Parts{Log: log, NC: nc, JS: js, Ledger: store, Engine: eng, Connectors: conns, PoliciesDir: o.Policies, Holder: "dev", ReleaseOwn: true,
 		WorkerKey: wk}
+	if p.Portal, err = devPortal(o.Data, nc, js, o.OIDC, log); err != nil {
+		return err
+	}
 	defer p.ReloadOnSIGHUP(ctx)()
 	return p.Run(ctx, o.HTTP, func(httpAddr string) {
 		if o.Ready != nil {

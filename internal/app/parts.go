@@ -64,6 +64,9 @@ type Parts struct {
 	// EraseLimit is the newest time an erasure may reach at now
 	// (retention.min); nil: the default.
 	EraseLimit func(now time.Time) time.Time
+	// Portal, when set, builds the portal's handler, given the address the
+	// HTTP server listens on; it is served at / beside the health endpoints.
+	Portal func(ctx context.Context, httpAddr string) (http.Handler, error)
 
 	ready atomic.Bool
 
@@ -134,6 +137,14 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	if p.Portal != nil {
+		h, err := p.Portal(ctx, ln.Addr().String())
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("portal: %w", err)
+		}
+		mux.Handle("/", h)
+	}
 	if p.Metrics != nil {
 		mux.Handle("/metrics", p.Metrics.Handler())
 		exec.Observe = func(op ledger.Operation, took time.Duration, err error) {

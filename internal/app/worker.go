@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -17,6 +18,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/ledger/sqlledger"
 	"github.com/ror-ikt/tilgang/internal/metrics"
 	"github.com/ror-ikt/tilgang/internal/policy"
+	"github.com/ror-ikt/tilgang/internal/portal"
 	"github.com/ror-ikt/tilgang/internal/principals"
 	"github.com/ror-ikt/tilgang/internal/streams"
 )
@@ -42,6 +44,9 @@ type WorkerOptions struct {
 	ClaimLease  time.Duration
 	CallTimeout time.Duration
 	MaxAttempts int
+	// Portal, when set, is served on HTTP (config portal:); NC, JS and
+	// Log are filled in here.
+	Portal *portal.Options
 	// Ready, when set, is called once everything listens.
 	Ready func(httpAddr string)
 	// EraseLimit is the newest time an erasure may reach (retention.min).
@@ -110,6 +115,17 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 		PoliciesDir: o.Policies, Holder: o.Name, Lease: l, Batch: o.Batch, Partitions: o.Partitions, Workers: o.Workers, ClaimLease: o.ClaimLease,
 		CallTimeout: o.CallTimeout, Metrics: m, WorkerKey: o.WorkerKey}
 	p.EraseLimit = o.EraseLimit
+	if o.Portal != nil {
+		po := *o.Portal
+		po.NC, po.JS, po.Log = nc, js, log
+		p.Portal = func(ctx context.Context, _ string) (http.Handler, error) {
+			pt, err := portal.New(ctx, po)
+			if err != nil {
+				return nil, err
+			}
+			return pt.Handler(), nil
+		}
+	}
 	defer p.ReloadOnSIGHUP(ctx)()
 	return p.Run(ctx, o.HTTP, o.Ready)
 }

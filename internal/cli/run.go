@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 
 	"github.com/ror-ikt/tilgang/internal/app"
 	"github.com/ror-ikt/tilgang/internal/policy"
+	"github.com/ror-ikt/tilgang/internal/portal"
 	"github.com/ror-ikt/tilgang/internal/principals"
 )
 
@@ -16,9 +18,21 @@ func runDev(e *env, cmd *command, args []string) error {
 	data := fs.String("data", ".tilgang", "the `DIR` holding the SQLite ledger, the JetStream store and the dev keys")
 	policies := fs.String("policies", "policies", "the policy catalogue `DIR`")
 	listen := fs.String("nats-listen", "127.0.0.1:4223", "host:port (`ADDR`) the embedded NATS server listens on (loopback only: it has no authentication)")
-	httpAddr := fs.String("http", "127.0.0.1:8480", "host:port (`ADDR`) of the health endpoints")
+	httpAddr := fs.String("http", "127.0.0.1:8480", "host:port (`ADDR`) of the portal and the health endpoints (the portal only on loopback)")
+	issuer := fs.String("oidc-issuer", "", "sign in to the portal with OpenID Connect at this issuer `URL` instead of the development sign-in")
+	clientID := fs.String("oidc-client-id", "tilgang-portal", "the portal's OpenID Connect client `ID`")
+	secretEnv := fs.String("oidc-client-secret-env", "TILGANG_OIDC_CLIENT_SECRET", "the environment variable (`NAME`) holding the client secret")
+	claim := fs.String("oidc-person-claim", "employeeid", "the ID token `CLAIM` holding the person's id")
 	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
 		return err
+	}
+	var oidc *portal.OIDC
+	if *issuer != "" {
+		secret := os.Getenv(*secretEnv)
+		if secret == "" {
+			return usagef(cmd, "--oidc-issuer needs the client secret in the environment variable %s (--oidc-client-secret-env)", *secretEnv)
+		}
+		oidc = &portal.OIDC{Issuer: *issuer, ClientID: *clientID, ClientSecret: secret, PersonClaim: *claim}
 	}
 	keyFile, err := filepath.Abs(filepath.Join(*data, "keys", principals.DevSeedFile))
 	if err != nil {
@@ -27,9 +41,9 @@ func runDev(e *env, cmd *command, args []string) error {
 	boundDevMemory()
 	log := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	return app.Dev(e.ctx, app.DevOptions{
-		Data: *data, Policies: *policies, NATSListen: *listen, HTTP: *httpAddr, Log: log,
+		Data: *data, Policies: *policies, NATSListen: *listen, HTTP: *httpAddr, Log: log, OIDC: oidc,
 		Ready: func(natsURL, httpAddr string) {
-			fmt.Fprintf(e.Stdout, "tilgang dev: NATS %s, health http://%s\n", natsURL, httpAddr)
+			fmt.Fprintf(e.Stdout, "tilgang dev: NATS %s, portal and health http://%s\n", natsURL, httpAddr)
 			fmt.Fprintf(e.Stdout, "export %s=%s %s=%s\n", envNATS, natsURL, envKey, keyFile)
 		},
 	})

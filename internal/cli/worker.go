@@ -34,6 +34,10 @@ func runWorkerConfig(e *env, path string) error {
 			return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: worker_key: %v", err)}
 		}
 	}
+	po, err := portalOptions(cfg)
+	if err != nil {
+		return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: portal: %v", err)}
+	}
 	dsn, err := cfg.DSN()
 	if err != nil {
 		return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: ledger: %v", err)}
@@ -70,6 +74,7 @@ func runWorkerConfig(e *env, path string) error {
 		Batch: cfg.Intake.Batch, Partitions: partitions, Workers: cfg.Executor.Workers, LeaseTTL: cfg.Intake.LeaseTTL,
 		ClaimLease: cfg.Executor.ClaimLease, CallTimeout: cfg.Executor.CallTimeout, MaxAttempts: cfg.Executor.MaxAttempts,
 		EraseLimit: cfg.Retention.Limit,
+		Portal:     po,
 		Ready: func(httpAddr string) {
 			fmt.Fprintf(e.Stdout, "tilgang worker %s: health http://%s, pid %d\n", cfg.Name, httpAddr, os.Getpid())
 		},

@@ -94,6 +94,7 @@ type Config struct {
 	Log        Log                  `yaml:"log"`
 	Connectors map[string]Connector `yaml:"connectors"`
 	Retention  Retention            `yaml:"retention"` // retention.go
+	Portal     *Portal              `yaml:"portal"`    // optional; see Portal
 
 	// Getenv reads environment variables (os.Getenv when nil); tests set it.
 	Getenv func(string) string `yaml:"-"`

@@ -195,6 +195,8 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	c.validatePortal(add)
+
 	if len(probs) == 0 {
 		return nil
 	}

@@ -17,6 +17,9 @@ import (
 const (
 	DevID = "dev" // may act on behalf of persons and of hr, read everything, retry and cancel
 	HRID  = "hr"  // the hr capability, for `tilgang hr ...` in dev
+	// PortalID is the portal's service principal: on_behalf only, so it
+	// signs for the person signed in and can do no more than they can.
+	PortalID = "portal"
 )
 
 // Dev key files under <data>/keys.
@@ -24,6 +27,8 @@ const (
 	DevSeedFile  = "dev.nk" // the SU... user seed of DevID
 	DevCurveFile = "dev.xk" // the SX... curve seed credentials are sealed to in dev
 	HRSeedFile   = "hr.nk"  // the SU... user seed of HRID
+	// PortalSeedFile is the SU... user seed of PortalID.
+	PortalSeedFile = "portal.nk"
 	// WorkerSeedFile is the SU... user seed of the service principal
 	// worker, which signs audit anchors.
 	WorkerSeedFile = "worker.nk"
@@ -39,7 +44,8 @@ const (
 // on_behalf, auditor, operator; on_behalf_of hr, so that programs holding
 // only the dev key can send HR events as hr); dir/keys/dev.xk, the curve seed that
 // credentials are sealed to for dev; and dir/keys/hr.nk, the user seed of
-// service principal "hr" (capability hr). Each file holds the seed string
+// service principal "hr" (capability hr); and dir/keys/portal.nk, the user
+// seed of service principal "portal" (capability on_behalf). Each file holds the seed string
 // alone, mode 0600, in a directory of mode 0700; a later call reuses them.
 // An existing seed file that others can read is refused, as ssh refuses a
 // readable private key: dev may act on behalf of persons and hold operator.
@@ -60,11 +66,17 @@ func EnsureDev(dir string) (*Set, error) {
 	if err != nil {
 		return nil, err
 	}
+	portalPub, err := ensureSeed(filepath.Join(kd, PortalSeedFile), nkeys.PrefixByteUser)
+	if err != nil {
+		return nil, err
+	}
 	return New([]Principal{
 		{ID: DevID, Kind: KindService, Name: "tilgang dev", Key: devPub, CurveKey: devCurve,
 			Capabilities: []string{tilgang.CapOnBehalf, tilgang.CapAuditor, tilgang.CapOperator}, OnBehalfOf: []string{HRID}},
 		{ID: HRID, Kind: KindService, Name: "tilgang dev HR feed", Key: hrPub,
 			Capabilities: []string{tilgang.CapHR}},
+		{ID: PortalID, Kind: KindService, Name: "tilgang dev portal", Key: portalPub,
+			Capabilities: []string{tilgang.CapOnBehalf}},
 	})
 }
 

@@ -18,7 +18,7 @@ func TestEnsureDev(t *testing.T) {
 	dir := t.TempDir()
 	s, err := EnsureDev(dir)
 	require.NoError(t, err)
-	require.Equal(t, []string{"dev", "hr"}, s.IDs())
+	require.Equal(t, []string{"dev", "hr", "portal"}, s.IDs())
 
 	for _, c := range []struct {
 		name string
@@ -31,6 +31,9 @@ func TestEnsureDev(t *testing.T) {
 		{"dev", tilgang.CapHR, false},
 		{"hr", tilgang.CapHR, true},
 		{"hr", tilgang.CapOnBehalf, false},
+		{"portal", tilgang.CapOnBehalf, true},
+		{"portal", tilgang.CapOperator, false},
+		{"portal", tilgang.CapAuditor, false},
 	} {
 		require.Equal(t, c.want, s.Can(c.name, c.cap), "%s %s", c.name, c.cap)
 	}
@@ -39,7 +42,7 @@ func TestEnsureDev(t *testing.T) {
 	fi, err := os.Stat(kd)
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o700), fi.Mode().Perm())
-	for _, f := range []struct{ name, prefix string }{{"dev.nk", "SU"}, {"dev.xk", "SX"}, {"hr.nk", "SU"}} {
+	for _, f := range []struct{ name, prefix string }{{"dev.nk", "SU"}, {"dev.xk", "SX"}, {"hr.nk", "SU"}, {"portal.nk", "SU"}} {
 		b, err := os.ReadFile(filepath.Join(kd, f.name))
 		require.NoError(t, err)
 		require.True(t, bytes.HasPrefix(b, []byte(f.prefix)), "%s holds %s...", f.name, f.prefix)
@@ -50,7 +53,7 @@ func TestEnsureDev(t *testing.T) {
 	}
 	entries, err := os.ReadDir(kd)
 	require.NoError(t, err)
-	require.Len(t, entries, 3, "no temporary files left behind")
+	require.Len(t, entries, 4, "no temporary files left behind")
 
 	devKP, err := LoadSeed(filepath.Join(kd, "dev.nk"))
 	require.NoError(t, err)

@@ -1,0 +1,256 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/ledger"
+)
+
+// Methods the portal reads with (DESIGN.md "The portal"); any client may
+// call them, each answered for its actor as the package doc says.
+const (
+	// MethodInbox is what waits for the actor to act on.
+	MethodInbox = "inbox"
+	// MethodPerson is one person's name and whether they have left.
+	MethodPerson = "person"
+	// MethodPeople lists the people the ledger holds records of.
+	MethodPeople = "people"
+)
+
+func init() {
+	handlers[MethodInbox] = (*Server).inbox
+	handlers[MethodPerson] = (*Server).person
+	handlers[MethodPeople] = (*Server).people
+}
+
+// Inbox is what waits for the actor (the portal's "what waits for me"):
+//
+//   - Approvals: grants in pending_approval whose current stage the actor
+//     may decide: the stage names them, or it is a systemansvarlig stage of
+//     a system they administer; never their own grant, one they requested,
+//     or one they approved a stage of (the engine has the last word: a
+//     principal whose request was attached later is refused there).
+//   - Training: grants in pending_training of systems the actor
+//     administers, other than their own.
+//   - Tasks: manual tasks whose administrators include the actor.
+//
+// Each list is oldest first. Operators and auditors see what waits for
+// them as persons, not everything they may read.
+type Inbox struct {
+	Approvals []Approval `json:"approvals"`
+	Training  []Grant    `json:"training"`
+	Tasks     []Task     `json:"tasks"`
+	// Names are the names (given and family) of the people the lists name
+	// (persons and requesters) who have an HR record, by id.
+	Names map[string]string `json:"names"`
+}
+
+// Approval is a grant waiting for the actor's decision, with the reason
+// its requester gave (free text; "" once erased).
+type Approval struct {
+	Grant
+	Reason string `json:"reason"`
+}
+
+func (s *Server) inbox(ctx context.Context, v *viewer, args json.RawMessage) (any, error) {
+	var a struct{}
+	if err := decodeArgs(args, &a); err != nil {
+		return nil, err
+	}
+	out := Inbox{Approvals: []Approval{}, Training: []Grant{}, Tasks: []Task{}}
+	gs, err := s.Ledger.Grants(ctx, ledger.GrantFilter{OpenOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	for i := range gs {
+		g := &gs[i]
+		if g.Person == v.actor {
+			continue
+		}
+		switch g.State {
+		case tilgang.StatePendingApproval:
+			mine := g.StagePrincipal == v.actor || (g.StagePrincipal == "" && v.administers(g.System))
+			if mine && g.Requester != v.actor && !slices.Contains(g.Approvers, v.actor) {
+				a := Approval{Grant: grantOf(g)}
+				r, err := s.Ledger.Request(ctx, g.RequestID)
+				if err != nil {
+					return nil, err
+				}
+				if r != nil {
+					a.Reason = r.Reason
+				}
+				out.Approvals = append(out.Approvals, a)
+			}
+		case tilgang.StatePendingTraining:
+			if v.administers(g.System) {
+				out.Training = append(out.Training, grantOf(g))
+			}
+		}
+	}
+	sort.SliceStable(out.Approvals, func(i, j int) bool { return out.Approvals[i].Updated.Before(out.Approvals[j].Updated) })
+	sort.SliceStable(out.Training, func(i, j int) bool { return out.Training[i].Updated.Before(out.Training[j].Updated) })
+
+	ops, err := s.Ledger.WaitingOperations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	grants := map[string]*ledger.Grant{}
+	for i := range ops {
+		op := &ops[i]
+		var g *ledger.Grant
+		if op.GrantID != "" {
+			var known bool
+			if g, known = grants[op.GrantID]; !known {
+				if g, err = s.Ledger.Grant(ctx, op.GrantID); err != nil {
+					return nil, err
+				}
+				grants[op.GrantID] = g
+			}
+		}
+		systems, err := v.opSystems(op, g)
+		if err != nil {
+			return nil, err
+		}
+		if slices.ContainsFunc(systems, v.administers) {
+			out.Tasks = append(out.Tasks, v.taskOf(op, g, systems))
+		}
+	}
+	out.Names = map[string]string{}
+	var ids []string
+	add := func(id string) {
+		if id != "" && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	for _, a := range out.Approvals {
+		add(a.Person)
+		add(a.Requester)
+	}
+	for _, g := range out.Training {
+		add(g.Person)
+	}
+	for _, t := range out.Tasks {
+		add(t.Person)
+	}
+	if len(ids) > 0 {
+		people, _, err := s.Ledger.People(ctx, ids)
+		if err != nil {
+			return nil, err
+		}
+		for id, p := range people {
+			out.Names[id] = personInfo(p).Name()
+		}
+	}
+	return out, nil
+}
+
+// PersonArgs are the args of person.
+type PersonArgs struct {
+	Person string `json:"person"`
+}
+
+// PersonInfo is what the portal shows of a person and needs to know on
+// each request: the name, and whether they have left.
+type PersonInfo struct {
+	ID         string `json:"id"`
+	GivenName  string `json:"given_name"`
+	FamilyName string `json:"family_name"`
+	Manager    string `json:"manager,omitempty"`
+	Left       bool   `json:"left"`
+}
+
+// Name is given and family name, or the id when the record has none.
+func (p PersonInfo) Name() string {
+	if n := strings.TrimSpace(p.GivenName + " " + p.FamilyName); n != "" {
+		return n
+	}
+	return p.ID
+}
+
+// person answers one person's record, visible as any row without a system
+// (the person, their manager, operators and auditors). A person without a
+// record is not found: to the portal, someone it cannot sign in.
+func (s *Server) person(ctx context.Context, v *viewer, args json.RawMessage) (any, error) {
+	var a PersonArgs
+	if err := decodeArgs(args, &a); err != nil {
+		return nil, err
+	}
+	if !tilgang.ValidToken(a.Person) {
+		return nil, invalidf("person %q is not a person id", short(a.Person))
+	}
+	if ok, err := v.sees(a.Person, ""); err != nil || !ok {
+		if err != nil {
+			return nil, err
+		}
+		return nil, deniedf("%s may not see person %s", v.actor, a.Person)
+	}
+	p, err := s.Ledger.Person(ctx, a.Person)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		return nil, tilgang.Errorf(tilgang.NotFound, "api: no person %s", a.Person)
+	}
+	return personInfo(p), nil
+}
+
+func personInfo(p *ledger.PersonRow) PersonInfo {
+	return PersonInfo{ID: p.Person.ID, GivenName: p.Person.GivenName, FamilyName: p.Person.FamilyName,
+		Manager: p.Person.Manager(), Left: p.Left}
+}
+
+// MaxPeople bounds the people one people call answers.
+const MaxPeople = 1000
+
+// people lists, for operators and auditors, the people whose HR record
+// the chain holds (hr.record rows), by id, at most MaxPeople. It reads the
+// whole chain: it is meant for the development sign-in of `tilgang dev`
+// and small ledgers, not for a municipality's.
+func (s *Server) people(ctx context.Context, v *viewer, args json.RawMessage) (any, error) {
+	var a struct{}
+	if err := decodeArgs(args, &a); err != nil {
+		return nil, err
+	}
+	if !v.all {
+		return nil, deniedf("%s may not list people: operators and auditors only", v.actor)
+	}
+	seen := map[string]bool{}
+	var ids []string
+	f := ledger.AuditFilter{Limit: ledger.MaxAuditPage}
+	for {
+		rows, err := s.Ledger.Audit(ctx, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rows {
+			if r.Entry.Kind == "hr.record" && r.Entry.Person != "" && !seen[r.Entry.Person] {
+				seen[r.Entry.Person] = true
+				ids = append(ids, r.Entry.Person)
+			}
+			f.After = r.Seq
+		}
+		if len(rows) < f.PageSize() || len(ids) >= MaxPeople {
+			break
+		}
+	}
+	sort.Strings(ids)
+	if len(ids) > MaxPeople {
+		ids = ids[:MaxPeople]
+	}
+	rows, _, err := s.Ledger.People(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]PersonInfo, 0, len(ids))
+	for _, id := range ids {
+		if p := rows[id]; p != nil {
+			out = append(out, personInfo(p))
+		}
+	}
+	return out, nil
+}
