@@ -61,7 +61,7 @@ func TestUntrustedMessages(t *testing.T) {
 		{name: "via without on_behalf", out: engine.Rejected, person: emp, reason: "may not act on behalf",
 			raw: func(h *harness) (string, []byte) {
 				e := h.envelope(tilgang.TypeRequest, emp, mgr, req)
-				e.Via = "portal"
+				e.Via = "bareportal"
 				require.NoError(h.t, e.Sign(h.portal))
 				return marshal(h, e)
 			}},

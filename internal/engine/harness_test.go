@@ -145,7 +145,7 @@ type harness struct {
 	ids int
 
 	dev      nkeys.KeyPair // service principal dev: on_behalf, operator, auditor
-	portal   nkeys.KeyPair // service principal portal: no capabilities
+	portal   nkeys.KeyPair // service principal bareportal: no capabilities
 	kari     nkeys.KeyPair // person principal 1547-20001, signing for herself
 	stranger nkeys.KeyPair // in no principals file
 
@@ -186,7 +186,7 @@ func newHarness(t *testing.T, extraFiles ...map[string]string) *harness {
 		require.NoError(t, err)
 	}
 	extra, err := principals.New([]principals.Principal{
-		{ID: "portal", Kind: principals.KindService, Key: pub(h.portal)},
+		{ID: "bareportal", Kind: principals.KindService, Key: pub(h.portal)},
 		{ID: kasseA1, Kind: principals.KindPerson, Key: pub(h.kari)},
 	})
 	require.NoError(t, err)
