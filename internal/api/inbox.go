@@ -95,31 +95,13 @@ func (s *Server) inbox(ctx context.Context, v *viewer, args json.RawMessage) (an
 	sort.SliceStable(out.Approvals, func(i, j int) bool { return out.Approvals[i].Updated.Before(out.Approvals[j].Updated) })
 	sort.SliceStable(out.Training, func(i, j int) bool { return out.Training[i].Updated.Before(out.Training[j].Updated) })
 
-	ops, err := s.Ledger.WaitingOperations(ctx)
+	tasks, err := s.waitingTasks(ctx, v, func(_ *ledger.Operation, _ *ledger.Grant, systems []string) (bool, error) {
+		return slices.ContainsFunc(systems, v.administers), nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	grants := map[string]*ledger.Grant{}
-	for i := range ops {
-		op := &ops[i]
-		var g *ledger.Grant
-		if op.GrantID != "" {
-			var known bool
-			if g, known = grants[op.GrantID]; !known {
-				if g, err = s.Ledger.Grant(ctx, op.GrantID); err != nil {
-					return nil, err
-				}
-				grants[op.GrantID] = g
-			}
-		}
-		systems, err := v.opSystems(op, g)
-		if err != nil {
-			return nil, err
-		}
-		if slices.ContainsFunc(systems, v.administers) {
-			out.Tasks = append(out.Tasks, v.taskOf(op, g, systems))
-		}
-	}
+	out.Tasks = append(out.Tasks, tasks...)
 	out.Names = map[string]string{}
 	var ids []string
 	add := func(id string) {

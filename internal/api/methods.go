@@ -257,6 +257,18 @@ func (s *Server) tasks(ctx context.Context, v *viewer, args json.RawMessage) (an
 	if err := checkScope("", a.System); err != nil {
 		return nil, err
 	}
+	return s.waitingTasks(ctx, v, func(op *ledger.Operation, g *ledger.Grant, systems []string) (bool, error) {
+		if a.System != "" && !slices.Contains(systems, a.System) {
+			return false, nil
+		}
+		return v.seesOperationOf(op, g)
+	})
+}
+
+// waitingTasks lists the operations waiting for people that keep takes,
+// given each one's grant (nil for account work) and the systems it belongs
+// to (engine.TaskSystems), oldest first.
+func (s *Server) waitingTasks(ctx context.Context, v *viewer, keep func(op *ledger.Operation, g *ledger.Grant, systems []string) (bool, error)) ([]Task, error) {
 	ops, err := s.Ledger.WaitingOperations(ctx)
 	if err != nil {
 		return nil, err
@@ -279,10 +291,7 @@ func (s *Server) tasks(ctx context.Context, v *viewer, args json.RawMessage) (an
 		if err != nil {
 			return nil, err
 		}
-		if a.System != "" && !slices.Contains(systems, a.System) {
-			continue
-		}
-		ok, err := v.seesOperationOf(op, g)
+		ok, err := keep(op, g, systems)
 		if err != nil {
 			return nil, err
 		}
