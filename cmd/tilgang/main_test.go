@@ -6,20 +6,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/ror-ikt/tilgang/internal/cli"
 	"github.com/ror-ikt/tilgang/internal/graphemu"
-	"github.com/ror-ikt/tilgang/internal/testenv"
 	"github.com/stretchr/testify/require"
 )
 
@@ -52,40 +48,11 @@ func TestREADMEWalkthrough(t *testing.T) {
 	require.NotNil(t, m, "README has a walkthrough block")
 	block := string(m[1])
 
-	dir := t.TempDir()
-	copyDir(t, "../../policies", filepath.Join(dir, "policies"))
+	dir, natsURL := startDev(t)
 	copyDir(t, "../../deploy/examples", filepath.Join(dir, "deploy", "examples"))
 	self, err := os.Executable()
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "tilgang"), []byte(fmt.Sprintf("#!/bin/sh\nTILGANG_TEST_AS_BINARY=1 exec %q \"$@\"\n", self)), 0o755))
-
-	natsURL := fmt.Sprintf("nats://127.0.0.1:%d", freePort(t))
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	dev := exec.Command(self, "dev", "--nats-listen", strings.TrimPrefix(natsURL, "nats://"), "--http", httpAddr)
-	dev.Dir, dev.Env = dir, append(os.Environ(), "TILGANG_TEST_AS_BINARY=1")
-	devOut := &testenv.Buffer{}
-	dev.Stdout, dev.Stderr = devOut, devOut
-	require.NoError(t, dev.Start())
-	t.Cleanup(func() {
-		_ = dev.Process.Signal(syscall.SIGINT)
-		done := make(chan error, 1)
-		go func() { done <- dev.Wait() }()
-		select {
-		case err := <-done:
-			require.NoError(t, err, "tilgang dev stops cleanly on Ctrl-C:\n%s", devOut.String())
-		case <-time.After(60 * time.Second):
-			_ = dev.Process.Kill()
-			t.Error("tilgang dev did not stop on Ctrl-C")
-		}
-	})
-	require.Eventually(t, func() bool {
-		r, err := http.Get("http://" + httpAddr + "/readyz")
-		if err != nil {
-			return false
-		}
-		r.Body.Close()
-		return r.StatusCode == 200
-	}, 30*time.Second, 50*time.Millisecond, "dev ready:\n%s", devOut.String())
 
 	// As written, except: the binary is already there, dev listens on
 	// another port, and each message gets a moment to be processed (a
