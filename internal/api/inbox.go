@@ -190,9 +190,8 @@ func personInfo(p *ledger.PersonRow) PersonInfo {
 const MaxPeople = 1000
 
 // people lists, for operators and auditors, the people whose HR record
-// the chain holds (hr.record rows), by id, at most MaxPeople. It reads the
-// whole chain: it is meant for the development sign-in of `tilgang dev`
-// and small ledgers, not for a municipality's.
+// the ledger holds, by id, at most MaxPeople: the development sign-in of
+// `tilgang dev` lists them.
 func (s *Server) people(ctx context.Context, v *viewer, args json.RawMessage) (any, error) {
 	var a struct{}
 	if err := decodeArgs(args, &a); err != nil {
@@ -201,28 +200,9 @@ func (s *Server) people(ctx context.Context, v *viewer, args json.RawMessage) (a
 	if !v.all {
 		return nil, deniedf("%s may not list people: operators and auditors only", v.actor)
 	}
-	seen := map[string]bool{}
-	var ids []string
-	f := ledger.AuditFilter{Limit: ledger.MaxAuditPage}
-	for {
-		rows, err := s.Ledger.Audit(ctx, f)
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range rows {
-			if r.Entry.Kind == "hr.record" && r.Entry.Person != "" && !seen[r.Entry.Person] {
-				seen[r.Entry.Person] = true
-				ids = append(ids, r.Entry.Person)
-			}
-			f.After = r.Seq
-		}
-		if len(rows) < f.PageSize() || len(ids) >= MaxPeople {
-			break
-		}
-	}
-	sort.Strings(ids)
-	if len(ids) > MaxPeople {
-		ids = ids[:MaxPeople]
+	ids, err := s.Ledger.PersonIDs(ctx, "", MaxPeople)
+	if err != nil {
+		return nil, err
 	}
 	rows, _, err := s.Ledger.People(ctx, ids)
 	if err != nil {

@@ -73,8 +73,12 @@ func TestPerson(t *testing.T) {
 
 	var people []PersonInfo
 	require.NoError(t, f.client(drift, "").Call(ctx, MethodPeople, nil, &people))
-	require.Len(t, people, 1)
-	require.Equal(t, ase, people[0].ID)
+	var ids []string
+	for _, p := range people {
+		ids = append(ids, p.ID)
+	}
+	require.Equal(t, []string{kjell, ase, "1547-10555"}, ids, "everyone with a record, by id")
+	require.True(t, people[1].Left)
 	err = f.client(kjell, portal).Call(ctx, MethodPeople, nil, &people)
 	require.Equal(t, tilgang.Denied, kindOf(err), "%v", err)
 }

@@ -101,6 +101,9 @@ type Reader interface {
 	// executor's claimed operations): two statements, not two per person.
 	// A person without a record is absent from the map.
 	People(ctx context.Context, ids []string) (map[string]*PersonRow, []AccountRow, error)
+	// PersonIDs lists the ids of the people whose HR record the ledger
+	// holds, in id order, at most limit of them after the id after.
+	PersonIDs(ctx context.Context, after string, limit int) ([]string, error)
 	// Audit lists one page of the chain rows matching the filter (see
 	// AuditFilter), oldest first, with their free text where it is still
 	// kept.

@@ -92,6 +92,22 @@ func person(id string) ledger.PersonRow {
 }
 
 var personTests = []test{
+	{"PersonIDs", func(t *testing.T, l ledger.Ledger) {
+		inTx(t, l, func(tx ledger.Tx) {
+			for _, id := range []string{"p3", "p1", "p2"} {
+				require.NoError(t, tx.PutPerson(person(id)))
+			}
+		})
+		ids, err := l.PersonIDs(t.Context(), "", 2)
+		require.NoError(t, err)
+		require.Equal(t, []string{"p1", "p2"}, ids)
+		ids, err = l.PersonIDs(t.Context(), "p2", 2)
+		require.NoError(t, err)
+		require.Equal(t, []string{"p3"}, ids)
+		ids, err = l.PersonIDs(t.Context(), "p3", 2)
+		require.NoError(t, err)
+		require.Empty(t, ids)
+	}},
 	{"PeopleAtOnce", func(t *testing.T, l ledger.Ledger) {
 		inTx(t, l, func(tx ledger.Tx) {
 			for _, id := range []string{"p1", "p2", "p3"} {

@@ -18,6 +18,23 @@ func (s *Store) Person(ctx context.Context, id string) (*ledger.PersonRow, error
 	return scanPerson(s.read.QueryRowContext(ctx, s.d.rebind(`SELECT `+personCols+` FROM persons WHERE id = ?`), id))
 }
 
+func (s *Store) PersonIDs(ctx context.Context, after string, limit int) ([]string, error) {
+	rows, err := s.read.QueryContext(ctx, s.d.rebind(`SELECT id FROM persons WHERE id > ? ORDER BY id LIMIT ?`), after, limit)
+	if err != nil {
+		return nil, classify(err, "list people")
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, classify(err, "list people")
+		}
+		out = append(out, id)
+	}
+	return out, classify(rows.Err(), "list people")
+}
+
 func (s *Store) Request(ctx context.Context, id string) (*ledger.Request, error) {
 	return scanRequest(s.read.QueryRowContext(ctx, s.d.rebind(`SELECT `+requestCols+` FROM requests WHERE id = ?`), id))
 }
