@@ -172,12 +172,15 @@ func (s *Server) names(ctx context.Context, ids []string) (map[string]string, er
 	if len(ids) == 0 {
 		return out, nil
 	}
-	people, _, err := s.Ledger.People(ctx, ids)
+	names, err := s.Ledger.PersonNames(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	for id, p := range people {
-		out[id] = personInfo(p).Name()
+	for id, n := range names {
+		if n == "" {
+			n = id
+		}
+		out[id] = n
 	}
 	return out, nil
 }

@@ -105,6 +105,13 @@ type Reader interface {
 	// RequestsByID reads several requests at once; one not recorded is
 	// absent from the map.
 	RequestsByID(ctx context.Context, ids []string) (map[string]*Request, error)
+	// GrantsByID reads several grants at once; one not recorded is absent
+	// from the map.
+	GrantsByID(ctx context.Context, ids []string) (map[string]*Grant, error)
+	// PersonNames reads the given and family names of several people at
+	// once, joined by a space and trimmed ("" when the record has none);
+	// a person without a record is absent from the map.
+	PersonNames(ctx context.Context, ids []string) (map[string]string, error)
 	Operation(ctx context.Context, id int64) (*Operation, error)
 	Operations(ctx context.Context, grantID string) ([]Operation, error)
 	// WaitingOperations lists the operations in state waiting (manual tasks

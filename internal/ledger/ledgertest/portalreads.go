@@ -164,4 +164,31 @@ var portalReadTests = []test{
 		require.NoError(t, err)
 		require.Empty(t, got)
 	}},
+	{"GrantsByID", func(t *testing.T, l ledger.Ledger) {
+		all := portalGrants()
+		putGrants(t, l, all...)
+		got, err := l.GrantsByID(t.Context(), []string{all[3].ID, all[0].ID, "nothing", all[3].ID})
+		require.NoError(t, err)
+		require.Equal(t, map[string]*ledger.Grant{all[0].ID: &all[0], all[3].ID: &all[3]}, got)
+		got, err = l.GrantsByID(t.Context(), nil)
+		require.NoError(t, err)
+		require.Empty(t, got)
+	}},
+	{"PersonNames", func(t *testing.T, l ledger.Ledger) {
+		a, b, c := person("p1"), person("p2"), person("p3")
+		a.Person.GivenName, a.Person.FamilyName = "Åse", "Berg"
+		b.Person.GivenName, b.Person.FamilyName = "", "Nilsen"
+		c.Person.GivenName, c.Person.FamilyName = "", ""
+		inTx(t, l, func(tx ledger.Tx) {
+			for _, p := range []ledger.PersonRow{a, b, c} {
+				require.NoError(t, tx.PutPerson(p))
+			}
+		})
+		got, err := l.PersonNames(t.Context(), []string{"p1", "p2", "p3", "nobody"})
+		require.NoError(t, err)
+		require.Equal(t, map[string]string{"p1": "Åse Berg", "p2": "Nilsen", "p3": ""}, got)
+		got, err = l.PersonNames(t.Context(), nil)
+		require.NoError(t, err)
+		require.Empty(t, got)
+	}},
 }

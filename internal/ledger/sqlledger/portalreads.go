@@ -2,6 +2,7 @@ package sqlledger
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 
 	"github.com/ror-ikt/tilgang"
@@ -98,4 +99,51 @@ func (s *Store) RequestsByID(ctx context.Context, ids []string) (map[string]*led
 		out[r.ID] = r
 	}
 	return out, classify(rows.Err(), "read requests")
+}
+
+func (s *Store) GrantsByID(ctx context.Context, ids []string) (map[string]*ledger.Grant, error) {
+	out := map[string]*ledger.Grant{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.read.QueryContext(ctx, s.d.rebind(`SELECT `+grantCols+` FROM grants WHERE `+s.d.anyOf("id")), s.d.list(ids))
+	if err != nil {
+		return nil, classify(err, "read grants")
+	}
+	gs, err := collectGrants(rows)
+	if err != nil {
+		return nil, err
+	}
+	for i := range gs {
+		out[gs[i].ID] = &gs[i]
+	}
+	return out, nil
+}
+
+func (s *Store) PersonNames(ctx context.Context, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.read.QueryContext(ctx, s.d.rebind(`SELECT id, record FROM persons WHERE `+s.d.anyOf("id")), s.d.list(ids))
+	if err != nil {
+		return nil, classify(err, "read names")
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, rec string
+		if err := rows.Scan(&id, &rec); err != nil {
+			return nil, classify(err, "read names")
+		}
+		// Only the names: the rest of the record is not decoded.
+		var n struct {
+			Given  string `json:"given_name"`
+			Family string `json:"family_name"`
+		}
+		if err := json.Unmarshal([]byte(rec), &n); err != nil {
+			return nil, corrupt("person", id, "record", err)
+		}
+		out[id] = strings.TrimSpace(n.Given + " " + n.Family)
+	}
+	return out, classify(rows.Err(), "read names")
 }
