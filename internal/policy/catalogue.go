@@ -50,6 +50,7 @@ type System struct {
 	Connectors      []string // connector instance names
 	Roles           []*Role
 	Birthright      []Birthright
+	Reconcile       Reconcile // reconcile: settings, defaults applied
 	File, FileHash  string // path and SHA-256 hex of this system's file
 	Line            int    // of the system key
 
