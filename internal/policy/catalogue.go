@@ -50,9 +50,10 @@ type System struct {
 	Connectors      []string // connector instance names
 	Roles           []*Role
 	Birthright      []Birthright
-	Reconcile       Reconcile // reconcile: settings, defaults applied
 	File, FileHash  string // path and SHA-256 hex of this system's file
 	Line            int    // of the system key
+	// Reconcile is the reconcile: settings, defaults applied.
+	Reconcile Reconcile
 
 	roles map[string]*Role
 }
