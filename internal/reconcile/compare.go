@@ -111,6 +111,13 @@ func Compare(ctx context.Context, system string, r connectors.Reader, d Desired,
 	}
 	add := func(f Finding) {
 		f.Connector = d.Connector
+		if f.target == nil {
+			for _, k := range byPerson[f.Person] {
+				if f.Person != "" {
+					f.target = byKey[k].ref
+				}
+			}
+		}
 		rep.Findings = append(rep.Findings, f)
 	}
 	disputed := map[string]bool{}
