@@ -39,7 +39,7 @@ func TestReconcileScenario(t *testing.T) {
 	held, heldID := adm.makeGroup("Rek-Held")
 	gids := map[string]string{main: mainID, held: heldID}
 	conn := openTest(t, "", func(c *Config) { c.PageSize = 100 })
-	reconciletest.Run(t, reconciletest.Target{Name: "scim", Conn: conn, Main: main, Held: held, IDPrefix: runID,
+	reconciletest.Run(t, reconciletest.Target{Name: "scim", Conn: conn, Main: main, Held: held, IDPrefix: "1547-r" + runID,
 		Duplicate: func(t *testing.T, p tilgang.Person) {
 			status, u := adm.call("POST", "/Users", map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
 				"userName": "dup-" + p.Email, "externalId": p.ID, "active": true})

@@ -36,6 +36,6 @@ func TestScenarioCSV(t *testing.T) {
 		}))
 		return on
 	}
-	reconciletest.Run(t, reconciletest.Target{Name: "flyt", Conn: conn, Main: "Flyt-Bruker", Held: "Flyt-Leder", IDPrefix: "9",
+	reconciletest.Run(t, reconciletest.Target{Name: "flyt", Conn: conn, Main: "Flyt-Bruker", Held: "Flyt-Leder", IDPrefix: "1547-9",
 		Member: member, Enabled: enabled})
 }

@@ -32,12 +32,17 @@ type Target struct {
 	Conn connectors.Connector
 	// Main and Held are two entitlements (groups) made for this run, empty.
 	Main, Held string
-	// IDPrefix makes this run's person ids unique in a target shared with
-	// other runs (letters and digits).
+	// IDPrefix begins this run's person ids, unique in a target shared
+	// with other runs (letters, digits, '-').
 	IDPrefix string
 	// Duplicate makes a second account carrying the person's id at the
 	// target, out of band; nil for a target that cannot hold two (csv).
 	Duplicate func(t *testing.T, p tilgang.Person)
+	// SetEnabled, when set, disables or enables the account out of band
+	// the way an administrator would (AD: the userAccountControl flag
+	// alone, where the connector's Disable also does a leaver's work);
+	// nil: the connector's Disable and Enable.
+	SetEnabled func(t *testing.T, p tilgang.Person, on bool)
 	// Member and Enabled read the target directly, not through Reader.
 	Member  func(t *testing.T, p tilgang.Person, ent string) bool
 	Enabled func(t *testing.T, p tilgang.Person) bool
@@ -94,7 +99,7 @@ func Run(t *testing.T, tg Target) {
 	mgr := people[1].ID
 	person := func(n string) tilgang.Person {
 		p := people[0]
-		p.ID = "1547-" + tg.IDPrefix + n
+		p.ID = tg.IDPrefix + n
 		p.GivenName = "Rek" + n
 		p.Email = p.ID + "@aukra.kommune.no"
 		p.Employments = []tilgang.Employment{p.Employments[0]}
@@ -138,8 +143,13 @@ func Run(t *testing.T, tg Target) {
 	// ledger knows nothing of them.
 	require.NoError(t, tg.Conn.Grant(ctx, acct(pAdd), tg.Main))
 	require.NoError(t, tg.Conn.Revoke(ctx, acct(pRem), tg.Main))
-	require.NoError(t, tg.Conn.Disable(ctx, acct(pOff)))
-	require.NoError(t, tg.Conn.Enable(ctx, acct(pLeft)))
+	if tg.SetEnabled != nil {
+		tg.SetEnabled(t, pOff, false)
+		tg.SetEnabled(t, pLeft, true)
+	} else {
+		require.NoError(t, tg.Conn.Disable(ctx, acct(pOff)))
+		require.NoError(t, tg.Conn.Enable(ctx, acct(pLeft)))
+	}
 	want := []short{
 		{reconcile.Missing, pRem.ID, tg.Main, reconcile.FixGrant},
 		{reconcile.Extra, pAdd.ID, tg.Main, reconcile.FixRevoke},
