@@ -25,6 +25,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/ledger"
 	"github.com/ror-ikt/tilgang/internal/metrics"
 	"github.com/ror-ikt/tilgang/internal/publish"
+	"github.com/ror-ikt/tilgang/internal/reconcile"
 	"github.com/ror-ikt/tilgang/internal/streams"
 )
 
@@ -68,7 +69,13 @@ type Parts struct {
 	// HTTP server listens on; it is served at / beside the health endpoints.
 	Portal func(ctx context.Context, httpAddr string) (http.Handler, error)
 
+	// Reconcile is the worker config's reconcile: schedule.
+	Reconcile ReconcileSchedule
+
 	ready atomic.Bool
+
+	reconOnce sync.Once
+	recon     *reconcile.Runner
 
 	catMu     sync.Mutex // one catalogue load at a time
 	catFailed string     // the version in force that failed to load here
