@@ -42,6 +42,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/ror-ikt/tilgang/internal/notify"
 	"github.com/ror-ikt/tilgang/internal/portal"
 )
 
@@ -63,6 +64,11 @@ type DevOptions struct {
 	OIDC *portal.OIDC
 	// Ready, when set, is called once everything listens, with the NATS URL.
 	Ready func(natsURL, httpAddr string)
+	// SMTP, when set, is a loopback SMTP server (host:port) that the
+	// notifier sends to without TLS (--smtp), with links to dev's portal.
+	SMTP string
+	// Notify, when set, adjusts dev's notifier (tests: retry times).
+	Notify func(*notify.Notifier)
 }
 
 // Dev runs the embedded default until ctx is cancelled, then drains.

@@ -95,6 +95,7 @@ type Config struct {
 	Connectors map[string]Connector `yaml:"connectors"`
 	Retention  Retention            `yaml:"retention"` // retention.go
 	Portal     *Portal              `yaml:"portal"`    // optional; see Portal
+	Notify     *Notify              `yaml:"notify"`    // optional; notify.go
 
 	// Getenv reads environment variables (os.Getenv when nil); tests set it.
 	Getenv func(string) string `yaml:"-"`

@@ -124,8 +124,8 @@ func (s *Store) scanMails(ctx context.Context, what, q string, args ...any) ([]l
 	var out []ledger.Mail
 	for rows.Next() {
 		var (
-			m                      ledger.Mail
-			msg, state             string
+			m                     ledger.Mail
+			msg, state            string
 			next, created, sentAt int64
 		)
 		if err := rows.Scan(&m.ID, &m.Key, &m.EventID, &m.Kind, &m.Recipient, &m.Address, &m.MessageID, &msg, &state,
