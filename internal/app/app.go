@@ -42,6 +42,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/ror-ikt/tilgang/internal/engine"
 	"github.com/ror-ikt/tilgang/internal/notify"
 	"github.com/ror-ikt/tilgang/internal/portal"
 )
@@ -51,6 +52,10 @@ import (
 // the ledger's default of 64 MiB, most of it this cache, which SQLite's
 // allocator keeps once used (README "Measured").
 const DevSQLiteCache = 16 << 20
+
+// DevReminders are dev's reminders: a pending approval or manual task is
+// reminded after 3 working days and escalated after 5.
+var DevReminders = engine.Reminders{RemindAfter: 3, EscalateAfter: 5}
 
 // DevOptions configure `tilgang dev`.
 type DevOptions struct {

@@ -137,6 +137,7 @@ func runDev(ctx context.Context, o DevOptions) error {
 
 	eng := engine.New(cat, ps, conns, time.Now, log)
 	eng.SealTo = principals.DevID // DESIGN.md: in dev, credentials are sealed to dev
+	eng.Reminders = DevReminders
 	wk, err := principals.EnsureWorkerKey(o.Data)
 	if err != nil {
 		return err

@@ -110,6 +110,9 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 		return fmt.Errorf("worker: %w", err)
 	}
 	eng := engine.New(cat, o.Principals, o.Connectors, time.Now, log)
+	if o.Notify != nil {
+		eng.Reminders = engine.Reminders{RemindAfter: o.Notify.RemindAfter, EscalateAfter: o.Notify.EscalateAfter}
+	}
 	if o.MaxAttempts > 0 {
 		eng.MaxAttempts = o.MaxAttempts
 	}

@@ -274,3 +274,33 @@ func TestWithoutSMTPNothingIsQueued(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, left, "the events are read all the same, so a later SMTP server does not mail the past")
 }
+
+func TestEscalationTellsWhoMayNowApprove(t *testing.T) {
+	mp := mailtest.Start(t)
+	w := newWorld(t, mp.SMTP, people())
+	w.emit(ledger.Event{Kind: notify.EvApprovalEscalated, Person: "1547-1", Data: map[string]any{"grant_id": "g1", "system": "kasse",
+		"role": "leder", "stage": 1, "stages": 2, "stage_kind": "manager", "days": 5, "approvers": []string{"1547-2", "1547-3"},
+		"to": []string{"1547-3"}}})
+	w.emit(ledger.Event{Kind: notify.EvApprovalEscalated, Person: "1547-1", Data: map[string]any{"grant_id": "g1", "system": "kasse",
+		"role": "leder", "stage": 2, "stages": 2, "stage_kind": "systemansvarlig", "days": 5, "approvers": []string{"1547-20001"},
+		"to": []string{"1547-20001", "1547-3"}}})
+	w.emit(ledger.Event{Kind: notify.EvApprovalReminded, Person: "1547-1", Data: map[string]any{"grant_id": "g1", "system": "kasse",
+		"role": "leder", "stage": 2, "stages": 2, "days": 3, "approvers": []string{"1547-20002"}}})
+	w.drain()
+	ms := mp.Wait(5*time.Second, func(ms []mailtest.Message) bool { return len(ms) >= 4 })
+	require.Len(t, ms, 4)
+	require.Equal(t, addr("1547-3"), ms[0].To[0].Address)
+	require.Equal(t, "Eskalert: godkjenning venter: leder i Kasse for Åse Øvergård-Bø", ms[0].Subject)
+	require.Contains(t, ms[0].Text, "ventet på godkjenning i 5 arbeidsdager")
+	require.Contains(t, ms[0].Text, "Du kan nå godkjenne eller avslå den selv.")
+	require.Contains(t, ms[0].Text, "https://tilgang.ror-ikt.no/approvals")
+	byAddr := map[string]mailtest.Message{}
+	for _, m := range ms[1:] {
+		byAddr[m.To[0].Address+strings.SplitN(m.Subject, ":", 2)[0]] = m
+	}
+	require.Contains(t, byAddr[addr("1547-20001")+"Eskalert"].Text, "Du kan nå godkjenne")
+	require.Contains(t, byAddr[addr("1547-3")+"Eskalert"].Text, "til orientering", "the coordinator is told, does not approve")
+	rem := byAddr[addr("1547-20002")+"Påminnelse"]
+	require.Equal(t, "Påminnelse: godkjenning venter fortsatt: leder i Kasse for Åse Øvergård-Bø", rem.Subject)
+	require.Contains(t, rem.Text, "i 3 arbeidsdager")
+}
