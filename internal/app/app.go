@@ -41,6 +41,7 @@ package app
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/ror-ikt/tilgang/internal/engine"
 	"github.com/ror-ikt/tilgang/internal/notify"
@@ -74,6 +75,9 @@ type DevOptions struct {
 	SMTP string
 	// Notify, when set, adjusts dev's notifier (tests: retry times).
 	Notify func(*notify.Notifier)
+	// Now, when set, is the clock of dev's engine and notifier (tests:
+	// reminders that fall due days later); default time.Now.
+	Now func() time.Time
 }
 
 // Dev runs the embedded default until ctx is cancelled, then drains.

@@ -135,7 +135,11 @@ func runDev(ctx context.Context, o DevOptions) error {
 		return fmt.Errorf("dev: %w", err)
 	}
 
-	eng := engine.New(cat, ps, conns, time.Now, log)
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	eng := engine.New(cat, ps, conns, now, log)
 	eng.SealTo = principals.DevID // DESIGN.md: in dev, credentials are sealed to dev
 	eng.Reminders = DevReminders
 	wk, err := principals.EnsureWorkerKey(o.Data)
@@ -148,7 +152,7 @@ func runDev(ctx context.Context, o DevOptions) error {
 		return err
 	}
 	p.Notify = func(httpAddr string) *notify.Notifier {
-		n := &notify.Notifier{Ledger: store, Catalogue: eng.Catalogue, From: "tilgang@localhost", PublicURL: "http://" + httpAddr, Log: log}
+		n := &notify.Notifier{Ledger: store, Catalogue: eng.Catalogue, From: "tilgang@localhost", PublicURL: "http://" + httpAddr, Log: log, Now: now}
 		if o.SMTP != "" {
 			n.Sender = &notify.SMTP{Addr: o.SMTP, Plain: true}
 			log.Info("notify: sending e-mail without TLS to a local SMTP server", "smtp", o.SMTP)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,7 +37,10 @@ type story struct {
 	http   string
 }
 
-func startStory(t *testing.T) *story {
+func startStory(t *testing.T) *story { return startStoryAt(t, nil) }
+
+// startStoryAt is startStory with dev's clock now (nil: the wall clock).
+func startStoryAt(t *testing.T, now func() time.Time) *story {
 	mp := mailtest.Start(t)
 	data := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -48,7 +52,7 @@ func startStory(t *testing.T) *story {
 	}
 	go func() {
 		done <- app.Dev(ctx, app.DevOptions{Data: data, Policies: "../../policies", NATSListen: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
-			HTTP: "127.0.0.1:0", Log: log, SMTP: mp.SMTP, Ready: func(u, h string) { ready <- [2]string{u, h} }})
+			HTTP: "127.0.0.1:0", Log: log, SMTP: mp.SMTP, Now: now, Ready: func(u, h string) { ready <- [2]string{u, h} }})
 	}()
 	var addrs [2]string
 	select {
@@ -163,4 +167,53 @@ func TestStoryMails(t *testing.T) {
 			require.NotContains(t, m.Subject, "Godkjenning")
 		}
 	}
+}
+
+// TestReminderOverEaster: with dev's clock injected, an approval pending
+// from the Wednesday before Easter 2026 is reminded by mail on Thursday 9
+// April (3 working days: Skjærtorsdag to 2. påskedag do not count) and
+// escalated on Monday 13 April (5) to the manager's manager, who may then
+// approve it.
+func TestReminderOverEaster(t *testing.T) {
+	oslo, err := time.LoadLocation("Europe/Oslo")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	clock := time.Date(2026, 4, 1, 10, 0, 0, 0, oslo)
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	set := func(t time.Time) { mu.Lock(); clock = t; mu.Unlock() }
+	s := startStoryAt(t, now)
+	kari, oddbjorg := "kari.nordhus@aukra.kommune.no", "oddbjorg.rindaroy@aukra.kommune.no"
+
+	// HR asks Public 360 for Sindre: his manager Kari approves.
+	r := s.send(tilgang.TypeRequest, "1547-10412", principals.HRID, envelope.Request{Action: "grant", System: "public360", Role: "saksbehandler", Reason: "ny"})
+	s.to(kari, "Godkjenning venter: saksbehandler i Public 360", 1)
+
+	set(time.Date(2026, 4, 9, 9, 59, 0, 0, oslo)) // the morning of the right day: not yet
+	time.Sleep(2500 * time.Millisecond)
+	ms, err := s.mail.Messages()
+	require.NoError(t, err)
+	for _, m := range ms {
+		require.NotContains(t, m.Subject, "Påminnelse", "reminded before its working day")
+	}
+	set(time.Date(2026, 4, 9, 10, 0, 0, 0, oslo))
+	m := s.to(kari, "Påminnelse: godkjenning venter fortsatt: saksbehandler i Public 360", 1)[0]
+	require.Contains(t, m.Text, "i 3 arbeidsdager")
+	require.Contains(t, m.Text, "http://"+s.http+"/approvals")
+	require.Contains(t, m.Raw, "Date: Thu, 09 Apr 2026 08:00:00 +0000", "sent as of Thursday 9 April, 10:00 in Oslo")
+
+	// Nobody has told Oddbjørg of it yet.
+	set(time.Date(2026, 4, 10, 10, 0, 0, 0, oslo))
+	for _, a := range []string{oddbjorg} {
+		ms, err := s.mail.Messages()
+		require.NoError(t, err)
+		for _, m := range ms {
+			require.False(t, slices.Contains(m.Recipients(), a) && strings.Contains(m.Subject, "Public 360"), "nobody tells %s before the escalation", a)
+		}
+	}
+	set(time.Date(2026, 4, 13, 10, 0, 0, 0, oslo))
+	m = s.to(oddbjorg, "Eskalert: godkjenning venter: saksbehandler i Public 360", 1)[0]
+	require.Contains(t, m.Text, "Du kan nå godkjenne eller avslå den selv.")
+	require.Contains(t, m.Raw, "Date: Mon, 13 Apr 2026 08:00:00 +0000")
+	s.send(tilgang.TypeDecision, "1547-10412", "1547-10290", envelope.Decision{RequestID: r, Decision: "approve", Comment: "ok"})
+	s.to("sindre.hollingsaeter@aukra.kommune.no", "Tilgang gitt: saksbehandler i Public 360", 1)
 }
