@@ -12,7 +12,9 @@ import (
 )
 
 // osloAt is a moment of an Oslo day.
-func osloAt(y int, m time.Month, d, h int) time.Time { return time.Date(y, m, d, h, 0, 0, 0, tilgang.Oslo) }
+func osloAt(y int, m time.Month, d, h int) time.Time {
+	return time.Date(y, m, d, h, 0, 0, 0, tilgang.Oslo)
+}
 
 // TestApprovalOverEasterIsRemindedAndEscalated: an approval pending from
 // the Wednesday before Easter 2026 (Skjærtorsdag 2 April to 2. påskedag 6
