@@ -144,3 +144,5 @@ func crlf(b []byte) []byte {
 	b = bytes.ReplaceAll(b, []byte("\r\n"), []byte("\n"))
 	return bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n"))
 }
+
+func mailAddress(a string) mail.Address { return mail.Address{Name: T("from.name"), Address: a} }

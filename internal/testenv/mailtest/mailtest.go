@@ -32,6 +32,7 @@ type Server struct {
 	SMTP string // host:port of SMTP
 	API  string // http://host:port of the HTTP API
 	db   string // kept across Stop and Start: the mail received stays
+	opts Options
 	cmd  *exec.Cmd
 	done chan struct{}
 }
@@ -68,8 +69,20 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// Options change how the server runs.
+type Options struct {
+	// TLSCert and TLSKey (PEM files) make it offer STARTTLS.
+	TLSCert, TLSKey string
+	// AuthFile is an htpasswd file of the users that may authenticate;
+	// without it any user name and password are taken.
+	AuthFile string
+}
+
 // Start starts a mailpit for t, stopped when t ends.
-func Start(t *testing.T) *Server {
+func Start(t *testing.T) *Server { return StartWith(t, Options{}) }
+
+// StartWith starts a mailpit with options.
+func StartWith(t *testing.T, o Options) *Server {
 	t.Helper()
 	bin, err := binary()
 	if err != nil {
@@ -79,7 +92,7 @@ func Start(t *testing.T) *Server {
 		t.Skipf("mailtest: %v", err)
 	}
 	s := &Server{t: t, bin: bin, SMTP: fmt.Sprintf("127.0.0.1:%d", freePort(t)), API: fmt.Sprintf("http://127.0.0.1:%d", freePort(t)),
-		db: filepath.Join(t.TempDir(), "mailpit.db")}
+		db: filepath.Join(t.TempDir(), "mailpit.db"), opts: o}
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
@@ -90,8 +103,18 @@ func Start(t *testing.T) *Server {
 func (s *Server) Start() {
 	s.t.Helper()
 	u, _ := url.Parse(s.API)
-	cmd := exec.Command(s.bin, "-s", s.SMTP, "-l", u.Host, "--disable-version-check", "--smtp-auth-accept-any",
-		"--smtp-auth-allow-insecure", "-d", s.db)
+	args := []string{"-s", s.SMTP, "-l", u.Host, "--disable-version-check", "-d", s.db}
+	if s.opts.AuthFile != "" {
+		args = append(args, "--smtp-auth-file", s.opts.AuthFile)
+	} else {
+		args = append(args, "--smtp-auth-accept-any")
+	}
+	if s.opts.TLSCert != "" {
+		args = append(args, "--smtp-tls-cert", s.opts.TLSCert, "--smtp-tls-key", s.opts.TLSKey)
+	} else {
+		args = append(args, "--smtp-auth-allow-insecure")
+	}
+	cmd := exec.Command(s.bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if os.Getenv("TILGANG_TEST_LOG") != "" {
