@@ -68,6 +68,15 @@ func runWorkerConfig(e *env, path string) error {
 	if err != nil {
 		return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: nats: %v", err)}
 	}
+	var no *app.NotifyOptions
+	if cfg.Notify != nil {
+		sender, err := cfg.NotifySender()
+		if err != nil {
+			return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: %v", err)}
+		}
+		no = &app.NotifyOptions{SMTP: sender, From: cfg.Notify.From, PublicURL: cfg.NotifyPublicURL(), Digest: cfg.Notify.Digest,
+			RemindAfter: cfg.Notify.Reminders.RemindAfter, EscalateAfter: cfg.Notify.Reminders.EscalateAfter}
+	}
 	err = app.Worker(e.ctx, app.WorkerOptions{
 		Name: cfg.Name, NATS: cfg.NATS.URL, NATSOptions: natsOpts, Streams: cfg.StreamOptions(), Ledger: store,
 		Principals: ps, WorkerKey: workerKey, Policies: cfg.Policies, Connectors: conns, HTTP: cfg.HTTP, Log: log,
@@ -76,6 +85,7 @@ func runWorkerConfig(e *env, path string) error {
 		EraseLimit: cfg.Retention.Limit,
 		Reconcile:  app.ReconcileSchedule{Every: cfg.Reconcile.Every, Fix: cfg.Reconcile.Fix},
 		Portal:     po,
+		Notify:     no,
 		Ready: func(httpAddr string) {
 			fmt.Fprintf(e.Stdout, "tilgang worker %s: health http://%s, pid %d\n", cfg.Name, httpAddr, os.Getpid())
 		},

@@ -97,6 +97,7 @@ type Config struct {
 	Retention  Retention            `yaml:"retention"` // retention.go
 	Portal     *Portal              `yaml:"portal"`    // optional; see Portal
 	Reconcile  Reconcile            `yaml:"reconcile"` // reconcile.go
+	Notify     *Notify              `yaml:"notify"`    // optional; notify.go
 
 	// Getenv reads environment variables (os.Getenv when nil); tests set it.
 	Getenv func(string) string `yaml:"-"`
