@@ -84,6 +84,8 @@ func buildErase(t *testing.T, s *Store) {
 	require.NoError(t, err)
 	require.Len(t, pending, 1)
 	require.NoError(t, s.MarkPublished(ctx, []int64{pending[0].ID}))
+	// The notifier has read it too (no mail to send): only then may erase remove it.
+	require.NoError(t, s.QueueMails(ctx, []int64{pending[0].ID}, nil))
 
 	tx, err = s.Begin(ctx)
 	require.NoError(t, err)
