@@ -29,6 +29,9 @@ fi
 version="$(git describe --always --dirty 2>/dev/null || echo unknown)"
 CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o "$ctx/tilgang" ./cmd/tilgang
 cp "$ca" "$ctx/ca-certificates.crt"
+# Modes set here, not with COPY --chmod: the legacy builder (no BuildKit) has no --chmod.
+chmod 0555 "$ctx/tilgang"
+chmod 0444 "$ctx/ca-certificates.crt"
 cp deploy/Containerfile "$ctx/Containerfile"
 if [ -n "$only_context" ]; then
 	echo "$ctx"

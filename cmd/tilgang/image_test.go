@@ -188,7 +188,9 @@ connectors: {manual: {type: manual}, noop: {type: noop, journal: /var/lib/tilgan
 		time.Sleep(250 * time.Millisecond)
 	}
 	require.Empty(t, last, "/readyz did not answer ready within 60 s")
-	require.Equal(t, fmt.Sprintf("%d", imageUID), strings.Fields(run("top", name, "-o", "uid"))[1], "the worker runs as the image's user")
+	top := strings.Fields(run("top", name, "-o", "pid,uid")) // PID UID pid uid
+	require.Len(t, top, 4, "one process in the container")
+	require.Equal(t, fmt.Sprintf("%d", imageUID), top[3], "the worker runs as the image's user")
 	fi, err := os.Stat(filepath.Join(state, "ledger.db"))
 	require.NoError(t, err, "the ledger is in the volume")
 	require.True(t, fi.Mode().IsRegular())
