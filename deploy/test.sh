@@ -44,5 +44,19 @@ export TILGANG_ARTEFACTS="${TILGANG_ARTEFACTS:-/var/tmp/tilgang-artefacts}"
 echo "== mail test environment"
 bash deploy/mail-testenv.sh install >/dev/null
 export TILGANG_MAIL_ENV_FILE="${TILGANG_MAIL_DIR:-/var/tmp/tilgang-mail}/env"
+# The alert rules' test runs promtool (Debian's package prometheus): install it when missing.
+echo "== promtool"
+if ! command -v promtool >/dev/null; then
+	for i in 1 2 3 4 5 6; do
+		apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null && break
+		echo "deploy/test.sh: apt-get failed (lock held?), retrying" >&2
+		sleep 10
+	done
+fi
+# The image test builds deploy/Containerfile and runs it: a Docker daemon from Debian's docker.io,
+# started on a socket of its own.
+echo "== container engine"
+bash deploy/container-testenv.sh start >/dev/null
+export TILGANG_CONTAINER_ENV_FILE="${TILGANG_DOCKER_DIR:-/var/tmp/tilgang-docker}/env"
 echo "== go test"
 go test -count=1 -race -timeout 40m "$@" ./...

@@ -16,6 +16,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/api"
 	"github.com/ror-ikt/tilgang/internal/envelope"
 	"github.com/ror-ikt/tilgang/internal/ledger"
+	"github.com/ror-ikt/tilgang/internal/ledger/sqlledger"
 	"github.com/ror-ikt/tilgang/internal/principals"
 	"github.com/ror-ikt/tilgang/internal/testenv"
 )
@@ -145,4 +146,98 @@ func TestBackupOfPostgresPointsToPgDump(t *testing.T) {
 	code, _, errOut := runCLI(t, "backup", "--config", cfg, "--to", filepath.Join(dir, "b.db"))
 	require.Equal(t, 1, code, errOut)
 	require.Contains(t, errOut, "pg_dump")
+}
+
+// sqliteWorkerConfig writes a worker config whose SQLite ledger is the
+// file path, anywhere (not a tilgang dev data directory's ledger.db).
+func sqliteWorkerConfig(t *testing.T, path string) string {
+	t.Helper()
+	dir := t.TempDir()
+	policies, err := filepath.Abs("../../policies")
+	require.NoError(t, err)
+	principalsFile, err := filepath.Abs("../principals/testdata/example.yaml")
+	require.NoError(t, err)
+	key := filepath.Join(dir, "worker.nk")
+	require.NoError(t, os.WriteFile(key, []byte("SUAEXAMPLE\n"), 0o600))
+	cfg := filepath.Join(dir, "worker.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte("nats: {url: nats://nats-1:4222, stream_replicas: 1}\nledger: {driver: sqlite, dsn: "+path+
+		"}\nprincipals: "+principalsFile+"\nworker_key: "+key+"\npolicies: "+policies+
+		"\nconnectors: {manual: {type: manual}, noop: {type: noop}}\n"), 0o600))
+	return cfg
+}
+
+// TestRestoreAWorkersLedgerByItsConfig restores into the SQLite file a
+// worker config names, outside any data directory: the file is replaced
+// and marked restored, nothing else is left beside it, and the restore is
+// refused while a worker holds the file's lock.
+func TestRestoreAWorkersLedgerByItsConfig(t *testing.T) {
+	data := t.TempDir()
+	e := testenv.Start(t, data, testenv.WriteCatalogue(t, testenv.Catalogue))
+	e.Joiner(testenv.People()...)
+	id := e.Send(tilgang.TypeRequest, "1547-1", "1547-2", envelope.Request{Action: "grant", System: "kasse", Role: "bruker", Reason: "kassen"})
+	e.Wait("grant.active", "1547-1", nil)
+	bk := filepath.Join(t.TempDir(), "ledger.backup")
+	code, out, errOut := runCLI(t, "backup", "--data", data, "--to", bk)
+	require.Equal(t, 0, code, "%s%s", out, errOut)
+	e.Stop()
+
+	state := filepath.Join(t.TempDir(), "var", "lib", "tilgang")
+	require.NoError(t, os.MkdirAll(state, 0o700))
+	path := filepath.Join(state, "worker-ledger.sqlite")
+	require.NoError(t, os.WriteFile(path, []byte("the old ledger, lost\n"), 0o600))
+	cfg := sqliteWorkerConfig(t, path)
+
+	unlock, err := sqlledger.Lock(path)
+	require.NoError(t, err)
+	code, _, errOut = runCLI(t, "restore", "--from", bk, "--config", cfg)
+	require.Equal(t, 1, code, errOut)
+	require.Contains(t, errOut, "stop it first")
+	old, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, "the old ledger, lost\n", string(old), "a refused restore leaves the file")
+	unlock()
+
+	code, out, errOut = runCLI(t, "restore", "--from", bk, "--config", cfg)
+	require.Equal(t, 0, code, "%s%s", out, errOut)
+	require.Contains(t, out, path)
+	names := []string{}
+	entries, err := os.ReadDir(state)
+	require.NoError(t, err)
+	for _, en := range entries {
+		names = append(names, en.Name())
+	}
+	require.ElementsMatch(t, []string{"worker-ledger.sqlite", "worker-ledger.sqlite.lock"}, names)
+	_, err = os.Stat(filepath.Join(data, "ledger.db.restore"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	require.NoError(t, err)
+	defer db.Close()
+	var n int
+	require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM requests WHERE id = ?`, id).Scan(&n))
+	require.Equal(t, 1, n, "the backup's request is in the worker's ledger")
+	require.NoError(t, db.QueryRow(`SELECT COUNT(*) FROM restored`).Scan(&n))
+	require.Equal(t, 1, n, "marked restored, so the worker's next start chains ledger.restored")
+	s, err := sqlledger.OpenSQLite(context.Background(), path)
+	require.NoError(t, err)
+	rep, err := s.Verify(context.Background(), nil)
+	require.NoError(t, err)
+	require.True(t, rep.OK, rep.Problem)
+	require.NoError(t, s.Close())
+}
+
+func TestRestoreByConfigRefusesPostgresAndBadInput(t *testing.T) {
+	dir := t.TempDir()
+	code, _, errOut := runCLI(t, "restore", "--from", filepath.Join(dir, "b.db"))
+	require.Equal(t, 2, code, errOut)
+	require.Contains(t, errOut, "either --data DIR or --config FILE")
+	code, _, errOut = runCLI(t, "restore", "--from", filepath.Join(dir, "b.db"), "--data", dir, "--config", filepath.Join(dir, "w.yaml"))
+	require.Equal(t, 2, code, errOut)
+	code, _, errOut = runCLI(t, "restore", "--from", filepath.Join(dir, "b.db"), "--config", filepath.Join(dir, "missing.yaml"))
+	require.Equal(t, 1, code, errOut)
+	require.Contains(t, errOut, "missing.yaml")
+	cfg := sqliteWorkerConfig(t, filepath.Join(dir, "nowhere", "ledger.sqlite"))
+	code, _, errOut = runCLI(t, "restore", "--from", filepath.Join(dir, "b.db"), "--config", cfg)
+	require.Equal(t, 1, code, errOut)
+	require.Contains(t, errOut, "the ledger's directory")
 }

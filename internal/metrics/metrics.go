@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/ledger"
 	"github.com/ror-ikt/tilgang/internal/streams"
 )
@@ -36,6 +37,9 @@ type Metrics struct {
 	// server, by outcome: sent, deferred (tried again later), failed
 	// (refused for good).
 	Mail *prometheus.CounterVec
+	// GrantsByState counts the grants in each state (revoke_failed and
+	// failed are alerted on: deploy/prometheus/tilgang-rules.yaml).
+	GrantsByState *prometheus.GaugeVec // state
 }
 
 // New registers the metrics; holder labels the lease gauge.
@@ -60,11 +64,13 @@ func New(holder string) *Metrics {
 			Help: "Chain heads not anchored because the audit chain does not run on from the last anchor: rows were rewritten or deleted."}),
 		Mail: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tilgang_mail_total",
 			Help: "Mails handed to the SMTP server by this replica's notifier, by outcome (sent, deferred, failed)."}, []string{"outcome"}),
+		GrantsByState: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tilgang_grants",
+			Help: "Grants in the ledger by state (active, failed, revoke_failed, ...); sampled."}, []string{"state"}),
 	}
 	for _, o := range []string{"sent", "deferred", "failed"} {
 		m.Mail.WithLabelValues(o)
 	}
-	m.reg.MustRegister(m.Messages, m.Operations, m.Latency, m.LeaseHeld, m.IntakeLag, m.OpsByState, m.Unsent, m.AnchorRefused, m.Mail,
+	m.reg.MustRegister(m.Messages, m.Operations, m.Latency, m.LeaseHeld, m.IntakeLag, m.OpsByState, m.Unsent, m.AnchorRefused, m.Mail, m.GrantsByState,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -86,6 +92,13 @@ func (m *Metrics) Sample(ctx context.Context, l ledger.Reader, js jetstream.JetS
 				m.OpsByState.WithLabelValues(string(s)).Set(float64(n))
 			}
 			m.Unsent.Set(float64(st.EventsUnsent))
+			m.GrantsByState.Reset()
+			for _, s := range []tilgang.GrantState{tilgang.StateFailed, tilgang.StateRevokeFailed} {
+				m.GrantsByState.WithLabelValues(string(s)) // 0, not absent, so an alert rule can compare
+			}
+			for s, n := range st.Grants {
+				m.GrantsByState.WithLabelValues(string(s)).Set(float64(n))
+			}
 		}
 		if c, err := js.Consumer(ctx, streams.In, streams.Intake); err == nil {
 			if info, err := c.Info(ctx); err == nil {

@@ -113,13 +113,29 @@ func isLedger(ctx context.Context, db *sql.DB) error {
 // are removed before the new one is renamed into place. It returns the
 // restored chain head.
 func Restore(ctx context.Context, from, dir string) (RestoreMark, error) {
-	path := filepath.Join(dir, "ledger.db")
 	if _, err := os.Stat(dir); err != nil {
 		return RestoreMark{}, fmt.Errorf("restore: the data directory: %w", err)
 	}
+	return RestoreFile(ctx, from, filepath.Join(dir, "ledger.db"))
+}
+
+// RestoreFile is Restore for a ledger file at any path, such as the one a
+// worker's config names (ledger.dsn of the sqlite driver): the same
+// checks, the same lock (path + ".lock"), and the new file is written in
+// path's directory and renamed into place.
+func RestoreFile(ctx context.Context, from, path string) (RestoreMark, error) {
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err != nil {
+		return RestoreMark{}, fmt.Errorf("restore: the ledger's directory: %w", err)
+	} else if !fi.IsDir() {
+		return RestoreMark{}, fmt.Errorf("restore: the ledger's directory %s is not a directory", dir)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return RestoreMark{}, fmt.Errorf("restore: %s is a directory, not a ledger file", path)
+	}
 	unlock, err := Lock(path)
 	if errors.Is(err, ErrInUse) {
-		return RestoreMark{}, fmt.Errorf("restore: refused: a worker (or tilgang dev) is running on %s: stop it first (%w)", dir, err)
+		return RestoreMark{}, fmt.Errorf("restore: refused: a worker (or tilgang dev) is running on %s: stop it first (%w)", path, err)
 	}
 	if err != nil {
 		return RestoreMark{}, fmt.Errorf("restore: %w", err)

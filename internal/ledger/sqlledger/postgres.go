@@ -2,7 +2,10 @@ package sqlledger
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -67,16 +70,51 @@ func (s *Store) migratePostgres(ctx context.Context) error {
 		return classify(err, "migrate: lock")
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock)
-	exec := func(ctx context.Context, q string) error {
+	// Each schema is applied once: the first replica to take the lock
+	// applies it and records its digest; the others find it recorded.
+	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		digest TEXT PRIMARY KEY, at BIGINT NOT NULL, holder TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("ledger: migrate: %w", err)
+	}
+	qs := schema(s.d)
+	// The later steps (the mail outbox) are listed, not run, so that the
+	// digest covers every statement.
+	if err := s.migrateMail(ctx, func(_ context.Context, q string) error {
+		qs = append(qs, q)
+		return nil
+	}); err != nil {
+		return err
+	}
+	digest := schemaDigest(qs)
+	var n int
+	if err := conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE digest = $1`, digest).Scan(&n); err != nil {
+		return fmt.Errorf("ledger: migrate: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	for _, q := range qs {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("ledger: migrate: %w (in %.60s...)", err, q)
 		}
-		return nil
 	}
-	for _, q := range schema(s.d) {
-		if err := exec(ctx, q); err != nil {
-			return err
-		}
+	host, _ := os.Hostname()
+	// No ON CONFLICT: a second run of the same schema (the lock not
+	// held) is an error, not hidden.
+	if _, err := conn.ExecContext(ctx, `INSERT INTO schema_migrations (digest, at, holder) VALUES ($1, $2, $3)`,
+		digest, time.Now().UnixMilli(), fmt.Sprintf("%s-%d", host, os.Getpid())); err != nil {
+		return fmt.Errorf("ledger: migrate: record schema %s: %w", digest[:12], err)
 	}
-	return s.migrateMail(ctx, exec)
+	return nil
+}
+
+// schemaDigest names a schema by its statements: any change to schema()
+// is a new migration, applied once.
+func schemaDigest(qs []string) string {
+	h := sha256.New()
+	for _, q := range qs {
+		h.Write([]byte(q))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
