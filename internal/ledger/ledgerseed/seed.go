@@ -118,7 +118,7 @@ func Seed(ctx context.Context, l ledger.Ledger, o Options) (*World, error) {
 		switch {
 		case o.Pending > 0 && k%step(o.Pending) == 0 && k/step(o.Pending) < o.Pending:
 			return tilgang.StatePendingApproval
-		case o.Training > 0 && k%step(o.Training) == 1 && k/step(o.Training) < o.Training:
+		case o.Training > 0 && k%step(o.Training) == 4 && k/step(o.Training) < o.Training:
 			return tilgang.StatePendingTraining
 		case o.Tasks > 0 && k%step(o.Tasks) == 2 && k/step(o.Tasks) < o.Tasks:
 			return tilgang.StateProvisioning
