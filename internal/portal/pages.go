@@ -250,10 +250,10 @@ func (p *Portal) sendAndGo(w http.ResponseWriter, r *http.Request, u *who, typ, 
 	// accepted leaves its grant denied.
 	switch st.Outcome {
 	case "rejected":
-		p.errorPage(w, r, http.StatusForbidden, "error.403.refused", st.Why)
+		p.errorPage(w, r, http.StatusForbidden, "error.403.refused", Why(st.Why))
 		return
 	case "denied":
-		p.errorPage(w, r, http.StatusForbidden, "error.403.denied", st.Why)
+		p.errorPage(w, r, http.StatusForbidden, "error.403.denied", Why(st.Why))
 		return
 	}
 	http.Redirect(w, r, next(sent), http.StatusSeeOther)

@@ -29,6 +29,8 @@ var oslo = func() *time.Location {
 
 var funcs = template.FuncMap{
 	"t": i18n.T,
+	// why is the worker's reason in bokmål (reasons.go).
+	"why": Why,
 	"state": func(s string) string {
 		if k := "state." + s; i18n.Has(k) {
 			return i18n.T(k)
