@@ -97,6 +97,7 @@ const (
 	noProblem problem = ""
 	noPerson  problem = "noperson"
 	hasLeft   problem = "left"
+	signedOut problem = "signedout" // the session is on the sign-out list
 )
 
 type problemKey struct{}
@@ -122,9 +123,15 @@ func (p *Portal) loadSession(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		info, prob, err := p.lookup(r.Context(), s.Person)
+		info, prob, err := p.lookup(r.Context(), s.Person, s.ID)
 		if err != nil {
 			p.apiError(w, r, err)
+			return
+		}
+		if prob == signedOut {
+			// As if there were no cookie: sign in again.
+			p.clearSession(w)
+			next.ServeHTTP(w, r)
 			return
 		}
 		if prob != noProblem {
@@ -144,20 +151,24 @@ func (p *Portal) loadSession(next http.Handler) http.Handler {
 	})
 }
 
-// lookup asks the API, as the person, for their record: a person without
-// one, or who has left, signs nobody in.
-func (p *Portal) lookup(ctx context.Context, person string) (api.PersonInfo, problem, error) {
-	var info api.PersonInfo
-	err := p.client(person).Call(ctx, api.MethodPerson, api.PersonArgs{Person: person}, &info)
+// lookup asks the API, as the person, for their record and whether this
+// session was signed out (one call, on every request): a person without a
+// record, or who has left, signs nobody in, nor does a session signed out
+// (on any replica).
+func (p *Portal) lookup(ctx context.Context, person, session string) (api.PersonInfo, problem, error) {
+	var info api.SessionInfo
+	err := p.client(person).Call(ctx, api.MethodSession, api.SessionArgs{Session: session}, &info)
 	switch {
 	case tilgang.KindOf(err) == tilgang.NotFound:
-		return info, noPerson, nil
+		return info.Person, noPerson, nil
 	case err != nil:
-		return info, noProblem, err
-	case info.Left:
-		return info, hasLeft, nil
+		return info.Person, noProblem, err
+	case info.SignedOut:
+		return info.Person, signedOut, nil
+	case info.Person.Left:
+		return info.Person, hasLeft, nil
 	}
-	return info, noProblem, nil
+	return info.Person, noProblem, nil
 }
 
 // signedIn runs h for a person signed in; others are sent to sign in (GET)

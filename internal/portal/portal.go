@@ -33,10 +33,10 @@
 //   - The development sign-in lists the people whose HR record the ledger
 //     holds through the API method people, called as the dev principal
 //     (operator and auditor): the portal principal itself may list nobody.
-//   - Every request asks the API (method person, as the person) whether the
-//     person still has a record and has not left: a sealed cookie dies with
-//     the leave. The ledger's sign-out list is not there yet: until it is,
-//     POST /signout ends the session in the browser that holds it only.
+//   - Every request asks the API (method session, as the person, one call)
+//     whether the person still has a record, has not left, and whether the
+//     session's id is on the ledger's sign-out list: a sealed cookie dies
+//     with the leave and with POST /signout, on every replica.
 //   - Before sending a decision the portal checks the person's inbox, so a
 //     person who may not decide gets a clear page at once; the worker
 //     still judges the message, and a rejection it records is shown too.

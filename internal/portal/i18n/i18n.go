@@ -35,6 +35,7 @@ var nb = map[string]string{
 	"signedout.title":    "Du er logget ut",
 	"signedout.body":     "Du er logget ut av Tilgang.",
 	"signedout.again":    "Logg inn igjen",
+	"signout.failed":     "Du er logget ut i denne nettleseren, men Tilgang fikk ikke registrert utloggingen. Lukk nettleseren, og prøv å logge ut igjen senere hvis du har vært logget inn andre steder.",
 
 	"home.title":            "Hva venter på meg",
 	"home.approvals":        "Godkjenninger som venter på deg",
