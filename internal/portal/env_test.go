@@ -38,6 +38,17 @@ func people() []tilgang.Person {
 	gone.ID = "1547-9"
 	gone.Employments = []tilgang.Employment{{ID: "9-1", Primary: true, Percent: 100, OrgUnit: "helse", Position: "p",
 		Manager: "1547-3", Start: tilgang.Date{Y: 2020, M: 1, D: 1}, End: tilgang.Date{Y: 2021, M: 1, D: 1}}}
+	gone.Email = "sluttet@aukra.kommune.no"
+	// E-mail addresses, for the sign-in by e-mail: 1547-1's own, and one
+	// that 1547-2 and 1547-3 share (so it names nobody for certain).
+	for i := range ps {
+		switch ps[i].ID {
+		case "1547-1":
+			ps[i].Email = "ase.overgard@aukra.kommune.no"
+		case "1547-2", "1547-3":
+			ps[i].Email = "felles@aukra.kommune.no"
+		}
+	}
 	return append(ps, x, gone)
 }
 

@@ -98,6 +98,11 @@ const (
 	noPerson  problem = "noperson"
 	hasLeft   problem = "left"
 	signedOut problem = "signedout" // the session is on the sign-out list
+	// OpenID Connect: the token has no person claim, the claim's e-mail
+	// address is not verified, or it names more than one person.
+	noClaim    problem = "noclaim"
+	unverified problem = "unverified"
+	ambiguous  problem = "ambiguous"
 )
 
 type problemKey struct{}
