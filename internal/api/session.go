@@ -56,6 +56,12 @@ type SessionArgs struct {
 type SessionInfo struct {
 	Person    PersonInfo `json:"person"`
 	SignedOut bool       `json:"signed_out"`
+	// ReadsAll: the person holds auditor or operator (reads the whole
+	// audit); Administers: the systems the catalogue names them an
+	// administrator of, sorted. The portal shows its links by them; the
+	// pages behind the links ask the API again.
+	ReadsAll    bool     `json:"reads_all,omitempty"`
+	Administers []string `json:"administers,omitempty"`
 }
 
 // SignOutArgs put a session on the sign-out list until Until.
@@ -122,7 +128,15 @@ func (s *Server) session(ctx context.Context, v *viewer, args json.RawMessage) (
 	if err != nil {
 		return nil, err
 	}
-	return SessionInfo{Person: personInfo(p), SignedOut: out}, nil
+	info := SessionInfo{Person: personInfo(p), SignedOut: out, ReadsAll: v.all}
+	if v.cat != nil {
+		for _, id := range v.cat.SystemIDs() {
+			if v.administers(id) {
+				info.Administers = append(info.Administers, id)
+			}
+		}
+	}
+	return info, nil
 }
 
 func (s *Server) signOut(ctx context.Context, v *viewer, args json.RawMessage) (any, error) {

@@ -86,7 +86,9 @@ const personKey ctxKey = 0
 // who is the person signed in, as the API describes them.
 type who struct {
 	api.PersonInfo
-	session *Session
+	ReadsAll    bool     // auditor or operator: the audit page is linked
+	Administers []string // the systems whose pages are linked
+	session     *Session
 }
 
 // problem is why a session did not sign anyone in, for the page shown to
@@ -151,7 +153,8 @@ func (p *Portal) loadSession(next http.Handler) http.Handler {
 				return
 			}
 		}
-		ctx := context.WithValue(r.Context(), personKey, &who{PersonInfo: info, session: &s})
+		ctx := context.WithValue(r.Context(), personKey, &who{PersonInfo: info.Person, ReadsAll: info.ReadsAll,
+			Administers: info.Administers, session: &s})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -160,20 +163,20 @@ func (p *Portal) loadSession(next http.Handler) http.Handler {
 // session was signed out (one call, on every request): a person without a
 // record, or who has left, signs nobody in, nor does a session signed out
 // (on any replica).
-func (p *Portal) lookup(ctx context.Context, person, session string) (api.PersonInfo, problem, error) {
+func (p *Portal) lookup(ctx context.Context, person, session string) (api.SessionInfo, problem, error) {
 	var info api.SessionInfo
 	err := p.client(person).Call(ctx, api.MethodSession, api.SessionArgs{Session: session}, &info)
 	switch {
 	case tilgang.KindOf(err) == tilgang.NotFound:
-		return info.Person, noPerson, nil
+		return info, noPerson, nil
 	case err != nil:
-		return info.Person, noProblem, err
+		return info, noProblem, err
 	case info.SignedOut:
-		return info.Person, signedOut, nil
+		return info, signedOut, nil
 	case info.Person.Left:
-		return info.Person, hasLeft, nil
+		return info, hasLeft, nil
 	}
-	return info.Person, noProblem, nil
+	return info, noProblem, nil
 }
 
 // signedIn runs h for a person signed in; others are sent to sign in (GET)

@@ -27,7 +27,10 @@
 // person's grants and history), GET /approvals, POST
 // /approvals/{request_id} (decision), POST /training (training
 // confirmed), POST /tasks/{operation_id} (manual task done or failed),
-// GET /static/....
+// GET /audit and /audit.csv (auditors and operators: the audit filtered,
+// a page at a time or as CSV, and the last verify), GET /systems/{system}
+// and /systems/{system}/holders.csv (its administrators: holders by role,
+// training to confirm, manual tasks), GET /static/....
 //
 // Decisions where DESIGN.md is silent:
 //   - The development sign-in lists the people whose HR record the ledger
@@ -195,6 +198,10 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("POST /approvals/{request_id}", p.signedIn(p.decide))
 	mux.HandleFunc("POST /training", p.signedIn(p.confirmTraining))
 	mux.HandleFunc("POST /tasks/{operation_id}", p.signedIn(p.completeTask))
+	mux.HandleFunc("GET /audit", p.signedIn(p.audit))
+	mux.HandleFunc("GET /audit.csv", p.signedIn(p.auditCSV))
+	mux.HandleFunc("GET /systems/{system}", p.signedIn(p.system))
+	mux.HandleFunc("GET /systems/{system}/holders.csv", p.signedIn(p.systemCSV))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, http.StatusNotFound, "")
 	})

@@ -14,7 +14,7 @@ import (
 )
 
 // The pages, each a template under templates/ rendered inside layout.html.
-var pageNames = []string{"home", "new", "request", "person", "approvals", "signin", "signedout", "error"}
+var pageNames = []string{"home", "new", "request", "person", "approvals", "signin", "signedout", "error", "audit", "system"}
 
 type pages struct {
 	t map[string]*template.Template
