@@ -58,6 +58,7 @@ func groups() []group {
 		{"History", historyTests},
 		{"HRSnapshots", hrSnapshotTests},
 		{"Portal", portalTests},
+		{"PortalReads", portalReadTests},
 	}
 }
 
