@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +30,8 @@ var oslo = func() *time.Location {
 
 var funcs = template.FuncMap{
 	"t": i18n.T,
+	// has says whether the list holds s.
+	"has": func(list []string, s string) bool { return slices.Contains(list, s) },
 	// why is the worker's reason in bokmål (reasons.go).
 	"why": Why,
 	"state": func(s string) string {
