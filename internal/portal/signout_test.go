@@ -21,7 +21,17 @@ func TestSignOutEndsCopiesOfTheCookie(t *testing.T) {
 	other := signIn(t, b, "1547-1")
 	require.Equal(t, http.StatusOK, do(b, http.MethodGet, "/", nil, c).StatusCode, "any replica serves the session")
 
-	res := do(a, http.MethodPost, "/signout", url.Values{}, c)
+	// A sign-out from another origin is refused, and signs nobody out.
+	r := request(http.MethodPost, "/signout", url.Values{})
+	r.Header.Set("Origin", "http://evil.example")
+	r.Header.Set("Sec-Fetch-Site", "cross-site")
+	r.AddCookie(c)
+	res := serve(a, r)
+	require.Equal(t, http.StatusForbidden, res.StatusCode)
+	require.Contains(t, bodyOf(t, res), "sendt fra en annen nettside")
+	require.Equal(t, http.StatusOK, do(b, http.MethodGet, "/", nil, c).StatusCode, "still signed in")
+
+	res = do(a, http.MethodPost, "/signout", url.Values{}, c)
 	require.Equal(t, http.StatusSeeOther, res.StatusCode, bodyOf(t, res))
 	require.Equal(t, "/signedout", res.Header.Get("Location"))
 
