@@ -125,3 +125,25 @@ func sprintfFormat(e ast.Expr) string {
 	}
 	return s
 }
+
+// Why never fails, never shows a fmt error, and answers every reason with
+// words: an unknown part becomes the general sentence.
+func FuzzWhy(f *testing.F) {
+	for _, s := range []string{"", "grant g-1 is active, not waiting for approval", "unknown system \"x\"",
+		"requestable_by: a/b is requestable by manager; 1 is none of them for 2; conflicts: a/b may not be held together with c/d (grant g, active)",
+		"denied before provisioning: ", "; ; ;", "%s %d %!", "stage 99999999999999999999 (x) of grant g is a's to decide, not b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := Why(s)
+		if strings.TrimSpace(s) != "" && out == "" {
+			t.Fatalf("no words for %q", s)
+		}
+		if strings.Contains(out, "%!") && !strings.Contains(s, "%!") {
+			t.Fatalf("a fmt error in %q for %q", out, s)
+		}
+		if strings.Contains(out, "[why.") {
+			t.Fatalf("a missing catalogue key in %q", out)
+		}
+	})
+}
