@@ -68,10 +68,13 @@ const (
 	EvReconcileHeld = "reconcile.held" // a run held: removals above the threshold
 )
 
-// Capabilities of service principals (principals file).
+// Capabilities of principals (principals file): a service principal may
+// hold hr, on_behalf, operator and auditor; a person operator, auditor and
+// hr_requester (may ask for anyone, as HR advisers do).
 const (
-	CapHR       = "hr"
-	CapOnBehalf = "on_behalf"
-	CapOperator = "operator"
-	CapAuditor  = "auditor"
+	CapHR          = "hr"
+	CapOnBehalf    = "on_behalf"
+	CapOperator    = "operator"
+	CapAuditor     = "auditor"
+	CapHRRequester = "hr_requester"
 )

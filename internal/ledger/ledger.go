@@ -473,7 +473,8 @@ type AuditFilter struct {
 	Person string
 	System string
 	Since  time.Time
-	After  int64 // 0 from the start
+	Until  time.Time // when not zero, rows before it only
+	After  int64     // 0 from the start
 	Limit  int
 }
 

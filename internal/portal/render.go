@@ -5,16 +5,18 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/api"
+	"github.com/ror-ikt/tilgang/internal/engine"
 	"github.com/ror-ikt/tilgang/internal/portal/i18n"
 )
 
 // The pages, each a template under templates/ rendered inside layout.html.
-var pageNames = []string{"home", "new", "request", "person", "approvals", "signin", "signedout", "error"}
+var pageNames = []string{"home", "new", "request", "person", "approvals", "signin", "signedout", "error", "audit", "system"}
 
 type pages struct {
 	t map[string]*template.Template
@@ -29,6 +31,20 @@ var oslo = func() *time.Location {
 
 var funcs = template.FuncMap{
 	"t": i18n.T,
+	// has says whether the list holds s.
+	"has": func(list []string, s string) bool { return slices.Contains(list, s) },
+	// rowText is a history row's text: the worker's reason in bokmål for
+	// a rejection or a denial by the policy (a new grant denied, or the
+	// worker denying one), else the text as written (a requester's reason,
+	// an approver's comment).
+	"rowText": func(r api.AuditRow) string {
+		if r.Kind == "message.rejected" || (r.Kind == "grant.state" && r.To == string(tilgang.StateDenied) && (r.From == "" || r.Actor == engine.Worker)) {
+			return Why(r.Text)
+		}
+		return r.Text
+	},
+	// why is the worker's reason in bokmål (reasons.go).
+	"why": Why,
 	"state": func(s string) string {
 		if k := "state." + s; i18n.Has(k) {
 			return i18n.T(k)

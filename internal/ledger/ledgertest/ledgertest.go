@@ -57,6 +57,7 @@ func groups() []group {
 		{"Load", loadTests},
 		{"History", historyTests},
 		{"HRSnapshots", hrSnapshotTests},
+		{"Portal", portalTests},
 		{"PortalReads", portalReadTests},
 		{"Mail", mailTests},
 	}

@@ -85,6 +85,11 @@ func schema(d dialect) []string {
 		`CREATE TABLE IF NOT EXISTS hr_snapshots (
 			source TEXT NOT NULL, person TEXT NOT NULL, version BIGINT NOT NULL, digest TEXT NOT NULL,
 			present INTEGER NOT NULL, record TEXT NOT NULL, updated BIGINT NOT NULL, PRIMARY KEY (source, person))`,
+		// The portal's sign-out list and the audit verify runs (portal.go).
+		`CREATE TABLE IF NOT EXISTS signouts (session TEXT NOT NULL, person TEXT NOT NULL, until BIGINT NOT NULL,
+			PRIMARY KEY (session, person))`,
+		`CREATE INDEX IF NOT EXISTS signouts_until ON signouts (until)`,
+		`CREATE TABLE IF NOT EXISTS verify_runs (id ` + serial + `, at BIGINT NOT NULL, actor TEXT NOT NULL, run TEXT NOT NULL)`,
 	}
 }
 
