@@ -165,7 +165,6 @@ func newCutProxy(t *testing.T, target string) *cutProxy {
 // A paged read whose connection is cut halfway is an error, never a short
 // list, and reconciliation reports no findings from it.
 func TestEachAccountConnectionCut(t *testing.T) {
-	cleanupRun(t)
 	u, err := url.Parse(testEnv(t)["TILGANG_AD_URL"])
 	require.NoError(t, err)
 	px := newCutProxy(t, u.Host)
@@ -176,6 +175,7 @@ func TestEachAccountConnectionCut(t *testing.T) {
 	add.Attribute("objectClass", []string{"top", "organizationalUnit"})
 	require.NoError(t, conn.Add(add))
 	t.Cleanup(func() { _ = admin(t).Del(ldap.NewDelRequest(ou, nil)) })
+	cleanupRun(t) // the accounts first (cleanups run last to first), then the OU
 	cfg := func(c *Config) {
 		c.URL = "ldaps://" + px.addr
 		c.ServerName = u.Hostname()
