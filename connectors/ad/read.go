@@ -55,7 +55,7 @@ func (c *Connector) EachMember(ctx context.Context, ent string, fn func(connecto
 	var dns []string
 	err = c.pool.do(ctx, func(conn *ldap.Conn) error {
 		dns, err = c.members(conn, g)
-		return err
+		return lost(conn, err)
 	})
 	if err != nil {
 		return classify(err, "ad: list members of %s", ent)
@@ -80,7 +80,7 @@ func (c *Connector) eachPage(ctx context.Context, conn *ldap.Conn, filter string
 			int(c.cfg.Timeout.Seconds()), false, filter, attrs, []ldap.Control{paging})
 		res, err := conn.Search(req)
 		if err != nil {
-			return err
+			return lost(conn, err)
 		}
 		for _, e := range res.Entries {
 			if err := fn(e); err != nil {
@@ -97,4 +97,13 @@ func (c *Connector) eachPage(ctx context.Context, conn *ldap.Conn, filter string
 		}
 		paging.SetCookie(ctrl.Cookie)
 	}
+}
+
+// lost classifies an error on a connection that closed under it (go-ldap
+// reports a cut mid-response as a plain error) as Unavailable.
+func lost(conn *ldap.Conn, err error) error {
+	if err != nil && conn.IsClosing() {
+		return tilgang.Wrap(tilgang.Unavailable, err, "ad: the connection was lost in the middle of the read")
+	}
+	return err
 }

@@ -26,6 +26,7 @@
 //	birthright:
 //	  - when: 'person.position == "sykepleier"'
 //	    roles: [bruker]
+//	reconcile: {extra: report, orphan: report, max_removals: 10, max_share: 5%}   # optional; see Reconcile
 //
 // Files named *_test.yaml, files starting with '.', and everything in
 // sub-directories (tests/) are not part of the catalogue. The catalogue

@@ -92,7 +92,7 @@ func (p *parser) reconcile(n *yaml.Node) Reconcile {
 			if pct {
 				x /= 100
 			}
-			if err != nil || x < 0 || x > 1 {
+			if err != nil || !(x >= 0 && x <= 1) {
 				p.add(fl.val.Line, "reconcile.max_share %q must be a share from 0%% to 100%% (e.g. 5%%) or 0..1", v)
 			} else {
 				r.MaxShare = x

@@ -45,3 +45,31 @@ func TestReconcileSettings(t *testing.T) {
 	require.ErrorContains(t, err, "gerica.yaml:26: reconcile must be a mapping")
 	require.False(t, strings.Contains(gerica, "reconcile"))
 }
+
+// FuzzReconcileSettings: whatever the reconcile: block says, loading
+// either fails with problems or gives settings within their bounds.
+func FuzzReconcileSettings(f *testing.F) {
+	for _, s := range []string{
+		"reconcile: {extra: revoke, orphan: disable, max_removals: 3, max_share: 2.5%}\n",
+		"reconcile:\n  extra: review\n  max_share: 0.5\n",
+		"reconcile: {max_share: 100%}\n",
+		"reconcile: {max_removals: 99999999999999999999}\n",
+		"reconcile: {max_share: NaN}\n",
+		"reconcile: {max_share: -0%}\n",
+		"reconcile: [a]\n",
+		"reconcile:\n",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, block string) {
+		c, err := LoadFS(fstest.MapFS{"gerica.yaml": {Data: []byte(gerica + block)}}, devConnectors)
+		if err != nil {
+			return
+		}
+		r := c.Systems["gerica"].Reconcile
+		require.Contains(t, []string{ReconcileReport, ReconcileRevoke, ReconcileReview}, r.Extra)
+		require.Contains(t, []string{ReconcileReport, ReconcileDisable}, r.Orphan)
+		require.GreaterOrEqual(t, r.MaxRemovals, 0)
+		require.True(t, r.MaxShare >= 0 && r.MaxShare <= 1, "max_share %v", r.MaxShare)
+	})
+}

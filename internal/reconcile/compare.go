@@ -44,6 +44,9 @@ type Holder struct {
 	// active (provisioned), which are the only ones reported missing.
 	Grants map[string]string
 	Active map[string]bool
+	// NeedsAccount: an active grant of the person names the instance (an
+	// account there, with or without entitlements).
+	NeedsAccount bool
 }
 
 // Desired is the ledger's side for one connector instance.
@@ -180,7 +183,7 @@ func Compare(ctx context.Context, system string, r connectors.Reader, d Desired,
 	sort.Strings(holders)
 	for _, p := range holders {
 		h := d.Holders[p]
-		if h.Busy || disputed[p] || h.Left || len(h.Active) == 0 {
+		if h.Busy || disputed[p] || h.Left || (len(h.Active) == 0 && !h.NeedsAccount) {
 			continue
 		}
 		keys := byPerson[p]

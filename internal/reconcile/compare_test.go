@@ -172,3 +172,16 @@ func TestHold(t *testing.T) {
 	held, _ = Hold(rep, Settings{MaxRemovals: 10, MaxShare: 0.10}, 0)
 	require.False(t, held)
 }
+
+// An account-only grant (entitlements {c: []}) still needs the account.
+func TestCompareMissingAccountOfAccountOnlyGrant(t *testing.T) {
+	tg := &target{members: map[string][]string{"G": nil}}
+	h := granted(true)
+	h.NeedsAccount = true
+	rep, err := Compare(context.Background(), "sys", tg, Desired{Connector: "c", Entitlements: []string{"G"},
+		Holders: map[string]*Holder{"p1": h}}, DefaultSettings)
+	require.NoError(t, err)
+	require.Len(t, rep.Findings, 1)
+	require.Equal(t, Missing, rep.Findings[0].Kind)
+	require.Equal(t, FixEnsure, rep.Findings[0].Fix)
+}

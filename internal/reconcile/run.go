@@ -27,9 +27,12 @@ type Options struct {
 	// AllowRemovals lets a run with up to this many removals through the
 	// threshold (--allow-removals N).
 	AllowRemovals int
-	// Wait bounds the wait for the fixes to be done (0: 45 s).
+	// Wait bounds the wait for the fixes to be done, the whole run's
+	// together (0: 45 s).
 	Wait  time.Duration
 	Actor string // who asked: an operator, or "schedule"
+
+	deadline time.Time
 }
 
 // Runner runs reconciliation in a worker: it reads the ledger and the
@@ -105,6 +108,11 @@ func (r *Runner) Run(ctx context.Context, o Options) ([]Report, error) {
 	if o.AllowRemovals < 0 {
 		return nil, tilgang.Errorf(tilgang.Invalid, "reconcile: allow_removals %d is negative", o.AllowRemovals)
 	}
+	wait := o.Wait
+	if wait <= 0 {
+		wait = 45 * time.Second
+	}
+	o.deadline = time.Now().Add(wait)
 	out := make([]Report, 0, len(systems))
 	for _, s := range systems {
 		rep, err := r.system(ctx, s, o)
@@ -224,11 +232,13 @@ func (r *Runner) desired(ctx context.Context, conn string, ents []string) (Desir
 		return d, err
 	}
 	for _, g := range grants {
-		if !g.State.Live() || g.RevokeAfter || len(g.Entitlements[conn]) == 0 {
+		ents, named := g.Entitlements[conn]
+		if !g.State.Live() || g.RevokeAfter || !named {
 			continue
 		}
 		x := h(g.Person)
-		for _, e := range g.Entitlements[conn] {
+		x.NeedsAccount = x.NeedsAccount || g.State == tilgang.StateActive
+		for _, e := range ents {
 			x.Grants[e] = g.ID
 			if g.State == tilgang.StateActive {
 				x.Active[e] = true
@@ -355,11 +365,7 @@ func (r *Runner) fix(ctx context.Context, rep *Report, o Options) error {
 	for j, why := range skipped {
 		rep.Findings[idx[j]].Outcome = "not fixed: " + why
 	}
-	wait := o.Wait
-	if wait <= 0 {
-		wait = 45 * time.Second
-	}
-	deadline := time.Now().Add(wait)
+	deadline := o.deadline
 	pending := map[int]int64{}
 	for j, id := range planned {
 		pending[j] = id
