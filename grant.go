@@ -62,6 +62,12 @@ const (
 	EvHRSyncHeld       = "hr.sync.held" // a sync the fail-safe held (DESIGN.md "HR sources")
 )
 
+// Reconciliation's event kinds (DESIGN.md "Reconciliation").
+const (
+	EvDriftFound    = "drift.found"    // a run found differences
+	EvReconcileHeld = "reconcile.held" // a run held: removals above the threshold
+)
+
 // Capabilities of service principals (principals file).
 const (
 	CapHR       = "hr"

@@ -39,5 +39,10 @@ echo "== browser test environment"
 bash deploy/browser-testenv.sh install >/dev/null
 set -a; . "${TILGANG_BROWSER_DIR:-/var/tmp/tilgang-browser}/env"; set +a
 export TILGANG_ARTEFACTS="${TILGANG_ARTEFACTS:-/var/tmp/tilgang-artefacts}"
+# The notification tests need an SMTP server (mailpit, pinned, built with go install): build it
+# when missing; internal/testenv/mailtest starts one per test from it.
+echo "== mail test environment"
+bash deploy/mail-testenv.sh install >/dev/null
+export TILGANG_MAIL_ENV_FILE="${TILGANG_MAIL_DIR:-/var/tmp/tilgang-mail}/env"
 echo "== go test"
 go test -count=1 -race -timeout 40m "$@" ./...

@@ -41,7 +41,10 @@ package app
 import (
 	"context"
 	"log/slog"
+	"time"
 
+	"github.com/ror-ikt/tilgang/internal/engine"
+	"github.com/ror-ikt/tilgang/internal/notify"
 	"github.com/ror-ikt/tilgang/internal/portal"
 )
 
@@ -50,6 +53,10 @@ import (
 // the ledger's default of 64 MiB, most of it this cache, which SQLite's
 // allocator keeps once used (README "Measured").
 const DevSQLiteCache = 16 << 20
+
+// DevReminders are dev's reminders: a pending approval or manual task is
+// reminded after 3 working days and escalated after 5.
+var DevReminders = engine.Reminders{RemindAfter: 3, EscalateAfter: 5}
 
 // DevOptions configure `tilgang dev`.
 type DevOptions struct {
@@ -63,6 +70,14 @@ type DevOptions struct {
 	OIDC *portal.OIDC
 	// Ready, when set, is called once everything listens, with the NATS URL.
 	Ready func(natsURL, httpAddr string)
+	// SMTP, when set, is a loopback SMTP server (host:port) that the
+	// notifier sends to without TLS (--smtp), with links to dev's portal.
+	SMTP string
+	// Notify, when set, adjusts dev's notifier (tests: retry times).
+	Notify func(*notify.Notifier)
+	// Now, when set, is the clock of dev's engine and notifier (tests:
+	// reminders that fall due days later); default time.Now.
+	Now func() time.Time
 }
 
 // Dev runs the embedded default until ctx is cancelled, then drains.

@@ -44,7 +44,8 @@ func TestMain(m *testing.M) {
 			log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 		}
 		err := app.Dev(ctx, app.DevOptions{Data: os.Getenv("TILGANG_CHILD_DATA"), Policies: os.Getenv("TILGANG_CHILD_POLICIES"),
-			NATSListen: os.Getenv("TILGANG_CHILD_NATS"), HTTP: os.Getenv("TILGANG_CHILD_HTTP"), Log: log})
+			NATSListen: os.Getenv("TILGANG_CHILD_NATS"), HTTP: os.Getenv("TILGANG_CHILD_HTTP"), Log: log,
+			SMTP: os.Getenv("TILGANG_CHILD_SMTP")})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -62,6 +63,7 @@ type child struct {
 	t                  *testing.T
 	data, policies     string
 	natsAddr, httpAddr string
+	smtp               string // the SMTP server dev mails to, "" for none
 	cmd                *exec.Cmd
 	exited             chan struct{}
 }
@@ -70,7 +72,7 @@ func (c *child) start(crashpoint string) {
 	c.t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "TILGANG_CHILD_DEV=1", "TILGANG_CHILD_DATA="+c.data, "TILGANG_CHILD_POLICIES="+c.policies,
-		"TILGANG_CHILD_NATS="+c.natsAddr, "TILGANG_CHILD_HTTP="+c.httpAddr, "TILGANG_CRASHPOINT="+crashpoint)
+		"TILGANG_CHILD_NATS="+c.natsAddr, "TILGANG_CHILD_HTTP="+c.httpAddr, "TILGANG_CRASHPOINT="+crashpoint, "TILGANG_CHILD_SMTP="+c.smtp)
 	cmd.Stderr = os.Stderr
 	require.NoError(c.t, cmd.Start())
 	exited := make(chan struct{})

@@ -20,6 +20,7 @@ import (
 	"github.com/ror-ikt/tilgang/connectors/noop"
 	"github.com/ror-ikt/tilgang/internal/engine"
 	"github.com/ror-ikt/tilgang/internal/ledger/sqlledger"
+	"github.com/ror-ikt/tilgang/internal/notify"
 	"github.com/ror-ikt/tilgang/internal/policy"
 	"github.com/ror-ikt/tilgang/internal/principals"
 	"github.com/ror-ikt/tilgang/internal/streams"
@@ -87,6 +88,15 @@ func runDev(ctx context.Context, o DevOptions) error {
 		return fmt.Errorf("dev: --nats-listen %q: host %q is not a loopback address (127.0.0.1, ::1 or localhost): "+
 			"dev's NATS server has no authentication, so anyone who reached it could read API replies and publish as anyone", o.NATSListen, host)
 	}
+	if o.SMTP != "" {
+		h, _, err := net.SplitHostPort(o.SMTP)
+		if err != nil {
+			return fmt.Errorf("dev: --smtp %q: %w", o.SMTP, err)
+		}
+		if !isLoopback(h) {
+			return fmt.Errorf("dev: --smtp %q: host %q is not a loopback address (127.0.0.1, ::1 or localhost): dev sends mail without TLS, so only to this machine", o.SMTP, h)
+		}
+	}
 	port, err := strconv.Atoi(portS)
 	if err != nil {
 		return fmt.Errorf("dev: --nats-listen %q: port: %w", o.NATSListen, err)
@@ -125,8 +135,13 @@ func runDev(ctx context.Context, o DevOptions) error {
 		return fmt.Errorf("dev: %w", err)
 	}
 
-	eng := engine.New(cat, ps, conns, time.Now, log)
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	eng := engine.New(cat, ps, conns, now, log)
 	eng.SealTo = principals.DevID // DESIGN.md: in dev, credentials are sealed to dev
+	eng.Reminders = DevReminders
 	wk, err := principals.EnsureWorkerKey(o.Data)
 	if err != nil {
 		return err
@@ -135,6 +150,17 @@ func runDev(ctx context.Context, o DevOptions) error {
 		WorkerKey: wk}
 	if p.Portal, err = devPortal(o.Data, nc, js, o.OIDC, log); err != nil {
 		return err
+	}
+	p.Notify = func(httpAddr string) *notify.Notifier {
+		n := &notify.Notifier{Ledger: store, Catalogue: eng.Catalogue, From: "tilgang@localhost", PublicURL: "http://" + httpAddr, Log: log, Now: now}
+		if o.SMTP != "" {
+			n.Sender = &notify.SMTP{Addr: o.SMTP, Plain: true}
+			log.Info("notify: sending e-mail without TLS to a local SMTP server", "smtp", o.SMTP)
+		}
+		if o.Notify != nil {
+			o.Notify(n)
+		}
+		return n
 	}
 	defer p.ReloadOnSIGHUP(ctx)()
 	return p.Run(ctx, o.HTTP, func(httpAddr string) {

@@ -24,7 +24,9 @@ import (
 	"github.com/ror-ikt/tilgang/internal/lease"
 	"github.com/ror-ikt/tilgang/internal/ledger"
 	"github.com/ror-ikt/tilgang/internal/metrics"
+	"github.com/ror-ikt/tilgang/internal/notify"
 	"github.com/ror-ikt/tilgang/internal/publish"
+	"github.com/ror-ikt/tilgang/internal/reconcile"
 	"github.com/ror-ikt/tilgang/internal/streams"
 )
 
@@ -67,8 +69,18 @@ type Parts struct {
 	// Portal, when set, builds the portal's handler, given the address the
 	// HTTP server listens on; it is served at / beside the health endpoints.
 	Portal func(ctx context.Context, httpAddr string) (http.Handler, error)
+	// Notify, when set, builds the notifier (given the address the HTTP
+	// server listens on, for dev's links); it runs beside the publisher,
+	// on the replica holding the intake lease.
+	Notify func(httpAddr string) *notify.Notifier
+
+	// Reconcile is the worker config's reconcile: schedule.
+	Reconcile ReconcileSchedule
 
 	ready atomic.Bool
+
+	reconOnce sync.Once
+	recon     *reconcile.Runner
 
 	catMu     sync.Mutex // one catalogue load at a time
 	catFailed string     // the version in force that failed to load here
@@ -84,8 +96,14 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 	if p.Metrics != nil {
 		pub.Refused = func(string) { p.Metrics.AnchorRefused.Inc() }
 	}
+	var notifier *notify.Notifier // made once the HTTP address is known
+	wakeNotifier := func() {
+		if notifier != nil {
+			notifier.Wake()
+		}
+	}
 	exec := &executor.Executor{Ledger: p.Ledger, Engine: p.Engine, Connectors: p.Connectors, Log: p.Log, Holder: p.Holder,
-		ReleaseOwn: p.ReleaseOwn, Committed: pub.Wake, Workers: p.Workers, Lease: p.ClaimLease, Timeout: p.CallTimeout}
+		ReleaseOwn: p.ReleaseOwn, Committed: func() { pub.Wake(); wakeNotifier() }, Workers: p.Workers, Lease: p.ClaimLease, Timeout: p.CallTimeout}
 	var observe func(engine.Input, engine.Outcome, *jetstream.MsgMetadata)
 	var fence func(tx ledger.Tx) error
 	if p.Lease != nil {
@@ -98,7 +116,7 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 			return err
 		}
 		in := &intake.Intake{Consumer: cons, Ledger: p.Ledger, Engine: p.Engine, Log: p.Log, Batch: p.Batch, Partitions: p.Partitions, Fence: fence, Observe: observe,
-			Catalogue: p.followInTx, Committed: func() { exec.Wake(); pub.Wake() }}
+			Catalogue: p.followInTx, Committed: func() { exec.Wake(); pub.Wake(); wakeNotifier() }}
 		return in.Run(c)
 	}
 
@@ -144,6 +162,18 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 			return fmt.Errorf("portal: %w", err)
 		}
 		mux.Handle("/", h)
+	}
+	if p.Notify != nil {
+		notifier = p.Notify(ln.Addr().String())
+		if p.Metrics != nil && notifier != nil && notifier.Observe == nil {
+			notifier.Observe = func(outcome string) { p.Metrics.Mail.WithLabelValues(outcome).Inc() }
+		}
+	}
+	runNotifier := func(c context.Context) error {
+		if notifier == nil {
+			return nil
+		}
+		return notifier.Run(c)
 	}
 	if p.Metrics != nil {
 		mux.Handle("/metrics", p.Metrics.Handler())
@@ -204,6 +234,7 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 	}
 	if p.Lease == nil {
 		start("publisher", pubCtx, pub.Run)
+		start("notifier", pubCtx, runNotifier)
 		start("intake", inCtx, func(c context.Context) error {
 			defer inWG.Done()
 			// Without a lease to hand back, the intake starts again itself
@@ -235,8 +266,9 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 				active, stop := context.WithCancel(active)
 				defer stop()
 				var both sync.WaitGroup
-				both.Add(1)
+				both.Add(2)
 				go func() { defer both.Done(); _ = pub.Run(active) }()
+				go func() { defer both.Done(); _ = runNotifier(active) }()
 				err := runIntake(active)
 				stop()
 				both.Wait()

@@ -17,6 +17,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/ledger"
 	"github.com/ror-ikt/tilgang/internal/ledger/sqlledger"
 	"github.com/ror-ikt/tilgang/internal/metrics"
+	"github.com/ror-ikt/tilgang/internal/notify"
 	"github.com/ror-ikt/tilgang/internal/policy"
 	"github.com/ror-ikt/tilgang/internal/portal"
 	"github.com/ror-ikt/tilgang/internal/principals"
@@ -51,6 +52,22 @@ type WorkerOptions struct {
 	Ready func(httpAddr string)
 	// EraseLimit is the newest time an erasure may reach (retention.min).
 	EraseLimit func(now time.Time) time.Time
+	// Reconcile is the reconcile: schedule (config).
+	Reconcile ReconcileSchedule
+	// Notify configures the notifier (config notify:); nil or without an
+	// SMTP server, no e-mail is sent (logged once).
+	Notify *NotifyOptions
+}
+
+// NotifyOptions configure the notifier of a worker.
+type NotifyOptions struct {
+	SMTP      *notify.SMTP // nil: no e-mail
+	From      string
+	PublicURL string // the portal's address, the base of links
+	Digest    int
+	// RemindAfter and EscalateAfter are the working days after which a
+	// pending approval or manual task is reminded and escalated (0: never).
+	RemindAfter, EscalateAfter int
 }
 
 // Worker runs one replica until ctx ends: every replica executes operations
@@ -95,6 +112,9 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 		return fmt.Errorf("worker: %w", err)
 	}
 	eng := engine.New(cat, o.Principals, o.Connectors, time.Now, log)
+	if o.Notify != nil {
+		eng.Reminders = engine.Reminders{RemindAfter: o.Notify.RemindAfter, EscalateAfter: o.Notify.EscalateAfter}
+	}
 	if o.MaxAttempts > 0 {
 		eng.MaxAttempts = o.MaxAttempts
 	}
@@ -115,6 +135,7 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 		PoliciesDir: o.Policies, Holder: o.Name, Lease: l, Batch: o.Batch, Partitions: o.Partitions, Workers: o.Workers, ClaimLease: o.ClaimLease,
 		CallTimeout: o.CallTimeout, Metrics: m, WorkerKey: o.WorkerKey}
 	p.EraseLimit = o.EraseLimit
+	p.Reconcile = o.Reconcile
 	if o.Portal != nil {
 		po := *o.Portal
 		po.NC, po.JS, po.Log = nc, js, log
@@ -125,6 +146,21 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 			}
 			return pt.Handler(), nil
 		}
+	}
+	p.Notify = func(string) *notify.Notifier {
+		ob, ok := o.Ledger.(notify.Outbox)
+		if !ok {
+			log.Warn("notify: this ledger keeps no mail outbox: no e-mail is sent")
+			return nil
+		}
+		n := &notify.Notifier{Ledger: ob, Catalogue: eng.Catalogue, Log: log}
+		if o.Notify != nil {
+			n.From, n.PublicURL, n.Digest = o.Notify.From, o.Notify.PublicURL, o.Notify.Digest
+			if o.Notify.SMTP != nil {
+				n.Sender = o.Notify.SMTP
+			}
+		}
+		return n
 	}
 	defer p.ReloadOnSIGHUP(ctx)()
 	return p.Run(ctx, o.HTTP, o.Ready)

@@ -330,7 +330,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		{name: "dev", group: groupRun, run: runDev,
-			usage:   "dev [--data DIR] [--policies DIR] [--nats-listen ADDR] [--http ADDR]",
+			usage:   "dev [--data DIR] [--policies DIR] [--nats-listen ADDR] [--http ADDR] [--smtp ADDR]",
 			summary: "run everything in one process: embedded NATS, SQLite ledger, intake, executor and API"},
 		{name: "worker", group: groupRun, run: runWorker,
 			usage:   "worker --config FILE",
@@ -431,9 +431,7 @@ func init() {
 		{name: "graph-emulator", group: groupLater, run: runGraphEmulator,
 			usage:   "graph-emulator [--listen ADDR] [--groups NAMES] [--budget N] [--replication-delay DURATION]",
 			summary: "serve a Microsoft Graph v1.0 emulator on loopback, to try an entra connector without a tenant"},
-		{name: "reconcile", group: groupLater, run: runNotYet,
-			usage:   "reconcile --system X [--fix]",
-			summary: "compare a system's members with the ledger (not in this build yet)"},
+		reconcileCommand,
 
 		{name: "help", group: groupGeneral,
 			usage:   "help [COMMAND]",

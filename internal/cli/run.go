@@ -23,6 +23,7 @@ func runDev(e *env, cmd *command, args []string) error {
 	clientID := fs.String("oidc-client-id", "tilgang-portal", "the portal's OpenID Connect client `ID`")
 	secretEnv := fs.String("oidc-client-secret-env", "TILGANG_OIDC_CLIENT_SECRET", "the environment variable (`NAME`) holding the client secret")
 	claim := fs.String("oidc-person-claim", "employeeid", "the ID token `CLAIM` holding the person's id")
+	smtpAddr := fs.String("smtp", "", "send e-mail notifications to the SMTP server at host:port (`ADDR`; loopback only, without TLS), with links to this portal")
 	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -41,7 +42,7 @@ func runDev(e *env, cmd *command, args []string) error {
 	boundDevMemory()
 	log := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	return app.Dev(e.ctx, app.DevOptions{
-		Data: *data, Policies: *policies, NATSListen: *listen, HTTP: *httpAddr, Log: log, OIDC: oidc,
+		Data: *data, Policies: *policies, NATSListen: *listen, HTTP: *httpAddr, Log: log, OIDC: oidc, SMTP: *smtpAddr,
 		Ready: func(natsURL, httpAddr string) {
 			fmt.Fprintf(e.Stdout, "tilgang dev: NATS %s, portal and health http://%s\n", natsURL, httpAddr)
 			fmt.Fprintf(e.Stdout, "export %s=%s %s=%s\n", envNATS, natsURL, envKey, keyFile)

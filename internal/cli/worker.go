@@ -68,13 +68,24 @@ func runWorkerConfig(e *env, path string) error {
 	if err != nil {
 		return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: nats: %v", err)}
 	}
+	var no *app.NotifyOptions
+	if cfg.Notify != nil {
+		sender, err := cfg.NotifySender()
+		if err != nil {
+			return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: %v", err)}
+		}
+		no = &app.NotifyOptions{SMTP: sender, From: cfg.Notify.From, PublicURL: cfg.NotifyPublicURL(), Digest: cfg.Notify.Digest,
+			RemindAfter: cfg.Notify.Reminders.RemindAfter, EscalateAfter: cfg.Notify.Reminders.EscalateAfter}
+	}
 	err = app.Worker(e.ctx, app.WorkerOptions{
 		Name: cfg.Name, NATS: cfg.NATS.URL, NATSOptions: natsOpts, Streams: cfg.StreamOptions(), Ledger: store,
 		Principals: ps, WorkerKey: workerKey, Policies: cfg.Policies, Connectors: conns, HTTP: cfg.HTTP, Log: log,
 		Batch: cfg.Intake.Batch, Partitions: partitions, Workers: cfg.Executor.Workers, LeaseTTL: cfg.Intake.LeaseTTL,
 		ClaimLease: cfg.Executor.ClaimLease, CallTimeout: cfg.Executor.CallTimeout, MaxAttempts: cfg.Executor.MaxAttempts,
 		EraseLimit: cfg.Retention.Limit,
+		Reconcile:  app.ReconcileSchedule{Every: cfg.Reconcile.Every, Fix: cfg.Reconcile.Fix},
 		Portal:     po,
+		Notify:     no,
 		Ready: func(httpAddr string) {
 			fmt.Fprintf(e.Stdout, "tilgang worker %s: health http://%s, pid %d\n", cfg.Name, httpAddr, os.Getpid())
 		},

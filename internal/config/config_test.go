@@ -458,6 +458,7 @@ func TestExamples(t *testing.T) {
 			w.write(t, "nats-ca.pem", 0o644, selfSignedPEM(t))
 			w.write(t, "secrets/ad-bind-password", 0o600, secretPassword+"\n")
 			w.write(t, "ad-ca.pem", 0o644, selfSignedPEM(t))
+			w.write(t, "secrets/smtp-password", 0o600, "smtp-"+secretPassword+"\n")
 			path := w.write(t, "worker.yaml", 0o644, text)
 
 			reg := DefaultRegistry()

@@ -57,6 +57,9 @@ type Engine struct {
 	// SealTo, when set, is the principal every initial credential is sealed
 	// to (`tilgang dev`: dev); otherwise the role's credentials_to decides.
 	SealTo string
+	// Reminders, when set, schedule reminders and escalations of pending
+	// approvals and manual tasks (reminders.go).
+	Reminders Reminders
 
 	unverified unverifiedLimit // see unverified.go
 }

@@ -19,9 +19,10 @@ import (
 // (startRevoke, cancelGrant), and an expiry that finds its grant no longer
 // active, or with another end, is done without effect.
 
-// isWork tells connector work from a grant's scheduled expiry, which
-// neither holds a grant in provisioning nor makes it in flight.
-func isWork(op ledger.Operation) bool { return op.Kind != ledger.KindExpire }
+// isWork tells connector work from the engine's own operations of a grant
+// (its scheduled expiry, reminders and escalations), which neither hold a
+// grant in provisioning nor make it in flight.
+func isWork(op ledger.Operation) bool { return op.Connector != ledger.Internal }
 
 // activeUntil sets g's end date at activation and says how it was reached.
 func (e *Engine) activeUntil(now time.Time, g *ledger.Grant) why {

@@ -210,8 +210,15 @@ var ErrStale = errors.New("engine: operation superseded")
 // account, and marks the person as left.
 func (e *Engine) RunInternal(tx ledger.Tx, op ledger.Operation) error {
 	now := e.Now().UTC()
-	if op.Kind == ledger.KindExpire {
+	switch op.Kind {
+	case ledger.KindExpire:
 		return e.expire(tx, now, op)
+	case KindRemind:
+		return e.remind(tx, now, op)
+	case KindEscalate:
+		return e.escalate(tx, now, op)
+	case KindRemindTask:
+		return e.remindTask(tx, now, op)
 	}
 	if op.Kind != ledger.KindLeave {
 		return e.Failed(tx, op, tilgang.Errorf(tilgang.Internal, "unknown internal operation kind %q", op.Kind))

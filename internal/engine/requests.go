@@ -69,7 +69,9 @@ func (e *Engine) grantRequest(tx ledger.Tx, m *msg, p *envelope.Request) (Outcom
 				if err := e.move(tx, m.now, open, tilgang.StatePendingApproval, byAttach, w, false); err != nil {
 					return "", err
 				}
-				e.emitApproval(tx, m, open, sys, role)
+				if err := e.emitApproval(tx, m, open, sys, role); err != nil {
+					return "", err
+				}
 			}
 		}
 		return Accepted, nil
@@ -105,7 +107,9 @@ func (e *Engine) grantRequest(tx ledger.Tx, m *msg, p *envelope.Request) (Outcom
 			return "", err
 		}
 		e.emit(tx, m.now, tilgang.EvRequestAccepted, g, m.key, nil)
-		e.emitApproval(tx, m, g, sys, role)
+		if err := e.emitApproval(tx, m, g, sys, role); err != nil {
+			return "", err
+		}
 		return Accepted, nil
 	}
 	// No approval stages: the grant starts where approval would have led,
@@ -172,7 +176,7 @@ func (e *Engine) requesters(tx ledger.Tx, g *ledger.Grant) ([]string, error) {
 	return out, nil
 }
 
-func (e *Engine) emitApproval(tx ledger.Tx, m *msg, g *ledger.Grant, sys *policy.System, role *policy.Role) {
+func (e *Engine) emitApproval(tx ledger.Tx, m *msg, g *ledger.Grant, sys *policy.System, role *policy.Role) error {
 	approvers := []string{g.StagePrincipal}
 	if g.StagePrincipal == "" {
 		approvers = nil
@@ -184,6 +188,7 @@ func (e *Engine) emitApproval(tx ledger.Tx, m *msg, g *ledger.Grant, sys *policy
 	}
 	e.emit(tx, m.now, tilgang.EvApprovalPending, g, "", map[string]any{
 		"stage": g.Stage + 1, "stages": len(role.Approval), "stage_kind": role.Approval[g.Stage], "approvers": approvers})
+	return e.scheduleApprovalReminders(tx, m.now, m.in.Seq, g)
 }
 
 // afterApproval moves a grant past its last approval (b: byApproval), or a
@@ -253,6 +258,14 @@ func (e *Engine) decision(tx ledger.Tx, m *msg, d *envelope.Decision) (Outcome, 
 	if err != nil {
 		return "", err
 	}
+	// A manager stage that was escalated may be decided by the manager's
+	// manager as well (reminders.go).
+	var escalated string
+	if g.StagePrincipal != "" && actor != g.StagePrincipal {
+		if escalated, err = e.escalatedTo(tx, g); err != nil {
+			return "", err
+		}
+	}
 	switch {
 	case actor == g.Person:
 		return e.reject(tx, m, fmt.Sprintf("%s may not decide their own grant", actor))
@@ -260,7 +273,7 @@ func (e *Engine) decision(tx ledger.Tx, m *msg, d *envelope.Decision) (Outcome, 
 		return e.reject(tx, m, fmt.Sprintf("%s requested grant %s and may not decide it", actor, g.ID))
 	case slices.Contains(g.Approvers, actor):
 		return e.reject(tx, m, fmt.Sprintf("%s already approved a stage of grant %s; one principal approves one stage", actor, g.ID))
-	case g.StagePrincipal != "" && actor != g.StagePrincipal:
+	case g.StagePrincipal != "" && actor != g.StagePrincipal && (escalated == "" || actor != escalated):
 		return e.reject(tx, m, fmt.Sprintf("stage %d (%s) of grant %s is %s's to decide, not %s", g.Stage+1, role.Approval[g.Stage], g.ID, g.StagePrincipal, actor))
 	case g.StagePrincipal == "" && !sys.IsAdministrator(actor):
 		return e.reject(tx, m, fmt.Sprintf("stage %d (%s) of grant %s is for an administrator of %s; %s is not one", g.Stage+1, role.Approval[g.Stage], g.ID, g.System, actor))
@@ -286,7 +299,9 @@ func (e *Engine) decision(tx ledger.Tx, m *msg, d *envelope.Decision) (Outcome, 
 		if err := e.move(tx, m.now, g, tilgang.StatePendingApproval, byApproval, w, false); err != nil {
 			return "", err
 		}
-		e.emitApproval(tx, m, g, sys, role)
+		if err := e.emitApproval(tx, m, g, sys, role); err != nil {
+			return "", err
+		}
 		return Accepted, nil
 	}
 	g.StagePrincipal = ""

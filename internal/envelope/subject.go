@@ -27,7 +27,7 @@ var eventKinds = func() map[string]string {
 		tilgang.EvGrantFailed, tilgang.EvGrantRevoked, tilgang.EvGrantRevokeFail,
 		tilgang.EvGrantExpired, tilgang.EvGrantCancelled, tilgang.EvTaskManual,
 		tilgang.EvTaskCancelled, tilgang.EvCredentialIssued, tilgang.EvAuditAnchor,
-		tilgang.EvHRSyncHeld,
+		tilgang.EvHRSyncHeld, tilgang.EvDriftFound, tilgang.EvReconcileHeld,
 	} {
 		m[EventType(k)] = k
 	}

@@ -32,6 +32,10 @@ type Metrics struct {
 	// longer runs on from the last anchor (rows rewritten or deleted): alert
 	// on any increase.
 	AnchorRefused prometheus.Counter
+	// Mail counts the notifier's attempts to hand mail to the SMTP
+	// server, by outcome: sent, deferred (tried again later), failed
+	// (refused for good).
+	Mail *prometheus.CounterVec
 }
 
 // New registers the metrics; holder labels the lease gauge.
@@ -54,8 +58,13 @@ func New(holder string) *Metrics {
 			Help: "Events committed but not yet published; sampled."}),
 		AnchorRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "tilgang_audit_anchor_refused_total",
 			Help: "Chain heads not anchored because the audit chain does not run on from the last anchor: rows were rewritten or deleted."}),
+		Mail: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tilgang_mail_total",
+			Help: "Mails handed to the SMTP server by this replica's notifier, by outcome (sent, deferred, failed)."}, []string{"outcome"}),
 	}
-	m.reg.MustRegister(m.Messages, m.Operations, m.Latency, m.LeaseHeld, m.IntakeLag, m.OpsByState, m.Unsent, m.AnchorRefused,
+	for _, o := range []string{"sent", "deferred", "failed"} {
+		m.Mail.WithLabelValues(o)
+	}
+	m.reg.MustRegister(m.Messages, m.Operations, m.Latency, m.LeaseHeld, m.IntakeLag, m.OpsByState, m.Unsent, m.AnchorRefused, m.Mail,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

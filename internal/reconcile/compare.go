@@ -111,6 +111,13 @@ func Compare(ctx context.Context, system string, r connectors.Reader, d Desired,
 	}
 	add := func(f Finding) {
 		f.Connector = d.Connector
+		if f.target == nil {
+			for _, k := range byPerson[f.Person] {
+				if f.Person != "" {
+					f.target = byKey[k].ref
+				}
+			}
+		}
 		rep.Findings = append(rep.Findings, f)
 	}
 	disputed := map[string]bool{}
@@ -151,7 +158,11 @@ func Compare(ctx context.Context, system string, r connectors.Reader, d Desired,
 			if !h.Known {
 				why = "HR does not know the person"
 			}
-			add(Finding{Kind: Orphan, Person: p, Account: a.name, Fix: s.Orphan, Detail: why + "; the account is enabled"})
+			fix := s.Orphan
+			if !h.Known {
+				fix = FixNone // the executor works from the HR record
+			}
+			add(Finding{Kind: Orphan, Person: p, Account: a.name, Fix: fix, Detail: why + "; the account is enabled"})
 		case h.Known && !h.Left && h.HasAccount && a.enabled != h.Enabled:
 			f := Finding{Kind: State, Person: p, Account: a.name, Fix: FixEnable, Detail: "disabled at the target, enabled in the ledger"}
 			if a.enabled {
@@ -214,7 +225,11 @@ func Compare(ctx context.Context, system string, r connectors.Reader, d Desired,
 			if _, ok := h.Grants[ent]; ok {
 				continue
 			}
-			add(Finding{Kind: Extra, Person: a.person, Account: a.name, Entitlement: ent, Fix: s.Extra,
+			fix := s.Extra
+			if !h.Known {
+				fix = FixNone
+			}
+			add(Finding{Kind: Extra, Person: a.person, Account: a.name, Entitlement: ent, Fix: fix,
 				Detail: "no live grant gives it"})
 		}
 	}

@@ -3,6 +3,8 @@ package reconcile
 import (
 	"fmt"
 	"sort"
+
+	"github.com/ror-ikt/tilgang/connectors"
 )
 
 // Kind is what a difference between the ledger and a target is; DESIGN.md
@@ -78,6 +80,11 @@ type Finding struct {
 	Connector string `json:"connector,omitempty"`
 	// Grant is the live grant a missing or state finding comes from.
 	Grant string `json:"grant,omitempty"`
+	// Outcome says what --fix made of it: planned (operation id), done,
+	// failed: why, or not fixed: why.
+	Outcome string `json:"outcome,omitempty"`
+
+	target connectors.Ref // the account at the target, as read
 }
 
 // Reason is the text a fix carries into the outbox and the audit.
@@ -113,6 +120,10 @@ type Report struct {
 	// Error says why the run stopped (a read that failed or ended early);
 	// such a run fixes nothing.
 	Error string `json:"error,omitempty"`
+	// HeldWhy says why the run held; Skipped names the system's connector
+	// instances that cannot list (manual, say) and were not read.
+	HeldWhy string   `json:"held_why,omitempty"`
+	Skipped []string `json:"skipped,omitempty"`
 }
 
 // Count fills Counts from Findings, all five kinds, zeros included, and

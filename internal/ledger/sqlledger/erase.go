@@ -40,7 +40,7 @@ func (s *Store) Erase(ctx context.Context, before, at time.Time, actor string, d
 		e.b, string(ledger.OpDone), string(ledger.OpFailed), string(ledger.OpCancelled)); err != nil {
 		return n, err
 	}
-	if n.Events, err = e.exec(`DELETE FROM events WHERE published = 1 AND at < ?`, e.b); err != nil {
+	if n.Events, err = e.exec(`DELETE FROM events WHERE published = 1 AND notified = 1 AND at < ?`, e.b); err != nil {
 		return n, err
 	}
 	if n.Snapshots, n.Persons, n.Listed, err = e.leavers(); err != nil {

@@ -67,10 +67,16 @@ func (s *Store) migratePostgres(ctx context.Context) error {
 		return classify(err, "migrate: lock")
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, migrationLock)
-	for _, q := range schema(s.d) {
+	exec := func(ctx context.Context, q string) error {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("ledger: migrate: %w (in %.60s...)", err, q)
 		}
+		return nil
 	}
-	return nil
+	for _, q := range schema(s.d) {
+		if err := exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	return s.migrateMail(ctx, exec)
 }

@@ -169,12 +169,18 @@ func (s *Store) migrate(ctx context.Context) error {
 	if s.d.postgres {
 		return s.migratePostgres(ctx)
 	}
-	for _, q := range schema(s.d) {
+	exec := func(ctx context.Context, q string) error {
 		if _, err := s.write.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("ledger: migrate: %w (in %.60s...)", err, strings.TrimSpace(q))
 		}
+		return nil
 	}
-	return nil
+	for _, q := range schema(s.d) {
+		if err := exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	return s.migrateMail(ctx, exec)
 }
 
 func (s *Store) Close() error {

@@ -169,9 +169,9 @@ func (t *tx) Flush() error {
 		if data == nil {
 			data = map[string]any{}
 		}
-		events = append(events, []any{e.Kind, person, mustJSON(data), ms(e.At), 0})
+		events = append(events, []any{e.Kind, person, mustJSON(data), ms(e.At), 0, 0})
 	}
-	if err := t.insertRows(`INSERT INTO events (kind, person, data, at, published) VALUES `, events, ""); err != nil {
+	if err := t.insertRows(`INSERT INTO events (kind, person, data, at, published, notified) VALUES `, events, ""); err != nil {
 		return err
 	}
 	t.events = t.events[:0]
