@@ -280,6 +280,21 @@ func (s *Server) User(key string) (map[string]any, bool) {
 	return out, true
 }
 
+// FindUsers returns the ids of the users whose property prop is value
+// (compared as Graph's eq compares strings, without regard to case), in
+// id order, ignoring the replication delay.
+func (s *Server) FindUsers(prop, value string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for _, o := range s.sortedObjects("user") {
+		if v, ok := o.value(prop); ok && strings.EqualFold(v, value) {
+			ids = append(ids, str(o.props["id"]))
+		}
+	}
+	return ids
+}
+
 // Members returns a group's member ids.
 func (s *Server) Members(group string) []string {
 	s.mu.Lock()
