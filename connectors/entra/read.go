@@ -134,10 +134,11 @@ func (c *Connector) EachAccount(ctx context.Context, fn func(connectors.TargetAc
 }
 
 // EachMember calls fn for every direct member of the entitlement's group,
-// 999 a page (GET /groups/{id}/members?$select=id,userPrincipalName with
-// $count=true and ConsistencyLevel: eventual): the key is the member's
-// object id, as EachAccount's. A member that is not a user (a nested
-// group, a device) comes with its id and @odata.type. A group deleted since
+// 999 a page (GET /groups/{id}/members?$select=id,userPrincipalName,employeeId
+// with $count=true and ConsistencyLevel: eventual): the key is the member's
+// object id, as EachAccount's. A member carrying an employeeId (an account
+// EachAccount lists) comes without a Ref; any other with its id and its
+// userPrincipalName, or @odata.type (a nested group, a device). A group deleted since
 // it was looked up is looked up again, unless members were already
 // passed to fn; a group that does not exist is NotFound.
 func (c *Connector) EachMember(ctx context.Context, ent string, fn func(connectors.Member) error) error {
@@ -146,9 +147,14 @@ func (c *Connector) EachMember(ctx context.Context, ent string, fn func(connecto
 		if err != nil {
 			return unwrapFn(err, "entra: list the members of %s", ent)
 		}
-		ri := advanced(c.request(abs.GET, "/groups/"+g.id+"/members", url.Values{"$select": {"id,userPrincipalName"},
+		ri := advanced(c.request(abs.GET, "/groups/"+g.id+"/members", url.Values{"$select": {"id,userPrincipalName,employeeId"},
 			"$count": {"true"}, "$top": {"999"}}))
 		yielded, err := stream(ctx, c, "entra: members of "+ent, ri, func(o item) error {
+			if deref(o.EmployeeID) != "" {
+				// An account EachAccount lists, named there: no Ref, so a
+				// run holding 100,000 members holds no map for each.
+				return fn(connectors.Member{Key: o.ID})
+			}
 			r := connectors.Ref{RefID: o.ID}
 			switch {
 			case o.UserPrincipalName != "":

@@ -92,6 +92,7 @@ func plainRead(b *testing.B, e *env, groups []string) (accounts, members int) {
 			var page struct {
 				Value []struct {
 					ID             string `json:"id"`
+					UPN            string `json:"userPrincipalName"`
 					EmployeeID     string `json:"employeeId"`
 					AccountEnabled bool   `json:"accountEnabled"`
 				} `json:"value"`
@@ -107,7 +108,7 @@ func plainRead(b *testing.B, e *env, groups []string) (accounts, members int) {
 	base := e.srv.URL + "/v1.0"
 	get(base+"/users?"+url.Values{"$filter": {"employeeId ne null"}, "$count": {"true"}, "$select": {accountSelect}, "$top": {"999"}}.Encode(), &accounts)
 	for _, g := range groups {
-		get(base+"/groups/"+g+"/members?"+url.Values{"$select": {"id,userPrincipalName"}, "$count": {"true"}, "$top": {"999"}}.Encode(), &members)
+		get(base+"/groups/"+g+"/members?"+url.Values{"$select": {"id,userPrincipalName,employeeId"}, "$count": {"true"}, "$top": {"999"}}.Encode(), &members)
 	}
 	return accounts, members
 }
