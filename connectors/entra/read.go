@@ -2,12 +2,12 @@ package entra
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
-	"github.com/microsoft/kiota-abstractions-go/serialization"
-	"github.com/microsoftgraph/msgraph-sdk-go/models"
 
 	"github.com/ror-ikt/tilgang/connectors"
 )
@@ -17,13 +17,6 @@ var _ connectors.Reader = (*Connector)(nil)
 // accountSelect is what a reconciliation read needs of a user.
 const accountSelect = "id,userPrincipalName,employeeId,accountEnabled,onPremisesSyncEnabled"
 
-// counted is a Graph collection page of an advanced query: its values, the
-// next page's link and the total Graph counted (@odata.count).
-type counted[V any] interface {
-	page[V]
-	GetOdataCount() *int64
-}
-
 // advanced marks ri as an advanced query (aad-advanced-queries.md): the
 // ConsistencyLevel: eventual header. $count=true is in the query.
 func advanced(ri *abs.RequestInformation) *abs.RequestInformation {
@@ -31,43 +24,66 @@ func advanced(ri *abs.RequestInformation) *abs.RequestInformation {
 	return ri
 }
 
+// item is a user or other directory object as a reconciliation read
+// selects it.
+type item struct {
+	Type                  string  `json:"@odata.type"`
+	ID                    string  `json:"id"`
+	UserPrincipalName     string  `json:"userPrincipalName"`
+	EmployeeID            *string `json:"employeeId"`
+	AccountEnabled        *bool   `json:"accountEnabled"`
+	OnPremisesSyncEnabled *bool   `json:"onPremisesSyncEnabled"`
+}
+
+// listPage is one page of a Graph collection.
+type listPage struct {
+	Value *[]item `json:"value"`
+	Next  string  `json:"@odata.nextLink"`
+	Count *int64  `json:"@odata.count"`
+}
+
 // stream sends ri, follows @odata.nextLink to the end and calls fn for each
 // value, a page at a time, each request through the throttling-aware call.
-// The first page's @odata.count is what Graph counted for the query: a
-// listing that ends with fewer values than that ended early (a nextLink
-// missing, a page short) and is an error, as is any page that fails after
-// call's retries. what names the listing in errors. yielded reports
-// whether fn was called at all before an error.
-func stream[V any, P counted[V]](ctx context.Context, c *Connector, what string, ri *abs.RequestInformation,
-	create serialization.ParsableFactory, fn func(V) error) (yielded bool, err error) {
+// Pages are read as bytes through the adapter (its middleware, and Graph's
+// errors as ODataError) and decoded into item, not into the SDK's models:
+// a reconciliation read of 50,000 users then costs about what a plain
+// paged read does. The first page's @odata.count is what Graph counted for
+// the query: a listing that ends with fewer values than that ended early (a
+// nextLink missing, a page short) and is an error, as is any page that
+// fails after call's retries. what names the listing in errors. yielded
+// reports whether fn was called before an error.
+func stream(ctx context.Context, c *Connector, what string, ri *abs.RequestInformation, fn func(item) error) (yielded bool, err error) {
 	read, want := 0, -1
 	for ri != nil {
-		var pg P
+		var pg listPage
 		err := c.call(ctx, func(ctx context.Context) error {
-			res, err := c.adapter.Send(ctx, ri, create, errMap)
-			if err == nil {
-				var ok bool
-				if pg, ok = res.(P); !ok || res == nil {
-					return errEmptyPage
-				}
+			res, err := c.adapter.SendPrimitive(ctx, ri, "[]byte", errMap)
+			if err != nil {
+				return err
 			}
-			return err
+			body, _ := res.([]byte)
+			pg = listPage{}
+			if err := json.Unmarshal(body, &pg); err != nil {
+				return fmt.Errorf("%s: a page that is not Graph's JSON: %w", what, err)
+			}
+			if pg.Value == nil {
+				return errEmptyPage
+			}
+			return nil
 		})
 		if err != nil {
 			return read > 0, err
 		}
-		if want < 0 {
-			if n := pg.GetOdataCount(); n != nil {
-				want = int(*n)
-			}
+		if want < 0 && pg.Count != nil {
+			want = int(*pg.Count)
 		}
-		for _, v := range pg.GetValue() {
+		for _, v := range *pg.Value {
 			read++
 			if err := fn(v); err != nil {
 				return true, &fnError{err}
 			}
 		}
-		ri = c.next(pg.GetOdataNextLink())
+		ri = c.next(&pg.Next)
 		if ri != nil {
 			advanced(ri)
 		}
@@ -78,8 +94,8 @@ func stream[V any, P counted[V]](ctx context.Context, c *Connector, what string,
 	return read > 0, nil
 }
 
-// errEmptyPage: Graph answered a listing without a body.
-var errEmptyPage = errors.New("graph answered a page without a body")
+// errEmptyPage: Graph answered a listing without a value array.
+var errEmptyPage = errors.New("graph answered a page without its value array")
 
 // fnError carries the caller's own error through stream unchanged.
 type fnError struct{ err error }
@@ -106,19 +122,23 @@ func unwrapFn(err error, format string, args ...any) error {
 func (c *Connector) EachAccount(ctx context.Context, fn func(connectors.TargetAccount) error) error {
 	ri := advanced(c.request(abs.GET, "/users", url.Values{"$filter": {"employeeId ne null"}, "$count": {"true"},
 		"$select": {accountSelect}, "$top": {"999"}}))
-	_, err := stream[models.Userable, models.UserCollectionResponseable](ctx, c, "entra: users with an employeeId", ri,
-		models.CreateUserCollectionResponseFromDiscriminatorValue, func(u models.Userable) error {
-			return fn(connectors.TargetAccount{Key: deref(u.GetId()), Person: deref(u.GetEmployeeId()),
-				Enabled: u.GetAccountEnabled() != nil && *u.GetAccountEnabled(), Ref: refOf(u)})
-		})
+	_, err := stream(ctx, c, "entra: users with an employeeId", ri, func(u item) error {
+		r := connectors.Ref{RefID: u.ID, RefUPN: u.UserPrincipalName}
+		if u.OnPremisesSyncEnabled != nil && *u.OnPremisesSyncEnabled {
+			r[RefSynced] = "true"
+		}
+		return fn(connectors.TargetAccount{Key: u.ID, Person: deref(u.EmployeeID),
+			Enabled: u.AccountEnabled != nil && *u.AccountEnabled, Ref: r})
+	})
 	return unwrapFn(err, "entra: list the accounts")
 }
 
 // EachMember calls fn for every direct member of the entitlement's group,
-// 999 a page (GET /groups/{id}/members?$select=id,userPrincipalName with
-// $count=true and ConsistencyLevel: eventual): the key is the member's
-// object id, as EachAccount's. A member that is not a user (a nested
-// group, a device) comes with its id and @odata.type. A group deleted since
+// 999 a page (GET /groups/{id}/members?$select=id,userPrincipalName,employeeId
+// with $count=true and ConsistencyLevel: eventual): the key is the member's
+// object id, as EachAccount's. A member carrying an employeeId (an account
+// EachAccount lists) comes without a Ref; any other with its id and its
+// userPrincipalName, or @odata.type (a nested group, a device). A group deleted since
 // it was looked up is looked up again, unless members were already
 // passed to fn; a group that does not exist is NotFound.
 func (c *Connector) EachMember(ctx context.Context, ent string, fn func(connectors.Member) error) error {
@@ -127,21 +147,23 @@ func (c *Connector) EachMember(ctx context.Context, ent string, fn func(connecto
 		if err != nil {
 			return unwrapFn(err, "entra: list the members of %s", ent)
 		}
-		ri := advanced(c.request(abs.GET, "/groups/"+g.id+"/members", url.Values{"$select": {"id,userPrincipalName"},
+		ri := advanced(c.request(abs.GET, "/groups/"+g.id+"/members", url.Values{"$select": {"id,userPrincipalName,employeeId"},
 			"$count": {"true"}, "$top": {"999"}}))
-		yielded, err := stream[models.DirectoryObjectable, models.DirectoryObjectCollectionResponseable](ctx, c,
-			"entra: members of "+ent, ri, models.CreateDirectoryObjectCollectionResponseFromDiscriminatorValue,
-			func(o models.DirectoryObjectable) error {
-				r := connectors.Ref{RefID: deref(o.GetId())}
-				if u, ok := o.(models.Userable); ok {
-					if upn := deref(u.GetUserPrincipalName()); upn != "" {
-						r[RefUPN] = upn
-					}
-				} else if t := deref(o.GetOdataType()); t != "" {
-					r["@odata.type"] = t
-				}
-				return fn(connectors.Member{Key: r[RefID], Ref: r})
-			})
+		yielded, err := stream(ctx, c, "entra: members of "+ent, ri, func(o item) error {
+			if deref(o.EmployeeID) != "" {
+				// An account EachAccount lists, named there: no Ref, so a
+				// run holding 100,000 members holds no map for each.
+				return fn(connectors.Member{Key: o.ID})
+			}
+			r := connectors.Ref{RefID: o.ID}
+			switch {
+			case o.UserPrincipalName != "":
+				r[RefUPN] = o.UserPrincipalName
+			case o.Type != "" && o.Type != "#microsoft.graph.user":
+				r["@odata.type"] = o.Type
+			}
+			return fn(connectors.Member{Key: o.ID, Ref: r})
+		})
 		if err != nil && !yielded && try == 0 && is404(err) && c.groupGone(ctx, ent, g) {
 			continue
 		}

@@ -59,14 +59,19 @@ func TestEachMemberPages(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, graphemu.Faults{}, nil)
 	ids, g := tenant(e, 1500)
+	guest := e.emu.AddUser(map[string]any{"userPrincipalName": "gjest@ror.test"})
+	e.emu.AddMembersDirect(g, guest)
 	users := 0
 	others := 0
 	keys := map[string]bool{}
 	require.NoError(t, e.c.EachMember(t.Context(), "Alle", func(m connectors.Member) error {
 		require.False(t, keys[m.Key], "listed once")
 		keys[m.Key] = true
-		if m.Ref[RefUPN] != "" {
-			users++
+		if m.Ref == nil {
+			users++ // an account, named by EachAccount
+		} else if m.Key == guest {
+			require.Equal(t, connectors.Ref{RefID: guest, RefUPN: "gjest@ror.test"}, m.Ref, "a user without an employeeId, named")
+			others++
 		} else {
 			require.Equal(t, "#microsoft.graph.group", m.Ref["@odata.type"])
 			others++
@@ -74,7 +79,7 @@ func TestEachMemberPages(t *testing.T) {
 		return nil
 	}))
 	require.Equal(t, len(ids), users)
-	require.Equal(t, 1, others)
+	require.Equal(t, 2, others)
 	for _, id := range ids {
 		require.True(t, keys[id], "the member key is the account key")
 	}
@@ -82,7 +87,7 @@ func TestEachMemberPages(t *testing.T) {
 	// By object id too; a group that does not exist is NotFound.
 	n := 0
 	require.NoError(t, e.c.EachMember(t.Context(), g, func(connectors.Member) error { n++; return nil }))
-	require.Equal(t, len(ids)+1, n)
+	require.Equal(t, len(ids)+2, n)
 	err := e.c.EachMember(t.Context(), "Nobody", func(connectors.Member) error { return nil })
 	require.Equal(t, tilgang.NotFound, tilgang.KindOf(err), "%v", err)
 }

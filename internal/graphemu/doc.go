@@ -23,8 +23,9 @@
 //     supported because the required parameters might be missing..."; the
 //     $count segment (text/plain) only with ConsistencyLevel: eventual,
 //     else 400 "$count is not currently supported."; $count=true without
-//     the header silently ignored; @odata.count on every page of an
-//     advanced query.
+//     the header silently ignored; @odata.count on the first page of an
+//     advanced query (the emulator's choice: no page says whether Graph
+//     repeats it on later pages).
 //   - user-update.md: PATCH /users/{id} answers 204 without a body.
 //   - user.md, passwordprofile.md: passwordProfile is returned only on
 //     $select and never with the password; forceChangePasswordNextSignIn

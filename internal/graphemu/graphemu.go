@@ -280,6 +280,21 @@ func (s *Server) User(key string) (map[string]any, bool) {
 	return out, true
 }
 
+// FindUsers returns the ids of the users whose property prop is value
+// (compared as Graph's eq compares strings, without regard to case), in
+// id order, ignoring the replication delay.
+func (s *Server) FindUsers(prop, value string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for _, o := range s.sortedObjects("user") {
+		if v, ok := o.value(prop); ok && strings.EqualFold(v, value) {
+			ids = append(ids, str(o.props["id"]))
+		}
+	}
+	return ids
+}
+
 // Members returns a group's member ids.
 func (s *Server) Members(group string) []string {
 	s.mu.Lock()
@@ -810,18 +825,22 @@ func (s *Server) matching(objs []*object, conds []cond) []*object {
 
 // list pages through a listing: $filter, $select, $top (1..999, default
 // 100; at most 120 when signInActivity is selected or filtered, user-list.md),
-// $count=true with ConsistencyLevel: eventual adding @odata.count (without
-// the header it is ignored, as Graph ignores it), and an absolute
-// @odata.nextLink carrying the query and a $skiptoken.
+// $count=true with ConsistencyLevel: eventual adding @odata.count to the
+// first page (without the header it is ignored, as Graph ignores it), and
+// an absolute @odata.nextLink carrying the query and a $skiptoken.
 func (s *Server) list(l listing, q url.Values, h http.Header, base string) response {
-	skip := 0
+	// The $skiptoken is the page's number and where the page before ended:
+	// the last id (users and groups, listed in id order) or the position
+	// (members, in the order they were added).
+	page, after := 0, ""
 	t := q.Get("$skiptoken")
 	if t != "" {
-		n, err := strconv.Atoi(t)
-		if err != nil || n < 0 {
+		n, rest, ok := strings.Cut(t, ".")
+		p, err := strconv.Atoi(n)
+		if !ok || err != nil || p < 1 {
 			return badRequest("Invalid skip token.")
 		}
-		skip = n
+		page, after = p, rest
 	}
 	// A nextLink's $skiptoken stands for the query it was issued for, so a
 	// later page is not asked for the advanced query parameters again.
@@ -841,30 +860,58 @@ func (s *Server) list(l listing, q url.Values, h http.Header, base string) respo
 	if l.set == "users" && (selects(q, "signInActivity") || strings.Contains(q.Get("$filter"), "signInActivity/")) {
 		top = min(top, 120)
 	}
-	page := skip / top
+	from := 0
+	if after != "" {
+		if l.members {
+			n, err := strconv.Atoi(after)
+			if err != nil || n < 0 {
+				return badRequest("Invalid skip token.")
+			}
+			from = min(n, len(l.objs))
+		} else {
+			from = sort.Search(len(l.objs), func(i int) bool { return str(l.objs[i].props["id"]) > after })
+		}
+	}
 	f := s.faults
 	if f.BreakPage > 0 && page >= f.BreakPage {
 		switch f.PageFault {
 		case "error":
 			return errResp(500, "UnknownError", "An internal server error occurred while listing the page.")
 		case "cut":
-			r := s.page(l, q, base, conds, skip, top, adv)
+			r := s.page(l, q, base, conds, page, from, top, adv)
 			r.cut = true
 			return r
 		}
 	}
-	r := s.page(l, q, base, conds, skip, top, adv)
+	r := s.page(l, q, base, conds, page, from, top, adv)
 	if f.BreakPage > 0 && f.PageFault == "short" && page+1 >= f.BreakPage {
 		delete(r.body.(map[string]any), "@odata.nextLink")
 	}
 	return r
 }
 
-func (s *Server) page(l listing, q url.Values, base string, conds []cond, skip, top int, adv bool) response {
-	hits := s.matching(l.objs, conds)
+// page serves up to top matching objects from l.objs[from:], with a
+// nextLink when more match after them and, for an advanced query's first
+// page, @odata.count.
+func (s *Server) page(l listing, q url.Values, base string, conds []cond, page, from, top int, adv bool) response {
+	match := func(o *object) bool {
+		if !s.visible(o) {
+			return false
+		}
+		for _, c := range conds {
+			if !c.match(o) {
+				return false
+			}
+		}
+		return true
+	}
 	value := []any{}
-	end := min(skip+top, len(hits))
-	for _, o := range hits[min(skip, len(hits)):end] {
+	i := from
+	for ; i < len(l.objs) && len(value) < top; i++ {
+		o := l.objs[i]
+		if !match(o) {
+			continue
+		}
 		v := s.project(o, q)
 		if l.members {
 			v["@odata.type"] = "#microsoft.graph." + o.kind
@@ -872,15 +919,23 @@ func (s *Server) page(l listing, q url.Values, base string, conds []cond, skip, 
 		value = append(value, v)
 	}
 	out := map[string]any{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#" + l.set, "value": value}
-	if adv {
-		out["@odata.count"] = len(hits)
+	if adv && page == 0 {
+		out["@odata.count"] = len(s.matching(l.objs, conds))
 	}
-	if end < len(hits) {
+	more := false
+	for j := i; j < len(l.objs) && !more; j++ {
+		more = match(l.objs[j])
+	}
+	if more {
 		nq := url.Values{}
 		for k, v := range q {
 			nq[k] = v
 		}
-		nq.Set("$skiptoken", strconv.Itoa(end))
+		last := strconv.Itoa(i)
+		if !l.members {
+			last = str(l.objs[i-1].props["id"])
+		}
+		nq.Set("$skiptoken", strconv.Itoa(page+1)+"."+last)
 		out["@odata.nextLink"] = base + l.path + "?" + nq.Encode()
 	}
 	return response{status: 200, body: out}
@@ -1042,6 +1097,9 @@ func (s *Server) patchGroup(gid string, body []byte) (response, bool) {
 	}
 	var binds []string
 	for k, v := range in {
+		if strings.HasPrefix(k, "@odata.") {
+			continue // the SDK sends @odata.type; Graph accepts it
+		}
 		if k != "members@odata.bind" {
 			return badRequest(fmt.Sprintf("Property '%s' cannot be updated by this emulator.", k)), false
 		}
