@@ -96,6 +96,9 @@ type Config struct {
 	Retention  Retention            `yaml:"retention"` // retention.go
 	Portal     *Portal              `yaml:"portal"`    // optional; see Portal
 
+	// HRSources are the HR systems synced (hrsources.go); optional.
+	HRSources map[string]*HRSource `yaml:"hr_sources"`
+
 	// Getenv reads environment variables (os.Getenv when nil); tests set it.
 	Getenv func(string) string `yaml:"-"`
 

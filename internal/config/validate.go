@@ -196,6 +196,7 @@ func (c *Config) Validate() error {
 	}
 
 	c.validatePortal(add)
+	c.validateHRSources(add)
 
 	if len(probs) == 0 {
 		return nil
