@@ -67,6 +67,9 @@ type Parts struct {
 	// Portal, when set, builds the portal's handler, given the address the
 	// HTTP server listens on; it is served at / beside the health endpoints.
 	Portal func(ctx context.Context, httpAddr string) (http.Handler, error)
+	// HRSources are the HR sources synced on a schedule (hrsources.go).
+	HRSources []HRSourceRun
+	hrRan     func(name string, slot time.Time) // tests: instead of a run
 
 	ready atomic.Bool
 
@@ -256,6 +259,7 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
+	p.runHRSources(inCtx)
 	var failure error
 	select {
 	case <-ctx.Done():

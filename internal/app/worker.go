@@ -51,6 +51,8 @@ type WorkerOptions struct {
 	Ready func(httpAddr string)
 	// EraseLimit is the newest time an erasure may reach (retention.min).
 	EraseLimit func(now time.Time) time.Time
+	// HRSources are synced on their schedules (config hr_sources).
+	HRSources []HRSourceRun
 }
 
 // Worker runs one replica until ctx ends: every replica executes operations
@@ -115,6 +117,7 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 		PoliciesDir: o.Policies, Holder: o.Name, Lease: l, Batch: o.Batch, Partitions: o.Partitions, Workers: o.Workers, ClaimLease: o.ClaimLease,
 		CallTimeout: o.CallTimeout, Metrics: m, WorkerKey: o.WorkerKey}
 	p.EraseLimit = o.EraseLimit
+	p.HRSources = o.HRSources
 	if o.Portal != nil {
 		po := *o.Portal
 		po.NC, po.JS, po.Log = nc, js, log

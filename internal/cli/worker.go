@@ -38,6 +38,10 @@ func runWorkerConfig(e *env, path string) error {
 	if err != nil {
 		return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: portal: %v", err)}
 	}
+	hrRuns, err := hrSourceRuns(cfg)
+	if err != nil {
+		return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: %v", err)}
+	}
 	dsn, err := cfg.DSN()
 	if err != nil {
 		return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: ledger: %v", err)}
@@ -75,6 +79,7 @@ func runWorkerConfig(e *env, path string) error {
 		ClaimLease: cfg.Executor.ClaimLease, CallTimeout: cfg.Executor.CallTimeout, MaxAttempts: cfg.Executor.MaxAttempts,
 		EraseLimit: cfg.Retention.Limit,
 		Portal:     po,
+		HRSources:  hrRuns,
 		Ready: func(httpAddr string) {
 			fmt.Fprintf(e.Stdout, "tilgang worker %s: health http://%s, pid %d\n", cfg.Name, httpAddr, os.Getpid())
 		},
