@@ -24,6 +24,7 @@ func runHRSync(e *env, cmd *command, args []string) error {
 	file := fs.String("file", "", "read the snapshot from `FILE` (- for stdin): stamdata3, json, csv")
 	url := fs.String("url", "", "read the snapshot from the service at base `URL`: visma-hrm, fint")
 	name := fs.String("source", "", "the source's `NAME`, whose last snapshot the ledger keeps (default: the type); alone, a source of the worker config (--config)")
+	caFile := fs.String("ca-file", "", "trust the CA certificates in `FILE` too, for --url")
 	cfgPath := fs.String("config", "", "the worker config `FILE` whose hr_sources: names the --source (env "+envConfig+")")
 	municipality := fs.String("municipality", "", "the municipality `NUMBER` (kommunenummer) the source's ids are prefixed with: stamdata3, visma-hrm, fint, csv")
 	days := fs.Int("days-before-start", hrsync.DefaultDaysBeforeStart, "send a future joiner this many `DAYS` before their first start (-1: at once)")
@@ -90,6 +91,13 @@ func runHRSync(e *env, cmd *command, args []string) error {
 			return fmt.Errorf("source %s: %w", o.Name, err)
 		}
 		o.Input.BaseURL = *url
+		if *url != "" {
+			if o.Input.Client, err = (&config.HRSource{CAFile: *caFile}).HTTPClient(); err != nil {
+				return usagef(cmd, "--ca-file: %v", err)
+			}
+		} else if *caFile != "" {
+			return usagef(cmd, "--ca-file goes with --url")
+		}
 	}
 	o.Input.Today = tilgang.DateOf(e.Now())
 	if *file != "" {
