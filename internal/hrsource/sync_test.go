@@ -16,6 +16,7 @@ import (
 	"github.com/ror-ikt/tilgang/connectors/manual"
 	"github.com/ror-ikt/tilgang/connectors/noop"
 	"github.com/ror-ikt/tilgang/internal/api"
+	"github.com/ror-ikt/tilgang/internal/app"
 	"github.com/ror-ikt/tilgang/internal/hrsource"
 	"github.com/ror-ikt/tilgang/internal/hrsync"
 	"github.com/ror-ikt/tilgang/internal/principals"
@@ -171,4 +172,37 @@ func TestEachReaderThroughTheSync(t *testing.T) {
 			require.Equal(t, 1, left, "the same person left once, and nobody else")
 		})
 	}
+}
+
+// A worker with a scheduled source syncs it by itself: the first slot
+// runs at start, and the joiners reach the ledger with no one running
+// `hr sync`.
+func TestTheWorkerSyncsOnSchedule(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "lonn.csv")
+	require.NoError(t, os.WriteFile(file, []byte(hrsource.RenderCSV(hrsource.FxPeople())), 0o644))
+	nc, err := noop.Open(noop.Config{Journal: filepath.Join(dir, "noop.journal")})
+	require.NoError(t, err)
+	e := testenv.StartWorkerWith(t, func(data string, o *app.WorkerOptions) {
+		kp, err := principals.LoadSeed(filepath.Join(data, "keys", principals.HRSeedFile))
+		require.NoError(t, err)
+		o.HRSources = []app.HRSourceRun{{Name: "lonn", Every: time.Hour, Key: kp, Actor: principals.HRID,
+			Prepare: func() (hrsync.Options, error) {
+				c := hrsource.FxCSVConfig()
+				src, err := c.Open()
+				if err != nil {
+					return hrsync.Options{}, err
+				}
+				body, err := os.ReadFile(file)
+				return hrsync.Options{Source: src, Input: hrsource.Input{File: strings.NewReader(string(body))},
+					Wait: time.Minute, DaysBeforeStart: 14}, err
+			}}}
+	}, connectors.Set{"noop": nc, "manual": manual.Connector{}}, testenv.Catalogue)
+	kp, err := principals.LoadSeed(filepath.Join(e.Data, "keys", principals.HRSeedFile))
+	require.NoError(t, err)
+	hr := &api.Client{NC: e.NC, Key: kp, Actor: principals.HRID, Timeout: 10 * time.Second}
+	require.Eventually(t, func() bool {
+		es, err := hr.HRSnapshotAll(context.Background(), "lonn")
+		return err == nil && len(es) == 7
+	}, 30*time.Second, 100*time.Millisecond, "the scheduled sync sent the seven joiners")
 }
