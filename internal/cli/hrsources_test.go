@@ -6,9 +6,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nkeys"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/connectors"
+	"github.com/ror-ikt/tilgang/connectors/manual"
+	"github.com/ror-ikt/tilgang/connectors/noop"
 	"github.com/ror-ikt/tilgang/internal/principals"
+	"github.com/ror-ikt/tilgang/internal/testenv"
 )
 
 // `hr sync --source NAME` runs a source of the worker config: its file,
@@ -59,4 +65,31 @@ func TestHRSyncConfiguredSource(t *testing.T) {
 	code, _, errOut = w.sync(t, "", "--source", "visma", "--config", cfg)
 	require.Equal(t, 2, code)
 	require.Contains(t, errOut, "has no hr_sources.visma")
+}
+
+// Rejections by the worker are reported person by person, with the kind
+// of event and its request id: here the signer may read the kept snapshot
+// (an auditor) but holds no hr capability.
+func TestHRSyncReportsRejectionsPerPerson(t *testing.T) {
+	dir := t.TempDir()
+	kp, err := nkeys.CreateUser()
+	require.NoError(t, err)
+	seed, err := kp.Seed()
+	require.NoError(t, err)
+	pub, err := kp.PublicKey()
+	require.NoError(t, err)
+	key := filepath.Join(dir, "revisor.nk")
+	require.NoError(t, os.WriteFile(key, seed, 0o600))
+	nc, err := noop.Open(noop.Config{Journal: filepath.Join(dir, "noop.journal")})
+	require.NoError(t, err)
+	e := testenv.StartWorker(t, connectors.Set{"noop": nc, "manual": manual.Connector{}}, testenv.Catalogue,
+		principals.Principal{ID: "revisor", Kind: principals.KindService, Name: "Revisjon", Key: pub,
+			Capabilities: []string{tilgang.CapAuditor}})
+	w := &syncWorld{env: e, devKey: filepath.Join(e.Data, "keys", principals.DevSeedFile), dir: dir}
+	code, out, errOut := w.sync(t, key, "--type", "json", "--file", w.file(t, "1.json", syncPeople(2)), "--wait", "30s")
+	require.Equal(t, 1, code, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	require.Contains(t, errOut, "the worker rejected 2 of 2 events")
+	for _, p := range []string{"1547-101", "1547-102"} {
+		require.Regexp(t, `rejected by the worker \(joiner, request [0-9a-f]{64}\): `+p+`: revisor has no hr capability`, out)
+	}
 }
