@@ -1,0 +1,170 @@
+package hrsource_test
+
+// The edge cases of notes/hr-sources-and-lifecycle.md, each through the
+// sync against a real worker.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/connectors"
+	"github.com/ror-ikt/tilgang/connectors/manual"
+	"github.com/ror-ikt/tilgang/connectors/noop"
+	"github.com/ror-ikt/tilgang/internal/api"
+	"github.com/ror-ikt/tilgang/internal/hrsource"
+	"github.com/ror-ikt/tilgang/internal/hrsync"
+	"github.com/ror-ikt/tilgang/internal/principals"
+	"github.com/ror-ikt/tilgang/internal/testenv"
+)
+
+// edgeCatalogue gives every lærer kasse/bruker by birthright.
+var edgeCatalogue = map[string]string{"kasse.yaml": testenv.Catalogue["kasse.yaml"] + `
+birthright:
+  - when: 'person.position == "lærer"'
+    roles: [bruker]
+`}
+
+func newEdgeSyncer(t *testing.T) *syncer {
+	t.Helper()
+	dir := t.TempDir()
+	nc, err := noop.Open(noop.Config{Journal: filepath.Join(dir, "noop.journal")})
+	require.NoError(t, err)
+	e := testenv.StartWorker(t, connectors.Set{"noop": nc, "manual": manual.Connector{}}, edgeCatalogue)
+	kp, err := principals.LoadSeed(filepath.Join(e.Data, "keys", principals.HRSeedFile))
+	require.NoError(t, err)
+	dk, err := principals.LoadSeed(filepath.Join(e.Data, "keys", principals.DevSeedFile))
+	require.NoError(t, err)
+	return &syncer{env: e, dir: dir, hr: &api.Client{NC: e.NC, Key: kp, Actor: principals.HRID, Timeout: 10 * time.Second},
+		dev: &api.Client{NC: e.NC, Key: dk, Actor: principals.DevID, Timeout: 10 * time.Second}}
+}
+
+// json syncs people as the json source, days days before start.
+func (s *syncer) json(t *testing.T, days int, people ...tilgang.Person) hrsync.Report {
+	t.Helper()
+	b, err := json.Marshal(people)
+	require.NoError(t, err)
+	src, err := (&hrsource.JSONConfig{}).Open()
+	require.NoError(t, err)
+	rep, err := hrsync.Run(context.Background(), hrsync.Options{Name: "lonn", Source: src,
+		Input: hrsource.Input{File: strings.NewReader(string(b))}, MaxLeaveShare: 1, MaxChangeShare: 1,
+		Wait: time.Minute, DaysBeforeStart: days, NC: s.env.NC, Client: s.hr, Key: s.hr.Key, Actor: s.hr.Actor})
+	require.NoError(t, err, "%+v", rep)
+	return rep
+}
+
+// grant is person's kasse/bruker grant with its operations.
+func (s *syncer) grant(t *testing.T, person string) api.GrantDetail {
+	t.Helper()
+	var gd api.GrantDetail
+	require.Eventually(t, func() bool {
+		gs, err := s.dev.GrantsAll(context.Background(), api.GrantsArgs{Person: person})
+		if err != nil || len(gs) == 0 {
+			return false
+		}
+		return s.dev.Call(context.Background(), api.MethodGrant, api.GrantArgs{GrantID: gs[len(gs)-1].ID}, &gd) == nil
+	}, 20*time.Second, 50*time.Millisecond)
+	return gd
+}
+
+// personOps are every operation of person, by id (the API lists a
+// grant's; an enable on the start date belongs to no grant).
+func (s *syncer) personOps(t *testing.T, person string) api.GrantDetail {
+	t.Helper()
+	var gd api.GrantDetail
+	for id, misses := 1, 0; misses < 5; id++ {
+		var op api.Operation
+		if err := s.dev.Call(context.Background(), api.MethodOperation, api.OperationArgs{OperationID: fmt.Sprint(id)}, &op); err != nil {
+			misses++
+			continue
+		}
+		misses = 0
+		if op.Person == person {
+			gd.Operations = append(gd.Operations, op)
+		}
+	}
+	return gd
+}
+
+func ops(gd api.GrantDetail, kind string) []api.Operation {
+	var out []api.Operation
+	for _, o := range gd.Operations {
+		if o.Kind == kind {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func teacher(id string, start tilgang.Date) tilgang.Person {
+	return tilgang.Person{ID: id, GivenName: "Nina", FamilyName: "Ny", Municipality: muni,
+		Employments: []tilgang.Employment{{ID: id + "-1", Primary: true, Percent: 100, OrgUnit: "oppvekst/skule",
+			Position: "lærer", Start: start}}}
+}
+
+func days(n int) tilgang.Date { return tilgang.DateOf(time.Now().AddDate(0, 0, n)) }
+
+// A future joiner is sent days_before_start days before the start, not
+// before; the account is made disabled at once and enabled at 00:00 Oslo
+// on the start date; a start moved later keeps the person (a mover, not a
+// leaver) and moves the enabling with it.
+func TestFutureJoiner(t *testing.T) {
+	s := newEdgeSyncer(t)
+	far, near := teacher(muni+"-30001", days(30)), teacher(muni+"-30002", days(10))
+	rep := s.json(t, 14, far, near)
+	require.Equal(t, 1, rep.Later, "30 days ahead: later")
+	require.Equal(t, 1, rep.Joiners)
+	require.NotContains(t, s.snapshot(t, "lonn"), far.ID)
+
+	s.grant(t, near.ID)
+	g := s.personOps(t, near.ID)
+	en := ops(g, "enable")
+	require.Len(t, en, 1, "%+v", g.Operations)
+	require.True(t, near.Employments[0].Start.Start().Equal(en[0].DueAt), "enabled at 00:00 Oslo on the start date: %s", en[0].DueAt)
+	require.Equal(t, "queued", en[0].State)
+	require.NotEmpty(t, ops(g, "ensure_account"))
+
+	// Nearer now: the far one is sent; the near one's start moves later.
+	far.Employments[0].Start = days(12)
+	moved := near
+	moved.Employments = []tilgang.Employment{near.Employments[0]}
+	moved.Employments[0].Start = days(13)
+	rep = s.json(t, 14, far, moved)
+	require.Equal(t, 1, rep.Joiners)
+	require.Equal(t, 1, rep.Movers)
+	require.Zero(t, rep.Leavers)
+	g = s.personOps(t, near.ID)
+	var due []time.Time
+	for _, o := range ops(g, "enable") {
+		if o.State == "queued" {
+			due = append(due, o.DueAt)
+		}
+	}
+	require.Len(t, due, 1, "%+v", g.Operations)
+	require.True(t, days(13).Start().Equal(due[0]), "the enabling moved with the start: %+v", g.Operations)
+
+	// The start is cancelled: the person is gone from the snapshot before
+	// day one. The account is disabled at once and never enabled.
+	rep = s.json(t, 14, far)
+	require.Equal(t, 1, rep.Leavers)
+	require.Eventually(t, func() bool {
+		g := s.personOps(t, near.ID)
+		queued := 0
+		for _, o := range g.Operations {
+			if o.State == "queued" || o.State == "claimed" {
+				queued++
+			}
+		}
+		return queued == 0 && len(ops(g, "disable")) == 1 && ops(g, "disable")[0].State == "done"
+	}, 20*time.Second, 100*time.Millisecond)
+	for _, o := range ops(s.personOps(t, near.ID), "enable") {
+		require.Equal(t, "cancelled", o.State, "%+v", o)
+	}
+}
