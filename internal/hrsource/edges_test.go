@@ -168,3 +168,87 @@ func TestFutureJoiner(t *testing.T) {
 		require.Equal(t, "cancelled", o.State, "%+v", o)
 	}
 }
+
+// leftOnce reports how many person.left rows the chain holds for person.
+func (s *syncer) left(t *testing.T, person string) int {
+	t.Helper()
+	n := 0
+	require.NoError(t, s.dev.Audit(context.Background(), api.AuditArgs{Person: person}, func(rows []api.AuditRow) error {
+		for _, r := range rows {
+			if r.Kind == "person.left" {
+				n++
+			}
+		}
+		return nil
+	}))
+	return n
+}
+
+func (s *syncer) grants(t *testing.T, person string) map[string]int {
+	t.Helper()
+	gs, err := s.dev.GrantsAll(context.Background(), api.GrantsArgs{Person: person})
+	require.NoError(t, err)
+	out := map[string]int{}
+	for _, g := range gs {
+		out[g.State]++
+	}
+	return out
+}
+
+// Backdated and withdrawn terminations, a rehire and several employments
+// with one ending, through the sync.
+func TestTerminationsRehireAndSeveralEmployments(t *testing.T) {
+	s := newEdgeSyncer(t)
+	back := teacher(muni+"-40001", days(-100))
+	withdrawn := teacher(muni+"-40002", days(-100))
+	rehire := teacher(muni+"-40003", days(-100))
+	two := teacher(muni+"-40004", days(-100))
+	two.Employments = append(two.Employments, tilgang.Employment{ID: two.ID + "-2", Percent: 20, OrgUnit: "helse/heim",
+		Position: "assistent", Start: days(-50)})
+	rep := s.json(t, 14, back, withdrawn, rehire, two)
+	require.Equal(t, 4, rep.Joiners)
+	for _, p := range []string{back.ID, withdrawn.ID, rehire.ID, two.ID} {
+		require.Eventually(t, func() bool { return s.grants(t, p)["active"] == 1 }, 20*time.Second, 50*time.Millisecond, p)
+	}
+
+	// A termination backdated five days: the person leaves at once.
+	back.Employments[0].End = days(-5)
+	// A termination ten days ahead: scheduled.
+	withdrawn.Employments[0].End = days(10)
+	// The second employment ends: still employed.
+	two.Employments[1].End = days(-1)
+	rep = s.json(t, 14, back, withdrawn, rehire, two)
+	require.Equal(t, 3, rep.Movers)
+	require.Eventually(t, func() bool { return s.left(t, back.ID) == 1 }, 20*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return s.grants(t, back.ID)["revoked"] == 1 }, 20*time.Second, 50*time.Millisecond)
+	leave := ops(s.personOps(t, withdrawn.ID), "leave")
+	require.Len(t, leave, 1)
+	require.Equal(t, "queued", leave[0].State)
+	require.True(t, days(11).Start().Equal(leave[0].DueAt), "at the end of the last day: %s", leave[0].DueAt)
+	require.Zero(t, s.left(t, two.ID), "one of two employments ending is not leaving")
+	require.Equal(t, map[string]int{"active": 1}, s.grants(t, two.ID))
+
+	// The termination is withdrawn: the scheduled leave is cancelled. The
+	// rehire leaves (missing from the snapshot).
+	withdrawn.Employments[0].End = tilgang.Date{}
+	rep = s.json(t, 14, back, withdrawn, two)
+	require.Equal(t, 1, rep.Movers)
+	require.Equal(t, 1, rep.Leavers)
+	require.Equal(t, "cancelled", ops(s.personOps(t, withdrawn.ID), "leave")[0].State)
+	require.Zero(t, s.left(t, withdrawn.ID))
+	require.Eventually(t, func() bool { return s.grants(t, rehire.ID)["revoked"] == 1 }, 20*time.Second, 50*time.Millisecond)
+
+	// Rehired with a new employment: the same account enabled again, a new
+	// birthright grant, nothing of the old rights restored.
+	rehire.Employments = []tilgang.Employment{{ID: rehire.ID + "-2", Primary: true, Percent: 100, OrgUnit: "oppvekst/skule",
+		Position: "lærer", Start: days(0)}}
+	rep = s.json(t, 14, back, withdrawn, rehire, two)
+	require.Equal(t, 1, rep.Movers, "a person the source had: a mover, not a second joiner")
+	require.Eventually(t, func() bool {
+		g := s.grants(t, rehire.ID)
+		return g["revoked"] == 1 && g["active"] == 1
+	}, 20*time.Second, 50*time.Millisecond)
+	o := s.personOps(t, rehire.ID)
+	require.Len(t, ops(o, "ensure_account"), 1, "the same account: never made again: %+v", o.Operations)
+	require.NotEmpty(t, ops(o, "enable"), "enabled again")
+}

@@ -133,6 +133,18 @@ func TestEachReaderThroughTheSync(t *testing.T) {
 			snap := s.snapshot(t, name)
 			require.Len(t, snap, 7)
 			require.Equal(t, muni+"-10002", snap[muni+"-10003"].Record.Employments[0].Manager, "the leader of the unit")
+			// The tilkallingsvikar at 0 % is a person like any other.
+			require.Zero(t, snap[muni+"-10006"].Record.Employments[0].Percent)
+			require.True(t, snap[muni+"-10006"].Present)
+			// Two main employments: a data-quality warning and a choice
+			// that does not depend on the order of the export.
+			var warned []string
+			for _, w := range rep.Warnings {
+				warned = append(warned, w.PersonID+": "+w.Message)
+			}
+			require.Len(t, warned, 1, "%v", warned)
+			require.Contains(t, warned[0], muni+"-10004: 2 main employments among 2 employments; taking")
+			require.Contains(t, warned[0], "(primary, else highest percent, else earliest start)")
 			if r.tree {
 				require.Equal(t, muni+"-10001", snap[muni+"-10002"].Record.Employments[0].Manager,
 					"the unit's leader is the person: one up, past a unit with no leader")
