@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors"
+	"github.com/ror-ikt/tilgang/connectors/httpconn"
 	"github.com/ror-ikt/tilgang/connectors/manual"
 	"github.com/ror-ikt/tilgang/connectors/noop"
 	"github.com/ror-ikt/tilgang/internal/api"
@@ -251,4 +253,60 @@ func TestTerminationsRehireAndSeveralEmployments(t *testing.T) {
 	o := s.personOps(t, rehire.ID)
 	require.Len(t, ops(o, "ensure_account"), 1, "the same account: never made again: %+v", o.Operations)
 	require.NotEmpty(t, ops(o, "enable"), "enabled again")
+}
+
+// A new version of the same position (FINT: another arbeidsforhold with
+// the same stillingsnummer, valid from today) is a mover keeping the
+// employment's id, not a leaver and a joiner.
+func TestNewVersionOfAPositionIsAMover(t *testing.T) {
+	s := newSyncer(t)
+	read := func(t *testing.T, edit func(string, []map[string]any) []map[string]any) (hrsource.Source, hrsource.Input) {
+		var base string
+		srv := httptest.NewTLSServer(hrsource.FINTEdited(hrsource.FxPeople(), "tok", func() string { return base }, edit))
+		t.Cleanup(srv.Close)
+		base = srv.URL
+		var auth httpconn.Auth
+		auth.Type, auth.TokenFile = "bearer", secret(t, "tok")
+		src, err := (&hrsource.FINTConfig{BaseURL: srv.URL, Municipality: muni, Auth: auth}).Open()
+		require.NoError(t, err)
+		return src, hrsource.Input{Client: srv.Client()}
+	}
+	src, in := read(t, nil)
+	rep := s.run(t, "fint", src, in)
+	require.Equal(t, 7, rep.Joiners)
+	before := s.snapshot(t, "fint")[muni+"-10003"].Record.Employments
+	require.Len(t, before, 1)
+
+	yesterday := tilgang.DateOf(time.Now().AddDate(0, 0, -1)).String() + "T12:00:00Z"
+	today := tilgang.DateOf(time.Now()).String() + "T12:00:00Z"
+	src, in = read(t, func(path string, es []map[string]any) []map[string]any {
+		if path != hrsource.FINTArbeidsforhold {
+			return es
+		}
+		out := es
+		for _, e := range es {
+			if e["stillingsnummer"] != "10003-1" {
+				continue
+			}
+			e["gyldighetsperiode"] = map[string]any{"start": "2000-01-01T12:00:00Z", "slutt": yesterday}
+			v := map[string]any{}
+			for k, x := range e {
+				v[k] = x
+			}
+			v["systemId"] = map[string]string{"identifikatorverdi": "af10003-1-v2"}
+			v["gyldighetsperiode"] = map[string]any{"start": today, "slutt": nil}
+			v["stillingstittel"] = "lektor"
+			v["ansettelsesprosent"] = 8000
+			out = append(out, v)
+		}
+		return out
+	})
+	rep = s.run(t, "fint", src, in)
+	require.Equal(t, hrsource.Summary{Source: "fint", People: 7, Movers: 1, Unchanged: 6, Reasons: []string{}}, rep.Summary)
+	after := s.snapshot(t, "fint")[muni+"-10003"].Record.Employments
+	require.Len(t, after, 1)
+	require.Equal(t, before[0].ID, after[0].ID, "the same employment")
+	require.Equal(t, "lektor", after[0].Position)
+	require.Equal(t, 80.0, after[0].Percent)
+	require.Equal(t, before[0].Start, after[0].Start)
 }

@@ -29,7 +29,15 @@ func VismaHandler(people, future []fxPerson, pass string) http.Handler {
 // FINTHandler serves people as FINT's collections, for bearer token tok,
 // linking to base.
 func FINTHandler(people []fxPerson, tok string, base func() string) http.Handler {
+	return FINTEdited(people, tok, base, nil)
+}
+
+// FINTEdited is FINTHandler with each collection's entries changed by edit.
+func FINTEdited(people []fxPerson, tok string, base func() string, edit func(path string, entries []map[string]any) []map[string]any) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		(&fintServer{people: people, units: fxUnits, token: tok, base: base()}).ServeHTTP(w, r)
+		(&fintServer{people: people, units: fxUnits, token: tok, base: base(), edit: edit}).ServeHTTP(w, r)
 	})
 }
+
+// FINTArbeidsforhold is the path of FINT's arbeidsforhold collection.
+const FINTArbeidsforhold = fintArbeidsforhold
