@@ -310,3 +310,25 @@ func TestNewVersionOfAPositionIsAMover(t *testing.T) {
 	require.Equal(t, 80.0, after[0].Percent)
 	require.Equal(t, before[0].Start, after[0].Start)
 }
+
+// A name change is a mover: names follow HR on the account that exists
+// (ensured again at its reference, never a second account), access stays.
+func TestNameChangeKeepsTheAccount(t *testing.T) {
+	s := newEdgeSyncer(t)
+	p := teacher(muni+"-50001", days(-10))
+	s.json(t, 14, p)
+	require.Eventually(t, func() bool { return s.grants(t, p.ID)["active"] == 1 }, 20*time.Second, 50*time.Millisecond)
+	p.FamilyName = "Nygift-Hansen"
+	rep := s.json(t, 14, p)
+	require.Equal(t, 1, rep.Movers)
+	var info api.PersonInfo
+	require.NoError(t, s.dev.Call(context.Background(), api.MethodPerson, api.PersonArgs{Person: p.ID}, &info))
+	require.Equal(t, "Nygift-Hansen", info.FamilyName)
+	require.Eventually(t, func() bool {
+		o := s.personOps(t, p.ID)
+		en := ops(o, "ensure_account")
+		return len(en) == 2 && en[1].GrantID == "" && en[1].State == "done"
+	}, 20*time.Second, 50*time.Millisecond, "the account is brought up to date, not made anew")
+	require.Empty(t, ops(s.personOps(t, p.ID), "disable"))
+	require.Equal(t, map[string]int{"active": 1}, s.grants(t, p.ID))
+}
