@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -117,4 +119,22 @@ func TestHRSourcesEveryMistakeAtOnce(t *testing.T) {
 		require.Contains(t, msg, want)
 	}
 	require.Equal(t, 1, strings.Count(msg, "hr_sources.c.colour"))
+}
+
+// The README's hr_sources example decodes: every key is one the worker
+// knows (its files and variables are those of a production machine).
+func TestHRSourcesREADMEExample(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	m := regexp.MustCompile("(?s)## HR sources.*?```yaml\n(hr_sources:.*?)```").FindSubmatch(readme)
+	require.NotNil(t, m, "README has an hr_sources example")
+	w := hrWorld(t)
+	data, err := os.ReadFile(w.config(t, validConfig+string(m[1])))
+	require.NoError(t, err)
+	c, err := Parse("worker.yaml", data, DefaultRegistry(), w.getenv)
+	require.NoError(t, err)
+	require.Len(t, c.HRSources, 2)
+	require.Equal(t, "visma-hrm", c.HRSources["visma"].Type)
+	require.Equal(t, []string{"05:30"}, c.HRSources["lonn"].Schedule.Daily)
 }
