@@ -76,6 +76,9 @@ type Parts struct {
 
 	// Reconcile is the worker config's reconcile: schedule.
 	Reconcile ReconcileSchedule
+	// HRSources are the HR sources synced on a schedule (hrsources.go).
+	HRSources []HRSourceRun
+	hrRan     func(name string, slot time.Time) // tests: instead of a run
 
 	ready atomic.Bool
 
@@ -288,6 +291,7 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
+	p.runHRSources(inCtx)
 	var failure error
 	select {
 	case <-ctx.Done():

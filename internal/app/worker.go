@@ -52,6 +52,8 @@ type WorkerOptions struct {
 	Ready func(httpAddr string)
 	// EraseLimit is the newest time an erasure may reach (retention.min).
 	EraseLimit func(now time.Time) time.Time
+	// HRSources are synced on their schedules (config hr_sources).
+	HRSources []HRSourceRun
 	// Reconcile is the reconcile: schedule (config).
 	Reconcile ReconcileSchedule
 	// Notify configures the notifier (config notify:); nil or without an
@@ -135,6 +137,7 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 		PoliciesDir: o.Policies, Holder: o.Name, Lease: l, Batch: o.Batch, Partitions: o.Partitions, Workers: o.Workers, ClaimLease: o.ClaimLease,
 		CallTimeout: o.CallTimeout, Metrics: m, WorkerKey: o.WorkerKey}
 	p.EraseLimit = o.EraseLimit
+	p.HRSources = o.HRSources
 	p.Reconcile = o.Reconcile
 	if o.Portal != nil {
 		po := *o.Portal

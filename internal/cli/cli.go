@@ -386,7 +386,7 @@ func init() {
 			usage:   "hr import FILE [--wait DURATION]",
 			summary: "send a JSON array of person records as joiner events, follow them and report accepted, rejected and ignored"},
 		{name: "hr sync", group: groupMsg, run: runHRSync,
-			usage:   "hr sync --type TYPE (--file FILE | --url URL) [--source NAME] [--municipality NUMBER] [--dry-run] [--allow-changes] [--wait DURATION]",
+			usage:   "hr sync (--source NAME [--config FILE] | --type TYPE (--file FILE | --url URL) [--source NAME]) [--days-before-start DAYS] [--municipality NUMBER] [--dry-run] [--allow-changes] [--wait DURATION]",
 			summary: "read an HR system's snapshot, compare it with the last one kept and send the joiners, movers and leavers (held by the fail-safe: exit 1)"},
 
 		{name: "status", group: groupRead, run: runStatus,

@@ -3,201 +3,166 @@ package cli
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/ror-ikt/tilgang"
-	"github.com/ror-ikt/tilgang/internal/api"
+	"github.com/ror-ikt/tilgang/internal/config"
 	"github.com/ror-ikt/tilgang/internal/hrsource"
+	"github.com/ror-ikt/tilgang/internal/hrsync"
+	"github.com/ror-ikt/tilgang/internal/principals"
 )
 
-// syncReport is what `hr sync` reports: DESIGN.md's summary, then what
-// became of the events sent and every rejection by person.
-type syncReport struct {
-	hrsource.Summary
-	DryRun     bool               `json:"dry_run,omitempty"`
-	Sent       int                `json:"sent"`
-	Accepted   int                `json:"accepted"`
-	Ignored    int                `json:"ignored"`
-	Unknown    int                `json:"not_processed"` // not processed before --wait ran out
-	Rejections []syncRejection    `json:"rejections"`
-	Warnings   []hrsource.Warning `json:"warnings"`
-}
-
-// syncRejection is one person not taken: by the read (the record keeps its
-// previous state) or by the worker (the event sent was rejected).
-type syncRejection struct {
-	Person    string `json:"person"`
-	By        string `json:"by"` // read | worker
-	Kind      string `json:"kind,omitempty"`
-	RequestID string `json:"request_id,omitempty"`
-	Reason    string `json:"reason"`
-}
+// syncReport is what `hr sync` reports (hrsync.Report).
+type syncReport = hrsync.Report
 
 func runHRSync(e *env, cmd *command, args []string) error {
 	fs := e.flags(cmd)
 	typ := fs.String("type", "", "the source `TYPE`: "+strings.Join(sourceTypes(), ", "))
 	file := fs.String("file", "", "read the snapshot from `FILE` (- for stdin): stamdata3, json, csv")
 	url := fs.String("url", "", "read the snapshot from the service at base `URL`: visma-hrm, fint")
-	name := fs.String("source", "", "the source's `NAME`, whose last snapshot the ledger keeps (default: the type)")
+	name := fs.String("source", "", "the source's `NAME`, whose last snapshot the ledger keeps (default: the type); alone, a source of the worker config (--config)")
+	caFile := fs.String("ca-file", "", "trust the CA certificates in `FILE` too, for --url")
+	cfgPath := fs.String("config", "", "the worker config `FILE` whose hr_sources: names the --source (env "+envConfig+")")
 	municipality := fs.String("municipality", "", "the municipality `NUMBER` (kommunenummer) the source's ids are prefixed with: stamdata3, visma-hrm, fint, csv")
+	days := fs.Int("days-before-start", hrsync.DefaultDaysBeforeStart, "send a future joiner this many `DAYS` before their first start (-1: at once)")
 	dry := fs.Bool("dry-run", false, "read and compare, print what would be sent, send nothing")
 	allow := fs.Bool("allow-changes", false, "send a plan the fail-safe holds (a principal with both hr and operator; the worker checks)")
 	wait := fs.Duration("wait", 10*time.Minute, "follow the worker processing the events for up to this `DURATION` (0: only publish)")
 	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
 		return err
 	}
+	daysSet := false
+	fs.Visit(func(f *flag.Flag) { daysSet = daysSet || f.Name == "days-before-start" })
+	o := hrsync.Options{DryRun: *dry, Allow: *allow, Wait: *wait, Now: e.Now, DaysBeforeStart: *days}
+	var fromConfig *config.HRSource
 	if *typ == "" {
-		if *name != "" {
-			return usagef(cmd, "--source %s alone names a configured source (hr_sources: in a worker config), which this build cannot read yet: pass --type TYPE with --file or --url", *name)
+		if *name == "" {
+			return usagef(cmd, "give --source NAME (a source of the worker config) or --type TYPE with --file or --url")
 		}
-		return usagef(cmd, "--type is required")
+		if *file != "" || *url != "" {
+			return usagef(cmd, "--file and --url go with --type; a configured source reads what its config says")
+		}
+		path := firstOf(*cfgPath, e.Getenv(envConfig))
+		if path == "" {
+			return usagef(cmd, "--source %s alone names a source of a worker config's hr_sources: pass --config FILE (or set %s), or give --type TYPE with --file or --url", *name, envConfig)
+		}
+		cfg, err := config.Load(path, config.DefaultRegistry())
+		if err == nil {
+			err = cfg.Validate()
+		}
+		if err != nil {
+			return &exitError{code: exitFailed, msg: fmt.Sprintf("%s is not a valid config:\n%v", path, err)}
+		}
+		src, ok := cfg.HRSources[*name]
+		if !ok {
+			return usagef(cmd, "%s has no hr_sources.%s", path, *name)
+		}
+		fromConfig = src
+		o.Name = *name
+		if o.Source, err = src.Config.Open(); err != nil {
+			return fmt.Errorf("source %s: %w", *name, err)
+		}
+		o.MaxLeaveShare, o.MaxChangeShare = src.FailSafe.MaxLeaveShare, src.FailSafe.MaxChangeShare
+		if !daysSet {
+			o.DaysBeforeStart = src.Days()
+		}
+		if src.File != "" {
+			*file = src.File
+		} else if o.Input.Client, err = src.HTTPClient(); err != nil {
+			return fmt.Errorf("source %s: ca_file: %w", *name, err)
+		}
+	} else {
+		if (*file == "") == (*url == "") {
+			return usagef(cmd, "give exactly one of --file and --url")
+		}
+		o.Name = firstOf(*name, *typ)
+		if !tilgang.ValidToken(o.Name) {
+			return usagef(cmd, "source name %q is not a name: use letters, digits, '-' and '_'", o.Name)
+		}
+		cfg, err := hrsource.Types.New(*typ)
+		if err != nil {
+			return usagef(cmd, "--type: %v", err)
+		}
+		adHoc(cfg, *municipality, *url)
+		if o.Source, err = cfg.Open(); err != nil {
+			return fmt.Errorf("source %s: %w", o.Name, err)
+		}
+		o.Input.BaseURL = *url
+		if *url != "" {
+			if o.Input.Client, err = (&config.HRSource{CAFile: *caFile}).HTTPClient(); err != nil {
+				return usagef(cmd, "--ca-file: %v", err)
+			}
+		} else if *caFile != "" {
+			return usagef(cmd, "--ca-file goes with --url")
+		}
 	}
-	if (*file == "") == (*url == "") {
-		return usagef(cmd, "give exactly one of --file and --url")
-	}
-	src := firstOf(*name, *typ)
-	if !tilgang.ValidToken(src) {
-		return usagef(cmd, "source name %q is not a name: use letters, digits, '-' and '_'", src)
-	}
-	cfg, err := hrsource.Types.New(*typ)
-	if err != nil {
-		return usagef(cmd, "--type: %v", err)
-	}
-	adHoc(cfg, *municipality, *url)
-	source, err := cfg.Open()
-	if err != nil {
-		return fmt.Errorf("source %s: %w", src, err)
-	}
-	today := tilgang.DateOf(e.Now())
-	in := hrsource.Input{Today: today, BaseURL: *url}
+	o.Input.Today = tilgang.DateOf(e.Now())
 	if *file != "" {
 		data, err := e.readFile(*file)
 		if err != nil {
 			return err
 		}
-		in.File = bytes.NewReader(data)
-	}
-	snap, err := source.Read(e.ctx, in)
-	if err != nil {
-		return fmt.Errorf("read source %s: %w: nothing was sent", src, err)
-	}
-	if !snap.Complete {
-		return &exitError{code: exitFailed, msg: fmt.Sprintf("read source %s: the snapshot is incomplete: nothing was sent", src)}
+		o.Input.File = bytes.NewReader(data)
 	}
 
-	id, err := e.identity(cmd, true)
-	if err != nil {
-		return err
+	var id *identity
+	if fromConfig != nil && e.g.key == "" {
+		// The source's own key, unless the command is given one.
+		kp, err := principals.LoadSeed(fromConfig.Key)
+		if err != nil {
+			return err
+		}
+		id = &identity{kp: kp, actor: fromConfig.Actor(), signer: fromConfig.Actor(), file: fromConfig.Key}
+	} else {
+		var err error
+		if id, err = e.identity(cmd, true); err != nil {
+			return err
+		}
 	}
 	nc, err := e.connect()
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	c := e.client(nc, id)
-	kept, err := c.HRSnapshotAll(e.ctx, src)
-	if err != nil {
-		return fmt.Errorf("read the snapshot the ledger keeps of %s: %w: nothing was sent", src, err)
-	}
-	prev := make(map[string]hrsource.Stored, len(kept))
-	for _, k := range kept {
-		prev[k.Person] = hrsource.Stored{Person: k.Record, Version: k.Version}
-	}
-	// Versions grow with the clock, as hr import's: above any version an
-	// earlier sync or import gave.
-	next := e.Now().UnixMilli()
-	plan := hrsource.Diff(prev, snap, hrsource.FailSafe{Today: today, Next: func() int64 { next++; return next }})
-	rep := syncReport{Summary: plan.Summary(src, len(snap.People)), DryRun: *dry, Rejections: []syncRejection{},
-		Warnings: append([]hrsource.Warning{}, plan.Warnings...)}
-	for _, r := range plan.Rejected {
-		rep.Rejections = append(rep.Rejections, syncRejection{Person: r.PersonID, By: "read", Reason: r.Reason})
-	}
-
-	if *dry {
-		if err := e.printSync(rep, false); err != nil {
-			return err
+	o.NC, o.Client, o.Key, o.Actor, o.Via = nc, e.client(nc, id), id.kp, id.actor, id.via
+	bars := map[string]*progress{}
+	o.Progress = func(stage string, done, total int) {
+		p := bars[stage]
+		if p == nil {
+			p = e.progress(stage, total)
+			bars[stage] = p
 		}
-		if plan.Held {
-			return &exitError{code: exitFailed, msg: "the fail-safe would hold this sync: " + strings.Join(plan.Reasons, "; ")}
+		if done == total {
+			p.finish(done)
+		} else {
+			p.set(done)
+		}
+	}
+	rep, err := hrsync.Run(e.ctx, o)
+	if rep.Source == "" {
+		return err // nothing was read or planned
+	}
+	followed := !*dry && *wait > 0 && rep.Sent > 0
+	if perr := e.printSync(rep, followed); perr != nil {
+		return perr
+	}
+	switch {
+	case err == nil:
+		if rep.Held && *allow {
+			fmt.Fprintf(e.Stderr, "the fail-safe held this sync (%s); its changes are allowed by %s\n", strings.Join(rep.Reasons, "; "), id.actor)
 		}
 		return nil
+	case errors.Is(err, hrsync.ErrHeld), errors.Is(err, hrsync.ErrRefused):
+		msg := err.Error()
+		msg = strings.TrimPrefix(strings.TrimPrefix(msg, hrsync.ErrHeld.Error()+": "), hrsync.ErrRefused.Error()+": ")
+		return &exitError{code: exitFailed, msg: msg}
+	case rep.Sent > 0 && rep.WorkerRejected()+rep.Unknown > 0:
+		return &exitError{code: exitFailed, msg: err.Error()}
 	}
-	if plan.Held {
-		if !*allow {
-			var res api.HRSyncResult
-			announceErr := c.Call(e.ctx, api.MethodHRSyncHeld, api.HRSyncArgs{Summary: rep.Summary}, &res)
-			if err := e.printSync(rep, false); err != nil {
-				return err
-			}
-			msg := fmt.Sprintf("held: nothing was sent: %s; a principal with both hr and operator may send it with --allow-changes",
-				strings.Join(plan.Reasons, "; "))
-			if announceErr != nil {
-				msg += fmt.Sprintf(" (announcing the hold failed: %v)", announceErr)
-			}
-			return &exitError{code: exitFailed, msg: msg}
-		}
-		var res api.HRSyncResult
-		if err := c.Call(e.ctx, api.MethodHRSyncAllow, api.HRSyncArgs{Summary: rep.Summary}, &res); err != nil {
-			if tilgang.KindOf(err) == tilgang.Denied {
-				return &exitError{code: exitFailed, msg: fmt.Sprintf("--allow-changes refused: %s: nothing was sent", trimAPI(err))}
-			}
-			return fmt.Errorf("allow the held changes of %s: %w: nothing was sent", src, err)
-		}
-		fmt.Fprintf(e.Stderr, "the fail-safe held this sync (%s); its changes are allowed by %s\n", strings.Join(plan.Reasons, "; "), id.actor)
-	}
-
-	msgs := make([]*outMsg, len(plan.Events))
-	for i, ev := range plan.Events {
-		m, err := e.buildAs(id, hrsource.EnvelopeSource(src), hrsource.EventID(src, ev.Person.ID, ev.Version),
-			ev.Kind.EventType(), ev.Person.ID, ev.Data())
-		if err != nil {
-			return fmt.Errorf("%s %s: %w: nothing was sent", ev.Kind, ev.Person.ID, err)
-		}
-		msgs[i] = m
-	}
-	n, err := e.publishAll(nc, msgs)
-	rep.Sent = n
-	if err != nil {
-		return fmt.Errorf("sent %d of %d events, then: %w", n, len(msgs), err)
-	}
-	var followErr error
-	if *wait > 0 && len(msgs) > 0 {
-		ids := make([]string, len(msgs))
-		for i, m := range msgs {
-			ids[i] = m.requestID
-		}
-		sts, err := e.follow(c, ids, *wait)
-		followErr = err
-		for i, st := range sts {
-			switch st.Outcome {
-			case "accepted":
-				rep.Accepted++
-			case "ignored":
-				rep.Ignored++
-			case "rejected":
-				ev := plan.Events[i]
-				rep.Rejections = append(rep.Rejections, syncRejection{Person: ev.Person.ID, By: "worker", Kind: string(ev.Kind),
-					RequestID: st.RequestID, Reason: st.Why})
-			default:
-				rep.Unknown++
-			}
-		}
-	}
-	if err := e.printSync(rep, *wait > 0 && len(msgs) > 0); err != nil {
-		return err
-	}
-	workerRejected := len(rep.Rejections) - len(plan.Rejected)
-	switch {
-	case followErr != nil:
-		return fmt.Errorf("follow the sync (%d of %d events not known yet): %w", rep.Unknown, len(msgs), followErr)
-	case workerRejected > 0:
-		return &exitError{code: exitFailed, msg: fmt.Sprintf("the worker rejected %d of %d events", workerRejected, len(msgs))}
-	case rep.Unknown > 0:
-		return &exitError{code: exitFailed, msg: fmt.Sprintf("%d events were not processed within %s", rep.Unknown, *wait)}
-	}
-	return nil
+	return err
 }
 
 func sourceTypes() []string {
@@ -239,6 +204,9 @@ func (e *env) printSync(r syncReport, followed bool) error {
 	}
 	fmt.Fprintf(e.Stdout, "source %s: %d people: %s %d joiners, %d movers, %d leavers; %d unchanged, %d rejected\n",
 		termSafe(s.Source), s.People, verb, s.Joiners, s.Movers, s.Leavers, s.Unchanged, s.Rejected)
+	if r.Later > 0 {
+		fmt.Fprintf(e.Stdout, "%d future joiners are sent later, nearer their start\n", r.Later)
+	}
 	if s.Held {
 		fmt.Fprintf(e.Stdout, "held: %s\n", oneLine(strings.Join(s.Reasons, "; ")))
 	}
@@ -265,3 +233,6 @@ func (e *env) printSync(r syncReport, followed bool) error {
 	}
 	return nil
 }
+
+// envConfig names the worker config `hr sync --source NAME` reads.
+const envConfig = "TILGANG_CONFIG"

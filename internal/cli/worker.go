@@ -38,6 +38,10 @@ func runWorkerConfig(e *env, path string) error {
 	if err != nil {
 		return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: portal: %v", err)}
 	}
+	hrRuns, err := hrSourceRuns(cfg)
+	if err != nil {
+		return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: %v", err)}
+	}
 	dsn, err := cfg.DSN()
 	if err != nil {
 		return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: ledger: %v", err)}
@@ -86,6 +90,7 @@ func runWorkerConfig(e *env, path string) error {
 		Reconcile:  app.ReconcileSchedule{Every: cfg.Reconcile.Every, Fix: cfg.Reconcile.Fix},
 		Portal:     po,
 		Notify:     no,
+		HRSources:  hrRuns,
 		Ready: func(httpAddr string) {
 			fmt.Fprintf(e.Stdout, "tilgang worker %s: health http://%s, pid %d\n", cfg.Name, httpAddr, os.Getpid())
 		},

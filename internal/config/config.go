@@ -99,6 +99,9 @@ type Config struct {
 	Reconcile  Reconcile            `yaml:"reconcile"` // reconcile.go
 	Notify     *Notify              `yaml:"notify"`    // optional; notify.go
 
+	// HRSources are the HR systems synced (hrsources.go); optional.
+	HRSources map[string]*HRSource `yaml:"hr_sources"`
+
 	// Getenv reads environment variables (os.Getenv when nil); tests set it.
 	Getenv func(string) string `yaml:"-"`
 

@@ -122,6 +122,9 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string, secret bool)
 	case t == connectorsType:
 		d.connectors(n, v, path)
 		return
+	case t == hrSourcesType:
+		d.hrSources(n, v, path)
+		return
 	case t == durationType || reflect.PointerTo(t).Implements(unmarshalerType) || t.Implements(unmarshalerType):
 		d.leaf(n, v, path, secret)
 		return

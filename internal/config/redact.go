@@ -84,6 +84,8 @@ func toNode(v reflect.Value, secret bool) *yaml.Node {
 			m.Content = append(m.Content, scalar("!!str", k.String()), body)
 		}
 		return m
+	case t == hrSourcesType:
+		return hrSourcesNode(v)
 	case t == durationType:
 		return leafNode(v, secret)
 	}

@@ -197,6 +197,7 @@ func (c *Config) Validate() error {
 
 	c.validatePortal(add)
 	c.validateNotify(add)
+	c.validateHRSources(add)
 
 	if len(probs) == 0 {
 		return nil

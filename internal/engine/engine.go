@@ -95,6 +95,9 @@ type Input struct {
 	Seq       uint64             // stream sequence
 	Env       *envelope.Envelope // nil when DecodeErr is set
 	DecodeErr error
+	// ByBytes records it as rejected under its bytes, whatever key it
+	// claims (the last resort when it could not be recorded under that key).
+	ByBytes bool
 	// checked is set by Check: the signature was verified outside the
 	// transaction, with verifyErr its outcome.
 	checked   bool
@@ -181,7 +184,22 @@ func (e *Engine) Apply(tx ledger.Tx, in Input) (Outcome, error) {
 func (e *Engine) admit(tx ledger.Tx, in Input) (*msg, Outcome, error) {
 	m := &msg{in: in, env: in.Env, now: e.Now().UTC(), cat: e.Catalogue()}
 	if in.Env == nil {
-		out, err := e.rejectUnauthenticated(tx, m, fmt.Sprintf("invalid message: %v", in.DecodeErr))
+		reason := fmt.Sprintf("invalid message: %v", in.DecodeErr)
+		// A signed message that fails validation is rejected under its own
+		// key, so its sender finds the rejection by its request_id.
+		// Only on the subject its type and person give: a signed message
+		// moved to another subject is anyone's doing, not its sender's.
+		if c, signable := envelope.Claimed(in.Raw); c != nil && signable && !in.ByBytes && subjectOf(c) == in.Subject {
+			if _, err := e.Principals().Verify(c); err == nil {
+				m.env, m.key = c, c.Key()
+				if out, err := e.record(tx, m); out != "" || err != nil {
+					return nil, out, err
+				}
+				out, err := e.reject(tx, m, reason)
+				return nil, out, err
+			}
+		}
+		out, err := e.rejectUnauthenticated(tx, m, reason)
 		return nil, out, err
 	}
 	if !in.checked {
@@ -192,26 +210,46 @@ func (e *Engine) admit(tx ledger.Tx, in Input) (*msg, Outcome, error) {
 		return nil, out, err
 	}
 	m.key = in.Env.Key()
-	if err := ledger.Preload(tx, []string{in.Env.Subject}, []string{m.key}); err != nil {
-		return nil, "", err
+	if out, err := e.record(tx, m); out != "" || err != nil {
+		return nil, out, err
+	}
+	return m, "", nil
+}
+
+// subjectOf is the NATS subject c belongs on, "" when its type is not a
+// message in.
+func subjectOf(c *envelope.Envelope) string {
+	s, err := envelope.SubjectFor(c.Type, c.Subject)
+	if err != nil {
+		return ""
+	}
+	return s
+}
+
+// record records the idempotency key of an authenticated message: "" when
+// it is new, else Duplicate or Conflict (a conflict is audited and
+// announced here).
+func (e *Engine) record(tx ledger.Tx, m *msg) (Outcome, error) {
+	if err := ledger.Preload(tx, []string{m.env.Subject}, []string{m.key}); err != nil {
+		return "", err
 	}
 	switch out, err := tx.RecordMessage(ledger.Message{
-		Key: m.key, PayloadHash: sha(in.Env.SigningInput()), Type: in.Env.Type, Person: in.Env.Subject,
-		Actor: in.Env.Actor, Seq: in.Seq, At: m.now,
+		Key: m.key, PayloadHash: sha(m.env.SigningInput()), Type: m.env.Type, Person: m.env.Subject,
+		Actor: m.env.Actor, Seq: m.in.Seq, At: m.now,
 	}); {
 	case err != nil:
-		return nil, "", err
+		return "", err
 	case out == ledger.MsgDuplicate:
-		return nil, Duplicate, nil
+		return Duplicate, nil
 	case out == ledger.MsgConflict:
 		tx.Audit(ledger.AuditEntry{At: m.now, Kind: "message.conflict", Person: m.env.Subject, Actor: m.env.Actor, Via: m.env.Via,
 			RequestID: m.key, Text: "the same source and id were sent before with another payload; this one is not applied",
 			Details: map[string]string{"type": m.env.Type, "source": m.env.Source, "id": m.env.ID}})
 		tx.Emit(ledger.Event{Kind: tilgang.EvRequestRejected, Person: m.env.Subject, At: m.now, Data: map[string]any{
 			"request_id": m.key, "reason": "conflict: this source and id were used before for another payload"}})
-		return nil, Conflict, nil
+		return Conflict, nil
 	}
-	return m, "", nil
+	return "", nil
 }
 
 // RejectUnapplied records a message that could not be applied (it failed
@@ -233,10 +271,21 @@ func (e *Engine) RejectUnapplied(tx ledger.Tx, in Input, reason string) (Outcome
 // the key it claims, so a forged message cannot occupy a real sender's key.
 func (e *Engine) rejectUnauthenticated(tx ledger.Tx, m *msg, reason string) (Outcome, error) {
 	person, typ := "_", ""
+	claimed := m.env
+	if claimed == nil {
+		// What it claims, when that can be read: its sender matches the
+		// rejection by claimed_request_id, or by source and id.
+		claimed, _ = envelope.Claimed(m.in.Raw)
+	}
 	if m.env != nil {
 		person, typ = m.env.Subject, m.env.Type
 	} else if parts := strings.Split(m.in.Subject, "."); len(parts) == 4 && tilgang.ValidToken(parts[3]) {
 		person = parts[3]
+	} else if claimed != nil {
+		person = claimed.Subject
+	}
+	if claimed != nil {
+		typ = claimed.Type
 	}
 	out, err := tx.RecordMessage(ledger.Message{Key: "raw:" + sha(m.in.Raw), PayloadHash: sha(m.in.Raw), Type: typ, Person: person, Seq: m.in.Seq, At: m.now})
 	if err != nil || out != ledger.MsgNew {
@@ -247,10 +296,11 @@ func (e *Engine) rejectUnauthenticated(tx ledger.Tx, m *msg, reason string) (Out
 	e2 := ledger.AuditEntry{At: m.now, Kind: "message.rejected", Person: person, Text: reason,
 		Details: map[string]string{"subject": m.in.Subject, "seq": fmt.Sprint(m.in.Seq), "bytes_sha256": sha(m.in.Raw)}}
 	data := map[string]any{"reason": reason}
-	if m.env != nil {
-		e2.Details["claimed_actor"], e2.Details["claimed_via"] = m.env.Actor, m.env.Via
-		e2.Details["type"], e2.Details["source"], e2.Details["id"] = m.env.Type, m.env.Source, m.env.ID
-		data["claimed_request_id"] = m.env.Key()
+	if claimed != nil {
+		e2.Details["claimed_actor"], e2.Details["claimed_via"] = claimed.Actor, claimed.Via
+		e2.Details["type"], e2.Details["source"], e2.Details["id"] = claimed.Type, claimed.Source, claimed.ID
+		data["claimed_request_id"] = claimed.Key()
+		data["source"], data["id"] = claimed.Source, claimed.ID
 	}
 	chain, summary := e.unverified.take(m.now)
 	if summary != nil {

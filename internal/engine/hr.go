@@ -177,10 +177,49 @@ func (e *Engine) hr(tx ledger.Tx, m *msg, h *envelope.HR) (Outcome, error) {
 			}
 		}
 	}
+	if old != nil && !row.Left {
+		if err := moveStart(tx, m, &old.Person, &h.Person); err != nil {
+			return "", err
+		}
+	}
 	if err := e.hrPolicy(tx, m, old, &row); err != nil {
 		return "", err
 	}
 	return Accepted, nil
+}
+
+// moveStart moves the enabling of accounts made disabled ahead of the start
+// date with the start, when HR moves the start before day one
+// (notes/hr-sources-and-lifecycle.md, edge case 2): the queued enable is
+// cancelled and a new one planned on the new start, so that both are in
+// the chain. A start moved into the past enables now.
+func moveStart(tx ledger.Tx, m *msg, old, cur *tilgang.Person) error {
+	from, to := startOf(*old, m.now), startOf(*cur, m.now)
+	if from.Equal(to) || to.IsZero() {
+		return nil
+	}
+	pending, err := tx.PersonOperations(cur.ID, ledger.OpQueued)
+	if err != nil {
+		return err
+	}
+	due := to
+	if due.Before(m.now) {
+		due = m.now
+	}
+	pl := planAt(tx, m.now, m.in.Seq)
+	for _, op := range pending {
+		if op.Kind != ledger.KindEnable || op.GrantID != "" || !op.DueAt.After(m.now) || op.DueAt.Equal(due) {
+			continue
+		}
+		if err := pl.cancel(op); err != nil {
+			return err
+		}
+		if _, err := pl.queue(ledger.Operation{Person: op.Person, Connector: op.Connector, Kind: ledger.KindEnable,
+			Target: op.Target, DueAt: due}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // cancelLeave cancels a scheduled leave that has not run.

@@ -444,3 +444,66 @@ func jsonKind(v []byte) string {
 func invalid(format string, args ...any) error {
 	return tilgang.Errorf(tilgang.Invalid, "envelope: "+format, args...)
 }
+
+// Claimed reads the attributes of a document Decode refused, so that the
+// rejection can name what its sender sent (DESIGN.md "Messages in": a
+// sender must be able to match every rejection). It returns nil unless id,
+// source, type, subject and actor are strings that Decode would take as
+// attributes (no control characters, subject, actor and via subject
+// tokens) and data is present: only then does SigningInput mean one thing,
+// so that a signature that verifies over it is the sender's word for these
+// very attributes. The returned envelope has no Payload.
+//
+// signable is false when what may make the document invalid lies outside
+// what the signature covers (a key given twice, specversion, an extension
+// attribute): anyone could make such a variant of another's valid message,
+// so a signature that verifies over it must not let its rejection take
+// that message's key; the claim is still worth naming.
+func Claimed(raw []byte) (e *Envelope, signable bool) {
+	if len(raw) > MaxSize || !utf8.Valid(raw) || !json.Valid(raw) {
+		return nil, false
+	}
+	var attrs map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &attrs); err != nil || attrs == nil {
+		return nil, false
+	}
+	signable = checkJSON(raw) == nil
+	for k := range attrs {
+		if !isAttribute(k) {
+			signable = false
+		}
+	}
+	if v, ok := attrs["specversion"]; !ok || string(v) != `"`+SpecVersion+`"` {
+		signable = false
+	}
+	e = &Envelope{SpecVersion: SpecVersion}
+	for _, f := range []struct {
+		name     string
+		dst      *string
+		optional bool
+	}{{"id", &e.ID, false}, {"source", &e.Source, false}, {"type", &e.Type, false}, {"subject", &e.Subject, false},
+		{"time", &e.Time, true}, {"actor", &e.Actor, false}, {"via", &e.Via, true}, {"actorsig", &e.ActorSig, true}} {
+		v, ok := attrs[f.name]
+		if !ok {
+			if f.optional {
+				continue
+			}
+			return nil, false
+		}
+		if len(v) == 0 || v[0] != '"' || json.Unmarshal(v, f.dst) != nil || (*f.dst == "" && !f.optional) ||
+			checkText(f.name, *f.dst, maxAttr) != nil {
+			return nil, false
+		}
+	}
+	for _, t := range []string{e.Subject, e.Actor, e.Via} {
+		if t != "" && !tilgang.ValidToken(t) {
+			return nil, false
+		}
+	}
+	data, ok := attrs["data"]
+	if !ok || len(data) == 0 {
+		return nil, false
+	}
+	e.Data = data
+	return e, signable
+}

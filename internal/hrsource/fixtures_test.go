@@ -250,6 +250,9 @@ type fintServer struct {
 	short  string // a collection whose total_items is more than it holds
 	token  string
 	base   string
+	// edit, when set, changes the entries of a collection before they are
+	// served.
+	edit func(path string, entries []map[string]any) []map[string]any
 }
 
 func (s *fintServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -332,6 +335,9 @@ func (s *fintServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.fail == r.URL.Path {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
+	}
+	if s.edit != nil {
+		entries = s.edit(r.URL.Path, entries)
 	}
 	total := len(entries)
 	if s.short == r.URL.Path {

@@ -558,7 +558,7 @@ func (in *Intake) reject(ctx context.Context, it *item, cause error) {
 	})
 	if err != nil {
 		failed := it.in
-		failed.Env, failed.DecodeErr = nil, errors.New(reason)
+		failed.Env, failed.DecodeErr, failed.ByBytes = nil, errors.New(reason), true
 		err = in.fenced(ctx, func(tx ledger.Tx) error {
 			_, err := in.Engine.Apply(tx, failed)
 			return err

@@ -28,6 +28,13 @@ import (
 // end-to-end tests. Extra principals (people with curve keys, say) join the
 // dev ones.
 func StartWorker(t testing.TB, conns connectors.Set, catalogue map[string]string, extra ...principals.Principal) *Env {
+	return StartWorkerWith(t, nil, conns, catalogue, extra...)
+}
+
+// StartWorkerWith is StartWorker with the worker's options changed by
+// change (given the data directory, where keys/ holds the dev keys) before
+// it starts.
+func StartWorkerWith(t testing.TB, change func(dir string, o *app.WorkerOptions), conns connectors.Set, catalogue map[string]string, extra ...principals.Principal) *Env {
 	dir := t.TempDir()
 	ns := NATS(t, dir)
 	dev, err := principals.EnsureDev(dir)
@@ -47,9 +54,13 @@ func StartWorker(t testing.TB, conns connectors.Set, catalogue map[string]string
 	e.cond = sync.NewCond(&e.mu)
 	ready := make(chan struct{})
 	go func() {
-		e.done <- app.Worker(ctx, app.WorkerOptions{Name: "test-worker", NATS: ns.ClientURL(), Ledger: store, Principals: ps,
+		o := app.WorkerOptions{Name: "test-worker", NATS: ns.ClientURL(), Ledger: store, Principals: ps,
 			Policies: WriteCatalogue(t, catalogue), Connectors: conns, HTTP: fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
-			Log: log, LeaseTTL: 3 * time.Second, WorkerKey: wk, Ready: func(string) { close(ready) }})
+			Log: log, LeaseTTL: 3 * time.Second, WorkerKey: wk, Ready: func(string) { close(ready) }}
+		if change != nil {
+			change(dir, &o)
+		}
+		e.done <- app.Worker(ctx, o)
 		store.Close()
 	}()
 	select {

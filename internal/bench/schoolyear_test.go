@@ -1,0 +1,233 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf16"
+
+	"github.com/go-ldap/ldap/v3"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/connectors"
+	"github.com/ror-ikt/tilgang/connectors/ad"
+	"github.com/ror-ikt/tilgang/internal/api"
+	"github.com/ror-ikt/tilgang/internal/hrsource"
+	"github.com/ror-ikt/tilgang/internal/hrsync"
+	"github.com/ror-ikt/tilgang/internal/principals"
+	"github.com/ror-ikt/tilgang/internal/testenv"
+)
+
+// sambaEnv is what deploy/samba-testenv.sh wrote; without it the
+// benchmark skips, except under CI=true.
+func sambaEnv(b testing.TB) map[string]string {
+	path := os.Getenv("TILGANG_AD_ENV_FILE")
+	if path == "" {
+		path = "/var/tmp/tilgang-samba/env"
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		msg := fmt.Sprintf("no Samba AD test environment (%v); start one with: bash deploy/samba-testenv.sh start", err)
+		if os.Getenv("CI") == "true" {
+			b.Fatal(msg)
+		}
+		b.Skip(msg)
+	}
+	defer f.Close()
+	env := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+func adminLDAP(b testing.TB, env map[string]string) *ldap.Conn {
+	pem, err := os.ReadFile(env["TILGANG_AD_CA_FILE"])
+	require.NoError(b, err)
+	pool := x509.NewCertPool()
+	require.True(b, pool.AppendCertsFromPEM(pem))
+	conn, err := ldap.DialURL(env["TILGANG_AD_URL"], ldap.DialWithTLSConfig(&tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}))
+	if err != nil {
+		conn, err = ldap.DialURL(env["TILGANG_AD_URL"], ldap.DialWithTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}))
+	}
+	require.NoError(b, err)
+	pw, err := os.ReadFile(env["TILGANG_AD_BIND_PASSWORD_FILE"])
+	require.NoError(b, err)
+	require.NoError(b, conn.Bind(env["TILGANG_AD_BIND_DN"], strings.TrimSpace(string(pw))))
+	return conn
+}
+
+// add adds an entry unless it is there already.
+func add(b testing.TB, conn *ldap.Conn, dn string, attrs map[string][]string) {
+	req := ldap.NewAddRequest(dn, nil)
+	for k, v := range attrs {
+		req.Attribute(k, v)
+	}
+	if err := conn.Add(req); err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultEntryAlreadyExists) {
+		require.NoError(b, err, dn)
+	}
+}
+
+func adPassword(pw string) string {
+	u := utf16.Encode([]rune(`"` + pw + `"`))
+	out := make([]byte, 2*len(u))
+	for i, r := range u {
+		out[2*i], out[2*i+1] = byte(r), byte(r>>8)
+	}
+	return string(out)
+}
+
+// BenchmarkSchoolYear: the school year's joiners (TILGANG_BENCH_JOINERS,
+// default 2,000), each with three birthright roles, from `hr sync` of one
+// snapshot to every grant active in a real Samba AD DC; beside it, in the
+// same run, a plain go-ldap loop making the same accounts (with a
+// password) and memberships, one after another (README "Measured").
+func BenchmarkSchoolYear(b *testing.B) {
+	env := sambaEnv(b)
+	n := 2000
+	if s := os.Getenv("TILGANG_BENCH_JOINERS"); s != "" {
+		var err error
+		n, err = strconv.Atoi(s)
+		require.NoError(b, err)
+	}
+	base := env["TILGANG_AD_BASE_DN"]
+	conn := adminLDAP(b, env)
+	defer conn.Close()
+	add(b, conn, "OU=ROR,"+base, map[string][]string{"objectClass": {"top", "organizationalUnit"}})
+	add(b, conn, "OU=Groups,"+base, map[string][]string{"objectClass": {"top", "organizationalUnit"}})
+	groups := []string{}
+	for _, g := range []string{"A", "B", "C"} {
+		dn := "CN=BENCH-Skule-" + g + ",OU=Groups," + base
+		add(b, conn, dn, map[string][]string{"objectClass": {"top", "group"}, "sAMAccountName": {"BENCH-Skule-" + g}})
+		groups = append(groups, dn)
+	}
+	catalogue := map[string]string{"skule.yaml": fmt.Sprintf(`system: skule
+name: Skule
+owner: Oppvekst
+administrators: [1547-20001]
+connectors: [ad]
+roles:
+  - id: elevadmin
+    entitlements: {ad: [%q]}
+    requestable_by: [hr]
+    approval: []
+  - id: laeremiddel
+    entitlements: {ad: [%q]}
+    requestable_by: [hr]
+    approval: []
+  - id: timeplan
+    entitlements: {ad: [%q]}
+    requestable_by: [hr]
+    approval: []
+birthright:
+  - when: 'person.position == "lærer"'
+    roles: [elevadmin, laeremiddel, timeplan]
+`, groups[0], groups[1], groups[2])}
+
+	for range b.N {
+		rb := make([]byte, 3)
+		_, _ = rand.Read(rb)
+		run := hex.EncodeToString(rb)
+		muni := "1547"
+		add(b, conn, "OU="+muni+",OU=ROR,"+base, map[string][]string{"objectClass": {"top", "organizationalUnit"}})
+
+		adc, err := ad.Open("ad", ad.Config{URL: env["TILGANG_AD_URL"], CAFile: env["TILGANG_AD_CA_FILE"],
+			BindDN: env["TILGANG_AD_BIND_DN"], BindPasswordFile: env["TILGANG_AD_BIND_PASSWORD_FILE"], BaseDN: base,
+			UserOU: "OU={municipality},OU=ROR," + base, UPNSuffix: "ror.test", UsernamePattern: "{id}",
+			Leaver: ad.LeaverConfig{OU: "OU=Deaktivert," + base}, PoolSize: 8}, nil)
+		require.NoError(b, err)
+		e := testenv.StartWorker(b, connectors.Set{"ad": adc}, catalogue)
+		kp, err := principals.LoadSeed(filepath.Join(e.Data, "keys", principals.HRSeedFile))
+		require.NoError(b, err)
+		dk, err := principals.LoadSeed(filepath.Join(e.Data, "keys", principals.DevSeedFile))
+		require.NoError(b, err)
+		hr := &api.Client{NC: e.NC, Key: kp, Actor: principals.HRID, Timeout: 30 * time.Second}
+		dev := &api.Client{NC: e.NC, Key: dk, Actor: principals.DevID, Timeout: 30 * time.Second}
+
+		people := make([]tilgang.Person, n)
+		for i := range people {
+			id := fmt.Sprintf("s%s%05d", run, i)
+			people[i] = tilgang.Person{ID: id, GivenName: "Lærar", FamilyName: fmt.Sprintf("Nummer %d", i), Municipality: muni,
+				Employments: []tilgang.Employment{{ID: id + "-1", Primary: true, Percent: 100, OrgUnit: "oppvekst/skule",
+					Position: "lærer", Start: tilgang.DateOf(time.Now().AddDate(0, 0, -1))}}}
+		}
+		snap, err := json.Marshal(people)
+		require.NoError(b, err)
+		src, err := (&hrsource.JSONConfig{}).Open()
+		require.NoError(b, err)
+
+		b.ResetTimer()
+		start := time.Now()
+		rep, err := hrsync.Run(context.Background(), hrsync.Options{Name: "skule-" + run, Source: src,
+			Input: hrsource.Input{File: strings.NewReader(string(snap))}, Wait: 30 * time.Minute,
+			NC: e.NC, Client: hr, Key: kp, Actor: principals.HRID})
+		require.NoError(b, err)
+		require.Equal(b, n, rep.Accepted)
+		accepted := time.Since(start)
+		want := 3 * n
+		for {
+			gs, err := dev.GrantsAll(context.Background(), api.GrantsArgs{System: "skule"})
+			require.NoError(b, err)
+			active := 0
+			for _, g := range gs {
+				if g.State == string(tilgang.StateActive) && strings.HasPrefix(g.Person, "s"+run) {
+					active++
+				}
+			}
+			if active == want {
+				break
+			}
+			require.Less(b, time.Since(start), 60*time.Minute, "%d of %d grants active", active, want)
+			time.Sleep(time.Second)
+		}
+		synced := time.Since(start)
+		b.StopTimer()
+		e.Stop()
+		adc.Close()
+
+		// The plain loop: the same accounts and memberships, one by one.
+		loopStart := time.Now()
+		for i := range n {
+			sam := fmt.Sprintf("r%s%05d", run, i)
+			dn := fmt.Sprintf("CN=%s,OU=%s,OU=ROR,%s", sam, muni, base)
+			req := ldap.NewAddRequest(dn, nil)
+			req.Attribute("objectClass", []string{"top", "person", "organizationalPerson", "user"})
+			req.Attribute("sAMAccountName", []string{sam})
+			req.Attribute("userPrincipalName", []string{sam + "@ror.test"})
+			req.Attribute("employeeID", []string{sam})
+			req.Attribute("givenName", []string{"Lærar"})
+			req.Attribute("sn", []string{fmt.Sprintf("Nummer %d", i)})
+			req.Attribute("unicodePwd", []string{adPassword("Pw-" + run + "-" + strconv.Itoa(i) + "-Xy9!")})
+			req.Attribute("pwdLastSet", []string{"0"})
+			req.Attribute("userAccountControl", []string{"512"})
+			require.NoError(b, conn.Add(req), dn)
+			for _, g := range groups {
+				mod := ldap.NewModifyRequest(g, nil)
+				mod.Add("member", []string{dn})
+				require.NoError(b, conn.Modify(mod))
+			}
+		}
+		loop := time.Since(loopStart)
+		b.Logf("%d joiners x 3 birthright roles: tilgang %s (%s until every event was accepted), %.1f joiners/s; plain go-ldap loop %s, %.1f joiners/s; ratio %.2f",
+			n, synced.Round(time.Millisecond), accepted.Round(time.Millisecond), float64(n)/synced.Seconds(),
+			loop.Round(time.Millisecond), float64(n)/loop.Seconds(), synced.Seconds()/loop.Seconds())
+		b.ReportMetric(synced.Seconds(), "s-tilgang")
+		b.ReportMetric(loop.Seconds(), "s-ldap-loop")
+		b.ReportMetric(synced.Seconds()/loop.Seconds(), "ratio")
+	}
+}
