@@ -304,3 +304,15 @@ func TestEscalationTellsWhoMayNowApprove(t *testing.T) {
 	require.Equal(t, "Påminnelse: godkjenning venter fortsatt: leder i Kasse for Åse Øvergård-Bø", rem.Subject)
 	require.Contains(t, rem.Text, "i 3 arbeidsdager")
 }
+
+func TestLeaverIsToldToTheManager(t *testing.T) {
+	mp := mailtest.Start(t)
+	w := newWorld(t, mp.SMTP, people())
+	w.emit(ledger.Event{Kind: notify.EvPersonLeft, Person: "1547-1", Data: map[string]any{"leave_at": "2026-03-01T23:00:00Z"}})
+	w.drain()
+	ms := mp.Wait(5*time.Second, func(ms []mailtest.Message) bool { return len(ms) >= 1 })
+	require.Len(t, ms, 1)
+	require.Equal(t, []string{addr("1547-2")}, ms[0].Recipients())
+	require.Equal(t, "Åse Øvergård-Bø har sluttet", ms[0].Subject)
+	require.Contains(t, ms[0].Text, "https://tilgang.ror-ikt.no/people/1547-1")
+}
