@@ -176,7 +176,7 @@ func TestMistakes(t *testing.T) {
 		want     string // "path: message" as printed after file:line:
 	}{
 		{name: "unknown top-level key", old: "http: 127.0.0.1:8480", new: "http: 127.0.0.1:8480\nmetrics: true",
-			at: "metrics: true", want: `metrics: unknown setting (known here: name, nats, ledger, principals, worker_key, policies, http, intake, executor, log, connectors, retention, portal)`},
+			at: "metrics: true", want: `metrics: unknown setting (known here: name, nats, ledger, principals, worker_key, policies, http, intake, executor, log, connectors, retention, portal, notify)`},
 		{name: "unknown nested key with a near name", old: "  stream_replicas: 3", new: "  stream_replicas: 3\n  credsFile: x",
 			at: "credsFile", want: `nats.credsFile: unknown setting (did you mean creds_file?)`},
 		{name: "key twice", old: "http: 127.0.0.1:8480", new: "http: 127.0.0.1:8480\nhttp: :8480",
