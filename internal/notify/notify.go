@@ -488,12 +488,12 @@ func (n *Notifier) digests(ls []letter) []letter {
 	return out
 }
 
-// Event kinds of this package's own (DESIGN.md "Notifications").
+// Event kinds of DESIGN.md "Notifications".
 const (
-	EvApprovalReminded  = "approval.reminded"
-	EvApprovalEscalated = "approval.escalated"
-	EvTaskReminded      = "task.reminded"
-	EvPersonLeft        = "person.left"
+	EvApprovalReminded  = tilgang.EvApprovalReminded
+	EvApprovalEscalated = tilgang.EvApprovalEscalated
+	EvTaskReminded      = tilgang.EvTaskReminded
+	EvPersonLeft        = tilgang.EvPersonLeft
 )
 
 // permanentError is a refusal for good.
