@@ -25,7 +25,7 @@ const secret = "SEALED-SECRET-abc123"
 const reason = "Hemmelig begrunnelse om helse"
 
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	l     *sqlledger.Store
 	n     *notify.Notifier
 	clock time.Time
@@ -45,7 +45,7 @@ func people() []tilgang.Person {
 	return ps
 }
 
-func newWorld(t *testing.T, smtp string, ps []tilgang.Person) *world {
+func newWorld(t testing.TB, smtp string, ps []tilgang.Person) *world {
 	ctx := context.Background()
 	l, err := sqlledger.OpenSQLite(ctx, filepath.Join(t.TempDir(), "ledger.db"))
 	require.NoError(t, err)
