@@ -228,3 +228,12 @@ func TestReminderOverEaster(t *testing.T) {
 		}, 10*time.Second, 100*time.Millisecond, "%s published", kind)
 	}
 }
+
+// TestDevSMTPLoopbackOnly: dev sends mail without TLS, so only to this
+// machine.
+func TestDevSMTPLoopbackOnly(t *testing.T) {
+	err := app.Dev(context.Background(), app.DevOptions{Data: t.TempDir(), Policies: testenv.WriteCatalogue(t, testenv.Catalogue),
+		NATSListen: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), HTTP: "127.0.0.1:0", SMTP: "192.0.2.10:25",
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.ErrorContains(t, err, `--smtp "192.0.2.10:25": host "192.0.2.10" is not a loopback address`)
+}
