@@ -69,6 +69,12 @@ const (
 	EvPersonLeft        = "person.left"
 )
 
+// Reconciliation's event kinds (DESIGN.md "Reconciliation").
+const (
+	EvDriftFound    = "drift.found"    // a run found differences
+	EvReconcileHeld = "reconcile.held" // a run held: removals above the threshold
+)
+
 // Capabilities of service principals (principals file).
 const (
 	CapHR       = "hr"

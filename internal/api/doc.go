@@ -75,6 +75,11 @@
 //	audit         {"person"?, "system"?, "since"?, "after"?, "limit"?}
 //	                                        -> {"rows": [AuditRow ...], "next"} oldest first, one page;
 //	                                           without after: [AuditRow ...], the first page alone
+//	system        {"system", "role"?, "limit"?, "after"?} -> SystemPage: one page of a system's
+//	                                           holders (role, person, id order; next is the after of
+//	                                           the page that follows, "" after the last), with its
+//	                                           training to confirm and manual tasks on the first page
+//	                                           (its administrators, operators and auditors; system.go)
 //	audit.verify  {}                        -> ledger.VerifyReport (operators and auditors)
 //	policy.reload {}                        -> {"version", "replicas": [{"replica", "version", "intake",
 //	                                           "error"?} ...]} (operators): the catalogue now in

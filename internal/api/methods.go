@@ -273,19 +273,22 @@ func (s *Server) waitingTasks(ctx context.Context, v *viewer, keep func(op *ledg
 	if err != nil {
 		return nil, err
 	}
-	grants := map[string]*ledger.Grant{}
+	var ids []string
+	for i := range ops {
+		if ops[i].GrantID != "" {
+			ids = append(ids, ops[i].GrantID)
+		}
+	}
+	grants, err := s.Ledger.GrantsByID(ctx, ids) // one read, not one a task
+	if err != nil {
+		return nil, err
+	}
 	out := make([]Task, 0, len(ops))
 	for i := range ops {
 		op := &ops[i]
 		var g *ledger.Grant
 		if op.GrantID != "" {
-			var known bool
-			if g, known = grants[op.GrantID]; !known {
-				if g, err = s.Ledger.Grant(ctx, op.GrantID); err != nil {
-					return nil, err
-				}
-				grants[op.GrantID] = g
-			}
+			g = grants[op.GrantID]
 		}
 		systems, err := v.opSystems(op, g)
 		if err != nil {

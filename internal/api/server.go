@@ -18,6 +18,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/ledger"
 	"github.com/ror-ikt/tilgang/internal/policy"
 	"github.com/ror-ikt/tilgang/internal/principals"
+	"github.com/ror-ikt/tilgang/internal/reconcile"
 	"github.com/ror-ikt/tilgang/internal/streams"
 )
 
@@ -38,6 +39,8 @@ type Server struct {
 	// EraseLimit is the newest time an erasure may reach at now: now less
 	// retention.min (erase.go); nil: the default retention.min.
 	EraseLimit func(now time.Time) time.Time
+	// Reconcile runs reconciliation (reconcile.go); nil: not in this process.
+	Reconcile func(ctx context.Context, o reconcile.Options) ([]reconcile.Report, error)
 
 	replayMu sync.Mutex
 	replay   map[string]time.Time // signer "\n" nonce -> when it may be forgotten

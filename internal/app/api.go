@@ -25,6 +25,8 @@ func (p *Parts) serveAPI(ctx context.Context, pub *publish.Publisher) error {
 	}
 	srv.Serving = make(chan struct{})
 	srv.EraseLimit = p.EraseLimit
+	srv.Reconcile = p.reconciler().Run
+	go p.reconcileOnSchedule(ctx, p.Reconcile)
 	errs := make(chan error, 1)
 	go func() { errs <- srv.Serve(ctx, p.NC) }()
 	// Ready only once the server has subscribed: a call right after start

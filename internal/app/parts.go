@@ -26,6 +26,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/metrics"
 	"github.com/ror-ikt/tilgang/internal/notify"
 	"github.com/ror-ikt/tilgang/internal/publish"
+	"github.com/ror-ikt/tilgang/internal/reconcile"
 	"github.com/ror-ikt/tilgang/internal/streams"
 )
 
@@ -73,7 +74,13 @@ type Parts struct {
 	// on the replica holding the intake lease.
 	Notify func(httpAddr string) *notify.Notifier
 
+	// Reconcile is the worker config's reconcile: schedule.
+	Reconcile ReconcileSchedule
+
 	ready atomic.Bool
+
+	reconOnce sync.Once
+	recon     *reconcile.Runner
 
 	catMu     sync.Mutex // one catalogue load at a time
 	catFailed string     // the version in force that failed to load here

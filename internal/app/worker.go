@@ -52,6 +52,8 @@ type WorkerOptions struct {
 	Ready func(httpAddr string)
 	// EraseLimit is the newest time an erasure may reach (retention.min).
 	EraseLimit func(now time.Time) time.Time
+	// Reconcile is the reconcile: schedule (config).
+	Reconcile ReconcileSchedule
 	// Notify configures the notifier (config notify:); nil or without an
 	// SMTP server, no e-mail is sent (logged once).
 	Notify *NotifyOptions
@@ -133,6 +135,7 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 		PoliciesDir: o.Policies, Holder: o.Name, Lease: l, Batch: o.Batch, Partitions: o.Partitions, Workers: o.Workers, ClaimLease: o.ClaimLease,
 		CallTimeout: o.CallTimeout, Metrics: m, WorkerKey: o.WorkerKey}
 	p.EraseLimit = o.EraseLimit
+	p.Reconcile = o.Reconcile
 	if o.Portal != nil {
 		po := *o.Portal
 		po.NC, po.JS, po.Log = nc, js, log

@@ -431,9 +431,7 @@ func init() {
 		{name: "graph-emulator", group: groupLater, run: runGraphEmulator,
 			usage:   "graph-emulator [--listen ADDR] [--groups NAMES] [--budget N] [--replication-delay DURATION]",
 			summary: "serve a Microsoft Graph v1.0 emulator on loopback, to try an entra connector without a tenant"},
-		{name: "reconcile", group: groupLater, run: runNotYet,
-			usage:   "reconcile --system X [--fix]",
-			summary: "compare a system's members with the ledger (not in this build yet)"},
+		reconcileCommand,
 
 		{name: "help", group: groupGeneral,
 			usage:   "help [COMMAND]",

@@ -83,6 +83,7 @@ func runWorkerConfig(e *env, path string) error {
 		Batch: cfg.Intake.Batch, Partitions: partitions, Workers: cfg.Executor.Workers, LeaseTTL: cfg.Intake.LeaseTTL,
 		ClaimLease: cfg.Executor.ClaimLease, CallTimeout: cfg.Executor.CallTimeout, MaxAttempts: cfg.Executor.MaxAttempts,
 		EraseLimit: cfg.Retention.Limit,
+		Reconcile:  app.ReconcileSchedule{Every: cfg.Reconcile.Every, Fix: cfg.Reconcile.Fix},
 		Portal:     po,
 		Notify:     no,
 		Ready: func(httpAddr string) {

@@ -74,6 +74,7 @@ const DefaultDSNEnv = "TILGANG_LEDGER_DSN"
 //	executor: {workers: 32, claim_lease: 60s, call_timeout: 20s, max_attempts: 8}
 //	log: {format: json, level: info}
 //	retention: {min: 5y}         # how far back `tilgang erase --before DATE` must at least reach
+//	reconcile: {every: 24h, fix: false}   # reconciliation on a schedule (reconcile.go)
 //	connectors:                  # instance name -> type and the type's own settings
 //	  manual: {type: manual}
 //	  noop: {type: noop, journal: /var/lib/tilgang/noop.journal}
@@ -95,6 +96,7 @@ type Config struct {
 	Connectors map[string]Connector `yaml:"connectors"`
 	Retention  Retention            `yaml:"retention"` // retention.go
 	Portal     *Portal              `yaml:"portal"`    // optional; see Portal
+	Reconcile  Reconcile            `yaml:"reconcile"` // reconcile.go
 	Notify     *Notify              `yaml:"notify"`    // optional; notify.go
 
 	// Getenv reads environment variables (os.Getenv when nil); tests set it.

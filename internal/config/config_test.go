@@ -13,6 +13,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -167,6 +168,19 @@ func lineOf(t *testing.T, text, s string) int {
 	return 0
 }
 
+// topLevelKeys lists the worker config's settings in the order of Config's
+// fields, as the unknown-setting message names them.
+func topLevelKeys() string {
+	var keys []string
+	ct := reflect.TypeOf(Config{})
+	for i := range ct.NumField() {
+		if name, _, _ := strings.Cut(ct.Field(i).Tag.Get("yaml"), ","); name != "" && name != "-" {
+			keys = append(keys, name)
+		}
+	}
+	return strings.Join(keys, ", ")
+}
+
 func TestMistakes(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -176,7 +190,7 @@ func TestMistakes(t *testing.T) {
 		want     string // "path: message" as printed after file:line:
 	}{
 		{name: "unknown top-level key", old: "http: 127.0.0.1:8480", new: "http: 127.0.0.1:8480\nmetrics: true",
-			at: "metrics: true", want: `metrics: unknown setting (known here: name, nats, ledger, principals, worker_key, policies, http, intake, executor, log, connectors, retention, portal, notify)`},
+			at: "metrics: true", want: `metrics: unknown setting (known here: ` + topLevelKeys() + `)`},
 		{name: "unknown nested key with a near name", old: "  stream_replicas: 3", new: "  stream_replicas: 3\n  credsFile: x",
 			at: "credsFile", want: `nats.credsFile: unknown setting (did you mean creds_file?)`},
 		{name: "key twice", old: "http: 127.0.0.1:8480", new: "http: 127.0.0.1:8480\nhttp: :8480",

@@ -29,6 +29,10 @@ type planner struct {
 	now   time.Time
 	seq   uint64
 	batch *ledger.AuditEntry // the entry being filled, nil: one each
+	// actor and text, when set, are whom the chain records as planning the
+	// operations and why (reconciliation: actor reconcile, the finding);
+	// otherwise the worker, without text.
+	actor, text string
 }
 
 func planAt(tx ledger.Tx, now time.Time, seq uint64) planner {
@@ -53,20 +57,25 @@ func (p planner) insert(op ledger.Operation) (int64, error) {
 	}
 	op.ID = id
 	if p.batch == nil {
-		e := plannedEntry(p.now, op)
+		e := p.plannedEntry(op)
 		p.tx.Audit(e)
 		return id, nil
 	}
 	if p.batch.Details == nil {
-		*p.batch = plannedEntry(p.now, op)
+		*p.batch = p.plannedEntry(op)
 	} else {
 		p.batch.Details[fmt.Sprintf("op.%d", id)] = ledger.DigestOp(op)
 	}
 	return id, nil
 }
 
-func plannedEntry(now time.Time, op ledger.Operation) ledger.AuditEntry {
-	return ledger.Planned(now, Worker, op)
+func (p planner) plannedEntry(op ledger.Operation) ledger.AuditEntry {
+	if p.actor == "" {
+		return ledger.Planned(p.now, Worker, op)
+	}
+	e := ledger.Planned(p.now, p.actor, op)
+	e.Text = p.text
+	return e
 }
 
 // batched returns a planner that chains the operations it queues in one

@@ -27,8 +27,8 @@ var eventKinds = func() map[string]string {
 		tilgang.EvGrantFailed, tilgang.EvGrantRevoked, tilgang.EvGrantRevokeFail,
 		tilgang.EvGrantExpired, tilgang.EvGrantCancelled, tilgang.EvTaskManual,
 		tilgang.EvTaskCancelled, tilgang.EvCredentialIssued, tilgang.EvAuditAnchor,
-		tilgang.EvHRSyncHeld, tilgang.EvApprovalReminded, tilgang.EvApprovalEscalated, tilgang.EvTaskReminded,
-		tilgang.EvPersonLeft,
+		tilgang.EvHRSyncHeld, tilgang.EvDriftFound, tilgang.EvReconcileHeld,
+		tilgang.EvApprovalReminded, tilgang.EvApprovalEscalated, tilgang.EvTaskReminded, tilgang.EvPersonLeft,
 	} {
 		m[EventType(k)] = k
 	}

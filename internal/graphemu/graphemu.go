@@ -1,59 +1,3 @@
-// Package graphemu is a Microsoft Graph v1.0 emulator: the part of Graph the
-// entra connector uses, with Graph's request and response shapes, its error
-// bodies and its faults, so that the connector is tested through
-// msgraph-sdk-go over real HTTP without a tenant. It is an http.Handler
-// (httptest-friendly) and can be served as a command.
-//
-// It follows these pages of Microsoft's documentation
-// (microsoftgraph/microsoft-graph-docs-contrib, api-reference/v1.0 and concepts):
-//   - user-post-users.md: POST /users, required accountEnabled, displayName,
-//     mailNickname, userPrincipalName, passwordProfile; 201 with the user and
-//     no passwordProfile; a UPN conflict is 400 Request_BadRequest with
-//     details target userPrincipalName, code ObjectConflict.
-//   - user-get.md, user-list.md: GET /users/{id | userPrincipalName}, the
-//     default property set without $select, $filter, $select, $top (1..999,
-//     default 100) and an absolute @odata.nextLink.
-//   - user-update.md: PATCH /users/{id} answers 204 without a body.
-//   - user.md, passwordprofile.md: passwordProfile is returned only on
-//     $select and never with the password; forceChangePasswordNextSignIn
-//     reads true while the change forced at the next sign-in is pending, and
-//     the profile reads null once the person has signed in and changed it
-//     (as reported in microsoftgraph/microsoft-graph-docs-contrib issue
-//     #3342). SignIn models that sign-in.
-//   - group-get.md, group-list-members.md: GET /groups/{id},
-//     GET /groups/{id}/members with @odata.type on each member and paging.
-//   - group-post-members.md: POST /groups/{id}/members/$ref with an
-//     @odata.id; 204; 400 "One or more added object references already
-//     exist for the following modified properties: 'members'." when already a
-//     member; 404 when the object does not exist. PATCH /groups/{id} with
-//     members@odata.bind (at most 20): if any entry fails, none is added.
-//   - group-delete-members.md: DELETE /groups/{id}/members/{oid}/$ref and
-//     DELETE /groups/{id}/members/$ref?$id=... (also @id=..., which the SDK sends).
-//   - json-batching.md: POST /$batch, at most 20 requests with unique ids,
-//     each answered on its own (dependsOn failures get 424).
-//   - errors.md: {"error":{"code","message","innerError":{"date","request-id",
-//     "client-request-id"}}} with Content-Type application/json, always with a
-//     message (the SDK panics without one).
-//   - throttling.md: 429 TooManyRequests with Retry-After; every request
-//     inside a $batch counts against the budget on its own.
-//
-// Faults (Faults, settable while serving): a request budget per window
-// answering 429 with Retry-After, random 503s, a replication delay during
-// which a new object reads as 404, a fault that applies a write and then
-// drops the connection, and objects marked onPremisesSyncEnabled that refuse
-// writes as Graph does for objects mastered in AD. Every applied write is
-// logged (Writes) so tests can prove an effect happened exactly once.
-//
-// The refusal of writes to synced objects uses Graph's text as reported in
-// microsoftgraph/microsoft-graph-docs issues #7301 and #18038 ("Unable to
-// update the specified properties for on-premises mastered Directory Sync
-// objects or objects currently undergoing migration."), and a read-only
-// property the text of issue #21601.
-//
-// The token endpoint (POST /{tenant}/oauth2/v2.0/token) runs the client
-// credentials grant against the configured client id and secret, or a
-// client assertion signed with the configured certificate (Microsoft
-// identity platform, "certificate credentials").
 package graphemu
 
 import (
@@ -66,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -109,18 +54,26 @@ type Faults struct {
 	// DropAfterWrite is the probability that a write is applied and then the
 	// connection is closed without a response.
 	DropAfterWrite float64
+	// BreakPage, when positive, breaks every listing (users, groups,
+	// members) at its BreakPage-th page (the first page is 0) as PageFault
+	// says: "error" answers that page 500 every time, "cut" sends half of
+	// its body and closes the connection, "short" serves the page before it
+	// without its @odata.nextLink, so the listing ends early.
+	BreakPage int
+	PageFault string
 }
 
 // Write is one applied change, for tests to count.
 type Write struct {
-	Op     string // user.create, user.update, user.tap, member.add, member.remove, group.delete
+	Op     string // user.create, user.update, user.tap, user.delete, member.add, member.remove, group.delete
 	Target string // the user or group id changed
 	Object string // the member id, for member changes
 	Detail string // the properties changed, for updates
 }
 
 type object struct {
-	kind    string // user or group
+	kind    string          // user or group
+	signIn  *signInActivity // users: nil until the first sign-in
 	props   map[string]any
 	members []string // groups: member ids in order added
 	created time.Time
@@ -142,6 +95,9 @@ type Server struct {
 	used        int
 	tokens      map[string]bool
 	requests    int
+	// sorted lists each kind's objects by id, for stable paging; nil
+	// after a create or delete until the next listing.
+	sorted map[string][]*object
 }
 
 // New returns an emulator with no objects.
@@ -197,6 +153,7 @@ func (s *Server) AddGroup(displayName string, synced bool) string {
 		props["onPremisesSyncEnabled"] = true
 	}
 	s.objects[id] = &object{kind: "group", props: props}
+	s.sorted = nil
 	return id
 }
 
@@ -207,6 +164,7 @@ func (s *Server) DeleteGroup(id string) {
 	defer s.mu.Unlock()
 	if o := s.objects[id]; o != nil && o.kind == "group" {
 		delete(s.objects, id)
+		s.sorted = nil
 		s.writes = append(s.writes, Write{Op: "group.delete", Target: id})
 	}
 }
@@ -228,13 +186,21 @@ func (s *Server) AddUser(props map[string]any) string {
 		delete(p, "passwordProfile")
 	}
 	s.objects[id] = o
+	s.sorted = nil
 	return id
 }
 
 // SignIn is the user (by id or UPN) signing in with its password and
-// changing it as forced: passwordProfile reads null from then on. It
-// reports whether there was such a user.
+// changing it as forced: passwordProfile reads null from then on, and
+// signInActivity.lastSignInDateTime is now. It reports whether there was
+// such a user.
 func (s *Server) SignIn(key string) bool {
+	return s.SignedInAt(key, s.opts.Now())
+}
+
+// SignedInAt records an interactive sign-in of the user at t, as SignIn
+// does (to set up users who last signed in long ago).
+func (s *Server) SignedInAt(key string, t time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := s.lookup("user", key, false)
@@ -242,7 +208,60 @@ func (s *Server) SignIn(key string) bool {
 		return false
 	}
 	o.mustChange = false
+	if o.signIn == nil {
+		o.signIn = &signInActivity{}
+	}
+	o.signIn.last = t
+	o.signIn.requestID = uuid.NewString()
 	return true
+}
+
+// DeleteUser deletes a user, as DELETE /users/{id} does (user-delete.md):
+// it leaves every group and reads as 404. It reports whether there was
+// such a user.
+func (s *Server) DeleteUser(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.lookup("user", key, false)
+	if o == nil {
+		return false
+	}
+	id := str(o.props["id"])
+	delete(s.objects, id)
+	for _, g := range s.objects {
+		if g.kind == "group" {
+			if i := slices.Index(g.members, id); i >= 0 {
+				g.members = slices.Delete(g.members, i, i+1)
+			}
+		}
+	}
+	s.sorted = nil
+	s.writes = append(s.writes, Write{Op: "user.delete", Target: id})
+	return true
+}
+
+// SetUser changes a user's properties directly (accountEnabled, say),
+// without a logged write: a change made out of band, at the portal.
+func (s *Server) SetUser(key string, props map[string]any) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.lookup("user", key, false)
+	if o == nil {
+		return false
+	}
+	for k, v := range props {
+		o.props[k] = v
+	}
+	return true
+}
+
+// RemoveMembersDirect removes ids from group without logging writes.
+func (s *Server) RemoveMembersDirect(group string, ids ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if o := s.objects[group]; o != nil {
+		o.members = slices.DeleteFunc(o.members, func(m string) bool { return slices.Contains(ids, m) })
+	}
 }
 
 // User returns a copy of a user's properties by id or UPN, ignoring the
@@ -286,6 +305,9 @@ type response struct {
 	status int
 	header map[string]string
 	body   any
+	text   string // a text/plain body ($count) when body is nil
+	// cut sends half of the body and then closes the connection.
+	cut bool
 }
 
 func errResp(status int, code, msg string) response {
@@ -343,6 +365,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		resp, wrote = s.serve(r.Method, path, r.URL.Query(), r.Header, body, base)
 	}
+	if resp.cut {
+		if hj, ok := w.(http.Hijacker); ok {
+			b, _ := json.Marshal(resp.body)
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+			w.WriteHeader(resp.status)
+			w.Write(b[:len(b)/2])
+			w.(http.Flusher).Flush()
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+	}
 	if wrote && s.drop() {
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
@@ -363,6 +399,12 @@ func (s *Server) drop() bool {
 func writeResp(w http.ResponseWriter, r response) {
 	for k, v := range r.header {
 		w.Header().Set(k, v)
+	}
+	if r.body == nil && r.text != "" {
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(r.status)
+		io.WriteString(w, r.text)
+		return
 	}
 	if r.body == nil {
 		w.WriteHeader(r.status)
@@ -473,7 +515,8 @@ func (s *Server) admit() (response, bool) {
 var (
 	reUser        = regexp.MustCompile(`^/users/([^/]+)$`)
 	reGroup       = regexp.MustCompile(`^/groups/([^/]+)$`)
-	reMembers     = regexp.MustCompile(`^/groups/([^/]+)/members$`)
+	reMembers     = regexp.MustCompile(`^/groups/([^/]+)/members(?:/((?:microsoft\.)?graph\.\w+))?$`)
+	reMembersCnt  = regexp.MustCompile(`^/groups/([^/]+)/members(?:/((?:microsoft\.)?graph\.\w+))?/\$count$`)
 	reMembersRef  = regexp.MustCompile(`^/groups/([^/]+)/members/\$ref$`)
 	reMemberRef   = regexp.MustCompile(`^/groups/([^/]+)/members/([^/]+)/\$ref$`)
 	reTAP         = regexp.MustCompile(`^/users/([^/]+)/authentication/temporaryAccessPassMethods$`)
@@ -491,11 +534,22 @@ func (s *Server) serve(method, path string, q url.Values, h http.Header, body []
 	path, _ = url.PathUnescape(path)
 	switch {
 	case path == "/users" && method == http.MethodGet:
-		return s.listUsers(q, base), false
+		return s.listUsers(q, h, base), false
 	case path == "/users" && method == http.MethodPost:
 		return s.createUser(body)
 	case path == "/groups" && method == http.MethodGet:
-		return s.listGroups(q, base), false
+		return s.listGroups(q, h, base), false
+	case path == "/users/$count" && method == http.MethodGet:
+		return s.count(listing{table: userFilter, resource: "User", objs: s.sortedObjects("user")}, q, h), false
+	case path == "/groups/$count" && method == http.MethodGet:
+		return s.count(listing{table: groupFilter, resource: "Group", objs: s.sortedObjects("group")}, q, h), false
+	}
+	if m := reMembersCnt.FindStringSubmatch(path); m != nil && method == http.MethodGet {
+		l, r := s.memberListing(m[1], m[2])
+		if r != nil {
+			return *r, false
+		}
+		return s.count(l, q, h), false
 	}
 	if m := reUser.FindStringSubmatch(path); m != nil {
 		switch method {
@@ -522,7 +576,7 @@ func (s *Server) serve(method, path string, q url.Values, h http.Header, body []
 		}
 	}
 	if m := reMembers.FindStringSubmatch(path); m != nil && method == http.MethodGet {
-		return s.listMembers(m[1], q, base), false
+		return s.listMembers(m[1], m[2], q, h, base), false
 	}
 	if m := reMembersRef.FindStringSubmatch(path); m != nil {
 		switch method {
@@ -605,6 +659,14 @@ func (s *Server) project(o *object, q url.Values) map[string]any {
 	out := map[string]any{}
 	for _, f := range fields {
 		f = strings.TrimSpace(f)
+		if f == "signInActivity" && o.kind == "user" {
+			// Returned only on $select (user-list.md); null before any sign-in.
+			out[f] = nil
+			if o.signIn != nil {
+				out[f] = o.signIn.props()
+			}
+			continue
+		}
 		if f == "passwordProfile" && o.kind == "user" {
 			out[f] = nil
 			if o.mustChange {
@@ -627,107 +689,109 @@ func (s *Server) entity(o *object, set string, q url.Values) map[string]any {
 	return out
 }
 
-// filter understands `prop eq 'v'` and `startswith(prop,'v')`, joined by `and`.
-type cond struct {
-	prop, value string
-	prefix      bool
+// listing is one list request: which objects, how to filter and project
+// them, and where its pages live.
+type listing struct {
+	set      string // the @odata.context entity set: users, groups, directoryObjects
+	path     string // below /v1.0, for the nextLink
+	table    map[string]ops
+	resource string // User or Group, in error messages
+	objs     []*object
+	// members marks a relationship listing: each item carries @odata.type.
+	members bool
 }
 
-var (
-	reEq         = regexp.MustCompile(`^\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*$`)
-	reStartsWith = regexp.MustCompile(`^\s*startswith\(\s*(\w+)\s*,\s*'((?:[^']|'')*)'\s*\)\s*$`)
-)
-
-func parseFilter(f string, allowed map[string]bool) ([]cond, bool) {
-	if strings.TrimSpace(f) == "" {
-		return nil, true
-	}
-	var out []cond
-	for _, part := range regexp.MustCompile(`\s+and\s+`).Split(f, -1) {
-		var c cond
-		if m := reEq.FindStringSubmatch(part); m != nil {
-			c = cond{prop: m[1], value: strings.ReplaceAll(m[2], "''", "'")}
-		} else if m := reStartsWith.FindStringSubmatch(part); m != nil {
-			c = cond{prop: m[1], value: strings.ReplaceAll(m[2], "''", "'"), prefix: true}
-		} else {
-			return nil, false
-		}
-		if !allowed[c.prop] {
-			return nil, false
-		}
-		out = append(out, c)
-	}
-	return out, true
-}
-
-func (c cond) match(o *object) bool {
-	v := fmt.Sprint(o.props[c.prop])
-	if o.props[c.prop] == nil {
-		v = ""
-	}
-	if c.prefix {
-		return strings.HasPrefix(strings.ToLower(v), strings.ToLower(c.value))
-	}
-	return strings.EqualFold(v, c.value)
-}
-
-var userFilterable = map[string]bool{"userPrincipalName": true, "employeeId": true, "mailNickname": true,
-	"displayName": true, "id": true, "mail": true}
-var groupFilterable = map[string]bool{"displayName": true, "id": true, "mailNickname": true}
-
-func (s *Server) listUsers(q url.Values, base string) response {
-	return s.list("user", userFilterable, "users", "/users", q, base, nil)
-}
-
-func (s *Server) listGroups(q url.Values, base string) response {
-	return s.list("group", groupFilterable, "groups", "/groups", q, base, nil)
-}
-
-func (s *Server) listMembers(gid string, q url.Values, base string) response {
-	g := s.lookup("group", gid, true)
-	if g == nil {
-		return notFound(gid)
+// sortedObjects is every object of a kind in id order, cached until the
+// next create or delete. Callers hold s.mu.
+func (s *Server) sortedObjects(kind string) []*object {
+	if objs, ok := s.sorted[kind]; ok {
+		return objs
 	}
 	var objs []*object
-	for _, id := range g.members {
-		if o := s.objects[id]; o != nil {
+	for _, o := range s.objects {
+		if o.kind == kind {
 			objs = append(objs, o)
 		}
 	}
-	return s.list("", nil, "directoryObjects", "/groups/"+gid+"/members", q, base, objs)
+	sort.Slice(objs, func(i, j int) bool { return str(objs[i].props["id"]) < str(objs[j].props["id"]) })
+	if s.sorted == nil {
+		s.sorted = map[string][]*object{}
+	}
+	s.sorted[kind] = objs
+	return objs
 }
 
-// list pages through objects of a kind (or the given ones), in a stable order.
-func (s *Server) list(kind string, filterable map[string]bool, set, path string, q url.Values, base string, given []*object) response {
-	conds, ok := parseFilter(q.Get("$filter"), filterable)
-	if !ok {
-		return errResp(400, "Request_UnsupportedQuery", "Unsupported or invalid query filter clause specified for property.")
+func (s *Server) listUsers(q url.Values, h http.Header, base string) response {
+	return s.list(listing{set: "users", path: "/users", table: userFilter, resource: "User", objs: s.sortedObjects("user")}, q, h, base)
+}
+
+func (s *Server) listGroups(q url.Values, h http.Header, base string) response {
+	return s.list(listing{set: "groups", path: "/groups", table: groupFilter, resource: "Group", objs: s.sortedObjects("group")}, q, h, base)
+}
+
+// castUser is the OData cast to users in a members path: Graph takes the
+// full name (group-list-members.md) and the SDK sends the alias graph.user.
+func castUser(cast string) (bool, *queryError) {
+	switch cast {
+	case "":
+		return false, nil
+	case "microsoft.graph.user", "graph.user":
+		return true, nil
 	}
-	top := 100
-	if t := q.Get("$top"); t != "" {
-		n, err := strconv.Atoi(t)
-		if err != nil || n < 1 || n > 999 {
-			return errResp(400, "Request_UnsupportedQuery", "Invalid page size specified: '"+t+"'. Must be between 1 and 999 inclusive.")
+	return false, &queryError{400, "Request_UnsupportedQuery", fmt.Sprintf("The type '%s' is not a supported member type for an OData cast on members.", cast)}
+}
+
+// memberListing is the listing of a group's members, or of those that are
+// users when cast says so; nil with a response when the group is missing.
+func (s *Server) memberListing(gid, cast string) (listing, *response) {
+	g := s.lookup("group", gid, true)
+	if g == nil {
+		r := notFound(gid)
+		return listing{}, &r
+	}
+	users, qe := castUser(cast)
+	if qe != nil {
+		r := qe.resp()
+		return listing{}, &r
+	}
+	l := listing{set: "directoryObjects", path: "/groups/" + gid + "/members", table: userFilter, resource: "User", members: true}
+	if users {
+		l.set, l.path = "users", l.path+"/microsoft.graph.user"
+	}
+	for _, id := range g.members {
+		if o := s.objects[id]; o != nil && (!users || o.kind == "user") {
+			l.objs = append(l.objs, o)
 		}
-		top = n
 	}
-	skip := 0
-	if t := q.Get("$skiptoken"); t != "" {
-		n, err := strconv.Atoi(t)
-		if err != nil || n < 0 {
-			return errResp(400, "Request_BadRequest", "Invalid skip token.")
-		}
-		skip = n
+	return l, nil
+}
+
+func (s *Server) listMembers(gid, cast string, q url.Values, h http.Header, base string) response {
+	l, r := s.memberListing(gid, cast)
+	if r != nil {
+		return *r
 	}
-	objs := given
-	if given == nil {
-		for _, o := range s.objects {
-			if o.kind == kind {
-				objs = append(objs, o)
-			}
-		}
-		sort.Slice(objs, func(i, j int) bool { return str(objs[i].props["id"]) < str(objs[j].props["id"]) })
+	// group-list-members.md: $filter on members is an advanced query.
+	if q.Get("$filter") != "" && !advancedQuery(h, q) {
+		return needsAdvanced("filter").resp()
 	}
+	return s.list(l, q, h, base)
+}
+
+// count answers a $count path segment: text/plain, and only with
+// ConsistencyLevel: eventual (aad-advanced-queries.md, "Error handling").
+func (s *Server) count(l listing, q url.Values, h http.Header) response {
+	if !eventual(h) {
+		return badRequest("$count is not currently supported.")
+	}
+	conds, qe := parseFilter(q.Get("$filter"), l.table, l.resource, true)
+	if qe != nil {
+		return qe.resp()
+	}
+	return response{status: 200, text: strconv.Itoa(len(s.matching(l.objs, conds)))}
+}
+
+func (s *Server) matching(objs []*object, conds []cond) []*object {
 	var hits []*object
 	for _, o := range objs {
 		if !s.visible(o) {
@@ -741,23 +805,83 @@ func (s *Server) list(kind string, filterable map[string]bool, set, path string,
 			hits = append(hits, o)
 		}
 	}
+	return hits
+}
+
+// list pages through a listing: $filter, $select, $top (1..999, default
+// 100; at most 120 when signInActivity is selected or filtered, user-list.md),
+// $count=true with ConsistencyLevel: eventual adding @odata.count (without
+// the header it is ignored, as Graph ignores it), and an absolute
+// @odata.nextLink carrying the query and a $skiptoken.
+func (s *Server) list(l listing, q url.Values, h http.Header, base string) response {
+	skip := 0
+	t := q.Get("$skiptoken")
+	if t != "" {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 0 {
+			return badRequest("Invalid skip token.")
+		}
+		skip = n
+	}
+	// A nextLink's $skiptoken stands for the query it was issued for, so a
+	// later page is not asked for the advanced query parameters again.
+	adv := advancedQuery(h, q) || (t != "" && strings.EqualFold(q.Get("$count"), "true"))
+	conds, qe := parseFilter(q.Get("$filter"), l.table, l.resource, adv)
+	if qe != nil {
+		return qe.resp()
+	}
+	top := 100
+	if t := q.Get("$top"); t != "" {
+		n, err := strconv.Atoi(t)
+		if err != nil || n < 1 || n > 999 {
+			return errResp(400, "Request_UnsupportedQuery", "Invalid page size specified: '"+t+"'. Must be between 1 and 999 inclusive.")
+		}
+		top = n
+	}
+	if l.set == "users" && (selects(q, "signInActivity") || strings.Contains(q.Get("$filter"), "signInActivity/")) {
+		top = min(top, 120)
+	}
+	page := skip / top
+	f := s.faults
+	if f.BreakPage > 0 && page >= f.BreakPage {
+		switch f.PageFault {
+		case "error":
+			return errResp(500, "UnknownError", "An internal server error occurred while listing the page.")
+		case "cut":
+			r := s.page(l, q, base, conds, skip, top, adv)
+			r.cut = true
+			return r
+		}
+	}
+	r := s.page(l, q, base, conds, skip, top, adv)
+	if f.BreakPage > 0 && f.PageFault == "short" && page+1 >= f.BreakPage {
+		delete(r.body.(map[string]any), "@odata.nextLink")
+	}
+	return r
+}
+
+func (s *Server) page(l listing, q url.Values, base string, conds []cond, skip, top int, adv bool) response {
+	hits := s.matching(l.objs, conds)
 	value := []any{}
 	end := min(skip+top, len(hits))
 	for _, o := range hits[min(skip, len(hits)):end] {
 		v := s.project(o, q)
-		if given != nil {
+		if l.members {
 			v["@odata.type"] = "#microsoft.graph." + o.kind
 		}
 		value = append(value, v)
 	}
-	out := map[string]any{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#" + set, "value": value}
+	out := map[string]any{"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#" + l.set, "value": value}
+	if adv {
+		out["@odata.count"] = len(hits)
+	}
 	if end < len(hits) {
 		nq := url.Values{}
 		for k, v := range q {
 			nq[k] = v
 		}
 		nq.Set("$skiptoken", strconv.Itoa(end))
-		out["@odata.nextLink"] = base + path + "?" + nq.Encode()
+		out["@odata.nextLink"] = base + l.path + "?" + nq.Encode()
 	}
 	return response{status: 200, body: out}
 }
@@ -816,6 +940,7 @@ func (s *Server) createUser(body []byte) (response, bool) {
 	}
 	o := &object{kind: "user", props: props, created: s.opts.Now(), mustChange: pp["forceChangePasswordNextSignIn"] == true}
 	s.objects[id] = o
+	s.sorted = nil
 	s.writes = append(s.writes, Write{Op: "user.create", Target: id, Detail: upn})
 	out := s.project(o, url.Values{})
 	for k, v := range props {

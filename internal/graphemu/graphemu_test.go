@@ -161,7 +161,7 @@ func TestUserCreateGetPatchFilter(t *testing.T) {
 		require.Equal(t, 200, st, f)
 		require.Len(t, list["value"], 1, f)
 	}
-	st, _, body = c.do("GET", "/users?$filter="+url.QueryEscape("city eq 'Molde'"), nil, false)
+	st, _, body = c.do("GET", "/users?$filter="+url.QueryEscape("faxNumber eq '1'"), nil, false)
 	require.Equal(t, 400, st)
 	code, _ = errCode(t, body)
 	require.Equal(t, "Request_UnsupportedQuery", code)

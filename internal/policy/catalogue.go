@@ -52,6 +52,8 @@ type System struct {
 	Birthright      []Birthright
 	File, FileHash  string // path and SHA-256 hex of this system's file
 	Line            int    // of the system key
+	// Reconcile is the reconcile: settings, defaults applied.
+	Reconcile Reconcile
 
 	roles map[string]*Role
 }

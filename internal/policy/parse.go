@@ -16,7 +16,7 @@ import (
 )
 
 var (
-	systemKeys     = []string{"system", "name", "owner", "administrators", "coordinator", "connectors", "roles", "birthright"}
+	systemKeys     = []string{"system", "name", "owner", "administrators", "coordinator", "connectors", "roles", "birthright", "reconcile"}
 	roleKeys       = []string{"id", "entitlements", "requestable_by", "approval", "eligible", "default_duration", "max_duration", "credentials_to", "requires_training", "conflicts"}
 	birthrightKeys = []string{"when", "roles"}
 )
@@ -220,6 +220,12 @@ func (p *parser) system(stem string, root *yaml.Node) *System {
 				}
 			}
 		}
+	}
+
+	if fl, ok := f["reconcile"]; ok {
+		s.Reconcile = p.reconcile(fl.val)
+	} else {
+		s.Reconcile = DefaultReconcile
 	}
 
 	// A role nobody may ask for and no birthright gives can never be held.

@@ -57,6 +57,7 @@ func groups() []group {
 		{"Load", loadTests},
 		{"History", historyTests},
 		{"HRSnapshots", hrSnapshotTests},
+		{"PortalReads", portalReadTests},
 		{"Mail", mailTests},
 	}
 }
