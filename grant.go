@@ -60,6 +60,13 @@ const (
 	EvCredentialIssued = "credential.issued"
 	EvAuditAnchor      = "audit.anchor"
 	EvHRSyncHeld       = "hr.sync.held" // a sync the fail-safe held (DESIGN.md "HR sources")
+	// DESIGN.md "Notifications": an approval stage or manual task still
+	// pending after the working days of a reminder or an escalation, and a
+	// leave that has run (the manager is told).
+	EvApprovalReminded  = "approval.reminded"
+	EvApprovalEscalated = "approval.escalated"
+	EvTaskReminded      = "task.reminded"
+	EvPersonLeft        = "person.left"
 )
 
 // Reconciliation's event kinds (DESIGN.md "Reconciliation").

@@ -23,6 +23,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/client"
 	"github.com/ror-ikt/tilgang/internal/envelope"
 	"github.com/ror-ikt/tilgang/internal/principals"
+	"github.com/ror-ikt/tilgang/internal/streams"
 	"github.com/ror-ikt/tilgang/internal/testenv"
 	"github.com/ror-ikt/tilgang/internal/testenv/mailtest"
 )
@@ -216,4 +217,23 @@ func TestReminderOverEaster(t *testing.T) {
 	require.Contains(t, m.Raw, "Date: Mon, 13 Apr 2026 08:00:00 +0000")
 	s.send(tilgang.TypeDecision, "1547-10412", "1547-10290", envelope.Decision{RequestID: r, Decision: "approve", Comment: "ok"})
 	s.to("sindre.hollingsaeter@aukra.kommune.no", "Tilgang gitt: saksbehandler i Public 360", 1)
+
+	// The reminder and the escalation are events out too, published like any other.
+	st, err := s.js.Stream(context.Background(), streams.Events)
+	require.NoError(t, err)
+	for _, kind := range []string{tilgang.EvApprovalReminded, tilgang.EvApprovalEscalated} {
+		require.Eventually(t, func() bool {
+			_, err := st.GetLastMsgForSubject(context.Background(), "tilgang.event."+kind+".1547-10412")
+			return err == nil
+		}, 10*time.Second, 100*time.Millisecond, "%s published", kind)
+	}
+}
+
+// TestDevSMTPLoopbackOnly: dev sends mail without TLS, so only to this
+// machine.
+func TestDevSMTPLoopbackOnly(t *testing.T) {
+	err := app.Dev(context.Background(), app.DevOptions{Data: t.TempDir(), Policies: testenv.WriteCatalogue(t, testenv.Catalogue),
+		NATSListen: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), HTTP: "127.0.0.1:0", SMTP: "192.0.2.10:25",
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	require.ErrorContains(t, err, `--smtp "192.0.2.10:25": host "192.0.2.10" is not a loopback address`)
 }

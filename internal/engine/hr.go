@@ -275,6 +275,8 @@ func (e *Engine) RunInternal(tx ledger.Tx, op ledger.Operation) error {
 	}
 	tx.Audit(ledger.AuditEntry{At: now, Kind: "person.left", Person: op.Person, Actor: Worker, OpID: op.ID,
 		Details: map[string]string{"leave_at": p.LeaveAt.Format(time.RFC3339)}})
+	// Announced, so the manager is told (DESIGN.md "Notifications").
+	tx.Emit(ledger.Event{Kind: tilgang.EvPersonLeft, Person: op.Person, At: now, Data: map[string]any{"leave_at": p.LeaveAt.UTC().Format(time.RFC3339)}})
 	// End every open grant first: waiting and unstarted ones are cancelled,
 	// live ones get their revokes planned, in-flight ones are marked.
 	grants, err := tx.GrantsOf(op.Person)

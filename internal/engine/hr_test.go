@@ -129,6 +129,13 @@ func TestScheduledLeave(t *testing.T) {
 	require.True(t, h.person(emp).Left)
 	require.Equal(t, tilgang.StateRevoked, h.state(gid))
 	require.Len(t, h.audit("person.left"), 1)
+	var left int
+	for _, e := range h.events() {
+		if e.Kind == "person.left" && e.Person == emp {
+			left++
+		}
+	}
+	require.Equal(t, 1, left, "person.left is announced, so the manager is told")
 	h.advance(24 * time.Hour)
 	require.Empty(t, h.run(), "the leave runs once")
 	require.Len(t, h.audit("person.left"), 1)

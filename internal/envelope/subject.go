@@ -28,6 +28,7 @@ var eventKinds = func() map[string]string {
 		tilgang.EvGrantExpired, tilgang.EvGrantCancelled, tilgang.EvTaskManual,
 		tilgang.EvTaskCancelled, tilgang.EvCredentialIssued, tilgang.EvAuditAnchor,
 		tilgang.EvHRSyncHeld, tilgang.EvDriftFound, tilgang.EvReconcileHeld,
+		tilgang.EvApprovalReminded, tilgang.EvApprovalEscalated, tilgang.EvTaskReminded, tilgang.EvPersonLeft,
 	} {
 		m[EventType(k)] = k
 	}

@@ -699,7 +699,8 @@ type EraseCounts struct {
 	Texts      int64 `json:"texts"`      // free texts (reasons, comments) whose every chain row is before the date
 	Requests   int64 `json:"requests"`   // request rows before the date whose reason or why was cleared
 	Operations int64 `json:"operations"` // finished operations before the date whose last error was cleared
-	Events     int64 `json:"events"`     // published events before the date
+	Events     int64 `json:"events"`     // published (and notified) events before the date
+	Mails      int64 `json:"mails"`      // mails made before the date and sent or failed (they hold names and addresses)
 	Snapshots  int64 `json:"snapshots"`  // HR snapshot rows of people who left before the date
 	Persons    int64 `json:"persons"`    // person records (the HR record) of people who left before the date
 	// Listed is the people who left before the date whom an HR source
@@ -713,7 +714,7 @@ type EraseCounts struct {
 func (c EraseCounts) Details() map[string]string {
 	return map[string]string{
 		"texts": fmt.Sprint(c.Texts), "requests": fmt.Sprint(c.Requests), "operations": fmt.Sprint(c.Operations),
-		"events": fmt.Sprint(c.Events), "snapshots": fmt.Sprint(c.Snapshots), "persons": fmt.Sprint(c.Persons),
+		"events": fmt.Sprint(c.Events), "mails": fmt.Sprint(c.Mails), "snapshots": fmt.Sprint(c.Snapshots), "persons": fmt.Sprint(c.Persons),
 		"listed": fmt.Sprint(c.Listed),
 	}
 }

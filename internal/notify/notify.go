@@ -76,6 +76,7 @@ type Notifier struct {
 	Observe func(outcome string)
 
 	once      sync.Once
+	warnOnce  sync.Once // the log line about no SMTP server, once per process
 	wake      chan struct{}
 	pauseTill time.Time // the server was unreachable: no attempt before
 }
@@ -114,7 +115,9 @@ func (n *Notifier) Wake() {
 func (n *Notifier) Run(ctx context.Context) error {
 	n.init()
 	if n.Sender == nil {
-		n.Log.Warn("notify: no SMTP server configured (notify.smtp): no e-mail is sent; events are read and nobody is told")
+		n.warnOnce.Do(func() {
+			n.Log.Warn("notify: no SMTP server configured (notify.smtp): no e-mail is sent; events are read and nobody is told")
+		})
 	}
 	for ctx.Err() == nil {
 		read, err := n.Read(ctx)
@@ -488,12 +491,12 @@ func (n *Notifier) digests(ls []letter) []letter {
 	return out
 }
 
-// Event kinds of this package's own (DESIGN.md "Notifications").
+// Event kinds of DESIGN.md "Notifications".
 const (
-	EvApprovalReminded  = "approval.reminded"
-	EvApprovalEscalated = "approval.escalated"
-	EvTaskReminded      = "task.reminded"
-	EvPersonLeft        = "person.left"
+	EvApprovalReminded  = tilgang.EvApprovalReminded
+	EvApprovalEscalated = tilgang.EvApprovalEscalated
+	EvTaskReminded      = tilgang.EvTaskReminded
+	EvPersonLeft        = tilgang.EvPersonLeft
 )
 
 // permanentError is a refusal for good.

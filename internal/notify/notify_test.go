@@ -25,7 +25,7 @@ const secret = "SEALED-SECRET-abc123"
 const reason = "Hemmelig begrunnelse om helse"
 
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	l     *sqlledger.Store
 	n     *notify.Notifier
 	clock time.Time
@@ -45,7 +45,7 @@ func people() []tilgang.Person {
 	return ps
 }
 
-func newWorld(t *testing.T, smtp string, ps []tilgang.Person) *world {
+func newWorld(t testing.TB, smtp string, ps []tilgang.Person) *world {
 	ctx := context.Background()
 	l, err := sqlledger.OpenSQLite(ctx, filepath.Join(t.TempDir(), "ledger.db"))
 	require.NoError(t, err)
@@ -303,4 +303,16 @@ func TestEscalationTellsWhoMayNowApprove(t *testing.T) {
 	rem := byAddr[addr("1547-20002")+"Påminnelse"]
 	require.Equal(t, "Påminnelse: godkjenning venter fortsatt: leder i Kasse for Åse Øvergård-Bø", rem.Subject)
 	require.Contains(t, rem.Text, "i 3 arbeidsdager")
+}
+
+func TestLeaverIsToldToTheManager(t *testing.T) {
+	mp := mailtest.Start(t)
+	w := newWorld(t, mp.SMTP, people())
+	w.emit(ledger.Event{Kind: notify.EvPersonLeft, Person: "1547-1", Data: map[string]any{"leave_at": "2026-03-01T23:00:00Z"}})
+	w.drain()
+	ms := mp.Wait(5*time.Second, func(ms []mailtest.Message) bool { return len(ms) >= 1 })
+	require.Len(t, ms, 1)
+	require.Equal(t, []string{addr("1547-2")}, ms[0].Recipients())
+	require.Equal(t, "Åse Øvergård-Bø har sluttet", ms[0].Subject)
+	require.Contains(t, ms[0].Text, "https://tilgang.ror-ikt.no/people/1547-1")
 }

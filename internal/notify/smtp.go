@@ -42,7 +42,7 @@ func (s *SMTP) Send(ctx context.Context, from string, to []string, msg []byte) e
 	defer cancel()
 	host, _, err := net.SplitHostPort(s.Addr)
 	if err != nil {
-		return permanentError{fmt.Errorf("smtp: address %q: %w", s.Addr, err)}
+		return fmt.Errorf("smtp: address %q: %w", s.Addr, err) // the operator's to fix: the mail waits
 	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", s.Addr)

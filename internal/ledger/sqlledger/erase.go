@@ -43,6 +43,9 @@ func (s *Store) Erase(ctx context.Context, before, at time.Time, actor string, d
 	if n.Events, err = e.exec(`DELETE FROM events WHERE published = 1 AND notified = 1 AND at < ?`, e.b); err != nil {
 		return n, err
 	}
+	if n.Mails, err = e.exec(`DELETE FROM mails WHERE state <> ? AND created < ?`, string(ledger.MailQueued), e.b); err != nil {
+		return n, err
+	}
 	if n.Snapshots, n.Persons, n.Listed, err = e.leavers(); err != nil {
 		return n, err
 	}

@@ -84,8 +84,15 @@ func buildErase(t *testing.T, s *Store) {
 	require.NoError(t, err)
 	require.Len(t, pending, 1)
 	require.NoError(t, s.MarkPublished(ctx, []int64{pending[0].ID}))
-	// The notifier has read it too (no mail to send): only then may erase remove it.
-	require.NoError(t, s.QueueMails(ctx, []int64{pending[0].ID}, nil))
+	// The notifier read it, and mailed it before the date; a mail still
+	// waiting to be sent stays.
+	require.NoError(t, s.QueueMails(ctx, []int64{pending[0].ID}, []ledger.Mail{
+		{Key: "ev-old.sent", Kind: "grant.revoked", Recipient: eraseLeft, Address: "a@example.no", MessageID: "<a>", Message: []byte("x"), Created: eraseOld},
+		{Key: "ev-old.queued", Kind: "grant.revoked", Recipient: eraseLeft, Address: "a@example.no", MessageID: "<b>", Message: []byte("x"), Created: eraseOld},
+	}))
+	mails, err := s.Mails(ctx, eraseLeft)
+	require.NoError(t, err)
+	require.NoError(t, s.MailSent(ctx, mails[0].ID, eraseOld))
 
 	tx, err = s.Begin(ctx)
 	require.NoError(t, err)
@@ -126,7 +133,7 @@ func TestErase(t *testing.T) {
 			before := eraseTexts(t, s)
 			head, err := s.Head(ctx)
 			require.NoError(t, err)
-			want := ledger.EraseCounts{Texts: 2, Requests: 1, Operations: 1, Events: 1, Snapshots: 2, Persons: 1, Listed: 1}
+			want := ledger.EraseCounts{Texts: 2, Requests: 1, Operations: 1, Events: 1, Mails: 1, Snapshots: 2, Persons: 1, Listed: 1}
 			at := time.Date(2026, time.March, 2, 10, 0, 0, 0, time.UTC)
 
 			n, err := s.Erase(ctx, eraseBefore, at, "drift", true)
@@ -165,6 +172,10 @@ func TestErase(t *testing.T) {
 			pending, err := s.PendingEvents(ctx, 10)
 			require.NoError(t, err)
 			require.Len(t, pending, 1, "the event not yet published stays")
+			left, err := s.Mails(ctx, eraseLeft)
+			require.NoError(t, err)
+			require.Len(t, left, 1, "the mail sent before the date is gone; the one still to send stays")
+			require.Equal(t, ledger.MailQueued, left[0].State)
 
 			// The leaver's record and snapshot row are gone; the others stay.
 			for id, kept := range map[string]bool{eraseLeft: false, eraseWaiting: true, eraseRecent: true, eraseStaying: true, eraseListed: true} {

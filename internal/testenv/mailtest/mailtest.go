@@ -27,7 +27,7 @@ import (
 
 // Server is one mailpit.
 type Server struct {
-	t    *testing.T
+	t    testing.TB
 	bin  string
 	SMTP string // host:port of SMTP
 	API  string // http://host:port of the HTTP API
@@ -60,7 +60,7 @@ func binary() (string, error) {
 	return "", fmt.Errorf("%s names no TILGANG_MAILPIT: run `bash deploy/mail-testenv.sh install`", file)
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -79,10 +79,10 @@ type Options struct {
 }
 
 // Start starts a mailpit for t, stopped when t ends.
-func Start(t *testing.T) *Server { return StartWith(t, Options{}) }
+func Start(t testing.TB) *Server { return StartWith(t, Options{}) }
 
 // StartWith starts a mailpit with options.
-func StartWith(t *testing.T, o Options) *Server {
+func StartWith(t testing.TB, o Options) *Server {
 	t.Helper()
 	bin, err := binary()
 	if err != nil {
