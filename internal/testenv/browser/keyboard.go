@@ -1,0 +1,97 @@
+package browser
+
+import "strings"
+
+// MaxTabs bounds how many Tab presses TabTo and ShiftTabTo try before they
+// fail: more than any page of the portal has stops.
+const MaxTabs = 200
+
+// focusIndicatorJS says why the focus is not visible on the element that
+// has it, or "" when it is: the element matches :focus-visible (the
+// browser shows keyboard focus there), is laid out within the window, and
+// has an outline or a box shadow drawn around it.
+const focusIndicatorJS = `(() => {
+	const e = document.activeElement;
+	if (!e || e === document.body || e === document.documentElement) return 'nothing has the focus';
+	if (!e.matches(':focus-visible')) return 'it does not match :focus-visible';
+	const r = e.getBoundingClientRect();
+	if (r.width < 1 || r.height < 1) return 'it has no size (' + r.width + 'x' + r.height + ')';
+	if (r.bottom < 0 || r.right < 0 || r.top > window.innerHeight || r.left > window.innerWidth) return 'it is outside the window';
+	const s = getComputedStyle(e);
+	const outline = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0;
+	const shadow = s.boxShadow && s.boxShadow !== 'none';
+	if (!outline && !shadow) return 'it has neither an outline nor a box shadow';
+	return '';
+})()`
+
+// FocusProblem says why the focus is not visible where it is (a keyboard
+// user would not see where they are), or "" when it is visible: the
+// element that has it must match :focus-visible, be laid out within the
+// window, and have an outline or a box shadow (WCAG 2.4.7).
+func (p *Page) FocusProblem() string {
+	p.t.Helper()
+	return Eval[string](p, focusIndicatorJS)
+}
+
+// RequireVisibleFocus fails the test when FocusProblem finds one.
+func (p *Page) RequireVisibleFocus() {
+	p.t.Helper()
+	if why := p.FocusProblem(); why != "" {
+		p.t.Fatalf("browser: the focus on %s is not visible on %s: %s", p.Focused(), p.URL(), why)
+	}
+}
+
+// TabTo presses Tab until the first element that matches sel has the
+// focus, as a keyboard user moves through a page, and fails the test when
+// MaxTabs presses do not get there (listing where the focus went). It
+// returns how many presses it took. Every element passed on the way and
+// the one reached must show a visible focus (RequireVisibleFocus).
+func (p *Page) TabTo(sel string) int {
+	p.t.Helper()
+	return p.tabTo(Tab, sel)
+}
+
+// ShiftTabTo is TabTo going backwards, with Shift+Tab.
+func (p *Page) ShiftTabTo(sel string) int {
+	p.t.Helper()
+	return p.tabTo(ShiftTab, sel)
+}
+
+func (p *Page) tabTo(k Key, sel string) int {
+	p.t.Helper()
+	if p.Count(sel) == 0 {
+		p.t.Fatalf("browser: nothing on %s matches %s, so %s cannot reach it", p.URL(), sel, k)
+	}
+	var path []string
+	for i := 1; i <= MaxTabs; i++ {
+		p.Press(k)
+		path = append(path, p.Focused())
+		if why := p.FocusProblem(); why != "" && why != "nothing has the focus" {
+			p.t.Fatalf("browser: after %d × %s on %s the focus on %s is not visible: %s", i, k, p.URL(), path[len(path)-1], why)
+		}
+		if p.HasFocus(sel) {
+			return i
+		}
+	}
+	p.t.Fatalf("browser: %d × %s on %s did not reach %s; the focus went to:\n%s", MaxTabs, k, p.URL(), sel, strings.Join(path, "\n"))
+	return 0
+}
+
+// Activate presses key (Enter on a link or a button, Space on a button) on
+// the element sel, which must already have the focus, waits for the page it
+// loads and returns its HTTP status. It is how a keyboard user follows a
+// link or submits a form.
+func (p *Page) Activate(sel string, key Key) int {
+	p.t.Helper()
+	if !p.HasFocus(sel) {
+		p.t.Fatalf("browser: %s should have the focus before %s, but %s has it", sel, key, p.Focused())
+	}
+	return p.PressAndWait(key)
+}
+
+// TabAndActivate is TabTo(sel) and then Activate(sel, key).
+func (p *Page) TabAndActivate(sel string, key Key) int {
+	p.t.Helper()
+	p.TabTo(sel)
+	return p.Activate(sel, key)
+}
