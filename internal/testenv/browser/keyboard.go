@@ -4,7 +4,7 @@ import "strings"
 
 // MaxTabs bounds how many Tab presses TabTo and ShiftTabTo try before they
 // fail: more than any page of the portal has stops.
-const MaxTabs = 200
+const MaxTabs = 100
 
 // focusIndicatorJS says why the focus is not visible on the element that
 // has it, or "" when it is: the element matches :focus-visible (the
@@ -62,14 +62,23 @@ func (p *Page) tabTo(k Key, sel string) int {
 	if p.Count(sel) == 0 {
 		p.t.Fatalf("browser: nothing on %s matches %s, so %s cannot reach it", p.URL(), sel, k)
 	}
+	// One evaluation a key: where the focus is, whether it is visible,
+	// and whether it is on sel.
+	type step struct {
+		Focused string `json:"focused"`
+		Problem string `json:"problem"`
+		There   bool   `json:"there"`
+	}
+	js := `({focused: ` + focusedJS + `, problem: ` + focusIndicatorJS + `, there: document.activeElement !== null && document.activeElement === document.querySelector(` + jsString(sel) + `)})`
 	var path []string
 	for i := 1; i <= MaxTabs; i++ {
 		p.Press(k)
-		path = append(path, p.Focused())
-		if why := p.FocusProblem(); why != "" && why != "nothing has the focus" {
-			p.t.Fatalf("browser: after %d × %s on %s the focus on %s is not visible: %s", i, k, p.URL(), path[len(path)-1], why)
+		s := Eval[step](p, js)
+		path = append(path, s.Focused)
+		if s.Problem != "" && s.Problem != "nothing has the focus" {
+			p.t.Fatalf("browser: after %d × %s on %s the focus on %s is not visible: %s", i, k, p.URL(), s.Focused, s.Problem)
 		}
-		if p.HasFocus(sel) {
+		if s.There {
 			return i
 		}
 	}

@@ -72,7 +72,7 @@ func TestTabTo(t *testing.T) {
 	p.RequireVisibleFocus()
 	require.Equal(t, 1, p.TabTo("#plain"))
 	require.Equal(t, 2, p.ShiftTabTo("#link"))
-	require.Equal(t, 2, p.TabTo("#f"))
+	require.Equal(t, 1, p.TabTo("#f"))
 	p.Type("x")
 
 	// What is not focusable is never reached; what is not there is named.
