@@ -9,7 +9,9 @@ const MaxTabs = 100
 // focusIndicatorJS says why the focus is not visible on the element that
 // has it, or "" when it is: the element matches :focus-visible (the
 // browser shows keyboard focus there), is laid out within the window, and
-// has an outline or a box shadow drawn around it.
+// looks different from an unfocused copy of itself put beside it (an
+// outline, a box shadow, a background, a colour, a border, an underline,
+// or, as a skip link does, appearing at all).
 const focusIndicatorJS = `(() => {
 	const e = document.activeElement;
 	if (!e || e === document.body || e === document.documentElement) return 'nothing has the focus';
@@ -17,17 +19,24 @@ const focusIndicatorJS = `(() => {
 	const r = e.getBoundingClientRect();
 	if (r.width < 1 || r.height < 1) return 'it has no size (' + r.width + 'x' + r.height + ')';
 	if (r.bottom < 0 || r.right < 0 || r.top > window.innerHeight || r.left > window.innerWidth) return 'it is outside the window';
-	const s = getComputedStyle(e);
-	const outline = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0;
-	const shadow = s.boxShadow && s.boxShadow !== 'none';
-	if (!outline && !shadow) return 'it has neither an outline nor a box shadow';
+	const props = ['outlineStyle', 'outlineWidth', 'outlineColor', 'boxShadow', 'backgroundColor', 'color',
+		'borderTopColor', 'borderBottomColor', 'borderBottomWidth', 'textDecorationLine', 'clip', 'clipPath', 'position'];
+	const c = e.cloneNode(true);
+	c.removeAttribute('id');
+	c.setAttribute('aria-hidden', 'true');
+	e.after(c);
+	const focused = getComputedStyle(e), plain = getComputedStyle(c);
+	const differs = props.some(k => focused[k] !== plain[k]);
+	c.remove();
+	if (!differs) return 'it looks the same with and without the focus (' + props.join(', ') + ')';
 	return '';
 })()`
 
 // FocusProblem says why the focus is not visible where it is (a keyboard
 // user would not see where they are), or "" when it is visible: the
 // element that has it must match :focus-visible, be laid out within the
-// window, and have an outline or a box shadow (WCAG 2.4.7).
+// window, and look different from the same element without the focus
+// (WCAG 2.4.7).
 func (p *Page) FocusProblem() string {
 	p.t.Helper()
 	return Eval[string](p, focusIndicatorJS)
