@@ -205,7 +205,7 @@ func TestStoryInChromium(t *testing.T) {
 	// 1. Kari asks for Gerica for Sindre.
 	kariPage := s.signIn(t, kari)
 	p := kariPage
-	p.Screenshot("01-manager-home")
+	p.WindowScreenshot("01-manager-home")
 	// The skip link first, and it takes the focus to the main content.
 	p.Press(browser.Tab)
 	require.True(t, p.HasFocus("a.ds-skip-link"), p.Focused())
@@ -228,14 +228,14 @@ func TestStoryInChromium(t *testing.T) {
 	s.check(p)
 	p.TabTo("#reason-gerica-superbruker")
 	p.Type("Superbruker for hjemmetjenesten, skal lære opp kolleger")
-	p.Screenshot("02-manager-plan")
+	p.WindowScreenshot("02-manager-plan")
 	p.TabTo(`section[aria-labelledby="role-gerica-superbruker"] button[type="submit"]`)
 	require.Equal(t, http.StatusOK, p.PressAndWait(browser.Space))
 	require.Regexp(t, `/requests/[0-9a-f]{64}$`, p.URL())
 	id := p.URL()[len(p.URL())-64:]
 	require.Contains(t, p.VisibleText(), "Venter på godkjenning")
 	s.check(p)
-	p.Screenshot("03-manager-request")
+	p.WindowScreenshot("03-manager-request")
 
 	// 2. Who may not decide the manager stage is refused, in words.
 	t.Run("refused", func(t *testing.T) {
@@ -263,7 +263,7 @@ func TestStoryInChromium(t *testing.T) {
 			"person": sindre, "system": "gerica", "role": "superbruker", "reason": "trenger det"}))
 		require.Contains(t, p.VisibleText(), "Bestillingen ble avslått: ")
 		s.check(p)
-		p.Screenshot("refused-request")
+		p.WindowScreenshot("refused-request")
 		in := s.inbox(t, oddbjorg)
 		require.True(t, slices.ContainsFunc(in.Approvals, func(a api.Approval) bool { return a.RequestID == id }),
 			"nothing was decided: the manager stage still waits for Oddbjørg")
@@ -279,7 +279,7 @@ func TestStoryInChromium(t *testing.T) {
 		s.check(p)
 		p.TabTo("#comment-" + id)
 		p.Type(comment)
-		p.Screenshot(shot)
+		p.WindowScreenshot(shot)
 		form := `form[action="/approvals/` + id + `"] `
 		p.TabTo(form + `button[value="deny"]`)
 		p.ShiftTabTo(form + `button[value="approve"]`)
@@ -304,47 +304,58 @@ func TestStoryInChromium(t *testing.T) {
 	home()
 	training := `form[action="/training"]:has(input[name="person"][value="` + sindre + `"]):has(input[name="role"][value="superbruker"]) button`
 	require.Equal(t, 1, p.Count(training), "the training waits for Marit")
-	p.Screenshot("06-systemansvarlig-training")
 	p.TabTo(training)
+	p.WindowScreenshot("06-systemansvarlig-training")
 	require.Equal(t, http.StatusOK, p.Activate(training, browser.Space))
 	require.Equal(t, s.url+"/?sent", p.URL())
 	require.Contains(t, p.VisibleText(), "Det er sendt.")
 	require.Zero(t, p.Count(training), "confirmed")
 	s.check(p)
-	var task api.Task
-	s.eventually(t, "the manual task for Sindre's Gerica role", func() bool {
-		for _, tk := range s.inbox(t, marit).Tasks {
-			if tk.Person == sindre && tk.System == "gerica" && tk.Role == "superbruker" {
-				task = tk
-				return true
+	// The grant's manual work comes one task at a time (Sindre's account
+	// in Gerica, then the role): Marit does each as it comes.
+	var st api.Status
+	require.NoError(t, s.as(principals.DevID).Call(context.Background(), api.MethodStatus, api.StatusArgs{RequestID: id}, &st))
+	for n := 0; ; n++ {
+		var task *api.Task
+		s.eventually(t, "a manual task of Sindre's grant, or the grant active", func() bool {
+			for _, tk := range s.inbox(t, marit).Tasks {
+				if tk.GrantID == st.GrantID {
+					task = &tk
+					return true
+				}
 			}
+			var now api.Status
+			require.NoError(t, s.as(principals.DevID).Call(context.Background(), api.MethodStatus, api.StatusArgs{RequestID: id}, &now))
+			return now.State == "active"
+		})
+		if task == nil {
+			require.Positive(t, n, "the role itself was a manual task")
+			break
 		}
-		return false
-	})
-	// The task came after the page was made: the first page again.
-	home()
-	require.Contains(t, p.Text(`section[aria-labelledby="tasks-h"]`), task.Entitlement)
-	p.TabTo("#task-comment-" + task.OperationID)
-	p.Type("Brukerprofil satt i Gerica")
-	p.Screenshot("07-systemansvarlig-task")
-	done := `form[action="/tasks/` + task.OperationID + `"] button[value="done"]`
-	p.TabTo(done)
-	require.Equal(t, http.StatusOK, p.Activate(done, browser.Enter))
-	require.Equal(t, s.url+"/?sent", p.URL())
-	require.NotContains(t, p.Text(`section[aria-labelledby="tasks-h"]`), task.Entitlement)
-	s.check(p)
-	s.eventually(t, "Sindre's superbruker is active", func() bool {
-		var st api.Status
-		return s.as(principals.DevID).Call(context.Background(), api.MethodStatus, api.StatusArgs{RequestID: id}, &st) == nil &&
-			st.State == "active"
-	})
+		require.Less(t, n, 3, "more manual tasks than an account and a role")
+		// The task came after the page was made: the first page again.
+		home()
+		row := `form[action="/tasks/` + task.OperationID + `"]`
+		require.Equal(t, 1, p.Count(row), "Marit's first page lists the task")
+		p.TabTo("#task-comment-" + task.OperationID)
+		p.Type("Gjort i Gerica")
+		if task.Entitlement != "" {
+			require.Contains(t, p.Text(`section[aria-labelledby="tasks-h"]`), task.Entitlement)
+			p.WindowScreenshot("07-systemansvarlig-task")
+		}
+		p.TabTo(row + ` button[value="done"]`)
+		require.Equal(t, http.StatusOK, p.Activate(row+` button[value="done"]`, browser.Enter))
+		require.Equal(t, s.url+"/?sent", p.URL())
+		require.Zero(t, p.Count(row), "done")
+		s.check(p)
+	}
 
 	// 5. Sindre sees his access; Kari the request's history.
 	p = s.signIn(t, sindre)
 	access := p.Text(`section[aria-labelledby="access-h"]`)
 	require.Regexp(t, `gerica\s+superbruker\s+Aktiv`, access)
-	p.Screenshot("08-nurse-access")
 	p.TabTo(`a[href="/people/` + sindre + `"]`)
+	p.WindowScreenshot("08-nurse-access")
 	require.Equal(t, http.StatusOK, p.Activate(`a[href="/people/`+sindre+`"]`, browser.Enter))
 	require.Contains(t, p.VisibleText(), s.name(sindre)+" ("+sindre+")")
 	s.check(p)
@@ -358,5 +369,5 @@ func TestStoryInChromium(t *testing.T) {
 		require.Contains(t, history, who+" (via portal)")
 	}
 	s.check(p)
-	p.Screenshot("09-manager-request-active")
+	p.WindowScreenshot("09-manager-request-active")
 }

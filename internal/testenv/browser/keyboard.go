@@ -11,14 +11,20 @@ const MaxTabs = 100
 // browser shows keyboard focus there), is laid out within the window, and
 // looks different from an unfocused copy of itself put beside it (an
 // outline, a box shadow, a background, a colour, a border, an underline,
-// or, as a skip link does, appearing at all).
+// or, as a skip link does, appearing at all). A date or time field
+// counts as visible: the browser highlights the part of it that has the
+// focus.
 const focusIndicatorJS = `(() => {
 	const e = document.activeElement;
 	if (!e || e === document.body || e === document.documentElement) return 'nothing has the focus';
-	if (!e.matches(':focus-visible')) return 'it does not match :focus-visible';
 	const r = e.getBoundingClientRect();
 	if (r.width < 1 || r.height < 1) return 'it has no size (' + r.width + 'x' + r.height + ')';
 	if (r.bottom < 0 || r.right < 0 || r.top > window.innerHeight || r.left > window.innerWidth) return 'it is outside the window';
+	// A date or time field passes the focus to its part (day, month,
+	// year) inside the browser's own shadow tree, which the browser
+	// highlights: the field itself does not match :focus-visible.
+	if (e instanceof HTMLInputElement && ['date', 'time', 'datetime-local', 'month', 'week'].includes(e.type)) return '';
+	if (!e.matches(':focus-visible')) return 'it does not match :focus-visible';
 	const props = ['outlineStyle', 'outlineWidth', 'outlineColor', 'boxShadow', 'backgroundColor', 'color',
 		'borderTopColor', 'borderBottomColor', 'borderBottomWidth', 'textDecorationLine', 'clip', 'clipPath', 'position'];
 	const c = e.cloneNode(true);
