@@ -62,10 +62,13 @@ const (
 	EvHRSyncHeld       = "hr.sync.held" // a sync the fail-safe held (DESIGN.md "HR sources")
 )
 
-// Capabilities of service principals (principals file).
+// Capabilities of principals (principals file): a service principal may
+// hold hr, on_behalf, operator and auditor; a person operator, auditor and
+// hr_requester (may ask for anyone, as HR advisers do).
 const (
-	CapHR       = "hr"
-	CapOnBehalf = "on_behalf"
-	CapOperator = "operator"
-	CapAuditor  = "auditor"
+	CapHR          = "hr"
+	CapOnBehalf    = "on_behalf"
+	CapOperator    = "operator"
+	CapAuditor     = "auditor"
+	CapHRRequester = "hr_requester"
 )

@@ -24,18 +24,20 @@ import (
 
 // The people and principals of the fixture.
 const (
-	ase       = "1547-10234" // works in helse, manager kjell
-	kjell     = "1547-10001" // Åse's manager
-	bob       = "1547-10555" // works in skole, manager other
-	other     = "1547-10002" // Bob's manager
-	marit     = "1547-20001" // administrator of gerica
-	tor       = "1547-20009" // administrator of public360
-	stranger  = "1547-99999"
-	escalated = "1547-10000" // Kjell's manager, named by a pending stage
-	revisor   = "revisor"    // auditor
-	drift     = "drift"      // operator
-	portal    = "portal"     // on_behalf
-	feed      = "feed"       // hr, no on_behalf
+	ase      = "1547-10234" // works in helse, manager kjell
+	kjell    = "1547-10001" // Åse's manager
+	bob      = "1547-10555" // works in skole, manager other
+	other    = "1547-10002" // Bob's manager
+	marit    = "1547-20001" // administrator of gerica
+	tor      = "1547-20009" // administrator of public360
+	stranger = "1547-99999"
+	// auditorPerson is a person principal who holds auditor.
+	auditorPerson = "1547-77777"
+	escalated     = "1547-10000" // Kjell's manager, named by a pending stage
+	revisor       = "revisor"    // auditor
+	drift         = "drift"      // operator
+	portal        = "portal"     // on_behalf
+	feed          = "feed"       // hr, no on_behalf
 )
 
 type fixture struct {
@@ -84,6 +86,7 @@ func newFixture(t *testing.T, opts *server.Options) *fixture {
 		add(id, principals.KindPerson)
 	}
 	add(revisor, principals.KindService, tilgang.CapAuditor)
+	add(auditorPerson, principals.KindPerson, tilgang.CapAuditor)
 	add(drift, principals.KindService, tilgang.CapOperator)
 	add(portal, principals.KindService, tilgang.CapOnBehalf)
 	add(feed, principals.KindService, tilgang.CapHR)

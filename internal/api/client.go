@@ -306,3 +306,31 @@ func (c *Client) String() string {
 func noResponders(method string) error {
 	return tilgang.Errorf(tilgang.Unavailable, "api: %s: no tilgang worker answers on %s (is `tilgang dev` or a worker running?)", method, streams.APIPrefix+method)
 }
+
+// System reads one page of a system's page (SystemArgs, SystemPage).
+func (c *Client) System(ctx context.Context, a SystemArgs) (SystemPage, error) {
+	var p SystemPage
+	err := c.Call(ctx, MethodSystem, a, &p)
+	return p, err
+}
+
+// SystemHolders hands every holder of the system (of role when not "")
+// to each, a page of at most MaxGrants at a time in role, person, id
+// order, with the page's names; it stops at the first error each returns.
+// A CSV export of a system's holders walks it.
+func (c *Client) SystemHolders(ctx context.Context, system, role string, each func(holders []Grant, names map[string]string) error) error {
+	a := SystemArgs{System: system, Role: role}
+	for {
+		p, err := c.System(ctx, a)
+		if err != nil {
+			return err
+		}
+		if err := each(p.Holders, p.Names); err != nil {
+			return err
+		}
+		if p.Next == "" {
+			return nil
+		}
+		a.After = p.Next
+	}
+}

@@ -72,10 +72,25 @@
 //	operation     {"operation_id"}          -> Operation (with its person)
 //	tasks         {"system"?}               -> [Task ...]: the operations waiting for people
 //	                                           (manual tasks), oldest first
-//	audit         {"person"?, "system"?, "since"?, "after"?, "limit"?}
+//	audit         {"person"?, "system"?, "actor"?, "since"?, "until"?, "after"?, "limit"?}
 //	                                        -> {"rows": [AuditRow ...], "next"} oldest first, one page;
-//	                                           without after: [AuditRow ...], the first page alone
-//	audit.verify  {}                        -> ledger.VerifyReport (operators and auditors)
+//	                                           without after: [AuditRow ...], the first page alone;
+//	                                           until a date keeps that whole day (Oslo)
+//	system        {"system", "role"?, "limit"?, "after"?} -> SystemPage: one page of a system's
+//	                                           holders (role, person, id order; next is the after of
+//	                                           the page that follows, "" after the last), with its
+//	                                           training to confirm and manual tasks on the first page
+//	                                           (its administrators, operators and auditors; system.go)
+//	audit.verify  {}                        -> ledger.VerifyReport (operators and auditors); each
+//	                                           run is recorded in the ledger
+//	audit.verify.last {}                    -> {"run": ledger.VerifyRun | null}, the last recorded run
+//	                                           (operators and auditors; verifyruns.go)
+//	session       {"session"}               -> SessionInfo: the actor's record, whether the portal
+//	                                           session is on the sign-out list, whether they read
+//	                                           all and which systems they administer (session.go)
+//	session.signout {"session", "until"}    -> {}: the actor's session on the sign-out list
+//	signin.match  {"value", "email_verified"} -> SignInMatch: whom an OpenID Connect claim names
+//	                                           (a service principal with on_behalf, for itself)
 //	policy.reload {}                        -> {"version", "replicas": [{"replica", "version", "intake",
 //	                                           "error"?} ...]} (operators): the catalogue now in
 //	                                           force, and what each replica holds

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/ror-ikt/tilgang"
@@ -63,37 +62,43 @@ func (s *Server) inbox(ctx context.Context, v *viewer, args json.RawMessage) (an
 		return nil, err
 	}
 	out := Inbox{Approvals: []Approval{}, Training: []Grant{}, Tasks: []Task{}}
-	gs, err := s.Ledger.Grants(ctx, ledger.GrantFilter{OpenOnly: true})
+	// The ledger lists what waits for the actor from its indexes (the
+	// stages that name them, the grants of the systems they administer),
+	// oldest first; the rules below are the same as over every open grant.
+	systems := v.administered()
+	pending, err := s.Ledger.PendingApprovals(ctx, v.actor, systems)
 	if err != nil {
 		return nil, err
 	}
-	for i := range gs {
-		g := &gs[i]
-		if g.Person == v.actor {
-			continue
+	var requests []string
+	for i := range pending {
+		g := &pending[i]
+		mine := g.StagePrincipal == v.actor || (g.StagePrincipal == "" && v.administers(g.System))
+		if g.Person != v.actor && mine && g.Requester != v.actor && !slices.Contains(g.Approvers, v.actor) {
+			out.Approvals = append(out.Approvals, Approval{Grant: grantOf(g)})
+			requests = append(requests, g.RequestID)
 		}
-		switch g.State {
-		case tilgang.StatePendingApproval:
-			mine := g.StagePrincipal == v.actor || (g.StagePrincipal == "" && v.administers(g.System))
-			if mine && g.Requester != v.actor && !slices.Contains(g.Approvers, v.actor) {
-				a := Approval{Grant: grantOf(g)}
-				r, err := s.Ledger.Request(ctx, g.RequestID)
-				if err != nil {
-					return nil, err
-				}
-				if r != nil {
-					a.Reason = r.Reason
-				}
-				out.Approvals = append(out.Approvals, a)
-			}
-		case tilgang.StatePendingTraining:
-			if v.administers(g.System) {
-				out.Training = append(out.Training, grantOf(g))
+	}
+	if len(requests) > 0 {
+		rs, err := s.Ledger.RequestsByID(ctx, requests)
+		if err != nil {
+			return nil, err
+		}
+		for i := range out.Approvals {
+			if r := rs[out.Approvals[i].RequestID]; r != nil {
+				out.Approvals[i].Reason = r.Reason
 			}
 		}
 	}
-	sort.SliceStable(out.Approvals, func(i, j int) bool { return out.Approvals[i].Updated.Before(out.Approvals[j].Updated) })
-	sort.SliceStable(out.Training, func(i, j int) bool { return out.Training[i].Updated.Before(out.Training[j].Updated) })
+	training, err := s.Ledger.GrantsInState(ctx, tilgang.StatePendingTraining, systems)
+	if err != nil {
+		return nil, err
+	}
+	for i := range training {
+		if g := &training[i]; g.Person != v.actor && v.administers(g.System) {
+			out.Training = append(out.Training, grantOf(g))
+		}
+	}
 
 	tasks, err := s.waitingTasks(ctx, v, func(_ *ledger.Operation, _ *ledger.Grant, systems []string) (bool, error) {
 		return slices.ContainsFunc(systems, v.administers), nil
@@ -102,31 +107,18 @@ func (s *Server) inbox(ctx context.Context, v *viewer, args json.RawMessage) (an
 		return nil, err
 	}
 	out.Tasks = append(out.Tasks, tasks...)
-	out.Names = map[string]string{}
 	var ids []string
-	add := func(id string) {
-		if id != "" && !slices.Contains(ids, id) {
-			ids = append(ids, id)
-		}
-	}
 	for _, a := range out.Approvals {
-		add(a.Person)
-		add(a.Requester)
+		ids = append(ids, a.Person, a.Requester)
 	}
 	for _, g := range out.Training {
-		add(g.Person)
+		ids = append(ids, g.Person)
 	}
 	for _, t := range out.Tasks {
-		add(t.Person)
+		ids = append(ids, t.Person)
 	}
-	if len(ids) > 0 {
-		people, _, err := s.Ledger.People(ctx, ids)
-		if err != nil {
-			return nil, err
-		}
-		for id, p := range people {
-			out.Names[id] = personInfo(p).Name()
-		}
+	if out.Names, err = s.names(ctx, ids); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

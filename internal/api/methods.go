@@ -314,6 +314,13 @@ func (s *Server) audit(ctx context.Context, v *viewer, args json.RawMessage) (an
 	if err != nil {
 		return nil, err
 	}
+	until, err := parseUntil(a.Until)
+	if err != nil {
+		return nil, err
+	}
+	if a.Actor != "" && !tilgang.ValidToken(a.Actor) {
+		return nil, invalidf("actor %q is not a principal id", short(a.Actor))
+	}
 	if a.Limit < 0 || a.Limit > MaxAuditRows {
 		return nil, invalidf("limit %d must be 1..%d rows (0 for %d)", a.Limit, MaxAuditRows, MaxAuditRows)
 	}
@@ -323,7 +330,7 @@ func (s *Server) audit(ctx context.Context, v *viewer, args json.RawMessage) (an
 			return nil, invalidf("after %d must be a seq: 0 for the first page, else the next of the page before", after)
 		}
 	}
-	rows, next, err := s.auditPage(ctx, v, ledger.AuditFilter{Person: a.Person, System: a.System, Since: since, After: after}, a.Limit)
+	rows, next, err := s.auditPage(ctx, v, ledger.AuditFilter{Person: a.Person, System: a.System, Since: since, Until: until, After: after}, a.Actor, a.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -353,7 +360,7 @@ const (
 // limit (MaxAuditRows when 0) and MaxAuditBytes of JSON, reading the
 // ledger a page at a time. next is the seq the next page starts after, 0
 // when the chain has no more rows for f.
-func (s *Server) auditPage(ctx context.Context, v *viewer, f ledger.AuditFilter, limit int) (out []json.RawMessage, next int64, err error) {
+func (s *Server) auditPage(ctx context.Context, v *viewer, f ledger.AuditFilter, actor string, limit int) (out []json.RawMessage, next int64, err error) {
 	if limit <= 0 {
 		limit = MaxAuditRows
 	}
@@ -362,7 +369,7 @@ func (s *Server) auditPage(ctx context.Context, v *viewer, f ledger.AuditFilter,
 	grantSystem := map[string]string{}
 	for {
 		f.Limit = auditRead
-		if v.all {
+		if v.all && actor == "" {
 			f.Limit = min(auditRead, limit-len(out)) // every row is visible: read no more than fits
 		}
 		rows, err := s.Ledger.Audit(ctx, f)
@@ -374,6 +381,7 @@ func (s *Server) auditPage(ctx context.Context, v *viewer, f ledger.AuditFilter,
 			if err != nil {
 				return nil, 0, err
 			}
+			ok = ok && (actor == "" || rows[i].Entry.Actor == actor)
 			if ok {
 				b, err := json.Marshal(auditRowOf(&rows[i]))
 				if err != nil {
@@ -422,6 +430,22 @@ func (s *Server) auditVisible(ctx context.Context, v *viewer, r *ledger.AuditRow
 	return v.sees(r.Entry.Person, system)
 }
 
+// parseUntil reads an audit until: "" (no bound), a date YYYY-MM-DD (up
+// to 00:00 Oslo of the day after) or an RFC 3339 timestamp.
+func parseUntil(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := tilgang.ParseDate(s); err == nil {
+		return d.End(), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, invalidf("until %q is neither a date YYYY-MM-DD nor an RFC 3339 timestamp", short(s))
+	}
+	return t, nil
+}
+
 // ParseSince reads an audit since: "" (no bound), a date YYYY-MM-DD (00:00
 // Oslo) or an RFC 3339 timestamp.
 func ParseSince(s string) (time.Time, error) {
@@ -449,7 +473,9 @@ func (s *Server) auditVerify(ctx context.Context, v *viewer, args json.RawMessag
 	if s.Verify == nil {
 		return nil, tilgang.Errorf(tilgang.Unavailable, "api: this worker cannot verify the audit chain")
 	}
-	return s.Verify(ctx)
+	rep, err := s.Verify(ctx)
+	s.recordVerify(ctx, v.actor, rep, err)
+	return rep, err
 }
 
 func (s *Server) policyReload(ctx context.Context, v *viewer, args json.RawMessage) (any, error) {

@@ -128,8 +128,12 @@ type AuditArgs struct {
 	Person string `json:"person,omitempty"`
 	System string `json:"system,omitempty"`
 	Since  string `json:"since,omitempty"` // YYYY-MM-DD (00:00 Oslo) or RFC 3339
-	After  *int64 `json:"after,omitempty"`
-	Limit  int    `json:"limit,omitempty"` // rows a page holds at most: 1..MaxAuditRows, default MaxAuditRows
+	// Until, when set, keeps rows before it: YYYY-MM-DD (the whole day,
+	// Oslo) or RFC 3339. Actor, when set, keeps the rows whose actor it is.
+	Until string `json:"until,omitempty"`
+	Actor string `json:"actor,omitempty"`
+	After *int64 `json:"after,omitempty"`
+	Limit int    `json:"limit,omitempty"` // rows a page holds at most: 1..MaxAuditRows, default MaxAuditRows
 }
 
 // AuditPage is one page of audit rows, oldest first. Next is the after of

@@ -62,6 +62,21 @@ func (v *viewer) administers(system string) bool {
 	return ok && s.IsAdministrator(v.actor)
 }
 
+// administered lists the systems of the catalogue the actor administers.
+func (v *viewer) administered() []string {
+	if v.cat == nil {
+		return nil
+	}
+	var out []string
+	for id, s := range v.cat.Systems {
+		if s.IsAdministrator(v.actor) {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 func (v *viewer) manager(person string) (string, error) {
 	if m, ok := v.managers[person]; ok {
 		return m, nil

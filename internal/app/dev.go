@@ -49,6 +49,9 @@ func runDev(ctx context.Context, o DevOptions) error {
 	if err != nil {
 		return fmt.Errorf("dev: principals: %w", err)
 	}
+	if ps, err = devExtraPrincipals(o.Data, ps); err != nil {
+		return err
+	}
 	conns := connectors.Set{}
 	conns["manual"] = manual.Connector{}
 	nc0, err := noop.Open(noop.Config{Journal: filepath.Join(o.Data, "noop.journal")})

@@ -108,8 +108,8 @@ func TestPrincipalAddRefused(t *testing.T) {
 		code int
 	}{
 		{"existing id", []string{"--id", "portal", "--kind", "service"}, "portal2.nk", `principal "portal" exists`, exitFailed},
-		{"capability for a person", []string{"--id", "1547-20001", "--kind", "person", "--capabilities", "operator"}, "kari.nk",
-			"principals.yaml:10: principal \"1547-20001\": a person has no capabilities", exitFailed},
+		{"service capability for a person", []string{"--id", "1547-20001", "--kind", "person", "--capabilities", "hr"}, "kari.nk",
+			"principals.yaml:10: principal \"1547-20001\": a person may hold only operator, auditor, hr_requester, not \"hr\"", exitFailed},
 		{"unknown kind", []string{"--id", "x", "--kind", "robot"}, "x.nk", `kind "robot" must be person or service`, exitFailed},
 		{"existing seed file", []string{"--id", "hr", "--kind", "service", "--capabilities", "hr"}, "taken.nk", "taken.nk already exists", exitUsage},
 		{"existing curve seed file", []string{"--id", "hr", "--kind", "service", "--curve"}, "taken.nk", "taken.nk already exists", exitUsage},

@@ -140,7 +140,7 @@ func osloTime(t time.Time) string {
 	return t.In(tilgang.Oslo).Format("2006-01-02 15:04:05")
 }
 
-var auditHeader = []string{"seq", "at", "kind", "person", "actor", "via", "system", "role", "grant_id", "request_id", "operation_id", "from", "to", "text", "catalogue"}
+var auditHeader = api.AuditCSVHeader
 
 func runAudit(e *env, cmd *command, args []string) error {
 	fs := e.flags(cmd)
@@ -238,8 +238,7 @@ func (o *auditOut) page(rows []api.AuditRow) error {
 	case "csv":
 		for _, r := range rows {
 			// A person named =HYPERLINK(...) stays text in a spreadsheet.
-			if err := o.csv.Write(csvsafe.Row([]string{strconv.FormatInt(r.Seq, 10), r.At.UTC().Format(time.RFC3339Nano), r.Kind, r.Person,
-				r.Actor, r.Via, r.System, r.Role, r.GrantID, r.RequestID, r.OperationID, r.From, r.To, r.Text, r.Catalogue})); err != nil {
+			if err := o.csv.Write(csvsafe.Row(api.AuditCSVRow(r))); err != nil {
 				return err
 			}
 			o.n++

@@ -320,7 +320,7 @@ func (e *Engine) relations(actor string, p *ledger.PersonRow, sys *policy.System
 	if sys != nil && sys.IsAdministrator(actor) {
 		rel = append(rel, policy.ByAdministrator)
 	}
-	if e.Principals().Can(actor, tilgang.CapHR) {
+	if set := e.Principals(); set.Can(actor, tilgang.CapHR) || set.Can(actor, tilgang.CapHRRequester) {
 		rel = append(rel, policy.ByHR)
 	}
 	return rel

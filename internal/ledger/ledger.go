@@ -89,6 +89,22 @@ type Reader interface {
 	Request(ctx context.Context, id string) (*Request, error)
 	Grant(ctx context.Context, id string) (*Grant, error)
 	Grants(ctx context.Context, f GrantFilter) ([]Grant, error)
+	// SystemGrants lists one page of a system's grants (SystemGrantFilter),
+	// in role, person, id order.
+	SystemGrants(ctx context.Context, f SystemGrantFilter) ([]Grant, error)
+	// PendingApprovals lists the grants in pending_approval whose current
+	// stage principal may decide: the stage names principal, or it names
+	// no one (any administrator) and the grant's system is one of systems.
+	// Oldest update first, then by id. Whether principal may in fact
+	// decide (not their own grant, not one they requested or approved) is
+	// the caller's to judge.
+	PendingApprovals(ctx context.Context, principal string, systems []string) ([]Grant, error)
+	// GrantsInState lists the grants in state whose system is one of
+	// systems (none when systems is empty), oldest update first, then by id.
+	GrantsInState(ctx context.Context, state tilgang.GrantState, systems []string) ([]Grant, error)
+	// RequestsByID reads several requests at once; one not recorded is
+	// absent from the map.
+	RequestsByID(ctx context.Context, ids []string) (map[string]*Request, error)
 	Operation(ctx context.Context, id int64) (*Operation, error)
 	Operations(ctx context.Context, grantID string) ([]Operation, error)
 	// WaitingOperations lists the operations in state waiting (manual tasks
@@ -332,6 +348,27 @@ type GrantFilter struct {
 	OpenOnly bool
 }
 
+// SystemGrantFilter selects one page of a system's grants for
+// SystemGrants: those of System in one of States (at least one), of Role
+// when it is not "", whose key comes after After in role, person, id
+// order (the zero key: from the first), at most Limit of them (0: all).
+// The next page is the one After the key of the last grant of a page.
+type SystemGrantFilter struct {
+	System string
+	Role   string
+	States []tilgang.GrantState
+	After  GrantKey
+	Limit  int
+}
+
+// GrantKey is a grant's place in SystemGrants' order.
+type GrantKey struct {
+	Role, Person, ID string
+}
+
+// KeyOf is g's place in SystemGrants' order.
+func KeyOf(g *Grant) GrantKey { return GrantKey{Role: g.Role, Person: g.Person, ID: g.ID} }
+
 // OpState is where an operation is.
 type OpState string
 
@@ -429,7 +466,8 @@ type AuditFilter struct {
 	Person string
 	System string
 	Since  time.Time
-	After  int64 // 0 from the start
+	Until  time.Time // when not zero, rows before it only
+	After  int64     // 0 from the start
 	Limit  int
 }
 

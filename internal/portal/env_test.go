@@ -7,16 +7,19 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nkeys"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/api"
+	"github.com/ror-ikt/tilgang/internal/app"
 	"github.com/ror-ikt/tilgang/internal/portal"
 	"github.com/ror-ikt/tilgang/internal/principals"
 	"github.com/ror-ikt/tilgang/internal/testenv"
@@ -24,6 +27,27 @@ import (
 
 // A person whose name is markup, to show that names are text.
 const scriptName = "<script>alert(1)</script>"
+
+// Auditor is a person who holds the auditor capability (in the dev data
+// directory's principals.yaml); 1547-3, a manager, holds none.
+const Auditor = "1547-7"
+
+// writeExtraPrincipals gives dev the person principal Auditor, with a key
+// of its own nobody uses: the portal signs for the person.
+func writeExtraPrincipals(t *testing.T, data string) {
+	t.Helper()
+	kp, err := nkeys.CreateUser()
+	require.NoError(t, err)
+	pub, err := kp.PublicKey()
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(data, app.DevPrincipalsFile), []byte(`principals:
+  - id: `+Auditor+`
+    kind: person
+    name: Revisor
+    key: `+pub+`
+    capabilities: [auditor]
+`), 0o600))
+}
 
 // people: testenv's (1547-1, whose manager is 1547-2, whose manager is
 // 1547-3; the kasse administrators 1547-20001 and 1547-20002), one whose
@@ -38,7 +62,22 @@ func people() []tilgang.Person {
 	gone.ID = "1547-9"
 	gone.Employments = []tilgang.Employment{{ID: "9-1", Primary: true, Percent: 100, OrgUnit: "helse", Position: "p",
 		Manager: "1547-3", Start: tilgang.Date{Y: 2020, M: 1, D: 1}, End: tilgang.Date{Y: 2021, M: 1, D: 1}}}
-	return append(ps, x, gone)
+	gone.Email = "sluttet@aukra.kommune.no"
+	auditor := ps[0]
+	auditor.ID, auditor.GivenName, auditor.FamilyName = Auditor, "Rita", "Revisor"
+	auditor.Employments = []tilgang.Employment{{ID: "7-1", Primary: true, Percent: 100, OrgUnit: "revisjon", Position: "revisor",
+		Manager: "1547-3", Start: tilgang.Date{Y: 2020, M: 1, D: 1}}}
+	// E-mail addresses, for the sign-in by e-mail: 1547-1's own, and one
+	// that 1547-2 and 1547-3 share (so it names nobody for certain).
+	for i := range ps {
+		switch ps[i].ID {
+		case "1547-1":
+			ps[i].Email = "ase.overgard@aukra.kommune.no"
+		case "1547-2", "1547-3":
+			ps[i].Email = "felles@aukra.kommune.no"
+		}
+	}
+	return append(ps, x, gone, auditor)
 }
 
 // world is a running `tilgang dev` with its portal, and the people above.
@@ -83,7 +122,9 @@ func startWorldWith(t *testing.T, catalogue map[string]string) *world {
 		policies = testenv.WriteCatalogue(t, catalogue)
 	}
 	c := &urlCatcher{Handler: slog.NewTextHandler(io.Discard, nil), url: make(chan string, 1)}
-	e := testenv.StartLogged(t, "", policies, slog.New(c))
+	data := t.TempDir()
+	writeExtraPrincipals(t, data)
+	e := testenv.StartLogged(t, data, policies, slog.New(c))
 	w := &world{Env: e}
 	select {
 	case u := <-c.url:

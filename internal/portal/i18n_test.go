@@ -51,7 +51,7 @@ func TestCatalogueComplete(t *testing.T) {
 	for _, k := range keys {
 		require.True(t, i18n.Has(k), "%s is not in the catalogue", k)
 	}
-	for _, p := range []problem{noPerson, hasLeft} {
+	for _, p := range []problem{noPerson, hasLeft, noClaim, unverified, ambiguous} {
 		require.True(t, i18n.Has("error."+string(p)+".title"))
 		require.True(t, i18n.Has("error."+string(p)+".body"))
 	}

@@ -86,7 +86,9 @@ const personKey ctxKey = 0
 // who is the person signed in, as the API describes them.
 type who struct {
 	api.PersonInfo
-	session *Session
+	ReadsAll    bool     // auditor or operator: the audit page is linked
+	Administers []string // the systems whose pages are linked
+	session     *Session
 }
 
 // problem is why a session did not sign anyone in, for the page shown to
@@ -97,6 +99,12 @@ const (
 	noProblem problem = ""
 	noPerson  problem = "noperson"
 	hasLeft   problem = "left"
+	signedOut problem = "signedout" // the session is on the sign-out list
+	// OpenID Connect: the token has no person claim, the claim's e-mail
+	// address is not verified, or it names more than one person.
+	noClaim    problem = "noclaim"
+	unverified problem = "unverified"
+	ambiguous  problem = "ambiguous"
 )
 
 type problemKey struct{}
@@ -122,9 +130,15 @@ func (p *Portal) loadSession(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		info, prob, err := p.lookup(r.Context(), s.Person)
+		info, prob, err := p.lookup(r.Context(), s.Person, s.ID)
 		if err != nil {
 			p.apiError(w, r, err)
+			return
+		}
+		if prob == signedOut {
+			// As if there were no cookie: sign in again.
+			p.clearSession(w)
+			next.ServeHTTP(w, r)
 			return
 		}
 		if prob != noProblem {
@@ -139,22 +153,27 @@ func (p *Portal) loadSession(next http.Handler) http.Handler {
 				return
 			}
 		}
-		ctx := context.WithValue(r.Context(), personKey, &who{PersonInfo: info, session: &s})
+		ctx := context.WithValue(r.Context(), personKey, &who{PersonInfo: info.Person, ReadsAll: info.ReadsAll,
+			Administers: info.Administers, session: &s})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
-// lookup asks the API, as the person, for their record: a person without
-// one, or who has left, signs nobody in.
-func (p *Portal) lookup(ctx context.Context, person string) (api.PersonInfo, problem, error) {
-	var info api.PersonInfo
-	err := p.client(person).Call(ctx, api.MethodPerson, api.PersonArgs{Person: person}, &info)
+// lookup asks the API, as the person, for their record and whether this
+// session was signed out (one call, on every request): a person without a
+// record, or who has left, signs nobody in, nor does a session signed out
+// (on any replica).
+func (p *Portal) lookup(ctx context.Context, person, session string) (api.SessionInfo, problem, error) {
+	var info api.SessionInfo
+	err := p.client(person).Call(ctx, api.MethodSession, api.SessionArgs{Session: session}, &info)
 	switch {
 	case tilgang.KindOf(err) == tilgang.NotFound:
 		return info, noPerson, nil
 	case err != nil:
 		return info, noProblem, err
-	case info.Left:
+	case info.SignedOut:
+		return info, signedOut, nil
+	case info.Person.Left:
 		return info, hasLeft, nil
 	}
 	return info, noProblem, nil

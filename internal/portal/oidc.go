@@ -15,7 +15,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/api"
 )
 
 // OIDC is the OpenID Connect sign-in (config portal.oidc).
@@ -23,9 +23,11 @@ type OIDC struct {
 	Issuer       string
 	ClientID     string
 	ClientSecret string
-	// PersonClaim is the ID token claim holding the person's id. "email"
-	// would match a person's e-mail address; the API cannot look people up
-	// by e-mail yet, so it is refused for now.
+	// PersonClaim is the ID token claim that names the person: its value
+	// must be exactly one person's id, or else (when the token's
+	// email_verified is true) one person's e-mail address, compared
+	// case-insensitively (API method signin.match). "email" is the usual
+	// claim for the latter, an employee id claim for the former.
 	PersonClaim string
 	// HTTPClient, when set, reaches the issuer (tests).
 	HTTPClient *http.Client
@@ -52,9 +54,6 @@ type oidcFlow struct {
 func newOIDCFlow(o OIDC, public *url.URL) (*oidcFlow, error) {
 	if o.Issuer == "" || o.ClientID == "" || o.PersonClaim == "" {
 		return nil, errors.New("portal: oidc needs an issuer, a client id and a person claim")
-	}
-	if o.PersonClaim == "email" {
-		return nil, errors.New("portal: oidc: person_claim email is not supported yet: name the claim that holds the person's id")
 	}
 	cb := *public
 	cb.Path = "/signin/callback"
@@ -182,13 +181,45 @@ func (p *Portal) oidcCallback(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	person, _ := claims[p.oidc.o.PersonClaim].(string)
-	if !tilgang.ValidToken(person) {
-		p.o.Log.Warn("portal: oidc ID token without a usable person claim", "claim", p.oidc.o.PersonClaim)
-		p.problemPage(w, r, noPerson)
+	value, _ := claims[p.oidc.o.PersonClaim].(string)
+	if value == "" {
+		p.o.Log.Warn("portal: oidc ID token without the person claim", "claim", p.oidc.o.PersonClaim)
+		p.problemPage(w, r, noClaim)
 		return
 	}
-	p.signInAs(w, r, person, "oidc")
+	// Whom the claim names: asked as the portal itself, for nobody is
+	// signed in yet.
+	var m api.SignInMatch
+	ac := &api.Client{NC: p.o.NC, Key: p.o.Key, Actor: p.o.ID, Timeout: 10 * time.Second}
+	if err := ac.Call(ctx, api.MethodSignInMatch, api.SignInMatchArgs{Value: value, EmailVerified: emailVerified(claims)}, &m); err != nil {
+		p.apiError(w, r, err)
+		return
+	}
+	switch {
+	case m.Unverified:
+		p.o.Log.Warn("portal: oidc sign-in by an e-mail address the provider has not verified", "claim", p.oidc.o.PersonClaim)
+		p.problemPage(w, r, unverified)
+	case m.Matches > 1:
+		p.o.Log.Warn("portal: oidc claim names more than one person", "claim", p.oidc.o.PersonClaim)
+		p.problemPage(w, r, ambiguous)
+	case m.Matches == 0 || m.Person == "":
+		p.o.Log.Warn("portal: oidc claim names nobody tilgang knows", "claim", p.oidc.o.PersonClaim)
+		p.problemPage(w, r, noPerson)
+	default:
+		p.signInAs(w, r, m.Person, "oidc")
+	}
+}
+
+// emailVerified reads the email_verified claim: true, or "true" as some
+// providers write it.
+func emailVerified(claims map[string]any) bool {
+	switch v := claims["email_verified"].(type) {
+	case bool:
+		return v
+	case string:
+		return v == "true"
+	}
+	return false
 }
 
 func random() string {

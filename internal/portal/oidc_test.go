@@ -8,7 +8,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/api"
 	"github.com/ror-ikt/tilgang/internal/portal"
+	"github.com/ror-ikt/tilgang/internal/principals"
 	"github.com/ror-ikt/tilgang/internal/testenv/oidctest"
 )
 
@@ -133,4 +136,75 @@ func TestOIDCProviderDown(t *testing.T) {
 	body := bodyOf(t, res)
 	require.Contains(t, body, "Innloggingstjenesten svarer ikke")
 	require.Contains(t, body, `<html lang="nb">`)
+}
+
+// person_claim email: the claim matches one person's e-mail address,
+// case-insensitively, and only when the provider verified it; a missing
+// claim, an unverified or shared address and a leaver get a clear page.
+func TestOIDCSignInByEmail(t *testing.T) {
+	w := startWorld(t)
+	user := func(login, email string, verified bool) oidctest.User {
+		return oidctest.User{Sub: "sub-" + login, Login: login, Name: login, Email: email, EmailVerified: verified}
+	}
+	noEmail := user("uten-epost", "", false)
+	noEmail.Claims = map[string]any{"email": nil}
+	idp := oidctest.Start(t, &oidctest.Options{
+		Users: []oidctest.User{
+			user("ase", "Ase.Overgard@AUKRA.kommune.no", true),
+			user("ase-ubekreftet", "ase.overgard@aukra.kommune.no", false),
+			user("felles", "felles@aukra.kommune.no", true),
+			user("sluttet", "sluttet@aukra.kommune.no", true),
+			user("ukjent", "ukjent@aukra.kommune.no", true),
+			noEmail,
+		},
+		Clients: []oidctest.Client{oidctest.DefaultClient()},
+	})
+	h := w.portal(t, portal.Options{OIDC: &portal.OIDC{Issuer: idp.Issuer, ClientID: idp.ClientID,
+		ClientSecret: idp.ClientSecret, PersonClaim: "email"}})
+	signIn := func(t *testing.T, login string) *http.Response {
+		t.Helper()
+		jar, err := cookiejar.New(nil)
+		require.NoError(t, err)
+		res := do(h, http.MethodGet, "/signin/oidc", nil)
+		require.Equal(t, http.StatusSeeOther, res.StatusCode)
+		var cookie *http.Cookie
+		for _, c := range res.Cookies() {
+			if c.Name == "tilgang-login" {
+				cookie = c
+			}
+		}
+		u := idp.User(t, login)
+		cb, err := idp.SignIn(&http.Client{Jar: jar}, res.Header.Get("Location"), u.Login, u.Password)
+		require.NoError(t, err)
+		return do(h, http.MethodGet, cb.RequestURI(), nil, cookie)
+	}
+
+	res := signIn(t, "ase")
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, bodyOf(t, res))
+	c := session(res)
+	require.NotNil(t, c)
+	res = do(h, http.MethodGet, "/", nil, c)
+	require.Equal(t, http.StatusOK, res.StatusCode)
+	require.Contains(t, bodyOf(t, res), "Logget inn som Åse Øvergård-Bø", "the address in another case is hers")
+
+	for _, tc := range []struct{ login, text string }{
+		{"ase-ubekreftet", "E-postadressen er ikke bekreftet"},
+		{"felles", "Flere personer i Tilgang har samme e-postadresse"},
+		{"sluttet", "Du har sluttet"},
+		{"ukjent", "Vi finner deg ikke"},
+		{"uten-epost", "Innloggingstjenesten sendte ikke opplysningen"},
+	} {
+		res := signIn(t, tc.login)
+		body := bodyOf(t, res)
+		require.Equal(t, http.StatusForbidden, res.StatusCode, "%s: %s", tc.login, body)
+		require.Nil(t, session(res), tc.login)
+		require.Contains(t, body, tc.text, tc.login)
+		require.Contains(t, body, `<html lang="nb">`, tc.login)
+	}
+
+	// Only the portal itself, not a person through it, may ask whom an
+	// address names.
+	var m api.SignInMatch
+	err := w.api(principals.PortalID, "1547-1").Call(t.Context(), api.MethodSignInMatch, api.SignInMatchArgs{Value: "felles@aukra.kommune.no", EmailVerified: true}, &m)
+	require.Equal(t, tilgang.Denied, tilgang.KindOf(err), "%v", err)
 }

@@ -19,16 +19,19 @@ import (
 const MaxComment = 4000
 
 type homeModel struct {
-	Me     string
-	Inbox  api.Inbox
-	Grants []api.Grant
-	Sent   bool
+	Me string
+	// Administers and ReadsAll link the system pages and the audit.
+	Administers []string
+	ReadsAll    bool
+	Inbox       api.Inbox
+	Grants      []api.Grant
+	Sent        bool
 }
 
 // home is GET /: what waits for me, and my access.
 func (p *Portal) home(w http.ResponseWriter, r *http.Request, u *who) {
 	c := p.client(u.ID)
-	m := homeModel{Me: u.ID}
+	m := homeModel{Me: u.ID, Administers: u.Administers, ReadsAll: u.ReadsAll}
 	if err := c.Call(r.Context(), api.MethodInbox, nil, &m.Inbox); err != nil {
 		p.apiError(w, r, err)
 		return
@@ -92,10 +95,11 @@ func (p *Portal) request(w http.ResponseWriter, r *http.Request, u *who) {
 }
 
 type personModel struct {
-	Person  api.PersonInfo
-	Grants  []api.Grant
-	History []api.AuditRow
-	More    bool // the history goes on past the rows shown
+	Administers []string // the viewer's systems, linked from the grants
+	Person      api.PersonInfo
+	Grants      []api.Grant
+	History     []api.AuditRow
+	More        bool // the history goes on past the rows shown
 }
 
 // MaxHistory is how many audit rows a person's page shows, newest last.
@@ -111,7 +115,7 @@ func (p *Portal) person(w http.ResponseWriter, r *http.Request, u *who) {
 		return
 	}
 	c := p.client(u.ID)
-	var m personModel
+	m := personModel{Administers: u.Administers}
 	m.Person.ID = id
 	var err error
 	if m.Grants, err = c.GrantsAll(r.Context(), api.GrantsArgs{Person: id}); err != nil {
@@ -250,10 +254,10 @@ func (p *Portal) sendAndGo(w http.ResponseWriter, r *http.Request, u *who, typ, 
 	// accepted leaves its grant denied.
 	switch st.Outcome {
 	case "rejected":
-		p.errorPage(w, r, http.StatusForbidden, "error.403.refused", st.Why)
+		p.errorPage(w, r, http.StatusForbidden, "error.403.refused", Why(st.Why))
 		return
 	case "denied":
-		p.errorPage(w, r, http.StatusForbidden, "error.403.denied", st.Why)
+		p.errorPage(w, r, http.StatusForbidden, "error.403.denied", Why(st.Why))
 		return
 	}
 	http.Redirect(w, r, next(sent), http.StatusSeeOther)
@@ -341,7 +345,7 @@ func (p *Portal) confirmTraining(w http.ResponseWriter, r *http.Request, u *who)
 		p.errorPage(w, r, http.StatusForbidden, "error.403.nottraining")
 		return
 	}
-	p.sendAndShow(w, r, u, tilgang.TypeTraining, person, envelope.Training{System: system, Role: role}, "/?sent")
+	p.sendAndShow(w, r, u, tilgang.TypeTraining, person, envelope.Training{System: system, Role: role}, backTo(r, system))
 }
 
 // completeTask is POST /tasks/{operation_id}: an administrator reports a
@@ -369,7 +373,21 @@ func (p *Portal) completeTask(w http.ResponseWriter, r *http.Request, u *who) {
 		p.errorPage(w, r, http.StatusForbidden, "error.403.nottask")
 		return
 	}
-	p.sendAndShow(w, r, u, tilgang.TypeTask, in.Tasks[i].Person, envelope.Task{OperationID: id, Outcome: outcome, Comment: comment}, "/?sent")
+	p.sendAndShow(w, r, u, tilgang.TypeTask, in.Tasks[i].Person, envelope.Task{OperationID: id, Outcome: outcome, Comment: comment}, backTo(r, in.Tasks[i].System))
+}
+
+// backTo is where a training or task form returns to: the system's page
+// when the form came from there (field return=system), else /.
+func backTo(r *http.Request, system string) string {
+	if r.PostFormValue("return") == "system" {
+		if s := r.PostFormValue("system"); tilgang.ValidToken(s) {
+			system = s
+		}
+		if tilgang.ValidToken(system) {
+			return "/systems/" + system + "?sent"
+		}
+	}
+	return "/?sent"
 }
 
 // send signs and publishes one message for actor; it returns the request id.

@@ -27,16 +27,19 @@
 // person's grants and history), GET /approvals, POST
 // /approvals/{request_id} (decision), POST /training (training
 // confirmed), POST /tasks/{operation_id} (manual task done or failed),
-// GET /static/....
+// GET /audit and /audit.csv (auditors and operators: the audit filtered,
+// a page at a time or as CSV, and the last verify), GET /systems/{system}
+// and /systems/{system}/holders.csv (its administrators: holders by role,
+// training to confirm, manual tasks), GET /static/....
 //
 // Decisions where DESIGN.md is silent:
 //   - The development sign-in lists the people whose HR record the ledger
 //     holds through the API method people, called as the dev principal
 //     (operator and auditor): the portal principal itself may list nobody.
-//   - Every request asks the API (method person, as the person) whether the
-//     person still has a record and has not left: a sealed cookie dies with
-//     the leave. The ledger's sign-out list is not there yet: until it is,
-//     POST /signout ends the session in the browser that holds it only.
+//   - Every request asks the API (method session, as the person, one call)
+//     whether the person still has a record, has not left, and whether the
+//     session's id is on the ledger's sign-out list: a sealed cookie dies
+//     with the leave and with POST /signout, on every replica.
 //   - Before sending a decision the portal checks the person's inbox, so a
 //     person who may not decide gets a clear page at once; the worker
 //     still judges the message, and a rejection it records is shown too.
@@ -195,6 +198,10 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("POST /approvals/{request_id}", p.signedIn(p.decide))
 	mux.HandleFunc("POST /training", p.signedIn(p.confirmTraining))
 	mux.HandleFunc("POST /tasks/{operation_id}", p.signedIn(p.completeTask))
+	mux.HandleFunc("GET /audit", p.signedIn(p.audit))
+	mux.HandleFunc("GET /audit.csv", p.signedIn(p.auditCSV))
+	mux.HandleFunc("GET /systems/{system}", p.signedIn(p.system))
+	mux.HandleFunc("GET /systems/{system}/holders.csv", p.signedIn(p.systemCSV))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, http.StatusNotFound, "")
 	})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,7 +15,7 @@ import (
 )
 
 // The pages, each a template under templates/ rendered inside layout.html.
-var pageNames = []string{"home", "new", "request", "person", "approvals", "signin", "signedout", "error"}
+var pageNames = []string{"home", "new", "request", "person", "approvals", "signin", "signedout", "error", "audit", "system"}
 
 type pages struct {
 	t map[string]*template.Template
@@ -29,6 +30,10 @@ var oslo = func() *time.Location {
 
 var funcs = template.FuncMap{
 	"t": i18n.T,
+	// has says whether the list holds s.
+	"has": func(list []string, s string) bool { return slices.Contains(list, s) },
+	// why is the worker's reason in bokmål (reasons.go).
+	"why": Why,
 	"state": func(s string) string {
 		if k := "state." + s; i18n.Has(k) {
 			return i18n.T(k)

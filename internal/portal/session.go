@@ -20,19 +20,25 @@ const (
 	touchEvery = time.Minute
 )
 
-// Session is what a session cookie holds, sealed: who is signed in, how,
-// when, and when they were last seen. Nothing else is kept anywhere.
+// Session is what a session cookie holds, sealed: which session, who is
+// signed in, how, when, and when they were last seen. Nothing else is
+// kept, but the session's id on the ledger's sign-out list once it is
+// signed out.
 type Session struct {
+	// ID names the session on the ledger's sign-out list: random, made at
+	// sign-in.
+	ID     string `json:"i"`
 	Person string `json:"p"`
 	Method string `json:"m"` // dev | oidc
 	Start  int64  `json:"s"` // Unix seconds
 	Seen   int64  `json:"l"` // Unix seconds
 }
 
-// Live reports whether the session may still be used at now.
+// Live reports whether the session may still be used at now (the
+// sign-out list aside, which the API is asked about).
 func (s *Session) Live(now time.Time) bool {
 	t := now.Unix()
-	return s.Person != "" && t >= s.Start-60 && t < s.Start+int64(MaxAge/time.Second) && t < s.Seen+int64(MaxIdle/time.Second)
+	return s.ID != "" && s.Person != "" && t >= s.Start-60 && t < s.Start+int64(MaxAge/time.Second) && t < s.Seen+int64(MaxIdle/time.Second)
 }
 
 // sealer seals and opens cookie values with AES-256-GCM. The standard

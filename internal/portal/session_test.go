@@ -17,7 +17,7 @@ func TestSealer(t *testing.T) {
 	rotated, err := newSealer([][]byte{b, a})
 	require.NoError(t, err)
 
-	in := Session{Person: "1547-1", Method: "dev", Start: 1000, Seen: 1000}
+	in := Session{ID: "s-0123456789abcdef", Person: "1547-1", Method: "dev", Start: 1000, Seen: 1000}
 	v, err := sa.seal("tilgang", in)
 	require.NoError(t, err)
 	v2, err := sa.seal("tilgang", in)
@@ -47,7 +47,7 @@ func TestSealer(t *testing.T) {
 func TestSessionLive(t *testing.T) {
 	t.Parallel()
 	start := time.Date(2026, 12, 4, 8, 0, 0, 0, time.UTC)
-	s := Session{Person: "1547-1", Start: start.Unix(), Seen: start.Unix()}
+	s := Session{ID: "s-0123456789abcdef", Person: "1547-1", Start: start.Unix(), Seen: start.Unix()}
 	for _, tc := range []struct {
 		name string
 		seen time.Duration

@@ -57,7 +57,8 @@ func (p *Portal) devSignin(w http.ResponseWriter, r *http.Request) {
 // signInAs starts a session for person once the API knows them and they
 // have not left.
 func (p *Portal) signInAs(w http.ResponseWriter, r *http.Request, person, method string) {
-	_, prob, err := p.lookup(r.Context(), person)
+	id := random()
+	_, prob, err := p.lookup(r.Context(), person, id)
 	if err != nil {
 		p.apiError(w, r, err)
 		return
@@ -67,7 +68,7 @@ func (p *Portal) signInAs(w http.ResponseWriter, r *http.Request, person, method
 		return
 	}
 	now := p.o.Now().Unix()
-	if err := p.setSession(w, &Session{Person: person, Method: method, Start: now, Seen: now}); err != nil {
+	if err := p.setSession(w, &Session{ID: id, Person: person, Method: method, Start: now, Seen: now}); err != nil {
 		p.fail(w, r, err)
 		return
 	}
@@ -75,10 +76,23 @@ func (p *Portal) signInAs(w http.ResponseWriter, r *http.Request, person, method
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
-// signout is POST /signout: the cookie is removed. (The ledger's sign-out
-// list, which ends copies of the cookie too, is to come.)
+// signout is POST /signout: the session goes on the ledger's sign-out
+// list (through the API, as the person), so a copy of the cookie signs
+// nobody in on any replica, and the cookie is removed. When the list
+// cannot be written the person is told so, for the cookie lives on
+// elsewhere until it ends.
 func (p *Portal) signout(w http.ResponseWriter, r *http.Request) {
 	p.clearSession(w)
+	if u := current(r); u != nil {
+		until := time.Unix(u.session.Start, 0).Add(MaxAge)
+		err := p.client(u.ID).Call(r.Context(), api.MethodSignOut, api.SignOutArgs{Session: u.session.ID, Until: until}, nil)
+		if err != nil {
+			p.o.Log.Error("portal: the sign-out could not be recorded", "person", u.ID, "err", err)
+			p.errorPage(w, r, http.StatusServiceUnavailable, "signout.failed")
+			return
+		}
+		p.o.Log.Info("portal: signed out", "person", u.ID)
+	}
 	http.Redirect(w, r, "/signedout", http.StatusSeeOther)
 }
 

@@ -57,7 +57,7 @@ func TestAddRefused(t *testing.T) {
 	}{
 		{"existing id", Principal{ID: "portal", Kind: KindService, Key: pubOf(t, testKey(t, 5))}, []string{`principal "portal" exists`}},
 		{"capability for a person", Principal{ID: "1547-1", Kind: KindPerson, Key: pubOf(t, testKey(t, 5)), Capabilities: []string{"hr"}},
-			[]string{"left unchanged", "p.yaml:15: principal \"1547-1\": a person has no capabilities"}},
+			[]string{"left unchanged", "p.yaml:15: principal \"1547-1\": a person may hold only operator, auditor, hr_requester, not \"hr\""}},
 		{"unknown capability", Principal{ID: "x", Kind: KindService, Key: pubOf(t, testKey(t, 5)), Capabilities: []string{"root"}},
 			[]string{`p.yaml:15: principal "x": capability "root" is not one of`}},
 		{"on_behalf_of a stranger", Principal{ID: "x", Kind: KindService, Key: pubOf(t, testKey(t, 5)), Capabilities: []string{"on_behalf"}, OnBehalfOf: []string{"nobody"}},

@@ -50,10 +50,12 @@
 // ids are unique subject tokens; kind is person or service; every key is
 // unique, current and retired (one key, one principal, so a signature
 // names its signer); a retired key is a user key with an RFC 3339 until;
-// person principals have no capabilities (what a person may do follows from the
-// catalogue and HR: manager, administrator, self); capabilities are hr
-// (send HR events), on_behalf (sign as `via` for persons), operator
-// (retry and cancel grants) and auditor (read everything). on_behalf_of,
+// what a person may do follows from the catalogue and HR (manager,
+// administrator, self), and a person principal may also hold operator
+// (retry and cancel grants), auditor (read everything) and hr_requester
+// (ask for anyone, as HR advisers do), which count also when the portal
+// signs for them; a service principal may hold hr (send HR events),
+// on_behalf (sign as `via` for persons), operator and auditor. on_behalf_of,
 // only beside on_behalf, lists the service principals (known ids, not the
 // principal itself) it may also act for; without it a `via` acts for
 // persons only, so a service principal's capabilities count only when it
@@ -85,7 +87,15 @@ const (
 )
 
 // Capabilities lists the known capabilities of service principals.
-var Capabilities = []string{tilgang.CapHR, tilgang.CapOnBehalf, tilgang.CapOperator, tilgang.CapAuditor}
+var Capabilities = []string{tilgang.CapHR, tilgang.CapOnBehalf, tilgang.CapOperator, tilgang.CapAuditor, tilgang.CapHRRequester}
+
+// PersonCapabilities are those a person principal may hold (DESIGN.md
+// "Principals and signatures"); they count also when the portal signs for
+// the person. ServiceCapabilities are a service principal's.
+var (
+	PersonCapabilities  = []string{tilgang.CapOperator, tilgang.CapAuditor, tilgang.CapHRRequester}
+	ServiceCapabilities = []string{tilgang.CapHR, tilgang.CapOnBehalf, tilgang.CapOperator, tilgang.CapAuditor}
+)
 
 // Principal is one entry of the principals file.
 type Principal struct {
@@ -278,16 +288,20 @@ func validate(ps []Principal) []problem {
 		if p.CurveKey != "" && !nkeys.IsValidPublicCurveKey(p.CurveKey) {
 			add(i, "curve_key", "%s", keyProblem("curve_key", p.CurveKey, "an nkeys curve public key (X...)"))
 		}
-		if p.Kind == KindPerson && len(p.Capabilities) > 0 {
-			add(i, "capabilities", "a person has no capabilities: only service principals do")
-			continue
+		allowed := ServiceCapabilities
+		if p.Kind == KindPerson {
+			allowed = PersonCapabilities
 		}
 		seen := map[string]bool{}
 		for j, c := range p.Capabilities {
 			f := "capabilities[" + strconv.Itoa(j) + "]"
 			switch {
-			case !slices.Contains(Capabilities, c):
-				add(i, f, "capability %s is not one of %s", quote(c), strings.Join(Capabilities, ", "))
+			case p.Kind == KindPerson && slices.Contains(ServiceCapabilities, c) && !slices.Contains(allowed, c):
+				add(i, f, "a person may hold only %s, not %s: that is a service principal's", strings.Join(allowed, ", "), quote(c))
+			case p.Kind == KindService && c == tilgang.CapHRRequester:
+				add(i, f, "%s is a person's capability (an HR adviser asking for anyone); a service principal sending for HR holds %s", quote(c), tilgang.CapHR)
+			case !slices.Contains(allowed, c):
+				add(i, f, "capability %s is not one of %s", quote(c), strings.Join(allowed, ", "))
 			case seen[c]:
 				add(i, f, "capability %s is repeated", quote(c))
 			}

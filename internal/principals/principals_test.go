@@ -75,7 +75,10 @@ func TestNew(t *testing.T) {
 		{"seed as curve key", []Principal{{ID: "x", Kind: KindService, Key: k1, CurveKey: string(curveSeed)}}, []string{"curve_key is a seed"}},
 		{"unknown capability", []Principal{{ID: "x", Kind: KindService, Key: k1, Capabilities: []string{"hr", "root"}}}, []string{`capabilities[1]: capability "root" is not one of hr, on_behalf, operator, auditor`}},
 		{"repeated capability", []Principal{{ID: "x", Kind: KindService, Key: k1, Capabilities: []string{"hr", "hr"}}}, []string{`capability "hr" is repeated`}},
-		{"person with capability", []Principal{{ID: "1547-1", Kind: KindPerson, Key: k1, Capabilities: []string{"on_behalf"}}}, []string{"a person has no capabilities"}},
+		{"person with a service capability", []Principal{{ID: "1547-1", Kind: KindPerson, Key: k1, Capabilities: []string{"on_behalf"}}}, []string{`capabilities[0]: a person may hold only operator, auditor, hr_requester, not "on_behalf"`}},
+		{"person with hr", []Principal{{ID: "1547-1", Kind: KindPerson, Key: k1, Capabilities: []string{"auditor", "hr"}}}, []string{`capabilities[1]: a person may hold only operator, auditor, hr_requester, not "hr"`}},
+		{"person auditor, operator, hr_requester", []Principal{{ID: "1547-1", Kind: KindPerson, Key: k1, Capabilities: []string{"auditor", "operator", "hr_requester"}}}, nil},
+		{"service hr_requester", []Principal{{ID: "x", Kind: KindService, Key: k1, Capabilities: []string{"hr_requester"}}}, []string{`"hr_requester" is a person's capability`}},
 		{"control in name", []Principal{{ID: "x", Kind: KindService, Key: k1, Name: "a\nb"}}, []string{"control character"}},
 		{"on_behalf_of", []Principal{good, {ID: "desk", Kind: KindService, Key: k2, Capabilities: []string{"on_behalf"}, OnBehalfOf: []string{"hr-feed"}}}, nil},
 		{"on_behalf_of without on_behalf", []Principal{good, {ID: "desk", Kind: KindService, Key: k2, OnBehalfOf: []string{"hr-feed"}}},
@@ -256,7 +259,7 @@ func TestLoadProblems(t *testing.T) {
 			`:10: principal "hr-feed": id "hr-feed" is also principal 1`,
 			`:12: principal "hr-feed": key is a seed, a secret`,
 			`:15: principal "1547-1": key is also the key of principal 2`,
-			`:17: principal "1547-1": a person has no capabilities`,
+			`:17: principal "1547-1": a person may hold only operator, auditor, hr_requester, not "on_behalf"`,
 		}},
 		{"on_behalf_of names an unknown principal", `principals:
   - id: desk

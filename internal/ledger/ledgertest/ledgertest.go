@@ -57,6 +57,8 @@ func groups() []group {
 		{"Load", loadTests},
 		{"History", historyTests},
 		{"HRSnapshots", hrSnapshotTests},
+		{"Portal", portalTests},
+		{"PortalReads", portalReadTests},
 	}
 }
 

@@ -185,6 +185,9 @@ func (s *Store) Audit(ctx context.Context, f ledger.AuditFilter) ([]ledger.Audit
 	if !f.Since.IsZero() {
 		where, args = append(where, "a.at >= ?"), append(args, ms(f.Since))
 	}
+	if !f.Until.IsZero() {
+		where, args = append(where, "a.at < ?"), append(args, ms(f.Until))
+	}
 	if f.After > 0 {
 		where, args = append(where, "a.seq > ?"), append(args, f.After)
 	}

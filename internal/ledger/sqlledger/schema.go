@@ -34,7 +34,14 @@ func schema(d dialect) []string {
 		`DROP INDEX IF EXISTS grants_one_open`,
 		`CREATE UNIQUE INDEX IF NOT EXISTS grants_single_open ON grants (person, system, role) WHERE open = 1 AND state NOT IN ('revoking', 'revoke_failed') AND revoke_after = 0`,
 		`CREATE INDEX IF NOT EXISTS grants_person ON grants (person)`,
-		`CREATE INDEX IF NOT EXISTS grants_system ON grants (system)`,
+		// A system's grants in role, person, id order (SystemGrants pages
+		// by it); the pending approvals whose stage names a principal, and
+		// the grants in one state of some systems (PendingApprovals,
+		// GrantsInState): the portal's pages read these.
+		`DROP INDEX IF EXISTS grants_system`,
+		`CREATE INDEX IF NOT EXISTS grants_system_key ON grants (system, role, person, id)`,
+		`CREATE INDEX IF NOT EXISTS grants_stage ON grants (state, stage_principal)`,
+		`CREATE INDEX IF NOT EXISTS grants_state ON grants (state, system)`,
 		`CREATE TABLE IF NOT EXISTS operations (
 			id ` + serial + `, grant_id TEXT NOT NULL, person TEXT NOT NULL,
 			connector TEXT NOT NULL, kind TEXT NOT NULL, entitlement TEXT NOT NULL, state TEXT NOT NULL,
@@ -51,8 +58,12 @@ func schema(d dialect) []string {
 		`CREATE TABLE IF NOT EXISTS audit (
 			seq BIGINT PRIMARY KEY, hash TEXT NOT NULL, canonical TEXT NOT NULL,
 			person TEXT NOT NULL, system TEXT NOT NULL, at BIGINT NOT NULL)`,
-		`CREATE INDEX IF NOT EXISTS audit_person ON audit (person)`,
-		`CREATE INDEX IF NOT EXISTS audit_system ON audit (system)`,
+		// A person's or a system's rows in chain order, so a page of them
+		// (Audit) is read in order and stops at its limit.
+		`DROP INDEX IF EXISTS audit_person`,
+		`DROP INDEX IF EXISTS audit_system`,
+		`CREATE INDEX IF NOT EXISTS audit_person_seq ON audit (person, seq)`,
+		`CREATE INDEX IF NOT EXISTS audit_system_seq ON audit (system, seq)`,
 		`CREATE TABLE IF NOT EXISTS audit_head (id INTEGER PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL)`,
 		`INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '` + genesis + `') ON CONFLICT (id) DO NOTHING`,
 		`CREATE TABLE IF NOT EXISTS texts (hash TEXT PRIMARY KEY, text TEXT)`,
@@ -74,6 +85,11 @@ func schema(d dialect) []string {
 		`CREATE TABLE IF NOT EXISTS hr_snapshots (
 			source TEXT NOT NULL, person TEXT NOT NULL, version BIGINT NOT NULL, digest TEXT NOT NULL,
 			present INTEGER NOT NULL, record TEXT NOT NULL, updated BIGINT NOT NULL, PRIMARY KEY (source, person))`,
+		// The portal's sign-out list and the audit verify runs (portal.go).
+		`CREATE TABLE IF NOT EXISTS signouts (session TEXT NOT NULL, person TEXT NOT NULL, until BIGINT NOT NULL,
+			PRIMARY KEY (session, person))`,
+		`CREATE INDEX IF NOT EXISTS signouts_until ON signouts (until)`,
+		`CREATE TABLE IF NOT EXISTS verify_runs (id ` + serial + `, at BIGINT NOT NULL, actor TEXT NOT NULL, run TEXT NOT NULL)`,
 	}
 }
 

@@ -1,0 +1,147 @@
+package portal
+
+import (
+	"encoding/csv"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/api"
+	"github.com/ror-ikt/tilgang/internal/csvsafe"
+	"github.com/ror-ikt/tilgang/internal/portal/i18n"
+)
+
+// SystemPageHolders is how many holders a page of /systems/{system} shows.
+const SystemPageHolders = 100
+
+type systemModel struct {
+	api.SystemPage
+	Role  string // the role filter, "" for all
+	Next  string // the next page's URL, "" at the end
+	First string // the first page's URL, "" on it
+	CSV   string
+	Sent  bool
+	Me    string
+}
+
+// HolderCSVHeader is the header of a system's holders as CSV.
+var HolderCSVHeader = []string{"system", "role", "person", "name", "state", "grant_id", "request_id", "requester", "approvers", "valid_until", "created", "updated"}
+
+// system is GET /systems/{system}[?role=R&after=G]: for the system's
+// administrators (and operators and auditors; the API decides), who holds
+// which role, a page at a time, the training waiting to be confirmed and
+// the manual tasks to complete, with their buttons, and the export of
+// every holder as CSV.
+func (p *Portal) system(w http.ResponseWriter, r *http.Request, u *who) {
+	id := r.PathValue("system")
+	q := r.URL.Query()
+	role, after := q.Get("role"), q.Get("after")
+	if !tilgang.ValidToken(id) || (role != "" && !tilgang.ValidToken(role)) || (after != "" && !tilgang.ValidToken(after)) {
+		p.errorPage(w, r, http.StatusNotFound, "")
+		return
+	}
+	page, err := p.client(u.ID).System(r.Context(), api.SystemArgs{System: id, Role: role, After: after, Limit: SystemPageHolders})
+	switch tilgang.KindOf(err) {
+	case "":
+	case tilgang.Denied:
+		p.errorPage(w, r, http.StatusForbidden, "error.403.notadmin", id)
+		return
+	case tilgang.Invalid:
+		p.errorPage(w, r, http.StatusNotFound, "")
+		return
+	default:
+		p.apiError(w, r, err)
+		return
+	}
+	if page.Name == "" && len(page.Roles) == 0 && len(page.Holders) == 0 && len(page.Training) == 0 && len(page.Tasks) == 0 {
+		p.errorPage(w, r, http.StatusNotFound, "")
+		return
+	}
+	m := systemModel{SystemPage: page, Role: role, Sent: q.Has("sent"), Me: u.ID}
+	base := url.Values{}
+	if role != "" {
+		base.Set("role", role)
+	}
+	m.CSV = "/systems/" + id + "/holders.csv"
+	if role != "" {
+		m.CSV += "?" + base.Encode()
+	}
+	if page.Next != "" {
+		n := url.Values{"after": {page.Next}}
+		if role != "" {
+			n.Set("role", role)
+		}
+		m.Next = "/systems/" + id + "?" + n.Encode()
+	}
+	if after != "" {
+		m.First = "/systems/" + id
+		if role != "" {
+			m.First += "?" + base.Encode()
+		}
+	}
+	title := page.Name
+	if title == "" {
+		title = id
+	}
+	p.render(w, r, http.StatusOK, "system", i18n.T("system.title", title), m)
+}
+
+// systemCSV is GET /systems/{system}/holders.csv[?role=R]: every holder
+// of the system (of the role), one row a grant, cells neutralised for
+// spreadsheets.
+func (p *Portal) systemCSV(w http.ResponseWriter, r *http.Request, u *who) {
+	id, role := r.PathValue("system"), r.URL.Query().Get("role")
+	if !tilgang.ValidToken(id) || (role != "" && !tilgang.ValidToken(role)) {
+		p.errorPage(w, r, http.StatusNotFound, "")
+		return
+	}
+	c := p.client(u.ID)
+	// The first page before the header, so that a refusal is a page.
+	first, err := c.System(r.Context(), api.SystemArgs{System: id, Role: role})
+	switch tilgang.KindOf(err) {
+	case "":
+	case tilgang.Denied:
+		p.errorPage(w, r, http.StatusForbidden, "error.403.notadmin", id)
+		return
+	default:
+		p.apiError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="tilgang-`+id+`.csv"`)
+	cw := csv.NewWriter(w)
+	write := func(hs []api.Grant, names map[string]string) error {
+		for _, g := range hs {
+			row := []string{g.System, g.Role, g.Person, names[g.Person], g.State, g.ID, g.RequestID, g.Requester,
+				strings.Join(g.Approvers, " "), g.ValidUntil.String(), g.Created.UTC().Format("2006-01-02T15:04:05Z"), g.Updated.UTC().Format("2006-01-02T15:04:05Z")}
+			if g.ValidUntil.IsZero() {
+				row[9] = ""
+			}
+			if err := cw.Write(csvsafe.Row(row)); err != nil {
+				return err
+			}
+		}
+		cw.Flush()
+		return cw.Error()
+	}
+	if err := cw.Write(HolderCSVHeader); err != nil {
+		return
+	}
+	if err := write(first.Holders, first.Names); err != nil || first.Next == "" {
+		return
+	}
+	// The pages after the first, as Client.SystemHolders walks them.
+	for a := (api.SystemArgs{System: id, Role: role, After: first.Next}); a.After != ""; {
+		pg, err := c.System(r.Context(), a)
+		if err == nil {
+			err = write(pg.Holders, pg.Names)
+		}
+		if err != nil {
+			// The header is sent: the file ends short, and the log says why.
+			p.o.Log.Error("portal: holder export ended early", "person", u.ID, "system", id, "err", err)
+			return
+		}
+		a.After = pg.Next
+	}
+}
