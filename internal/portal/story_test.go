@@ -1,7 +1,9 @@
 package portal_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nkeys"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ror-ikt/tilgang"
@@ -34,6 +37,7 @@ const (
 	marit    = "1547-20001" // systemansvarlig for Gerica
 	torEinar = "1506-20002" // the other systemansvarlig for Gerica (Molde)
 	geir     = "1506-20049" // barnevernleder in Molde: a manager, not Sindre's
+	randi    = "1506-20020" // arkivleder in Molde: the auditor (a person principal holding auditor)
 )
 
 // story is a worker serving the portal with OpenID Connect sign-in at a
@@ -65,11 +69,21 @@ func startStory(t *testing.T) *story {
 	s.idp = oidctest.Start(t, &oidctest.Options{Users: users})
 	s.b = browser.Start(t)
 
+	// The auditor is a person principal with the auditor capability, as
+	// the principals file of a worker names her.
+	kp, err := nkeys.CreateUser()
+	require.NoError(t, err)
+	pub, err := kp.PublicKey()
+	require.NoError(t, err)
+	auditor := principals.Principal{ID: randi, Kind: principals.KindPerson, Name: "Randi Bjørnerem", Key: pub,
+		Capabilities: []string{tilgang.CapAuditor}}
+
 	journal, err := noop.Open(noop.Config{Journal: filepath.Join(t.TempDir(), "noop.journal")})
 	require.NoError(t, err)
 	s.Env = testenv.StartWorkerWith(t, testenv.WorkerSetup{
 		Connectors: connectors.Set{"noop": journal, "manual": manual.Connector{}},
 		Policies:   filepath.Join("..", "..", "policies"),
+		Principals: []principals.Principal{auditor},
 		Portal: &portal.Options{OIDC: &portal.OIDC{Issuer: s.idp.Issuer, ClientID: s.idp.ClientID,
 			ClientSecret: s.idp.ClientSecret, PersonClaim: oidctest.EmployeeIDClaim}},
 	})
@@ -195,7 +209,9 @@ func forge(t *testing.T, p *browser.Page, action string, fields map[string]strin
 //  3. Oddbjørg, Kari's manager, approves the manager stage in her inbox,
 //     Marit the systemansvarlig stage;
 //  4. Marit confirms Sindre's training and completes the manual task;
-//  5. Sindre sees his access, and Kari her request's history.
+//  5. Sindre sees his access, and Kari her request's history;
+//  6. Randi, an auditor, exports Sindre's Gerica audit as CSV, and the
+//     file names Oddbjørg and Marit as the approvers.
 //
 // Screenshots go to TILGANG_ARTEFACTS (deploy/screenshots.sh copies them
 // into docs/screenshots for the README).
@@ -261,7 +277,7 @@ func TestStoryInChromium(t *testing.T) {
 		s.check(p)
 		require.Equal(t, http.StatusForbidden, forge(t, p, "/requests", map[string]string{
 			"person": sindre, "system": "gerica", "role": "superbruker", "reason": "trenger det"}))
-		require.Contains(t, p.VisibleText(), "Bestillingen ble avslått: ")
+		require.Contains(t, p.VisibleText(), i18n.T("error.403.denied", i18n.T("why.policy.requestable", "superbruker", "gerica", sindre)))
 		s.check(p)
 		p.WindowScreenshot("refused-request")
 		in := s.inbox(t, oddbjorg)
@@ -370,4 +386,42 @@ func TestStoryInChromium(t *testing.T) {
 	}
 	s.check(p)
 	p.WindowScreenshot("09-manager-request-active")
+
+	// 6. Randi, the auditor, exports the audit of Sindre in Gerica.
+	p = s.signIn(t, randi)
+	p.TabTo("#nav-audit")
+	require.Equal(t, http.StatusOK, p.Activate("#nav-audit", browser.Enter))
+	require.Equal(t, s.url+"/audit", p.URL())
+	s.check(p)
+	p.TabTo("#audit-person")
+	p.Type(sindre)
+	p.TabTo("#audit-system")
+	p.Type("gerica")
+	p.TabTo("#audit-show")
+	require.Equal(t, http.StatusOK, p.Activate("#audit-show", browser.Enter))
+	require.Contains(t, p.URL(), "person="+sindre)
+	s.check(p)
+	p.TabTo("#audit-csv")
+	p.WindowScreenshot("10-auditor-audit")
+	file := p.Download(func() { p.Press(browser.Enter) })
+	require.Equal(t, "tilgang-revisjon.csv", file.Name)
+	records, err := csv.NewReader(bytes.NewReader(file.Data)).ReadAll()
+	require.NoError(t, err, "the file is CSV:\n%s", file.Data)
+	require.Equal(t, api.AuditCSVHeader, records[0])
+	col := map[string]int{}
+	for i, name := range records[0] {
+		col[name] = i
+	}
+	// Who approved each stage: the approvals are the rows of the grant
+	// that moved it on from pending_approval, by a person via the portal.
+	var approvers []string
+	for _, r := range records[1:] {
+		require.Equal(t, sindre, r[col["person"]], "only Sindre's rows")
+		require.Equal(t, "gerica", r[col["system"]], "only Gerica's rows")
+		if r[col["grant_id"]] == st.GrantID && r[col["kind"]] == "grant.state" && r[col["from"]] == "pending_approval" {
+			require.Equal(t, principals.PortalID, r[col["via"]])
+			approvers = append(approvers, r[col["actor"]])
+		}
+	}
+	require.Equal(t, []string{oddbjorg, marit}, approvers, "the file names the approvers, in order:\n%s", file.Data)
 }
