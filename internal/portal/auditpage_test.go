@@ -74,8 +74,8 @@ func TestAuditPage(t *testing.T) {
 
 	// Bad filters: a page with an error summary naming the field.
 	for q, text := range map[string]string{
-		"from=2026-13-01":                 "Datoen må skrives som ÅÅÅÅ-MM-DD",
-		"from=2026-05-02&to=2026-05-01":   "Til og med-datoen kan ikke være før",
+		"from=2026-13-01":                  "Datoen må skrives som ÅÅÅÅ-MM-DD",
+		"from=2026-05-02&to=2026-05-01":    "Til og med-datoen kan ikke være før",
 		"person=" + url.QueryEscape("<x>"): "Person må være en person-id",
 	} {
 		res, body := a.do(http.MethodGet, "/audit?"+q, nil)

@@ -32,6 +32,9 @@ const scriptName = "<script>alert(1)</script>"
 // directory's principals.yaml); 1547-3, a manager, holds none.
 const Auditor = "1547-7"
 
+// HRAdviser holds hr_requester: asks for anyone, as HR advisers do.
+const HRAdviser = "1547-8"
+
 // writeExtraPrincipals gives dev the person principal Auditor, with a key
 // of its own nobody uses: the portal signs for the person.
 func writeExtraPrincipals(t *testing.T, data string) {
@@ -40,12 +43,21 @@ func writeExtraPrincipals(t *testing.T, data string) {
 	require.NoError(t, err)
 	pub, err := kp.PublicKey()
 	require.NoError(t, err)
+	kp2, err := nkeys.CreateUser()
+	require.NoError(t, err)
+	pub2, err := kp2.PublicKey()
+	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(data, app.DevPrincipalsFile), []byte(`principals:
   - id: `+Auditor+`
     kind: person
     name: Revisor
     key: `+pub+`
     capabilities: [auditor]
+  - id: `+HRAdviser+`
+    kind: person
+    name: HR-rådgiver
+    key: `+pub2+`
+    capabilities: [hr_requester]
 `), 0o600))
 }
 
@@ -77,7 +89,11 @@ func people() []tilgang.Person {
 			ps[i].Email = "felles@aukra.kommune.no"
 		}
 	}
-	return append(ps, x, gone, auditor)
+	adviser := auditor
+	adviser.ID, adviser.GivenName, adviser.FamilyName = HRAdviser, "Helga", "HR"
+	adviser.Employments = []tilgang.Employment{{ID: "8-1", Primary: true, Percent: 100, OrgUnit: "hr", Position: "rådgiver",
+		Manager: "1547-3", Start: tilgang.Date{Y: 2020, M: 1, D: 1}}}
+	return append(ps, x, gone, auditor, adviser)
 }
 
 // world is a running `tilgang dev` with its portal, and the people above.

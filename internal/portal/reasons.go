@@ -61,7 +61,7 @@ var reasonFormats = []reasonFormat{
 	{format: "grant %s is %s and cannot be %s", key: "why.grant.state", args: []int{2}, states: []int{2}},
 	// internal/policy/decide.go (joined by "; " when several refuse)
 	{format: "%s/%s is not in the catalogue", key: "why.role.unknown", args: []int{1, 2}},
-	{format: "requestable_by: %s/%s is requestable by %s; %s is none of them for %s", key: "why.policy.requestable", args: []int{2, 1, 5}},
+	{format: "requestable_by: %s/%s is requestable by %s; %s is none of them for %s", key: "why.policy.requestable", args: []int{2, 1, 4, 5}},
 	{format: "valid_until %s has passed", key: "why.policy.until", args: []int{1}},
 	{format: "eligible: %s/%s (%s) could not be decided: %v", key: "why.policy.undecided", args: []int{2, 1}},
 	{format: "eligible: %s is not eligible for %s/%s (%s, %s:%d)", key: "why.policy.eligible", args: []int{1, 3, 2}},

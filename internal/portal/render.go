@@ -11,6 +11,7 @@ import (
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/api"
+	"github.com/ror-ikt/tilgang/internal/engine"
 	"github.com/ror-ikt/tilgang/internal/portal/i18n"
 )
 
@@ -32,6 +33,16 @@ var funcs = template.FuncMap{
 	"t": i18n.T,
 	// has says whether the list holds s.
 	"has": func(list []string, s string) bool { return slices.Contains(list, s) },
+	// rowText is a history row's text: the worker's reason in bokmål for
+	// a rejection or a denial by the policy (a new grant denied, or the
+	// worker denying one), else the text as written (a requester's reason,
+	// an approver's comment).
+	"rowText": func(r api.AuditRow) string {
+		if r.Kind == "message.rejected" || (r.Kind == "grant.state" && r.To == string(tilgang.StateDenied) && (r.From == "" || r.Actor == engine.Worker)) {
+			return Why(r.Text)
+		}
+		return r.Text
+	},
 	// why is the worker's reason in bokmål (reasons.go).
 	"why": Why,
 	"state": func(s string) string {

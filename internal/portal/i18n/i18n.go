@@ -254,7 +254,7 @@ var nb = map[string]string{
 	"why.grant.none":          "Tilgangen %s finnes ikke.",
 	"why.grant.person":        "Tilgangen %s hører til en annen person.",
 	"why.grant.state":         "Tilgangen kan ikke endres slik nå (status: %s).",
-	"why.policy.requestable":  "Rollen %s i %s kan ikke bestilles av deg for %s.",
+	"why.policy.requestable":  "Rollen %s i %s kan ikke bestilles av %s for %s.",
 	"why.policy.until":        "Siste dag %s har allerede vært.",
 	"why.policy.undecided":    "Tilgang kunne ikke avgjøre om vilkåret for rollen %s i %s er oppfylt. Kontakt IT-tjenesten.",
 	"why.policy.eligible":     "%s oppfyller ikke vilkåret for rollen %s i %s.",
