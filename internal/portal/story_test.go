@@ -277,7 +277,7 @@ func TestStoryInChromium(t *testing.T) {
 		s.check(p)
 		require.Equal(t, http.StatusForbidden, forge(t, p, "/requests", map[string]string{
 			"person": sindre, "system": "gerica", "role": "superbruker", "reason": "trenger det"}))
-		require.Contains(t, p.VisibleText(), i18n.T("error.403.denied", i18n.T("why.policy.requestable", "superbruker", "gerica", sindre)))
+		require.Contains(t, p.VisibleText(), i18n.T("error.403.denied", i18n.T("why.policy.requestable", "superbruker", "gerica", geir, sindre)))
 		s.check(p)
 		p.WindowScreenshot("refused-request")
 		in := s.inbox(t, oddbjorg)
