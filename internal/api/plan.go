@@ -111,6 +111,10 @@ func (s *Server) plan(ctx context.Context, v *viewer, args json.RawMessage) (any
 	now := s.now()
 	res := PlanResult{Person: a.Person, Catalogue: cat.Version, At: now.In(tilgang.Oslo).Format("2006-01-02 15:04"),
 		Left: p.Left || (!p.LeaveAt.IsZero() && !p.LeaveAt.After(now)), Roles: []PlanRole{}}
+	managerStage, err := s.managerStage(ctx, &p.Person, v.actor)
+	if err != nil {
+		return nil, err
+	}
 	accounts := map[string]bool{}
 	for _, sysID := range visible {
 		sys := cat.Systems[sysID]
@@ -130,8 +134,8 @@ func (s *Server) plan(ctx context.Context, v *viewer, args json.RawMessage) (any
 			}
 			for _, st := range role.Approval {
 				who := []string{}
-				if st == policy.StageManager && p.Person.Manager() != "" {
-					who = append(who, p.Person.Manager())
+				if st == policy.StageManager && managerStage != "" {
+					who = append(who, managerStage)
 				} else {
 					who = append(who, sys.Administrators...)
 				}
@@ -164,4 +168,29 @@ func (s *Server) plan(ctx context.Context, v *viewer, args json.RawMessage) (any
 		}
 	}
 	return res, nil
+}
+
+// managerStage is who would decide a manager stage of a request by actor
+// for person, as the engine resolves it when the request arrives: the
+// person's manager, one level up (and on) while that is the asker or the
+// person; "" when nobody suitable is up the line (then the system's
+// administrators decide).
+func (s *Server) managerStage(ctx context.Context, person *tilgang.Person, actor string) (string, error) {
+	m := person.Manager()
+	seen := map[string]bool{}
+	for i := 0; m != "" && i < 16 && !seen[m]; i++ {
+		seen[m] = true
+		if m != actor && m != person.ID {
+			return m, nil
+		}
+		mp, err := s.Ledger.Person(ctx, m)
+		if err != nil {
+			return "", err
+		}
+		if mp == nil {
+			break
+		}
+		m = mp.Person.Manager()
+	}
+	return "", nil
 }

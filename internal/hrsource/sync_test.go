@@ -195,7 +195,7 @@ func TestTheWorkerSyncsOnSchedule(t *testing.T) {
 	require.NoError(t, os.WriteFile(file, []byte(hrsource.RenderCSV(hrsource.FxPeople())), 0o644))
 	nc, err := noop.Open(noop.Config{Journal: filepath.Join(dir, "noop.journal")})
 	require.NoError(t, err)
-	e := testenv.StartWorkerWith(t, func(data string, o *app.WorkerOptions) {
+	e := testenv.StartWorkerWith(t, testenv.WorkerSetup{Change: func(data string, o *app.WorkerOptions) {
 		kp, err := principals.LoadSeed(filepath.Join(data, "keys", principals.HRSeedFile))
 		require.NoError(t, err)
 		o.HRSources = []app.HRSourceRun{{Name: "lonn", Every: time.Hour, Key: kp, Actor: principals.HRID,
@@ -209,7 +209,7 @@ func TestTheWorkerSyncsOnSchedule(t *testing.T) {
 				return hrsync.Options{Source: src, Input: hrsource.Input{File: strings.NewReader(string(body))},
 					Wait: time.Minute, DaysBeforeStart: 14}, err
 			}}}
-	}, connectors.Set{"noop": nc, "manual": manual.Connector{}}, testenv.Catalogue)
+	}, Connectors: connectors.Set{"noop": nc, "manual": manual.Connector{}}, Catalogue: testenv.Catalogue})
 	kp, err := principals.LoadSeed(filepath.Join(e.Data, "keys", principals.HRSeedFile))
 	require.NoError(t, err)
 	hr := &api.Client{NC: e.NC, Key: kp, Actor: principals.HRID, Timeout: 10 * time.Second}

@@ -71,6 +71,7 @@ type Env struct {
 	T      testing.TB
 	Data   string
 	URL    string
+	HTTP   string // a worker's HTTP address (StartWorkerWith)
 	NC     *nats.Conn
 	JS     jetstream.JetStream
 	Sender *client.Sender

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/app"
 	"github.com/ror-ikt/tilgang/internal/client"
 	"github.com/ror-ikt/tilgang/internal/ledger/sqlledger"
+	"github.com/ror-ikt/tilgang/internal/portal"
 	"github.com/ror-ikt/tilgang/internal/principals"
 )
 
@@ -28,18 +30,38 @@ import (
 // end-to-end tests. Extra principals (people with curve keys, say) join the
 // dev ones.
 func StartWorker(t testing.TB, conns connectors.Set, catalogue map[string]string, extra ...principals.Principal) *Env {
-	return StartWorkerWith(t, nil, conns, catalogue, extra...)
+	return StartWorkerWith(t, WorkerSetup{Connectors: conns, Catalogue: catalogue, Principals: extra})
 }
 
-// StartWorkerWith is StartWorker with the worker's options changed by
-// change (given the data directory, where keys/ holds the dev keys) before
-// it starts.
-func StartWorkerWith(t testing.TB, change func(dir string, o *app.WorkerOptions), conns connectors.Set, catalogue map[string]string, extra ...principals.Principal) *Env {
+// WorkerSetup is what StartWorkerWith runs.
+type WorkerSetup struct {
+	Connectors connectors.Set
+	// Catalogue files, or Policies, a catalogue directory (such as the
+	// repository's policies/).
+	Catalogue map[string]string
+	Policies  string
+	// Principals join the dev ones (made in the data directory).
+	Principals []principals.Principal
+	// HTTP is the worker's HTTP address; default a free port of 127.0.0.1.
+	HTTP string
+	// Portal, when set, is served on HTTP as a worker's config portal:
+	// section would have it. Key defaults to the dev portal principal's
+	// seed (<data>/keys/portal.nk), PublicURL to http://HTTP and
+	// SessionKeys to one random key.
+	Portal *portal.Options
+	// Change, when set, changes the worker's options (given the data
+	// directory, where keys/ holds the dev keys) before it starts.
+	Change func(dir string, o *app.WorkerOptions)
+}
+
+// StartWorkerWith runs one `tilgang worker` replica as StartWorker does,
+// set up by s. The worker's HTTP address is Env.HTTP.
+func StartWorkerWith(t testing.TB, s WorkerSetup) *Env {
 	dir := t.TempDir()
 	ns := NATS(t, dir)
 	dev, err := principals.EnsureDev(dir)
 	require.NoError(t, err)
-	ps, err := principals.New(append(dev.All(), extra...))
+	ps, err := principals.New(append(dev.All(), s.Principals...))
 	require.NoError(t, err)
 	wk, err := principals.EnsureWorkerKey(dir)
 	require.NoError(t, err)
@@ -49,16 +71,44 @@ func StartWorkerWith(t testing.TB, change func(dir string, o *app.WorkerOptions)
 	if os.Getenv("TILGANG_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
+	policies := s.Policies
+	if policies == "" {
+		policies = WriteCatalogue(t, s.Catalogue)
+	}
+	httpAddr := s.HTTP
+	if httpAddr == "" {
+		httpAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	}
+	var po *portal.Options
+	if s.Portal != nil {
+		o := *s.Portal
+		if o.Key == nil {
+			o.Key, err = principals.LoadSeed(filepath.Join(dir, "keys", principals.PortalSeedFile))
+			require.NoError(t, err)
+		}
+		if o.ID == "" {
+			o.ID = principals.PortalID
+		}
+		if o.PublicURL == "" {
+			o.PublicURL = "http://" + httpAddr
+		}
+		if o.SessionKeys == nil {
+			k := make([]byte, 32)
+			_, _ = rand.Read(k)
+			o.SessionKeys = [][]byte{k}
+		}
+		po = &o
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &Env{T: t, Data: dir, URL: ns.ClientURL(), cancel: cancel, done: make(chan error, 1)}
+	e := &Env{T: t, Data: dir, URL: ns.ClientURL(), HTTP: httpAddr, cancel: cancel, done: make(chan error, 1)}
 	e.cond = sync.NewCond(&e.mu)
 	ready := make(chan struct{})
 	go func() {
 		o := app.WorkerOptions{Name: "test-worker", NATS: ns.ClientURL(), Ledger: store, Principals: ps,
-			Policies: WriteCatalogue(t, catalogue), Connectors: conns, HTTP: fmt.Sprintf("127.0.0.1:%d", FreePort(t)),
+			Policies: policies, Connectors: s.Connectors, HTTP: httpAddr, Portal: po,
 			Log: log, LeaseTTL: 3 * time.Second, WorkerKey: wk, Ready: func(string) { close(ready) }}
-		if change != nil {
-			change(dir, &o)
+		if s.Change != nil {
+			s.Change(dir, &o)
 		}
 		e.done <- app.Worker(ctx, o)
 		store.Close()

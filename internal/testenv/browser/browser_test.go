@@ -192,6 +192,16 @@ func TestScreenshot(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 1280, img.Bounds().Dx())
 	require.Positive(t, img.Bounds().Dy())
+
+	// The window only (1280 wide, its viewport's height), however long the page.
+	require.Equal(t, 200, p.Navigate(s.URL+"/clean"))
+	require.True(t, Eval[bool](p, `(() => { document.querySelector('main').style.height = '5000px'; return true; })()`))
+	data, err = os.ReadFile(p.WindowScreenshot("vindu"))
+	require.NoError(t, err)
+	img, err = png.Decode(bytes.NewReader(data))
+	require.NoError(t, err)
+	require.Equal(t, 1280, img.Bounds().Dx())
+	require.Less(t, img.Bounds().Dy(), 1000)
 }
 
 func TestCookies(t *testing.T) {

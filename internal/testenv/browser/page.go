@@ -393,7 +393,19 @@ func (p *Page) Cookie(name string) (Cookie, bool) {
 // when it is longer) as name.png in ArtefactDir and returns its path.
 func (p *Page) Screenshot(name string) string {
 	p.t.Helper()
-	png := run(p, "take a screenshot", chromedp.FullScreenshot(100))
+	return p.save(name, run(p, "take a screenshot", chromedp.FullScreenshot(100)))
+}
+
+// WindowScreenshot saves a PNG of what the window shows now (1280 wide,
+// scrolled as it is: the browser scrolls what has the focus into view)
+// as name.png in ArtefactDir and returns its path.
+func (p *Page) WindowScreenshot(name string) string {
+	p.t.Helper()
+	return p.save(name, run(p, "take a screenshot", chromedp.CaptureScreenshot()))
+}
+
+func (p *Page) save(name string, png []byte) string {
+	p.t.Helper()
 	if p.dir == "" {
 		p.dir = ArtefactDir(p.t)
 	}
