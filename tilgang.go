@@ -10,6 +10,9 @@ package tilgang
 import (
 	"regexp"
 	"time"
+	// Oslo is loaded while packages initialise, before main's imports
+	// may have registered the embedded zoneinfo: embed it here.
+	_ "time/tzdata"
 )
 
 // Oslo is the time zone every calendar date in tilgang is read in.

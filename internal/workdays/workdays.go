@@ -7,6 +7,7 @@ package workdays
 
 import (
 	"time"
+	_ "time/tzdata" // Oslo on machines (and images) without zoneinfo
 
 	"github.com/rickar/cal/v2"
 	"github.com/rickar/cal/v2/no"
