@@ -29,8 +29,9 @@ func TestMailboxMigrationMailsNoPast(t *testing.T) {
 			return db, func() (*Store, error) { return OpenSQLite(context.Background(), path) }
 		}},
 		{"postgres", func(t *testing.T) (*sql.DB, func() (*Store, error)) {
+			// The release before had neither the mail outbox nor schema_migrations.
 			s, scoped := openPostgres(t)
-			_, err := s.write.Exec(`DROP TABLE mails; DROP INDEX events_unnotified; ALTER TABLE events DROP COLUMN notified`)
+			_, err := s.write.Exec(`DROP TABLE mails; DROP INDEX events_unnotified; ALTER TABLE events DROP COLUMN notified; DROP TABLE schema_migrations`)
 			require.NoError(t, err)
 			require.NoError(t, s.Close())
 			db, err := sql.Open("pgx", scoped)
