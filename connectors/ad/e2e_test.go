@@ -315,8 +315,12 @@ func TestEndToEndWorker(t *testing.T) {
 		e := accountOf(t, conn, p)
 		return uacDisabledAt(t, e) && len(e.GetAttributeValues("memberOf")) == 0
 	}, 30*time.Second, 50*time.Millisecond, "the account is disabled and out of the group")
+	// The move to OU=Deaktivert is an operation of its own, which may
+	// come after the disable.
+	require.Eventually(t, func() bool {
+		return strings.HasSuffix(accountOf(t, conn, p).DN, ",OU=Deaktivert,"+base)
+	}, 30*time.Second, 50*time.Millisecond, "moved to OU=Deaktivert, never deleted")
 	e = accountOf(t, conn, p)
-	require.True(t, strings.HasSuffix(e.DN, ",OU=Deaktivert,"+base), "moved, never deleted: %s", e.DN)
 	require.False(t, isMemberAt(t, conn, group, e.DN))
 	require.Error(t, bindAs(t, sam+"@ror.test", string(pw)), "a disabled account cannot log on")
 }
