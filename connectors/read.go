@@ -3,6 +3,7 @@ package connectors
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/ror-ikt/tilgang"
 )
@@ -25,6 +26,11 @@ type TargetAccount struct {
 	// Ref is what the executor would store about the account (username,
 	// UPN, DN, object id), for the report and for fixes.
 	Ref Ref
+	// LastSignIn is the account's last sign-in as the target records it
+	// (AD lastLogonTimestamp, Graph signInActivity.lastSignInDateTime), for
+	// access reviews' recommendation. Nil when the instance does not read
+	// it or the target has none recorded; a zero time is never set.
+	LastSignIn *time.Time
 }
 
 // Member is one direct member of an entitlement at the target.
