@@ -136,6 +136,9 @@ type msg struct {
 	// birthright, when set, is the rule ("file:line") on whose behalf
 	// the engine asks for a grant while applying an HR record.
 	birthright string
+	// review is set when reconciliation asks for a grant that explains a
+	// member found at the target (reconcile.extra: review).
+	review bool
 }
 
 func sha(b []byte) string {

@@ -2,10 +2,14 @@ package engine
 
 import (
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors"
+	"github.com/ror-ikt/tilgang/internal/envelope"
 	"github.com/ror-ikt/tilgang/internal/ledger"
+	"github.com/ror-ikt/tilgang/internal/policy"
 )
 
 // ReconcileActor is the actor the chain records for reconciliation's fixes.
@@ -75,4 +79,73 @@ func (e *Engine) ReconcileFixes(tx ledger.Tx, fixes []ReconcileFix) (map[int]int
 		planned[i] = id
 	}
 	return planned, skipped, nil
+}
+
+// withStages is role as g's approval sees it. A grant reconciliation asked
+// for (reconcile.extra: review) legitimises access someone gave by hand, so
+// it waits for the system's administrators: their stage is added at the end
+// when the role has none. The requester is stored with the grant, so every
+// replica and every later decision sees the same stages.
+func withStages(g *ledger.Grant, role *policy.Role) *policy.Role {
+	if g.Requester != ReconcileActor || slices.Contains(role.Approval, policy.StageSystemansvarlig) {
+		return role
+	}
+	r := *role
+	r.Approval = append(slices.Clone(role.Approval), policy.StageSystemansvarlig)
+	return &r
+}
+
+// ReconcileReview asks, in tx, for the role of system that gives a member
+// the target has and no live grant explains (reconcile.extra: review): a
+// grant request by ReconcileActor for the person, with reason as its
+// reason. The request is decided by the policy like any other (eligibility,
+// conflicts: separation of duties), except requestable_by, which no
+// service meets; it then waits for approval, the systemansvarlig's stage
+// always among its stages (withStages). Once approved, provisioning finds
+// the member in place and the next run finds nothing.
+//
+// It returns the grant the request opened or joined, or why nothing was
+// asked: HR does not know the person, the person has left, or an earlier
+// review request for the same role was denied (it is not asked again; the
+// systemansvarlig removes the member or sets reconcile.extra: revoke).
+func (e *Engine) ReconcileReview(tx ledger.Tx, person, system, role, reason string) (grantID, skipped string, err error) {
+	now := e.Now().UTC()
+	p, err := tx.Person(person)
+	if err != nil {
+		return "", "", err
+	}
+	switch {
+	case p == nil:
+		return "", "HR does not know the person: reported only", nil
+	case hasLeft(p, now):
+		return "", "the person has left: the leaver's work wins", nil
+	}
+	gs, err := tx.AllGrantsOf(person)
+	if err != nil {
+		return "", "", err
+	}
+	for _, g := range gs {
+		if g.System == system && g.Role == role && g.Requester == ReconcileActor && g.State == tilgang.StateDenied {
+			return "", fmt.Sprintf("review request %s for %s/%s was denied: not asked again", g.ID, system, role), nil
+		}
+	}
+	req := &envelope.Request{Action: envelope.ActionGrant, System: system, Role: role, Reason: reason}
+	env := &envelope.Envelope{Type: tilgang.TypeRequest, Subject: person, Actor: ReconcileActor, Payload: req}
+	key := sha([]byte("reconcile.review\n" + person + "\n" + system + "/" + role + "\n" + now.Format(time.RFC3339Nano)))
+	m := &msg{env: env, key: key, now: now, cat: e.Catalogue(), review: true}
+	out, err := e.grantRequest(tx, m, req)
+	if err != nil {
+		return "", "", fmt.Errorf("reconcile: review request for %s on %s/%s: %w", person, system, role, err)
+	}
+	r, err := tx.Request(key)
+	if err != nil {
+		return "", "", err
+	}
+	switch {
+	case r == nil:
+		return "", "", tilgang.Errorf(tilgang.Internal, "reconcile: review request for %s on %s/%s left no record (%s)", person, system, role, out)
+	case out != Accepted:
+		return r.GrantID, fmt.Sprintf("review request %s: %s", out, r.Why), nil
+	}
+	return r.GrantID, "", nil
 }

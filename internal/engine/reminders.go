@@ -122,6 +122,9 @@ func (e *Engine) pendingStage(tx ledger.Tx, op ledger.Operation) (*ledger.Grant,
 		return nil, nil, nil, err
 	}
 	sys, role, ok := e.Catalogue().Role(g.System, g.Role)
+	if ok {
+		role = withStages(g, role)
+	}
 	if !ok || g.Stage >= len(role.Approval) {
 		return nil, nil, nil, nil
 	}

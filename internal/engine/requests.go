@@ -44,10 +44,11 @@ func (e *Engine) grantRequest(tx ledger.Tx, m *msg, p *envelope.Request) (Outcom
 		}
 		dec = policy.Decide(m.cat, &person.Person, policy.Request{System: p.System, Role: p.Role, Actor: m.env.Actor,
 			Relations: e.relations(m.env.Actor, person, sys), Reason: p.Reason, ValidUntil: p.ValidUntil,
-			Birthright: m.birthright != "", When: policy.AtRequest, Now: m.now}, held)
+			Birthright: m.birthright != "" || m.review, When: policy.AtRequest, Now: m.now}, held)
 		deny = dec.Reason
 	}
 	if open != nil && deny == "" {
+		role := withStages(open, role)
 		// At most one open grant per (person, system, role): attach.
 		if err := e.recordRequest(tx, m, "attached", "", open.ID, p); err != nil {
 			return "", err
@@ -81,6 +82,7 @@ func (e *Engine) grantRequest(tx ledger.Tx, m *msg, p *envelope.Request) (Outcom
 	if m.birthright != "" {
 		g.Requester = Birthright
 	}
+	role = withStages(g, role)
 	w := why{actor: m.env.Actor, via: m.env.Via, requestID: m.key, text: p.Reason, details: decisionDetails(dec, m.birthright)}
 	if deny != "" {
 		if err := e.recordRequest(tx, m, "denied", deny, g.ID, p); err != nil {
@@ -250,6 +252,9 @@ func (e *Engine) decision(tx ledger.Tx, m *msg, d *envelope.Decision) (Outcome, 
 		return e.reject(tx, m, fmt.Sprintf("grant %s is %s, not waiting for approval", req.GrantID, state))
 	}
 	sys, role, ok := m.cat.Role(g.System, g.Role)
+	if ok {
+		role = withStages(g, role)
+	}
 	if !ok || g.Stage >= len(role.Approval) {
 		return e.reject(tx, m, fmt.Sprintf("%s/%s is no longer in the catalogue", g.System, g.Role))
 	}

@@ -316,7 +316,7 @@ func (r *Runner) record(ctx context.Context, rep Report, o Options) error {
 // fix plans the findings' fixes and waits until they are done.
 func (r *Runner) fix(ctx context.Context, rep *Report, o Options) error {
 	var fixes []engine.ReconcileFix
-	var idx []int
+	var idx, reviews []int
 	for i, f := range rep.Findings {
 		kind := ""
 		switch f.Fix {
@@ -331,7 +331,7 @@ func (r *Runner) fix(ctx context.Context, rep *Report, o Options) error {
 		case FixEnable:
 			kind = ledger.KindEnable
 		case FixReview:
-			rep.Findings[i].Outcome = "not fixed: review requests are not made by this version; the finding is reported"
+			reviews = append(reviews, i)
 			continue
 		default:
 			continue
@@ -346,7 +346,7 @@ func (r *Runner) fix(ctx context.Context, rep *Report, o Options) error {
 		fixes = append(fixes, fx)
 		idx = append(idx, i)
 	}
-	if len(fixes) == 0 {
+	if len(fixes) == 0 && len(reviews) == 0 {
 		rep.Fixed = true
 		return nil
 	}
@@ -358,6 +358,25 @@ func (r *Runner) fix(ctx context.Context, rep *Report, o Options) error {
 	planned, skipped, err := r.Engine.ReconcileFixes(tx, fixes)
 	if err != nil {
 		return err
+	}
+	requested := map[int]bool{}
+	for _, i := range reviews {
+		f := &rep.Findings[i]
+		role := roleGiving(r.Engine.Catalogue(), rep.System, f.Connector, f.Entitlement)
+		if role == "" {
+			f.Outcome = fmt.Sprintf("not fixed: no role of %s gives %s on %s", rep.System, f.Entitlement, f.Connector)
+			continue
+		}
+		g, why, err := r.Engine.ReconcileReview(tx, f.Person, rep.System, role, f.Reason())
+		switch {
+		case err != nil:
+			return err
+		case why != "":
+			f.Outcome = "not fixed: " + why
+		default:
+			f.Outcome = fmt.Sprintf("requested: grant %s of %s/%s waits for approval", g, rep.System, role)
+			requested[i] = true
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return err
@@ -398,12 +417,36 @@ func (r *Runner) fix(ctx context.Context, rep *Report, o Options) error {
 		}
 	}
 	rep.Fixed = len(pending) == 0 && len(skipped) == 0
-	for _, f := range rep.Findings {
-		if f.Fix != FixNone && f.Outcome != "done" {
+	for i, f := range rep.Findings {
+		if f.Fix != FixNone && f.Outcome != "done" && !requested[i] {
 			rep.Fixed = false
 		}
 	}
 	return nil
+}
+
+// roleGiving is the role of system whose entitlements on the connector
+// include ent, for a review request: of several, the one giving the least
+// (fewest entitlements), then the first by id; "" when none does.
+func roleGiving(cat *policy.Catalogue, system, connector, ent string) string {
+	sys, ok := cat.System(system)
+	if !ok {
+		return ""
+	}
+	best, size := "", 0
+	for _, r := range sys.Roles {
+		if !containsStr(r.Entitlements[connector], ent) {
+			continue
+		}
+		n := 0
+		for _, es := range r.Entitlements {
+			n += len(es)
+		}
+		if best == "" || n < size || (n == size && r.ID < best) {
+			best, size = r.ID, n
+		}
+	}
+	return best
 }
 
 func (r *Runner) log() *slog.Logger {
