@@ -336,11 +336,24 @@ func (d *decoder) leaf(n *yaml.Node, v reflect.Value, path string, secret bool) 
 	}
 }
 
-// connectors decodes the connectors mapping: each instance's type, then
-// the rest of its settings into the Config its type registered.
-func (d *decoder) connectors(n *yaml.Node, v reflect.Value, path string) {
+// typedEntry is one entry of a mapping of named, typed settings
+// (connectors, hr_sources) as typedMap hands it on: its name, its path,
+// the line of its name, its type (nil when missing) and its other keys.
+type typedEntry struct {
+	name, path string
+	line       int
+	body, typ  *yaml.Node
+	fields     [][2]*yaml.Node
+}
+
+// typedMap walks a mapping of name to {type: T, ...settings}: it makes the
+// map v, refuses a name given twice and an entry that is not a mapping, and
+// calls fn with each entry's type and other keys. what names an entry in
+// errors ("instance", "source"), owner what has the type ("connector",
+// "source"); example is a short valid entry.
+func (d *decoder) typedMap(n *yaml.Node, v reflect.Value, path, what, owner, example string, fn func(typedEntry)) {
 	if n.Kind != yaml.MappingNode {
-		d.fail(n.Line, path, "must be a mapping of instance name to its settings, not %s", kindName(n))
+		d.fail(n.Line, path, "must be a mapping of %s name to its settings, not %s", what, kindName(n))
 		return
 	}
 	if v.IsNil() {
@@ -348,45 +361,64 @@ func (d *decoder) connectors(n *yaml.Node, v reflect.Value, path string) {
 	}
 	seen := map[string]int{}
 	for _, kv := range pairs(n) {
-		name := kv[0].Value
-		p := join(path, name)
-		if first, dup := seen[name]; dup {
-			d.add(kv[0].Line, p, "instance given twice (first on line %d)", first)
+		e := typedEntry{name: kv[0].Value, path: join(path, kv[0].Value), line: kv[0].Line}
+		if first, dup := seen[e.name]; dup {
+			d.add(e.line, e.path, "%s given twice (first on line %d)", what, first)
 			continue
 		}
-		seen[name] = kv[0].Line
-		d.lines[p] = kv[0].Line
-		body := kv[1]
-		if body.Kind != yaml.MappingNode {
-			d.fail(kv[0].Line, p, "must be a mapping with the connector's type and settings, e.g. {type: manual}")
+		seen[e.name] = e.line
+		d.lines[e.path] = e.line
+		e.body = kv[1]
+		if e.body.Kind != yaml.MappingNode {
+			d.fail(e.line, e.path, "must be a mapping with the %s's type and settings, e.g. %s", owner, example)
 			continue
 		}
-		var typ *yaml.Node
-		rest := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: body.Line, Column: body.Column}
-		for _, f := range pairs(body) {
+		for _, f := range pairs(e.body) {
 			if f[0].Value == "type" {
-				typ = f[1]
-				d.lines[p+".type"] = f[0].Line
+				e.typ = f[1]
+				d.lines[e.path+".type"] = f[0].Line
 				continue
 			}
-			rest.Content = append(rest.Content, f[0], f[1])
+			e.fields = append(e.fields, f)
 		}
-		if typ == nil || typ.Kind != yaml.ScalarNode || typ.Value == "" {
-			d.fail(kv[0].Line, p+".type", "missing: say which connector type this instance is%s", d.knownTypes())
+		if e.typ != nil && (e.typ.Kind != yaml.ScalarNode || e.typ.Value == "") {
+			e.typ = nil
+		}
+		fn(e)
+	}
+}
+
+// mappingOf is a mapping node holding fields, placed where at is.
+func mappingOf(at *yaml.Node, fields [][2]*yaml.Node) *yaml.Node {
+	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: at.Line, Column: at.Column}
+	for _, f := range fields {
+		m.Content = append(m.Content, f[0], f[1])
+	}
+	return m
+}
+
+// connectors decodes the connectors mapping: each instance's type, then
+// the rest of its settings into the Config its type registered.
+func (d *decoder) connectors(n *yaml.Node, v reflect.Value, path string) {
+	d.typedMap(n, v, path, "instance", "connector", "{type: manual}", func(e typedEntry) {
+		p := e.path
+		switch {
+		case e.typ == nil:
+			d.fail(e.line, p+".type", "missing: say which connector type this instance is%s", d.knownTypes())
 			d.failed = append(d.failed, p)
-			continue
-		}
-		if d.reg == nil {
-			d.fail(typ.Line, p+".type", "no connector types are registered in this build")
+			return
+		case d.reg == nil:
+			d.fail(e.typ.Line, p+".type", "no connector types are registered in this build")
 			d.failed = append(d.failed, p)
-			continue
+			return
 		}
-		cfg, err := d.reg.New(typ.Value)
+		cfg, err := d.reg.New(e.typ.Value)
 		if err != nil {
-			d.fail(typ.Line, p+".type", "%q is not a connector type this build knows%s", typ.Value, d.knownTypes())
+			d.fail(e.typ.Line, p+".type", "%q is not a connector type this build knows%s", e.typ.Value, d.knownTypes())
 			d.failed = append(d.failed, p)
-			continue
+			return
 		}
+		rest := mappingOf(e.body, e.fields)
 		cv := reflect.ValueOf(cfg)
 		if cv.Kind() != reflect.Pointer {
 			// A value Config: decode into an addressable copy.
@@ -397,8 +429,8 @@ func (d *decoder) connectors(n *yaml.Node, v reflect.Value, path string) {
 		} else {
 			d.value(rest, cv, p, false)
 		}
-		v.SetMapIndex(reflect.ValueOf(name), reflect.ValueOf(Connector{Type: typ.Value, Config: cfg}))
-	}
+		v.SetMapIndex(reflect.ValueOf(e.name), reflect.ValueOf(Connector{Type: e.typ.Value, Config: cfg}))
+	})
 }
 
 func (d *decoder) knownTypes() string {

@@ -93,59 +93,33 @@ var (
 // hrSources decodes hr_sources: each source's type, its common settings,
 // then the rest into the Config its type has in hrsource.Types.
 func (d *decoder) hrSources(n *yaml.Node, v reflect.Value, path string) {
-	if n.Kind != yaml.MappingNode {
-		d.fail(n.Line, path, "must be a mapping of source name to its settings, not %s", kindName(n))
-		return
-	}
-	if v.IsNil() {
-		v.Set(reflect.MakeMap(v.Type()))
-	}
-	seen := map[string]int{}
-	for _, kv := range pairs(n) {
-		name := kv[0].Value
-		p := join(path, name)
-		if first, dup := seen[name]; dup {
-			d.add(kv[0].Line, p, "source given twice (first on line %d)", first)
-			continue
-		}
-		seen[name] = kv[0].Line
-		d.lines[p] = kv[0].Line
-		body := kv[1]
-		if body.Kind != yaml.MappingNode {
-			d.fail(kv[0].Line, p, "must be a mapping with the source's type and settings, e.g. {type: stamdata3, ...}")
-			continue
-		}
-		var typ *yaml.Node
-		common := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: body.Line, Column: body.Column}
-		own := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: body.Line, Column: body.Column}
-		for _, f := range pairs(body) {
-			switch {
-			case f[0].Value == "type":
-				typ = f[1]
-				d.lines[p+".type"] = f[0].Line
-			case hrCommon[f[0].Value]:
-				common.Content = append(common.Content, f[0], f[1])
-			default:
-				own.Content = append(own.Content, f[0], f[1])
+	d.typedMap(n, v, path, "source", "source", "{type: stamdata3, ...}", func(e typedEntry) {
+		p := e.path
+		var common, own [][2]*yaml.Node
+		for _, f := range e.fields {
+			if hrCommon[f[0].Value] {
+				common = append(common, f)
+			} else {
+				own = append(own, f)
 			}
 		}
 		known := " (known: " + strings.Join(hrTypes(), ", ") + ")"
-		if typ == nil || typ.Kind != yaml.ScalarNode || typ.Value == "" {
-			d.fail(kv[0].Line, p+".type", "missing: say which kind of HR source this is%s", known)
+		if e.typ == nil {
+			d.fail(e.line, p+".type", "missing: say which kind of HR source this is%s", known)
 			d.failed = append(d.failed, p)
-			continue
+			return
 		}
-		cfg, err := hrsource.Types.New(typ.Value)
+		cfg, err := hrsource.Types.New(e.typ.Value)
 		if err != nil {
-			d.fail(typ.Line, p+".type", "%q is not an HR source type this build knows%s", typ.Value, known)
+			d.fail(e.typ.Line, p+".type", "%q is not an HR source type this build knows%s", e.typ.Value, known)
 			d.failed = append(d.failed, p)
-			continue
+			return
 		}
-		src := &HRSource{Type: typ.Value, Config: cfg}
-		d.value(common, reflect.ValueOf(src).Elem(), p, false)
-		d.value(own, reflect.ValueOf(cfg), p, false)
-		v.SetMapIndex(reflect.ValueOf(name), reflect.ValueOf(src))
-	}
+		src := &HRSource{Type: e.typ.Value, Config: cfg}
+		d.value(mappingOf(e.body, common), reflect.ValueOf(src).Elem(), p, false)
+		d.value(mappingOf(e.body, own), reflect.ValueOf(cfg), p, false)
+		v.SetMapIndex(reflect.ValueOf(e.name), reflect.ValueOf(src))
+	})
 }
 
 func hrTypes() []string {
