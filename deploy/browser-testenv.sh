@@ -28,13 +28,8 @@ ENVFILE="$DIR/env"
 AXE="$DIR/axe"
 CHROMIUM="${TILGANG_CHROMIUM:-/usr/bin/chromium}"
 
-say() { echo "browser-testenv: $*" >&2; }
-die() { say "$*"; exit 1; }
-
-require_owned() {
-	[ -d "$DIR" ] || return 0
-	[ -f "$MARKER" ] || die "$DIR exists but was not created by this script (no $(basename "$MARKER")); refusing to touch it"
-}
+TESTENV=browser-testenv
+. "$(dirname "$0")/lib/testenv.sh"
 
 install_chromium() {
 	[ -x "$CHROMIUM" ] && return 0

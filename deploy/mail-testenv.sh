@@ -27,21 +27,10 @@ ENVFILE="$DIR/env"
 SMTP_PORT="${TILGANG_MAIL_SMTP_PORT:-1025}"
 API_PORT="${TILGANG_MAIL_API_PORT:-8025}"
 
-say() { echo "mail-testenv: $*" >&2; }
-die() { say "$*"; exit 1; }
+TESTENV=mail-testenv
+. "$(dirname "$0")/lib/testenv.sh"
 
-require_owned() {
-	[ -d "$DIR" ] || return 0
-	[ -f "$MARKER" ] || die "$DIR exists but was not created by this script (no $(basename "$MARKER")); refusing to touch it"
-}
-
-running_pid() {
-	[ -f "$PIDFILE" ] || return 1
-	local pid
-	pid="$(cat "$PIDFILE")"
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -q "mailpit" "/proc/$pid/cmdline" 2>/dev/null || return 1
-	echo "$pid"
-}
+running_pid() { pid_matching mailpit; }
 
 install() {
 	require_owned

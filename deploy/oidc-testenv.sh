@@ -41,21 +41,10 @@ ENVFILE="$DIR/env"
 APP="$DIR/app"
 USERS="$DIR/users.json"
 
-say() { echo "oidc-testenv: $*" >&2; }
-die() { say "$*"; exit 1; }
+TESTENV=oidc-testenv
+. "$(dirname "$0")/lib/testenv.sh"
 
-require_owned() {
-	[ -d "$DIR" ] || return 0
-	[ -f "$MARKER" ] || die "$DIR exists but was not created by this script (no $(basename "$MARKER")); refusing to touch it"
-}
-
-running_pid() {
-	[ -f "$PIDFILE" ] || return 1
-	local pid
-	pid="$(cat "$PIDFILE")"
-	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -q "server.mjs" "/proc/$pid/cmdline" 2>/dev/null || return 1
-	echo "$pid"
-}
+running_pid() { pid_matching server.mjs; }
 
 answers() {
 	local issuer

@@ -51,15 +51,9 @@ CATALOGUE_GROUPS="APP-Gerica-Bruker APP-Gerica-Superbruker APP-Gerica-Admin
 	APP-Familia-Bruker APP-Familia-Admin"
 PACKAGES="samba samba-ad-dc samba-ad-provision samba-dsdb-modules samba-vfs-modules winbind python3-samba krb5-user ldap-utils openssl"
 
-say() { echo "samba-testenv: $*" >&2; }
-die() { say "$*"; exit 1; }
+TESTENV=samba-testenv
+. "$(dirname "$0")/lib/testenv.sh"
 
-owned() { [ -f "$MARKER" ]; }
-
-require_owned() {
-	[ -d "$DIR" ] || return 0
-	owned || die "$DIR exists but was not created by this script (no $(basename "$MARKER")); refusing to touch it"
-}
 
 # The PID of the DC this script started, if it still runs.
 running_pid() {
