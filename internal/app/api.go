@@ -62,9 +62,11 @@ func (p *Parts) Reload(ctx context.Context, actor string) (api.ReloadResult, err
 	return res, nil
 }
 
-// ReloadOnSIGHUP reloads the catalogue on every SIGHUP, as `tilgang policy
-// reload` does (audited, actor "sighup"; an invalid catalogue is logged and
-// the one in force stays), until the returned stop is called.
+// ReloadOnSIGHUP reloads, on every SIGHUP until the returned stop is
+// called, the principals (when LoadPrincipals is set; a file that does not
+// load is logged and the principals in force stay) and then the catalogue,
+// as `tilgang policy reload` does (audited, actor "sighup"; an invalid
+// catalogue is logged and the one in force stays).
 func (p *Parts) ReloadOnSIGHUP(ctx context.Context) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -72,8 +74,25 @@ func (p *Parts) ReloadOnSIGHUP(ctx context.Context) (stop func()) {
 	go func() {
 		defer close(done)
 		for range hup {
+			p.ReloadPrincipals()
 			p.Reload(ctx, "sighup") //nolint:errcheck // logged by Reload
 		}
 	}()
 	return func() { signal.Stop(hup); close(hup); <-done }
+}
+
+// ReloadPrincipals reads the principals anew through LoadPrincipals and
+// verifies messages against them from then on. On an error the principals
+// in force stay, and it is logged.
+func (p *Parts) ReloadPrincipals() {
+	if p.LoadPrincipals == nil {
+		return
+	}
+	ps, err := p.LoadPrincipals()
+	if err != nil {
+		p.Log.Error("principals reload refused; the principals in force stay", "err", err)
+		return
+	}
+	p.Engine.SetPrincipals(ps)
+	p.Log.Info("principals reloaded", "principals", ps.Len())
 }

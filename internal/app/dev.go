@@ -154,6 +154,13 @@ func runDev(ctx context.Context, o DevOptions) error {
 	if p.Portal, err = devPortal(o.Data, nc, js, o.OIDC, log); err != nil {
 		return err
 	}
+	p.LoadPrincipals = func() (*principals.Set, error) {
+		ps, err := principals.EnsureDev(o.Data)
+		if err != nil {
+			return nil, err
+		}
+		return devExtraPrincipals(o.Data, ps)
+	}
 	p.Notify = func(httpAddr string) *notify.Notifier {
 		n := &notify.Notifier{Ledger: store, Catalogue: eng.Catalogue, From: "tilgang@localhost", PublicURL: "http://" + httpAddr, Log: log, Now: now}
 		if o.SMTP != "" {

@@ -25,6 +25,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/ledger"
 	"github.com/ror-ikt/tilgang/internal/metrics"
 	"github.com/ror-ikt/tilgang/internal/notify"
+	"github.com/ror-ikt/tilgang/internal/principals"
 	"github.com/ror-ikt/tilgang/internal/publish"
 	"github.com/ror-ikt/tilgang/internal/reconcile"
 	"github.com/ror-ikt/tilgang/internal/streams"
@@ -32,16 +33,19 @@ import (
 
 // Parts are the pieces of a running worker, embedded or distributed.
 type Parts struct {
-	Log         *slog.Logger
-	NC          *nats.Conn
-	JS          jetstream.JetStream
-	Ledger      ledger.Ledger
-	Engine      *engine.Engine
-	Connectors  connectors.Set
-	Streams     streams.Options
-	PoliciesDir string
-	Holder      string
-	ReleaseOwn  bool // the only executor, reusing its holder name across restarts
+	Log    *slog.Logger
+	NC     *nats.Conn
+	JS     jetstream.JetStream
+	Ledger ledger.Ledger
+	Engine *engine.Engine
+	// LoadPrincipals, when set, reads the principals anew (the principals
+	// file, after `tilgang principal add|rotate|revoke`): on SIGHUP.
+	LoadPrincipals func() (*principals.Set, error)
+	Connectors     connectors.Set
+	Streams        streams.Options
+	PoliciesDir    string
+	Holder         string
+	ReleaseOwn     bool // the only executor, reusing its holder name across restarts
 	// Lease, when set, runs the intake and the publisher only while this
 	// replica holds it (worker mode); without it they always run (dev).
 	Lease *lease.Lease

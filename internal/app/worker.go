@@ -33,18 +33,21 @@ type WorkerOptions struct {
 	Streams     streams.Options
 	Ledger      ledger.Ledger
 	Principals  *principals.Set
-	WorkerKey   nkeys.KeyPair // signs audit anchors; without it none are published
-	Policies    string
-	Connectors  connectors.Set
-	HTTP        string
-	Log         *slog.Logger
-	Batch       int
-	Partitions  int // intake transactions per batch, by person; 4 suits PostgreSQL
-	Workers     int
-	LeaseTTL    time.Duration // intake lease, default 10 s
-	ClaimLease  time.Duration
-	CallTimeout time.Duration
-	MaxAttempts int
+	// LoadPrincipals, when set, reads the principals anew on SIGHUP (the
+	// principals file after `tilgang principal add|rotate|revoke`).
+	LoadPrincipals func() (*principals.Set, error)
+	WorkerKey      nkeys.KeyPair // signs audit anchors; without it none are published
+	Policies       string
+	Connectors     connectors.Set
+	HTTP           string
+	Log            *slog.Logger
+	Batch          int
+	Partitions     int // intake transactions per batch, by person; 4 suits PostgreSQL
+	Workers        int
+	LeaseTTL       time.Duration // intake lease, default 10 s
+	ClaimLease     time.Duration
+	CallTimeout    time.Duration
+	MaxAttempts    int
 	// Portal, when set, is served on HTTP (config portal:); NC, JS and
 	// Log are filled in here.
 	Portal *portal.Options
@@ -136,6 +139,7 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 	p := &Parts{Log: log, NC: nc, JS: js, Ledger: o.Ledger, Engine: eng, Connectors: o.Connectors, Streams: o.Streams,
 		PoliciesDir: o.Policies, Holder: o.Name, Lease: l, Batch: o.Batch, Partitions: o.Partitions, Workers: o.Workers, ClaimLease: o.ClaimLease,
 		CallTimeout: o.CallTimeout, Metrics: m, WorkerKey: o.WorkerKey}
+	p.LoadPrincipals = o.LoadPrincipals
 	p.EraseLimit = o.EraseLimit
 	p.HRSources = o.HRSources
 	p.Reconcile = o.Reconcile

@@ -88,6 +88,10 @@ func (e *Engine) SetCatalogue(c *policy.Catalogue) { e.catalogue.Store(c) }
 // Principals is the principals set in force.
 func (e *Engine) Principals() *principals.Set { return e.principals.Load() }
 
+// SetPrincipals makes ps the principals messages are verified against from
+// the next message on (a reload of the principals file).
+func (e *Engine) SetPrincipals(ps *principals.Set) { e.principals.Store(ps) }
+
 // Input is one message as it came off the stream.
 type Input struct {
 	Subject   string
