@@ -28,10 +28,22 @@ type Lease struct {
 	OnChange func(active bool)
 
 	token atomic.Int64
+	// until is when the lease lapses at the latest by this replica's
+	// clock (Unix ns): TTL after the start of the last take or renewal
+	// that succeeded. The database's own end is later, so a replica never
+	// believes it holds a lease another may already have taken.
+	until atomic.Int64
 }
 
-// Token is the fencing token while the lease is held, 0 otherwise.
-func (l *Lease) Token() int64 { return l.token.Load() }
+// Token is the fencing token while the lease is held, 0 otherwise: also 0
+// once the lease has lapsed by this replica's clock, before the next
+// renewal finds out (a replica paused or cut off from the database).
+func (l *Lease) Token() int64 {
+	if time.Now().UnixNano() >= l.until.Load() {
+		return 0
+	}
+	return l.token.Load()
+}
 
 // Fence extends the lease inside tx; the transaction must not commit when
 // it fails.
@@ -57,6 +69,7 @@ func (l *Lease) set(tok int64) {
 func (l *Lease) Run(ctx context.Context, active func(ctx context.Context) error) error {
 	every := l.TTL / 3
 	for ctx.Err() == nil {
+		start := time.Now()
 		tok, err := l.Ledger.AcquireLease(ctx, l.Name, l.Holder, l.TTL)
 		if err != nil || tok == 0 {
 			if err != nil && ctx.Err() == nil {
@@ -65,6 +78,7 @@ func (l *Lease) Run(ctx context.Context, active func(ctx context.Context) error)
 			sleep(ctx, every)
 			continue
 		}
+		l.until.Store(start.Add(l.TTL).UnixNano())
 		l.set(tok)
 		l.Log.Info("lease: this replica is active", "lease", l.Name, "holder", l.Holder, "token", tok)
 		l.hold(ctx, tok, every, active)
@@ -101,10 +115,12 @@ func (l *Lease) hold(ctx context.Context, tok int64, every time.Duration, active
 			sleep(ctx, every)
 			return
 		case <-tick.C:
+			start := time.Now()
 			err := l.Ledger.RenewLease(ctx, l.Name, l.Holder, tok, l.TTL)
 			switch {
 			case err == nil:
-				renewed = time.Now()
+				renewed = start
+				l.until.Store(start.Add(l.TTL).UnixNano())
 				continue
 			case tilgang.KindOf(err) == tilgang.Conflict:
 				l.Log.Warn("lease: lost to another replica; standing by", "lease", l.Name, "token", tok)
