@@ -380,4 +380,3 @@ func nilIfEmpty(s []string) []string {
 	}
 	return s
 }
-
