@@ -80,7 +80,9 @@ func readRegisterForm(r *http.Request, now time.Time) (registerForm, []formError
 	q := r.URL.Query()
 	f := registerForm{At: strings.TrimSpace(q.Get("at")), From: strings.TrimSpace(q.Get("from")), To: strings.TrimSpace(q.Get("to"))}
 	var errs []formError
-	add := func(field, key string, args ...any) { errs = append(errs, formError{Field: field, Text: i18n.T(key, args...)}) }
+	add := func(field, key string, args ...any) {
+		errs = append(errs, formError{Field: field, Text: i18n.T(key, args...)})
+	}
 	if f.At != "" && (f.From != "" || f.To != "") {
 		add("register-at", "register.error.both")
 		return f, errs
