@@ -76,22 +76,9 @@ func (t *tx) writeHoldings() error {
 	return nil
 }
 
-// approversJSON is a chained approvers list (comma-separated) as the
-// holdings table keeps it: a JSON list, as the grants table does.
-func approversJSON(chained string) string {
-	out := []string{}
-	if chained != "" {
-		out = strings.Split(chained, ",")
-	}
-	return mustJSON(out)
-}
-
-const holdingCols = `grant_id, person, system, role, from_at, until_at, requester, approvers`
-
-func (s *Store) Holdings(ctx context.Context, f ledger.HoldingFilter) ([]ledger.Holding, error) {
-	if err := f.Check(); err != nil {
-		return nil, err
-	}
+// holdingsQuery is Holdings' statement for f (checked): on the index that
+// leads with the system when f names one, else on the person's.
+func holdingsQuery(f ledger.HoldingFilter) (string, []any) {
 	var (
 		where []string
 		args  []any
@@ -117,6 +104,26 @@ func (s *Store) Holdings(ctx context.Context, f ledger.HoldingFilter) ([]ledger.
 	}
 	q := `SELECT ` + holdingCols + ` FROM holdings WHERE ` + strings.Join(where, " AND ") + ` ORDER BY ` + order + ` LIMIT ?`
 	args = append(args, f.PageSize())
+	return q, args
+}
+
+// approversJSON is a chained approvers list (comma-separated) as the
+// holdings table keeps it: a JSON list, as the grants table does.
+func approversJSON(chained string) string {
+	out := []string{}
+	if chained != "" {
+		out = strings.Split(chained, ",")
+	}
+	return mustJSON(out)
+}
+
+const holdingCols = `grant_id, person, system, role, from_at, until_at, requester, approvers`
+
+func (s *Store) Holdings(ctx context.Context, f ledger.HoldingFilter) ([]ledger.Holding, error) {
+	if err := f.Check(); err != nil {
+		return nil, err
+	}
+	q, args := holdingsQuery(f)
 	rows, err := s.read.QueryContext(ctx, s.d.rebind(q), args...)
 	if err != nil {
 		return nil, classify(err, "read holdings")
