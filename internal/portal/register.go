@@ -26,8 +26,8 @@ const RegisterPageRows = 100
 
 func init() {
 	pageNames = append(pageNames, "register")
-	// until is an entry's end, or that it is still held.
-	funcs["until"] = func(t *time.Time) string {
+	// registerUntil is an entry's end, or that it is still held.
+	funcs["registerUntil"] = func(t *time.Time) string {
 		if t == nil {
 			return i18n.T("register.held")
 		}
@@ -143,7 +143,7 @@ func registerScope(r *http.Request) (system, person string, ok bool) {
 	return "", person, tilgang.ValidToken(person)
 }
 
-// refused shows why the register was refused, as a page.
+// registerRefused shows why the register was refused, as a page.
 func (p *Portal) registerRefused(w http.ResponseWriter, r *http.Request, system, person string) {
 	if system != "" {
 		p.errorPage(w, r, http.StatusForbidden, "error.403.notregister", system)
