@@ -81,6 +81,13 @@
 //	                                           the page that follows, "" after the last), with its
 //	                                           training to confirm and manual tasks on the first page
 //	                                           (its administrators, operators and auditors; system.go)
+//	report.access {"system" | "person", "at"? | "from"?, "to"?, "limit"?, "after"?} -> AccessPage:
+//	                                           one page of the access register (register.go): the
+//	                                           grants held at at, or over the days from..to, now when
+//	                                           neither; next is the after of the page that follows
+//	                                           (a system's: its administrators, operators and
+//	                                           auditors; a person's: the person, their manager,
+//	                                           operators and auditors, administrators their systems' rows)
 //	audit.verify  {}                        -> ledger.VerifyReport (operators and auditors); each
 //	                                           run is recorded in the ledger
 //	audit.verify.last {}                    -> {"run": ledger.VerifyRun | null}, the last recorded run

@@ -411,6 +411,7 @@ func init() {
 			usage:   "policy reload",
 			summary: "make the worker reload the policy catalogue (operators)"},
 		eraseCommand,
+		reportAccessCommand,
 
 		{name: "policy check", group: groupPolicy, run: runPolicyCheck,
 			usage:   "policy check [DIR]",

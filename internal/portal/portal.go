@@ -202,6 +202,7 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("GET /audit.csv", p.signedIn(p.auditCSV))
 	mux.HandleFunc("GET /systems/{system}", p.signedIn(p.system))
 	mux.HandleFunc("GET /systems/{system}/holders.csv", p.signedIn(p.systemCSV))
+	p.registerRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, http.StatusNotFound, "")
 	})

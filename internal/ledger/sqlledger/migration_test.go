@@ -8,13 +8,16 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/ledger"
 	"github.com/ror-ikt/tilgang/internal/testenv/pgtest"
 )
 
@@ -50,6 +53,34 @@ func checkMigrated(t *testing.T, s *Store) {
 	p, err := s.Person(ctx, "1547-1")
 	require.NoError(t, err)
 	require.Equal(t, "1547-1", p.Person.ID)
+
+	// The access register holds the active grant, from the chain the
+	// previous release wrote: from its move to active, not ended.
+	active, err := s.Grants(ctx, ledger.GrantFilter{})
+	require.NoError(t, err)
+	active = slices.DeleteFunc(active, func(g ledger.Grant) bool { return g.State != tilgang.StateActive })
+	require.Len(t, active, 1)
+	g := active[0]
+	var activated time.Time
+	require.NoError(t, ledger.AuditPages(ctx, s, ledger.AuditFilter{Person: g.Person}, func(rows []ledger.AuditRow) error {
+		for _, r := range rows {
+			if r.Entry.Kind == "grant.state" && r.Entry.GrantID == g.ID && r.Entry.To == string(tilgang.StateActive) {
+				activated = r.Entry.At
+			}
+		}
+		return nil
+	}))
+	require.False(t, activated.IsZero())
+	hs, err := s.Holdings(ctx, ledger.HoldingFilter{Person: g.Person, From: activated, To: time.Now()})
+	require.NoError(t, err)
+	require.Len(t, hs, 1)
+	require.Equal(t, g.ID, hs[0].GrantID)
+	require.Equal(t, activated.UnixMilli(), hs[0].From.UnixMilli())
+	require.True(t, hs[0].Until.IsZero())
+	require.Equal(t, g.Requester, hs[0].Requester)
+	hs, err = s.Holdings(ctx, ledger.HoldingFilter{Person: g.Person, From: activated.Add(-time.Millisecond), To: activated.Add(-time.Millisecond)})
+	require.NoError(t, err)
+	require.Empty(t, hs, "not held before it became active")
 }
 
 func TestMigrateSQLiteFromPreviousRelease(t *testing.T) {

@@ -85,6 +85,7 @@ func (s *Store) migratePostgres(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	qs = append(qs, s.registerSchema()...)
 	digest := schemaDigest(qs)
 	var n int
 	if err := conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE digest = $1`, digest).Scan(&n); err != nil {

@@ -180,7 +180,15 @@ func (s *Store) migrate(ctx context.Context) error {
 			return err
 		}
 	}
-	return s.migrateMail(ctx, exec)
+	if err := s.migrateMail(ctx, exec); err != nil {
+		return err
+	}
+	for _, q := range s.registerSchema() {
+		if err := exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Store) Close() error {

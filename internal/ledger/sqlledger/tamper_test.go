@@ -332,6 +332,30 @@ func runTamper(t *testing.T, target tamperTarget) {
 			problem: []string{"grant g9 ", "not in the chain"},
 		},
 		{
+			name: "register row edited",
+			tamper: func(t *testing.T, db *sql.DB, rows []ledger.AuditRow) {
+				rawExec(t, d, db, `UPDATE holdings SET until_at = 0 WHERE grant_id = 'g1'`)
+			},
+			bad:     3,
+			problem: []string{"access register", "grant g1", "row 3", "edited"},
+		},
+		{
+			name: "register row deleted",
+			tamper: func(t *testing.T, db *sql.DB, rows []ledger.AuditRow) {
+				rawExec(t, d, db, `DELETE FROM holdings WHERE grant_id = 'g2'`)
+			},
+			bad:     6,
+			problem: []string{"grant g2 became active (row 6)", "access register", "deleted"},
+		},
+		{
+			name: "register row inserted",
+			tamper: func(t *testing.T, db *sql.DB, rows []ledger.AuditRow) {
+				rawExec(t, d, db, `INSERT INTO holdings SELECT 'g9', person, system, 'admin', from_at, until_at, requester, approvers
+					FROM holdings WHERE grant_id = 'g2'`)
+			},
+			problem: []string{"access register holds grant g9", "inserted"},
+		},
+		{
 			name: "free text edited",
 			tamper: func(t *testing.T, db *sql.DB, rows []ledger.AuditRow) {
 				require.NotEmpty(t, rows[17].TextHash)

@@ -140,6 +140,10 @@ func (t *tx) Commit() error {
 		return err
 	}
 	if len(t.audit) > 0 {
+		if err := t.writeHoldings(); err != nil {
+			t.Rollback()
+			return err
+		}
 		if err := t.appendChain(); err != nil {
 			t.Rollback()
 			return err

@@ -21,6 +21,15 @@ type beside struct {
 	ops      map[int64]chainedOp
 	texts    map[string]textUse // text hash -> its newest row
 	erasures []erasure
+	held     map[string]*chainedHolding // grant -> its time at the target, as chained
+}
+
+// chainedHolding is a grant's holding as its grant.state rows chain it
+// (ledger.Holding): seq is the row that moved it to active.
+type chainedHolding struct {
+	person, system, role string
+	from, until          int64 // Unix milliseconds; until 0: not ended
+	seq                  int64
 }
 
 type chainedOp struct {
@@ -46,7 +55,7 @@ const ErasureKind = ledger.ErasureKind
 
 func newBeside() *beside {
 	return &beside{grants: map[string]map[string]string{}, grantRow: map[string]int64{}, ops: map[int64]chainedOp{},
-		texts: map[string]textUse{}}
+		texts: map[string]textUse{}, held: map[string]*chainedHolding{}}
 }
 
 // row takes in one verified chain row.
@@ -56,6 +65,13 @@ func (b *beside) row(seq int64, c *canon, at time.Time) {
 	}
 	switch c.Kind {
 	case "grant.state":
+		switch h := b.held[c.GrantID]; {
+		case c.GrantID == "":
+		case c.To == string(ledger.HoldingStarts) && h == nil:
+			b.held[c.GrantID] = &chainedHolding{person: c.Person, system: c.System, role: c.Role, from: ms(at), seq: seq}
+		case ledger.EndsHolding(c.To) && h != nil && h.until == 0:
+			h.until = ms(at)
+		}
 		if c.GrantID != "" {
 			if _, ok := c.Details[ledger.GrantRequester]; ok {
 				b.grants[c.GrantID], b.grantRow[c.GrantID] = c.Details, seq
@@ -102,7 +118,62 @@ func (b *beside) check(ctx context.Context, rtx *sql.Tx) (int64, string, error) 
 	if seq, problem, err := b.checkGrants(ctx, rtx); err != nil || problem != "" {
 		return seq, problem, err
 	}
-	return b.checkOps(ctx, rtx)
+	if seq, problem, err := b.checkOps(ctx, rtx); err != nil || problem != "" {
+		return seq, problem, err
+	}
+	return b.checkHoldings(ctx, rtx)
+}
+
+// checkHoldings compares the access register (the holdings table) with
+// the grants' moves to active and to revoked or expired that the chain
+// records: a row edited, inserted or deleted would change the register.
+func (b *beside) checkHoldings(ctx context.Context, rtx *sql.Tx) (int64, string, error) {
+	rows, err := rtx.QueryContext(ctx, `SELECT grant_id, person, system, role, from_at, until_at FROM holdings ORDER BY grant_id`)
+	if err != nil {
+		return 0, "", classify(err, "verify holdings")
+	}
+	defer rows.Close()
+	seen := make(map[string]bool, len(b.held))
+	for rows.Next() {
+		var (
+			id, person, system, role string
+			from, until              int64
+		)
+		if err := rows.Scan(&id, &person, &system, &role, &from, &until); err != nil {
+			return 0, "", classify(err, "verify holdings")
+		}
+		seen[id] = true
+		c := b.held[id]
+		switch {
+		case c == nil:
+			return 0, fmt.Sprintf("the access register holds grant %s, which the chain never records as active: inserted", id), nil
+		case c.person != person || c.system != system || c.role != role || c.from != from || c.until != until:
+			return c.seq, fmt.Sprintf("the access register's row of grant %s (%s in %s/%s, from %s, until %s) is not what the chain records from row %d: edited",
+				id, person, system, role, msText(from), msText(until), c.seq), nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, "", classify(err, "verify holdings")
+	}
+	var missing []string
+	for id := range b.held {
+		if !seen[id] {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		c := b.held[missing[0]]
+		return c.seq, fmt.Sprintf("grant %s became active (row %d) but the access register has no row of it: deleted", missing[0], c.seq), nil
+	}
+	return 0, "", nil
+}
+
+func msText(v int64) string {
+	if v == 0 {
+		return "-"
+	}
+	return fromMS(v).Format(time.RFC3339Nano)
 }
 
 // checkTexts finds free text that is gone (deleted or nulled) though no

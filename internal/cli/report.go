@@ -1,0 +1,174 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/ror-ikt/tilgang/internal/api"
+	"github.com/ror-ikt/tilgang/internal/csvsafe"
+)
+
+// reportAccessCommand is the access register (DESIGN.md "Access reviews and
+// the access register"): who held which role when, who asked and who
+// approved, read from the ledger through the API (report.access).
+var reportAccessCommand = &command{name: "report access", group: groupRead, run: runReportAccess,
+	usage: "report access (--system ID | --person ID) [--at WHEN | --from YYYY-MM-DD --to YYYY-MM-DD] [--format table|csv|json]",
+	summary: "the access register: who held which role of a system, or which roles a person held, at a time or over a period " +
+		"(now without --at or --from/--to), with who asked and who approved"}
+
+func runReportAccess(e *env, cmd *command, args []string) error {
+	fs := e.flags(cmd)
+	system := fs.String("system", "", "the register of the system with this `ID` (its administrators, operators and auditors)")
+	person := fs.String("person", "", "the register of the person with this `ID` (the person, their manager, operators and auditors)")
+	at := fs.String("at", "", "one time: an RFC 3339 time, or a date `WHEN` meaning any moment of that Oslo day (default now)")
+	from := fs.String("from", "", "a period's first day, `YYYY-MM-DD` (with --to): every holding that overlapped it")
+	to := fs.String("to", "", "a period's last day, `YYYY-MM-DD` (with --from), inclusive")
+	format := fs.String("format", "", "output `FORMAT`: table, csv or json (default table; json with --output json)")
+	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
+		return err
+	}
+	if *format == "" {
+		*format = "table"
+		if e.g.output == outputJSON {
+			*format = "json"
+		}
+	}
+	switch *format {
+	case "table", "csv", "json":
+	default:
+		return usagef(cmd, "--format %q must be table, csv or json", *format)
+	}
+	switch {
+	case *system != "" && *person != "":
+		return usagef(cmd, "give --system ID or --person ID, not both: the register of a system or of a person")
+	case *system == "" && *person == "":
+		return usagef(cmd, "give --system ID or --person ID: the register of a system or of a person")
+	case *system != "":
+		if err := checkID(cmd, "--system", *system); err != nil {
+			return err
+		}
+	default:
+		if err := checkID(cmd, "--person", *person); err != nil {
+			return err
+		}
+	}
+	if _, _, err := api.AccessPeriod(*at, *from, *to, e.Now(), api.PeriodNames{At: "--at", From: "--from", To: "--to"}); err != nil {
+		return usagef(cmd, "%s", err.Error())
+	}
+	// Page by page, each printed as it comes: a big system's years never
+	// sit in memory, here or in the worker.
+	out := &accessOut{w: e.Stdout, format: *format}
+	a := api.AccessArgs{System: *system, Person: *person, At: *at, From: *from, To: *to}
+	var period string
+	if err := e.withAPI(cmd, func(c *api.Client) error {
+		if err := out.start(); err != nil {
+			return err
+		}
+		return c.AccessRegister(e.ctx, a, func(p api.AccessPage) error {
+			period = p.String()
+			return out.page(p)
+		})
+	}); err != nil {
+		return err
+	}
+	if out.n == 0 && *format == "table" {
+		whose := "system " + *system
+		if *person != "" {
+			whose = *person
+		}
+		fmt.Fprintf(e.Stderr, "no access held by %s %s that you may see\n", whose, period)
+		return nil
+	}
+	return out.end()
+}
+
+// accessOut prints the register a page at a time: a table (aligned within
+// a page), CSV with one header, or one JSON list of api.AccessEntry written
+// as it grows.
+type accessOut struct {
+	w      io.Writer
+	format string
+	n      int
+	csv    *csv.Writer
+}
+
+func (o *accessOut) start() error {
+	if o.format == "csv" {
+		o.csv = csv.NewWriter(o.w)
+		return o.csv.Write(api.AccessCSVHeader)
+	}
+	return nil
+}
+
+func (o *accessOut) page(p api.AccessPage) error {
+	switch o.format {
+	case "json":
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetIndent("  ", "  ")
+		enc.SetEscapeHTML(false)
+		for i := range p.Entries {
+			sep := ",\n  "
+			if o.n == 0 {
+				sep = "[\n  "
+			}
+			b.WriteString(sep)
+			if err := enc.Encode(&p.Entries[i]); err != nil {
+				return err
+			}
+			b.Truncate(b.Len() - 1)
+			o.n++
+		}
+		_, err := o.w.Write(b.Bytes())
+		return err
+	case "csv":
+		for _, e := range p.Entries {
+			if err := o.csv.Write(csvsafe.Row(api.AccessCSVRow(e, p.Names))); err != nil {
+				return err
+			}
+			o.n++
+		}
+		o.csv.Flush()
+		return o.csv.Error()
+	}
+	if len(p.Entries) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(o.w, 0, 4, 2, ' ', 0)
+	if o.n == 0 {
+		fmt.Fprintln(tw, "PERSON\tNAME\tSYSTEM/ROLE\tGRANT\tFROM (OSLO)\tUNTIL (OSLO)\tREQUESTER\tAPPROVERS")
+	}
+	for _, e := range p.Entries {
+		until := "(held)"
+		if e.Until != nil {
+			until = osloTime(*e.Until)
+		}
+		name := p.Names[e.Person]
+		if name == e.Person {
+			name = ""
+		}
+		printRow(tw, e.Person, dash(oneLine(name)), e.System+"/"+e.Role, e.GrantID, osloTime(e.From), until,
+			dash(e.Requester), dash(strings.Join(e.Approvers, ",")))
+		o.n++
+	}
+	return tw.Flush()
+}
+
+// end closes the JSON list; an error before it leaves the list open, so a
+// truncated output does not parse as a whole one.
+func (o *accessOut) end() error {
+	if o.format != "json" {
+		return nil
+	}
+	end := "\n]\n"
+	if o.n == 0 {
+		end = "[]\n"
+	}
+	_, err := io.WriteString(o.w, end)
+	return err
+}
