@@ -341,7 +341,7 @@ func (p *Portal) decideReview(w http.ResponseWriter, r *http.Request, u *who) {
 		return
 	}
 	if it.Birthright && decision == tilgang.ReviewRemove {
-		p.errorPage(w, r, http.StatusBadRequest, "why.review.birthright")
+		p.errorPage(w, r, http.StatusBadRequest, "review.error.birthright")
 		return
 	}
 	if errs := checkComment(comment, show.Justification == "required", "comment-"+grant); errs != nil {

@@ -239,6 +239,7 @@ var nb = map[string]string{
 	"review.error.comment":         "Skriv hvorfor du beholder eller fjerner tilgangen.",
 	"review.error.remove":          "Skriv hvorfor du fjerner tilgangen.",
 	"review.error.long":            "Kommentaren er for lang.",
+	"review.error.birthright":      "Tilgangen er gitt etter en regel i policyen. Den kan bare bekreftes her; det er regelen som må endres for å fjerne den.",
 	"review.error.bulk":            "Ingen av tilgangene har positiv anbefaling og venter på deg.",
 	"report.title":                 "Rapport: gjennomgang av %s",
 	"report.print":                 "Skriv ut siden med nettleserens utskrift (Ctrl+P); menyer og knapper kommer ikke med.",
@@ -389,14 +390,6 @@ var nb = map[string]string{
 	"why.policy.undecided":    "Tilgang kunne ikke avgjøre om vilkåret for rollen %s i %s er oppfylt. Kontakt IT-tjenesten.",
 	"why.policy.eligible":     "%s oppfyller ikke vilkåret for rollen %s i %s.",
 	"why.policy.conflict":     "Rollen %s i %s kan ikke kombineres med %s, som personen allerede har eller venter på.",
-	"why.review.none":         "Gjennomgangen finnes ikke.",
-	"why.review.noitem":       "Tilgangen er ikke med i denne gjennomgangen.",
-	"why.review.closed":       "Gjennomgangen er ikke åpen lenger, og avgjørelser tas ikke imot.",
-	"why.review.own":          "Du kan ikke gjennomgå din egen tilgang: en annen må avgjøre den.",
-	"why.review.notyours":     "Du er ikke den som skal gjennomgå tilgangen %s har til rollen %s.",
-	"why.review.comment":      "Denne gjennomgangen krever en begrunnelse for hver avgjørelse.",
-	"why.review.birthright":   "Tilgangen er gitt etter en regel i policyen og kan bare bekreftes, ikke fjernes her. Regelen endres i policyen.",
-	"why.review.bulk":         "Bare tilganger som systemet viser er i bruk, kan beholdes samlet; denne må du avgjøre for seg.",
 	"why.op.failed":           "Tildelingen i %s feilet. Feilmelding fra systemet: %s",
 }
 
