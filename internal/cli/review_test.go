@@ -45,8 +45,8 @@ type reviewWorld struct {
 	devKey  string
 	csvFile string
 	m1, m2  string
-	staff1  []string // 1547-601..614, under m1
-	staff2  []string // 1547-621..634, under m2
+	staff1  []string          // 1547-601..614, under m1
+	staff2  []string          // 1547-621..634, under m2
 	grants  map[string]string // person -> grant id
 }
 
