@@ -33,7 +33,9 @@ var reviewCommands = []*command{
 		summary: "close a campaign: removals, and unanswered items under if_no_response: remove, are revoked (administrators and operators at its end; operators before)"},
 }
 
-func init() { commands = append(commands[:len(commands)-1], append(reviewCommands, commands[len(commands)-1])...) }
+func init() {
+	commands = append(commands[:len(commands)-1], append(reviewCommands, commands[len(commands)-1])...)
+}
 
 func runReviewStart(e *env, cmd *command, args []string) error {
 	fs := e.flags(cmd)

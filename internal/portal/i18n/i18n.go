@@ -390,6 +390,14 @@ var nb = map[string]string{
 	"why.policy.undecided":    "Tilgang kunne ikke avgjøre om vilkåret for rollen %s i %s er oppfylt. Kontakt IT-tjenesten.",
 	"why.policy.eligible":     "%s oppfyller ikke vilkåret for rollen %s i %s.",
 	"why.policy.conflict":     "Rollen %s i %s kan ikke kombineres med %s, som personen allerede har eller venter på.",
+	"why.review.none":         "Tilgangsgjennomgangen %s finnes ikke.",
+	"why.review.noitem":       "Tilgangen %s er ikke med i denne tilgangsgjennomgangen.",
+	"why.review.comment":      "Denne tilgangsgjennomgangen krever en begrunnelse for hver beslutning.",
+	"why.review.birthright":   "Tilgangen er gitt av en automatisk regel (birthright): den bekreftes, men fjernes ikke her. Det er regelen i policyen som må endres.",
+	"why.review.bulk":         "Bare tilganger med anbefaling om å beholde kan beholdes samlet; denne må vurderes for seg.",
+	"why.review.closed":       "Tilgangsgjennomgangen er avsluttet; beslutninger kan bare tas mens den er åpen.",
+	"why.review.own":          "Du kan ikke gjennomgå din egen tilgang.",
+	"why.review.notyours":     "Du er ikke satt til å gjennomgå tilgangen til %s for %s.",
 	"why.op.failed":           "Tildelingen i %s feilet. Feilmelding fra systemet: %s",
 }
 
