@@ -199,6 +199,7 @@ var nb = map[string]string{
 	"review.sent":                  "Avgjørelsen er registrert.",
 	"review.bulk.sent":             "%d tilganger er beholdt.",
 	"review.todo":                  "Venter på din avgjørelse",
+	"review.todo.nothing":          "Du har ingen tilganger å gjennomgå her.",
 	"review.todo.none":             "Du har avgjort alt i denne gjennomgangen. Takk!",
 	"review.item":                  "%s – rollen %s",
 	"review.has":                   "Har i systemet",
