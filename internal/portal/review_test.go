@@ -344,7 +344,7 @@ func TestReviewInChromium(t *testing.T) {
 	// 4. The administrator may not close it before its end.
 	require.Equal(t, http.StatusOK, admin.Navigate(w.url+"/reviews"))
 	require.Zero(t, admin.Count("#close-"+campaign), "no close button before the end")
-	require.Equal(t, http.StatusForbidden, forge(t, admin, "/reviews/"+campaign+"/close", map[string]string{}))
+	require.Equal(t, http.StatusForbidden, forge(t, admin, "/reviews/"+campaign+"/close", map[string]string{"from": "reviews"}))
 	require.Contains(t, admin.VisibleText(), i18n.T("reviews.error.close"))
 	checkPage(t, admin)
 
