@@ -449,7 +449,7 @@ func (e *Engine) reviewReminder(tx ledger.Tx, now time.Time, op ledger.Operation
 	if len(to) == 0 {
 		return e.Done(tx, op, nil)
 	}
-	data["to"], data["days"] = to, e.Reminders.EscalateAfter
+	data["to"], data["days"], data["reviewer_kind"] = to, e.Reminders.EscalateAfter, c.Reviewers
 	tx.Audit(ledger.AuditEntry{At: now, Kind: tilgang.EvReviewEscalated, Person: op.Person, Actor: Worker, System: c.System, OpID: op.ID,
 		Details: map[string]string{"campaign_id": c.ID, "items": fmt.Sprint(len(open)), "to": strings.Join(to, ",")}})
 	tx.Emit(ledger.Event{Kind: tilgang.EvReviewEscalated, Person: op.Person, At: now, Data: data})
