@@ -326,6 +326,11 @@ func (p *Portal) decideReview(w http.ResponseWriter, r *http.Request, u *who) {
 		return
 	}
 	show, err := p.showReview(r.Context(), u.ID, id)
+	if tilgang.KindOf(err) == tilgang.Denied {
+		// No item of this campaign is theirs.
+		p.notReviewer(w, r, u, grant)
+		return
+	}
 	if err != nil {
 		p.reviewAPIError(w, r, err)
 		return
