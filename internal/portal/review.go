@@ -212,8 +212,8 @@ type reviewModel struct {
 	Blocked    []reviewItem
 	Decided    []reviewItem
 	More       int // undecided items past MaxReviewItems
-	// Positive counts the Open items with a positive recommendation: the
-	// bulk keep's.
+	// Positive counts the items the bulk keep takes (bulkKeeps), those
+	// past MaxReviewItems included.
 	Positive  int
 	Required  bool // justification: required
 	MayReport bool
@@ -260,9 +260,9 @@ func (p *Portal) reviewModelOf(u *who, show api.ReviewShow) reviewModel {
 			m.Birthright = append(m.Birthright, ri)
 		default:
 			m.Open = append(m.Open, ri)
-			if it.Recommendation == "positive" {
-				m.Positive++
-			}
+		}
+		if bulkKeeps(it) {
+			m.Positive++
 		}
 	}
 	return m
@@ -391,7 +391,7 @@ func (p *Portal) keepRecommended(w http.ResponseWriter, r *http.Request, u *who)
 	m := p.reviewModelOf(u, show)
 	var keep []api.ReviewItem
 	for _, it := range show.Items {
-		if it.Decision == nil && it.MayDecide && !it.Birthright && it.Recommendation == "positive" {
+		if bulkKeeps(it) {
 			keep = append(keep, it)
 		}
 	}
@@ -431,6 +431,13 @@ func (p *Portal) keepRecommended(w http.ResponseWriter, r *http.Request, u *who)
 		}
 	}
 	http.Redirect(w, r, "/reviews/"+id+"?kept="+strconv.Itoa(kept)+"#todo-h", http.StatusSeeOther)
+}
+
+// bulkKeeps says whether the bulk keep takes it: undecided, the asker's
+// to decide, not a birthright (acknowledged one by one), and the target's
+// sign-ins recommend keeping it.
+func bulkKeeps(it api.ReviewItem) bool {
+	return it.Decision == nil && it.MayDecide && !it.Birthright && it.Recommendation == "positive"
 }
 
 // waitStatuses is waitStatus for many messages: it polls until every one
