@@ -291,3 +291,50 @@ func TestMineRemindedAndEscalated(t *testing.T) {
 	require.Equal(t, tilgang.EvRequestAccepted, kind)
 	require.Len(t, mine("1547-2"), 7)
 }
+
+// TestScheduleStartsAndClosesAtTheEnd: Tick starts a campaign of a system
+// whose review: every asks for one (at once when it never had one), and
+// closes it by itself once its duration has passed, revoking the
+// unanswered items with actor review.
+func TestScheduleStartsAndClosesAtTheEnd(t *testing.T) {
+	w := newWorld(t, strings.Replace(arkiv, "review: {", "review: {every: 6mo, ", 1))
+	ctx := context.Background()
+	require.NoError(t, w.runner.Tick(ctx))
+	cs, err := w.store.Campaigns(ctx, ledger.ReviewCampaignFilter{System: "arkiv"})
+	require.NoError(t, err)
+	require.Len(t, cs, 1)
+	c := cs[0]
+	require.Equal(t, engine.Worker, c.StartedBy)
+	require.True(t, c.Recommended, "the tick recorded the recommendations")
+	// Another tick before the end changes nothing.
+	require.NoError(t, w.runner.Tick(ctx))
+	cs, err = w.store.Campaigns(ctx, ledger.ReviewCampaignFilter{System: "arkiv"})
+	require.NoError(t, err)
+	require.Len(t, cs, 1)
+	require.Equal(t, ledger.CampaignOpen, cs[0].State)
+	kind, _ := w.decide(t, w.people[0], "1547-20001", "keep", false)
+	require.Equal(t, tilgang.EvRequestAccepted, kind)
+
+	// Fifteen days on: the campaign has ended and is closed by the tick.
+	w.runner.Engine.Now = func() time.Time { return time.Now().Add(15 * 24 * time.Hour) }
+	require.NoError(t, w.runner.Tick(ctx))
+	got, err := w.store.Campaign(ctx, c.ID)
+	require.NoError(t, err)
+	require.Equal(t, ledger.CampaignClosed, got.State)
+	require.Equal(t, engine.Worker, got.ClosedBy)
+	// (Their revokes are due at the engine's clock, fifteen days on: the
+	// worker's executor does not run them in this test.)
+	for _, p := range w.people {
+		g, err := w.store.Grant(ctx, w.grants[p])
+		require.NoError(t, err)
+		want := tilgang.StateRevoking
+		if p == w.people[0] {
+			want = tilgang.StateActive
+		}
+		require.Equal(t, want, g.State, p)
+	}
+	// The next campaign is due six months after this one began.
+	cs, err = w.store.Campaigns(ctx, ledger.ReviewCampaignFilter{System: "arkiv"})
+	require.NoError(t, err)
+	require.Len(t, cs, 1)
+}
