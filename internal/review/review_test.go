@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors"
 	csvconn "github.com/ror-ikt/tilgang/connectors/csv"
+	"github.com/ror-ikt/tilgang/internal/api"
 	"github.com/ror-ikt/tilgang/internal/engine"
 	"github.com/ror-ikt/tilgang/internal/envelope"
 	"github.com/ror-ikt/tilgang/internal/ledger"
@@ -64,14 +66,14 @@ type world struct {
 
 // newWorld runs a worker with arkiv on a csv instance and 8 grants, and a
 // Runner of its own on the same ledger file (as a second replica is).
-func newWorld(t *testing.T) *world {
+func newWorld(t *testing.T, policyFile string) *world {
 	now := time.Now()
 	conn, err := csvconn.Open("csv", csvconn.Config{Dir: t.TempDir()}, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
 	conns := connectors.Set{"csv": signIns{conn, map[string]time.Time{
 		"1547-701": now.Add(-24 * time.Hour), "1547-702": now.Add(-200 * 24 * time.Hour)}}}
-	files := map[string]string{"arkiv.yaml": arkiv}
+	files := map[string]string{"arkiv.yaml": policyFile}
 	e := testenv.StartWorker(t, conns, files)
 	w := &world{env: e, grants: map[string]string{}}
 	base := testenv.People()
@@ -112,7 +114,7 @@ func (w *world) decide(t *testing.T, person, actor, decision string, bulk bool) 
 	rid := w.env.Send(tilgang.TypeReviewDecided, person, actor, envelope.ReviewDecision{CampaignID: c[0].ID, GrantID: w.grants[person],
 		Decision: decision, Bulk: bulk})
 	match := testenv.ForRequest(rid)
-	for {
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
 		for _, ev := range w.env.Events() {
 			if (ev.Kind == tilgang.EvRequestAccepted || ev.Kind == tilgang.EvRequestRejected) && match(ev) {
 				return ev.Kind, ev
@@ -120,12 +122,14 @@ func (w *world) decide(t *testing.T, person, actor, decision string, bulk bool) 
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	t.Fatalf("the decision on %s by %s was not recorded in 20 s", person, actor)
+	return "", testenv.Event{}
 }
 
 // TestRecommendationAndBulkKeep: the target's sign-ins make each item's
 // recommendation, and a bulk keep is taken only where it is positive.
 func TestRecommendationAndBulkKeep(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, arkiv)
 	ctx := context.Background()
 	st, err := w.runner.Start(ctx, "arkiv", "1547-20001")
 	require.NoError(t, err)
@@ -161,7 +165,7 @@ func TestRecommendationAndBulkKeep(t *testing.T) {
 // batch (as a crash after that commit leaves it) stays closing; the next
 // close finishes it, and every grant it revokes is revoked once.
 func TestCloseResumesWithoutRevokingTwice(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, arkiv)
 	ctx := context.Background()
 	st, err := w.runner.Start(ctx, "arkiv", "1547-20001")
 	require.NoError(t, err)
@@ -224,4 +228,113 @@ func TestCloseResumesWithoutRevokingTwice(t *testing.T) {
 			require.Equal(t, tilgang.StateActive, g.State, p)
 		}
 	}
+}
+
+// TestMineRemindedAndEscalated: review.mine lists what a reviewer must
+// decide, with why each grant was given; the reminder tells the reviewer,
+// and the escalation of a manager's items lets the manager's manager
+// decide them.
+func TestMineRemindedAndEscalated(t *testing.T) {
+	w := newWorld(t, strings.Replace(arkiv, "reviewers: systemansvarlig", "reviewers: manager", 1))
+	w.runner.Engine.Reminders = engine.Reminders{RemindAfter: 1, EscalateAfter: 2}
+	ctx := context.Background()
+	st, err := w.runner.Start(ctx, "arkiv", "1547-20001")
+	require.NoError(t, err)
+	w.env.Wait(tilgang.EvReviewStarted, "1547-2", func(ev testenv.Event) bool { return ev.Data["campaign_id"] == st.CampaignID })
+
+	key, err := principals.LoadSeed(filepath.Join(w.env.Data, "keys", principals.DevSeedFile))
+	require.NoError(t, err)
+	mine := func(who string) []api.ReviewItem {
+		c := &api.Client{NC: w.env.NC, Key: key, Actor: who, Via: principals.DevID, Timeout: 10 * time.Second}
+		var out []api.ReviewItem
+		require.NoError(t, c.Call(ctx, api.MethodReviewMine, nil, &out))
+		return out
+	}
+	items := mine("1547-2")
+	require.Len(t, items, 8)
+	for _, it := range items {
+		require.True(t, it.MayDecide)
+		require.Equal(t, st.CampaignID, it.CampaignID)
+		require.Equal(t, "arkiv", it.System)
+		require.Equal(t, "Åse Øvergård-Bø", it.Name)
+		require.Equal(t, "arkiv", it.Granted.Reason)
+		require.Equal(t, "1547-2", it.Granted.Requester)
+		require.Equal(t, w.grants[it.Person], it.GrantID)
+		require.Nil(t, it.Decision)
+	}
+	require.Empty(t, mine("1547-3"))
+
+	// The reminder and the escalation, as the executor runs them when due.
+	tx, err := w.store.Begin(ctx)
+	require.NoError(t, err)
+	ops, err := tx.PersonOperations("1547-2", ledger.OpQueued)
+	require.NoError(t, err)
+	require.NoError(t, tx.Rollback())
+	var kinds []string
+	for _, op := range ops {
+		if op.Connector != ledger.Internal {
+			continue
+		}
+		kinds = append(kinds, op.Kind)
+		tx, err := w.store.Begin(ctx)
+		require.NoError(t, err)
+		require.NoError(t, w.runner.Engine.RunInternal(tx, op))
+		require.NoError(t, tx.Commit())
+	}
+	require.ElementsMatch(t, []string{engine.KindReviewRemind, engine.KindReviewEscalate}, kinds)
+	rem := w.env.Wait(tilgang.EvReviewReminded, "1547-2", nil)
+	require.EqualValues(t, 8, rem.Data["items"])
+	esc := w.env.Wait(tilgang.EvReviewEscalated, "1547-2", nil)
+	require.Equal(t, []any{"1547-3"}, esc.Data["to"])
+	require.Len(t, mine("1547-3"), 8, "the manager's manager may now decide them")
+	kind, _ := w.decide(t, w.people[0], "1547-3", "keep", false)
+	require.Equal(t, tilgang.EvRequestAccepted, kind)
+	require.Len(t, mine("1547-2"), 7)
+}
+
+// TestScheduleStartsAndClosesAtTheEnd: Tick starts a campaign of a system
+// whose review: every asks for one (at once when it never had one), and
+// closes it by itself once its duration has passed, revoking the
+// unanswered items with actor review.
+func TestScheduleStartsAndClosesAtTheEnd(t *testing.T) {
+	w := newWorld(t, strings.Replace(arkiv, "review: {", "review: {every: 6mo, ", 1))
+	ctx := context.Background()
+	require.NoError(t, w.runner.Tick(ctx))
+	cs, err := w.store.Campaigns(ctx, ledger.ReviewCampaignFilter{System: "arkiv"})
+	require.NoError(t, err)
+	require.Len(t, cs, 1)
+	c := cs[0]
+	require.Equal(t, engine.Worker, c.StartedBy)
+	require.True(t, c.Recommended, "the tick recorded the recommendations")
+	// Another tick before the end changes nothing.
+	require.NoError(t, w.runner.Tick(ctx))
+	cs, err = w.store.Campaigns(ctx, ledger.ReviewCampaignFilter{System: "arkiv"})
+	require.NoError(t, err)
+	require.Len(t, cs, 1)
+	require.Equal(t, ledger.CampaignOpen, cs[0].State)
+	kind, _ := w.decide(t, w.people[0], "1547-20001", "keep", false)
+	require.Equal(t, tilgang.EvRequestAccepted, kind)
+
+	// Fifteen days on: the campaign has ended and is closed by the tick.
+	w.runner.Engine.Now = func() time.Time { return time.Now().Add(15 * 24 * time.Hour) }
+	require.NoError(t, w.runner.Tick(ctx))
+	got, err := w.store.Campaign(ctx, c.ID)
+	require.NoError(t, err)
+	require.Equal(t, ledger.CampaignClosed, got.State)
+	require.Equal(t, engine.Worker, got.ClosedBy)
+	// (Their revokes are due at the engine's clock, fifteen days on: the
+	// worker's executor does not run them in this test.)
+	for _, p := range w.people {
+		g, err := w.store.Grant(ctx, w.grants[p])
+		require.NoError(t, err)
+		want := tilgang.StateRevoking
+		if p == w.people[0] {
+			want = tilgang.StateActive
+		}
+		require.Equal(t, want, g.State, p)
+	}
+	// The next campaign is due six months after this one began.
+	cs, err = w.store.Campaigns(ctx, ledger.ReviewCampaignFilter{System: "arkiv"})
+	require.NoError(t, err)
+	require.Len(t, cs, 1)
 }
