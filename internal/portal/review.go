@@ -167,6 +167,12 @@ func (p *Portal) closeReview(w http.ResponseWriter, r *http.Request, u *who) {
 	switch tilgang.KindOf(err) {
 	case "":
 	case tilgang.Denied:
+		// Closed already is refused too: say so when it is.
+		var show api.ReviewShow
+		if p.client(u.ID).Call(r.Context(), api.MethodReviewShow, api.ReviewShowArgs{CampaignID: id, Mine: true}, &show) == nil && show.State == "closed" {
+			p.errorPage(w, r, http.StatusConflict, "reviews.error.closed")
+			return
+		}
 		p.errorPage(w, r, http.StatusForbidden, "reviews.error.close")
 		return
 	case tilgang.Conflict:

@@ -370,8 +370,15 @@ func TestReviewInChromium(t *testing.T) {
 		"the target holds exactly the kept: %v", w.members(t, "ARKIV-BRUKER"))
 	require.Equal(t, []string{marte}, w.members(t, "ARKIV-INNSYN"), "the birthright stays")
 	actors := map[string]string{}
+	decisions := 0
 	require.NoError(t, w.as(principals.DevID).Audit(context.Background(), api.AuditArgs{System: "arkiv"}, func(rows []api.AuditRow) error {
 		for _, r := range rows {
+			if r.Kind == "review.decided" {
+				// Signed by the portal for Liv, as approvals are.
+				require.Equal(t, liv, r.Actor)
+				require.Equal(t, principals.PortalID, r.Via)
+				decisions++
+			}
 			if r.Kind == "grant.state" && r.To == string(tilgang.StateRevoking) {
 				require.Empty(t, actors[r.Person], "one revoke each: %s", r.Person)
 				actors[r.Person] = r.Actor
@@ -387,6 +394,7 @@ func TestReviewInChromium(t *testing.T) {
 		want[s] = tilgang.ReviewActor
 	}
 	require.Equal(t, want, actors)
+	require.Equal(t, 7, decisions, "three kept in bulk, four one at a time")
 
 	// 5. The report, printable, and as CSV.
 	require.Equal(t, http.StatusOK, admin.Navigate(w.url+"/reviews"))

@@ -1,6 +1,7 @@
 package portal_test
 
 import (
+	"context"
 	"encoding/csv"
 	"net/http"
 	"net/url"
@@ -11,9 +12,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/api"
 	"github.com/ror-ikt/tilgang/internal/envelope"
 	"github.com/ror-ikt/tilgang/internal/portal"
 	"github.com/ror-ikt/tilgang/internal/portal/i18n"
+	"github.com/ror-ikt/tilgang/internal/principals"
 	"github.com/ror-ikt/tilgang/internal/testenv"
 )
 
@@ -147,6 +150,19 @@ func TestReviewPagesRefuse(t *testing.T) {
 		comments = append(comments, r[13])
 	}
 	require.Contains(t, comments, "'=1+1")
+	// The administrator may not close it before its end; nobody closes a
+	// closed one.
+	res, body = admin.do(http.MethodPost, "/reviews/"+campaign+"/close", url.Values{})
+	require.Equal(t, http.StatusForbidden, res.StatusCode)
+	require.Contains(t, body, esc(i18n.T("reviews.error.close")))
+	var closed map[string]any
+	require.NoError(t, w.api(principals.DevID, "").Call(context.Background(), api.MethodReviewClose, api.ReviewCloseArgs{CampaignID: campaign}, &closed))
+	res, body = admin.do(http.MethodPost, "/reviews/"+campaign+"/close", url.Values{})
+	require.Equal(t, http.StatusConflict, res.StatusCode)
+	require.Contains(t, body, esc(i18n.T("reviews.error.closed")))
+	res, body = decide(other, grants["1547-1"], "keep", "for sent")
+	require.Equal(t, http.StatusForbidden, res.StatusCode, "decided after the close")
+	require.Contains(t, body, esc(i18n.T("error.403.review.why", i18n.T("why.review.closed"))))
 	// An auditor reads the report too.
 	auditor := w.browser(t, Auditor)
 	res, body = auditor.do(http.MethodGet, "/reviews/"+campaign+"/report", nil)
