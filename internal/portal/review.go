@@ -43,6 +43,10 @@ import (
 // with their forms; the rest follow as these are decided.
 const MaxReviewItems = 200
 
+// MaxClosedReviews is how many closed campaigns /reviews lists, newest
+// first.
+const MaxClosedReviews = 20
+
 // reviewCampaignID reads the campaign path value; "" when it is no id.
 func reviewCampaignID(r *http.Request) string {
 	id := r.PathValue("campaign")
@@ -113,6 +117,16 @@ func (p *Portal) reviews(w http.ResponseWriter, r *http.Request, u *who) {
 			p.apiError(w, r, err)
 			return
 		}
+		// Every open one, and the latest closed ones (the list is newest
+		// first); older reports stay at their addresses.
+		closed := 0
+		m.Campaigns = slices.DeleteFunc(m.Campaigns, func(c api.ReviewCampaign) bool {
+			if c.State != "closed" {
+				return false
+			}
+			closed++
+			return closed > MaxClosedReviews
+		})
 		for _, s := range u.Administers {
 			if !slices.ContainsFunc(m.Campaigns, func(c api.ReviewCampaign) bool { return c.System == s && c.State != "closed" }) {
 				m.Startable = append(m.Startable, s)
