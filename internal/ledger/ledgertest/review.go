@@ -64,7 +64,7 @@ var reviewTests = []test{
 		err = reviewTx(t, l, func(rt ledger.ReviewTx, _ ledger.Tx) error { return rt.InsertCampaign(campaign("c2", "s1")) })
 		require.Equal(t, tilgang.Conflict, tilgang.KindOf(err), "%v", err)
 		require.NoError(t, reviewTx(t, l, func(rt ledger.ReviewTx, _ ledger.Tx) error {
-			c, err := rt.CampaignTx("c1")
+			c, err := rt.LockCampaign("c1")
 			require.NoError(t, err)
 			c.State = ledger.CampaignClosed
 			return rt.UpdateCampaign(*c)

@@ -224,7 +224,15 @@ func (t *tx) UpdateCampaign(c ledger.ReviewCampaign) error {
 }
 
 func (t *tx) CampaignTx(id string) (*ledger.ReviewCampaign, error) {
-	row, err := t.queryRow(`SELECT `+campaignCols+` FROM review_campaigns WHERE id = ?`, id)
+	row, err := t.queryRow(`SELECT `+campaignCols+` FROM review_campaigns WHERE id = ? FOR SHARE`, id)
+	if err != nil {
+		return nil, err
+	}
+	return scanCampaign(row)
+}
+
+func (t *tx) LockCampaign(id string) (*ledger.ReviewCampaign, error) {
+	row, err := t.queryRow(`SELECT `+campaignCols+` FROM review_campaigns WHERE id = ? FOR UPDATE`, id)
 	if err != nil {
 		return nil, err
 	}
