@@ -152,6 +152,9 @@ type ReviewTx interface {
 	// UpdateReviewItem writes its reviewers, decision, decided by/at,
 	// comment, applied and outcome.
 	UpdateReviewItem(it ReviewItem) error
+	// MarkApplied marks the campaign's items named in outcomes (grant id
+	// -> what the close did) applied, in a few statements.
+	MarkApplied(campaignID string, outcomes map[string]string) error
 	// UnappliedItems lists at most limit items of the campaign not yet
 	// applied, in person, role, grant order.
 	UnappliedItems(campaignID string, limit int) ([]ReviewItem, error)
