@@ -318,6 +318,7 @@ func (e *Engine) CloseReviewItems(tx ledger.Tx, c *ledger.ReviewCampaign, items 
 	if err := ledger.Preload(tx, persons, nil); err != nil {
 		return t, err
 	}
+	outcomes := make(map[string]string, len(items))
 	for _, it := range items {
 		if it.Applied {
 			continue
@@ -356,11 +357,9 @@ func (e *Engine) CloseReviewItems(tx ledger.Tx, c *ledger.ReviewCampaign, items 
 		default:
 			t.Gone++
 		}
-		if err := rt.UpdateReviewItem(it); err != nil {
-			return t, err
-		}
+		outcomes[it.GrantID] = it.Outcome
 	}
-	return t, nil
+	return t, rt.MarkApplied(c.ID, outcomes)
 }
 
 // FinishCloseReview marks closing campaign c closed, chains the close with

@@ -134,8 +134,15 @@ type ReviewTx interface {
 	// UpdateCampaign writes c's state, closed_by/at, recommended, items and
 	// updated.
 	UpdateCampaign(c ReviewCampaign) error
-	// CampaignTx reads one campaign in the transaction, nil when none.
+	// CampaignTx reads one campaign in the transaction, nil when none,
+	// holding it from changing (a shared lock where the backend locks
+	// rows) until the transaction ends: a decision taken while it is open
+	// commits before its close begins.
 	CampaignTx(id string) (*ReviewCampaign, error)
+	// LockCampaign reads one campaign for a change of its state (an
+	// exclusive lock where the backend locks rows), nil when none. Take it
+	// in a transaction that locks nothing else first.
+	LockCampaign(id string) (*ReviewCampaign, error)
 	// ActiveCampaign is the system's open or closing campaign, nil when none.
 	ActiveCampaign(system string) (*ReviewCampaign, error)
 	// InsertReviewItems stores new items.
@@ -145,6 +152,9 @@ type ReviewTx interface {
 	// UpdateReviewItem writes its reviewers, decision, decided by/at,
 	// comment, applied and outcome.
 	UpdateReviewItem(it ReviewItem) error
+	// MarkApplied marks the campaign's items named in outcomes (grant id
+	// -> what the close did) applied, in a few statements.
+	MarkApplied(campaignID string, outcomes map[string]string) error
 	// UnappliedItems lists at most limit items of the campaign not yet
 	// applied, in person, role, grant order.
 	UnappliedItems(campaignID string, limit int) ([]ReviewItem, error)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/ror-ikt/tilgang"
@@ -20,6 +21,8 @@ type Runner struct {
 	Log        *slog.Logger
 	// Batch is how many items one close transaction applies (default 500).
 	Batch int
+	// Holder names this replica for the close's lease (default host-pid).
+	Holder string
 	// afterBatch, in tests, runs after each committed close batch (a crash
 	// there leaves the campaign closing).
 	afterBatch func(n int) error
@@ -172,12 +175,34 @@ func (r *Runner) Close(ctx context.Context, id, actor string) (Closed, error) {
 			c.ClosedAt.Format(time.RFC3339), c.ClosedBy)
 	}
 	out := Closed{CampaignID: id, Items: c.Items}
+	// First the state, alone in its transaction: decisions hold the
+	// campaign shared while they are taken, so each one either commits
+	// before the close begins (and counts) or finds it closing.
+	if err := r.beginClose(ctx, id, actor); err != nil {
+		return out, err
+	}
+	// Then the items, under a lease of their own, each batch fenced by it:
+	// two replicas closing the same campaign never apply one item twice.
+	holder := r.Holder
+	if holder == "" {
+		host, _ := os.Hostname()
+		holder = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	lease := closeLease + id
+	token, err := r.Ledger.AcquireLease(ctx, lease, holder, closeTTL)
+	if err != nil {
+		return out, err
+	}
+	if token == 0 {
+		return out, tilgang.Errorf(tilgang.Conflict, "review campaign %s is being closed by another replica", id)
+	}
+	defer r.Ledger.ReleaseLease(context.WithoutCancel(ctx), lease, holder, token)
 	batch := r.Batch
 	if batch <= 0 {
 		batch = 500
 	}
 	for n := 0; ; n++ {
-		done, err := r.closeBatch(ctx, id, actor, batch, &out)
+		done, err := r.closeBatch(ctx, id, batch, &out, func(tx ledger.Tx) error { return tx.Fence(lease, holder, token, closeTTL) })
 		if err != nil {
 			return out, err
 		}
@@ -196,14 +221,47 @@ func (r *Runner) Close(ctx context.Context, id, actor string) (Closed, error) {
 	return out, nil
 }
 
+// The close's lease, per campaign, and how long a batch may take.
+const (
+	closeLease = "review-close/"
+	closeTTL   = 2 * time.Minute
+)
+
+// beginClose marks the campaign closing (a closing one stays as it is).
+func (r *Runner) beginClose(ctx context.Context, id, actor string) error {
+	tx, err := r.Ledger.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	rt, ok := tx.(ledger.ReviewTx)
+	if !ok {
+		return tilgang.Errorf(tilgang.Internal, "review: this ledger keeps no access reviews")
+	}
+	c, err := rt.LockCampaign(id)
+	if err != nil {
+		return err
+	}
+	if c == nil || c.State != ledger.CampaignOpen {
+		return nil
+	}
+	if err := r.Engine.BeginCloseReview(tx, c, actor); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 // closeBatch applies one batch of the campaign's items in one transaction,
 // and closes it with the last; done when it is closed.
-func (r *Runner) closeBatch(ctx context.Context, id, actor string, batch int, out *Closed) (bool, error) {
+func (r *Runner) closeBatch(ctx context.Context, id string, batch int, out *Closed, fence func(ledger.Tx) error) (bool, error) {
 	tx, err := r.Ledger.Begin(ctx)
 	if err != nil {
 		return false, err
 	}
 	defer tx.Rollback()
+	if err := fence(tx); err != nil {
+		return false, err
+	}
 	rt, ok := tx.(ledger.ReviewTx)
 	if !ok {
 		return false, tilgang.Errorf(tilgang.Internal, "review: this ledger keeps no access reviews")
@@ -214,9 +272,6 @@ func (r *Runner) closeBatch(ctx context.Context, id, actor string, batch int, ou
 	}
 	if c == nil || c.State == ledger.CampaignClosed {
 		return true, nil // closed meanwhile by another replica
-	}
-	if err := r.Engine.BeginCloseReview(tx, c, actor); err != nil {
-		return false, err
 	}
 	items, err := rt.UnappliedItems(id, batch)
 	if err != nil {

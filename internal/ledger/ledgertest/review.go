@@ -64,7 +64,7 @@ var reviewTests = []test{
 		err = reviewTx(t, l, func(rt ledger.ReviewTx, _ ledger.Tx) error { return rt.InsertCampaign(campaign("c2", "s1")) })
 		require.Equal(t, tilgang.Conflict, tilgang.KindOf(err), "%v", err)
 		require.NoError(t, reviewTx(t, l, func(rt ledger.ReviewTx, _ ledger.Tx) error {
-			c, err := rt.CampaignTx("c1")
+			c, err := rt.LockCampaign("c1")
 			require.NoError(t, err)
 			c.State = ledger.CampaignClosed
 			return rt.UpdateCampaign(*c)
@@ -167,13 +167,11 @@ var reviewTests = []test{
 				if err != nil {
 					return err
 				}
-				for _, it := range batch {
-					it.Applied, it.Outcome = true, "kept"
-					if err := rt.UpdateReviewItem(it); err != nil {
-						return err
-					}
+				outcomes := map[string]string{}
+				for i, it := range batch {
+					outcomes[it.GrantID] = []string{"kept", "revoked"}[i%2]
 				}
-				return nil
+				return rt.MarkApplied("c1", outcomes)
 			}))
 			applied += len(batch)
 			if len(batch) < 128 {
@@ -183,8 +181,10 @@ var reviewTests = []test{
 		require.Equal(t, 300, applied, "each item applied once")
 		all, err = rv.ReviewItems(ctx, ledger.ReviewItemFilter{CampaignID: "c1"})
 		require.NoError(t, err)
+		outcomes := map[string]int{}
 		for _, it := range all {
 			require.True(t, it.Applied)
+			outcomes[it.Outcome]++
 			switch it.GrantID {
 			case "g001":
 				require.Equal(t, tilgang.ReviewRemove, it.Decision)
@@ -197,6 +197,8 @@ var reviewTests = []test{
 				require.Equal(t, ledger.RecommendPositive, it.Recommendation)
 			}
 		}
+		require.Equal(t, 300, outcomes["kept"]+outcomes["revoked"])
+		require.Greater(t, outcomes["revoked"], 100)
 		// Open campaigns only: a closed one's items are not open work.
 		require.NoError(t, reviewTx(t, l, func(rt ledger.ReviewTx, _ ledger.Tx) error {
 			c, err := rt.CampaignTx("c1")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strings"
 
 	"github.com/ror-ikt/tilgang"
@@ -224,7 +225,15 @@ func (t *tx) UpdateCampaign(c ledger.ReviewCampaign) error {
 }
 
 func (t *tx) CampaignTx(id string) (*ledger.ReviewCampaign, error) {
-	row, err := t.queryRow(`SELECT `+campaignCols+` FROM review_campaigns WHERE id = ?`, id)
+	row, err := t.queryRow(`SELECT `+campaignCols+` FROM review_campaigns WHERE id = ? FOR SHARE`, id)
+	if err != nil {
+		return nil, err
+	}
+	return scanCampaign(row)
+}
+
+func (t *tx) LockCampaign(id string) (*ledger.ReviewCampaign, error) {
+	row, err := t.queryRow(`SELECT `+campaignCols+` FROM review_campaigns WHERE id = ? FOR UPDATE`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -306,4 +315,19 @@ func (t *tx) OpenItemsOf(campaignID, reviewer string) ([]ledger.ReviewItem, erro
 		return nil, err
 	}
 	return scanItems(rows)
+}
+
+func (t *tx) MarkApplied(campaignID string, outcomes map[string]string) error {
+	by := map[string][]string{}
+	for g, o := range outcomes {
+		by[o] = append(by[o], g)
+	}
+	for o, ids := range by {
+		slices.Sort(ids)
+		if _, err := t.exec(`UPDATE review_items SET applied = 1, outcome = ? WHERE campaign_id = ? AND `+t.s.d.anyOf("grant_id"),
+			o, campaignID, t.s.d.list(ids)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
