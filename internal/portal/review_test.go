@@ -283,6 +283,7 @@ func TestReviewInChromium(t *testing.T) {
 
 	// The bulk keep needs its comment too (justification: required).
 	p.TabTo("#bulk-keep")
+	p.RequireVisibleFocus()
 	require.Equal(t, http.StatusBadRequest, p.Activate("#bulk-keep", browser.Enter))
 	require.Contains(t, p.VisibleText(), i18n.T("review.error.comment"))
 	checkPage(t, p)
@@ -303,6 +304,7 @@ func TestReviewInChromium(t *testing.T) {
 		}
 		sel := "#" + button + "-" + grant
 		p.TabTo(sel)
+		p.RequireVisibleFocus()
 		want := http.StatusOK
 		if comment == "" {
 			want = http.StatusBadRequest
