@@ -40,6 +40,12 @@ const (
 	TypeHRJoiner = "no.tilgang.hr.joiner.v1"
 	TypeHRMover  = "no.tilgang.hr.mover.v1"
 	TypeHRLeaver = "no.tilgang.hr.leaver.v1"
+	// TypeReviewDecided is a reviewer's keep or remove of one item of an
+	// access review campaign (DESIGN.md "Access reviews"), on
+	// tilgang.in.review.{person}; its data is envelope.ReviewDecision.
+	// Starting and closing a campaign are admin calls on tilgang.api
+	// (review.start, review.close), as DESIGN.md has them.
+	TypeReviewDecided = "no.tilgang.review.decided.v1"
 )
 
 // Event kinds out, published on tilgang.event.<kind>.<person>.
@@ -73,6 +79,27 @@ const (
 const (
 	EvDriftFound    = "drift.found"    // a run found differences
 	EvReconcileHeld = "reconcile.held" // a run held: removals above the threshold
+)
+
+// Access reviews' event kinds (DESIGN.md "Access reviews and the access
+// register"): a campaign started (one event per reviewer with items, for
+// the mail) and closed; a reviewer's open items reminded and escalated.
+const (
+	EvReviewStarted   = "review.started"
+	EvReviewClosed    = "review.closed"
+	EvReviewReminded  = "review.reminded"
+	EvReviewEscalated = "review.escalated"
+)
+
+// ReviewActor is the actor the chain records for what a closing campaign
+// does by itself: the revoke of an item nobody answered.
+const ReviewActor = "review"
+
+// Review decisions.
+const (
+	ReviewKeep         = "keep"
+	ReviewRemove       = "remove"
+	ReviewAcknowledged = "acknowledged" // a birthright item: its rule, not the person, is reviewed
 )
 
 // Capabilities of principals (principals file): a service principal may

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes the README's portal screenshots: runs the story test (internal/portal, TestStoryInChromium:
-# a real OpenID Connect provider, a worker serving the portal, a headless Chromium) and copies the
-# story's screenshots (the numbered ones, NN-name.png) into docs/screenshots/, replacing those there.
+# a real OpenID Connect provider, a worker serving the portal, a headless Chromium) and the access
+# review's (TestReviewInChromium) and copies their screenshots (the numbered ones, NN-name.png) into
+# docs/screenshots/, replacing those there.
 # Needs what the test needs: `bash deploy/oidc-testenv.sh start` and
 # `bash deploy/browser-testenv.sh install` (deploy/test.sh runs both).
 #
@@ -16,9 +17,12 @@ export TILGANG_OIDC_ENV_FILE="${TILGANG_OIDC_ENV_FILE:-${TILGANG_OIDC_DIR:-/var/
 ART="$(mktemp -d)"
 trap 'rm -rf "$ART"' EXIT
 # CI=true: a missing browser or provider fails the run instead of skipping it.
-CI=true TILGANG_ARTEFACTS="$ART" go test -count=1 -run '^TestStoryInChromium$' ./internal/portal/
-shots=("$ART"/TestStoryInChromium/[0-9][0-9]-*.png)
-[ -e "${shots[0]}" ] || { echo "deploy/screenshots.sh: the test left no screenshots in $ART/TestStoryInChromium" >&2; exit 1; }
+CI=true TILGANG_ARTEFACTS="$ART" go test -count=1 -run '^(TestStoryInChromium|TestReviewInChromium)$' ./internal/portal/
+for test in TestStoryInChromium TestReviewInChromium; do
+  found=("$ART/$test"/[0-9][0-9]-*.png)
+  [ -e "${found[0]}" ] || { echo "deploy/screenshots.sh: $test left no screenshots in $ART/$test" >&2; exit 1; }
+done
+shots=("$ART"/TestStoryInChromium/[0-9][0-9]-*.png "$ART"/TestReviewInChromium/[0-9][0-9]-*.png)
 mkdir -p docs/screenshots
 rm -f docs/screenshots/[0-9][0-9]-*.png
 cp "${shots[@]}" docs/screenshots/

@@ -41,6 +41,9 @@ type Server struct {
 	EraseLimit func(now time.Time) time.Time
 	// Reconcile runs reconciliation (reconcile.go); nil: not in this process.
 	Reconcile func(ctx context.Context, o reconcile.Options) ([]reconcile.Report, error)
+	// Reviews starts and closes access review campaigns (review.go); nil:
+	// not in this process.
+	Reviews Reviewer
 
 	replayMu sync.Mutex
 	replay   map[string]time.Time // signer "\n" nonce -> when it may be forgotten

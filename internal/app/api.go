@@ -27,6 +27,8 @@ func (p *Parts) serveAPI(ctx context.Context, pub *publish.Publisher) error {
 	srv.EraseLimit = p.EraseLimit
 	srv.Reconcile = p.reconciler().Run
 	go p.reconcileOnSchedule(ctx, p.Reconcile)
+	srv.Reviews = p.reviewer()
+	go p.reviewOnSchedule(ctx)
 	errs := make(chan error, 1)
 	go func() { errs <- srv.Serve(ctx, p.NC) }()
 	// Ready only once the server has subscribed: a call right after start

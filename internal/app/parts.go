@@ -28,6 +28,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/principals"
 	"github.com/ror-ikt/tilgang/internal/publish"
 	"github.com/ror-ikt/tilgang/internal/reconcile"
+	"github.com/ror-ikt/tilgang/internal/review"
 	"github.com/ror-ikt/tilgang/internal/streams"
 )
 
@@ -88,6 +89,12 @@ type Parts struct {
 
 	reconOnce sync.Once
 	recon     *reconcile.Runner
+
+	// ReviewEvery is how often the replica looks for access review work
+	// (default a minute).
+	ReviewEvery time.Duration
+	reviewOnce  sync.Once
+	review      *review.Runner
 
 	catMu     sync.Mutex // one catalogue load at a time
 	catFailed string     // the version in force that failed to load here

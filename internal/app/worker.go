@@ -62,6 +62,9 @@ type WorkerOptions struct {
 	// Notify configures the notifier (config notify:); nil or without an
 	// SMTP server, no e-mail is sent (logged once).
 	Notify *NotifyOptions
+	// ReviewEvery is how often the replica looks for access review work
+	// (default a minute; tests make it shorter).
+	ReviewEvery time.Duration
 }
 
 // NotifyOptions configure the notifier of a worker.
@@ -143,6 +146,7 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 	p.EraseLimit = o.EraseLimit
 	p.HRSources = o.HRSources
 	p.Reconcile = o.Reconcile
+	p.ReviewEvery = o.ReviewEvery
 	if o.Portal != nil {
 		po := *o.Portal
 		po.NC, po.JS, po.Log = nc, js, log

@@ -23,13 +23,17 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/connectors"
+	"github.com/ror-ikt/tilgang/connectors/manual"
 	"github.com/ror-ikt/tilgang/internal/api"
+	"github.com/ror-ikt/tilgang/internal/engine"
 	"github.com/ror-ikt/tilgang/internal/ledger"
 	"github.com/ror-ikt/tilgang/internal/ledger/ledgerseed"
 	"github.com/ror-ikt/tilgang/internal/ledger/sqlledger"
 	"github.com/ror-ikt/tilgang/internal/policy"
 	"github.com/ror-ikt/tilgang/internal/portal"
 	"github.com/ror-ikt/tilgang/internal/principals"
+	"github.com/ror-ikt/tilgang/internal/review"
 	"github.com/ror-ikt/tilgang/internal/testenv/pgtest"
 )
 
@@ -120,6 +124,13 @@ func BenchmarkPortal(b *testing.B) {
 			// page, as the portal's signed call.
 			b.Run("system-api-1000", func(b *testing.B) {
 				pb.measureCall(b, admin, api.MethodSystem, api.SystemArgs{System: "gerica", Limit: 1000})
+			})
+			// A campaign of gerica reviewed by each person's manager: a
+			// reviewer's page of their items, with why each was granted.
+			campaign, reviewers := startPortalReview(b, l, w)
+			b.Logf("%s: review %s of gerica; %d reviewers measured", backend, campaign, len(reviewers))
+			b.Run("review", func(b *testing.B) {
+				pb.measureAs(b, func(i int) (string, string) { return reviewers[i%len(reviewers)], "/reviews/" + campaign })
 			})
 		})
 	}
@@ -299,4 +310,48 @@ func reportTimes(b *testing.B, times []time.Duration, cpu time.Duration) {
 	b.ReportMetric(q(0.99), "p99-ms")
 	b.ReportMetric(float64(cpu)/float64(time.Millisecond)/float64(len(times)), "cpu-ms/op")
 	b.ReportMetric(0, "ns/op")
+}
+
+// startPortalReview starts a campaign of gerica under reviewers: manager
+// (the catalogue the portal reads needs no review: for the pages) and
+// returns it with up to 50 of its reviewers.
+func startPortalReview(b *testing.B, l ledger.Ledger, w *ledgerseed.World) (string, []string) {
+	ctx := context.Background()
+	files := fstest.MapFS{}
+	for name, data := range w.Files {
+		if name == "gerica.yaml" {
+			data = append(append([]byte{}, data...), "review: {reviewers: manager, if_no_response: keep}\n"...)
+		}
+		files[name] = &fstest.MapFile{Data: data}
+	}
+	cat, err := policy.LoadFS(files, []string{"manual"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ps, err := principals.New(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	conns := connectors.Set{"manual": manual.Connector{}}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r := &review.Runner{Ledger: l, Engine: engine.New(cat, ps, conns, time.Now, log), Connectors: conns, Log: log}
+	st, err := r.Start(ctx, "gerica", w.Admins["gerica"][0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	rv := l.(ledger.Reviews)
+	items, err := rv.ReviewItems(ctx, ledger.ReviewItemFilter{CampaignID: st.CampaignID, Limit: 5000})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var reviewers []string
+	for _, it := range items {
+		if len(it.Reviewers) > 0 && !slices.Contains(reviewers, it.Reviewers[0]) && len(reviewers) < 50 {
+			reviewers = append(reviewers, it.Reviewers[0])
+		}
+	}
+	if len(reviewers) == 0 {
+		b.Fatal("the campaign has no reviewers")
+	}
+	return st.CampaignID, reviewers
 }

@@ -181,6 +181,8 @@ func (e *Engine) Apply(tx ledger.Tx, in Input) (Outcome, error) {
 		return e.operator(tx, m, p)
 	case *envelope.HR:
 		return e.hr(tx, m, p)
+	case *envelope.ReviewDecision:
+		return e.reviewDecision(tx, m, p)
 	}
 	return e.reject(tx, m, fmt.Sprintf("message type %s is not handled", in.Env.Type))
 }

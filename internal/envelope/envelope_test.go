@@ -78,6 +78,8 @@ var validData = map[string]string{
 	tilgang.TypeHRJoiner: hrData,
 	tilgang.TypeHRMover:  hrData,
 	tilgang.TypeHRLeaver: hrData,
+
+	tilgang.TypeReviewDecided: `{"campaign_id":"rc-1","grant_id":"g-42","decision":"remove","comment":"sluttet i avdelingen"}`,
 }
 
 func base(typ string) doc {
@@ -128,6 +130,7 @@ func TestDecodeValid(t *testing.T) {
 		{"hr joiner", tilgang.TypeHRJoiner, nil},
 		{"hr mover", tilgang.TypeHRMover, nil},
 		{"hr leaver", tilgang.TypeHRLeaver, nil},
+		{"review decided", tilgang.TypeReviewDecided, &ReviewDecision{CampaignID: "rc-1", GrantID: "g-42", Decision: "remove", Comment: "sluttet i avdelingen"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -73,6 +73,20 @@ type HR struct {
 	Person  tilgang.Person `json:"person"`
 }
 
+// ReviewDecision is the data of tilgang.TypeReviewDecided: a reviewer's
+// decision on one item (a grant) of an access review campaign. The
+// envelope's subject is the item's person.
+type ReviewDecision struct {
+	CampaignID string `json:"campaign_id"`
+	GrantID    string `json:"grant_id"`
+	Decision   string `json:"decision"` // keep | remove
+	Comment    string `json:"comment"`  // required when the system's review.justification is required
+	// Bulk marks a decision sent as one of many at once (the portal's
+	// "keep all recommended"): the engine takes it only as a keep of an
+	// item whose recommendation is positive.
+	Bulk bool `json:"bulk,omitempty"`
+}
+
 // decodePayload decodes and validates e.Data for e.Type (a type in).
 func decodePayload(e *Envelope) (any, error) {
 	switch e.Type {
@@ -112,6 +126,12 @@ func decodePayload(e *Envelope) (any, error) {
 			return nil, err
 		}
 		return &p, p.validate(e.Subject)
+	case tilgang.TypeReviewDecided:
+		var p ReviewDecision
+		if err := decodeStrict(e.Data, &p, "data"); err != nil {
+			return nil, err
+		}
+		return &p, p.validate()
 	}
 	return nil, invalid("type %s has no payload schema", quote(e.Type))
 }
@@ -174,6 +194,25 @@ func (p *Task) validate() error {
 func (p *Operator) validate() error {
 	if err := checkID("data.grant_id", p.GrantID); err != nil {
 		return err
+	}
+	return checkFreeText("data.comment", p.Comment, MaxText)
+}
+
+func (p *ReviewDecision) validate() error {
+	if err := checkID("data.campaign_id", p.CampaignID); err != nil {
+		return err
+	}
+	if err := checkID("data.grant_id", p.GrantID); err != nil {
+		return err
+	}
+	switch p.Decision {
+	case tilgang.ReviewKeep:
+	case tilgang.ReviewRemove:
+		if p.Bulk {
+			return invalid("data.bulk is only for keep: each removal is decided on its own")
+		}
+	default:
+		return invalid("data.decision %s must be %q or %q", quote(p.Decision), tilgang.ReviewKeep, tilgang.ReviewRemove)
 	}
 	return checkFreeText("data.comment", p.Comment, MaxText)
 }

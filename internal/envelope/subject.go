@@ -16,6 +16,8 @@ var inKinds = map[string]string{
 	tilgang.TypeHRJoiner: "hr",
 	tilgang.TypeHRMover:  "hr",
 	tilgang.TypeHRLeaver: "hr",
+
+	tilgang.TypeReviewDecided: "review",
 }
 
 // eventKinds maps each event type out to its kind (tilgang.Ev*).
@@ -29,6 +31,7 @@ var eventKinds = func() map[string]string {
 		tilgang.EvTaskCancelled, tilgang.EvCredentialIssued, tilgang.EvAuditAnchor,
 		tilgang.EvHRSyncHeld, tilgang.EvDriftFound, tilgang.EvReconcileHeld,
 		tilgang.EvApprovalReminded, tilgang.EvApprovalEscalated, tilgang.EvTaskReminded, tilgang.EvPersonLeft,
+		tilgang.EvReviewStarted, tilgang.EvReviewClosed, tilgang.EvReviewReminded, tilgang.EvReviewEscalated,
 	} {
 		m[EventType(k)] = k
 	}
@@ -40,10 +43,11 @@ var InTypes = []string{
 	tilgang.TypeRequest, tilgang.TypeDecision, tilgang.TypeTraining, tilgang.TypeTask,
 	tilgang.TypeRetry, tilgang.TypeCancel,
 	tilgang.TypeHRJoiner, tilgang.TypeHRMover, tilgang.TypeHRLeaver,
+	tilgang.TypeReviewDecided,
 }
 
 // SubjectKind is the kind token of the NATS subject a message type in
-// travels on ("request", "decision", "training", "task", "operator", "hr").
+// travels on ("request", "decision", "training", "task", "operator", "hr", "review").
 func SubjectKind(typ string) (string, bool) {
 	k, ok := inKinds[typ]
 	return k, ok

@@ -708,6 +708,9 @@ type EraseCounts struct {
 	// snapshot row, until the source drops them; erased, the next sync
 	// would send them again as joiners.
 	Listed int64 `json:"listed"`
+	// Reviews is the access review items decided before the date whose
+	// comment was cleared (the comment is kept beside the chain as well).
+	Reviews int64 `json:"reviews"`
 }
 
 // Details is the counts as chained: each key to its decimal count.
@@ -715,7 +718,7 @@ func (c EraseCounts) Details() map[string]string {
 	return map[string]string{
 		"texts": fmt.Sprint(c.Texts), "requests": fmt.Sprint(c.Requests), "operations": fmt.Sprint(c.Operations),
 		"events": fmt.Sprint(c.Events), "mails": fmt.Sprint(c.Mails), "snapshots": fmt.Sprint(c.Snapshots), "persons": fmt.Sprint(c.Persons),
-		"listed": fmt.Sprint(c.Listed),
+		"listed": fmt.Sprint(c.Listed), "reviews": fmt.Sprint(c.Reviews),
 	}
 }
 

@@ -40,7 +40,9 @@ type view struct {
 	Task       string // what a manual task asks
 	Credential bool   // a manual task to hand an initial password out in person
 	Username   string // credential.issued: the new account's username
-	MayApprove bool   // approval.escalated: the recipient may approve
+	MayApprove bool   // approval.escalated: the recipient may approve (review.escalated: may decide)
+	Count      int    // reviews: how many items wait
+	Until      string // reviews: the Oslo date the campaign ends
 	Link       string
 	Items      []item // digest
 }
@@ -54,6 +56,8 @@ func (v view) subject() string {
 		return T("digest.subject", len(v.Items))
 	case "no_email", "person.left":
 		return T(v.Kind+".subject", v.Person)
+	case "review.started", "review.reminded", "review.escalated":
+		return T(v.Kind+".subject", v.System)
 	}
 	return T(v.Kind+".subject", v.Role, v.System, v.Person)
 }

@@ -311,6 +311,7 @@ func (n *Notifier) letters(ctx context.Context, ev ledger.Event) ([]letter, erro
 	system, role := str(d, "system"), str(d, "role")
 	var (
 		to   []string
+		may  []string // who may decide what the mail is about
 		path string
 		v    = view{Kind: ev.Kind, Role: role, System: system, PersonID: ev.Person, Days: num(d, "days")}
 	)
@@ -359,6 +360,21 @@ func (n *Notifier) letters(ctx context.Context, ev ledger.Event) ([]letter, erro
 	case tilgang.EvCredentialIssued:
 		to, path = strs(d["recipient"]), requestLink
 		v.Username = str(d, "username")
+	case tilgang.EvReviewStarted, tilgang.EvReviewReminded, tilgang.EvReviewEscalated:
+		path = "/reviews/" + url.PathEscape(str(d, "campaign_id"))
+		v.Count = num(d, "items")
+		if t, err := time.Parse(time.RFC3339, str(d, "ends_at")); err == nil {
+			v.Until = t.In(tilgang.Oslo).Format("02.01.2006")
+		}
+		to = []string{ev.Person}
+		if ev.Kind == tilgang.EvReviewEscalated {
+			// Told: the level above, who may decide (a manager's manager)
+			// or is told to follow up (administrators, the coordinator).
+			to = strs(d["to"])
+			if str(d, "reviewer_kind") == "manager" {
+				may = to
+			}
+		}
 	case EvPersonLeft:
 		path = "/people/" + url.PathEscape(ev.Person)
 		if p, err := n.Ledger.Person(ctx, ev.Person); err != nil {
@@ -382,7 +398,9 @@ func (n *Notifier) letters(ctx context.Context, ev ledger.Event) ([]letter, erro
 	}
 	v.Person = name(subjectPerson)
 	v.Link = n.link(path)
-	may := strs(d["approvers"])
+	if may == nil {
+		may = strs(d["approvers"])
+	}
 	var out []letter
 	seen := map[string]bool{}
 	for _, r := range to {

@@ -316,3 +316,31 @@ func TestLeaverIsToldToTheManager(t *testing.T) {
 	require.Equal(t, "Åse Øvergård-Bø har sluttet", ms[0].Subject)
 	require.Contains(t, ms[0].Text, "https://tilgang.ror-ikt.no/people/1547-1")
 }
+
+func TestReviewMails(t *testing.T) {
+	mp := mailtest.Start(t)
+	w := newWorld(t, mp.SMTP, people())
+	w.emit(ledger.Event{Kind: tilgang.EvReviewStarted, Person: "1547-2", Data: map[string]any{"campaign_id": "rc-1", "system": "kasse",
+		"reviewer": "1547-2", "items": 7, "ends_at": "2026-03-14T09:00:00Z"}})
+	w.emit(ledger.Event{Kind: tilgang.EvReviewReminded, Person: "1547-2", Data: map[string]any{"campaign_id": "rc-1", "system": "kasse",
+		"reviewer": "1547-2", "items": 3, "days": 3, "ends_at": "2026-03-14T09:00:00Z"}})
+	w.emit(ledger.Event{Kind: tilgang.EvReviewEscalated, Person: "1547-2", Data: map[string]any{"campaign_id": "rc-1", "system": "kasse",
+		"reviewer": "1547-2", "items": 2, "days": 5, "ends_at": "2026-03-14T09:00:00Z", "to": []string{"1547-3"}, "reviewer_kind": "manager"}})
+	w.drain()
+	ms := mp.Wait(5*time.Second, func(ms []mailtest.Message) bool { return len(ms) >= 3 })
+	require.Len(t, ms, 3)
+	bySubject := map[string]mailtest.Message{}
+	for _, m := range ms {
+		bySubject[m.Subject] = m
+	}
+	st := bySubject["Gjennomgang av tilganger i Kasse"]
+	require.Equal(t, []string{addr("1547-2")}, st.Recipients())
+	require.Contains(t, st.Text, "Du skal vurdere 7 tilganger, behold eller fjern, innen 14.03.2026.")
+	require.Contains(t, st.Text, "https://tilgang.ror-ikt.no/reviews/rc-1")
+	rem := bySubject["Påminnelse: gjennomgang av tilganger i Kasse"]
+	require.Equal(t, []string{addr("1547-2")}, rem.Recipients())
+	require.Contains(t, rem.Text, "Du har fortsatt 3 tilganger i Kasse å vurdere.")
+	esc := bySubject["Eskalert: gjennomgang av tilganger i Kasse"]
+	require.Equal(t, []string{addr("1547-3")}, esc.Recipients())
+	require.Contains(t, esc.Text, "Du kan nå vurdere dem selv.")
+}

@@ -75,6 +75,18 @@ var nb = map[string]string{
 	"person.left.body":    "%s har sluttet. Tilgangene er fjernet eller blir fjernet nå.",
 	"person.left.action":  "Se personen",
 
+	"review.started.subject":    "Gjennomgang av tilganger i %s",
+	"review.started.body":       "Det er startet en gjennomgang av hvem som har tilgang til %s. Du skal vurdere %d tilganger, behold eller fjern, innen %s.",
+	"review.started.action":     "Gå gjennom tilgangene",
+	"review.reminded.subject":   "Påminnelse: gjennomgang av tilganger i %s",
+	"review.reminded.body":      "Du har fortsatt %d tilganger i %s å vurdere. Gjennomgangen avsluttes %s; tilganger som ikke er vurdert da, kan bli fjernet.",
+	"review.reminded.action":    "Gå gjennom tilgangene",
+	"review.escalated.subject":  "Eskalert: gjennomgang av tilganger i %s",
+	"review.escalated.body":     "%d tilganger i %s som %s skal vurdere, er ikke vurdert etter %d arbeidsdager. Gjennomgangen avsluttes %s.",
+	"review.escalated.approve":  "Du kan nå vurdere dem selv.",
+	"review.escalated.informed": "Du får dette til orientering: følg opp med den som skal vurdere dem.",
+	"review.escalated.action":   "Se gjennomgangen",
+
 	"no_email.subject": "%s har ingen e-postadresse i Tilgang",
 	"no_email.body":    "%s (%s) har ingen e-postadresse i HR-dataene og får derfor ingen e-post fra Tilgang om det som venter. Be HR legge inn adressen, og gi beskjed til personen selv i mellomtiden.",
 	"no_email.action":  "Se personen",

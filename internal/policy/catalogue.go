@@ -54,6 +54,9 @@ type System struct {
 	Line            int    // of the system key
 	// Reconcile is the reconcile: settings, defaults applied.
 	Reconcile Reconcile
+	// Review is the review: settings, nil when the system has none (no
+	// access review campaigns).
+	Review *Review
 
 	roles map[string]*Role
 }

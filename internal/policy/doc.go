@@ -27,6 +27,7 @@
 //	  - when: 'person.position == "sykepleier"'
 //	    roles: [bruker]
 //	reconcile: {extra: report, orphan: report, max_removals: 10, max_share: 5%}   # optional; see Reconcile
+//	review: {every: 6mo, reviewers: systemansvarlig, duration: 14d, if_no_response: remove, justification: required}   # optional; see Review
 //
 // Files named *_test.yaml, files starting with '.', and everything in
 // sub-directories (tests/) are not part of the catalogue. The catalogue

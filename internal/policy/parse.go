@@ -16,7 +16,7 @@ import (
 )
 
 var (
-	systemKeys     = []string{"system", "name", "owner", "administrators", "coordinator", "connectors", "roles", "birthright", "reconcile"}
+	systemKeys     = []string{"system", "name", "owner", "administrators", "coordinator", "connectors", "roles", "birthright", "reconcile", "review"}
 	roleKeys       = []string{"id", "entitlements", "requestable_by", "approval", "eligible", "default_duration", "max_duration", "credentials_to", "requires_training", "conflicts"}
 	birthrightKeys = []string{"when", "roles"}
 )
@@ -226,6 +226,9 @@ func (p *parser) system(stem string, root *yaml.Node) *System {
 		s.Reconcile = p.reconcile(fl.val)
 	} else {
 		s.Reconcile = DefaultReconcile
+	}
+	if fl, ok := f["review"]; ok {
+		s.Review = p.review(fl.val)
 	}
 
 	// A role nobody may ask for and no birthright gives can never be held.

@@ -26,6 +26,10 @@ type homeModel struct {
 	Inbox       api.Inbox
 	Grants      []api.Grant
 	Sent        bool
+	// Reviews are the asker's undecided review items by campaign;
+	// ReviewsFailed says they could not be read (the page shows the rest).
+	Reviews       []reviewGroup
+	ReviewsFailed bool
 }
 
 // home is GET /: what waits for me, and my access.
@@ -40,6 +44,10 @@ func (p *Portal) home(w http.ResponseWriter, r *http.Request, u *who) {
 	if m.Grants, err = c.GrantsAll(r.Context(), api.GrantsArgs{Person: u.ID}); err != nil {
 		p.apiError(w, r, err)
 		return
+	}
+	if m.Reviews, err = p.myReviews(r.Context(), u.ID); err != nil {
+		p.o.Log.Warn("portal: the review items could not be read", "person", u.ID, "err", err)
+		m.ReviewsFailed = true
 	}
 	m.Sent = r.URL.Query().Has("sent")
 	p.render(w, r, http.StatusOK, "home", i18n.T("home.title"), m)

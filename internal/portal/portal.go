@@ -30,7 +30,8 @@
 // GET /audit and /audit.csv (auditors and operators: the audit filtered,
 // a page at a time or as CSV, and the last verify), GET /systems/{system}
 // and /systems/{system}/holders.csv (its administrators: holders by role,
-// training to confirm, manual tasks), GET /static/....
+// training to confirm, manual tasks, the open review), /reviews... (access
+// reviews, review.go), GET /static/....
 //
 // Decisions where DESIGN.md is silent:
 //   - The development sign-in lists the people whose HR record the ledger
@@ -203,6 +204,14 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("GET /systems/{system}", p.signedIn(p.system))
 	mux.HandleFunc("GET /systems/{system}/holders.csv", p.signedIn(p.systemCSV))
 	p.registerRoutes(mux)
+	mux.HandleFunc("GET /reviews", p.signedIn(p.reviews))
+	mux.HandleFunc("POST /reviews", p.signedIn(p.startReview))
+	mux.HandleFunc("GET /reviews/{campaign}", p.signedIn(p.review))
+	mux.HandleFunc("POST /reviews/{campaign}/decide", p.signedIn(p.decideReview))
+	mux.HandleFunc("POST /reviews/{campaign}/keep", p.signedIn(p.keepRecommended))
+	mux.HandleFunc("POST /reviews/{campaign}/close", p.signedIn(p.closeReview))
+	mux.HandleFunc("GET /reviews/{campaign}/report", p.signedIn(p.reviewReportPage))
+	mux.HandleFunc("GET /reviews/{campaign}/report.csv", p.signedIn(p.reviewReportCSV))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, http.StatusNotFound, "")
 	})

@@ -59,6 +59,15 @@ var reasonFormats = []reasonFormat{
 	{format: "no grant %s", key: "why.grant.none", args: []int{1}},
 	{format: "grant %s is %s's, not %s's", key: "why.grant.person", args: []int{1}},
 	{format: "grant %s is %s and cannot be %s", key: "why.grant.state", args: []int{2}, states: []int{2}},
+	// internal/engine/review.go (access reviews)
+	{format: "no review campaign %s", key: "why.review.none", args: []int{1}},
+	{format: "review campaign %s has no item for grant %s", key: "why.review.noitem", args: []int{2}},
+	{format: "review campaign %s requires a comment with every decision", key: "why.review.comment"},
+	{format: "grant %s is given by a birthright rule: it is acknowledged, not removed; the rule is changed in the policy", key: "why.review.birthright"},
+	{format: "a bulk keep is only for items the target's sign-ins recommend keeping; grant %s is to be decided on its own", key: "why.review.bulk"},
+	{format: "review campaign %s is %s: decisions are taken only while it is open", key: "why.review.closed"},
+	{format: "%s may not review their own access", key: "why.review.own"},
+	{format: "%s is not a reviewer of %s's %s access in campaign %s", key: "why.review.notyours", args: []int{3, 2}},
 	// internal/policy/decide.go (joined by "; " when several refuse)
 	{format: "%s/%s is not in the catalogue", key: "why.role.unknown", args: []int{1, 2}},
 	{format: "requestable_by: %s/%s is requestable by %s; %s is none of them for %s", key: "why.policy.requestable", args: []int{2, 1, 4, 5}},

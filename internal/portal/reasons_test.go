@@ -82,7 +82,10 @@ func TestReasonsCoverEngine(t *testing.T) {
 		}
 	}
 	// The reasons written without reject or refuse.
-	for _, f := range []string{"%s has left (%s)", "%s/%s is not in the catalogue", "operation %d (%s %s on %s) failed: %s"} {
+	for _, f := range []string{"%s has left (%s)", "%s/%s is not in the catalogue", "operation %d (%s %s on %s) failed: %s",
+		// engine.ReviewWhyNot's, which the API shows beside each item too
+		"review campaign %s is %s: decisions are taken only while it is open", "%s may not review their own access",
+		"%s is not a reviewer of %s's %s access in campaign %s"} {
 		found = append(found, site{"(named here)", f})
 	}
 	require.Greater(t, len(found), 30, "the engine's reasons were found")

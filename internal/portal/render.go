@@ -16,7 +16,7 @@ import (
 )
 
 // The pages, each a template under templates/ rendered inside layout.html.
-var pageNames = []string{"home", "new", "request", "person", "approvals", "signin", "signedout", "error", "audit", "system"}
+var pageNames = []string{"home", "new", "request", "person", "approvals", "signin", "signedout", "error", "audit", "system", "reviews", "review", "reviewreport"}
 
 type pages struct {
 	t map[string]*template.Template

@@ -23,6 +23,9 @@ type systemModel struct {
 	CSV   string
 	Sent  bool
 	Me    string
+	// Review is the system's open access review, nil when none (or when it
+	// could not be read: the page shows the rest).
+	Review *api.ReviewCampaign
 }
 
 // HolderCSVHeader is the header of a system's holders as CSV.
@@ -59,6 +62,7 @@ func (p *Portal) system(w http.ResponseWriter, r *http.Request, u *who) {
 		return
 	}
 	m := systemModel{SystemPage: page, Role: role, Sent: q.Has("sent"), Me: u.ID}
+	m.Review = p.openReview(r, u, id)
 	base := url.Values{}
 	if role != "" {
 		base.Set("role", role)
@@ -144,4 +148,20 @@ func (p *Portal) systemCSV(w http.ResponseWriter, r *http.Request, u *who) {
 		}
 		a.After = pg.Next
 	}
+}
+
+// openReview is the system's open (or closing) review campaign as the
+// asker may see it, nil when there is none or it could not be read.
+func (p *Portal) openReview(r *http.Request, u *who, system string) *api.ReviewCampaign {
+	var cs []api.ReviewCampaign
+	if err := p.client(u.ID).Call(r.Context(), api.MethodReviewList, api.ReviewListArgs{System: system}, &cs); err != nil {
+		p.o.Log.Warn("portal: the system's reviews could not be read", "person", u.ID, "system", system, "err", err)
+		return nil
+	}
+	for i := range cs {
+		if cs[i].System == system && cs[i].State != "closed" {
+			return &cs[i]
+		}
+	}
+	return nil
 }

@@ -169,6 +169,7 @@ func FuzzVerify(f *testing.F) {
 	}
 	data[tilgang.TypeHRMover] = data[tilgang.TypeHRJoiner]
 	data[tilgang.TypeHRLeaver] = data[tilgang.TypeHRJoiner]
+	data[tilgang.TypeReviewDecided] = `{"campaign_id":"rc-1","grant_id":"g-1","decision":"keep","comment":"","bulk":true}`
 	for _, typ := range envelope.InTypes {
 		e := baseEnvelope()
 		e.Type, e.Data = typ, json.RawMessage(data[typ])

@@ -61,6 +61,7 @@ func groups() []group {
 		{"PortalReads", portalReadTests},
 		{"Mail", mailTests},
 		{"Register", registerTests},
+		{"Reviews", reviewTests},
 	}
 }
 

@@ -40,6 +40,9 @@ func (s *Store) Erase(ctx context.Context, before, at time.Time, actor string, d
 		e.b, string(ledger.OpDone), string(ledger.OpFailed), string(ledger.OpCancelled)); err != nil {
 		return n, err
 	}
+	if n.Reviews, err = e.exec(`UPDATE review_items SET comment = '' WHERE decided_at > 0 AND decided_at < ? AND comment <> ''`, e.b); err != nil {
+		return n, err
+	}
 	if n.Events, err = e.exec(`DELETE FROM events WHERE published = 1 AND notified = 1 AND at < ?`, e.b); err != nil {
 		return n, err
 	}

@@ -90,6 +90,25 @@ func schema(d dialect) []string {
 			PRIMARY KEY (session, person))`,
 		`CREATE INDEX IF NOT EXISTS signouts_until ON signouts (until)`,
 		`CREATE TABLE IF NOT EXISTS verify_runs (id ` + serial + `, at BIGINT NOT NULL, actor TEXT NOT NULL, run TEXT NOT NULL)`,
+		// Access review campaigns, their items and who may decide each
+		// (review.go). One open (or closing) campaign per system.
+		`CREATE TABLE IF NOT EXISTS review_campaigns (
+			id TEXT PRIMARY KEY, system TEXT NOT NULL, state TEXT NOT NULL, reviewers TEXT NOT NULL,
+			if_no_response TEXT NOT NULL, justification TEXT NOT NULL, started_by TEXT NOT NULL,
+			started_at BIGINT NOT NULL, ends_at BIGINT NOT NULL, closed_by TEXT NOT NULL, closed_at BIGINT NOT NULL,
+			recommended INTEGER NOT NULL, items INTEGER NOT NULL, catalogue TEXT NOT NULL, updated BIGINT NOT NULL)`,
+		`CREATE UNIQUE INDEX IF NOT EXISTS review_campaigns_active ON review_campaigns (system) WHERE state IN ('open', 'closing')`,
+		`CREATE INDEX IF NOT EXISTS review_campaigns_system ON review_campaigns (system, started_at)`,
+		`CREATE TABLE IF NOT EXISTS review_items (
+			campaign_id TEXT NOT NULL, grant_id TEXT NOT NULL, person TEXT NOT NULL, role TEXT NOT NULL,
+			birthright INTEGER NOT NULL, reviewers TEXT NOT NULL, decision TEXT NOT NULL, decided_by TEXT NOT NULL,
+			decided_at BIGINT NOT NULL, comment TEXT NOT NULL, recommendation TEXT NOT NULL, last_sign_in BIGINT NOT NULL,
+			applied INTEGER NOT NULL, outcome TEXT NOT NULL, PRIMARY KEY (campaign_id, grant_id))`,
+		`CREATE INDEX IF NOT EXISTS review_items_order ON review_items (campaign_id, person, role, grant_id)`,
+		`CREATE INDEX IF NOT EXISTS review_items_unapplied ON review_items (campaign_id, applied, person, role, grant_id)`,
+		`CREATE TABLE IF NOT EXISTS review_reviewers (
+			reviewer TEXT NOT NULL, campaign_id TEXT NOT NULL, grant_id TEXT NOT NULL,
+			PRIMARY KEY (reviewer, campaign_id, grant_id))`,
 	}
 }
 

@@ -46,6 +46,9 @@ func (d dialect) rebind(q string) string {
 		if strings.Contains(q, " FOR UPDATE") {
 			q = strings.ReplaceAll(strings.ReplaceAll(q, " FOR UPDATE SKIP LOCKED", ""), " FOR UPDATE", "")
 		}
+		if strings.Contains(q, " FOR SHARE") {
+			q = strings.ReplaceAll(q, " FOR SHARE", "")
+		}
 		return q
 	}
 	var b strings.Builder
