@@ -60,6 +60,7 @@ func groups() []group {
 		{"Portal", portalTests},
 		{"PortalReads", portalReadTests},
 		{"Mail", mailTests},
+		{"Traces", traceTests},
 	}
 }
 

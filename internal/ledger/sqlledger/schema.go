@@ -90,6 +90,9 @@ func schema(d dialect) []string {
 			PRIMARY KEY (session, person))`,
 		`CREATE INDEX IF NOT EXISTS signouts_until ON signouts (until)`,
 		`CREATE TABLE IF NOT EXISTS verify_runs (id ` + serial + `, at BIGINT NOT NULL, actor TEXT NOT NULL, run TEXT NOT NULL)`,
+		// The trace context of each message's intake span, by stream
+		// sequence (traces.go); written only when traces are exported.
+		`CREATE TABLE IF NOT EXISTS traces (seq BIGINT PRIMARY KEY, traceparent TEXT NOT NULL, tracestate TEXT NOT NULL)`,
 	}
 }
 
