@@ -22,6 +22,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/portal"
 	"github.com/ror-ikt/tilgang/internal/principals"
 	"github.com/ror-ikt/tilgang/internal/streams"
+	"github.com/ror-ikt/tilgang/internal/telemetry"
 )
 
 // WorkerOptions configure one `tilgang worker` replica. The caller opens
@@ -59,6 +60,9 @@ type WorkerOptions struct {
 	// Notify configures the notifier (config notify:); nil or without an
 	// SMTP server, no e-mail is sent (logged once).
 	Notify *NotifyOptions
+	// Telemetry exports traces (config telemetry:); nil: none are made.
+	// The caller shuts it down.
+	Telemetry *telemetry.Provider
 }
 
 // NotifyOptions configure the notifier of a worker.
@@ -135,7 +139,7 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 		}}
 	p := &Parts{Log: log, NC: nc, JS: js, Ledger: o.Ledger, Engine: eng, Connectors: o.Connectors, Streams: o.Streams,
 		PoliciesDir: o.Policies, Holder: o.Name, Lease: l, Batch: o.Batch, Partitions: o.Partitions, Workers: o.Workers, ClaimLease: o.ClaimLease,
-		CallTimeout: o.CallTimeout, Metrics: m, WorkerKey: o.WorkerKey}
+		CallTimeout: o.CallTimeout, Metrics: m, WorkerKey: o.WorkerKey, Tracer: o.Telemetry.Tracer(telemetry.Scope)}
 	p.EraseLimit = o.EraseLimit
 	p.HRSources = o.HRSources
 	p.Reconcile = o.Reconcile

@@ -44,6 +44,7 @@ import (
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors"
+	"github.com/ror-ikt/tilgang/internal/telemetry"
 )
 
 // DefaultDSNEnv is the environment variable the ledger DSN comes from when
@@ -98,6 +99,8 @@ type Config struct {
 	Portal     *Portal              `yaml:"portal"`    // optional; see Portal
 	Reconcile  Reconcile            `yaml:"reconcile"` // reconcile.go
 	Notify     *Notify              `yaml:"notify"`    // optional; notify.go
+	// Telemetry exports traces over OTLP/HTTP (telemetry.Config); optional.
+	Telemetry *telemetry.Config `yaml:"telemetry"`
 
 	// HRSources are the HR systems synced (hrsources.go); optional.
 	HRSources map[string]*HRSource `yaml:"hr_sources"`

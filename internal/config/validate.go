@@ -197,6 +197,7 @@ func (c *Config) Validate() error {
 
 	c.validatePortal(add)
 	c.validateNotify(add)
+	c.Telemetry.Check(func(field, format string, args ...any) { add("telemetry."+field, format, args...) })
 	c.validateHRSources(add)
 
 	if len(probs) == 0 {

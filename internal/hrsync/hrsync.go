@@ -22,8 +22,8 @@ import (
 	"github.com/ror-ikt/tilgang/internal/api"
 	"github.com/ror-ikt/tilgang/internal/client"
 	"github.com/ror-ikt/tilgang/internal/envelope"
-	"github.com/ror-ikt/tilgang/internal/telemetry"
 	"github.com/ror-ikt/tilgang/internal/hrsource"
+	"github.com/ror-ikt/tilgang/internal/telemetry"
 )
 
 // DefaultDaysBeforeStart is how many days before their first start a
