@@ -41,6 +41,9 @@ type Server struct {
 	EraseLimit func(now time.Time) time.Time
 	// Reconcile runs reconciliation (reconcile.go); nil: not in this process.
 	Reconcile func(ctx context.Context, o reconcile.Options) ([]reconcile.Report, error)
+	// HRSyncHeld, when set, is told the source of each held HR sync once
+	// its hold is chained (the worker counts them: hrsync.Metrics).
+	HRSyncHeld func(source string)
 
 	replayMu sync.Mutex
 	replay   map[string]time.Time // signer "\n" nonce -> when it may be forgotten
