@@ -36,6 +36,7 @@ func (p *Parts) serveAPI(ctx context.Context, pub *publish.Publisher) error {
 		}
 	}
 	go p.reconcileOnSchedule(ctx, p.Reconcile)
+	go p.verifyOnSchedule(ctx, srv, p.VerifyEvery)
 	errs := make(chan error, 1)
 	go func() { errs <- srv.Serve(ctx, p.NC) }()
 	// Ready only once the server has subscribed: a call right after start

@@ -57,6 +57,9 @@ type Parts struct {
 	// Tracer, when set (telemetry configured), traces messages through the
 	// intake to the connector calls, and scheduled HR syncs.
 	Tracer trace.Tracer
+	// VerifyEvery is how often the audit chain is verified by itself
+	// (0: DefaultVerifyEvery).
+	VerifyEvery time.Duration
 	// ShutdownLimit is how long operations in flight may take to finish
 	// when stopping (default 30 s): then their connector calls and result
 	// commits are cancelled, and their claims lapse so they run again.

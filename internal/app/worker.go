@@ -63,6 +63,9 @@ type WorkerOptions struct {
 	// Telemetry exports traces (config telemetry:); nil: none are made.
 	// The caller shuts it down.
 	Telemetry *telemetry.Provider
+	// VerifyEvery is how often the audit chain is verified on a schedule
+	// (config audit.verify_every; 0: DefaultVerifyEvery).
+	VerifyEvery time.Duration
 }
 
 // NotifyOptions configure the notifier of a worker.
@@ -143,6 +146,7 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 	p.EraseLimit = o.EraseLimit
 	p.HRSources = o.HRSources
 	p.Reconcile = o.Reconcile
+	p.VerifyEvery = o.VerifyEvery
 	if o.Portal != nil {
 		po := *o.Portal
 		po.NC, po.JS, po.Log = nc, js, log

@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -59,4 +60,14 @@ func TestTelemetryEveryMistakeAtOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestAuditVerifyEvery(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	c, err := w.check(t, w.config(t, validConfig+"audit: {verify_every: 12h}\n"), DefaultRegistry())
+	require.NoError(t, err)
+	require.Equal(t, 12*time.Hour, c.Audit.VerifyEvery)
+	_, err = w.check(t, w.config(t, validConfig+"audit: {verify_every: 1m}\n"), DefaultRegistry())
+	require.ErrorContains(t, err, "audit.verify_every: 1m0s is shorter than 10m0s: each run reads the whole chain")
 }

@@ -11,12 +11,12 @@ import (
 )
 
 // Metric is the value of the sample of name whose labels include each of
-// labels (`system="recon2"`) on the worker's /metrics, waiting up to 10 s
+// labels (`system="recon2"`) on the worker's /metrics, waiting up to 30 s
 // for it to equal want; it fails the test otherwise.
 func (e *Env) Metric(name string, want float64, labels ...string) {
 	e.T.Helper()
 	var last string
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second) // ledger gauges are sampled every 15 s
 	for {
 		got, ok := e.scrape(name, labels)
 		if ok && got == want {
@@ -32,6 +32,13 @@ func (e *Env) Metric(name string, want float64, labels ...string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// MetricValue is the value of the sample of name with labels on the
+// worker's /metrics, and whether it is served.
+func (e *Env) MetricValue(name string, labels ...string) (float64, bool) {
+	e.T.Helper()
+	return e.scrape(name, labels)
 }
 
 func (e *Env) scrape(name string, labels []string) (float64, bool) {
