@@ -7,8 +7,11 @@ import (
 	"net/url"
 
 	"github.com/go-ldap/ldap/v3"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/telemetry"
 )
 
 // pool is a small set of bound connections. Its size bounds the operations
@@ -36,7 +39,9 @@ func (p *pool) encrypted() bool { return p.u.Scheme == "ldaps" || p.cfg.StartTLS
 // connection is closed, which aborts the request in flight. A pooled
 // connection that turns out dead (the DC restarted, an idle timeout) is
 // replaced and fn runs once more; every fn here is idempotent.
-func (p *pool) do(ctx context.Context, fn func(*ldap.Conn) error) error {
+func (p *pool) do(ctx context.Context, fn func(*ldap.Conn) error) (err error) {
+	ctx, span := telemetry.Start(ctx, "LDAP", trace.SpanKindClient, attribute.String("server.address", p.u.Hostname()))
+	defer func() { telemetry.End(span, err) }()
 	select {
 	case p.sem <- struct{}{}:
 	case <-ctx.Done():

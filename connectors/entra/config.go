@@ -11,6 +11,7 @@ import (
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors"
+	"github.com/ror-ikt/tilgang/internal/telemetry"
 )
 
 // Type is the connector type name in the worker config.
@@ -226,4 +227,6 @@ func (c *Config) Open(name string, logger *slog.Logger) (connectors.Connector, e
 	return Open(name, *c, logger)
 }
 
-func newTokenClient(cfg Config) *http.Client { return &http.Client{Timeout: cfg.Timeout} }
+func newTokenClient(cfg Config) *http.Client {
+	return &http.Client{Timeout: cfg.Timeout, Transport: telemetry.Transport(nil)}
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 
 	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/telemetry"
 )
 
 // errMap makes every Graph error an *odataerrors.ODataError.
@@ -35,6 +36,7 @@ func newAdapter(cfg Config, auth *authProvider) (*khttp.NetHttpRequestAdapter, e
 	}
 	hc := khttp.GetDefaultClient(mws...)
 	hc.Timeout = cfg.Timeout
+	hc.Transport = telemetry.Transport(hc.Transport)
 	a, err := khttp.NewNetHttpRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(
 		auth, jsonser.NewJsonParseNodeFactory(), jsonser.NewJsonSerializationWriterFactory(), hc)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/telemetry"
 )
 
 // Retry bounds the one retry layer of this hop.
@@ -130,7 +131,7 @@ func (c Client) New() (*retryablehttp.Client, error) {
 	}
 	return &retryablehttp.Client{
 		HTTPClient: &http.Client{
-			Transport:     Limited{Next: tr, Limiter: rate.NewLimiter(limit, c.RateLimit.Burst), Count: c.Count},
+			Transport:     Limited{Next: telemetry.Transport(tr), Limiter: rate.NewLimiter(limit, c.RateLimit.Burst), Count: c.Count},
 			Timeout:       c.Timeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},

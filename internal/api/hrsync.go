@@ -116,7 +116,11 @@ func (s *Server) hrSyncHeld(ctx context.Context, v *viewer, args json.RawMessage
 	if !s.principals().Can(v.actor, tilgang.CapHR) {
 		return nil, deniedf("%s may not announce a held HR sync: principals with the hr capability only", v.actor)
 	}
-	return s.chainHRSync(ctx, v.actor, KindHRSyncHeld, a.Summary, true)
+	res, err := s.chainHRSync(ctx, v.actor, KindHRSyncHeld, a.Summary, true)
+	if err == nil && s.HRSyncHeld != nil {
+		s.HRSyncHeld(a.Summary.Source)
+	}
+	return res, err
 }
 
 // hrSyncAllow records that the changes of a held sync are allowed: only a

@@ -473,11 +473,18 @@ func (s *Server) auditVerify(ctx context.Context, v *viewer, args json.RawMessag
 	if !v.all {
 		return nil, deniedf("%s may not verify the audit chain: operators and auditors only", v.actor)
 	}
+	return s.VerifyNow(ctx, v.actor)
+}
+
+// VerifyNow verifies the audit chain for actor and records the run
+// (ledger.VerifyRuns), as audit.verify does; the worker's schedule calls
+// it too.
+func (s *Server) VerifyNow(ctx context.Context, actor string) (ledger.VerifyReport, error) {
 	if s.Verify == nil {
-		return nil, tilgang.Errorf(tilgang.Unavailable, "api: this worker cannot verify the audit chain")
+		return ledger.VerifyReport{}, tilgang.Errorf(tilgang.Unavailable, "api: this worker cannot verify the audit chain")
 	}
 	rep, err := s.Verify(ctx)
-	s.recordVerify(ctx, v.actor, rep, err)
+	s.recordVerify(ctx, actor, rep, err)
 	return rep, err
 }
 

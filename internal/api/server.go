@@ -44,6 +44,9 @@ type Server struct {
 	// Reviews starts and closes access review campaigns (review.go); nil:
 	// not in this process.
 	Reviews Reviewer
+	// HRSyncHeld, when set, is told the source of each held HR sync once
+	// its hold is chained (the worker counts them: hrsync.Metrics).
+	HRSyncHeld func(source string)
 
 	replayMu sync.Mutex
 	replay   map[string]time.Time // signer "\n" nonce -> when it may be forgotten

@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/ror-ikt/tilgang/internal/api"
+	"github.com/ror-ikt/tilgang/internal/hrsync"
 	"github.com/ror-ikt/tilgang/internal/principals"
 	"github.com/ror-ikt/tilgang/internal/publish"
 )
@@ -26,9 +27,18 @@ func (p *Parts) serveAPI(ctx context.Context, pub *publish.Publisher) error {
 	srv.Serving = make(chan struct{})
 	srv.EraseLimit = p.EraseLimit
 	srv.Reconcile = p.reconciler().Run
+	if p.Metrics != nil {
+		m := hrsync.NewMetrics()
+		if err := p.Metrics.Register(m.Collectors()...); err != nil {
+			p.Log.Warn("hr sync: metrics not registered", "err", err)
+		} else {
+			srv.HRSyncHeld = func(source string) { m.Held.WithLabelValues(source).Inc() }
+		}
+	}
 	go p.reconcileOnSchedule(ctx, p.Reconcile)
 	srv.Reviews = p.reviewer()
 	go p.reviewOnSchedule(ctx)
+	go p.verifyOnSchedule(ctx, srv, p.VerifyEvery)
 	errs := make(chan error, 1)
 	go func() { errs <- srv.Serve(ctx, p.NC) }()
 	// Ready only once the server has subscribed: a call right after start

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nkeys"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/api"
@@ -130,6 +131,11 @@ func (p *Parts) runHRSource(ctx context.Context, s HRSourceRun, log *slog.Logger
 		}
 	}
 	log.Info("hr sync: running the scheduled sync")
+	if p.Tracer != nil {
+		var span trace.Span
+		ctx, span = p.Tracer.Start(ctx, "hr sync "+s.Name)
+		defer span.End()
+	}
 	rep, err := hrsync.Run(ctx, o)
 	attrs := []any{"people", rep.People, "joiners", rep.Joiners, "movers", rep.Movers, "leavers", rep.Leavers,
 		"unchanged", rep.Unchanged, "rejected", rep.Rejected, "later", rep.Later, "sent", rep.Sent, "accepted", rep.Accepted,

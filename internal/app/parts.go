@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors"
@@ -58,6 +59,12 @@ type Parts struct {
 	CallTimeout time.Duration
 	// Metrics, when set, are served on /metrics and fed by every part.
 	Metrics *metrics.Metrics
+	// Tracer, when set (telemetry configured), traces messages through the
+	// intake to the connector calls, and scheduled HR syncs.
+	Tracer trace.Tracer
+	// VerifyEvery is how often the audit chain is verified by itself
+	// (0: DefaultVerifyEvery).
+	VerifyEvery time.Duration
 	// ShutdownLimit is how long operations in flight may take to finish
 	// when stopping (default 30 s): then their connector calls and result
 	// commits are cancelled, and their claims lapse so they run again.
@@ -117,7 +124,8 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 		}
 	}
 	exec := &executor.Executor{Ledger: p.Ledger, Engine: p.Engine, Connectors: p.Connectors, Log: p.Log, Holder: p.Holder,
-		ReleaseOwn: p.ReleaseOwn, Committed: func() { pub.Wake(); wakeNotifier() }, Workers: p.Workers, Lease: p.ClaimLease, Timeout: p.CallTimeout}
+		ReleaseOwn: p.ReleaseOwn, Committed: func() { pub.Wake(); wakeNotifier() }, Workers: p.Workers, Lease: p.ClaimLease, Timeout: p.CallTimeout,
+		Tracer: p.Tracer}
 	var observe func(engine.Input, engine.Outcome, *jetstream.MsgMetadata)
 	var fence func(tx ledger.Tx) error
 	if p.Lease != nil {
@@ -130,7 +138,7 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 			return err
 		}
 		in := &intake.Intake{Consumer: cons, Ledger: p.Ledger, Engine: p.Engine, Log: p.Log, Batch: p.Batch, Partitions: p.Partitions, Fence: fence, Observe: observe,
-			Catalogue: p.followInTx, Committed: func() { exec.Wake(); pub.Wake(); wakeNotifier() }}
+			Catalogue: p.followInTx, Committed: func() { exec.Wake(); pub.Wake(); wakeNotifier() }, Tracer: p.Tracer}
 		return in.Run(c)
 	}
 

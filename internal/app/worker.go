@@ -22,6 +22,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/portal"
 	"github.com/ror-ikt/tilgang/internal/principals"
 	"github.com/ror-ikt/tilgang/internal/streams"
+	"github.com/ror-ikt/tilgang/internal/telemetry"
 )
 
 // WorkerOptions configure one `tilgang worker` replica. The caller opens
@@ -65,6 +66,12 @@ type WorkerOptions struct {
 	// ReviewEvery is how often the replica looks for access review work
 	// (default a minute; tests make it shorter).
 	ReviewEvery time.Duration
+	// Telemetry exports traces (config telemetry:); nil: none are made.
+	// The caller shuts it down.
+	Telemetry *telemetry.Provider
+	// VerifyEvery is how often the audit chain is verified on a schedule
+	// (config audit.verify_every; 0: DefaultVerifyEvery).
+	VerifyEvery time.Duration
 }
 
 // NotifyOptions configure the notifier of a worker.
@@ -141,12 +148,13 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 		}}
 	p := &Parts{Log: log, NC: nc, JS: js, Ledger: o.Ledger, Engine: eng, Connectors: o.Connectors, Streams: o.Streams,
 		PoliciesDir: o.Policies, Holder: o.Name, Lease: l, Batch: o.Batch, Partitions: o.Partitions, Workers: o.Workers, ClaimLease: o.ClaimLease,
-		CallTimeout: o.CallTimeout, Metrics: m, WorkerKey: o.WorkerKey}
+		CallTimeout: o.CallTimeout, Metrics: m, WorkerKey: o.WorkerKey, Tracer: o.Telemetry.Tracer(telemetry.Scope)}
 	p.LoadPrincipals = o.LoadPrincipals
 	p.EraseLimit = o.EraseLimit
 	p.HRSources = o.HRSources
 	p.Reconcile = o.Reconcile
 	p.ReviewEvery = o.ReviewEvery
+	p.VerifyEvery = o.VerifyEvery
 	if o.Portal != nil {
 		po := *o.Portal
 		po.NC, po.JS, po.Log = nc, js, log

@@ -56,6 +56,8 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ror-ikt/tilgang"
 )
 
@@ -98,7 +100,8 @@ type globals struct {
 type env struct {
 	ctx context.Context
 	options
-	g globals
+	g     globals
+	trace *trace.SpanContext // what this run's messages carry as traceparent (traced)
 }
 
 // usageError is wrong usage of a command: exit 2 with the command's usage.

@@ -141,7 +141,11 @@ func runHRSync(e *env, cmd *command, args []string) error {
 			p.set(done)
 		}
 	}
-	rep, err := hrsync.Run(e.ctx, o)
+	ctx, err := e.traced()
+	if err != nil {
+		return err
+	}
+	rep, err := hrsync.Run(ctx, o)
 	if rep.Source == "" {
 		return err // nothing was read or planned
 	}

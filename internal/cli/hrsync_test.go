@@ -191,6 +191,7 @@ func TestHRSyncThroughTheWorker(t *testing.T) {
 	held := w.env.Wait(api.KindHRSyncHeld, "_", nil)
 	require.Equal(t, "json", held.Data["source"])
 	require.EqualValues(t, 8, held.Data["leavers"])
+	w.env.Metric("tilgang_hr_sync_held_total", 1, `source="json"`)
 
 	// A dry run of it sends and announces nothing, and says it would be held.
 	code, _, errOut = w.sync(t, w.devKey, "--type", "json", "--file", f4, "--dry-run")
@@ -198,6 +199,7 @@ func TestHRSyncThroughTheWorker(t *testing.T) {
 	require.Contains(t, errOut, "the fail-safe would hold this sync")
 	n, _ = w.audit(t)
 	require.Equal(t, 1, n["hr.sync.held"])
+	w.env.Metric("tilgang_hr_sync_held_total", 1, `source="json"`)
 
 	// hr alone may not allow the changes: the worker refuses.
 	code, out, errOut = w.sync(t, w.devKey, "--type", "json", "--file", f4, "--allow-changes")

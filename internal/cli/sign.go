@@ -14,12 +14,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 	"github.com/nats-io/nuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/api"
 	"github.com/ror-ikt/tilgang/internal/client"
 	"github.com/ror-ikt/tilgang/internal/envelope"
 	"github.com/ror-ikt/tilgang/internal/principals"
+	"github.com/ror-ikt/tilgang/internal/telemetry"
 )
 
 // identity is who a command acts as and the key that signs for it.
@@ -100,8 +102,13 @@ func (e *env) buildAs(id *identity, src, msgID, typ, person string, payload any)
 	if err != nil {
 		return nil, err
 	}
+	ctx, err := e.traced()
+	if err != nil {
+		return nil, err
+	}
 	env := &envelope.Envelope{SpecVersion: envelope.SpecVersion, ID: msgID, Source: src, Type: typ,
 		Subject: person, Time: e.Now().UTC().Format(time.RFC3339Nano), Actor: id.actor, Via: id.via}
+	env.TraceParent, env.TraceState = telemetry.Outgoing(ctx)
 	if err := env.SetData(payload); err != nil {
 		return nil, err
 	}
@@ -218,4 +225,39 @@ func (e *env) waitStatus(c *api.Client, requestID string, wait time.Duration) (a
 		}
 		delay = min(delay*2, time.Second)
 	}
+}
+
+// Environment variables naming the span a script or CI job runs in, whose
+// children the messages of this run become (the W3C form, as
+// OpenTelemetry's environment-variable propagation writes it).
+const (
+	envTraceParent = "TRACEPARENT"
+	envTraceState  = "TRACESTATE"
+)
+
+// traced is e.ctx holding the span context the messages sent in this run
+// carry as traceparent: TRACEPARENT's, else one new trace for the run. It
+// is given to senders only, never to a worker run from this process.
+func (e *env) traced() (context.Context, error) {
+	if e.trace == nil {
+		sc := telemetry.NewRoot()
+		getenv := e.Getenv
+		if getenv == nil {
+			getenv = func(string) string { return "" }
+		}
+		if tp := getenv(envTraceParent); tp != "" {
+			if err := envelope.CheckTraceParent(tp); err != nil {
+				return nil, fmt.Errorf("%s: %w", envTraceParent, err)
+			}
+			ts := getenv(envTraceState)
+			if ts != "" {
+				if err := envelope.CheckTraceState(ts); err != nil {
+					return nil, fmt.Errorf("%s: %w", envTraceState, err)
+				}
+			}
+			sc = telemetry.Parse(tp, ts)
+		}
+		e.trace = &sc
+	}
+	return trace.ContextWithSpanContext(e.ctx, *e.trace), nil
 }

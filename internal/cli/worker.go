@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/nats-io/nkeys"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/ledger"
 	"github.com/ror-ikt/tilgang/internal/ledger/sqlledger"
 	"github.com/ror-ikt/tilgang/internal/principals"
+	"github.com/ror-ikt/tilgang/internal/telemetry"
 )
 
 // runWorkerConfig runs one worker replica as its config file says: it
@@ -81,16 +84,32 @@ func runWorkerConfig(e *env, path string) error {
 		no = &app.NotifyOptions{SMTP: sender, From: cfg.Notify.From, PublicURL: cfg.NotifyPublicURL(), Digest: cfg.Notify.Digest,
 			RemindAfter: cfg.Notify.Reminders.RemindAfter, EscalateAfter: cfg.Notify.Reminders.EscalateAfter}
 	}
+	tp, err := telemetry.New(e.ctx, cfg.Telemetry, cfg.Name)
+	if err != nil {
+		return &exitError{code: exitFailed, msg: fmt.Sprintf("worker: telemetry: %v", err)}
+	}
+	if tp != nil {
+		log.Info("telemetry: exporting traces", "otlp_endpoint", cfg.Telemetry.OTLPEndpoint)
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), 5*time.Second)
+			defer cancel()
+			if err := tp.Shutdown(ctx); err != nil {
+				log.Warn("telemetry: the last spans were not exported", "err", err)
+			}
+		}()
+	}
 	err = app.Worker(e.ctx, app.WorkerOptions{
 		Name: cfg.Name, NATS: cfg.NATS.URL, NATSOptions: natsOpts, Streams: cfg.StreamOptions(), Ledger: store,
 		Principals: ps, LoadPrincipals: func() (*principals.Set, error) { return principals.Load(cfg.Principals) }, WorkerKey: workerKey, Policies: cfg.Policies, Connectors: conns, HTTP: cfg.HTTP, Log: log,
 		Batch: cfg.Intake.Batch, Partitions: partitions, Workers: cfg.Executor.Workers, LeaseTTL: cfg.Intake.LeaseTTL,
 		ClaimLease: cfg.Executor.ClaimLease, CallTimeout: cfg.Executor.CallTimeout, MaxAttempts: cfg.Executor.MaxAttempts,
-		EraseLimit: cfg.Retention.Limit,
-		Reconcile:  app.ReconcileSchedule{Every: cfg.Reconcile.Every, Fix: cfg.Reconcile.Fix},
-		Portal:     po,
-		Notify:     no,
-		HRSources:  hrRuns,
+		EraseLimit:  cfg.Retention.Limit,
+		Reconcile:   app.ReconcileSchedule{Every: cfg.Reconcile.Every, Fix: cfg.Reconcile.Fix},
+		Portal:      po,
+		Notify:      no,
+		HRSources:   hrRuns,
+		Telemetry:   tp,
+		VerifyEvery: cfg.Audit.VerifyEvery,
 		Ready: func(httpAddr string) {
 			fmt.Fprintf(e.Stdout, "tilgang worker %s: health http://%s, pid %d\n", cfg.Name, httpAddr, os.Getpid())
 		},

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nuid"
 
 	"github.com/ror-ikt/tilgang/internal/envelope"
+	"github.com/ror-ikt/tilgang/internal/telemetry"
 )
 
 // Sender signs messages with one key.
@@ -69,11 +70,16 @@ func Msg(e *envelope.Envelope) (*nats.Msg, error) {
 }
 
 // Publish sends one envelope and waits for the stream to store it; it
-// returns the request id. A message JetStream already holds under the same
+// returns the request id. An envelope without a traceparent gets the one of
+// the span in ctx, or a new trace (telemetry.Outgoing): the trace context is
+// not signed, so it may be set after Sign. A message JetStream already holds under the same
 // Nats-Msg-Id is not stored again: Publish returns ErrDuplicate, since the
 // message it was asked to send is not the one that will be processed
 // unless the caller sent this very message before (then it may ignore it).
 func Publish(ctx context.Context, js jetstream.JetStream, e *envelope.Envelope) (string, error) {
+	if e.TraceParent == "" {
+		e.TraceParent, e.TraceState = telemetry.Outgoing(ctx)
+	}
 	m, err := Msg(e)
 	if err != nil {
 		return "", err

@@ -44,6 +44,7 @@ import (
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors"
+	"github.com/ror-ikt/tilgang/internal/telemetry"
 )
 
 // DefaultDSNEnv is the environment variable the ledger DSN comes from when
@@ -98,6 +99,13 @@ type Config struct {
 	Portal     *Portal              `yaml:"portal"`    // optional; see Portal
 	Reconcile  Reconcile            `yaml:"reconcile"` // reconcile.go
 	Notify     *Notify              `yaml:"notify"`    // optional; notify.go
+	// Telemetry exports traces over OTLP/HTTP (telemetry.Config); optional.
+	Telemetry *telemetry.Config `yaml:"telemetry"`
+	// Audit is the audit verify schedule:
+	//
+	//	audit:
+	//	  verify_every: 24h   # the active replica verifies the chain when the last run is older; default 24h, at least 10m
+	Audit Audit `yaml:"audit"`
 
 	// HRSources are the HR systems synced (hrsources.go); optional.
 	HRSources map[string]*HRSource `yaml:"hr_sources"`
@@ -426,3 +434,12 @@ func (c *Config) line(path string) int {
 func (c *Config) problem(path, format string, args ...any) Problem {
 	return Problem{File: c.file, Line: c.line(path), Path: path, Msg: fmt.Sprintf(format, args...)}
 }
+
+// Audit is the `audit:` section.
+type Audit struct {
+	VerifyEvery time.Duration `yaml:"verify_every"`
+}
+
+// MinVerifyEvery is the shortest audit verify schedule: each run reads the
+// whole chain.
+const MinVerifyEvery = 10 * time.Minute

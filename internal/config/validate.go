@@ -197,6 +197,10 @@ func (c *Config) Validate() error {
 
 	c.validatePortal(add)
 	c.validateNotify(add)
+	if v := c.Audit.VerifyEvery; v < 0 || (v > 0 && v < MinVerifyEvery) {
+		add("audit.verify_every", "%s is shorter than %s: each run reads the whole chain", v, MinVerifyEvery)
+	}
+	c.Telemetry.Check(func(field, format string, args ...any) { add("telemetry."+field, format, args...) })
 	c.validateHRSources(add)
 
 	if len(probs) == 0 {

@@ -17,6 +17,8 @@ func FuzzClaimed(f *testing.F) {
 		f.Add(d.del("data").bytes())
 		f.Add(bytes.Replace(d.bytes(), []byte(`"1.0"`), []byte(`"0.3"`), 1))
 	}
+	f.Add(base(InTypes[0]).set("traceparent", `"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"`).set("tracestate", `"a=1"`).bytes())
+	f.Add(base(InTypes[0]).set("traceparent", `"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0"`).bytes())
 	f.Add([]byte(`{"id":"a","source":"b","type":"c","subject":"d","actor":"e","data":1}`))
 	f.Add([]byte(`{"id":"a\n","source":"b","type":"c","subject":"d","actor":"e","data":{}}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {

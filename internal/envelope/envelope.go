@@ -13,10 +13,13 @@
 //     first;
 //   - only the attributes of Envelope are accepted. CloudEvents allows
 //     extension attributes, but tilgang's signature does not cover them, so
-//     an unknown attribute is rejected rather than silently carried along;
+//     an unknown attribute is rejected rather than silently carried along.
+//     The one extension taken is distributed tracing's traceparent and
+//     tracestate (trace.go says why they may go unsigned), each checked to
+//     its exact W3C form;
 //   - attribute values must be JSON strings (null is not a string); time,
-//     via and actorsig may be left out but, when present, must not be
-//     empty;
+//     via, actorsig, traceparent and tracestate may be left out but, when
+//     present, must not be empty;
 //   - data must be a JSON object. Its bytes are kept exactly as they appear
 //     (Envelope.Data) because actorsig covers them, and Marshal writes them
 //     back verbatim;
@@ -70,12 +73,14 @@ type Envelope struct {
 	Actor       string          `json:"actor"`
 	Via         string          `json:"via,omitempty"`
 	ActorSig    string          `json:"actorsig,omitempty"`
+	TraceParent string          `json:"traceparent,omitempty"` // W3C trace context; not signed (trace.go)
+	TraceState  string          `json:"tracestate,omitempty"`
 	Data        json.RawMessage `json:"data"` // the exact bytes as they appear in the document
 	Payload     any             `json:"-"`    // after Decode: *Request, *Decision, *Training, *Task, *Operator or *HR; nil for events out
 }
 
 // attributes are the known top-level keys, in the order Marshal writes them.
-var attributes = []string{"specversion", "id", "source", "type", "subject", "time", "actor", "via", "actorsig", "data"}
+var attributes = []string{"specversion", "id", "source", "type", "subject", "time", "actor", "via", "actorsig", "traceparent", "tracestate", "data"}
 
 // Decode parses and strictly validates one message that arrived on the NATS
 // subject natsSubject ("" skips the subject check, e.g. for events read
@@ -124,6 +129,8 @@ func Decode(natsSubject string, raw []byte) (*Envelope, error) {
 		{"actor", &e.Actor, false},
 		{"via", &e.Via, true},
 		{"actorsig", &e.ActorSig, true},
+		{"traceparent", &e.TraceParent, true},
+		{"tracestate", &e.TraceState, true},
 	}
 	for _, f := range fields {
 		v, ok := attrs[f.name]
@@ -145,9 +152,15 @@ func Decode(natsSubject string, raw []byte) (*Envelope, error) {
 			}
 			return nil, invalid("attribute %s is empty", f.name)
 		}
+		if f.dst == &e.TraceState {
+			continue // longer than other attributes; checkTrace checks it
+		}
 		if err := checkText(f.name, *f.dst, maxAttr); err != nil {
 			return nil, err
 		}
+	}
+	if err := e.checkTrace(); err != nil {
+		return nil, err
 	}
 
 	if e.SpecVersion != SpecVersion {
@@ -296,6 +309,8 @@ func (e *Envelope) Marshal() ([]byte, error) {
 		{"actor", e.Actor, false},
 		{"via", e.Via, true},
 		{"actorsig", e.ActorSig, true},
+		{"traceparent", e.TraceParent, true},
+		{"tracestate", e.TraceState, true},
 	}
 	var b bytes.Buffer
 	b.Grow(len(e.Data) + 512)
@@ -472,6 +487,21 @@ func Claimed(raw []byte) (e *Envelope, signable bool) {
 		if !isAttribute(k) {
 			signable = false
 		}
+	}
+	// The trace attributes lie outside what the signature covers too.
+	var trace Envelope
+	for _, a := range []struct {
+		name string
+		dst  *string
+	}{{"traceparent", &trace.TraceParent}, {"tracestate", &trace.TraceState}} {
+		if v, ok := attrs[a.name]; ok {
+			if len(v) == 0 || v[0] != '"' || json.Unmarshal(v, a.dst) != nil || *a.dst == "" {
+				signable = false
+			}
+		}
+	}
+	if trace.checkTrace() != nil {
+		signable = false
 	}
 	if v, ok := attrs["specversion"]; !ok || string(v) != `"`+SpecVersion+`"` {
 		signable = false

@@ -163,6 +163,43 @@ func TestDecodeValid(t *testing.T) {
 	}
 }
 
+const traceParent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+// A W3C trace context is taken, written back, and left out of what is
+// signed: the same message with and without it has one signing input, key
+// and Nats-Msg-Id.
+func TestDecodeTraceContext(t *testing.T) {
+	t.Parallel()
+	plain := base(tilgang.TypeTraining)
+	traced := plain.set("traceparent", str(traceParent)).set("tracestate", `"rojo=00f067aa0ba902b7, congo=t61rcWkgMzE,,tenant@vendor=x y"`)
+	e, err := Decode("", traced.bytes())
+	require.NoError(t, err)
+	require.Equal(t, traceParent, e.TraceParent)
+	require.Equal(t, "rojo=00f067aa0ba902b7, congo=t61rcWkgMzE,,tenant@vendor=x y", e.TraceState)
+	p, err := Decode("", plain.bytes())
+	require.NoError(t, err)
+	require.Equal(t, p.SigningInput(), e.SigningInput())
+	require.Equal(t, p.Key(), e.Key())
+	require.Equal(t, p.MsgID(), e.MsgID())
+
+	out, err := e.Marshal()
+	require.NoError(t, err)
+	again, err := Decode("", out)
+	require.NoError(t, err)
+	require.Equal(t, e, again)
+	require.Contains(t, string(out), `"traceparent":"`+traceParent+`"`)
+
+	c, signable := Claimed(traced.bytes())
+	require.True(t, signable)
+	require.Equal(t, e.SigningInput(), c.SigningInput())
+	// A malformed trace context makes the document invalid for a reason
+	// its signature does not cover.
+	_, signable = Claimed(plain.set("traceparent", `"00-x"`).bytes())
+	require.False(t, signable)
+	_, signable = Claimed(plain.set("tracestate", `"a=1"`).bytes())
+	require.False(t, signable)
+}
+
 func TestDecodeOptionalAttributes(t *testing.T) {
 	t.Parallel()
 	raw := base(tilgang.TypeTraining).del("time").del("via").bytes()
@@ -194,7 +231,21 @@ func TestDecodeInvalid(t *testing.T) {
 		{"duplicate attribute", "", append(req.bytes()[:len(req.bytes())-1], []byte(`,"actor":"1547-99999"}`)...), `key "actor" is repeated`},
 		{"duplicate key in data", "", req.set("data", `{"action":"grant","system":"gerica","role":"bruker","reason":"x","role":"admin"}`).bytes(), `key "role" is repeated in data`},
 		{"duplicate key deep in data", "", base(tilgang.TypeHRJoiner).set("data", strings.Replace(hrData, `"primary":true,`, `"primary":true,"primary":false,`, 1)).bytes(), `key "primary" is repeated in data.person.employments[0]`},
-		{"unknown attribute", "", req.set("traceparent", `"00-abc"`).bytes(), `unknown attribute "traceparent"`},
+		{"unknown attribute", "", req.set("traceid", `"abc"`).bytes(), `unknown attribute "traceid"`},
+		{"short traceparent", "", req.set("traceparent", `"00-abc"`).bytes(), `traceparent "00-abc" is not a W3C traceparent`},
+		{"traceparent upper case", "", req.set("traceparent", `"00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"`).bytes(), `the trace id "4BF92F3577B34DA6A3CE929D0E0E4736" is not lower-case hex`},
+		{"traceparent version ff", "", req.set("traceparent", `"ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"`).bytes(), "version ff is not accepted, only 00"},
+		{"traceparent zero trace id", "", req.set("traceparent", `"00-00000000000000000000000000000000-00f067aa0ba902b7-01"`).bytes(), "the trace id is all zeros"},
+		{"traceparent zero parent id", "", req.set("traceparent", `"00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01"`).bytes(), "the parent id is all zeros"},
+		{"traceparent bad flags", "", req.set("traceparent", `"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0x"`).bytes(), `the flags "0x" is not lower-case hex`},
+		{"traceparent longer", "", req.set("traceparent", `"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x"`).bytes(), "is not a W3C traceparent"},
+		{"traceparent number", "", req.set("traceparent", `1`).bytes(), "traceparent must be a string, not a number"},
+		{"empty traceparent", "", req.set("traceparent", `""`).bytes(), "attribute traceparent is empty: leave it out"},
+		{"tracestate alone", "", req.set("tracestate", `"congo=t61rcWkgMzE"`).bytes(), "tracestate is given without traceparent"},
+		{"tracestate bad member", "", req.set("traceparent", str(traceParent)).set("tracestate", `"congo"`).bytes(), `tracestate member "congo" is not a W3C key=value list member`},
+		{"tracestate bad key", "", req.set("traceparent", str(traceParent)).set("tracestate", `"Congo=1"`).bytes(), `tracestate member "Congo=1"`},
+		{"tracestate tab", "", req.set("traceparent", str(traceParent)).set("tracestate", `"a=1,\tb=2"`).bytes(), "tracestate member"},
+		{"tracestate long", "", req.set("traceparent", str(traceParent)).set("tracestate", str("a="+strings.Repeat("x", 200)+",b="+strings.Repeat("x", 200)+",c="+strings.Repeat("x", 200))).bytes(), "tracestate is 608 bytes, more than 512"},
 		{"attribute case", "", req.set("Actor", `"x"`).bytes(), `unknown attribute "Actor"`},
 		{"missing specversion", "", req.del("specversion").bytes(), "specversion is missing"},
 		{"wrong specversion", "", req.set("specversion", `"0.3"`).bytes(), `specversion "0.3" must be "1.0"`},

@@ -30,6 +30,13 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add(base(tilgang.TypeRequest).set("type", `"no.tilgang.grant.active.v1"`).set("data", `{"request_id":"x","grant_id":"g"}`).bytes())
 	f.Add(base(tilgang.TypeTraining).set("data", "{ \"system\" : \"ger\\u0069ca\",\n\"role\":\"b\"}").set("id", `"\u00e5\"<>"`).bytes())
+	traced := base(tilgang.TypeRequest).set("traceparent", `"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"`)
+	f.Add(traced.bytes())
+	f.Add(traced.set("tracestate", `"rojo=00f067aa0ba902b7, congo=t61rcWkgMzE"`).bytes())
+	f.Add(traced.set("tracestate", `"a=1,,b@c=x y"`).bytes())
+	f.Add(base(tilgang.TypeRequest).set("traceparent", `"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7"`).bytes())
+	f.Add(base(tilgang.TypeRequest).set("traceparent", `"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"`).bytes())
+	f.Add(base(tilgang.TypeRequest).set("tracestate", `"a=1"`).bytes())
 	f.Add([]byte(`{"a":1,"a":2}`))
 	f.Add([]byte(`[]`))
 

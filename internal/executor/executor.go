@@ -33,11 +33,15 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors"
 	"github.com/ror-ikt/tilgang/internal/crashpoint"
 	"github.com/ror-ikt/tilgang/internal/engine"
 	"github.com/ror-ikt/tilgang/internal/ledger"
+	"github.com/ror-ikt/tilgang/internal/telemetry"
 )
 
 // Executor claims and runs operations.
@@ -57,6 +61,11 @@ type Executor struct {
 	Committed func()
 	// Observe, when set, is told each connector call's duration and error.
 	Observe func(op ledger.Operation, took time.Duration, err error)
+	// Tracer, when set (telemetry configured), makes each connector call a
+	// span, the child of the intake span of the message that planned the
+	// operation (the ledger's TraceReader); the connector's own requests
+	// are spans below it. Nil: no span, no read.
+	Tracer trace.Tracer
 
 	wake     chan struct{}
 	once     sync.Once
@@ -189,6 +198,12 @@ func (x *Executor) RunUntil(ctx, abort context.Context) error {
 		}
 		ops = x.traced(ctx, ops, records)
 		pre := x.prefetch(ctx, ops)
+		if pre != nil || x.Tracer != nil {
+			if pre == nil {
+				pre = &known{}
+			}
+			pre.traces = x.traces(ctx, ops)
+		}
 		singles, bulks := x.bulkGroups(ops)
 		for _, op := range singles {
 			x.inflight.Add(1)
@@ -374,6 +389,66 @@ func (x *Executor) work(ctx context.Context, op ledger.Operation, out chan<- rec
 type known struct {
 	people   map[string]*ledger.PersonRow
 	accounts map[[2]string]*ledger.AccountRow
+	traces   map[uint64]ledger.TraceContext // by stream sequence; nil without a Tracer
+}
+
+// traces reads the trace contexts of the operations' messages; nil
+// without a Tracer or when they cannot be read (the calls are then traced
+// on their own).
+func (x *Executor) traces(ctx context.Context, ops []ledger.Operation) map[uint64]ledger.TraceContext {
+	r, ok := x.Ledger.(ledger.TraceReader)
+	if x.Tracer == nil || !ok || len(ops) == 0 {
+		return nil
+	}
+	seqs := make([]uint64, 0, len(ops))
+	for _, op := range ops {
+		if op.Seq != 0 && !slices.Contains(seqs, op.Seq) {
+			seqs = append(seqs, op.Seq)
+		}
+	}
+	tcs, err := r.Traces(ctx, seqs)
+	if err != nil {
+		x.Log.Warn("executor: cannot read trace contexts; the calls are traced on their own", "err", err)
+		return nil
+	}
+	return tcs
+}
+
+// startSpan opens the span of a connector call on ops (one, or a bulk
+// call's), the child of the first one's message's intake span and linked
+// to the others'; ctx and no span without a Tracer.
+func (x *Executor) startSpan(ctx context.Context, pre *known, ops []ledger.Operation) (context.Context, trace.Span) {
+	if x.Tracer == nil {
+		return ctx, nil
+	}
+	var tcs map[uint64]ledger.TraceContext
+	if pre != nil {
+		tcs = pre.traces
+	}
+	op := ops[0]
+	parent := ctx
+	if tc, ok := tcs[op.Seq]; ok {
+		parent = telemetry.Incoming(ctx, tc.TraceParent, tc.TraceState)
+	}
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindInternal), trace.WithAttributes(
+		attribute.String("tilgang.connector", op.Connector), attribute.String("tilgang.operation_kind", op.Kind),
+		attribute.String("tilgang.entitlement", op.Entitlement), attribute.Int64("tilgang.operation_id", op.ID),
+		attribute.Int("tilgang.attempt", op.Attempts+1), attribute.Int("tilgang.operations", len(ops)))}
+	for _, o := range ops[1:] {
+		if tc, ok := tcs[o.Seq]; ok {
+			if sc := telemetry.Parse(tc.TraceParent, tc.TraceState); sc.IsValid() {
+				opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc}))
+			}
+		}
+	}
+	return x.Tracer.Start(parent, "connector "+op.Kind, opts...)
+}
+
+// endSpan ends a call's span (nil: none).
+func endSpan(span trace.Span, err error) {
+	if span != nil {
+		telemetry.End(span, err)
+	}
 }
 
 // prefetch reads the people and accounts of the claimed operations that
@@ -457,8 +532,11 @@ func (x *Executor) call(ctx context.Context, op ledger.Operation, out chan<- rec
 	}
 	cctx, cancel := x.callContext(ctx, x.Timeout, claimEnd)
 	defer cancel()
+	cctx, span := x.startSpan(cctx, pre, []ledger.Operation{op})
+	defer func() { endSpan(span, err) }()
 	if op.Kind == ledger.KindEnsureAccount && op.Target == nil {
-		target, err := conn.Resolve(cctx, person.Person, acct.Ref)
+		var target connectors.Ref
+		target, err = conn.Resolve(cctx, person.Person, acct.Ref)
 		if err != nil {
 			out <- x.fail(op, err)
 			return
@@ -576,8 +654,10 @@ func (x *Executor) bulk(ctx context.Context, ops []ledger.Operation, out chan<- 
 	}
 	cctx, cancel := x.callContext(ctx, bulkTimeout(x.Timeout, len(ready)), claimEnd)
 	defer cancel()
-	start := time.Now()
 	var errs []error
+	cctx, span := x.startSpan(cctx, pre, ready)
+	defer func() { endSpan(span, errors.Join(errs...)) }()
+	start := time.Now()
 	if ready[0].Kind == ledger.KindGrant {
 		errs = conn.GrantMany(cctx, accounts, ready[0].Entitlement)
 	} else {

@@ -23,6 +23,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/client"
 	"github.com/ror-ikt/tilgang/internal/envelope"
 	"github.com/ror-ikt/tilgang/internal/hrsource"
+	"github.com/ror-ikt/tilgang/internal/telemetry"
 )
 
 // DefaultDaysBeforeStart is how many days before their first start a
@@ -170,8 +171,11 @@ func Run(ctx context.Context, o Options) (Report, error) {
 
 	msgs := make([]*nats.Msg, len(plan.Events))
 	ids := make([]string, len(plan.Events))
+	// One trace for the sync: its events are the children of the span it
+	// runs in (a scheduled sync's), else of one new root.
+	tp, ts := telemetry.Outgoing(ctx)
 	for i, ev := range plan.Events {
-		m, key, err := build(o, now(), ev)
+		m, key, err := build(o, now(), ev, tp, ts)
 		if err != nil {
 			return rep, fmt.Errorf("%s %s: %w: nothing was sent", ev.Kind, ev.Person.ID, err)
 		}
@@ -213,7 +217,7 @@ func Run(ctx context.Context, o Options) (Report, error) {
 
 // build signs ev as the envelope of an HR event from source o.Name and
 // decodes it again as the worker will.
-func build(o Options, now time.Time, ev hrsource.Event) (*nats.Msg, string, error) {
+func build(o Options, now time.Time, ev hrsource.Event, traceparent, tracestate string) (*nats.Msg, string, error) {
 	typ, person := ev.Kind.EventType(), ev.Person.ID
 	subject, err := envelope.SubjectFor(typ, person)
 	if err != nil {
@@ -221,7 +225,7 @@ func build(o Options, now time.Time, ev hrsource.Event) (*nats.Msg, string, erro
 	}
 	env := &envelope.Envelope{SpecVersion: envelope.SpecVersion, ID: hrsource.EventID(o.Name, person, ev.Version),
 		Source: hrsource.EnvelopeSource(o.Name), Type: typ, Subject: person, Time: now.UTC().Format(time.RFC3339Nano),
-		Actor: o.Actor, Via: o.Via}
+		Actor: o.Actor, Via: o.Via, TraceParent: traceparent, TraceState: tracestate}
 	if err := env.SetData(ev.Data()); err != nil {
 		return nil, "", err
 	}

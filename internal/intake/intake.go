@@ -33,12 +33,15 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/crashpoint"
 	"github.com/ror-ikt/tilgang/internal/engine"
 	"github.com/ror-ikt/tilgang/internal/ledger"
 	"github.com/ror-ikt/tilgang/internal/streams"
+	"github.com/ror-ikt/tilgang/internal/telemetry"
 )
 
 // Intake is the single active reader of the intake consumer.
@@ -70,6 +73,11 @@ type Intake struct {
 	// load it. A failure of kind Unavailable is the ledger's and is waited
 	// out like any other.
 	Catalogue func(tx ledger.Tx) error
+	// Tracer, when set (telemetry configured), opens a span for each
+	// message as the child of its sender's traceparent, and keeps the
+	// span's context in the ledger for the operations the message leads
+	// to. Nil: no span, nothing kept.
+	Tracer trace.Tracer
 }
 
 // commitGrace is how long a transaction under way may still take to
@@ -194,6 +202,57 @@ type item struct {
 	meta *jetstream.MsgMetadata
 	in   engine.Input
 	out  engine.Outcome
+	span trace.Span // nil without a Tracer
+}
+
+// startSpan opens the message's intake span, the child of the span its
+// sender named (a new trace when it named none or the document could not
+// be read). Ids only: no person or free text goes to the collector.
+func (in *Intake) startSpan(it *item) {
+	ctx, name := context.Background(), "intake message"
+	attrs := []attribute.KeyValue{attribute.String("messaging.system", "nats"),
+		attribute.Int64("tilgang.stream_seq", int64(it.meta.Sequence.Stream))}
+	if e := it.in.Env; e != nil {
+		ctx = telemetry.Incoming(ctx, e.TraceParent, e.TraceState)
+		name = "intake " + e.Type
+		attrs = append(attrs, attribute.String("tilgang.type", e.Type), attribute.String("tilgang.request_id", e.Key()))
+	}
+	_, it.span = in.Tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
+}
+
+// endSpans ends the items' spans with what became of them.
+func endSpans(items []item, outcome string, err error) {
+	for i := range items {
+		if sp := items[i].span; sp != nil {
+			o := outcome
+			if o == "" {
+				o = string(items[i].out)
+			}
+			sp.SetAttributes(attribute.String("tilgang.outcome", o))
+			telemetry.End(sp, err)
+			items[i].span = nil
+		}
+	}
+}
+
+// keepTraces stores the context of each sampled intake span by stream
+// sequence, in the message's transaction, for the executor.
+func (in *Intake) keepTraces(tx ledger.Tx, items []item) error {
+	tw, ok := tx.(ledger.TraceWriter)
+	if !ok || in.Tracer == nil {
+		return nil
+	}
+	for i := range items {
+		sp := items[i].span
+		if sp == nil || !sp.SpanContext().IsSampled() || items[i].out != engine.Accepted {
+			continue
+		}
+		tp, ts := telemetry.Format(sp.SpanContext())
+		if err := tw.PutTrace(items[i].meta.Sequence.Stream, ledger.TraceContext{TraceParent: tp, TraceState: ts}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // collect takes the first message waiting (waiting for one), then whatever
@@ -253,6 +312,9 @@ func (in *Intake) decode(msgs []jetstream.Msg, h *held) []item {
 			for i := w; i < len(items); i += workers {
 				it := &items[i]
 				it.in = engine.Decode(it.msg.Subject(), it.msg.Data(), it.meta.Sequence.Stream)
+				if in.Tracer != nil {
+					in.startSpan(it)
+				}
 				in.Engine.Check(&it.in)
 			}
 		}(w)
@@ -424,6 +486,7 @@ func (in *Intake) handBack(items []item, err error) error {
 	for _, it := range items {
 		_ = it.msg.Nak()
 	}
+	endSpans(items, "handed back", err)
 	return stop
 }
 
@@ -441,6 +504,7 @@ func (in *Intake) stopping(ctx context.Context, items []item) bool {
 	for _, it := range items {
 		_ = it.msg.Nak()
 	}
+	endSpans(items, "handed back", nil)
 	return true
 }
 
@@ -506,6 +570,10 @@ func (in *Intake) commit(ctx context.Context, items []item) error {
 		}
 		items[i].out = out
 	}
+	if err := in.keepTraces(tx, items); err != nil {
+		tx.Rollback()
+		return fmt.Errorf("keep trace contexts: %w", err)
+	}
 	// The rows are written first; the lease is checked (and extended) last,
 	// so its row is locked only for the commit (the chain's few rows):
 	// partitions write side by side, and a replica that lost the lease
@@ -541,6 +609,7 @@ func (in *Intake) done(items []item) {
 			in.Log.Info("intake: message rejected", "subject", it.msg.Subject(), "seq", it.meta.Sequence.Stream, "outcome", it.out)
 		}
 	}
+	endSpans(items, "", nil)
 	if in.Committed != nil {
 		in.Committed()
 	}
@@ -550,6 +619,7 @@ func (in *Intake) done(items []item) {
 // the error, then terminates it.
 func (in *Intake) reject(ctx context.Context, it *item, cause error) {
 	reason := fmt.Sprintf("not applied after %d tries: %v", maxTries, cause)
+	defer func() { endSpans([]item{*it}, "not applied", cause); it.span = nil }()
 	// Under its own key first, so a copy still on its way is a duplicate;
 	// when that cannot be written either, under its bytes.
 	err := in.fenced(ctx, func(tx ledger.Tx) error {

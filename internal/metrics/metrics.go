@@ -40,6 +40,13 @@ type Metrics struct {
 	// GrantsByState counts the grants in each state (revoke_failed and
 	// failed are alerted on: deploy/prometheus/tilgang-rules.yaml).
 	GrantsByState *prometheus.GaugeVec // state
+	// VerifyOK is 1 when the last recorded audit verify (the worker's
+	// schedule's, or an operator's) verified the chain, 0 when it found a
+	// problem or could not run; VerifyAt is when it ran. Both are read
+	// from the ledger, so every replica serves the same, and absent before
+	// the first run.
+	VerifyOK *prometheus.GaugeVec // no labels
+	VerifyAt *prometheus.GaugeVec // no labels
 }
 
 // New registers the metrics; holder labels the lease gauge.
@@ -66,11 +73,15 @@ func New(holder string) *Metrics {
 			Help: "Mails handed to the SMTP server by this replica's notifier, by outcome (sent, deferred, failed)."}, []string{"outcome"}),
 		GrantsByState: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tilgang_grants",
 			Help: "Grants in the ledger by state (active, failed, revoke_failed, ...); sampled."}, []string{"state"}),
+		VerifyOK: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tilgang_audit_verify_ok",
+			Help: "1 when the last audit verify (scheduled or asked for) verified the chain, 0 when it did not; sampled from the ledger."}, nil),
+		VerifyAt: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tilgang_audit_verify_last_run_timestamp_seconds",
+			Help: "Unix time of the last audit verify; sampled from the ledger."}, nil),
 	}
 	for _, o := range []string{"sent", "deferred", "failed"} {
 		m.Mail.WithLabelValues(o)
 	}
-	m.reg.MustRegister(m.Messages, m.Operations, m.Latency, m.LeaseHeld, m.IntakeLag, m.OpsByState, m.Unsent, m.AnchorRefused, m.Mail, m.GrantsByState,
+	m.reg.MustRegister(m.Messages, m.Operations, m.Latency, m.LeaseHeld, m.IntakeLag, m.OpsByState, m.Unsent, m.AnchorRefused, m.Mail, m.GrantsByState, m.VerifyOK, m.VerifyAt,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -100,6 +111,7 @@ func (m *Metrics) Sample(ctx context.Context, l ledger.Reader, js jetstream.JetS
 				m.GrantsByState.WithLabelValues(string(s)).Set(float64(n))
 			}
 		}
+		m.sampleVerify(ctx, l)
 		if c, err := js.Consumer(ctx, streams.In, streams.Intake); err == nil {
 			if info, err := c.Info(ctx); err == nil {
 				m.IntakeLag.Set(float64(info.NumPending) + float64(info.NumAckPending))
@@ -111,4 +123,22 @@ func (m *Metrics) Sample(ctx context.Context, l ledger.Reader, js jetstream.JetS
 		case <-t.C:
 		}
 	}
+}
+
+// sampleVerify serves the last recorded audit verify run.
+func (m *Metrics) sampleVerify(ctx context.Context, l ledger.Reader) {
+	vr, ok := l.(ledger.VerifyRuns)
+	if !ok {
+		return
+	}
+	last, err := vr.LastVerify(ctx)
+	if err != nil || last == nil {
+		return
+	}
+	okv := 0.0
+	if last.Error == "" && last.Report.OK {
+		okv = 1
+	}
+	m.VerifyOK.WithLabelValues().Set(okv)
+	m.VerifyAt.WithLabelValues().Set(float64(last.At.Unix()))
 }

@@ -16,6 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/ror-ikt/tilgang/internal/hrsync"
+	"github.com/ror-ikt/tilgang/internal/reconcile"
 )
 
 const (
@@ -26,11 +29,15 @@ const (
 )
 
 // exported lists the metric names a worker's /metrics serves: every
-// collector in Metrics, and the Go and process collectors.
+// collector in Metrics, the Go and process collectors, and those the worker
+// registers for reconciliation and the HR sync (registered here as the
+// worker does, so a name clash fails).
 func exported(t *testing.T) map[string]bool {
 	t.Helper()
 	m := New("test")
-	var cs []prometheus.Collector
+	others := append(reconcile.NewMetrics().Collectors(), hrsync.NewMetrics().Collectors()...)
+	require.NoError(t, m.Register(others...))
+	cs := others
 	v := reflect.ValueOf(m).Elem()
 	for i := 0; i < v.NumField(); i++ {
 		if !v.Type().Field(i).IsExported() {
@@ -163,7 +170,9 @@ func TestAlertRules(t *testing.T) {
 	for n := range soon {
 		require.True(t, used[n], "%s lists %s, which no rule or panel uses", comingFile, n)
 	}
-	for _, n := range []string{"tilgang_grants", "tilgang_intake_lag_messages", "tilgang_intake_lease_held", "tilgang_audit_anchor_refused_total"} {
+	for _, n := range []string{"tilgang_grants", "tilgang_intake_lag_messages", "tilgang_intake_lease_held", "tilgang_audit_anchor_refused_total",
+		"tilgang_audit_verify_ok", "tilgang_audit_verify_last_run_timestamp_seconds", "tilgang_hr_sync_held_total", "tilgang_reconcile_held_total",
+		"tilgang_reconcile_findings", "tilgang_reconcile_last_success_timestamp_seconds"} {
 		require.True(t, have[n] && used[n], "%s is exported and alerted on", n)
 	}
 

@@ -50,6 +50,7 @@ type Metrics struct {
 	Findings    *prometheus.GaugeVec // system, kind: of the last complete run
 	LastSuccess *prometheus.GaugeVec // system: unix time of the last complete run
 	Failures    *prometheus.CounterVec
+	Held        *prometheus.CounterVec // system: runs the fail-safe held
 }
 
 // NewMetrics makes the metrics; register them with the worker's.
@@ -61,12 +62,14 @@ func NewMetrics() *Metrics {
 			Help: "Unix time of the last reconciliation run of the system that read everything."}, []string{"system"}),
 		Failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tilgang_reconcile_failures_total",
 			Help: "Reconciliation runs that stopped on a failed or short read, by system."}, []string{"system"}),
+		Held: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tilgang_reconcile_held_total",
+			Help: "Reconciliation runs held by the fail-safe (too many removals; nothing was fixed), by system."}, []string{"system"}),
 	}
 }
 
 // Collectors lists the metrics for registering.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.Findings, m.LastSuccess, m.Failures}
+	return []prometheus.Collector{m.Findings, m.LastSuccess, m.Failures, m.Held}
 }
 
 // Run reconciles the systems o names and returns one report each. A report
@@ -195,6 +198,9 @@ func (r *Runner) system(ctx context.Context, sys *policy.System, o Options) (Rep
 	}
 	if err := r.record(ctx, rep, o); err != nil {
 		return rep, err
+	}
+	if rep.Held && r.Metrics != nil {
+		r.Metrics.Held.WithLabelValues(sys.ID).Inc() // counted once the hold is chained
 	}
 	if o.Fix && !rep.Held {
 		if err := r.fix(ctx, &rep, o); err != nil {

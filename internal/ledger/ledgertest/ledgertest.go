@@ -62,6 +62,7 @@ func groups() []group {
 		{"Mail", mailTests},
 		{"Register", registerTests},
 		{"Reviews", reviewTests},
+		{"Traces", traceTests},
 	}
 }
 

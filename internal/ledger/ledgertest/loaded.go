@@ -140,3 +140,12 @@ func (t *loadingTx) AccountsOf(person string) ([]ledger.AccountRow, error) {
 	}
 	return t.Tx.AccountsOf(person)
 }
+
+// The trace capabilities are the backend's.
+func (l loading) Traces(ctx context.Context, seqs []uint64) (map[uint64]ledger.TraceContext, error) {
+	return l.Ledger.(ledger.TraceReader).Traces(ctx, seqs)
+}
+
+func (t *loadingTx) PutTrace(seq uint64, tc ledger.TraceContext) error {
+	return t.Tx.(ledger.TraceWriter).PutTrace(seq, tc)
+}

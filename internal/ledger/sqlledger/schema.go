@@ -109,6 +109,9 @@ func schema(d dialect) []string {
 		`CREATE TABLE IF NOT EXISTS review_reviewers (
 			reviewer TEXT NOT NULL, campaign_id TEXT NOT NULL, grant_id TEXT NOT NULL,
 			PRIMARY KEY (reviewer, campaign_id, grant_id))`,
+		// The trace context of each message's intake span, by stream
+		// sequence (traces.go); written only when traces are exported.
+		`CREATE TABLE IF NOT EXISTS traces (seq BIGINT PRIMARY KEY, traceparent TEXT NOT NULL, tracestate TEXT NOT NULL)`,
 	}
 }
 

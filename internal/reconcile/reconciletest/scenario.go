@@ -225,6 +225,7 @@ func Run(t *testing.T, tg Target) {
 		require.True(t, tg.Member(t, p, tg.Held), "a held run removes nothing")
 	}
 	e.Wait(tilgang.EvReconcileHeld, "_", func(ev testenv.Event) bool { return ev.Data["system"] == "recon2" })
+	e.Metric("tilgang_reconcile_held_total", 1, `system="recon2"`)
 	reps, err = e.Reconcile(api.ReconcileArgs{System: "recon2", Fix: true, AllowRemovals: 3})
 	require.NoError(t, err)
 	require.False(t, reps[0].Held)
