@@ -107,6 +107,8 @@
 //	                                           snapshot (hr, operators, auditors; see hrsync.go)
 //	hr.sync.held  {"summary"}               -> chains and announces a held HR sync (hr)
 //	hr.sync.allow {"summary"}               -> records an allowed held sync (hr and operator)
+//	review.start, review.list, review.show, review.mine, review.close
+//	                                        -> access review campaigns (review.go)
 //
 // audit pages by seq: after is 0 for the first page and then the next of
 // the page before; next is 0 after the last page. A page holds at most

@@ -204,8 +204,22 @@ func (s *Server) reviewClose(ctx context.Context, v *viewer, args json.RawMessag
 	if s.Reviews == nil {
 		return nil, tilgang.Errorf(tilgang.Unavailable, "api: this worker does not run access reviews")
 	}
-	return s.Reviews.Close(ctx, c.ID, v.actor)
+	// A close of many items outlasts a call: it stops at closeWait between
+	// two batches and answers state closing; the worker's schedule
+	// finishes it (a close resumes where it stopped).
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeWait)
+	defer cancel()
+	out, err := s.Reviews.Close(cctx, c.ID, v.actor)
+	if err != nil && cctx.Err() != nil {
+		out.State = ledger.CampaignClosing
+		return out, nil
+	}
+	return out, err
 }
+
+// closeWait is how long a review.close call applies items before it
+// answers: less than the call's own minute.
+const closeWait = 45 * time.Second
 
 func (s *Server) campaign(ctx context.Context, rv ledger.Reviews, id string) (*ledger.ReviewCampaign, error) {
 	if !tilgang.ValidToken(id) {

@@ -273,5 +273,8 @@ func runReviewClose(e *env, cmd *command, args []string) error {
 	}
 	fmt.Fprintf(e.Stdout, "campaign %s %s: %d revoked, %d kept, %d no longer live (%d unanswered)\n", termSafe(out.CampaignID), out.State,
 		out.Revoked, out.Kept, out.Gone, out.Unanswered)
+	if out.State != "closed" {
+		fmt.Fprintln(e.Stderr, "the close goes on in the worker; `tilgang review show` tells when it is closed")
+	}
 	return nil
 }

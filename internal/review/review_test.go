@@ -263,6 +263,15 @@ func TestMineRemindedAndEscalated(t *testing.T) {
 		require.Nil(t, it.Decision)
 	}
 	require.Empty(t, mine("1547-3"))
+	// Someone who neither reviews nor administers sees no campaign.
+	outsider := &api.Client{NC: w.env.NC, Key: key, Actor: "1547-701", Via: principals.DevID, Timeout: 10 * time.Second}
+	err = outsider.Call(ctx, api.MethodReviewShow, api.ReviewShowArgs{CampaignID: st.CampaignID}, nil)
+	require.Equal(t, tilgang.Denied, tilgang.KindOf(err), "%v", err)
+	var listed []api.ReviewCampaign
+	require.NoError(t, outsider.Call(ctx, api.MethodReviewList, nil, &listed))
+	require.Empty(t, listed)
+	err = outsider.Call(ctx, api.MethodReviewClose, api.ReviewCloseArgs{CampaignID: st.CampaignID}, nil)
+	require.Equal(t, tilgang.Denied, tilgang.KindOf(err), "%v", err)
 
 	// The reminder and the escalation, as the executor runs them when due.
 	tx, err := w.store.Begin(ctx)
