@@ -34,8 +34,8 @@ import (
 
 // Kinds of the reminder operations (connector tilgang).
 const (
-	KindRemind       = "remind"      // an approval stage still pending
-	KindEscalate     = "escalate"    // an approval stage still pending, later
+	KindRemind       = "remind"        // an approval stage still pending
+	KindEscalate     = "escalate"      // an approval stage still pending, later
 	KindRemindTask   = "remind_task"   // a manual task still waiting
 	KindEscalateTask = "escalate_task" // a manual task still waiting, later
 	evApprovalRemind = tilgang.EvApprovalReminded
