@@ -28,7 +28,8 @@ var eventKinds = func() map[string]string {
 		tilgang.EvGrantExpired, tilgang.EvGrantCancelled, tilgang.EvTaskManual,
 		tilgang.EvTaskCancelled, tilgang.EvCredentialIssued, tilgang.EvAuditAnchor,
 		tilgang.EvHRSyncHeld, tilgang.EvDriftFound, tilgang.EvReconcileHeld,
-		tilgang.EvApprovalReminded, tilgang.EvApprovalEscalated, tilgang.EvTaskReminded, tilgang.EvPersonLeft,
+		tilgang.EvApprovalReminded, tilgang.EvApprovalEscalated, tilgang.EvTaskReminded, tilgang.EvTaskEscalated,
+		tilgang.EvPersonLeft,
 	} {
 		m[EventType(k)] = k
 	}
