@@ -174,18 +174,24 @@ func TestStoryMails(t *testing.T) {
 	}
 }
 
+// easterClock is a clock for dev that starts on Wednesday 1 April 2026,
+// the day before Skjærtorsdag, at 10:00 in Oslo, until set moves it.
+func easterClock(t *testing.T) (oslo *time.Location, now func() time.Time, set func(time.Time)) {
+	oslo, err := time.LoadLocation("Europe/Oslo")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	clock := time.Date(2026, 4, 1, 10, 0, 0, 0, oslo)
+	return oslo, func() time.Time { mu.Lock(); defer mu.Unlock(); return clock },
+		func(t time.Time) { mu.Lock(); clock = t; mu.Unlock() }
+}
+
 // TestReminderOverEaster: with dev's clock injected, an approval pending
 // from the Wednesday before Easter 2026 is reminded by mail on Thursday 9
 // April (3 working days: Skjærtorsdag to 2. påskedag do not count) and
 // escalated on Monday 13 April (5) to the manager's manager, who may then
 // approve it.
 func TestReminderOverEaster(t *testing.T) {
-	oslo, err := time.LoadLocation("Europe/Oslo")
-	require.NoError(t, err)
-	var mu sync.Mutex
-	clock := time.Date(2026, 4, 1, 10, 0, 0, 0, oslo)
-	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	set := func(t time.Time) { mu.Lock(); clock = t; mu.Unlock() }
+	oslo, now, set := easterClock(t)
 	s := startStoryAt(t, now)
 	kari, oddbjorg := "kari.nordhus@aukra.kommune.no", "oddbjorg.rindaroy@aukra.kommune.no"
 
@@ -240,12 +246,7 @@ func TestReminderOverEaster(t *testing.T) {
 // escalated on Wednesday 8 April to them and to Gerica's coordinator, each
 // told what is theirs to do.
 func TestTaskEscalatedOverEaster(t *testing.T) {
-	oslo, err := time.LoadLocation("Europe/Oslo")
-	require.NoError(t, err)
-	var mu sync.Mutex
-	clock := time.Date(2026, 4, 1, 10, 0, 0, 0, oslo)
-	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	set := func(t time.Time) { mu.Lock(); clock = t; mu.Unlock() }
+	oslo, now, set := easterClock(t)
 	s := startStoryWith(t, now, &engine.Reminders{RemindAfter: 1, EscalateAfter: 2})
 	base := "http://" + s.http
 	admins := []string{"marit.gjendem@aukra.kommune.no", "tor.einar.hoem@molde.kommune.no"}
