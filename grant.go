@@ -72,6 +72,7 @@ const (
 	EvApprovalReminded  = "approval.reminded"
 	EvApprovalEscalated = "approval.escalated"
 	EvTaskReminded      = "task.reminded"
+	EvTaskEscalated     = "task.escalated"
 	EvPersonLeft        = "person.left"
 )
 

@@ -52,15 +52,31 @@ func (c *Client) Call(ctx context.Context, method string, args any, out any) err
 
 	subject := streams.APIPrefix + method
 	inbox := c.NC.NewInbox()
-	sub, err := c.NC.SubscribeSync(inbox)
+	// The answer's parts arrive on a subscription of the call's own. Not
+	// SubscribeSync: its channel is made as long as the connection's
+	// SubChanLen (64 Ki messages, 512 KiB), on every call, which made
+	// a portal page's calls allocate more than its rows and templates
+	// and so run the garbage collector once or twice a page. The
+	// subscription's own pending list holds parts not yet taken, as
+	// SubscribeSync's channel did, within the same pending limits.
+	msgs, done := make(chan *nats.Msg), make(chan struct{})
+	sub, err := c.NC.Subscribe(inbox, func(m *nats.Msg) {
+		select {
+		case msgs <- m:
+		case <-done: // the call has ended
+		}
+	})
 	if err != nil {
 		return tilgang.Wrap(tilgang.Unavailable, err, "api: %s", method)
 	}
-	defer sub.Unsubscribe()
+	defer func() {
+		close(done)
+		sub.Unsubscribe()
+	}()
 	if err := c.NC.PublishMsg(&nats.Msg{Subject: subject, Reply: inbox, Data: body}); err != nil {
 		return tilgang.Wrap(tilgang.Unavailable, err, "api: %s", method)
 	}
-	resp, err := receive(ctx, sub, method)
+	resp, err := receive(ctx, msgs, method)
 	if err != nil {
 		return err
 	}
@@ -235,22 +251,21 @@ func (c *Client) body(method string, args any) ([]byte, error) {
 }
 
 // receive reads one whole answer: one message, or the parts of a split one.
-func receive(ctx context.Context, sub *nats.Subscription, method string) ([]byte, error) {
+func receive(ctx context.Context, msgs <-chan *nats.Msg, method string) ([]byte, error) {
 	var (
 		parts [][]byte
 		want  int
 		size  int
 	)
 	for {
-		m, err := sub.NextMsgWithContext(ctx)
-		if errors.Is(err, nats.ErrNoResponders) {
-			return nil, noResponders(method)
-		}
-		if err != nil {
-			if errors.Is(err, context.DeadlineExceeded) {
+		var m *nats.Msg
+		select {
+		case m = <-msgs:
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return nil, tilgang.Errorf(tilgang.Unavailable, "api: %s: no answer in time: is the worker busy or gone?", method)
 			}
-			return nil, tilgang.Wrap(tilgang.Unavailable, err, "api: %s", method)
+			return nil, tilgang.Wrap(tilgang.Unavailable, ctx.Err(), "api: %s", method)
 		}
 		if m.Header.Get("Status") == "503" {
 			return nil, noResponders(method)

@@ -90,34 +90,19 @@ func (s *Server) inbox(ctx context.Context, v *viewer, args json.RawMessage) (an
 			}
 		}
 	}
-	training, err := s.Ledger.GrantsInState(ctx, tilgang.StatePendingTraining, systems)
-	if err != nil {
-		return nil, err
-	}
-	for i := range training {
-		if g := &training[i]; g.Person != v.actor && v.administers(g.System) {
-			out.Training = append(out.Training, grantOf(g))
-		}
-	}
-
-	tasks, err := s.waitingTasks(ctx, v, func(_ *ledger.Operation, _ *ledger.Grant, systems []string) (bool, error) {
-		return slices.ContainsFunc(systems, v.administers), nil
+	training, tasks, err := s.waitingIn(ctx, v, systems, func(g *ledger.Grant) bool {
+		return g.Person != v.actor && v.administers(g.System)
 	})
 	if err != nil {
 		return nil, err
 	}
-	out.Tasks = append(out.Tasks, tasks...)
-	var ids []string
+	out.Training, out.Tasks = append(out.Training, training...), append(out.Tasks, tasks...)
+	grants := make([]Grant, 0, len(out.Approvals))
+	requesters := make([]string, 0, len(out.Approvals))
 	for _, a := range out.Approvals {
-		ids = append(ids, a.Person, a.Requester)
+		grants, requesters = append(grants, a.Grant), append(requesters, a.Requester)
 	}
-	for _, g := range out.Training {
-		ids = append(ids, g.Person)
-	}
-	for _, t := range out.Tasks {
-		ids = append(ids, t.Person)
-	}
-	if out.Names, err = s.names(ctx, ids); err != nil {
+	if out.Names, err = s.namesOf(ctx, [][]Grant{grants, out.Training}, out.Tasks, requesters...); err != nil {
 		return nil, err
 	}
 	return out, nil

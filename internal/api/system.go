@@ -124,35 +124,54 @@ func (s *Server) system(ctx context.Context, v *viewer, args json.RawMessage) (a
 		out.Holders = append(out.Holders, grantOf(&gs[i]))
 	}
 	if a.After == "" {
-		tr, err := s.Ledger.GrantsInState(ctx, tilgang.StatePendingTraining, []string{a.System})
+		training, tasks, err := s.waitingIn(ctx, v, []string{a.System}, func(*ledger.Grant) bool { return true })
 		if err != nil {
 			return nil, err
 		}
-		for i := range tr {
-			out.Training = append(out.Training, grantOf(&tr[i]))
-		}
-		tasks, err := s.waitingTasks(ctx, v, func(_ *ledger.Operation, _ *ledger.Grant, systems []string) (bool, error) {
-			return slices.Contains(systems, a.System), nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		out.Tasks = append(out.Tasks, tasks...)
+		out.Training, out.Tasks = append(out.Training, training...), append(out.Tasks, tasks...)
 	}
-	var ids []string
-	for _, g := range out.Holders {
-		ids = append(ids, g.Person)
-	}
-	for _, g := range out.Training {
-		ids = append(ids, g.Person)
-	}
-	for _, t := range out.Tasks {
-		ids = append(ids, t.Person)
-	}
-	if out.Names, err = s.names(ctx, ids); err != nil {
+	if out.Names, err = s.namesOf(ctx, [][]Grant{out.Holders, out.Training}, out.Tasks); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// waitingIn reads what waits for the administrators of systems: the
+// grants in training there that keep accepts, and the waiting manual
+// tasks of any of them (as the ledger orders each).
+func (s *Server) waitingIn(ctx context.Context, v *viewer, systems []string, keep func(*ledger.Grant) bool) ([]Grant, []Task, error) {
+	tr, err := s.Ledger.GrantsInState(ctx, tilgang.StatePendingTraining, systems)
+	if err != nil {
+		return nil, nil, err
+	}
+	var training []Grant
+	for i := range tr {
+		if keep(&tr[i]) {
+			training = append(training, grantOf(&tr[i]))
+		}
+	}
+	tasks, err := s.waitingTasks(ctx, v, func(_ *ledger.Operation, _ *ledger.Grant, of []string) (bool, error) {
+		return slices.ContainsFunc(of, func(sys string) bool { return slices.Contains(systems, sys) }), nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return training, tasks, nil
+}
+
+// namesOf reads the names of the people the grants and tasks are about,
+// and of others (requesters), as names does.
+func (s *Server) namesOf(ctx context.Context, grants [][]Grant, tasks []Task, others ...string) (map[string]string, error) {
+	ids := slices.Clone(others)
+	for _, gs := range grants {
+		for _, g := range gs {
+			ids = append(ids, g.Person)
+		}
+	}
+	for _, t := range tasks {
+		ids = append(ids, t.Person)
+	}
+	return s.names(ctx, ids)
 }
 
 func roleOf(role string) string {

@@ -54,8 +54,9 @@ import (
 // allocator keeps once used (README "Measured").
 const DevSQLiteCache = 16 << 20
 
-// DevReminders are dev's reminders: a pending approval or manual task is
-// reminded after 3 working days and escalated after 5.
+// DevReminders are dev's reminders unless DevOptions.Reminders says
+// otherwise (--remind-after, --escalate-after): a pending approval or
+// manual task is reminded after 3 working days and escalated after 5.
 var DevReminders = engine.Reminders{RemindAfter: 3, EscalateAfter: 5}
 
 // DevOptions configure `tilgang dev`.
@@ -75,6 +76,10 @@ type DevOptions struct {
 	SMTP string
 	// Notify, when set, adjusts dev's notifier (tests: retry times).
 	Notify func(*notify.Notifier)
+	// Reminders, when set, are the working days after which dev reminds
+	// and escalates a pending approval or manual task (0: never); default
+	// DevReminders.
+	Reminders *engine.Reminders
 	// Now, when set, is the clock of dev's engine and notifier (tests:
 	// reminders that fall due days later); default time.Now.
 	Now func() time.Time

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"syscall"
@@ -28,57 +27,51 @@ import (
 	"github.com/ror-ikt/tilgang/internal/ledger/sqlledger"
 	"github.com/ror-ikt/tilgang/internal/principals"
 	"github.com/ror-ikt/tilgang/internal/testenv"
+	"github.com/ror-ikt/tilgang/internal/testenv/crashtest"
 
 	_ "modernc.org/sqlite"
 )
 
-// TestMain lets the crash test run `tilgang dev` as a child process: the
-// test binary re-executes itself with TILGANG_CHILD_DEV set, so the child
-// can be killed with SIGKILL like a real worker.
+// TestMain lets the crash and replica tests run `tilgang dev` and workers
+// as child processes (crashtest): the test binary runs again as the child,
+// so it can be killed with SIGKILL like a real worker.
 func TestMain(m *testing.M) {
-	if os.Getenv("TILGANG_CHILD_DEV") != "" {
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
-		log := slog.New(slog.NewTextHandler(io.Discard, nil))
-		if os.Getenv("TILGANG_TEST_LOG") != "" {
-			log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-		}
-		err := app.Dev(ctx, app.DevOptions{Data: os.Getenv("TILGANG_CHILD_DATA"), Policies: os.Getenv("TILGANG_CHILD_POLICIES"),
-			NATSListen: os.Getenv("TILGANG_CHILD_NATS"), HTTP: os.Getenv("TILGANG_CHILD_HTTP"), Log: log,
-			SMTP: os.Getenv("TILGANG_CHILD_SMTP")})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
-	if os.Getenv("TILGANG_CHILD_WORKER") != "" {
-		os.Exit(runWorkerChild())
-	}
-	os.Exit(m.Run())
+	crashtest.Main(m, map[string]func() int{"dev": runDevChild, "worker": runWorkerChild})
 }
 
-// child is a `tilgang dev` process.
+// runDevChild is `tilgang dev` as the environment configures it.
+func runDevChild() int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("TILGANG_TEST_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	err := app.Dev(ctx, app.DevOptions{Data: os.Getenv("TILGANG_CHILD_DATA"), Policies: os.Getenv("TILGANG_CHILD_POLICIES"),
+		NATSListen: os.Getenv("TILGANG_CHILD_NATS"), HTTP: os.Getenv("TILGANG_CHILD_HTTP"), Log: log,
+		SMTP: os.Getenv("TILGANG_CHILD_SMTP")})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// child is a `tilgang dev` process, started again after each kill.
 type child struct {
 	t                  *testing.T
 	data, policies     string
 	natsAddr, httpAddr string
 	smtp               string // the SMTP server dev mails to, "" for none
-	cmd                *exec.Cmd
+	p                  *crashtest.Process
 	exited             chan struct{}
 }
 
 func (c *child) start(crashpoint string) {
 	c.t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "TILGANG_CHILD_DEV=1", "TILGANG_CHILD_DATA="+c.data, "TILGANG_CHILD_POLICIES="+c.policies,
-		"TILGANG_CHILD_NATS="+c.natsAddr, "TILGANG_CHILD_HTTP="+c.httpAddr, "TILGANG_CRASHPOINT="+crashpoint, "TILGANG_CHILD_SMTP="+c.smtp)
-	cmd.Stderr = os.Stderr
-	require.NoError(c.t, cmd.Start())
-	exited := make(chan struct{})
-	c.cmd, c.exited = cmd, exited
-	go func() { cmd.Wait(); close(exited) }()
-	c.t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGKILL); <-exited })
+	c.p = crashtest.Start(c.t, "dev", []string{"TILGANG_CHILD_DATA=" + c.data, "TILGANG_CHILD_POLICIES=" + c.policies,
+		"TILGANG_CHILD_NATS=" + c.natsAddr, "TILGANG_CHILD_HTTP=" + c.httpAddr, "TILGANG_CRASHPOINT=" + crashpoint, "TILGANG_CHILD_SMTP=" + c.smtp}, nil)
+	c.exited = c.p.Exited
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -97,20 +90,10 @@ func (c *child) start(crashpoint string) {
 	c.t.Fatal("child did not become ready in 30 s")
 }
 
-func (c *child) kill() {
-	_ = c.cmd.Process.Signal(syscall.SIGKILL)
-	<-c.exited
-}
+func (c *child) kill() { c.p.Kill() }
 
 func (c *child) stop() {
-	_ = c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.exited:
-	case <-time.After(60 * time.Second):
-		c.t.Error("child did not stop on SIGTERM in 60 s")
-		c.kill()
-	}
-	require.Equal(c.t, 0, c.cmd.ProcessState.ExitCode(), "clean stop")
+	require.Equal(c.t, 0, c.p.Stop(c.t, 60*time.Second), "clean stop")
 }
 
 // TestCrashRecovery kills the worker with SIGKILL mid-batch, after a

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -27,6 +28,13 @@ import (
 )
 
 func runDev(ctx context.Context, o DevOptions) error {
+	reminders := DevReminders
+	if o.Reminders != nil {
+		reminders = *o.Reminders
+	}
+	if err := checkDevReminders(reminders); err != nil {
+		return err
+	}
 	if o.Data == "" {
 		o.Data = ".tilgang"
 	}
@@ -144,7 +152,7 @@ func runDev(ctx context.Context, o DevOptions) error {
 	}
 	eng := engine.New(cat, ps, conns, now, log)
 	eng.SealTo = principals.DevID // DESIGN.md: in dev, credentials are sealed to dev
-	eng.Reminders = DevReminders
+	eng.Reminders = reminders
 	wk, err := principals.EnsureWorkerKey(o.Data)
 	if err != nil {
 		return err
@@ -188,4 +196,22 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// checkDevReminders refuses working days that cannot be meant, before dev
+// starts or changes anything.
+func checkDevReminders(r engine.Reminders) error {
+	var problems []string
+	if r.RemindAfter < 0 {
+		problems = append(problems, fmt.Sprintf("--remind-after %d is negative: working days (0 turns reminders off)", r.RemindAfter))
+	}
+	if r.EscalateAfter < 0 {
+		problems = append(problems, fmt.Sprintf("--escalate-after %d is negative: working days (0 turns escalation off)", r.EscalateAfter))
+	} else if r.EscalateAfter > 0 && r.EscalateAfter <= r.RemindAfter {
+		problems = append(problems, fmt.Sprintf("--escalate-after %d is not after --remind-after %d: escalation comes after the reminder", r.EscalateAfter, r.RemindAfter))
+	}
+	if problems != nil {
+		return fmt.Errorf("dev: %s", strings.Join(problems, "; "))
+	}
+	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/app"
 	"github.com/ror-ikt/tilgang/internal/client"
+	"github.com/ror-ikt/tilgang/internal/engine"
 	"github.com/ror-ikt/tilgang/internal/envelope"
 	"github.com/ror-ikt/tilgang/internal/principals"
 	"github.com/ror-ikt/tilgang/internal/streams"
@@ -41,7 +42,10 @@ type story struct {
 func startStory(t *testing.T) *story { return startStoryAt(t, nil) }
 
 // startStoryAt is startStory with dev's clock now (nil: the wall clock).
-func startStoryAt(t *testing.T, now func() time.Time) *story {
+func startStoryAt(t *testing.T, now func() time.Time) *story { return startStoryWith(t, now, nil) }
+
+// startStoryWith is startStoryAt with dev's reminder days (nil: dev's own).
+func startStoryWith(t *testing.T, now func() time.Time, reminders *engine.Reminders) *story {
 	mp := mailtest.Start(t)
 	data := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -53,7 +57,7 @@ func startStoryAt(t *testing.T, now func() time.Time) *story {
 	}
 	go func() {
 		done <- app.Dev(ctx, app.DevOptions{Data: data, Policies: "../../policies", NATSListen: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)),
-			HTTP: "127.0.0.1:0", Log: log, SMTP: mp.SMTP, Now: now, Ready: func(u, h string) { ready <- [2]string{u, h} }})
+			HTTP: "127.0.0.1:0", Log: log, SMTP: mp.SMTP, Now: now, Reminders: reminders, Ready: func(u, h string) { ready <- [2]string{u, h} }})
 	}()
 	var addrs [2]string
 	select {
@@ -170,18 +174,24 @@ func TestStoryMails(t *testing.T) {
 	}
 }
 
+// easterClock is a clock for dev that starts on Wednesday 1 April 2026,
+// the day before Skjærtorsdag, at 10:00 in Oslo, until set moves it.
+func easterClock(t *testing.T) (oslo *time.Location, now func() time.Time, set func(time.Time)) {
+	oslo, err := time.LoadLocation("Europe/Oslo")
+	require.NoError(t, err)
+	var mu sync.Mutex
+	clock := time.Date(2026, 4, 1, 10, 0, 0, 0, oslo)
+	return oslo, func() time.Time { mu.Lock(); defer mu.Unlock(); return clock },
+		func(t time.Time) { mu.Lock(); clock = t; mu.Unlock() }
+}
+
 // TestReminderOverEaster: with dev's clock injected, an approval pending
 // from the Wednesday before Easter 2026 is reminded by mail on Thursday 9
 // April (3 working days: Skjærtorsdag to 2. påskedag do not count) and
 // escalated on Monday 13 April (5) to the manager's manager, who may then
 // approve it.
 func TestReminderOverEaster(t *testing.T) {
-	oslo, err := time.LoadLocation("Europe/Oslo")
-	require.NoError(t, err)
-	var mu sync.Mutex
-	clock := time.Date(2026, 4, 1, 10, 0, 0, 0, oslo)
-	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	set := func(t time.Time) { mu.Lock(); clock = t; mu.Unlock() }
+	oslo, now, set := easterClock(t)
 	s := startStoryAt(t, now)
 	kari, oddbjorg := "kari.nordhus@aukra.kommune.no", "oddbjorg.rindaroy@aukra.kommune.no"
 
@@ -226,6 +236,105 @@ func TestReminderOverEaster(t *testing.T) {
 			_, err := st.GetLastMsgForSubject(context.Background(), "tilgang.event."+kind+".1547-10412")
 			return err == nil
 		}, 10*time.Second, 100*time.Millisecond, "%s published", kind)
+	}
+}
+
+// TestTaskEscalatedOverEaster: dev started with --remind-after 1
+// --escalate-after 2 and its clock injected. Gerica's manual task starts
+// waiting on Wednesday 1 April 2026; Skjærtorsdag to 2. påskedag do not
+// count, so it is reminded to the administrators on Tuesday 7 April and
+// escalated on Wednesday 8 April to them and to Gerica's coordinator, each
+// told what is theirs to do.
+func TestTaskEscalatedOverEaster(t *testing.T) {
+	oslo, now, set := easterClock(t)
+	s := startStoryWith(t, now, &engine.Reminders{RemindAfter: 1, EscalateAfter: 2})
+	base := "http://" + s.http
+	admins := []string{"marit.gjendem@aukra.kommune.no", "tor.einar.hoem@molde.kommune.no"}
+	coordinator := "hakon.stavik@molde.kommune.no"
+
+	// Kari asks for Gerica for Sindre; both stages approve and training
+	// is confirmed at once, so the role itself waits as a manual task.
+	g := s.send(tilgang.TypeRequest, "1547-10412", "1547-10300", envelope.Request{Action: "grant", System: "gerica", Role: "superbruker", Reason: "ny"})
+	s.to("oddbjorg.rindaroy@aukra.kommune.no", "Godkjenning venter: superbruker i Gerica", 1)
+	s.send(tilgang.TypeDecision, "1547-10412", "1547-10290", envelope.Decision{RequestID: g, Decision: "approve"})
+	s.to(admins[0], "Godkjenning venter: superbruker i Gerica", 1)
+	s.send(tilgang.TypeDecision, "1547-10412", "1547-20001", envelope.Decision{RequestID: g, Decision: "approve"})
+	s.to(admins[0], "Opplæring å bekrefte: superbruker i Gerica", 1)
+	s.send(tilgang.TypeTraining, "1547-10412", "1547-20001", envelope.Training{System: "gerica", Role: "superbruker"})
+	for _, a := range admins {
+		s.to(a, "Manuell oppgave: superbruker i Gerica", 1)
+	}
+
+	noneYet := func(prefix string) {
+		t.Helper()
+		time.Sleep(2500 * time.Millisecond)
+		ms, err := s.mail.Messages()
+		require.NoError(t, err)
+		for _, m := range ms {
+			require.False(t, strings.HasPrefix(m.Subject, prefix), "%q sent too early (%v)", m.Subject, now())
+		}
+	}
+	set(time.Date(2026, 4, 6, 10, 0, 0, 0, oslo)) // 2. påskedag: no working day has passed
+	noneYet("Påminnelse: manuell oppgave")
+	set(time.Date(2026, 4, 7, 10, 0, 0, 0, oslo))
+	for _, a := range admins {
+		m := s.to(a, "Påminnelse: manuell oppgave venter: superbruker i Gerica", 1)[0]
+		require.Contains(t, m.Text, "i 1 arbeidsdager")
+		require.Contains(t, m.Raw, "Date: Tue, 07 Apr 2026 08:00:00 +0000")
+	}
+	noneYet("Eskalert: manuell oppgave")
+
+	set(time.Date(2026, 4, 8, 10, 0, 0, 0, oslo))
+	for _, a := range admins {
+		m := s.to(a, "Eskalert: manuell oppgave venter: superbruker i Gerica", 1)[0]
+		require.Equal(t, "Eskalert: manuell oppgave venter: superbruker i Gerica for Sindre Hollingsæter", m.Subject)
+		require.Equal(t, []string{a}, m.Recipients())
+		require.Contains(t, m.Text, "i 2 arbeidsdager uten å bli gjort")
+		require.Contains(t, m.Text, "Du er systemansvarlig")
+		require.Contains(t, m.Text, base+"/systems/gerica")
+		require.Contains(t, m.Raw, "Date: Wed, 08 Apr 2026 08:00:00 +0000")
+	}
+	m := s.to(coordinator, "Eskalert: manuell oppgave venter: superbruker i Gerica", 1)[0]
+	require.Contains(t, m.Text, "til orientering som systemkoordinator")
+	require.NotContains(t, m.Text, "Du er systemansvarlig")
+	require.Contains(t, m.HTML, `href="`+base+`/systems/gerica"`)
+	// The coordinator was told of nothing else about it.
+	ms, err := s.mail.Messages()
+	require.NoError(t, err)
+	for _, m := range ms {
+		if slices.Contains(m.Recipients(), coordinator) && strings.Contains(m.Subject, "superbruker i Gerica") {
+			require.True(t, strings.HasPrefix(m.Subject, "Eskalert: manuell oppgave"), "the coordinator got %q", m.Subject)
+		}
+	}
+
+	st, err := s.js.Stream(context.Background(), streams.Events)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		_, err := st.GetLastMsgForSubject(context.Background(), "tilgang.event."+tilgang.EvTaskEscalated+".1547-10412")
+		return err == nil
+	}, 10*time.Second, 100*time.Millisecond, "task.escalated published")
+}
+
+// TestDevReminderDaysChecked: dev refuses reminder days that cannot be
+// meant, naming the flag, before it creates anything.
+func TestDevReminderDaysChecked(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		r    engine.Reminders
+		want string
+	}{
+		{"negative reminder", engine.Reminders{RemindAfter: -1, EscalateAfter: 5}, "--remind-after -1 is negative"},
+		{"negative escalation", engine.Reminders{RemindAfter: 3, EscalateAfter: -2}, "--escalate-after -2 is negative"},
+		{"escalation not after reminder", engine.Reminders{RemindAfter: 4, EscalateAfter: 4}, "--escalate-after 4 is not after --remind-after 4"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := filepath.Join(t.TempDir(), "data")
+			err := app.Dev(context.Background(), app.DevOptions{Data: data, Policies: "../../policies", HTTP: "127.0.0.1:0",
+				NATSListen: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)), Reminders: &tc.r, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			require.ErrorContains(t, err, tc.want)
+			_, err = os.Stat(data)
+			require.True(t, os.IsNotExist(err), "nothing created")
+		})
 	}
 }
 

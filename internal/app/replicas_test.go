@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"sort"
@@ -38,6 +37,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/publish"
 	"github.com/ror-ikt/tilgang/internal/streams"
 	"github.com/ror-ikt/tilgang/internal/testenv"
+	"github.com/ror-ikt/tilgang/internal/testenv/crashtest"
 	"github.com/ror-ikt/tilgang/internal/testenv/pgtest"
 )
 
@@ -90,7 +90,7 @@ func runWorkerChild() int {
 // replica is a worker child process.
 type replica struct {
 	name string
-	cmd  *exec.Cmd
+	p    *crashtest.Process
 	done chan struct{}
 	http string
 	log  *testenv.Buffer // its log, when asked for
@@ -109,44 +109,26 @@ func (c *cluster) start(slot int, env ...string) *replica {
 	c.starts++
 	name := fmt.Sprintf("w%d-%d", slot, c.starts)
 	c.mu.Unlock()
-	r := &replica{name: name, done: make(chan struct{}), http: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(c.t))}
+	r := &replica{name: name, http: fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(c.t))}
 	for _, e := range env {
 		if e == "TILGANG_TEST_LOG=1" {
 			r.log = &testenv.Buffer{}
 		}
 	}
-	r.cmd = exec.Command(os.Args[0], "-test.run=^$")
-	r.cmd.Env = append(os.Environ(), "TILGANG_CHILD_WORKER=1", "TILGANG_CHILD_DATA="+c.data, "TILGANG_CHILD_DSN="+c.dsn,
-		"TILGANG_CHILD_NATS="+c.natsURL, "TILGANG_CHILD_POLICIES="+c.policies, "TILGANG_CHILD_NAME="+name, "TILGANG_CHILD_HTTP="+r.http)
-	r.cmd.Env = append(r.cmd.Env, env...)
-	r.cmd.Stderr = os.Stderr
+	var stderr io.Writer
 	if r.log != nil {
-		r.cmd.Stderr = r.log
+		stderr = r.log
 	}
-	require.NoError(c.t, r.cmd.Start())
-	go func() { r.cmd.Wait(); close(r.done) }()
-	c.t.Cleanup(func() {
-		_ = r.cmd.Process.Signal(syscall.SIGCONT)
-		_ = r.cmd.Process.Signal(syscall.SIGKILL)
-		<-r.done
-	})
+	r.p = crashtest.Start(c.t, "worker", append([]string{"TILGANG_CHILD_DATA=" + c.data, "TILGANG_CHILD_DSN=" + c.dsn,
+		"TILGANG_CHILD_NATS=" + c.natsURL, "TILGANG_CHILD_POLICIES=" + c.policies, "TILGANG_CHILD_NAME=" + name, "TILGANG_CHILD_HTTP=" + r.http},
+		env...), stderr)
+	r.done = r.p.Exited
 	return r
 }
 
-func (r *replica) kill() {
-	_ = r.cmd.Process.Signal(syscall.SIGKILL)
-	<-r.done
-}
+func (r *replica) kill() { r.p.Kill() }
 
-func (r *replica) stop(t *testing.T) {
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(60 * time.Second):
-		t.Errorf("replica %s did not stop on SIGTERM", r.name)
-		r.kill()
-	}
-}
+func (r *replica) stop(t *testing.T) { r.p.Stop(t, 60*time.Second) }
 
 func waitReady(t *testing.T, addr string) {
 	require.Eventually(t, func() bool {
@@ -481,7 +463,7 @@ func TestStaleIntakeCannotCommit(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	require.Eventually(t, func() bool { return stopped(a.cmd.Process.Pid) }, 30*time.Second, 20*time.Millisecond, "the active intake pauses mid-batch:\n%s", a.log.String())
+	require.Eventually(t, func() bool { return stopped(a.p.Pid()) }, 30*time.Second, 20*time.Millisecond, "the active intake pauses mid-batch:\n%s", a.log.String())
 
 	b := c.start(2)
 	waitReady(t, b.http)
@@ -507,7 +489,7 @@ func TestStaleIntakeCannotCommit(t *testing.T) {
 	require.Regexp(t, `tilgang_messages_total\{outcome="accepted"\} [1-9]`, mb)
 	require.Contains(t, mb, "tilgang_connector_seconds_bucket")
 
-	require.NoError(t, a.cmd.Process.Signal(syscall.SIGCONT))
+	require.NoError(t, a.p.Signal(syscall.SIGCONT))
 	require.Eventually(t, func() bool {
 		l := a.log.String()
 		return strings.Contains(l, "lease") && (strings.Contains(l, "lost") || strings.Contains(l, "no longer held"))

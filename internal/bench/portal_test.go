@@ -250,6 +250,7 @@ func (pb *portalBench) measureAs(b *testing.B, who func(i int) (person, target s
 	}
 	times := make([]time.Duration, 0, b.N)
 	cpu := cpuTime()
+	b.ReportAllocs() // the whole process's: portal, API server and ledger
 	b.ResetTimer()
 	for i := range b.N {
 		person, target := who(i)
@@ -276,6 +277,7 @@ func (pb *portalBench) measureCall(b *testing.B, person, method string, args any
 	c := pb.client(person)
 	times := make([]time.Duration, 0, b.N)
 	cpu := cpuTime()
+	b.ReportAllocs()
 	b.ResetTimer()
 	for range b.N {
 		t0 := time.Now()

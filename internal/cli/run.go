@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/ror-ikt/tilgang/internal/app"
+	"github.com/ror-ikt/tilgang/internal/engine"
 	"github.com/ror-ikt/tilgang/internal/policy"
 	"github.com/ror-ikt/tilgang/internal/portal"
 	"github.com/ror-ikt/tilgang/internal/principals"
@@ -24,6 +25,8 @@ func runDev(e *env, cmd *command, args []string) error {
 	secretEnv := fs.String("oidc-client-secret-env", "TILGANG_OIDC_CLIENT_SECRET", "the environment variable (`NAME`) holding the client secret")
 	claim := fs.String("oidc-person-claim", "employeeid", "the ID token `CLAIM` holding the person's id")
 	smtpAddr := fs.String("smtp", "", "send e-mail notifications to the SMTP server at host:port (`ADDR`; loopback only, without TLS), with links to this portal")
+	remind := fs.Int("remind-after", app.DevReminders.RemindAfter, "remind of an approval or manual task still pending after this many working `DAYS` (0: never)")
+	escalate := fs.Int("escalate-after", app.DevReminders.EscalateAfter, "escalate an approval or manual task still pending after this many working `DAYS` (0: never)")
 	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
 		return err
 	}
@@ -43,6 +46,7 @@ func runDev(e *env, cmd *command, args []string) error {
 	log := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	return app.Dev(e.ctx, app.DevOptions{
 		Data: *data, Policies: *policies, NATSListen: *listen, HTTP: *httpAddr, Log: log, OIDC: oidc, SMTP: *smtpAddr,
+		Reminders: &engine.Reminders{RemindAfter: *remind, EscalateAfter: *escalate},
 		Ready: func(natsURL, httpAddr string) {
 			fmt.Fprintf(e.Stdout, "tilgang dev: NATS %s, portal and health http://%s\n", natsURL, httpAddr)
 			fmt.Fprintf(e.Stdout, "export %s=%s %s=%s\n", envNATS, natsURL, envKey, keyFile)

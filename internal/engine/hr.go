@@ -260,6 +260,8 @@ func (e *Engine) RunInternal(tx ledger.Tx, op ledger.Operation) error {
 		return e.remindTask(tx, now, op)
 	case KindReviewRemind, KindReviewEscalate:
 		return e.reviewReminder(tx, now, op)
+	case KindEscalateTask:
+		return e.escalateTask(tx, now, op)
 	}
 	if op.Kind != ledger.KindLeave {
 		return e.Failed(tx, op, tilgang.Errorf(tilgang.Internal, "unknown internal operation kind %q", op.Kind))

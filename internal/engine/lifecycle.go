@@ -142,7 +142,7 @@ func (e *Engine) Waiting(tx ledger.Tx, op ledger.Operation) error {
 	tx.Audit(ledger.AuditEntry{At: now, Kind: "task.manual", Person: op.Person, Actor: Worker, GrantID: op.GrantID, OpID: op.ID,
 		Details: map[string]string{"kind": op.Kind, "connector": op.Connector, "entitlement": op.Entitlement}})
 	tx.Emit(ledger.Event{Kind: tilgang.EvTaskManual, Person: op.Person, At: now, Data: data})
-	return e.scheduleTaskReminder(tx, now, op)
+	return e.scheduleTaskReminders(tx, now, op)
 }
 
 // IsManual reports whether people do the connector instance's work: it has

@@ -18,26 +18,30 @@ import (
 // operations in the outbox, like a grant's expiry: a reminder due
 // RemindAfter working days later and an escalation due EscalateAfter
 // working days later (weekends and Norwegian public holidays do not
-// count; package workdays). A manual task gets a reminder the same way
-// when it starts waiting. They survive restarts, are claimed under a lease
-// and run once. When one runs and its approval stage (or task) still
-// waits, it announces approval.reminded, approval.escalated or
-// task.reminded, which the notifier mails; otherwise it is done without
-// effect.
+// count; package workdays). A manual task gets a reminder and an
+// escalation the same way when it starts waiting. They survive restarts,
+// are claimed under a lease and run once. When one runs and its approval
+// stage (or task) still waits, it announces approval.reminded,
+// approval.escalated, task.reminded or task.escalated, which the notifier
+// mails; otherwise it is done without effect.
 //
 // Escalating a manager stage tells the manager's manager, who may then
 // approve or deny the stage as well (decision: an escalated manager
 // stage); escalating a systemansvarlig stage tells every administrator of
 // the system and its coordinator (the coordinator does not approve).
+// Escalating a manual task tells the same people: the administrators, who
+// complete it, and the coordinator, who follows it up.
 
 // Kinds of the reminder operations (connector tilgang).
 const (
-	KindRemind       = "remind"      // an approval stage still pending
-	KindEscalate     = "escalate"    // an approval stage still pending, later
-	KindRemindTask   = "remind_task" // a manual task still waiting
-	evApprovalRemind = "approval.reminded"
-	evApprovalEscal  = "approval.escalated"
-	evTaskRemind     = "task.reminded"
+	KindRemind       = "remind"        // an approval stage still pending
+	KindEscalate     = "escalate"      // an approval stage still pending, later
+	KindRemindTask   = "remind_task"   // a manual task still waiting
+	KindEscalateTask = "escalate_task" // a manual task still waiting, later
+	evApprovalRemind = tilgang.EvApprovalReminded
+	evApprovalEscal  = tilgang.EvApprovalEscalated
+	evTaskRemind     = tilgang.EvTaskReminded
+	evTaskEscal      = tilgang.EvTaskEscalated
 )
 
 // Reminders are the working days after which a pending approval stage or
@@ -86,14 +90,22 @@ func (e *Engine) scheduleApprovalReminders(tx ledger.Tx, now time.Time, seq uint
 	return nil
 }
 
-// scheduleTaskReminder queues the reminder of a manual task.
-func (e *Engine) scheduleTaskReminder(tx ledger.Tx, now time.Time, op ledger.Operation) error {
-	if e.Reminders.RemindAfter <= 0 {
-		return nil
+// scheduleTaskReminders queues the reminder and the escalation of a
+// manual task.
+func (e *Engine) scheduleTaskReminders(tx ledger.Tx, now time.Time, op ledger.Operation) error {
+	for _, r := range []struct {
+		kind string
+		days int
+	}{{KindRemindTask, e.Reminders.RemindAfter}, {KindEscalateTask, e.Reminders.EscalateAfter}} {
+		if r.days <= 0 {
+			continue
+		}
+		if _, err := planAt(tx, now, op.Seq).queue(ledger.Operation{GrantID: op.GrantID, Person: op.Person, Connector: ledger.Internal,
+			Kind: r.kind, Entitlement: "op:" + strconv.FormatInt(op.ID, 10), DueAt: workdays.Add(now, r.days)}); err != nil {
+			return err
+		}
 	}
-	_, err := planAt(tx, now, op.Seq).queue(ledger.Operation{GrantID: op.GrantID, Person: op.Person, Connector: ledger.Internal,
-		Kind: KindRemindTask, Entitlement: "op:" + strconv.FormatInt(op.ID, 10), DueAt: workdays.Add(now, e.Reminders.RemindAfter)})
-	return err
+	return nil
 }
 
 // stageApprovers are who may decide g's current stage.
@@ -222,34 +234,69 @@ func (e *Engine) escalatedTo(tx ledger.Tx, g *ledger.Grant) (string, error) {
 	return "", nil
 }
 
-// remindTask runs a manual task's reminder.
-func (e *Engine) remindTask(tx ledger.Tx, now time.Time, op ledger.Operation) error {
+// waitingTask is the manual task op is about when it still waits, with
+// what its events say of it and its system ("" and nil without a grant).
+func (e *Engine) waitingTask(tx ledger.Tx, op ledger.Operation, days int) (*ledger.Operation, map[string]any, *policy.System, error) {
 	id, err := strconv.ParseInt(strings.TrimPrefix(op.Entitlement, "op:"), 10, 64)
 	if err != nil {
-		return e.Done(tx, op, nil)
+		return nil, nil, nil, nil
 	}
 	task, err := tx.Operation(id)
-	if err != nil {
-		return err
-	}
-	if task == nil || task.State != ledger.OpWaiting {
-		return e.Done(tx, op, nil)
+	if err != nil || task == nil || task.State != ledger.OpWaiting {
+		return nil, nil, nil, err
 	}
 	data := map[string]any{"operation_id": fmt.Sprint(task.ID), "kind": task.Kind, "connector": task.Connector, "person": task.Person,
-		"days": e.Reminders.RemindAfter}
-	var system string
+		"days": days}
+	var sys *policy.System
 	if task.GrantID != "" {
 		data["grant_id"] = task.GrantID
 		if g, err := tx.Grant(task.GrantID); err == nil && g != nil {
-			system = g.System
 			data["system"], data["role"], data["request_id"] = g.System, g.Role, g.RequestID
 			if s, ok := e.Catalogue().System(g.System); ok {
+				sys = s
 				data["administrators"] = s.Administrators
 			}
 		}
 	}
+	return task, data, sys, nil
+}
+
+// remindTask runs a manual task's reminder.
+func (e *Engine) remindTask(tx ledger.Tx, now time.Time, op ledger.Operation) error {
+	task, data, sys, err := e.waitingTask(tx, op, e.Reminders.RemindAfter)
+	if err != nil {
+		return err
+	}
+	if task == nil {
+		return e.Done(tx, op, nil)
+	}
+	var system string
+	if sys != nil {
+		system = sys.ID
+	}
 	tx.Audit(ledger.AuditEntry{At: now, Kind: evTaskRemind, Person: task.Person, Actor: Worker, System: system, GrantID: task.GrantID,
 		OpID: op.ID, Details: map[string]string{"task": fmt.Sprint(task.ID)}})
 	tx.Emit(ledger.Event{Kind: evTaskRemind, Person: task.Person, At: now, Data: data})
+	return e.Done(tx, op, nil)
+}
+
+// escalateTask runs a manual task's escalation: the system's
+// administrators and its coordinator are told.
+func (e *Engine) escalateTask(tx ledger.Tx, now time.Time, op ledger.Operation) error {
+	task, data, sys, err := e.waitingTask(tx, op, e.Reminders.EscalateAfter)
+	if err != nil {
+		return err
+	}
+	if task == nil || sys == nil {
+		return e.Done(tx, op, nil) // done, or nobody to tell
+	}
+	to := slices.Clone(sys.Administrators)
+	if sys.Coordinator != "" && !slices.Contains(to, sys.Coordinator) {
+		to = append(to, sys.Coordinator)
+	}
+	data["to"] = to
+	tx.Audit(ledger.AuditEntry{At: now, Kind: evTaskEscal, Person: task.Person, Actor: Worker, System: sys.ID, GrantID: task.GrantID,
+		OpID: op.ID, Details: map[string]string{"task": fmt.Sprint(task.ID), "to": strings.Join(to, ",")}})
+	tx.Emit(ledger.Event{Kind: evTaskEscal, Person: task.Person, At: now, Data: data})
 	return e.Done(tx, op, nil)
 }

@@ -1,6 +1,8 @@
 package engine_test
 
 import (
+	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -110,4 +112,43 @@ func TestManualTaskIsReminded(t *testing.T) {
 	rem := h.eventsOf("task.reminded", gid)
 	require.Len(t, rem, 1)
 	require.Equal(t, []any{kasseA1, kasseA2}, rem[0].Data["administrators"])
+}
+
+// TestManualTaskIsEscalated: a manual task still waiting after the
+// escalation's working days is announced as task.escalated to the
+// system's administrators (kasse names no coordinator); one completed
+// after its reminder is not escalated.
+func TestManualTaskIsEscalated(t *testing.T) {
+	for _, done := range []bool{false, true} {
+		t.Run(fmt.Sprintf("done before: %v", done), func(t *testing.T) {
+			h := newHarness(t)
+			h.eng.Reminders = engine.Reminders{RemindAfter: 1, EscalateAfter: 2}
+			h.now = osloAt(2026, 4, 1, 10)
+			h.join()
+			gid := h.granted(emp, mgr, "kasse", "manuell")
+			h.run()
+			task := h.eventsOf(tilgang.EvTaskManual, gid)
+			require.Len(t, task, 1)
+			h.now = osloAt(2026, 4, 7, 10) // Skjærtorsdag to 2. påskedag do not count
+			h.run()
+			require.Len(t, h.eventsOf(tilgang.EvTaskReminded, gid), 1)
+			require.Empty(t, h.eventsOf(tilgang.EvTaskEscalated, gid), "1 working day, not 2")
+			if done {
+				id, err := strconv.ParseInt(task[0].Data["operation_id"].(string), 10, 64)
+				require.NoError(t, err)
+				require.Equal(t, engine.Accepted, h.task(emp, kasseA1, id, "done"))
+			}
+			h.now = osloAt(2026, 4, 8, 10)
+			h.run()
+			esc := h.eventsOf(tilgang.EvTaskEscalated, gid)
+			if done {
+				require.Empty(t, esc, "a task completed is not escalated")
+				return
+			}
+			require.Len(t, esc, 1)
+			require.Equal(t, []any{kasseA1, kasseA2}, esc[0].Data["to"])
+			require.EqualValues(t, 2, esc[0].Data["days"])
+			require.Len(t, h.audit(tilgang.EvTaskEscalated), 1)
+		})
+	}
 }

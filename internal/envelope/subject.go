@@ -30,7 +30,8 @@ var eventKinds = func() map[string]string {
 		tilgang.EvGrantExpired, tilgang.EvGrantCancelled, tilgang.EvTaskManual,
 		tilgang.EvTaskCancelled, tilgang.EvCredentialIssued, tilgang.EvAuditAnchor,
 		tilgang.EvHRSyncHeld, tilgang.EvDriftFound, tilgang.EvReconcileHeld,
-		tilgang.EvApprovalReminded, tilgang.EvApprovalEscalated, tilgang.EvTaskReminded, tilgang.EvPersonLeft,
+		tilgang.EvApprovalReminded, tilgang.EvApprovalEscalated, tilgang.EvTaskReminded, tilgang.EvTaskEscalated,
+		tilgang.EvPersonLeft,
 		tilgang.EvReviewStarted, tilgang.EvReviewClosed, tilgang.EvReviewReminded, tilgang.EvReviewEscalated,
 	} {
 		m[EventType(k)] = k

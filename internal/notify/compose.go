@@ -41,6 +41,7 @@ type view struct {
 	Credential bool   // a manual task to hand an initial password out in person
 	Username   string // credential.issued: the new account's username
 	MayApprove bool   // approval.escalated: the recipient may approve (review.escalated: may decide)
+	Completes  bool   // task.escalated: the recipient administers the system (else its coordinator)
 	Count      int    // reviews: how many items wait
 	Until      string // reviews: the Oslo date the campaign ends
 	Link       string

@@ -342,8 +342,11 @@ func (n *Notifier) letters(ctx context.Context, ev ledger.Event) ([]letter, erro
 		to, path = strs(d["to"]), "/approvals"
 	case tilgang.EvTrainingPending:
 		to, path = strs(d["administrators"]), systemLink
-	case tilgang.EvTaskManual, EvTaskReminded:
+	case tilgang.EvTaskManual, EvTaskReminded, EvTaskEscalated:
 		to, path = strs(d["administrators"]), systemLink
+		if ev.Kind == EvTaskEscalated {
+			to = strs(d["to"])
+		}
 		v.Credential = str(d, "kind") == "hand_out_credential"
 		v.Task = taskText(str(d, "kind"))
 		if p := str(d, "person"); p != "" {
@@ -426,6 +429,7 @@ func (n *Notifier) letters(ctx context.Context, ev ledger.Event) ([]letter, erro
 		lv := v
 		lv.Name = name(&row.Person)
 		lv.MayApprove = slices.Contains(may, r)
+		lv.Completes = sys != nil && sys.IsAdministrator(r)
 		out = append(out, letter{key: "ev" + strconv.FormatInt(ev.ID, 10) + "." + r, eventID: ev.ID, at: ev.At, recipient: r,
 			address: row.Person.Email, v: lv})
 	}
@@ -514,6 +518,7 @@ const (
 	EvApprovalReminded  = tilgang.EvApprovalReminded
 	EvApprovalEscalated = tilgang.EvApprovalEscalated
 	EvTaskReminded      = tilgang.EvTaskReminded
+	EvTaskEscalated     = tilgang.EvTaskEscalated
 	EvPersonLeft        = tilgang.EvPersonLeft
 )
 

@@ -54,6 +54,12 @@ var nb = map[string]string{
 	"task.reminded.body":    "En manuell oppgave i %s for %s har ventet i %d arbeidsdager: %s.",
 	"task.reminded.action":  "Se oppgaven",
 
+	"task.escalated.subject":  "Eskalert: manuell oppgave venter: %s i %s for %s",
+	"task.escalated.body":     "En manuell oppgave i %s for %s har ventet i %d arbeidsdager uten å bli gjort: %s.",
+	"task.escalated.complete": "Du er systemansvarlig: gjør oppgaven, eller avtal hvem som gjør den.",
+	"task.escalated.informed": "Du får dette til orientering som systemkoordinator: følg opp med de systemansvarlige.",
+	"task.escalated.action":   "Se oppgaven",
+
 	"grant.active.subject": "Tilgang gitt: %s i %s for %s",
 	"grant.active.body":    "%s har nå rollen %s i %s.",
 	"grant.active.action":  "Se bestillingen",

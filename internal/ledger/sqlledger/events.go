@@ -12,9 +12,15 @@ import (
 // ---- events ----
 
 func (s *Store) PendingEvents(ctx context.Context, n int) ([]ledger.Event, error) {
-	rows, err := s.read.QueryContext(ctx, s.d.rebind(`SELECT id, kind, person, data, at FROM events WHERE published = 0 ORDER BY id LIMIT ?`), n)
+	return s.eventsNot(ctx, "published", n, "pending events")
+}
+
+// eventsNot reads the first n events, in id order, whose mark (published
+// or notified) is not yet set.
+func (s *Store) eventsNot(ctx context.Context, mark string, n int, what string) ([]ledger.Event, error) {
+	rows, err := s.read.QueryContext(ctx, s.d.rebind(`SELECT id, kind, person, data, at FROM events WHERE `+mark+` = 0 ORDER BY id LIMIT ?`), n)
 	if err != nil {
-		return nil, classify(err, "pending events")
+		return nil, classify(err, what)
 	}
 	defer rows.Close()
 	var out []ledger.Event
@@ -25,7 +31,7 @@ func (s *Store) PendingEvents(ctx context.Context, n int) ([]ledger.Event, error
 			at   int64
 		)
 		if err := rows.Scan(&e.ID, &e.Kind, &e.Person, &data, &at); err != nil {
-			return nil, classify(err, "pending events")
+			return nil, classify(err, what)
 		}
 		if err := json.Unmarshal([]byte(data), &e.Data); err != nil {
 			return nil, corrupt("event", strconv.FormatInt(e.ID, 10), "data", err)
@@ -33,7 +39,7 @@ func (s *Store) PendingEvents(ctx context.Context, n int) ([]ledger.Event, error
 		e.At = fromMS(at)
 		out = append(out, e)
 	}
-	return out, classify(rows.Err(), "pending events")
+	return out, classify(rows.Err(), what)
 }
 
 func (s *Store) MarkPublished(ctx context.Context, ids []int64) error {

@@ -2,8 +2,6 @@ package sqlledger
 
 import (
 	"context"
-	"encoding/json"
-	"strconv"
 	"strings"
 	"time"
 
@@ -55,28 +53,7 @@ func (s *Store) migrateMail(ctx context.Context, exec func(ctx context.Context, 
 }
 
 func (s *Store) PendingNotifications(ctx context.Context, n int) ([]ledger.Event, error) {
-	rows, err := s.read.QueryContext(ctx, s.d.rebind(`SELECT id, kind, person, data, at FROM events WHERE notified = 0 ORDER BY id LIMIT ?`), n)
-	if err != nil {
-		return nil, classify(err, "pending notifications")
-	}
-	defer rows.Close()
-	var out []ledger.Event
-	for rows.Next() {
-		var (
-			e    ledger.Event
-			data string
-			at   int64
-		)
-		if err := rows.Scan(&e.ID, &e.Kind, &e.Person, &data, &at); err != nil {
-			return nil, classify(err, "pending notifications")
-		}
-		if err := json.Unmarshal([]byte(data), &e.Data); err != nil {
-			return nil, corrupt("event", strconv.FormatInt(e.ID, 10), "data", err)
-		}
-		e.At = fromMS(at)
-		out = append(out, e)
-	}
-	return out, classify(rows.Err(), "pending notifications")
+	return s.eventsNot(ctx, "notified", n, "pending notifications")
 }
 
 func (s *Store) QueueMails(ctx context.Context, eventIDs []int64, mails []ledger.Mail) error {

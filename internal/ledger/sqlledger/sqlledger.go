@@ -115,7 +115,11 @@ func OpenSQLite(ctx context.Context, path string, opts ...SQLiteOption) (*Store,
 		w.Close()
 		return nil, fmt.Errorf("ledger: open %s: %w", path, err)
 	}
+	// Every read connection stays open between reads (database/sql keeps
+	// only two idle by default): one closed and opened again reads the
+	// schema anew and starts with an empty page cache.
 	r.SetMaxOpenConns(4)
+	r.SetMaxIdleConns(4)
 	s := &Store{d: dialect{}, write: w, read: r, stmts: map[string]*sql.Stmt{}, path: path}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
