@@ -37,7 +37,9 @@ func BenchmarkReconcile(b *testing.B) {
 		require.NoError(b, err)
 	}
 	const workers = 4
-	conn := admin(b)
+	conn, err := dialRetry(b)
+	require.NoError(b, err)
+	b.Cleanup(func() { conn.Close() })
 	ou := "OU=RekBench" + runID + ",OU=ROR," + baseDN(b)
 	add := ldap.NewAddRequest(ou, nil)
 	add.Attribute("objectClass", []string{"top", "organizationalUnit"})
@@ -97,18 +99,22 @@ func BenchmarkReconcile(b *testing.B) {
 	}
 	b.Logf("made %d accounts and the group in %s", n, time.Since(start).Round(time.Second))
 	b.Cleanup(func() {
-		l := admin(b)
+		l, err := dialRetry(b)
+		if err != nil {
+			b.Logf("cannot reach the DC to delete %s: %v", ou, err)
+			return
+		}
+		defer l.Close()
 		// The whole OU in one request (the tree delete control, which
 		// Samba honours), so thousands of accounts go without thousands of
 		// round trips; object by object if the DC refuses it.
 		t0 := time.Now()
 		treeDelete := ldap.NewControlString("1.2.840.113556.1.4.805", true, "")
-		if err := l.Del(ldap.NewDelRequest(ou, []ldap.Control{treeDelete})); err == nil {
+		if err = l.Del(ldap.NewDelRequest(ou, []ldap.Control{treeDelete})); err == nil {
 			b.Logf("deleted the OU and its %d accounts in %s", n, time.Since(t0).Round(time.Second))
 			return
-		} else {
-			b.Logf("tree delete refused (%v); deleting one by one", err)
 		}
+		b.Logf("tree delete refused (%v); deleting one by one", err)
 		_ = l.Del(ldap.NewDelRequest(group, nil))
 		for _, dn := range dns {
 			if dn != "" {
@@ -222,7 +228,7 @@ func dialRetry(b *testing.B) (*ldap.Conn, error) {
 	defer c.Close()
 	for try := 0; ; try++ {
 		conn, err := c.pool.dial(context.Background())
-		if err == nil || try == 5 {
+		if err == nil || try == 20 {
 			return conn, err
 		}
 		time.Sleep(time.Second)
