@@ -44,14 +44,41 @@ func BenchmarkReconcile(b *testing.B) {
 	add := ldap.NewAddRequest(ou, nil)
 	add.Attribute("objectClass", []string{"top", "organizationalUnit"})
 	require.NoError(b, conn.Add(add))
+	// Before anything is made in the OU, so a run that fails halfway
+	// leaves nothing behind.
+	dns := make([]string, n)
 	group := "CN=RekBench-G," + ou
+	b.Cleanup(func() {
+		l, err := dialRetry(b)
+		if err != nil {
+			b.Logf("cannot reach the DC to delete %s: %v", ou, err)
+			return
+		}
+		defer l.Close()
+		// The whole OU in one request (the tree delete control, which
+		// Samba honours), so thousands of accounts go without thousands of
+		// round trips; object by object if the DC refuses it.
+		t0 := time.Now()
+		treeDelete := ldap.NewControlString("1.2.840.113556.1.4.805", true, "")
+		if err = l.Del(ldap.NewDelRequest(ou, []ldap.Control{treeDelete})); err == nil {
+			b.Logf("deleted the OU and its %d accounts in %s", n, time.Since(t0).Round(time.Second))
+			return
+		}
+		b.Logf("tree delete refused (%v); deleting one by one", err)
+		_ = l.Del(ldap.NewDelRequest(group, nil))
+		for _, dn := range dns {
+			if dn != "" {
+				_ = l.Del(ldap.NewDelRequest(dn, nil))
+			}
+		}
+		_ = l.Del(ldap.NewDelRequest(ou, nil))
+	})
 	g := ldap.NewAddRequest(group, nil)
 	g.Attribute("objectClass", []string{"top", "group"})
 	g.Attribute("sAMAccountName", []string{"RekBenchG" + runID})
 	require.NoError(b, conn.Add(g))
 
 	// n users, four connections at a time; then all of them into the group.
-	dns := make([]string, n)
 	start := time.Now()
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -98,31 +125,6 @@ func BenchmarkReconcile(b *testing.B) {
 		require.NoError(b, conn.Modify(m))
 	}
 	b.Logf("made %d accounts and the group in %s", n, time.Since(start).Round(time.Second))
-	b.Cleanup(func() {
-		l, err := dialRetry(b)
-		if err != nil {
-			b.Logf("cannot reach the DC to delete %s: %v", ou, err)
-			return
-		}
-		defer l.Close()
-		// The whole OU in one request (the tree delete control, which
-		// Samba honours), so thousands of accounts go without thousands of
-		// round trips; object by object if the DC refuses it.
-		t0 := time.Now()
-		treeDelete := ldap.NewControlString("1.2.840.113556.1.4.805", true, "")
-		if err = l.Del(ldap.NewDelRequest(ou, []ldap.Control{treeDelete})); err == nil {
-			b.Logf("deleted the OU and its %d accounts in %s", n, time.Since(t0).Round(time.Second))
-			return
-		}
-		b.Logf("tree delete refused (%v); deleting one by one", err)
-		_ = l.Del(ldap.NewDelRequest(group, nil))
-		for _, dn := range dns {
-			if dn != "" {
-				_ = l.Del(ldap.NewDelRequest(dn, nil))
-			}
-		}
-		_ = l.Del(ldap.NewDelRequest(ou, nil))
-	})
 
 	c := openTest(b, func(cfg *Config) { cfg.BaseDN = ou; cfg.PageSize = 1000; cfg.RangeSize = 1500 })
 	d := reconcile.Desired{Connector: "ad", Entitlements: []string{group}, Holders: map[string]*reconcile.Holder{}}
@@ -228,7 +230,7 @@ func dialRetry(b *testing.B) (*ldap.Conn, error) {
 	defer c.Close()
 	for try := 0; ; try++ {
 		conn, err := c.pool.dial(context.Background())
-		if err == nil || try == 20 {
+		if err == nil || try == 5 {
 			return conn, err
 		}
 		time.Sleep(time.Second)
