@@ -27,9 +27,11 @@ type TargetAccount struct {
 	// UPN, DN, object id), for the report and for fixes.
 	Ref Ref
 	// LastSignIn is the account's last sign-in as the target records it
-	// (AD lastLogonTimestamp, Graph signInActivity.lastSignInDateTime), for
-	// access reviews' recommendation. Nil when the instance does not read
-	// it or the target has none recorded; a zero time is never set.
+	// (AD lastLogonTimestamp, which may lag by up to 14 days; Graph
+	// signInActivity.lastSuccessfulSignInDateTime, with entra's
+	// sign_in_activity; rest's last_sign_in field), for access reviews'
+	// recommendation. Nil when the instance does not read it or the target
+	// has none recorded; a zero time is never set.
 	LastSignIn *time.Time
 }
 

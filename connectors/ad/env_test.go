@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 	"github.com/stretchr/testify/require"
@@ -78,6 +79,9 @@ func testConfig(t testing.TB) Config {
 		Leaver:          LeaverConfig{OU: "OU=Deaktivert," + env["TILGANG_AD_BASE_DN"], MarkAttribute: "description"},
 		PoolSize:        4,
 		RangeSize:       100,
+		// The DC is shared with other builds' tests: a bind can take
+		// longer than the default 5 s there.
+		DialTimeout: 30 * time.Second,
 	}
 	if f := env["TILGANG_AD_BIND_PASSWORD_FILE"]; f != "" {
 		cfg.BindPasswordFile = f

@@ -144,6 +144,12 @@ func (p *pool) dial(ctx context.Context) (*ldap.Conn, error) {
 	}
 	if err := conn.Bind(p.cfg.BindDN, p.bindPW); err != nil {
 		conn.Close()
+		if dctx.Err() != nil && ctx.Err() == nil {
+			// The AfterFunc above closed the connection: go-ldap then
+			// says only "response channel closed".
+			return nil, tilgang.Wrap(tilgang.Unavailable, err, "ad: bind to %s as %s: no answer within dial_timeout (%s)",
+				host, p.cfg.BindDN, p.cfg.DialTimeout)
+		}
 		return nil, classify(err, "ad: bind to %s as %s", host, p.cfg.BindDN)
 	}
 	return conn, nil

@@ -44,6 +44,9 @@ func Register(r *connectors.Registry) {
 //	password_length: 16
 //	initial_credential: password   # or temporary_access_pass: the new user gets a Temporary Access
 //	tap_lifetime: 8h               # Pass to set up passwordless sign-in with, handed out sealed instead
+//	sign_in_activity: false  # true: reads list each account's last sign-in (signInActivity) for
+//	                         # access reviews; needs Entra ID P1/P2 and AuditLog.Read.All, and
+//	                         # Graph then pages users 120 at a time instead of 999
 //
 // The client secret is read when the instance opens and is never logged or
 // printed (String redacts it).
@@ -68,6 +71,11 @@ type Config struct {
 	// one-time password the user is created with) or temporary_access_pass.
 	InitialCredential string        `yaml:"initial_credential" secret:"false"`
 	TAPLifetime       time.Duration `yaml:"tap_lifetime"`
+	// SignInActivity makes EachAccount select signInActivity, so each
+	// account carries its last successful sign-in. Off by default: without
+	// the licence or the permission Graph refuses the whole listing (403),
+	// and with it Graph serves at most 120 users a page (user-list.md).
+	SignInActivity bool `yaml:"sign_in_activity"`
 }
 
 // String describes the config without its secret.

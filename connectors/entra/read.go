@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"time"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
 
@@ -33,6 +34,10 @@ type item struct {
 	EmployeeID            *string `json:"employeeId"`
 	AccountEnabled        *bool   `json:"accountEnabled"`
 	OnPremisesSyncEnabled *bool   `json:"onPremisesSyncEnabled"`
+	// SignInActivity is absent for a user who never signed in (user.md).
+	SignInActivity *struct {
+		LastSuccessful *time.Time `json:"lastSuccessfulSignInDateTime"`
+	} `json:"signInActivity"`
 }
 
 // listPage is one page of a Graph collection.
@@ -94,6 +99,11 @@ func stream(ctx context.Context, c *Connector, what string, ri *abs.RequestInfor
 	return read > 0, nil
 }
 
+func is403(err error) bool {
+	ge, ok := asGraph(err)
+	return ok && ge.status == 403
+}
+
 // errEmptyPage: Graph answered a listing without a value array.
 var errEmptyPage = errors.New("graph answered a page without its value array")
 
@@ -119,17 +129,38 @@ func unwrapFn(err error, format string, args ...any) error {
 // (aad-advanced-queries.md). Users synced from AD are listed too: they are
 // the tenant's accounts of those people. A page that fails, or a listing
 // that ends before the count Graph announced, is an error.
+//
+// With sign_in_activity the listing also selects signInActivity (Graph
+// then pages 120 at a time) and each account carries its
+// lastSuccessfulSignInDateTime: the last sign-in that succeeded,
+// interactive or not. lastSignInDateTime is not used: it records attempts,
+// failed ones too (signinactivity.md), so password spraying at a dormant
+// account would make it look in use.
 func (c *Connector) EachAccount(ctx context.Context, fn func(connectors.TargetAccount) error) error {
+	sel, top := accountSelect, "999"
+	if c.cfg.SignInActivity {
+		sel, top = accountSelect+",signInActivity", "120"
+	}
 	ri := advanced(c.request(abs.GET, "/users", url.Values{"$filter": {"employeeId ne null"}, "$count": {"true"},
-		"$select": {accountSelect}, "$top": {"999"}}))
+		"$select": {sel}, "$top": {top}}))
 	_, err := stream(ctx, c, "entra: users with an employeeId", ri, func(u item) error {
 		r := connectors.Ref{RefID: u.ID, RefUPN: u.UserPrincipalName}
 		if u.OnPremisesSyncEnabled != nil && *u.OnPremisesSyncEnabled {
 			r[RefSynced] = "true"
 		}
-		return fn(connectors.TargetAccount{Key: u.ID, Person: deref(u.EmployeeID),
-			Enabled: u.AccountEnabled != nil && *u.AccountEnabled, Ref: r})
+		a := connectors.TargetAccount{Key: u.ID, Person: deref(u.EmployeeID),
+			Enabled: u.AccountEnabled != nil && *u.AccountEnabled, Ref: r}
+		if s := u.SignInActivity; s != nil && s.LastSuccessful != nil && !s.LastSuccessful.IsZero() {
+			t := s.LastSuccessful.UTC()
+			a.LastSignIn = &t
+		}
+		return fn(a)
 	})
+	if c.cfg.SignInActivity && is403(err) {
+		// classify makes a 403 Denied; the message says which setting asked.
+		return classify(err, "entra: list the accounts with their signInActivity (sign_in_activity: true), which needs "+
+			"a Microsoft Entra ID P1 or P2 licence and the application permission AuditLog.Read.All")
+	}
 	return unwrapFn(err, "entra: list the accounts")
 }
 

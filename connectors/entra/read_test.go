@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -140,4 +141,83 @@ func TestReadStopsOnCallersError(t *testing.T) {
 	require.Equal(t, 10, n)
 	err = e.c.EachMember(t.Context(), "Alle", func(connectors.Member) error { return stop })
 	require.Same(t, stop, err)
+}
+
+// With sign_in_activity each account carries its last successful sign-in:
+// an interactive or a non-interactive one, never a failed attempt, and none
+// for an account that never signed in. Graph serves 120 users a page when
+// signInActivity is selected, so the read takes ceil(n/120) requests, one
+// a page and none per user; without the setting the same tenant takes one.
+func TestEachAccountSignIn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, graphemu.Faults{}, func(c *Config) { c.SignInActivity = true })
+	ids, _ := tenant(e, 250)
+	interactive := time.Date(2026, 10, 1, 7, 0, 0, 0, time.UTC)
+	token := time.Date(2026, 11, 2, 9, 15, 0, 0, time.UTC)
+	require.True(t, e.emu.SignedInAt(ids["e00001"], interactive))
+	require.True(t, e.emu.NonInteractiveSignInAt(ids["e00002"], token))
+	require.True(t, e.emu.SignedInAt(ids["e00003"], interactive))
+	require.True(t, e.emu.SignInFailedAt(ids["e00003"], token), "a later failed attempt")
+	require.True(t, e.emu.SignInFailedAt(ids["e00004"], token), "only ever failed")
+
+	read := func(c *Connector) (map[string]*time.Time, int) {
+		before := e.emu.Requests()
+		got := map[string]*time.Time{}
+		require.NoError(t, c.EachAccount(t.Context(), func(a connectors.TargetAccount) error {
+			got[a.Person] = a.LastSignIn
+			return nil
+		}))
+		require.Len(t, got, len(ids))
+		return got, e.emu.Requests() - before
+	}
+	got, n := read(e.c)
+	require.Equal(t, 3, n, "250 users at 120 a page")
+	require.Equal(t, interactive, tdef(got["e00001"]))
+	require.Equal(t, token, tdef(got["e00002"]), "a non-interactive sign-in counts")
+	require.Equal(t, interactive, tdef(got["e00003"]), "a failed attempt does not")
+	require.Nil(t, got["e00004"], "no sign-in ever succeeded")
+	require.Nil(t, got["e00000"], "never signed in")
+
+	plain := newEnvOn(t, e, nil)
+	got, n = read(plain)
+	require.Equal(t, 1, n, "without sign_in_activity, 999 a page")
+	require.Nil(t, got["e00001"], "not read")
+}
+
+// A tenant without the licence refuses the listing; the error says which
+// setting asked for what, and the read without it still works.
+func TestEachAccountSignInUnlicensed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, graphemu.Faults{}, func(c *Config) { c.SignInActivity = true })
+	tenant(e, 5)
+	e.emu.SetWithoutPremium(true)
+	n := 0
+	err := e.c.EachAccount(t.Context(), func(connectors.TargetAccount) error { n++; return nil })
+	require.Error(t, err)
+	require.Equal(t, tilgang.Denied, tilgang.KindOf(err), "%v", err)
+	require.Contains(t, err.Error(), "sign_in_activity")
+	require.Contains(t, err.Error(), "AuditLog.Read.All")
+	require.Zero(t, n)
+	require.NoError(t, newEnvOn(t, e, nil).EachAccount(t.Context(), func(connectors.TargetAccount) error { n++; return nil }))
+	require.Equal(t, 5, n)
+}
+
+// newEnvOn opens another instance on e's emulator.
+func newEnvOn(t testing.TB, e *env, mod func(*Config)) *Connector {
+	t.Helper()
+	cfg := e.c.cfg
+	cfg.SignInActivity = false
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := Open("entra-2", cfg, nil)
+	require.NoError(t, err)
+	return c
+}
+
+func tdef(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
 }

@@ -71,6 +71,31 @@ func Register(r *connectors.Registry) {
 //	    path: "/roles/{{ .Entitlement | path }}/members/{{ .Person.ID | path }}"
 //	    success: [204]
 //	    already_done: { status: [404] }
+//	reads:                     # optional: what reconciliation lists; without it the instance cannot be reconciled
+//	  accounts:                # every account the instance manages, a page at a time
+//	    path: "/users?page={{ .Page | query }}&per_page=200"
+//	    items: data            # the answer's field holding the page's array ("" when the answer is the array)
+//	    key: id                # an item's id at the system; members name accounts by it
+//	    person: employeeNumber # the correlation field: the person id (items without it are not the instance's)
+//	    enabled: { field: active }             # equals: "true" by default, e.g. { field: status, equals: ACTIVE }
+//	    ref: { user_id: id }                   # as ensure_account's ref, for fixes to act on
+//	    last_sign_in: lastLogin                # optional, RFC 3339: the account's last sign-in
+//	    paging: { next: links.next, total: meta.total }
+//	  members:                 # the members of one entitlement
+//	    path: "/roles/{{ .Entitlement | path }}/members?limit=500{{ if .Cursor }}&cursor={{ .Cursor | query }}{{ end }}"
+//	    items: members
+//	    key: userId
+//	    paging: { cursor: nextCursor }
+//
+// Paging is one of: next (a field holding the next page's URL, on
+// base_url's host; absent, empty or null on the last page), cursor (a
+// field holding a value the path template reads as .Cursor; absent or
+// empty on the last page), or neither: the path counts pages with .Page
+// (from 1) or .Offset (items read so far), and a page with fewer than
+// page_size items (when set), or none, is the last. total names a field
+// with the count the system announces: a read that ends with fewer items
+// fails, as does a page that errors or lacks its items array, so a cut
+// listing never reads as "nobody".
 //
 // Templates are Go text/template over Data. Every value printed must pass
 // through an escaping function as its last step: json in a body (the body
@@ -88,6 +113,45 @@ type Config struct {
 	Retry      Retry             `yaml:"retry"`
 	RateLimit  RateLimit         `yaml:"rate_limit"`
 	Operations Operations        `yaml:"operations"`
+	Reads      *Reads            `yaml:"reads"`
+}
+
+// Reads are the list templates reconciliation reads the system with.
+type Reads struct {
+	Accounts *List `yaml:"accounts"`
+	Members  *List `yaml:"members"`
+}
+
+// List is one paged listing: a request template over Data (with Page,
+// Offset, Cursor and, for members, Entitlement), and where its answer
+// holds the items and the fields of each.
+type List struct {
+	Method     string            `yaml:"method"` // default GET
+	Path       string            `yaml:"path"`
+	Headers    map[string]string `yaml:"headers" secret:"headers"`
+	Body       string            `yaml:"body"`    // for APIs that search by POST
+	Success    []int             `yaml:"success"` // default 200
+	Items      string            `yaml:"items"`
+	Key        string            `yaml:"key"`
+	Person     string            `yaml:"person"`       // accounts only
+	Enabled    Match             `yaml:"enabled"`      // accounts only
+	LastSignIn string            `yaml:"last_sign_in"` // accounts only, optional
+	Ref        map[string]string `yaml:"ref"`          // Ref key -> item field
+	Paging     Paging            `yaml:"paging"`
+}
+
+// Match is a field of an item and the value that means yes.
+type Match struct {
+	Field  string `yaml:"field"`
+	Equals string `yaml:"equals"` // default "true"
+}
+
+// Paging says how a listing goes from page to page and how long it is.
+type Paging struct {
+	Next     string `yaml:"next"`
+	Cursor   string `yaml:"cursor"`
+	PageSize int    `yaml:"page_size"`
+	Total    string `yaml:"total"`
 }
 
 // Auth says how requests authenticate; secrets come from env or a file.
@@ -251,16 +315,108 @@ func (c *Config) compile() (*compiled, error) {
 			}
 		}
 	}
+	if d.Reads != nil {
+		errs = append(errs, out.compileReads(d.Reads, d.Operations.EnsureAccount.refOrNil(), sample)...)
+	}
 	if len(errs) > 0 {
 		return nil, tilgang.Errorf(tilgang.Invalid, "rest config: %s", strings.Join(errs, "; "))
 	}
 	return out, nil
 }
 
+// compileReads checks and parses reads.accounts and reads.members.
+func (out *compiled) compileReads(r *Reads, ensureRef map[string]string, sample Data) []string {
+	var errs []string
+	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
+	if r.Accounts == nil {
+		add("reads.accounts is missing (reads needs both accounts and members)")
+	}
+	if r.Members == nil {
+		add("reads.members is missing (reads needs both accounts and members)")
+	}
+	for _, l := range []struct {
+		name     string
+		list     *List
+		accounts bool
+	}{{"accounts", r.Accounts, true}, {"members", r.Members, false}} {
+		if l.list == nil {
+			continue
+		}
+		at := "reads." + l.name
+		o, probs := compileList(at, l.list, l.accounts, sample)
+		errs = append(errs, probs...)
+		if l.accounts {
+			for k := range ensureRef {
+				if _, ok := l.list.Ref[k]; !ok {
+					add("%s.ref: no field for %s, which ensure_account's ref has (fixes need it)", at, k)
+				}
+			}
+		}
+		if o != nil {
+			o.list = l.list
+			out.ops["reads."+l.name] = o
+		}
+	}
+	return errs
+}
+
+func compileList(at string, l *List, accounts bool, sample Data) (*op, []string) {
+	var errs []string
+	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(at+format, args...)) }
+	method := l.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	if m := strings.ToUpper(method); m != http.MethodGet && m != http.MethodPost {
+		add(".method %q must be GET (or POST, for an API that searches by POST)", l.Method)
+	}
+	success := l.Success
+	if len(success) == 0 {
+		success = []int{200}
+	}
+	o, probs := compileRequest(at, &Request{Method: method, Path: l.Path, Headers: l.Headers, Body: l.Body, Success: success}, sample)
+	errs = append(errs, probs...)
+	if l.Key == "" {
+		add(".key is empty: name the item field that identifies an account (members name accounts by it)")
+	}
+	if accounts {
+		if l.Person == "" {
+			add(".person is empty: name the item field holding the person id (the correlation field)")
+		}
+		if l.Enabled.Field == "" {
+			add(".enabled.field is empty: name the item field that says whether the account is active")
+		}
+	} else if l.Person != "" || l.Enabled.Field != "" || l.LastSignIn != "" {
+		add(": person, enabled and last_sign_in are for reads.accounts")
+	}
+	for k, f := range l.Ref {
+		if k == "" || f == "" {
+			add(".ref: empty key or field")
+		}
+	}
+	p := l.Paging
+	uses := func(v string) bool { return strings.Contains(l.Path, v) || strings.Contains(l.Body, v) }
+	switch {
+	case p.Next != "" && p.Cursor != "":
+		add(".paging: set next or cursor, not both")
+	case p.Cursor != "" && !uses(".Cursor"):
+		add(".path: paging.cursor is set but the template never reads .Cursor, so every page would be the first")
+	case p.Next == "" && p.Cursor == "" && !uses(".Page") && !uses(".Offset"):
+		add(".paging: set next or cursor, or use .Page or .Offset in the path, so that the listing can go past its first page")
+	}
+	if p.PageSize < 0 {
+		add(".paging.page_size %d must be positive", p.PageSize)
+	}
+	if p.PageSize > 0 && (p.Next != "" || p.Cursor != "") {
+		add(".paging.page_size is for .Page or .Offset paging; with next or cursor the system says where the listing ends")
+	}
+	return o, errs
+}
+
 func compileRequest(at string, r *Request, sample Data) (*op, []string) {
 	var errs []string
 	add := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(at+format, args...)) }
-	o := &op{req: *r, headers: map[string]tmpl{}}
+	o := &op{name: at, req: *r, headers: map[string]tmpl{}}
 	o.req.Method = strings.ToUpper(r.Method)
 	switch o.req.Method {
 	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
@@ -340,7 +496,12 @@ func loopback(host string) bool {
 }
 
 // Open validates the config, reads the credentials and returns the
-// instance. It does not contact the system: the first operation does.
+// instance (a Reading, which reconciliation can list, when the config has
+// reads). It does not contact the system: the first operation does.
 func (c *Config) Open(name string, logger *slog.Logger) (connectors.Connector, error) {
-	return Open(name, *c, logger)
+	conn, err := Open(name, *c, logger)
+	if err != nil {
+		return nil, err
+	}
+	return conn.Instance(), nil
 }

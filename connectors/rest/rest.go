@@ -100,13 +100,18 @@ func (c *Connector) call(ctx context.Context, opName string, d Data, what string
 	if err != nil {
 		return nil, tilgang.Wrap(tilgang.Invalid, err, "rest: %s: request template", what)
 	}
+	return c.send(ctx, o, r, strings.TrimRight(c.c.base.String(), "/")+r.path, what)
+}
+
+// send sends a rendered request to u through the retry layer and reads the
+// answer: success, already done, or a classified error.
+func (c *Connector) send(ctx context.Context, o *op, r *rendered, u, what string) (*answer, error) {
 	select {
 	case c.sem <- struct{}{}:
 		defer func() { <-c.sem }()
 	case <-ctx.Done():
 		return nil, tilgang.Wrap(tilgang.Unavailable, ctx.Err(), "rest: %s", what)
 	}
-	u := strings.TrimRight(c.c.base.String(), "/") + r.path
 	var body any
 	if r.body != nil {
 		body = r.body
@@ -135,7 +140,7 @@ func (c *Connector) call(ctx context.Context, opName string, d Data, what string
 		return nil, classify(nil, err, "rest: %s: %s %s", what, r.method, req.URL.EscapedPath())
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, c.limit(o)))
 	if err != nil {
 		return nil, classify(nil, err, "rest: %s: %s %s: reading the answer", what, r.method, req.URL.EscapedPath())
 	}
@@ -147,10 +152,19 @@ func (c *Connector) call(ctx context.Context, opName string, d Data, what string
 	case slices.Contains(o.req.Success, a.status):
 		return a, nil
 	case o.alreadyDone(a):
-		c.logger.Debug("rest: already done", "op", opName, "status", a.status)
+		c.logger.Debug("rest: already done", "op", o.name, "status", a.status)
 		return a, nil
 	}
 	return nil, classify(a, nil, "rest: %s: %s %s", what, r.method, req.URL.EscapedPath())
+}
+
+// limit bounds an answer read whole: 1 MiB for an operation, 64 MiB for a
+// page of a listing. A longer answer is cut, is then not JSON, and fails.
+func (c *Connector) limit(o *op) int64 {
+	if o.list != nil {
+		return 64 << 20
+	}
+	return 1 << 20
 }
 
 func (o *op) alreadyDone(a *answer) bool {

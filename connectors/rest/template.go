@@ -23,6 +23,10 @@ type Data struct {
 	Entitlement string             // grant and revoke: the entitlement value from the catalogue
 	Enabled     bool               // ensure_account: create the account enabled
 	Instance    string             // the connector instance name
+	// Reads only (reads.accounts, reads.members): where the page begins.
+	Page   int    // 1 for the first page, then 2, 3, ...
+	Offset int    // the items read before this page
+	Cursor string // the cursor the page before gave (paging.cursor); "" for the first
 }
 
 // escapers are the functions a printed value must end in, by place.
@@ -193,6 +197,8 @@ type tmpl = *template.Template
 
 // op is one compiled operation.
 type op struct {
+	name    string // operations.grant, reads.accounts, ...
+	list    *List  // reads only
 	req     Request
 	path    tmpl
 	body    tmpl // nil: no body
@@ -258,22 +264,9 @@ func sampleData(refKeys []string) Data {
 // field reads a dotted field (a.b.0.c) from decoded JSON; ok is false when
 // it is missing. Strings come as they are, anything else as JSON.
 func field(v any, path string) (string, bool) {
-	for _, part := range strings.Split(path, ".") {
-		switch x := v.(type) {
-		case map[string]any:
-			var ok bool
-			if v, ok = x[part]; !ok {
-				return "", false
-			}
-		case []any:
-			var i int
-			if _, err := fmt.Sscanf(part, "%d", &i); err != nil || i < 0 || i >= len(x) {
-				return "", false
-			}
-			v = x[i]
-		default:
-			return "", false
-		}
+	v, ok := value(v, path)
+	if !ok {
+		return "", false
 	}
 	switch x := v.(type) {
 	case string:
@@ -284,4 +277,26 @@ func field(v any, path string) (string, bool) {
 		b, _ := json.Marshal(x)
 		return string(b), true
 	}
+}
+
+// value reads a dotted field from decoded JSON as it was decoded.
+func value(v any, path string) (any, bool) {
+	for _, part := range strings.Split(path, ".") {
+		switch x := v.(type) {
+		case map[string]any:
+			var ok bool
+			if v, ok = x[part]; !ok {
+				return nil, false
+			}
+		case []any:
+			var i int
+			if _, err := fmt.Sscanf(part, "%d", &i); err != nil || i < 0 || i >= len(x) {
+				return nil, false
+			}
+			v = x[i]
+		default:
+			return nil, false
+		}
+	}
+	return v, true
 }

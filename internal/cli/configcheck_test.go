@@ -46,6 +46,24 @@ func TestConfigCheck(t *testing.T) {
 				`gerica.yaml:13: connectors: "manual" is not a configured connector instance (configured: noop)`},
 			wantNot:  []string{"\nok\n", "nats:"},
 			wantErrs: "tilgang config check: "},
+		{name: "a bad rest read template", config: base + `connectors:
+  manual: {type: manual}
+  profil:
+    type: rest
+    base_url: http://127.0.0.1:8090/api
+    auth: {type: none}
+    operations:
+      ensure_account: {method: POST, path: /users, body: '{"id": {{ .Person.ID | json }}}'}
+      disable: {method: POST, path: "/users/{{ .Person.ID | path }}/deactivate"}
+      enable: {method: POST, path: "/users/{{ .Person.ID | path }}/activate"}
+      grant: {method: PUT, path: "/roles/{{ .Entitlement | path }}/members/{{ .Person.ID | path }}"}
+      revoke: {method: DELETE, path: "/roles/{{ .Entitlement | path }}/members/{{ .Person.ID | path }}"}
+    reads:
+      accounts: {path: "/users?page={{ .Page | query }}", items: data, key: id, person: employeeNumber, enabled: {field: active}}
+      members: {path: "/roles/{{ .Entitlement }}/members?cursor={{ .Cursor | query }}", items: members, key: userId, paging: {cursor: next}}
+`, code: 1,
+			env:  map[string]string{"TILGANG_LEDGER_DSN": "postgres://tilgang:" + password + "@db-1/tilgang"},
+			want: []string{"reads.members.path", "must end with | path"}, wantNot: []string{"\nok\n"}, wantErrs: "tilgang config check: "},
 		{name: "unknown key", config: base + "connectors: {manual: {type: manual, journal: x}}\n", code: 1,
 			want: []string{"c.yaml:6: connectors.manual.journal: unknown setting (this has no settings)"}},
 	}

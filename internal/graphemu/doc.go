@@ -15,6 +15,14 @@
 //     default 100) and an absolute @odata.nextLink; signInActivity only on
 //     $select, pages of at most 120 users when it is selected or filtered,
 //     and its filter not combined with any other property.
+//   - user.md, signinactivity.md: signInActivity is left out for a user who
+//     has never signed in; lastSignInDateTime is the last interactive
+//     attempt, failed or not, lastNonInteractiveSignInDateTime the last
+//     non-interactive sign-in, lastSuccessfulSignInDateTime the last that
+//     succeeded of either kind (SignedInAt, SignInFailedAt,
+//     NonInteractiveSignInAt). A tenant without an Entra ID P1/P2 licence
+//     (WithoutPremium) answers a read that selects or filters on it with
+//     403 Authentication_RequestFromNonPremiumTenantOrB2CTenant.
 //   - aad-advanced-queries.md and its table of filterable user properties
 //     (includes/filter-directory-objects.md): eq, in and startsWith where
 //     they work by default; ne, comparisons with null and the operators the
@@ -96,6 +104,8 @@
 //   - count-users: GET /users/$count with ConsistencyLevel: eventual, text/plain.
 //   - count-users-missing: GET /users/$count without it, 400.
 //   - list-users-sign-in: GET /users?$select=displayName,userPrincipalName,signInActivity, pages of at most 120.
+//   - list-users-sign-in-kinds: GET /users/{id}?$select=id,signInActivity after a failed and a non-interactive sign-in.
+//   - list-users-sign-in-unlicensed: the same listing in a tenant without P1/P2, 403.
 //   - list-users-sign-in-filter: GET /users?$filter=signInActivity/lastSignInDateTime le ....
 //   - get-group: GET /groups/{id}.
 //   - list-groups-by-name: GET /groups?$filter=displayName eq '...'.

@@ -33,7 +33,11 @@ type Options struct {
 	// Domains are the tenant's verified domains; a UPN in another is refused.
 	// Empty accepts any domain.
 	Domains []string
-	Faults  Faults
+	// WithoutPremium is a tenant without a Microsoft Entra ID P1 or P2
+	// licence: a user read that selects or filters on signInActivity is
+	// refused with 403 Authentication_RequestFromNonPremiumTenantOrB2CTenant.
+	WithoutPremium bool
+	Faults         Faults
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
 	// Seed makes the random faults repeatable.
@@ -95,6 +99,8 @@ type Server struct {
 	used        int
 	tokens      map[string]bool
 	requests    int
+	// withoutPremium starts as Options.WithoutPremium.
+	withoutPremium bool
 	// sorted lists each kind's objects by id, for stable paging; nil
 	// after a create or delete until the next listing.
 	sorted map[string][]*object
@@ -106,7 +112,15 @@ func New(opts Options) *Server {
 		opts.Now = time.Now
 	}
 	return &Server{opts: opts, faults: opts.Faults, rnd: rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x5eed)),
-		objects: map[string]*object{}, tokens: map[string]bool{}}
+		objects: map[string]*object{}, tokens: map[string]bool{}, withoutPremium: opts.WithoutPremium}
+}
+
+// SetWithoutPremium takes the tenant's Entra ID P1/P2 licence away (true)
+// or gives it back, as Options.WithoutPremium.
+func (s *Server) SetWithoutPremium(without bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.withoutPremium = without
 }
 
 // SetFaults replaces the faults.
@@ -192,27 +206,50 @@ func (s *Server) AddUser(props map[string]any) string {
 
 // SignIn is the user (by id or UPN) signing in with its password and
 // changing it as forced: passwordProfile reads null from then on, and
-// signInActivity.lastSignInDateTime is now. It reports whether there was
-// such a user.
+// signInActivity's lastSignInDateTime and lastSuccessfulSignInDateTime are
+// now. It reports whether there was such a user.
 func (s *Server) SignIn(key string) bool {
 	return s.SignedInAt(key, s.opts.Now())
 }
 
-// SignedInAt records an interactive sign-in of the user at t, as SignIn
-// does (to set up users who last signed in long ago).
+// SignedInAt records a successful interactive sign-in of the user at t, as
+// SignIn does (to set up users who last signed in long ago).
 func (s *Server) SignedInAt(key string, t time.Time) bool {
+	return s.record(key, func(o *object, a *signInActivity, id string) {
+		o.mustChange = false
+		a.last, a.lastID = t, id
+		a.lastSuccessful, a.lastSuccessID = t, id
+	})
+}
+
+// SignInFailedAt records an interactive sign-in attempt at t that failed (a
+// wrong password): it moves lastSignInDateTime, which records attempts,
+// and not lastSuccessfulSignInDateTime (signinactivity.md).
+func (s *Server) SignInFailedAt(key string, t time.Time) bool {
+	return s.record(key, func(_ *object, a *signInActivity, id string) { a.last, a.lastID = t, id })
+}
+
+// NonInteractiveSignInAt records a successful non-interactive sign-in at t
+// (a client refreshing its token): lastNonInteractiveSignInDateTime and
+// lastSuccessfulSignInDateTime move, lastSignInDateTime does not.
+func (s *Server) NonInteractiveSignInAt(key string, t time.Time) bool {
+	return s.record(key, func(_ *object, a *signInActivity, id string) {
+		a.lastNonInteractive, a.lastNonInteractiveID = t, id
+		a.lastSuccessful, a.lastSuccessID = t, id
+	})
+}
+
+func (s *Server) record(key string, f func(*object, *signInActivity, string)) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	o := s.lookup("user", key, false)
 	if o == nil {
 		return false
 	}
-	o.mustChange = false
 	if o.signIn == nil {
 		o.signIn = &signInActivity{}
 	}
-	o.signIn.last = t
-	o.signIn.requestID = uuid.NewString()
+	f(o, o.signIn, uuid.NewString())
 	return true
 }
 
@@ -547,6 +584,13 @@ func (s *Server) serve(method, path string, q url.Values, h http.Header, body []
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	path, _ = url.PathUnescape(path)
+	if s.withoutPremium && method == http.MethodGet && (path == "/users" || reUser.MatchString(path)) &&
+		(selects(q, "signInActivity") || strings.Contains(q.Get("$filter"), "signInActivity/")) {
+		// The code as Graph answers it (reported in public projects that
+		// read signInActivity; the reference pages only name the licence).
+		return errResp(403, "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+			"Tenant is not a B2C tenant and doesn't have premium license"), false
+	}
 	switch {
 	case path == "/users" && method == http.MethodGet:
 		return s.listUsers(q, h, base), false
@@ -675,8 +719,8 @@ func (s *Server) project(o *object, q url.Values) map[string]any {
 	for _, f := range fields {
 		f = strings.TrimSpace(f)
 		if f == "signInActivity" && o.kind == "user" {
-			// Returned only on $select (user-list.md); null before any sign-in.
-			out[f] = nil
+			// Returned only on $select, and "not returned for a user who
+			// has never signed in" (user.md): the property is left out.
 			if o.signIn != nil {
 				out[f] = o.signIn.props()
 			}

@@ -275,25 +275,28 @@ func eventual(h http.Header) bool {
 	return strings.EqualFold(strings.TrimSpace(h.Get("ConsistencyLevel")), "eventual")
 }
 
-// signInActivity is what Graph keeps of a user's sign-ins (signinactivity.md).
+// signInActivity is what Graph keeps of a user's sign-ins (signinactivity.md):
+// the last interactive attempt, successful or not (lastSignInDateTime), the
+// last non-interactive sign-in, and the last successful sign-in of either
+// kind (lastSuccessfulSignInDateTime), each with its request id.
 type signInActivity struct {
-	last, lastNonInteractive time.Time
-	requestID                string
+	last, lastNonInteractive, lastSuccessful    time.Time
+	lastID, lastNonInteractiveID, lastSuccessID string
 }
 
 func (s *signInActivity) props() map[string]any {
-	out := map[string]any{"lastSignInDateTime": nil, "lastSignInRequestId": nil,
-		"lastNonInteractiveSignInDateTime": nil, "lastNonInteractiveSignInRequestId": nil,
-		"lastSuccessfulSignInDateTime": nil, "lastSuccessfulSignInRequestId": nil}
-	if !s.last.IsZero() {
-		out["lastSignInDateTime"] = s.last.UTC().Format(time.RFC3339)
-		out["lastSignInRequestId"] = s.requestID
-		out["lastSuccessfulSignInDateTime"] = s.last.UTC().Format(time.RFC3339)
-		out["lastSuccessfulSignInRequestId"] = s.requestID
-	}
-	if !s.lastNonInteractive.IsZero() {
-		out["lastNonInteractiveSignInDateTime"] = s.lastNonInteractive.UTC().Format(time.RFC3339)
-		out["lastNonInteractiveSignInRequestId"] = s.requestID
+	out := map[string]any{}
+	for _, v := range []struct {
+		name string
+		at   time.Time
+		id   string
+	}{{"lastSignIn", s.last, s.lastID}, {"lastNonInteractiveSignIn", s.lastNonInteractive, s.lastNonInteractiveID},
+		{"lastSuccessfulSignIn", s.lastSuccessful, s.lastSuccessID}} {
+		out[v.name+"DateTime"], out[v.name+"RequestId"] = nil, nil
+		if !v.at.IsZero() {
+			out[v.name+"DateTime"] = v.at.UTC().Format(time.RFC3339)
+			out[v.name+"RequestId"] = v.id
+		}
 	}
 	return out
 }

@@ -318,7 +318,7 @@ var sdkExamples = map[string]func(t *testing.T, s *sdk){
 				require.Equal(t, when, deref(u.GetSignInActivity().GetLastSignInDateTime()))
 				seen++
 			} else {
-				require.Nil(t, u.GetSignInActivity(), "null before any sign-in")
+				require.Nil(t, u.GetSignInActivity(), "not returned before any sign-in")
 			}
 		}
 		require.Equal(t, 1, seen)
@@ -328,6 +328,43 @@ var sdkExamples = map[string]func(t *testing.T, s *sdk){
 		for _, u := range plain.GetValue() {
 			require.Nil(t, u.GetSignInActivity(), "only on $select")
 		}
+	},
+	"list-users-sign-in-kinds": func(t *testing.T, s *sdk) {
+		ok := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+		failed := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
+		token := time.Date(2026, 9, 1, 8, 0, 0, 0, time.UTC)
+		id := s.emu.AddUser(map[string]any{"userPrincipalName": "kinds@ror.test"})
+		require.True(t, s.emu.SignedInAt(id, ok))
+		require.True(t, s.emu.SignInFailedAt(id, failed))
+		res, err := s.users.ByUserId(id).Get(t.Context(), &users.UserItemRequestBuilderGetRequestConfiguration{
+			QueryParameters: &users.UserItemRequestBuilderGetQueryParameters{Select: []string{"id", "signInActivity"}}})
+		require.NoError(t, err)
+		a := res.GetSignInActivity()
+		require.Equal(t, failed, deref(a.GetLastSignInDateTime()), "an attempt, failed or not")
+		require.Equal(t, ok, deref(a.GetLastSuccessfulSignInDateTime()), "the last that succeeded")
+		require.Nil(t, a.GetLastNonInteractiveSignInDateTime())
+		require.NotEqual(t, deref(a.GetLastSignInRequestId()), deref(a.GetLastSuccessfulSignInRequestId()))
+		require.True(t, s.emu.NonInteractiveSignInAt(id, token))
+		res, err = s.users.ByUserId(id).Get(t.Context(), &users.UserItemRequestBuilderGetRequestConfiguration{
+			QueryParameters: &users.UserItemRequestBuilderGetQueryParameters{Select: []string{"id", "signInActivity"}}})
+		require.NoError(t, err)
+		a = res.GetSignInActivity()
+		require.Equal(t, failed, deref(a.GetLastSignInDateTime()), "interactive only")
+		require.Equal(t, token, deref(a.GetLastNonInteractiveSignInDateTime()))
+		require.Equal(t, token, deref(a.GetLastSuccessfulSignInDateTime()), "interactive or not")
+	},
+	"list-users-sign-in-unlicensed": func(t *testing.T, s *sdk) {
+		s.emu.AddUser(map[string]any{"userPrincipalName": "nolicence@ror.test"})
+		s.emu.SetWithoutPremium(true)
+		_, err := s.users.Get(t.Context(), &users.UsersRequestBuilderGetRequestConfiguration{
+			QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Select: []string{"id", "signInActivity"}}})
+		st, code, _ := odata(t, err)
+		require.Equal(t, 403, st)
+		require.Equal(t, "Authentication_RequestFromNonPremiumTenantOrB2CTenant", code)
+		res, err := s.users.Get(t.Context(), &users.UsersRequestBuilderGetRequestConfiguration{
+			QueryParameters: &users.UsersRequestBuilderGetQueryParameters{Select: []string{"id", "userPrincipalName"}}})
+		require.NoError(t, err, "without signInActivity the read is served")
+		require.Len(t, res.GetValue(), 1)
 	},
 	"list-users-sign-in-filter": func(t *testing.T, s *sdk) {
 		s.emu.AddUser(map[string]any{"userPrincipalName": "old@ror.test"})
