@@ -67,6 +67,7 @@ const (
 	EvApprovalEscalated = "approval.escalated"
 	EvTaskReminded      = "task.reminded"
 	EvPersonLeft        = "person.left"
+	EvPersonMoved       = "person.moved" // a change HR recorded ahead applied on its date: both managers are told
 )
 
 // Reconciliation's event kinds (DESIGN.md "Reconciliation").

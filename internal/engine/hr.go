@@ -302,6 +302,17 @@ func (e *Engine) change(tx ledger.Tx, now time.Time, op ledger.Operation) error 
 	if err := updateAccounts(tx, now, op.Seq, &before, &cur); err != nil {
 		return err
 	}
+	if mb.ID != mc.ID || mb.OrgUnit != mc.OrgUnit || mb.Manager != mc.Manager {
+		// Both managers are told (notes/hr-sources-and-lifecycle.md, edge case 6).
+		var managers []string
+		for _, x := range []string{mb.Manager, mc.Manager} {
+			if x != "" && x != op.Person && !slices.Contains(managers, x) {
+				managers = append(managers, x)
+			}
+		}
+		tx.Emit(ledger.Event{Kind: tilgang.EvPersonMoved, Person: op.Person, At: now, Data: map[string]any{"managers": managers,
+			"org_unit_from": mb.OrgUnit, "org_unit_to": mc.OrgUnit, "position_from": mb.Position, "position_to": mc.Position}})
+	}
 	m := &msg{in: Input{Seq: op.Seq}, env: &envelope.Envelope{Subject: op.Person, Actor: Worker, Type: tilgang.TypeHRMover},
 		key: key, now: now, cat: e.Catalogue()}
 	if err := e.applyPolicy(tx, m, true, &before, cur); err != nil {

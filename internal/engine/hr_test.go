@@ -523,6 +523,14 @@ func TestFutureDatedMoverDueWhenANewVersionArrives(t *testing.T) {
 	require.Equal(t, mgr, changes[0].Details["manager.from"])
 	require.Equal(t, mgrMgr, changes[0].Details["manager.to"])
 	require.Empty(t, h.personOps(emp, ledger.OpQueued), "nothing more changes ahead")
+	var moved []ledger.Event
+	for _, e := range h.events() {
+		if e.Kind == tilgang.EvPersonMoved {
+			moved = append(moved, e)
+		}
+	}
+	require.Len(t, moved, 1, "announced once")
+	require.Equal(t, []any{mgr, mgrMgr}, moved[0].Data["managers"], "both managers are told")
 	out, _, _ = h.request(emp, mgrMgr, "kasse", "bruker")
 	require.Equal(t, engine.Accepted, out, "the manager from the date")
 }

@@ -29,6 +29,7 @@ var eventKinds = func() map[string]string {
 		tilgang.EvTaskCancelled, tilgang.EvCredentialIssued, tilgang.EvAuditAnchor,
 		tilgang.EvHRSyncHeld, tilgang.EvDriftFound, tilgang.EvReconcileHeld,
 		tilgang.EvApprovalReminded, tilgang.EvApprovalEscalated, tilgang.EvTaskReminded, tilgang.EvPersonLeft,
+		tilgang.EvPersonMoved,
 	} {
 		m[EventType(k)] = k
 	}
