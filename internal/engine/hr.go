@@ -174,7 +174,7 @@ func (e *Engine) hr(tx ledger.Tx, m *msg, h *envelope.HR) (Outcome, error) {
 	// follow HR: accounts that exist are brought up to date (an AD account
 	// moves to its new municipality's OU; the username stays).
 	// What shows is what is in effect now: a change HR records ahead
-	// shows on its date (changeAt).
+	// shows on its date (KindChange).
 	if old != nil {
 		ov, nv := old.Person.At(m.now), h.Person.At(m.now)
 		if err := updateAccounts(tx, m.now, m.in.Seq, &ov, &nv); err != nil {
