@@ -74,6 +74,7 @@ const (
 	EvTaskReminded      = "task.reminded"
 	EvTaskEscalated     = "task.escalated"
 	EvPersonLeft        = "person.left"
+	EvPersonMoved       = "person.moved" // a change HR recorded ahead applied on its date: both managers are told
 )
 
 // Reconciliation's event kinds (DESIGN.md "Reconciliation").

@@ -147,6 +147,69 @@ func (p *Person) Manager() string {
 	return m.Manager
 }
 
+// At is the record as it is in effect at t: with the employments that have
+// started and not ended at t; before the first start, those that have not
+// ended (a joiner's); after the last end, all of them. Its Main is the main
+// employment at t, so a change HR records ahead (a new position or unit
+// from a later date, one of several employments ending) shows from its
+// date. The record itself is not changed.
+func (p Person) At(t time.Time) Person {
+	var now, ahead []Employment
+	for _, e := range p.Employments {
+		if !e.End.IsZero() && !t.Before(e.End.End()) {
+			continue
+		}
+		if t.Before(e.Start.Start()) {
+			ahead = append(ahead, e)
+		} else {
+			now = append(now, e)
+		}
+	}
+	switch {
+	case len(now) > 0:
+		p.Employments = now
+	case len(ahead) > 0:
+		p.Employments = ahead
+	}
+	return p
+}
+
+// NextChange is the first moment after t at which At's employments change
+// (an employment starts while another is in effect, or ends while another
+// goes on), before the leave; zero when there is none.
+func (p Person) NextChange(t time.Time) time.Time {
+	leave, ends := p.LeaveAt()
+	cur := p.At(t).Employments
+	var next time.Time
+	consider := func(at time.Time) {
+		if !at.After(t) || (ends && !at.Before(leave)) || (!next.IsZero() && !at.Before(next)) {
+			return
+		}
+		if !sameEmployments(p.At(at).Employments, cur) {
+			next = at
+		}
+	}
+	for _, e := range p.Employments {
+		consider(e.Start.Start())
+		if !e.End.IsZero() {
+			consider(e.End.End())
+		}
+	}
+	return next
+}
+
+func sameEmployments(a, b []Employment) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // LeaveAt is 00:00 Oslo on the day after the latest end, once every
 // employment has an end; ok is false while any employment is open (or the
 // person has none, which is not a leave either: HR sent no end).

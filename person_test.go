@@ -2,6 +2,7 @@ package tilgang
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -56,4 +57,47 @@ func TestPersonRefusesControlCharacters(t *testing.T) {
 			})
 		}
 	}
+}
+
+func day(t *testing.T, s string) Date {
+	t.Helper()
+	d, err := ParseDate(s)
+	require.NoError(t, err)
+	return d
+}
+
+// At is the record in effect at a moment; NextChange the moment it next
+// changes, before the leave.
+func TestAtAndNextChange(t *testing.T) {
+	school := Employment{ID: "1", Primary: true, Percent: 80, OrgUnit: "oppvekst/skule", Manager: "m1",
+		Start: day(t, "2020-08-01"), End: day(t, "2027-01-31")}
+	health := Employment{ID: "2", Primary: true, Percent: 100, OrgUnit: "helse/heim", Manager: "m2", Start: day(t, "2027-02-01")}
+	p := Person{ID: "p", Employments: []Employment{school, health}}
+	before := day(t, "2027-01-31").Start().Add(12 * time.Hour)
+	main := func(at time.Time) string {
+		v := p.At(at)
+		m, _ := v.Main()
+		return m.ID
+	}
+	whole, _ := p.Main()
+	require.Equal(t, "2", whole.ID, "the whole record's main: the higher percent")
+	require.Equal(t, "1", main(before), "until the move: the school")
+	require.Equal(t, "2", main(day(t, "2027-02-01").Start()), "from 00:00 Oslo on the date")
+	require.Len(t, p.Employments, 2, "At changes nothing of the record")
+	require.True(t, day(t, "2027-02-01").Start().Equal(p.NextChange(before)))
+	require.True(t, p.NextChange(day(t, "2027-02-01").Start()).IsZero(), "nothing after the move")
+
+	// Before day one: the employments not ended. After the last end: all.
+	joiner := Person{ID: "j", Employments: []Employment{{ID: "1", Start: day(t, "2027-08-01")}}}
+	require.Len(t, joiner.At(before).Employments, 1)
+	require.True(t, joiner.NextChange(before).IsZero(), "a joiner's start changes nothing of the record in effect")
+	gone := Person{ID: "g", Employments: []Employment{school}}
+	require.Len(t, gone.At(day(t, "2027-03-01").Start()).Employments, 1)
+	require.True(t, gone.NextChange(before).IsZero(), "the last end is the leave, not a change")
+
+	// Two employments, one ending: a change the day after its end.
+	two := Person{ID: "t", Employments: []Employment{{ID: "1", Primary: true, Percent: 100, Start: day(t, "2020-01-01")},
+		{ID: "2", Percent: 20, Start: day(t, "2020-01-01"), End: day(t, "2027-01-31")}}}
+	require.True(t, day(t, "2027-02-01").Start().Equal(two.NextChange(before)))
+	require.Len(t, two.At(day(t, "2027-02-01").Start()).Employments, 1)
 }

@@ -175,7 +175,7 @@ func (c *Connector) byAttr(conn *ldap.Conn, attr, value string) (*ldap.Entry, er
 
 // find locates the person's account: by objectGUID, by the correlation
 // attribute, then by the stored sAMAccountName when that account carries no
-// other person's id. nil when there is none.
+// other person's id. nil when there is none. The last two are one search.
 func (c *Connector) find(conn *ldap.Conn, a connectors.Account) (*ldap.Entry, error) {
 	if g := a.Ref[RefGUID]; g != "" {
 		raw, err := hex.DecodeString(g)
@@ -187,30 +187,59 @@ func (c *Connector) find(conn *ldap.Conn, a connectors.Account) (*ldap.Entry, er
 			return e, err
 		}
 	}
+	sam := a.Ref[RefSAM]
+	var f []string
 	if a.Person.ID != "" {
-		e, err := c.byAttr(conn, c.cfg.CorrelateAttr, a.Person.ID)
-		if e != nil || err != nil {
-			return e, err
+		f = append(f, eq(c.cfg.CorrelateAttr, a.Person.ID))
+	}
+	if sam != "" {
+		f = append(f, eq("sAMAccountName", sam))
+	}
+	if len(f) == 0 {
+		return nil, nil
+	}
+	es, err := c.searchUsers(conn, "(|"+strings.Join(f, "")+")", c.attrs())
+	if err != nil {
+		return nil, err
+	}
+	// An entry the name did not match was matched by the person's id.
+	var byID []*ldap.Entry
+	var byName *ldap.Entry
+	for _, e := range es {
+		named := sam != "" && strings.EqualFold(e.GetAttributeValue("sAMAccountName"), sam)
+		if a.Person.ID != "" && (!named || sameID(e.GetAttributeValue(c.cfg.CorrelateAttr), a.Person.ID)) {
+			byID = append(byID, e)
+		} else if named {
+			byName = e
 		}
 	}
-	if sam := a.Ref[RefSAM]; sam != "" {
-		e, err := c.byAttr(conn, "sAMAccountName", sam)
-		if e == nil || err != nil {
-			return nil, err
+	switch {
+	case len(byID) == 1:
+		return byID[0], nil
+	case len(byID) > 1:
+		dns := make([]string, len(byID))
+		for i, e := range byID {
+			dns[i] = e.DN
 		}
-		if id := e.GetAttributeValue(c.cfg.CorrelateAttr); id != "" && id != a.Person.ID {
-			if a.Ref[RefGUID] == "" {
-				// Never recorded as ours: another person's account took the
-				// name between Resolve and now (two joiners of one name at
-				// once). create picks a fresh name.
-				return nil, nil
-			}
-			return nil, tilgang.Errorf(tilgang.Conflict, "%s is the account of %s=%q, not of person %s", sam, c.cfg.CorrelateAttr, id, a.Person.ID)
-		}
-		return e, nil
+		return nil, tilgang.Errorf(tilgang.Conflict, "%d accounts carry %s=%q: %s", len(byID), c.cfg.CorrelateAttr, a.Person.ID, strings.Join(dns, "; "))
+	case byName == nil:
+		return nil, nil
 	}
-	return nil, nil
+	if id := byName.GetAttributeValue(c.cfg.CorrelateAttr); id != "" && id != a.Person.ID {
+		if a.Ref[RefGUID] == "" {
+			// Never recorded as ours: another person's account took the
+			// name between Resolve and now (two joiners of one name at
+			// once). create picks a fresh name.
+			return nil, nil
+		}
+		return nil, tilgang.Errorf(tilgang.Conflict, "%s is the account of %s=%q, not of person %s", sam, c.cfg.CorrelateAttr, id, a.Person.ID)
+	}
+	return byName, nil
 }
+
+// sameID is the directory's equality for the correlation attribute (a
+// case-insensitive string), for values it has matched in a search.
+func sameID(stored, id string) bool { return strings.EqualFold(strings.TrimSpace(stored), id) }
 
 func (c *Connector) userOU(p tilgang.Person) (string, error) {
 	if ou, ok := c.cfg.UserOUs[p.Municipality]; ok {
@@ -253,14 +282,8 @@ func (c *Connector) Resolve(ctx context.Context, p tilgang.Person, prior connect
 	}
 	var ref connectors.Ref
 	err := c.pool.do(ctx, func(conn *ldap.Conn) error {
-		e, err := c.byAttr(conn, c.cfg.CorrelateAttr, p.ID)
-		if err != nil || e != nil {
-			if e != nil {
-				ref = refOf(e)
-			}
-			return err
-		}
-		ref, err = c.allocate(conn, p)
+		var err error
+		ref, err = c.allocate(conn, p, true)
 		return err
 	})
 	if err != nil {
@@ -270,11 +293,13 @@ func (c *Connector) Resolve(ctx context.Context, p tilgang.Person, prior connect
 }
 
 // allocate picks a free sAMAccountName (checked against the directory),
-// its UPN, and a free DN for a new account of p.
-func (c *Connector) allocate(conn *ldap.Conn, p tilgang.Person) (connectors.Ref, error) {
-	ou, err := c.userOU(p)
-	if err != nil {
-		return nil, err
+// its UPN, and a free DN for a new account of p. With adopt, the search
+// for the names taken also looks for a user carrying the person's id, and
+// when there is one, allocate returns its values instead.
+func (c *Connector) allocate(conn *ldap.Conn, p tilgang.Person, adopt bool) (connectors.Ref, error) {
+	ou, ouErr := c.userOU(p)
+	if ouErr != nil && !adopt {
+		return nil, ouErr
 	}
 	base := c.pattern.Base(p.GivenName, p.FamilyName, p.ID)
 	if base == "" {
@@ -290,10 +315,64 @@ func (c *Connector) allocate(conn *ldap.Conn, p tilgang.Person) (connectors.Ref,
 		prefix = prefix[:MaxSAMAccountName-3]
 	}
 	esc := ldap.EscapeFilter(prefix)
-	es, err := c.searchUsersAny(conn, "(|(sAMAccountName="+esc+"*)(userPrincipalName="+esc+"*))")
+	names := "(sAMAccountName=" + esc + "*)(userPrincipalName=" + esc + "*)"
+	if !adopt {
+		es, err := c.searchUsersAny(conn, "(|"+names+")", []string{"sAMAccountName", "userPrincipalName"})
+		if err != nil {
+			return nil, err
+		}
+		return c.pick(conn, p, ou, base, es)
+	}
+	user := "(&(objectClass=user)(!(objectClass=computer))" + eq(c.cfg.CorrelateAttr, p.ID) + ")"
+	es, err := c.searchUsersAny(conn, "(|"+user+names+")", append(c.attrs(), "objectClass"))
 	if err != nil {
 		return nil, err
 	}
+	// An entry the names did not match was matched by the person's id.
+	lp := strings.ToLower(prefix)
+	var mine []*ldap.Entry
+	for _, e := range es {
+		named := strings.HasPrefix(strings.ToLower(e.GetAttributeValue("sAMAccountName")), lp) ||
+			strings.HasPrefix(strings.ToLower(e.GetAttributeValue("userPrincipalName")), lp)
+		if isUser(e) && (!named || sameID(e.GetAttributeValue(c.cfg.CorrelateAttr), p.ID)) {
+			mine = append(mine, e)
+		}
+	}
+	switch len(mine) {
+	case 0:
+	case 1:
+		return refOf(mine[0]), nil
+	default:
+		dns := make([]string, len(mine))
+		for i, e := range mine {
+			dns[i] = e.DN
+		}
+		return nil, tilgang.Errorf(tilgang.Conflict, "%d accounts carry %s=%q: %s", len(mine), c.cfg.CorrelateAttr, p.ID, strings.Join(dns, "; "))
+	}
+	if ouErr != nil {
+		return nil, ouErr
+	}
+	return c.pick(conn, p, ou, base, es)
+}
+
+// isUser reports whether e is a user and not a computer (whose objectClass
+// includes user).
+func isUser(e *ldap.Entry) bool {
+	user := false
+	for _, v := range e.GetAttributeValues("objectClass") {
+		switch strings.ToLower(v) {
+		case "computer":
+			return false
+		case "user":
+			user = true
+		}
+	}
+	return user
+}
+
+// pick takes the first name from base not among the taken entries, and
+// a DN for it in ou that no entry has.
+func (c *Connector) pick(conn *ldap.Conn, p tilgang.Person, ou, base string, es []*ldap.Entry) (connectors.Ref, error) {
 	taken := map[string]bool{}
 	for _, e := range es {
 		taken[strings.ToLower(e.GetAttributeValue("sAMAccountName"))] = true
@@ -320,9 +399,9 @@ func (c *Connector) allocate(conn *ldap.Conn, p tilgang.Person) (connectors.Ref,
 
 // searchUsersAny is searchUsers over any object with a sAMAccountName
 // (groups and computers take names from the same space).
-func (c *Connector) searchUsersAny(conn *ldap.Conn, filter string) ([]*ldap.Entry, error) {
+func (c *Connector) searchUsersAny(conn *ldap.Conn, filter string, attrs []string) ([]*ldap.Entry, error) {
 	req := ldap.NewSearchRequest(c.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0,
-		int(c.cfg.Timeout.Seconds()), false, filter, []string{"sAMAccountName", "userPrincipalName"}, nil)
+		int(c.cfg.Timeout.Seconds()), false, filter, attrs, nil)
 	res, err := conn.SearchWithPaging(req, uint32(c.cfg.PageSize))
 	if err != nil {
 		return nil, err
@@ -458,7 +537,7 @@ func (c *Connector) create(conn *ldap.Conn, a connectors.Account) (connectors.Re
 			// Still racing others for the names: the outbox tries later.
 			return nil, nil, tilgang.Wrap(tilgang.Unavailable, err, "the username was taken by a concurrent creation %d times in a row", i+1)
 		}
-		fresh, aerr := c.allocate(conn, a.Person)
+		fresh, aerr := c.allocate(conn, a.Person, false)
 		if aerr != nil {
 			return nil, nil, aerr
 		}
@@ -474,7 +553,7 @@ func (c *Connector) taken(conn *ldap.Conn, ref connectors.Ref) (bool, error) {
 	if ref[RefUPN] != "" {
 		f = "(|" + f + eq("userPrincipalName", ref[RefUPN]) + ")"
 	}
-	es, err := c.searchUsersAny(conn, f)
+	es, err := c.searchUsersAny(conn, f, []string{"sAMAccountName", "userPrincipalName"})
 	if err != nil || len(es) > 0 {
 		return len(es) > 0, err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/ledger"
@@ -155,12 +156,22 @@ func (s *Server) person(ctx context.Context, v *viewer, args json.RawMessage) (a
 	if p == nil {
 		return nil, tilgang.Errorf(tilgang.NotFound, "api: no person %s", a.Person)
 	}
-	return personInfo(p), nil
+	return personInfo(p, s.now()), nil
 }
 
-func personInfo(p *ledger.PersonRow) PersonInfo {
+func personInfo(p *ledger.PersonRow, now time.Time) PersonInfo {
 	return PersonInfo{ID: p.Person.ID, GivenName: p.Person.GivenName, FamilyName: p.Person.FamilyName,
-		Manager: p.Person.Manager(), Left: p.Left}
+		Manager: managerAt(p, now), Left: p.Left}
+}
+
+// managerAt is the person's manager in the record in effect at now
+// (tilgang.Person.At); the zero time stands for now.
+func managerAt(p *ledger.PersonRow, now time.Time) string {
+	if now.IsZero() {
+		now = time.Now()
+	}
+	v := p.Person.At(now)
+	return v.Manager()
 }
 
 // MaxPeople bounds the people one people call answers.
@@ -188,7 +199,7 @@ func (s *Server) people(ctx context.Context, v *viewer, args json.RawMessage) (a
 	out := make([]PersonInfo, 0, len(ids))
 	for _, id := range ids {
 		if p := rows[id]; p != nil {
-			out = append(out, personInfo(p))
+			out = append(out, personInfo(p, s.now()))
 		}
 	}
 	return out, nil

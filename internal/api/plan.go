@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/ledger"
@@ -107,11 +108,12 @@ func (s *Server) plan(ctx context.Context, v *viewer, args json.RawMessage) (any
 	for _, g := range gs {
 		held = append(held, policy.Held{GrantID: g.ID, System: g.System, Role: g.Role, State: g.State})
 	}
-	gives, _ := policy.BirthrightRoles(cat, &p.Person)
 	now := s.now()
+	pv := p.Person.At(now) // the record in effect now
+	gives, _ := policy.BirthrightRoles(cat, &pv)
 	res := PlanResult{Person: a.Person, Catalogue: cat.Version, At: now.In(tilgang.Oslo).Format("2006-01-02 15:04"),
 		Left: p.Left || (!p.LeaveAt.IsZero() && !p.LeaveAt.After(now)), Roles: []PlanRole{}}
-	managerStage, err := s.managerStage(ctx, &p.Person, v.actor)
+	managerStage, err := s.managerStage(ctx, &pv, v.actor, now)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +125,7 @@ func (s *Server) plan(ctx context.Context, v *viewer, args json.RawMessage) (any
 				continue
 			}
 			others := slices.DeleteFunc(slices.Clone(held), func(h policy.Held) bool { return h.System == sysID && h.Role == role.ID })
-			d := policy.Decide(cat, &p.Person, policy.Request{System: sysID, Role: role.ID, Actor: v.actor,
+			d := policy.Decide(cat, &pv, policy.Request{System: sysID, Role: role.ID, Actor: v.actor,
 				When: policy.AtProvisioning, Now: now}, others)
 			pr := PlanRole{System: sysID, Role: role.ID, Decision: d, RequestableBy: role.RequestableBy,
 				Birthright: gives[sysID+"/"+role.ID], Operations: []string{}}
@@ -175,7 +177,7 @@ func (s *Server) plan(ctx context.Context, v *viewer, args json.RawMessage) (any
 // person's manager, one level up (and on) while that is the asker or the
 // person; "" when nobody suitable is up the line (then the system's
 // administrators decide).
-func (s *Server) managerStage(ctx context.Context, person *tilgang.Person, actor string) (string, error) {
+func (s *Server) managerStage(ctx context.Context, person *tilgang.Person, actor string, now time.Time) (string, error) {
 	m := person.Manager()
 	seen := map[string]bool{}
 	for i := 0; m != "" && i < 16 && !seen[m]; i++ {
@@ -190,7 +192,7 @@ func (s *Server) managerStage(ctx context.Context, person *tilgang.Person, actor
 		if mp == nil {
 			break
 		}
-		m = mp.Person.Manager()
+		m = managerAt(mp, now)
 	}
 	return "", nil
 }

@@ -128,7 +128,7 @@ func (s *Server) session(ctx context.Context, v *viewer, args json.RawMessage) (
 	if err != nil {
 		return nil, err
 	}
-	info := SessionInfo{Person: personInfo(p), SignedOut: out, ReadsAll: v.all}
+	info := SessionInfo{Person: personInfo(p, s.now()), SignedOut: out, ReadsAll: v.all}
 	if v.cat != nil {
 		for _, id := range v.cat.SystemIDs() {
 			if v.administers(id) {

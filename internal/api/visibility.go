@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/engine"
@@ -21,6 +22,7 @@ type viewer struct {
 	operator bool
 	cat      *policy.Catalogue
 	managers map[string]string
+	now      time.Time                 // managers are those of the records in effect then
 	grants   map[string][]ledger.Grant // person -> all their grants, for account work
 }
 
@@ -30,7 +32,7 @@ func (s *Server) viewer(ctx context.Context, actor string) *viewer {
 		ctx: ctx, r: s.Ledger, actor: actor,
 		all:      set.Can(actor, tilgang.CapOperator) || set.Can(actor, tilgang.CapAuditor),
 		operator: set.Can(actor, tilgang.CapOperator),
-		cat:      s.catalogue(), managers: map[string]string{}, grants: map[string][]ledger.Grant{},
+		cat:      s.catalogue(), managers: map[string]string{}, grants: map[string][]ledger.Grant{}, now: s.now(),
 	}
 }
 
@@ -87,7 +89,7 @@ func (v *viewer) manager(person string) (string, error) {
 	}
 	m := ""
 	if p != nil {
-		m = p.Person.Manager()
+		m = managerAt(p, v.now)
 	}
 	v.managers[person] = m
 	return m, nil

@@ -72,6 +72,9 @@ type WorkerOptions struct {
 	// VerifyEvery is how often the audit chain is verified on a schedule
 	// (config audit.verify_every; 0: DefaultVerifyEvery).
 	VerifyEvery time.Duration
+	// Now, when set, is the engine's clock (tests: what falls due days
+	// later); default time.Now.
+	Now func() time.Time
 }
 
 // NotifyOptions configure the notifier of a worker.
@@ -126,7 +129,11 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 	if err := afterRestore(ctx, o.Ledger, js, o.Streams, log); err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
-	eng := engine.New(cat, o.Principals, o.Connectors, time.Now, log)
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	eng := engine.New(cat, o.Principals, o.Connectors, now, log)
 	if o.Notify != nil {
 		eng.Reminders = engine.Reminders{RemindAfter: o.Notify.RemindAfter, EscalateAfter: o.Notify.EscalateAfter}
 	}
@@ -172,7 +179,7 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 			log.Warn("notify: this ledger keeps no mail outbox: no e-mail is sent")
 			return nil
 		}
-		n := &notify.Notifier{Ledger: ob, Catalogue: eng.Catalogue, Log: log}
+		n := &notify.Notifier{Ledger: ob, Catalogue: eng.Catalogue, Log: log, Now: now}
 		if o.Notify != nil {
 			n.From, n.PublicURL, n.Digest = o.Notify.From, o.Notify.PublicURL, o.Notify.Digest
 			if o.Notify.SMTP != nil {

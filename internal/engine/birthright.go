@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ror-ikt/tilgang"
+
 	"github.com/ror-ikt/tilgang/internal/envelope"
 	"github.com/ror-ikt/tilgang/internal/ledger"
 	"github.com/ror-ikt/tilgang/internal/policy"
@@ -30,17 +32,29 @@ func (e *Engine) hrPolicy(tx ledger.Tx, m *msg, old, row *ledger.PersonRow) erro
 	if hasLeft(row, m.now) {
 		return nil
 	}
-	gives, err := policy.BirthrightRoles(m.cat, &row.Person)
+	var before *tilgang.Person
+	if old != nil && !old.Left {
+		v := old.Person.At(m.now)
+		before = &v
+	}
+	return e.applyPolicy(tx, m, old != nil, before, row.Person.At(m.now))
+}
+
+// applyPolicy is hrPolicy for the record in effect now (cur), given the
+// one in effect before (nil when there was none or the person had left);
+// mover says whether the person had a record before.
+func (e *Engine) applyPolicy(tx ledger.Tx, m *msg, mover bool, before *tilgang.Person, cur tilgang.Person) error {
+	gives, err := policy.BirthrightRoles(m.cat, &cur)
 	if err != nil {
-		tx.Audit(ledger.AuditEntry{At: m.now, Kind: "policy.error", Person: row.Person.ID, Actor: Worker, RequestID: m.key,
+		tx.Audit(ledger.AuditEntry{At: m.now, Kind: "policy.error", Person: cur.ID, Actor: Worker, RequestID: m.key,
 			Catalogue: m.cat.Version, Text: "birthright: " + err.Error()})
 	}
 	var gave map[string]string
-	if old != nil && !old.Left {
-		gave, _ = policy.BirthrightRoles(m.cat, &old.Person)
+	if before != nil {
+		gave, _ = policy.BirthrightRoles(m.cat, before)
 	}
-	if old != nil {
-		if err := e.reevaluate(tx, m, row, gives); err != nil {
+	if mover {
+		if err := e.reevaluate(tx, m, &cur, gives); err != nil {
 			return err
 		}
 	}
@@ -54,7 +68,7 @@ func (e *Engine) hrPolicy(tx ledger.Tx, m *msg, old, row *ledger.PersonRow) erro
 			continue
 		}
 		system, role, _ := strings.Cut(k, "/")
-		open, err := tx.OpenGrant(row.Person.ID, system, role)
+		open, err := tx.OpenGrant(cur.ID, system, role)
 		if err != nil {
 			return err
 		}
@@ -81,8 +95,8 @@ func (e *Engine) birthrightRequest(tx ledger.Tx, m *msg, system, role, rule stri
 }
 
 // reevaluate withdraws what the new record no longer allows.
-func (e *Engine) reevaluate(tx ledger.Tx, m *msg, row *ledger.PersonRow, gives map[string]string) error {
-	grants, err := tx.GrantsOf(row.Person.ID)
+func (e *Engine) reevaluate(tx ledger.Tx, m *msg, cur *tilgang.Person, gives map[string]string) error {
+	grants, err := tx.GrantsOf(cur.ID)
 	if err != nil {
 		return err
 	}
@@ -93,7 +107,7 @@ func (e *Engine) reevaluate(tx ledger.Tx, m *msg, row *ledger.PersonRow, gives m
 		}
 		w := why{actor: m.env.Actor, via: m.env.Via, requestID: m.key}
 		if _, still := gives[g.System+"/"+g.Role]; g.Requester == Birthright && !still {
-			w.text = fmt.Sprintf("birthright no longer applies to %s for %s/%s", row.Person.ID, g.System, g.Role)
+			w.text = fmt.Sprintf("birthright no longer applies to %s for %s/%s", cur.ID, g.System, g.Role)
 			w.details = map[string]string{"cause": "mover", "rule": "birthright"}
 			if err := e.endGrant(tx, m.now, m.in.Seq, g, "mover", w); err != nil {
 				return err
@@ -107,7 +121,7 @@ func (e *Engine) reevaluate(tx ledger.Tx, m *msg, row *ledger.PersonRow, gives m
 		if err != nil {
 			return err
 		}
-		dec := policy.Decide(m.cat, &row.Person, policy.Request{System: g.System, Role: g.Role, Actor: g.Requester,
+		dec := policy.Decide(m.cat, cur, policy.Request{System: g.System, Role: g.Role, Actor: g.Requester,
 			ValidUntil: g.ValidUntil, Birthright: g.Requester == Birthright, When: policy.AtProvisioning, Now: m.now}, held)
 		if dec.Allowed || dec.Rule != policy.RuleEligible {
 			continue

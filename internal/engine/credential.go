@@ -48,8 +48,8 @@ func (e *Engine) Credential(tx ledger.Tx, op ledger.Operation, cred *connectors.
 		if err != nil {
 			return err
 		}
-		if p != nil && p.Person.Manager() != "" {
-			wanted = []string{p.Person.Manager()}
+		if p != nil && managerAt(p, e.Now()) != "" {
+			wanted = []string{managerAt(p, e.Now())}
 		}
 	}
 	var admins []string

@@ -365,6 +365,13 @@ func newID(prefix string) string {
 	return prefix + hex.EncodeToString(b[:])
 }
 
+// managerAt is the person's manager at now: the main employment's then
+// (tilgang.Person.At).
+func managerAt(p *ledger.PersonRow, now time.Time) string {
+	v := p.Person.At(now)
+	return v.Manager()
+}
+
 // hasLeft reports whether the person has left at now.
 func hasLeft(p *ledger.PersonRow, now time.Time) bool {
 	return p.Left || (!p.LeaveAt.IsZero() && !p.LeaveAt.After(now))
@@ -376,7 +383,7 @@ func (e *Engine) relations(actor string, p *ledger.PersonRow, sys *policy.System
 	if actor == p.Person.ID {
 		rel = append(rel, policy.BySelf)
 	}
-	if m := p.Person.Manager(); m != "" && actor == m {
+	if m := managerAt(p, e.Now()); m != "" && actor == m {
 		rel = append(rel, policy.ByManager)
 	}
 	if sys != nil && sys.IsAdministrator(actor) {

@@ -96,6 +96,14 @@ func (e *Engine) hr(tx ledger.Tx, m *msg, h *envelope.HR) (Outcome, error) {
 			Details: map[string]string{"version": fmt.Sprint(h.Version), "stored": fmt.Sprint(old.Version), "type": m.env.Type}})
 		return Ignored, nil
 	}
+	if old != nil {
+		// A change of the stored record that fell due and has not run yet
+		// happens first, so the new version is compared with what was in
+		// effect until now.
+		if old, err = e.dueChanges(tx, m.now, old); err != nil {
+			return "", err
+		}
+	}
 	row := ledger.PersonRow{Person: h.Person, Version: h.Version, Updated: m.now}
 	if old != nil {
 		row.LeaveAt, row.LeaveOp, row.Left = old.LeaveAt, old.LeaveOp, old.Left
@@ -165,16 +173,12 @@ func (e *Engine) hr(tx ledger.Tx, m *msg, h *envelope.HR) (Outcome, error) {
 	// Names, municipality and the main employment's unit and position
 	// follow HR: accounts that exist are brought up to date (an AD account
 	// moves to its new municipality's OU; the username stays).
-	if old != nil && accountFieldsChanged(&old.Person, &h.Person) {
-		accts, err := tx.AccountsOf(h.Person.ID)
-		if err != nil {
+	// What shows is what is in effect now: a change HR records ahead
+	// shows on its date (KindChange).
+	if old != nil {
+		ov, nv := old.Person.At(m.now), h.Person.At(m.now)
+		if err := updateAccounts(tx, m.now, m.in.Seq, &ov, &nv); err != nil {
 			return "", err
-		}
-		for _, a := range accts {
-			if _, err := planAt(tx, m.now, m.in.Seq).queue(ledger.Operation{Person: a.Person, Connector: a.Connector,
-				Kind: ledger.KindEnsureAccount, Target: a.Ref, Disabled: !a.Enabled}); err != nil {
-				return "", err
-			}
 		}
 	}
 	if old != nil && !row.Left {
@@ -185,7 +189,139 @@ func (e *Engine) hr(tx ledger.Tx, m *msg, h *envelope.HR) (Outcome, error) {
 	if err := e.hrPolicy(tx, m, old, &row); err != nil {
 		return "", err
 	}
+	if err := scheduleChange(tx, m.now, m.in.Seq, &row); err != nil {
+		return "", err
+	}
 	return Accepted, nil
+}
+
+// KindChange is the engine's operation that applies, at its moment, a
+// change the stored HR record holds for a later date (tilgang.Person.At):
+// a new position, unit or manager from then, one of several employments
+// ending (notes/hr-sources-and-lifecycle.md, edge cases 3 and 6).
+const KindChange = "hr_change"
+
+// updateAccounts brings the person's accounts up to date when what they
+// show (names, e-mail, municipality, the main employment's unit, position
+// and manager) differs between before and cur.
+func updateAccounts(tx ledger.Tx, now time.Time, seq uint64, before, cur *tilgang.Person) error {
+	if !accountFieldsChanged(before, cur) {
+		return nil
+	}
+	accts, err := tx.AccountsOf(cur.ID)
+	if err != nil {
+		return err
+	}
+	for _, a := range accts {
+		if _, err := planAt(tx, now, seq).queue(ledger.Operation{Person: a.Person, Connector: a.Connector,
+			Kind: ledger.KindEnsureAccount, Target: a.Ref, Disabled: !a.Enabled}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scheduleChange plans the next change of row's record in effect
+// (tilgang.Person.NextChange), replacing a queued one due at another
+// moment; a person who has left has none.
+func scheduleChange(tx ledger.Tx, now time.Time, seq uint64, row *ledger.PersonRow) error {
+	var next time.Time
+	if !hasLeft(row, now) {
+		next = row.Person.NextChange(now)
+	}
+	pending, err := tx.PersonOperations(row.Person.ID, ledger.OpQueued)
+	if err != nil {
+		return err
+	}
+	pl := planAt(tx, now, seq)
+	for _, op := range pending {
+		if op.Kind != KindChange {
+			continue
+		}
+		if op.DueAt.Equal(next) {
+			next = time.Time{} // planned already
+			continue
+		}
+		if err := pl.cancel(op); err != nil {
+			return err
+		}
+	}
+	if next.IsZero() {
+		return nil
+	}
+	_, err = pl.queue(ledger.Operation{Person: row.Person.ID, Connector: ledger.Internal, Kind: KindChange, DueAt: next})
+	return err
+}
+
+// dueChanges runs the person's queued changes that are due at now, in
+// the transaction, and returns the record after them.
+func (e *Engine) dueChanges(tx ledger.Tx, now time.Time, p *ledger.PersonRow) (*ledger.PersonRow, error) {
+	pending, err := tx.PersonOperations(p.Person.ID, ledger.OpQueued)
+	if err != nil {
+		return nil, err
+	}
+	ran := false
+	for _, op := range pending {
+		if op.Kind == KindChange && !op.DueAt.After(now) {
+			if err := e.change(tx, now, op); err != nil {
+				return nil, err
+			}
+			ran = true
+		}
+	}
+	if !ran {
+		return p, nil
+	}
+	return tx.Person(p.Person.ID)
+}
+
+// change applies what changes in the person's record in effect at op's
+// moment: the accounts show the new unit, position and manager, birthright
+// follows the new record and grants it no longer allows end (cause mover),
+// and the next change is planned. Done by the worker, as the leave is.
+func (e *Engine) change(tx ledger.Tx, now time.Time, op ledger.Operation) error {
+	p, err := tx.Person(op.Person)
+	if err != nil {
+		return err
+	}
+	if p == nil || hasLeft(p, now) {
+		return e.Done(tx, op, nil)
+	}
+	before, cur := p.Person.At(op.DueAt.Add(-time.Nanosecond)), p.Person.At(now)
+	mb, _ := before.Main()
+	mc, _ := cur.Main()
+	details := map[string]string{"version": fmt.Sprint(p.Version), "due_at": op.DueAt.UTC().Format(time.RFC3339)}
+	for k, v := range map[string][2]string{"org_unit": {mb.OrgUnit, mc.OrgUnit}, "position": {mb.Position, mc.Position},
+		"manager": {mb.Manager, mc.Manager}, "employment": {mb.ID, mc.ID}} {
+		if v[0] != v[1] {
+			details[k+".from"], details[k+".to"] = v[0], v[1]
+		}
+	}
+	key := sha([]byte(fmt.Sprintf("hr-change\n%s\n%d", op.Person, op.ID)))
+	tx.Audit(ledger.AuditEntry{At: now, Kind: "hr.change", Person: op.Person, Actor: Worker, OpID: op.ID, RequestID: key, Details: details})
+	if err := updateAccounts(tx, now, op.Seq, &before, &cur); err != nil {
+		return err
+	}
+	if mb.ID != mc.ID || mb.OrgUnit != mc.OrgUnit || mb.Manager != mc.Manager {
+		// Both managers are told (notes/hr-sources-and-lifecycle.md, edge case 6).
+		var managers []string
+		for _, x := range []string{mb.Manager, mc.Manager} {
+			if x != "" && x != op.Person && !slices.Contains(managers, x) {
+				managers = append(managers, x)
+			}
+		}
+		tx.Emit(ledger.Event{Kind: tilgang.EvPersonMoved, Person: op.Person, At: now, Data: map[string]any{"managers": managers,
+			"org_unit_from": mb.OrgUnit, "org_unit_to": mc.OrgUnit, "position_from": mb.Position, "position_to": mc.Position}})
+	}
+	m := &msg{in: Input{Seq: op.Seq}, env: &envelope.Envelope{Subject: op.Person, Actor: Worker, Type: tilgang.TypeHRMover},
+		key: key, now: now, cat: e.Catalogue()}
+	if err := e.applyPolicy(tx, m, true, &before, cur); err != nil {
+		return err
+	}
+	if err := e.Done(tx, op, nil); err != nil {
+		return err
+	}
+	return scheduleChange(tx, now, op.Seq, p)
 }
 
 // moveStart moves the enabling of accounts made disabled ahead of the start
@@ -262,6 +398,8 @@ func (e *Engine) RunInternal(tx ledger.Tx, op ledger.Operation) error {
 		return e.reviewReminder(tx, now, op)
 	case KindEscalateTask:
 		return e.escalateTask(tx, now, op)
+	case KindChange:
+		return e.change(tx, now, op)
 	}
 	if op.Kind != ledger.KindLeave {
 		return e.Failed(tx, op, tilgang.Errorf(tilgang.Internal, "unknown internal operation kind %q", op.Kind))

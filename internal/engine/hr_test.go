@@ -493,3 +493,44 @@ func TestLeaverDisablesAccountBeingMade(t *testing.T) {
 	require.True(t, h.state(gid).Final())
 	require.Empty(t, h.personOps(emp, ledger.OpQueued, ledger.OpClaimed, ledger.OpWaiting))
 }
+
+// A change recorded ahead (a new unit and manager from a later date)
+// applies on its date: before it the new manager is not yet the manager;
+// when a newer version arrives after the date, before the change ran, the
+// change is applied first, in the same transaction, and the new manager is
+// the manager from then.
+func TestFutureDatedMoverDueWhenANewVersionArrives(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t).join()
+	day := tilgang.Date{Y: 2025, M: 4, D: 1}
+	p := employee(emp, mgr, tilgang.Date{Y: 2020, M: 1, D: 1}, tilgang.Date{Y: 2025, M: 3, D: 31})
+	p.Employments = append(p.Employments, tilgang.Employment{ID: emp + "-2", Primary: true, Percent: 100, OrgUnit: "oppvekst",
+		Position: "rektor", Manager: mgrMgr, Start: day})
+	require.Equal(t, engine.Accepted, h.hr(2, p))
+	queued := h.personOps(emp, ledger.OpQueued)
+	require.Equal(t, []string{engine.KindChange + " tilgang"}, kinds(queued))
+	require.True(t, day.Start().Equal(queued[0].DueAt), "at 00:00 Oslo on the date: %s", queued[0].DueAt)
+	out, _, _ := h.request(emp, mgrMgr, "kasse", "bruker")
+	require.Equal(t, engine.DeniedOut, out, "not the manager before the date")
+	require.Empty(t, h.audit("hr.change"))
+
+	// The day after, before the change ran, a name change arrives.
+	h.now = day.Start().Add(26 * time.Hour)
+	p.FamilyName = "Nygift"
+	require.Equal(t, engine.Accepted, h.hr(3, p))
+	changes := h.audit("hr.change")
+	require.Len(t, changes, 1, "applied first, once")
+	require.Equal(t, mgr, changes[0].Details["manager.from"])
+	require.Equal(t, mgrMgr, changes[0].Details["manager.to"])
+	require.Empty(t, h.personOps(emp, ledger.OpQueued), "nothing more changes ahead")
+	var moved []ledger.Event
+	for _, e := range h.events() {
+		if e.Kind == tilgang.EvPersonMoved {
+			moved = append(moved, e)
+		}
+	}
+	require.Len(t, moved, 1, "announced once")
+	require.Equal(t, []any{mgr, mgrMgr}, moved[0].Data["managers"], "both managers are told")
+	out, _, _ = h.request(emp, mgrMgr, "kasse", "bruker")
+	require.Equal(t, engine.Accepted, out, "the manager from the date")
+}

@@ -73,7 +73,8 @@ func (e *Engine) recheck(tx ledger.Tx, now time.Time, cat *policy.Catalogue, g *
 	if err != nil {
 		return false, err
 	}
-	dec := policy.Decide(cat, &person.Person, policy.Request{System: g.System, Role: g.Role, Actor: g.Requester,
+	view := person.Person.At(now)
+	dec := policy.Decide(cat, &view, policy.Request{System: g.System, Role: g.Role, Actor: g.Requester,
 		ValidUntil: g.ValidUntil, Birthright: g.Requester == Birthright, When: policy.AtProvisioning, Now: now}, held)
 	if dec.Allowed {
 		return false, nil

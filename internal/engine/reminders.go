@@ -171,7 +171,7 @@ func (e *Engine) escalatedApprover(tx ledger.Tx, g *ledger.Grant) (string, error
 	if err != nil || p == nil {
 		return "", err
 	}
-	mm := p.Person.Manager()
+	mm := managerAt(p, e.Now())
 	if mm == "" || mm == g.Person || mm == g.StagePrincipal || slices.Contains(g.Approvers, mm) {
 		return "", nil
 	}

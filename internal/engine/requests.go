@@ -42,7 +42,8 @@ func (e *Engine) grantRequest(tx ledger.Tx, m *msg, p *envelope.Request) (Outcom
 			// Attaching to the open grant: it is not a conflict with itself.
 			held = slices.DeleteFunc(held, func(h policy.Held) bool { return h.GrantID == open.ID })
 		}
-		dec = policy.Decide(m.cat, &person.Person, policy.Request{System: p.System, Role: p.Role, Actor: m.env.Actor,
+		view := person.Person.At(m.now)
+		dec = policy.Decide(m.cat, &view, policy.Request{System: p.System, Role: p.Role, Actor: m.env.Actor,
 			Relations: e.relations(m.env.Actor, person, sys), Reason: p.Reason, ValidUntil: p.ValidUntil,
 			Birthright: m.birthright != "" || m.review, When: policy.AtRequest, Now: m.now}, held)
 		deny = dec.Reason
@@ -140,7 +141,8 @@ func (e *Engine) resolveStage(tx ledger.Tx, g *ledger.Grant, sys *policy.System,
 	if err != nil {
 		return err
 	}
-	m := p.Person.Manager()
+	now := e.Now()
+	m := managerAt(p, now)
 	seen := map[string]bool{}
 	for i := 0; m != "" && i < 16 && !seen[m]; i++ {
 		seen[m] = true
@@ -155,7 +157,7 @@ func (e *Engine) resolveStage(tx ledger.Tx, g *ledger.Grant, sys *policy.System,
 		if mp == nil {
 			break
 		}
-		m = mp.Person.Manager()
+		m = managerAt(mp, now)
 	}
 	// Nobody suitable up the line: the system's administrators decide.
 	return nil

@@ -31,7 +31,7 @@ var eventKinds = func() map[string]string {
 		tilgang.EvTaskCancelled, tilgang.EvCredentialIssued, tilgang.EvAuditAnchor,
 		tilgang.EvHRSyncHeld, tilgang.EvDriftFound, tilgang.EvReconcileHeld,
 		tilgang.EvApprovalReminded, tilgang.EvApprovalEscalated, tilgang.EvTaskReminded, tilgang.EvTaskEscalated,
-		tilgang.EvPersonLeft,
+		tilgang.EvPersonLeft, tilgang.EvPersonMoved,
 		tilgang.EvReviewStarted, tilgang.EvReviewClosed, tilgang.EvReviewReminded, tilgang.EvReviewEscalated,
 	} {
 		m[EventType(k)] = k

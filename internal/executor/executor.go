@@ -519,7 +519,8 @@ func (x *Executor) call(ctx context.Context, op ledger.Operation, out chan<- rec
 		out <- x.fail(op, tilgang.Errorf(tilgang.NotFound, "no HR record for %s", op.Person))
 		return
 	}
-	acct := connectors.Account{Person: person.Person, Ref: op.Target, Disabled: op.Disabled}
+	// The record as in effect now: a change HR recorded ahead shows on its date.
+	acct := connectors.Account{Person: person.Person.At(x.Engine.Now()), Ref: op.Target, Disabled: op.Disabled}
 	if acct.Ref == nil {
 		a, err := x.account(ctx, pre, op.Person, op.Connector)
 		if err != nil {
@@ -536,7 +537,7 @@ func (x *Executor) call(ctx context.Context, op ledger.Operation, out chan<- rec
 	defer func() { endSpan(span, err) }()
 	if op.Kind == ledger.KindEnsureAccount && op.Target == nil {
 		var target connectors.Ref
-		target, err = conn.Resolve(cctx, person.Person, acct.Ref)
+		target, err = conn.Resolve(cctx, acct.Person, acct.Ref)
 		if err != nil {
 			out <- x.fail(op, err)
 			return
@@ -635,7 +636,7 @@ func (x *Executor) bulk(ctx context.Context, ops []ledger.Operation, out chan<- 
 			out <- x.fail(op, tilgang.Errorf(tilgang.NotFound, "no HR record for %s", op.Person))
 			continue
 		}
-		a := connectors.Account{Person: person.Person, Ref: op.Target}
+		a := connectors.Account{Person: person.Person.At(x.Engine.Now()), Ref: op.Target}
 		if a.Ref == nil {
 			acct, err := x.account(ctx, pre, op.Person, op.Connector)
 			if err != nil {

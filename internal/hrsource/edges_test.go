@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +22,8 @@ import (
 	"github.com/ror-ikt/tilgang/connectors/manual"
 	"github.com/ror-ikt/tilgang/connectors/noop"
 	"github.com/ror-ikt/tilgang/internal/api"
+	"github.com/ror-ikt/tilgang/internal/app"
+	"github.com/ror-ikt/tilgang/internal/engine"
 	"github.com/ror-ikt/tilgang/internal/hrsource"
 	"github.com/ror-ikt/tilgang/internal/hrsync"
 	"github.com/ror-ikt/tilgang/internal/principals"
@@ -331,4 +334,118 @@ func TestNameChangeKeepsTheAccount(t *testing.T) {
 	}, 20*time.Second, 50*time.Millisecond, "the account is brought up to date, not made anew")
 	require.Empty(t, ops(s.personOps(t, p.ID), "disable"))
 	require.Equal(t, map[string]int{"active": 1}, s.grants(t, p.ID))
+}
+
+// moverCatalogue gives every lærer kasse/bruker, and everyone in
+// helse/heim kasse/leder (approved by the manager, then a systemansvarlig).
+var moverCatalogue = map[string]string{"kasse.yaml": testenv.Catalogue["kasse.yaml"] + `
+birthright:
+  - when: 'person.position == "lærer"'
+    roles: [bruker]
+  - when: 'person.org_unit == "helse/heim"'
+    roles: [leder]
+`}
+
+// A future-dated mover: HR records today that the person leaves the school
+// for helse/heim, with a new manager, from a date ten days ahead. Until
+// that day nothing changes (access, account, manager); at 00:00 Oslo on it
+// the school's birthright ends, the new unit's is asked for, approved by
+// the new manager, and the account shows the new unit.
+func TestFutureDatedMover(t *testing.T) {
+	var mu sync.Mutex
+	clock := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	set := func(t time.Time) { mu.Lock(); clock = t; mu.Unlock() }
+	dir := t.TempDir()
+	nc, err := noop.Open(noop.Config{Journal: filepath.Join(dir, "noop.journal")})
+	require.NoError(t, err)
+	e := testenv.StartWorkerWith(t, testenv.WorkerSetup{Connectors: connectors.Set{"noop": nc, "manual": manual.Connector{}},
+		Catalogue: moverCatalogue, Change: func(_ string, o *app.WorkerOptions) { o.Now = now }})
+	kp, err := principals.LoadSeed(filepath.Join(e.Data, "keys", principals.HRSeedFile))
+	require.NoError(t, err)
+	dk, err := principals.LoadSeed(filepath.Join(e.Data, "keys", principals.DevSeedFile))
+	require.NoError(t, err)
+	s := &syncer{env: e, dir: dir, hr: &api.Client{NC: e.NC, Key: kp, Actor: principals.HRID, Timeout: 10 * time.Second, Now: now},
+		dev: &api.Client{NC: e.NC, Key: dk, Actor: principals.DevID, Timeout: 10 * time.Second, Now: now}}
+	hrSync := func(people ...tilgang.Person) hrsync.Report {
+		t.Helper()
+		b, err := json.Marshal(people)
+		require.NoError(t, err)
+		src, err := (&hrsource.JSONConfig{}).Open()
+		require.NoError(t, err)
+		rep, err := hrsync.Run(context.Background(), hrsync.Options{Name: "lonn", Source: src,
+			Input: hrsource.Input{File: strings.NewReader(string(b))}, MaxLeaveShare: 1, MaxChangeShare: 1,
+			Wait: time.Minute, DaysBeforeStart: 14, NC: e.NC, Client: s.hr, Key: kp, Actor: principals.HRID, Now: now})
+		require.NoError(t, err, "%+v", rep)
+		return rep
+	}
+	manager := func() string {
+		var info api.PersonInfo
+		require.NoError(t, s.dev.Call(context.Background(), api.MethodPerson, api.PersonArgs{Person: muni + "-60001"}, &info))
+		return info.Manager
+	}
+	byRole := func() map[string]api.Grant {
+		gs, err := s.dev.GrantsAll(context.Background(), api.GrantsArgs{Person: muni + "-60001"})
+		require.NoError(t, err)
+		out := map[string]api.Grant{}
+		for _, g := range gs {
+			out[g.Role] = g
+		}
+		return out
+	}
+
+	p := teacher(muni+"-60001", days(-100))
+	// 80 % now and 100 % then: by its percent alone the new employment
+	// would be the main one at once.
+	p.Employments[0].Manager, p.Employments[0].Percent = muni+"-60100", 80
+	rep := hrSync(p)
+	require.Equal(t, 1, rep.Joiners)
+	require.Eventually(t, func() bool { return byRole()["bruker"].State == "active" }, 20*time.Second, 50*time.Millisecond)
+
+	// HR records the move today: the school employment ends on day 9, the
+	// new one starts on day 10.
+	moveDay := days(10)
+	p.Employments[0].End = days(9)
+	p.Employments = append(p.Employments, tilgang.Employment{ID: p.ID + "-2", Primary: true, Percent: 100,
+		OrgUnit: "helse/heim", Position: "konsulent", Manager: muni + "-60200", Start: moveDay})
+	rep = hrSync(p)
+	require.Equal(t, 1, rep.Movers)
+	require.Zero(t, rep.Leavers)
+	change := ops(s.personOps(t, p.ID), engine.KindChange)
+	require.Len(t, change, 1)
+	require.Equal(t, "queued", change[0].State)
+	require.True(t, moveDay.Start().Equal(change[0].DueAt), "applied at 00:00 Oslo on its date: %s", change[0].DueAt)
+
+	// The evening before: nothing has changed.
+	set(moveDay.Start().Add(-time.Minute))
+	time.Sleep(2 * time.Second)
+	require.Equal(t, muni+"-60100", manager(), "the old manager until the date")
+	g := byRole()
+	require.Equal(t, "active", g["bruker"].State, "the old access is kept until the date")
+	require.NotContains(t, g, "leder", "the new unit's access is not asked for before the date")
+	require.Len(t, ops(s.personOps(t, p.ID), "ensure_account"), 1, "the account is not changed before the date")
+	require.Equal(t, "queued", ops(s.personOps(t, p.ID), engine.KindChange)[0].State)
+
+	// The day: the change applies.
+	set(moveDay.Start().Add(time.Second))
+	require.Eventually(t, func() bool {
+		g := byRole()
+		return g["bruker"].State == "revoked" && g["leder"].State == "pending_approval"
+	}, 20*time.Second, 50*time.Millisecond, "%+v", byRole())
+	require.Equal(t, muni+"-60200", manager(), "the new manager from the date")
+	require.Equal(t, muni+"-60200", byRole()["leder"].WaitingFor, "the new manager approves the new unit's access")
+	require.Eventually(t, func() bool {
+		en := ops(s.personOps(t, p.ID), "ensure_account")
+		return len(en) == 2 && en[1].GrantID == "" && en[1].State == "done"
+	}, 20*time.Second, 50*time.Millisecond, "the account shows the new unit")
+	o := s.personOps(t, p.ID)
+	require.Equal(t, "done", ops(o, engine.KindChange)[0].State)
+	require.Len(t, ops(o, engine.KindChange), 1, "nothing more changes ahead")
+	require.Empty(t, ops(o, "disable"), "a mover, not a leaver")
+	require.Zero(t, s.left(t, p.ID))
+
+	// The next sync (the same record) changes nothing.
+	rep = hrSync(p)
+	require.Equal(t, 1, rep.Unchanged)
+	require.Len(t, ops(s.personOps(t, p.ID), engine.KindChange), 1)
 }

@@ -37,6 +37,7 @@ type view struct {
 	Role       string
 	Stage      string // "trinn 1 av 2"
 	Days       int    // working days waited (reminders, escalations)
+	From, To   string // person.moved: the unit and position before and from now
 	Task       string // what a manual task asks
 	Credential bool   // a manual task to hand an initial password out in person
 	Username   string // credential.issued: the new account's username
@@ -55,7 +56,7 @@ func (v view) subject() string {
 	switch v.Kind {
 	case "digest":
 		return T("digest.subject", len(v.Items))
-	case "no_email", "person.left":
+	case "no_email", "person.left", "person.moved":
 		return T(v.Kind+".subject", v.Person)
 	case "review.started", "review.reminded", "review.escalated":
 		return T(v.Kind+".subject", v.System)

@@ -385,6 +385,9 @@ func (n *Notifier) letters(ctx context.Context, ev ledger.Event) ([]letter, erro
 		} else if p != nil && p.Person.Manager() != "" {
 			to = append(to, p.Person.Manager())
 		}
+	case EvPersonMoved:
+		to, path = strs(d["managers"]), "/people/"+url.PathEscape(ev.Person)
+		v.From, v.To = unitText(str(d, "org_unit_from"), str(d, "position_from")), unitText(str(d, "org_unit_to"), str(d, "position_to"))
 	default:
 		return nil, nil
 	}
@@ -513,6 +516,17 @@ func (n *Notifier) digests(ls []letter) []letter {
 	return out
 }
 
+// unitText is a unit with the position there, as a mover's mail names it.
+func unitText(unit, position string) string {
+	switch {
+	case unit == "":
+		return position
+	case position == "":
+		return unit
+	}
+	return T("unit.position", position, unit)
+}
+
 // Event kinds of DESIGN.md "Notifications".
 const (
 	EvApprovalReminded  = tilgang.EvApprovalReminded
@@ -520,6 +534,7 @@ const (
 	EvTaskReminded      = tilgang.EvTaskReminded
 	EvTaskEscalated     = tilgang.EvTaskEscalated
 	EvPersonLeft        = tilgang.EvPersonLeft
+	EvPersonMoved       = tilgang.EvPersonMoved
 )
 
 // permanentError is a refusal for good.

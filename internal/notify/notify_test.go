@@ -344,3 +344,24 @@ func TestReviewMails(t *testing.T) {
 	require.Equal(t, []string{addr("1547-3")}, esc.Recipients())
 	require.Contains(t, esc.Text, "Du kan nå vurdere dem selv.")
 }
+
+// A change HR recorded ahead applies on its date: both managers, the one
+// before and the one from now, are told, with the unit and position before
+// and after.
+func TestMoverIsToldToBothManagers(t *testing.T) {
+	mp := mailtest.Start(t)
+	w := newWorld(t, mp.SMTP, people())
+	w.emit(ledger.Event{Kind: notify.EvPersonMoved, Person: "1547-1", Data: map[string]any{"managers": []string{"1547-2", "1547-3"},
+		"org_unit_from": "oppvekst/skule", "position_from": "lærer", "org_unit_to": "helse/heim", "position_to": "konsulent"}})
+	w.drain()
+	ms := mp.Wait(5*time.Second, func(ms []mailtest.Message) bool { return len(ms) >= 2 })
+	require.Len(t, ms, 2)
+	var to []string
+	for _, m := range ms {
+		to = append(to, m.Recipients()...)
+		require.Equal(t, "Åse Øvergård-Bø har byttet stilling", m.Subject)
+		require.Contains(t, m.Text, "fra lærer i oppvekst/skule til konsulent i helse/heim")
+		require.Contains(t, m.Text, "https://tilgang.ror-ikt.no/people/1547-1")
+	}
+	require.ElementsMatch(t, []string{addr("1547-2"), addr("1547-3")}, to)
+}

@@ -92,6 +92,10 @@ var nb = map[string]string{
 	"review.escalated.approve":  "Du kan nå vurdere dem selv.",
 	"review.escalated.informed": "Du får dette til orientering: følg opp med den som skal vurdere dem.",
 	"review.escalated.action":   "Se gjennomgangen",
+	"person.moved.subject":      "%s har byttet stilling",
+	"person.moved.body":         "%s går fra i dag over fra %s til %s. Tilgangene som bare fulgte den gamle stillingen, fjernes, og det den nye stillingen gir, er bestilt. Se over om personen trenger mer, eller har noe som ikke lenger passer.",
+	"person.moved.action":       "Se personen",
+	"unit.position":             "%s i %s",
 
 	"no_email.subject": "%s har ingen e-postadresse i Tilgang",
 	"no_email.body":    "%s (%s) har ingen e-postadresse i HR-dataene og får derfor ingen e-post fra Tilgang om det som venter. Be HR legge inn adressen, og gi beskjed til personen selv i mellomtiden.",

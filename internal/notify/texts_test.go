@@ -26,8 +26,8 @@ func TestTextsComplete(t *testing.T) {
 		require.True(t, Has(k), "%s is not in the catalogue", k)
 	}
 	for _, kind := range []string{"approval.pending", "approval.reminded", "approval.escalated", "training.pending", "task.manual",
-		"task.reminded", "task.escalated", "grant.active", "grant.denied", "grant.failed", "credential.issued", "person.left", "no_email", "digest",
-		"review.started", "review.reminded", "review.escalated"} {
+		"task.reminded", "task.escalated", "grant.active", "grant.denied", "grant.failed", "credential.issued", "person.left", "person.moved",
+		"no_email", "digest", "review.started", "review.reminded", "review.escalated"} {
 		require.True(t, Has(kind+".subject"), kind)
 		require.True(t, Has(kind+".action"), kind)
 		require.NotNil(t, textTmpl.Lookup(kind), "plain text template %s", kind)
