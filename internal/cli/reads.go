@@ -142,25 +142,33 @@ func osloTime(t time.Time) string {
 
 var auditHeader = api.AuditCSVHeader
 
+// outputFormat checks a --format of table, csv or json; none is json with
+// --output json, else table.
+func (e *env) outputFormat(cmd *command, format string) (string, error) {
+	switch format {
+	case "":
+		if e.g.output == outputJSON {
+			return "json", nil
+		}
+		return "table", nil
+	case "table", "csv", "json":
+		return format, nil
+	}
+	return "", usagef(cmd, "--format %q must be table, csv or json", format)
+}
+
 func runAudit(e *env, cmd *command, args []string) error {
 	fs := e.flags(cmd)
 	person := fs.String("person", "", "only rows about the person with this `ID`")
 	system := fs.String("system", "", "only rows about the system with this `ID`")
 	since := fs.String("since", "", "only rows from 00:00 Oslo time on this date: `YYYY-MM-DD`")
 	format := fs.String("format", "", "output `FORMAT`: table, csv or json (default table; json with --output json)")
-	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
+	_, err := e.parse(cmd, fs, args, 0, 0)
+	if err != nil {
 		return err
 	}
-	if *format == "" {
-		*format = "table"
-		if e.g.output == outputJSON {
-			*format = "json"
-		}
-	}
-	switch *format {
-	case "table", "csv", "json":
-	default:
-		return usagef(cmd, "--format %q must be table, csv or json", *format)
+	if *format, err = e.outputFormat(cmd, *format); err != nil {
+		return err
 	}
 	if *person != "" {
 		if err := checkID(cmd, "--person", *person); err != nil {

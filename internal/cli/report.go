@@ -29,19 +29,12 @@ func runReportAccess(e *env, cmd *command, args []string) error {
 	from := fs.String("from", "", "a period's first day, `YYYY-MM-DD` (with --to): every holding that overlapped it")
 	to := fs.String("to", "", "a period's last day, `YYYY-MM-DD` (with --from), inclusive")
 	format := fs.String("format", "", "output `FORMAT`: table, csv or json (default table; json with --output json)")
-	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
+	_, err := e.parse(cmd, fs, args, 0, 0)
+	if err != nil {
 		return err
 	}
-	if *format == "" {
-		*format = "table"
-		if e.g.output == outputJSON {
-			*format = "json"
-		}
-	}
-	switch *format {
-	case "table", "csv", "json":
-	default:
-		return usagef(cmd, "--format %q must be table, csv or json", *format)
+	if *format, err = e.outputFormat(cmd, *format); err != nil {
+		return err
 	}
 	switch {
 	case *system != "" && *person != "":

@@ -127,15 +127,8 @@ func runReviewShow(e *env, cmd *command, args []string) error {
 	if err := checkID(cmd, "CAMPAIGN", pos[0]); err != nil {
 		return err
 	}
-	switch *format {
-	case "":
-		*format = "table"
-		if e.g.output == outputJSON {
-			*format = "json"
-		}
-	case "table", "csv", "json":
-	default:
-		return usagef(cmd, "--format %q is not one of table, csv, json", *format)
+	if *format, err = e.outputFormat(cmd, *format); err != nil {
+		return err
 	}
 	var show api.ReviewShow
 	if err := e.withAPI(cmd, func(c *api.Client) error {
