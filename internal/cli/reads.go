@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/api"
-	"github.com/ror-ikt/tilgang/internal/csvsafe"
 	"github.com/ror-ikt/tilgang/internal/envelope"
 	"github.com/ror-ikt/tilgang/internal/ledger"
 )
@@ -187,10 +184,10 @@ func runAudit(e *env, cmd *command, args []string) error {
 	}
 	// Page by page, each printed as it comes: years of chain never sit in
 	// memory, here or in the worker.
-	out := &auditOut{w: e.Stdout, format: *format}
+	out := &auditOut{listOut{w: e.Stdout, format: *format}}
 	filter := api.AuditArgs{Person: *person, System: *system, Since: *since}
 	if err := e.withAPI(cmd, func(c *api.Client) error {
-		if err := out.start(); err != nil {
+		if err := out.start(auditHeader); err != nil {
 			return err
 		}
 		return c.Audit(e.ctx, filter, out.page)
@@ -207,52 +204,14 @@ func runAudit(e *env, cmd *command, args []string) error {
 // auditOut prints audit rows a page at a time: a table (aligned within a
 // page), CSV with one header, or one JSON list written as it grows, the
 // same bytes as the whole list encoded at once.
-type auditOut struct {
-	w      io.Writer
-	format string
-	n      int // rows printed
-	csv    *csv.Writer
-}
-
-func (o *auditOut) start() error {
-	if o.format == "csv" {
-		o.csv = csv.NewWriter(o.w)
-		return o.csv.Write(auditHeader)
-	}
-	return nil
-}
+type auditOut struct{ listOut }
 
 func (o *auditOut) page(rows []api.AuditRow) error {
 	switch o.format {
 	case "json":
-		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		enc.SetIndent("  ", "  ")
-		enc.SetEscapeHTML(false)
-		for i := range rows {
-			sep := ",\n  "
-			if o.n == 0 {
-				sep = "[\n  "
-			}
-			b.WriteString(sep)
-			if err := enc.Encode(&rows[i]); err != nil {
-				return err
-			}
-			b.Truncate(b.Len() - 1) // Encode's newline
-			o.n++
-		}
-		_, err := o.w.Write(b.Bytes())
-		return err
+		return jsonItems(&o.listOut, rows)
 	case "csv":
-		for _, r := range rows {
-			// A person named =HYPERLINK(...) stays text in a spreadsheet.
-			if err := o.csv.Write(csvsafe.Row(api.AuditCSVRow(r))); err != nil {
-				return err
-			}
-			o.n++
-		}
-		o.csv.Flush()
-		return o.csv.Error()
+		return o.csvRows(len(rows), func(i int) []string { return api.AuditCSVRow(rows[i]) })
 	}
 	if len(rows) == 0 {
 		return nil
@@ -279,20 +238,6 @@ func (o *auditOut) page(rows []api.AuditRow) error {
 		o.n++
 	}
 	return tw.Flush()
-}
-
-// end closes the JSON list; an error before it leaves the list open, so
-// that a truncated output does not parse as a whole one.
-func (o *auditOut) end() error {
-	if o.format != "json" {
-		return nil
-	}
-	end := "\n]\n"
-	if o.n == 0 {
-		end = "[]\n"
-	}
-	_, err := io.WriteString(o.w, end)
-	return err
 }
 
 func runAuditVerify(e *env, cmd *command, args []string) error {

@@ -1,16 +1,11 @@
 package cli
 
 import (
-	"bytes"
-	"encoding/csv"
-	"encoding/json"
 	"fmt"
-	"io"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/ror-ikt/tilgang/internal/api"
-	"github.com/ror-ikt/tilgang/internal/csvsafe"
 )
 
 // reportAccessCommand is the access register (DESIGN.md "Access reviews and
@@ -55,11 +50,11 @@ func runReportAccess(e *env, cmd *command, args []string) error {
 	}
 	// Page by page, each printed as it comes: a big system's years never
 	// sit in memory, here or in the worker.
-	out := &accessOut{w: e.Stdout, format: *format}
+	out := &accessOut{listOut{w: e.Stdout, format: *format}}
 	a := api.AccessArgs{System: *system, Person: *person, At: *at, From: *from, To: *to}
 	var period string
 	if err := e.withAPI(cmd, func(c *api.Client) error {
-		if err := out.start(); err != nil {
+		if err := out.start(api.AccessCSVHeader); err != nil {
 			return err
 		}
 		return c.AccessRegister(e.ctx, a, func(p api.AccessPage) error {
@@ -83,51 +78,14 @@ func runReportAccess(e *env, cmd *command, args []string) error {
 // accessOut prints the register a page at a time: a table (aligned within
 // a page), CSV with one header, or one JSON list of api.AccessEntry written
 // as it grows.
-type accessOut struct {
-	w      io.Writer
-	format string
-	n      int
-	csv    *csv.Writer
-}
-
-func (o *accessOut) start() error {
-	if o.format == "csv" {
-		o.csv = csv.NewWriter(o.w)
-		return o.csv.Write(api.AccessCSVHeader)
-	}
-	return nil
-}
+type accessOut struct{ listOut }
 
 func (o *accessOut) page(p api.AccessPage) error {
 	switch o.format {
 	case "json":
-		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		enc.SetIndent("  ", "  ")
-		enc.SetEscapeHTML(false)
-		for i := range p.Entries {
-			sep := ",\n  "
-			if o.n == 0 {
-				sep = "[\n  "
-			}
-			b.WriteString(sep)
-			if err := enc.Encode(&p.Entries[i]); err != nil {
-				return err
-			}
-			b.Truncate(b.Len() - 1)
-			o.n++
-		}
-		_, err := o.w.Write(b.Bytes())
-		return err
+		return jsonItems(&o.listOut, p.Entries)
 	case "csv":
-		for _, e := range p.Entries {
-			if err := o.csv.Write(csvsafe.Row(api.AccessCSVRow(e, p.Names))); err != nil {
-				return err
-			}
-			o.n++
-		}
-		o.csv.Flush()
-		return o.csv.Error()
+		return o.csvRows(len(p.Entries), func(i int) []string { return api.AccessCSVRow(p.Entries[i], p.Names) })
 	}
 	if len(p.Entries) == 0 {
 		return nil
@@ -150,18 +108,4 @@ func (o *accessOut) page(p api.AccessPage) error {
 		o.n++
 	}
 	return tw.Flush()
-}
-
-// end closes the JSON list; an error before it leaves the list open, so a
-// truncated output does not parse as a whole one.
-func (o *accessOut) end() error {
-	if o.format != "json" {
-		return nil
-	}
-	end := "\n]\n"
-	if o.n == 0 {
-		end = "[]\n"
-	}
-	_, err := io.WriteString(o.w, end)
-	return err
 }
