@@ -140,28 +140,7 @@ func TestCrashRecovery(t *testing.T) {
 	// and random external SIGKILLs ("").
 	schedule := []string{"intake.mid-batch:2", "intake.after-commit:2", "", "executor.mid-operation:30", "intake.after-commit:5",
 		"executor.mid-operation:150", "", "intake.mid-batch:3", "executor.mid-operation:400", ""}
-	published := make(chan struct{})
-	go func() {
-		defer close(published)
-		nc, err := nats.Connect("nats://"+c.natsAddr, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.RetryOnFailedConnect(true))
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer nc.Close()
-		js, _ := jetstream.New(nc)
-		for _, m := range msgs {
-			for {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				_, err := js.PublishMsg(ctx, m)
-				cancel()
-				if err == nil {
-					break
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-		}
-	}()
+	published := publishThroughKills(t, c.natsAddr, msgs, nil)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, point := range schedule {
 		c.start(point)
@@ -245,4 +224,37 @@ func assertEventually(f func() bool, d time.Duration) bool {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return f()
+}
+
+// publishThroughKills publishes msgs in order from a goroutine of its own,
+// each until the server takes it (the server goes down with the worker
+// that embeds it and comes back), calling after(i) once message i is in
+// (nil: none). The channel closes when all are.
+func publishThroughKills(t *testing.T, natsAddr string, msgs []*nats.Msg, after func(i int)) <-chan struct{} {
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		nc, err := nats.Connect("nats://"+natsAddr, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.RetryOnFailedConnect(true))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer nc.Close()
+		js, _ := jetstream.New(nc)
+		for i, m := range msgs {
+			for {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				_, err := js.PublishMsg(ctx, m)
+				cancel()
+				if err == nil {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if after != nil {
+				after(i)
+			}
+		}
+	}()
+	return published
 }

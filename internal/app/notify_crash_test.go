@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -9,7 +8,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ror-ikt/tilgang"
@@ -64,31 +62,11 @@ func TestNotifyCrash(t *testing.T) {
 	schedule := []string{"notify.before-queue:1", "notify.after-send:3", "", "notify.after-send:5", "notify.before-queue:2",
 		"notify.after-send:10", "", "notify.after-send:1", ""}
 	kills := 0
-	published := make(chan struct{})
-	go func() {
-		defer close(published)
-		nc, err := nats.Connect("nats://"+c.natsAddr, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.RetryOnFailedConnect(true))
-		if err != nil {
-			t.Error(err)
-			return
+	published := publishThroughKills(t, c.natsAddr, msgs, func(i int) {
+		if i%10 == 9 {
+			time.Sleep(150 * time.Millisecond) // events arrive over time, between the kills
 		}
-		defer nc.Close()
-		js, _ := jetstream.New(nc)
-		for i, m := range msgs {
-			for {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				_, err := js.PublishMsg(ctx, m)
-				cancel()
-				if err == nil {
-					break
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			if i%10 == 9 {
-				time.Sleep(150 * time.Millisecond) // events arrive over time, between the kills
-			}
-		}
-	}()
+	})
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, point := range schedule {
 		c.start(point)
