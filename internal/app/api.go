@@ -38,6 +38,7 @@ func (p *Parts) serveAPI(ctx context.Context, pub *publish.Publisher) error {
 	go p.reconcileOnSchedule(ctx, p.Reconcile)
 	srv.Reviews = p.reviewer()
 	go p.reviewOnSchedule(ctx)
+	go p.catchUpChanges(ctx)
 	go p.verifyOnSchedule(ctx, srv, p.VerifyEvery)
 	errs := make(chan error, 1)
 	go func() { errs <- srv.Serve(ctx, p.NC) }()

@@ -31,6 +31,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/policy"
 	"github.com/ror-ikt/tilgang/internal/principals"
 	"github.com/ror-ikt/tilgang/internal/testenv"
+	"github.com/ror-ikt/tilgang/internal/testenv/pgtest"
 )
 
 // testConnectors are the connector instances the engine is told of: of
@@ -160,6 +161,13 @@ type harness struct {
 // (policy_test.go's systems, say).
 func newHarness(t *testing.T, extraFiles ...map[string]string) *harness {
 	t.Helper()
+	return newHarnessOn(t, false, extraFiles...)
+}
+
+// newHarnessOn is newHarness on a PostgreSQL ledger (a schema of the
+// test's own) when postgres is set, else on SQLite.
+func newHarnessOn(t *testing.T, postgres bool, extraFiles ...map[string]string) *harness {
+	t.Helper()
 	h := &harness{t: t, ctx: context.Background(), now: t0}
 
 	files := maps.Clone(testenv.Catalogue)
@@ -193,8 +201,12 @@ func newHarness(t *testing.T, extraFiles ...map[string]string) *harness {
 	ps, err := principals.Merge(devSet, extra)
 	require.NoError(t, err)
 
-	h.path = filepath.Join(t.TempDir(), "ledger.db")
-	h.led, err = sqlledger.OpenSQLite(h.ctx, h.path)
+	if postgres {
+		h.led, err = sqlledger.OpenPostgres(h.ctx, pgtest.Schema(t), 4)
+	} else {
+		h.path = filepath.Join(t.TempDir(), "ledger.db")
+		h.led, err = sqlledger.OpenSQLite(h.ctx, h.path)
+	}
 	require.NoError(t, err)
 	t.Cleanup(func() { h.led.Close() })
 	// Whatever a test did, the grant table must agree with the chain.

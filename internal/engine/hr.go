@@ -189,7 +189,7 @@ func (e *Engine) hr(tx ledger.Tx, m *msg, h *envelope.HR) (Outcome, error) {
 	if err := e.hrPolicy(tx, m, old, &row); err != nil {
 		return "", err
 	}
-	if err := scheduleChange(tx, m.now, m.in.Seq, &row); err != nil {
+	if _, err := scheduleChange(tx, m.now, m.in.Seq, &row); err != nil {
 		return "", err
 	}
 	return Accepted, nil
@@ -223,15 +223,16 @@ func updateAccounts(tx ledger.Tx, now time.Time, seq uint64, before, cur *tilgan
 
 // scheduleChange plans the next change of row's record in effect
 // (tilgang.Person.NextChange), replacing a queued one due at another
-// moment; a person who has left has none.
-func scheduleChange(tx ledger.Tx, now time.Time, seq uint64, row *ledger.PersonRow) error {
+// moment; a person who has left has none. It reports whether it queued
+// one (false when the one planned already is due then).
+func scheduleChange(tx ledger.Tx, now time.Time, seq uint64, row *ledger.PersonRow) (bool, error) {
 	var next time.Time
 	if !hasLeft(row, now) {
 		next = row.Person.NextChange(now)
 	}
 	pending, err := tx.PersonOperations(row.Person.ID, ledger.OpQueued)
 	if err != nil {
-		return err
+		return false, err
 	}
 	pl := planAt(tx, now, seq)
 	for _, op := range pending {
@@ -243,14 +244,14 @@ func scheduleChange(tx ledger.Tx, now time.Time, seq uint64, row *ledger.PersonR
 			continue
 		}
 		if err := pl.cancel(op); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if next.IsZero() {
-		return nil
+		return false, nil
 	}
 	_, err = pl.queue(ledger.Operation{Person: row.Person.ID, Connector: ledger.Internal, Kind: KindChange, DueAt: next})
-	return err
+	return err == nil, err
 }
 
 // dueChanges runs the person's queued changes that are due at now, in
@@ -321,7 +322,8 @@ func (e *Engine) change(tx ledger.Tx, now time.Time, op ledger.Operation) error 
 	if err := e.Done(tx, op, nil); err != nil {
 		return err
 	}
-	return scheduleChange(tx, now, op.Seq, p)
+	_, err = scheduleChange(tx, now, op.Seq, p)
+	return err
 }
 
 // moveStart moves the enabling of accounts made disabled ahead of the start
