@@ -346,3 +346,42 @@ func TestDevSMTPLoopbackOnly(t *testing.T) {
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	require.ErrorContains(t, err, `--smtp "192.0.2.10:25": host "192.0.2.10" is not a loopback address`)
 }
+
+// TestImmediateMoverMails: a change of manager and unit that applies at
+// once (not dated) tells both managers, the one before and the one from
+// now, as a dated one does on its date; a name change tells nobody.
+func TestImmediateMoverMails(t *testing.T) {
+	s := startStory(t)
+	kari, oddbjorg := "kari.nordhus@aukra.kommune.no", "oddbjorg.rindaroy@aukra.kommune.no"
+	b, err := os.ReadFile("../../deploy/examples/people.json")
+	require.NoError(t, err)
+	var people []tilgang.Person
+	require.NoError(t, json.Unmarshal(b, &people))
+	var p tilgang.Person
+	for _, x := range people {
+		if x.ID == "1547-10412" {
+			p = x
+		}
+	}
+	require.Equal(t, "1547-10300", p.Employments[0].Manager)
+
+	p.FamilyName = "Nygift"
+	s.send(tilgang.TypeHRMover, p.ID, principals.HRID, envelope.HR{Version: 2, Person: p})
+	p.Employments[0].OrgUnit, p.Employments[0].Position, p.Employments[0].Manager = "helse/stab", "rådgiver", "1547-10290"
+	s.send(tilgang.TypeHRMover, p.ID, principals.HRID, envelope.HR{Version: 3, Person: p})
+	for _, a := range []string{kari, oddbjorg} {
+		m := s.to(a, "Sindre Nygift har byttet stilling", 1)[0]
+		require.Equal(t, []string{a}, m.Recipients())
+		require.Contains(t, m.Text, "fra sykepleier i helse/hjemmetjenesten til rådgiver i helse/stab")
+		require.Contains(t, m.Text, "http://"+s.http+"/people/1547-10412")
+	}
+	all, err := s.mail.Messages()
+	require.NoError(t, err)
+	n := 0
+	for _, m := range all {
+		if strings.Contains(m.Subject, "har byttet stilling") {
+			n++
+		}
+	}
+	require.Equal(t, 2, n, "the name change told nobody; the move was told once to each")
+}

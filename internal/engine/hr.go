@@ -180,6 +180,12 @@ func (e *Engine) hr(tx ledger.Tx, m *msg, h *envelope.HR) (Outcome, error) {
 		if err := updateAccounts(tx, m.now, m.in.Seq, &ov, &nv); err != nil {
 			return "", err
 		}
+		// A move that applies at once is told as a dated one is on its
+		// date, to someone in service: started, not left, not rehired.
+		if mo, ok := ov.Main(); ok && !mo.Start.Start().After(m.now) && !hasLeft(old, m.now) && !hasLeft(&row, m.now) {
+			mn, _ := nv.Main()
+			announceMove(tx, m.now, h.Person.ID, mo, mn)
+		}
 	}
 	if old != nil && !row.Left {
 		if err := moveStart(tx, m, &old.Person, &h.Person); err != nil {
@@ -303,17 +309,7 @@ func (e *Engine) change(tx ledger.Tx, now time.Time, op ledger.Operation) error 
 	if err := updateAccounts(tx, now, op.Seq, &before, &cur); err != nil {
 		return err
 	}
-	if mb.ID != mc.ID || mb.OrgUnit != mc.OrgUnit || mb.Manager != mc.Manager {
-		// Both managers are told (notes/hr-sources-and-lifecycle.md, edge case 6).
-		var managers []string
-		for _, x := range []string{mb.Manager, mc.Manager} {
-			if x != "" && x != op.Person && !slices.Contains(managers, x) {
-				managers = append(managers, x)
-			}
-		}
-		tx.Emit(ledger.Event{Kind: tilgang.EvPersonMoved, Person: op.Person, At: now, Data: map[string]any{"managers": managers,
-			"org_unit_from": mb.OrgUnit, "org_unit_to": mc.OrgUnit, "position_from": mb.Position, "position_to": mc.Position}})
-	}
+	announceMove(tx, now, op.Person, mb, mc)
 	m := &msg{in: Input{Seq: op.Seq}, env: &envelope.Envelope{Subject: op.Person, Actor: Worker, Type: tilgang.TypeHRMover},
 		key: key, now: now, cat: e.Catalogue()}
 	if err := e.applyPolicy(tx, m, true, &before, cur); err != nil {
@@ -324,6 +320,26 @@ func (e *Engine) change(tx ledger.Tx, now time.Time, op ledger.Operation) error 
 	}
 	_, err = scheduleChange(tx, now, op.Seq, p)
 	return err
+}
+
+// announceMove tells both managers, the one before and the one from now
+// (notes/hr-sources-and-lifecycle.md, edge case 6), that the person moved
+// (tilgang.EvPersonMoved), when the main employment before and now differ
+// in employment, unit or manager: a change HR recorded ahead on its date
+// (change), or one that applies at once (hr). A person is not their own
+// manager's mail.
+func announceMove(tx ledger.Tx, now time.Time, person string, before, cur tilgang.Employment) {
+	if before.ID == cur.ID && before.OrgUnit == cur.OrgUnit && before.Manager == cur.Manager {
+		return
+	}
+	var managers []string
+	for _, x := range []string{before.Manager, cur.Manager} {
+		if x != "" && x != person && !slices.Contains(managers, x) {
+			managers = append(managers, x)
+		}
+	}
+	tx.Emit(ledger.Event{Kind: tilgang.EvPersonMoved, Person: person, At: now, Data: map[string]any{"managers": managers,
+		"org_unit_from": before.OrgUnit, "org_unit_to": cur.OrgUnit, "position_from": before.Position, "position_to": cur.Position}})
 }
 
 // moveStart moves the enabling of accounts made disabled ahead of the start
