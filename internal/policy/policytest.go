@@ -32,9 +32,16 @@ import (
 //	  - name: nurses get Gerica by birthright
 //	    person: {id: 1547-10412, org_unit: helse/hjemmetjenesten, position: sykepleier}
 //	    expect: {birthright: [gerica/bruker]}
+//	  - name: from August the teacher's record is in effect
+//	    at: 2026-08-01           # the day whose record is decided with (default: now)
+//	    person: {id: 1547-10412, employments: [...]}
+//	    expect: {birthright: [visma-flyt-skole/laerer]}
 //
 // A person is either the shorthand (org_unit, position, manager: one
-// primary employment) or a full HR record with employments. expect may
+// primary employment) or a full HR record with employments. The record is
+// decided with as it is in effect on the case's at (tilgang.Person.At), as
+// the worker does: employments that have ended or not yet started are left
+// out, unless none has started (then the first ahead). expect may
 // name decision (allowed | denied), rule, reason (a part of it), approval,
 // training, until (the end date if the grant became active on now),
 // shortened, and birthright (every system/role the birthright rules give the
@@ -69,6 +76,7 @@ type testFile struct {
 type testCase struct {
 	Name    string       `yaml:"name"`
 	Now     string       `yaml:"now"`
+	At      string       `yaml:"at"`
 	Person  testPerson   `yaml:"person"`
 	Request *testRequest `yaml:"request"`
 	Held    []string     `yaml:"held"`
@@ -215,10 +223,20 @@ func runCase(cat *Catalogue, fileNow string, c testCase, today time.Time) []stri
 		}
 		now = d.Start().Add(12 * time.Hour)
 	}
-	person, err := c.Person.record()
+	at := now
+	if c.At != "" {
+		d, err := tilgang.ParseDate(c.At)
+		if err != nil {
+			return []string{fmt.Sprintf("at %q is not a date YYYY-MM-DD", c.At)}
+		}
+		at = d.Start().Add(12 * time.Hour)
+	}
+	whole, err := c.Person.record()
 	if err != nil {
 		return []string{err.Error()}
 	}
+	inEffect := whole.At(at)
+	person := &inEffect
 	var diffs []string
 	differ := func(what string, want, got any) {
 		diffs = append(diffs, fmt.Sprintf("expected %s %v, got %v", what, want, got))
