@@ -93,3 +93,32 @@ func TestHRSyncReportsRejectionsPerPerson(t *testing.T) {
 		require.Regexp(t, `rejected by the worker \(joiner, request [0-9a-f]{64}\): `+p+`: revisor has no hr capability`, out)
 	}
 }
+
+// Rejections by the read are reported person by person too: the record
+// that does not validate is named with the reason, the others go through,
+// and the person rejected keeps their state (here: never joined).
+func TestHRSyncReportsReadRejectionsPerPerson(t *testing.T) {
+	w := newSyncWorld(t)
+	people := syncPeople(3)
+	people[1].GivenName = ""
+	people[2].Employments[0].Percent = 150
+	_, out, errOut := w.sync(t, w.devKey, "--type", "json", "--file", w.file(t, "1.json", people), "--wait", "30s")
+	require.Contains(t, out, "source json: 1 people: to send 1 joiners, 0 movers, 0 leavers; 0 unchanged, 2 rejected\n", "stderr: %s", errOut)
+	require.Contains(t, out, "rejected by the read: 1547-102: person.given_name is empty\n")
+	require.Regexp(t, `rejected by the read: 1547-103: [^\n]*percent 150 is outside 0\.\.100\n`, out)
+	require.NotContains(t, out, "rejected by the read: 1547-101")
+	require.Contains(t, out, "sent 1: accepted 1, rejected 0, ignored 0\n")
+	snap := w.snapshot(t, "json")
+	require.Contains(t, snap, "1547-101")
+	require.NotContains(t, snap, "1547-102")
+	require.NotContains(t, snap, "1547-103")
+
+	_, out, errOut = w.sync(t, w.devKey, "--type", "json", "--file", w.file(t, "2.json", people), "--output", "json")
+	r := decodeSync(t, out)
+	require.Len(t, r.Rejections, 2, "stderr: %s", errOut)
+	require.ElementsMatch(t, []string{"1547-102", "1547-103"}, []string{r.Rejections[0].Person, r.Rejections[1].Person})
+	for _, rj := range r.Rejections {
+		require.Equal(t, "read", rj.By)
+		require.NotEmpty(t, rj.Reason)
+	}
+}

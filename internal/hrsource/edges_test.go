@@ -449,3 +449,102 @@ func TestFutureDatedMover(t *testing.T) {
 	require.Equal(t, 1, rep.Unchanged)
 	require.Len(t, ops(s.personOps(t, p.ID), engine.KindChange), 1)
 }
+
+// A future joiner through the sync with the worker's clock moved: the
+// account is made disabled days_before_start days ahead and enabled at
+// 00:00 Oslo on the start date, not a minute before; a start HR moves
+// earlier (still ahead) moves the enabling with it.
+func TestFutureJoinerEnabledOnTheStartDate(t *testing.T) {
+	var mu sync.Mutex
+	clock := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	set := func(t time.Time) { mu.Lock(); clock = t; mu.Unlock() }
+	dir := t.TempDir()
+	nc, err := noop.Open(noop.Config{Journal: filepath.Join(dir, "noop.journal")})
+	require.NoError(t, err)
+	e := testenv.StartWorkerWith(t, testenv.WorkerSetup{Connectors: connectors.Set{"noop": nc, "manual": manual.Connector{}},
+		Catalogue: edgeCatalogue, Change: func(_ string, o *app.WorkerOptions) { o.Now = now }})
+	kp, err := principals.LoadSeed(filepath.Join(e.Data, "keys", principals.HRSeedFile))
+	require.NoError(t, err)
+	hr := &api.Client{NC: e.NC, Key: kp, Actor: principals.HRID, Timeout: 10 * time.Second, Now: now}
+	hrSync := func(people ...tilgang.Person) hrsync.Report {
+		t.Helper()
+		b, err := json.Marshal(people)
+		require.NoError(t, err)
+		src, err := (&hrsource.JSONConfig{}).Open()
+		require.NoError(t, err)
+		rep, err := hrsync.Run(context.Background(), hrsync.Options{Name: "lonn", Source: src,
+			Input: hrsource.Input{File: strings.NewReader(string(b))}, MaxLeaveShare: 1, MaxChangeShare: 1,
+			Wait: time.Minute, DaysBeforeStart: 14, NC: e.NC, Client: hr, Key: kp, Actor: principals.HRID, Now: now})
+		require.NoError(t, err, "%+v", rep)
+		return rep
+	}
+	state := func(id string) string {
+		en, exists := nc.Enabled(id)
+		switch {
+		case !exists:
+			return "none"
+		case en:
+			return "enabled"
+		}
+		return "disabled"
+	}
+
+	a, b := teacher(muni+"-70001", days(10)), teacher(muni+"-70002", days(12))
+	rep := hrSync(a, b)
+	require.Equal(t, 2, rep.Joiners)
+	for _, id := range []string{a.ID, b.ID} {
+		require.Eventually(t, func() bool { return state(id) == "disabled" }, 20*time.Second, 50*time.Millisecond,
+			"%s: the account is made disabled ahead of the start", id)
+	}
+
+	// HR moves b's start earlier, still ahead.
+	b.Employments[0].Start = days(5)
+	rep = hrSync(a, b)
+	require.Equal(t, 1, rep.Movers)
+
+	set(days(5).Start().Add(-time.Minute))
+	time.Sleep(2 * time.Second)
+	require.Equal(t, "disabled", state(b.ID), "not a minute before the new start")
+	set(days(5).Start().Add(time.Second))
+	require.Eventually(t, func() bool { return state(b.ID) == "enabled" }, 20*time.Second, 50*time.Millisecond,
+		"enabled at 00:00 Oslo on the start moved earlier")
+	require.Equal(t, "disabled", state(a.ID))
+
+	set(days(10).Start().Add(-time.Minute))
+	time.Sleep(2 * time.Second)
+	require.Equal(t, "disabled", state(a.ID), "not a minute before the start")
+	set(days(10).Start().Add(time.Second))
+	require.Eventually(t, func() bool { return state(a.ID) == "enabled" }, 20*time.Second, 50*time.Millisecond,
+		"enabled at 00:00 Oslo on the start date")
+
+	// b's enabling planned for the start first given never runs again.
+	set(days(12).Start().Add(time.Second))
+	time.Sleep(time.Second)
+	require.Equal(t, "enabled", state(b.ID))
+}
+
+// Two employments and neither main (no primary): a data-quality warning
+// through the sync, and the same choice whatever the export's order.
+func TestNoMainEmploymentWarns(t *testing.T) {
+	s := newEdgeSyncer(t)
+	p := teacher(muni+"-80001", days(-100))
+	p.Employments = []tilgang.Employment{
+		{ID: p.ID + "-a", Percent: 50, OrgUnit: "helse/heim", Position: "assistent", Start: days(-100)},
+		{ID: p.ID + "-b", Percent: 50, OrgUnit: "oppvekst/skule", Position: "lærer", Start: days(-200)},
+	}
+	rep := s.json(t, 14, p)
+	require.Equal(t, 1, rep.Joiners)
+	require.Len(t, rep.Warnings, 1)
+	require.Equal(t, p.ID, rep.Warnings[0].PersonID)
+	require.Contains(t, rep.Warnings[0].Message, `no main employment among 2 employments; taking "`+p.ID+`-b"`, "equal percent: the earliest start")
+	// The chosen employment decides: the teacher's birthright.
+	require.Eventually(t, func() bool { return s.grants(t, p.ID)["active"] == 1 }, 20*time.Second, 50*time.Millisecond)
+
+	// The same record in the other order: unchanged, the same choice.
+	p.Employments[0], p.Employments[1] = p.Employments[1], p.Employments[0]
+	rep = s.json(t, 14, p)
+	require.Equal(t, 1, rep.Unchanged)
+	require.Len(t, rep.Warnings, 1)
+	require.Contains(t, rep.Warnings[0].Message, `taking "`+p.ID+`-b"`)
+}

@@ -148,7 +148,12 @@ func TestEachReaderThroughTheSync(t *testing.T) {
 			if r.tree {
 				require.Equal(t, muni+"-10001", snap[muni+"-10002"].Record.Employments[0].Manager,
 					"the unit's leader is the person: one up, past a unit with no leader")
+			} else {
+				require.Empty(t, snap[muni+"-10002"].Record.Employments[0].Manager, "a manager named as the person themself is dropped")
 			}
+			// The top leader has no manager, and joins like anyone else.
+			require.Empty(t, snap[muni+"-10001"].Record.Employments[0].Manager)
+			require.True(t, snap[muni+"-10001"].Present)
 
 			src, in = r.read(t, hrsource.FxSecond())
 			rep = s.run(t, name, src, in)
