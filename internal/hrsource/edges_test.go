@@ -548,3 +548,35 @@ func TestNoMainEmploymentWarns(t *testing.T) {
 	require.Len(t, rep.Warnings, 1)
 	require.Contains(t, rep.Warnings[0].Message, `taking "`+p.ID+`-b"`)
 }
+
+// A person without a manager, and one HR names as their own manager (the
+// name is dropped), through the sync: both join, and the manager stage of
+// their birthright grant goes to the system's administrators, nobody
+// being above them; one with a manager waits for that manager.
+func TestMissingOrSelfManager(t *testing.T) {
+	dir := t.TempDir()
+	nc, err := noop.Open(noop.Config{Journal: filepath.Join(dir, "noop.journal")})
+	require.NoError(t, err)
+	e := testenv.StartWorker(t, connectors.Set{"noop": nc, "manual": manual.Connector{}}, moverCatalogue)
+	kp, err := principals.LoadSeed(filepath.Join(e.Data, "keys", principals.HRSeedFile))
+	require.NoError(t, err)
+	dk, err := principals.LoadSeed(filepath.Join(e.Data, "keys", principals.DevSeedFile))
+	require.NoError(t, err)
+	s := &syncer{env: e, dir: dir, hr: &api.Client{NC: e.NC, Key: kp, Actor: principals.HRID, Timeout: 10 * time.Second},
+		dev: &api.Client{NC: e.NC, Key: dk, Actor: principals.DevID, Timeout: 10 * time.Second}}
+	heim := func(id, manager string) tilgang.Person {
+		p := teacher(id, days(-30))
+		p.Employments[0].OrgUnit, p.Employments[0].Position, p.Employments[0].Manager = "helse/heim", "konsulent", manager
+		return p
+	}
+	none, self, boss := heim(muni+"-90001", ""), heim(muni+"-90002", muni+"-90002"), heim(muni+"-90003", muni+"-90001")
+	rep := s.json(t, 14, none, self, boss)
+	require.Equal(t, 3, rep.Joiners)
+	require.Empty(t, s.snapshot(t, "lonn")[self.ID].Record.Employments[0].Manager, "a person is not their own manager")
+	for id, want := range map[string]string{none.ID: "systemansvarlig", self.ID: "systemansvarlig", boss.ID: none.ID} {
+		require.Eventually(t, func() bool {
+			gs, err := s.dev.GrantsAll(context.Background(), api.GrantsArgs{Person: id})
+			return err == nil && len(gs) == 1 && gs[0].State == "pending_approval" && gs[0].WaitingFor == want
+		}, 20*time.Second, 50*time.Millisecond, "%s waits for %s", id, want)
+	}
+}
