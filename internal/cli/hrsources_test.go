@@ -1,10 +1,14 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nkeys"
 	"github.com/stretchr/testify/require"
@@ -120,5 +124,36 @@ func TestHRSyncReportsReadRejectionsPerPerson(t *testing.T) {
 	for _, rj := range r.Rejections {
 		require.Equal(t, "read", rj.By)
 		require.NotEmpty(t, rj.Reason)
+	}
+}
+
+// hr import against a real worker reports the worker's rejections record
+// by record, with the person and the request id: the signer holds no hr
+// capability.
+func TestHRImportReportsWorkerRejectionsPerPerson(t *testing.T) {
+	dir := t.TempDir()
+	kp, err := nkeys.CreateUser()
+	require.NoError(t, err)
+	seed, err := kp.Seed()
+	require.NoError(t, err)
+	pub, err := kp.PublicKey()
+	require.NoError(t, err)
+	key := filepath.Join(dir, "revisor.nk")
+	require.NoError(t, os.WriteFile(key, seed, 0o600))
+	nc, err := noop.Open(noop.Config{Journal: filepath.Join(dir, "noop.journal")})
+	require.NoError(t, err)
+	e := testenv.StartWorker(t, connectors.Set{"noop": nc, "manual": manual.Connector{}}, testenv.Catalogue,
+		principals.Principal{ID: "revisor", Kind: principals.KindService, Name: "Revisjon", Key: pub,
+			Capabilities: []string{tilgang.CapAuditor}})
+	w := &syncWorld{env: e, devKey: filepath.Join(e.Data, "keys", principals.DevSeedFile), dir: dir}
+	f := w.file(t, "people.json", syncPeople(2))
+	vars := map[string]string{envNATS: e.URL, envKey: key}
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"hr", "import", f, "--wait", "30s"}, options{Stdout: &out, Stderr: &errOut,
+		Stdin: strings.NewReader(""), Getenv: func(k string) string { return vars[k] }, Now: time.Now})
+	require.Equal(t, 1, code, "stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
+	require.Contains(t, out.String(), "accepted 0, rejected 2, ignored 0\n")
+	for i, p := range []string{"1547-101", "1547-102"} {
+		require.Regexp(t, fmt.Sprintf(`rejected: record %d \(%s, request [0-9a-f]{64}\): revisor has no hr capability`, i+1, p), out.String())
 	}
 }
