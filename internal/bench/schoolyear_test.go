@@ -9,8 +9,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -183,6 +185,37 @@ func (t *timedAD) GrantMany(ctx context.Context, as []connectors.Account, ent st
 	return errs
 }
 
+// report adds each kind's mean time of one call as a metric ("ms-resolve",
+// "ms-ensure_account", "ms-grant", "ms-grant_many"): where the time goes,
+// beside the wait for a turn.
+func (t *timedAD) report(b *testing.B) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k, s := range t.calls {
+		name := strings.ReplaceAll(k, " (several at once)", "_many")
+		b.ReportMetric(float64(s.took.Milliseconds())/float64(s.n), "ms-"+name)
+	}
+}
+
+// scrape reads the named samples (name{labels} as served) from the
+// worker's /metrics; a sample not served is 0.
+func scrape(b *testing.B, addr string, names ...string) map[string]float64 {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	require.NoError(b, err)
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if ok && slices.Contains(names, name) {
+			out[name], err = strconv.ParseFloat(value, 64)
+			require.NoError(b, err, sc.Text())
+		}
+	}
+	require.NoError(b, sc.Err())
+	return out
+}
+
 // String is the calls by kind: how many, for how many accounts, the mean
 // time of one (the pool's wait for a connection included).
 func (t *timedAD) String() string {
@@ -311,6 +344,11 @@ birthright:
 		b.Logf("%d joiners x 3 birthright roles: tilgang %s (%s until every event was accepted), %.1f joiners/s",
 			n, synced.Round(time.Millisecond), accepted.Round(time.Millisecond), float64(n)/synced.Seconds())
 		b.Logf("connector calls: %s", timed)
+		const waitSum, waitCount, notStarted = `tilgang_connector_wait_seconds_sum{connector="ad"}`,
+			`tilgang_connector_wait_seconds_count{connector="ad"}`, `tilgang_connector_not_started_total{connector="ad"}`
+		m := scrape(b, e.HTTP, waitSum, waitCount, notStarted)
+		b.Logf("turns at the instance (pool_size 8): %.0f calls waited %.1f s in all, %.0f ms on average; %.0f operations went back to the queue unstarted",
+			m[waitCount], m[waitSum], 1000*m[waitSum]/max(m[waitCount], 1), m[notStarted])
 		b.StopTimer()
 		e.Stop()
 		adc.Close()
@@ -360,5 +398,9 @@ birthright:
 		b.ReportMetric(float64(timed.retried()), "retried-calls")
 		b.ReportMetric(float64(failedOps), "failed-ops")
 		b.ReportMetric(float64(failed), "failed-grants")
+		b.ReportMetric(1000*m[waitSum]/max(m[waitCount], 1), "ms-turn-wait")
+		b.ReportMetric(m[waitSum], "s-turn-wait-sum")
+		b.ReportMetric(m[notStarted], "not-started")
+		timed.report(b)
 	}
 }

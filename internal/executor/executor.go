@@ -70,6 +70,12 @@ type Executor struct {
 	Committed func()
 	// Observe, when set, is told each connector call's duration and error.
 	Observe func(op ledger.Operation, took time.Duration, err error)
+	// ObserveTurn, when set, is told how long each connector call waited
+	// for its turn at its instance (connectors.Limited; 0 for an instance
+	// without a bound), and whether it then started: false when the turn
+	// came too late in the claim and the operation went back to the queue.
+	// A bulk call is told once, for its first operation.
+	ObserveTurn func(op ledger.Operation, waited time.Duration, started bool)
 	// Tracer, when set (telemetry configured), makes each connector call a
 	// span, the child of the intake span of the message that planned the
 	// operation (the ledger's TraceReader); the connector's own requests
@@ -85,6 +91,9 @@ type Executor struct {
 
 	slotsMu sync.Mutex
 	slots   map[string]chan struct{} // by connector instance; nil: not limited
+	// stopping is Run's context's end: an operation still waiting for its
+	// turn then goes back to the queue instead of starting.
+	stopping <-chan struct{}
 }
 
 // MaxBulkTimeouts bounds a bulk call: it gets one Timeout per 20 accounts,
@@ -122,14 +131,21 @@ func (x *Executor) slot(connector string) chan struct{} {
 	return s
 }
 
-// turn waits for a free call on the connector instance and returns the
-// call's context: d from now (the wait left out), cut to the claim's end as
-// callContext does. It reports false, with nothing to release, when the
-// turn did not come while the claim had min(d, Lease/4) left before that
-// cut, or ctx ended: the call must not start. done ends the call's turn.
-func (x *Executor) turn(ctx context.Context, connector string, d time.Duration, claimEnd time.Time) (cctx context.Context, done func(), ok bool) {
+// turn waits for a free call on the connector instance of op and returns
+// the call's context: d from now (the wait left out), cut to the claim's
+// end as callContext does. It reports false, with nothing to release, when
+// the turn did not come while the claim had min(d, Lease/4) left before
+// that cut, or ctx or Run ended while it waited: the call must not start.
+// done ends the call's turn.
+func (x *Executor) turn(ctx context.Context, op ledger.Operation, d time.Duration, claimEnd time.Time) (cctx context.Context, done func(), ok bool) {
+	start := time.Now()
+	defer func() {
+		if x.ObserveTurn != nil {
+			x.ObserveTurn(op, time.Since(start), ok)
+		}
+	}()
 	latest := claimEnd.Add(-x.Lease/10 - min(d, x.Lease/4))
-	slot := x.slot(connector)
+	slot := x.slot(op.Connector)
 	if slot != nil {
 		select {
 		case slot <- struct{}{}:
@@ -141,6 +157,9 @@ func (x *Executor) turn(ctx context.Context, connector string, d time.Duration, 
 			case <-t.C:
 				return nil, nil, false
 			case <-ctx.Done():
+				t.Stop()
+				return nil, nil, false
+			case <-x.stopping:
 				t.Stop()
 				return nil, nil, false
 			}
@@ -159,9 +178,10 @@ func (x *Executor) turn(ctx context.Context, connector string, d time.Duration, 
 	return cctx, func() { cancel(); free() }, true
 }
 
-// notStarted gives an operation whose turn came too late back to the queue.
+// notStarted gives an operation whose turn came too late (or that was
+// still waiting at shutdown) back to the queue.
 func (x *Executor) notStarted(op ledger.Operation) record {
-	x.log(op).Info("executor: no free call on the connector instance before the claim ends; the operation goes back to the queue")
+	x.log(op).Info("executor: no turn on the connector instance before the claim's end or shutdown; the operation goes back to the queue")
 	return record{op: op, apply: func(tx ledger.Tx) error { return x.Engine.NotStarted(tx, op) }}
 }
 
@@ -246,6 +266,7 @@ func (x *Executor) RunUntil(ctx, abort context.Context) error {
 		}
 	}
 	bg := abort
+	x.stopping = ctx.Done()
 	records := make(chan record, 4*x.Workers)
 	recDone := make(chan struct{})
 	go func() { defer close(recDone); x.recorder(bg, records) }()
@@ -610,7 +631,7 @@ func (x *Executor) call(ctx context.Context, op ledger.Operation, out chan<- rec
 	sctx, span := x.startSpan(ctx, pre, []ledger.Operation{op})
 	defer func() { endSpan(span, err) }()
 	if op.Kind == ledger.KindEnsureAccount && op.Target == nil {
-		cctx, done, ok := x.turn(sctx, op.Connector, x.Timeout, claimEnd)
+		cctx, done, ok := x.turn(sctx, op, x.Timeout, claimEnd)
 		if !ok {
 			err = errNotStarted
 			out <- x.notStarted(op)
@@ -635,7 +656,7 @@ func (x *Executor) call(ctx context.Context, op ledger.Operation, out chan<- rec
 		}
 		op.Target, acct.Ref = target, target
 	}
-	cctx, done, ok := x.turn(sctx, op.Connector, x.Timeout, claimEnd)
+	cctx, done, ok := x.turn(sctx, op, x.Timeout, claimEnd)
 	if !ok {
 		err = errNotStarted
 		out <- x.notStarted(op)
@@ -747,7 +768,7 @@ func (x *Executor) bulk(ctx context.Context, ops []ledger.Operation, out chan<- 
 	var errs []error
 	sctx, span := x.startSpan(ctx, pre, ready)
 	defer func() { endSpan(span, errors.Join(errs...)) }()
-	cctx, done, ok := x.turn(sctx, ready[0].Connector, bulkTimeout(x.Timeout, len(ready)), claimEnd)
+	cctx, done, ok := x.turn(sctx, ready[0], bulkTimeout(x.Timeout, len(ready)), claimEnd)
 	if !ok {
 		errs = []error{errNotStarted}
 		for _, op := range ready {

@@ -153,7 +153,22 @@ func TestLimitedInstanceWaitsForItsTurn(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	x := &executor.Executor{Ledger: store, Engine: engine.New(nil, nil, nil, time.Now, log), Connectors: connectors.Set{"pooled": conn},
 		Log: log, Holder: "x1", Lease: 30 * time.Second, Timeout: 400 * time.Millisecond, Workers: 32}
+	var turnsMu sync.Mutex
+	var turns, waited int
+	x.ObserveTurn = func(_ ledger.Operation, w time.Duration, started bool) {
+		turnsMu.Lock()
+		defer turnsMu.Unlock()
+		require.True(t, started)
+		turns++
+		if w > 100*time.Millisecond {
+			waited++
+		}
+	}
 	ops := runUntilDone(t, x, store, ids)
+	turnsMu.Lock()
+	require.Equal(t, n, turns, "one turn per call")
+	require.Greater(t, waited, n/2, "most calls waited for their turn")
+	turnsMu.Unlock()
 	for _, op := range ops {
 		require.Equal(t, ledger.OpDone, op.State, "operation %d: %s", op.ID, op.LastError)
 		require.Equal(t, 1, op.Attempts, "operation %d was retried: %s", op.ID, op.LastError)
@@ -200,4 +215,53 @@ func TestTurnTooLateInTheClaimGoesBack(t *testing.T) {
 	require.Equal(t, n, conn.calls, "each operation called once")
 	require.Equal(t, 1, conn.maxIn)
 	require.GreaterOrEqual(t, conn.shortest, 400*time.Millisecond, "no call started with less than lease/4 left")
+}
+
+// When Run is stopped, the operations still waiting for their turn go
+// back to the queue unattempted; the calls in flight finish and are
+// recorded.
+func TestStopGivesBackTheWaiting(t *testing.T) {
+	ctx := context.Background()
+	store, err := sqlledger.OpenSQLite(ctx, filepath.Join(t.TempDir(), "ledger.db"))
+	require.NoError(t, err)
+	defer store.Close()
+	const n = 10
+	ids := queueGrants(t, store, n)
+	conn := newPooled(1, 500*time.Millisecond)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	x := &executor.Executor{Ledger: store, Engine: engine.New(nil, nil, nil, time.Now, log), Connectors: connectors.Set{"pooled": conn},
+		Log: log, Holder: "x1", Lease: time.Minute, Timeout: 5 * time.Second, Workers: n}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- x.Run(runCtx) }()
+	require.Eventually(t, func() bool { return len(x.InFlight()) == n }, 20*time.Second, 5*time.Millisecond, "all claimed")
+	stop()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run waited for the operations that had not started")
+	}
+	conn.mu.Lock()
+	calls := conn.calls
+	conn.mu.Unlock()
+	require.Less(t, calls, n, "the waiting did not run")
+	var finished, queued int
+	for _, id := range ids {
+		op, err := store.Operation(ctx, id)
+		require.NoError(t, err)
+		switch op.State {
+		case ledger.OpDone:
+			finished++
+			require.Equal(t, 1, op.Attempts)
+		case ledger.OpQueued:
+			queued++
+			require.Zero(t, op.Attempts, "operation %d: no attempt counted", op.ID)
+			require.Empty(t, op.Holder)
+		default:
+			t.Fatalf("operation %d is %s", op.ID, op.State)
+		}
+	}
+	require.Equal(t, calls, finished, "each call that started is recorded")
+	require.Equal(t, n-calls, queued)
 }
