@@ -85,6 +85,16 @@ type Checker interface {
 	CheckEntitlement(ctx context.Context, entitlement string) (warning string, err error)
 }
 
+// Limited is a connector instance that can serve only so many calls at
+// once, as the ad connector's connection pool does. The executor runs at
+// most MaxInFlight of the instance's calls at a time; an operation beyond
+// that waits for its turn before its call's timeout starts, so waiting
+// costs neither the call's time nor an attempt. A connector without it is
+// called by as many operations at once as the executor has workers.
+type Limited interface {
+	MaxInFlight() int
+}
+
 // Tasker marks a connector whose operations are done by people: the
 // executor does not call the Connector methods but opens a manual task
 // (task.manual) and waits for `tilgang task done|failed`.

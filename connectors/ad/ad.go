@@ -112,6 +112,13 @@ func Open(name string, cfg Config, logger *slog.Logger) (*Connector, error) {
 		pool: newPool(cfg, u, tc, pw), log: logger.With("connector", name)}, nil
 }
 
+var _ connectors.Limited = (*Connector)(nil)
+
+// MaxInFlight is the pool's size (pool_size): the executor starts no more
+// of this instance's calls at once, so a call's timeout is not spent
+// waiting for a connection (connectors.Limited).
+func (c *Connector) MaxInFlight() int { return c.pool.size() }
+
 // Close closes the pooled connections.
 func (c *Connector) Close() error {
 	c.pool.close()

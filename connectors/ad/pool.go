@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/url"
+	"sync/atomic"
 
 	"github.com/go-ldap/ldap/v3"
 	"go.opentelemetry.io/otel/attribute"
@@ -26,12 +27,16 @@ type pool struct {
 	sem    chan struct{}
 	idle   chan *ldap.Conn
 	done   chan struct{}
+	waits  atomic.Int64 // requests that found every connection taken
 }
 
 func newPool(cfg Config, u *url.URL, tc *tls.Config, pw string) *pool {
 	return &pool{cfg: cfg, u: u, tls: tc, bindPW: pw,
 		sem: make(chan struct{}, cfg.PoolSize), idle: make(chan *ldap.Conn, cfg.PoolSize), done: make(chan struct{})}
 }
+
+// size is how many connections the pool holds at most.
+func (p *pool) size() int { return cap(p.sem) }
 
 func (p *pool) encrypted() bool { return p.u.Scheme == "ldaps" || p.cfg.StartTLS }
 
@@ -44,10 +49,15 @@ func (p *pool) do(ctx context.Context, fn func(*ldap.Conn) error) (err error) {
 	defer func() { telemetry.End(span, err) }()
 	select {
 	case p.sem <- struct{}{}:
-	case <-ctx.Done():
-		return tilgang.Wrap(tilgang.Unavailable, ctx.Err(), "ad: waiting for a connection")
-	case <-p.done:
-		return tilgang.Errorf(tilgang.Unavailable, "ad: connector closed")
+	default:
+		p.waits.Add(1)
+		select {
+		case p.sem <- struct{}{}:
+		case <-ctx.Done():
+			return tilgang.Wrap(tilgang.Unavailable, ctx.Err(), "ad: waiting for a connection")
+		case <-p.done:
+			return tilgang.Errorf(tilgang.Unavailable, "ad: connector closed")
+		}
 	}
 	defer func() { <-p.sem }()
 	for attempt := 0; ; attempt++ {

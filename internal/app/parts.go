@@ -210,6 +210,14 @@ func (p *Parts) Run(ctx context.Context, httpAddr string, ready func(httpAddr st
 			p.Metrics.Latency.WithLabelValues(op.Connector, op.Kind).Observe(took.Seconds())
 			p.Metrics.Operations.WithLabelValues(op.Connector, op.Kind, outcome).Inc()
 		}
+		exec.ObserveTurn = func(op ledger.Operation, waited time.Duration, started bool) {
+			if _, limited := p.Connectors[op.Connector].(connectors.Limited); limited {
+				p.Metrics.TurnWait.WithLabelValues(op.Connector).Observe(waited.Seconds())
+			}
+			if !started {
+				p.Metrics.NotStarted.WithLabelValues(op.Connector).Inc()
+			}
+		}
 		observe = func(_ engine.Input, out engine.Outcome, _ *jetstream.MsgMetadata) {
 			p.Metrics.Messages.WithLabelValues(string(out)).Inc()
 		}

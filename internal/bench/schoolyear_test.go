@@ -9,8 +9,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -28,6 +30,8 @@ import (
 	"github.com/ror-ikt/tilgang/internal/api"
 	"github.com/ror-ikt/tilgang/internal/hrsource"
 	"github.com/ror-ikt/tilgang/internal/hrsync"
+	"github.com/ror-ikt/tilgang/internal/ledger"
+	"github.com/ror-ikt/tilgang/internal/ledger/sqlledger"
 	"github.com/ror-ikt/tilgang/internal/principals"
 	"github.com/ror-ikt/tilgang/internal/testenv"
 )
@@ -100,11 +104,37 @@ type timedAD struct {
 	*ad.Connector
 	mu    sync.Mutex
 	calls map[string]*callStat
+	// tries counts the calls for each operation (kind, person,
+	// entitlement): the calls beyond the first are retries.
+	tries         map[string]int
+	errors        int // calls that returned an error
+	resolveFailed int // a failed resolve is the first call of an attempt that is repeated
 }
 
 type callStat struct {
 	n, accounts int
 	took        time.Duration
+}
+
+// try notes one call for the operation key, and whether it failed.
+func (t *timedAD) try(key string, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.tries[key]++
+	if err != nil {
+		t.errors++
+	}
+}
+
+// retried is how many calls repeated an earlier one's operation.
+func (t *timedAD) retried() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := t.resolveFailed
+	for _, c := range t.tries {
+		n += c - 1
+	}
+	return n
 }
 
 func (t *timedAD) note(kind string, accounts int, start time.Time) {
@@ -122,22 +152,68 @@ func (t *timedAD) note(kind string, accounts int, start time.Time) {
 
 func (t *timedAD) Resolve(ctx context.Context, p tilgang.Person, prior connectors.Ref) (connectors.Ref, error) {
 	defer t.note("resolve", 1, time.Now())
-	return t.Connector.Resolve(ctx, p, prior)
+	ref, err := t.Connector.Resolve(ctx, p, prior)
+	if err != nil {
+		t.mu.Lock()
+		t.errors++
+		t.resolveFailed++
+		t.mu.Unlock()
+	}
+	return ref, err
 }
 
 func (t *timedAD) EnsureAccount(ctx context.Context, a connectors.Account) (connectors.Ref, *connectors.Credential, error) {
 	defer t.note("ensure_account", 1, time.Now())
-	return t.Connector.EnsureAccount(ctx, a)
+	ref, cred, err := t.Connector.EnsureAccount(ctx, a)
+	t.try("ensure_account "+a.Person.ID, err)
+	return ref, cred, err
 }
 
 func (t *timedAD) Grant(ctx context.Context, a connectors.Account, ent string) error {
 	defer t.note("grant", 1, time.Now())
-	return t.Connector.Grant(ctx, a, ent)
+	err := t.Connector.Grant(ctx, a, ent)
+	t.try("grant "+a.Person.ID+" "+ent, err)
+	return err
 }
 
 func (t *timedAD) GrantMany(ctx context.Context, as []connectors.Account, ent string) []error {
 	defer t.note("grant (several at once)", len(as), time.Now())
-	return t.Connector.GrantMany(ctx, as, ent)
+	errs := t.Connector.GrantMany(ctx, as, ent)
+	for i, a := range as {
+		t.try("grant "+a.Person.ID+" "+ent, errs[i])
+	}
+	return errs
+}
+
+// report adds each kind's mean time of one call as a metric ("ms-resolve",
+// "ms-ensure_account", "ms-grant", "ms-grant_many"): where the time goes,
+// beside the wait for a turn.
+func (t *timedAD) report(b *testing.B) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k, s := range t.calls {
+		name := strings.ReplaceAll(k, " (several at once)", "_many")
+		b.ReportMetric(float64(s.took.Milliseconds())/float64(s.n), "ms-"+name)
+	}
+}
+
+// scrape reads the named samples (name{labels} as served) from the
+// worker's /metrics; a sample not served is 0.
+func scrape(b *testing.B, addr string, names ...string) map[string]float64 {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	require.NoError(b, err)
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if ok && slices.Contains(names, name) {
+			out[name], err = strconv.ParseFloat(value, 64)
+			require.NoError(b, err, sc.Text())
+		}
+	}
+	require.NoError(b, sc.Err())
+	return out
 }
 
 // String is the calls by kind: how many, for how many accounts, the mean
@@ -212,7 +288,7 @@ birthright:
 			UserOU: "OU={municipality},OU=ROR," + base, UPNSuffix: "ror.test", UsernamePattern: "{id}",
 			Leaver: ad.LeaverConfig{OU: "OU=Deaktivert," + base}, PoolSize: 8}, nil)
 		require.NoError(b, err)
-		timed := &timedAD{Connector: adc, calls: map[string]*callStat{}}
+		timed := &timedAD{Connector: adc, calls: map[string]*callStat{}, tries: map[string]int{}}
 		e := testenv.StartWorker(b, connectors.Set{"ad": timed}, catalogue)
 		kp, err := principals.LoadSeed(filepath.Join(e.Data, "keys", principals.HRSeedFile))
 		require.NoError(b, err)
@@ -242,28 +318,49 @@ birthright:
 		require.Equal(b, n, rep.Accepted)
 		accepted := time.Since(start)
 		want := 3 * n
+		var active, failed int
 		for {
 			gs, err := dev.GrantsAll(context.Background(), api.GrantsArgs{System: "skule"})
 			require.NoError(b, err)
-			active := 0
+			active, failed = 0, 0
 			for _, g := range gs {
-				if g.State == string(tilgang.StateActive) && strings.HasPrefix(g.Person, "s"+run) {
+				if !strings.HasPrefix(g.Person, "s"+run) {
+					continue
+				}
+				switch g.State {
+				case string(tilgang.StateActive):
 					active++
+				case string(tilgang.StateFailed):
+					failed++
 				}
 			}
-			if active == want {
+			if active+failed == want {
 				break
 			}
-			require.Less(b, time.Since(start), 60*time.Minute, "%d of %d grants active", active, want)
+			require.Less(b, time.Since(start), 60*time.Minute, "%d of %d grants active, %d failed", active, want, failed)
 			time.Sleep(time.Second)
 		}
 		synced := time.Since(start)
 		b.Logf("%d joiners x 3 birthright roles: tilgang %s (%s until every event was accepted), %.1f joiners/s",
 			n, synced.Round(time.Millisecond), accepted.Round(time.Millisecond), float64(n)/synced.Seconds())
 		b.Logf("connector calls: %s", timed)
+		const waitSum, waitCount, notStarted = `tilgang_connector_wait_seconds_sum{connector="ad"}`,
+			`tilgang_connector_wait_seconds_count{connector="ad"}`, `tilgang_connector_not_started_total{connector="ad"}`
+		m := scrape(b, e.HTTP, waitSum, waitCount, notStarted)
+		b.Logf("turns at the instance (pool_size 8): %.0f calls waited %.1f s in all, %.0f ms on average; %.0f operations went back to the queue unstarted",
+			m[waitCount], m[waitSum], 1000*m[waitSum]/max(m[waitCount], 1), m[notStarted])
 		b.StopTimer()
 		e.Stop()
 		adc.Close()
+		// What failed for good, from the worker's ledger.
+		store, err := sqlledger.OpenSQLite(context.Background(), filepath.Join(e.Data, "ledger.db"))
+		require.NoError(b, err)
+		st, err := store.Stats(context.Background())
+		require.NoError(b, err)
+		store.Close()
+		failedOps := st.OpsByState[ledger.OpFailed]
+		b.Logf("retried calls %d, calls that failed %d, operations failed %d, grants failed %d",
+			timed.retried(), timed.errors, failedOps, failed)
 
 		// The plain loop: the same accounts and memberships, one by one, on
 		// a connection of its own (the DC closes one idle as long as the
@@ -298,5 +395,12 @@ birthright:
 		b.ReportMetric(synced.Seconds(), "s-tilgang")
 		b.ReportMetric(loop.Seconds(), "s-ldap-loop")
 		b.ReportMetric(synced.Seconds()/loop.Seconds(), "ratio")
+		b.ReportMetric(float64(timed.retried()), "retried-calls")
+		b.ReportMetric(float64(failedOps), "failed-ops")
+		b.ReportMetric(float64(failed), "failed-grants")
+		b.ReportMetric(1000*m[waitSum]/max(m[waitCount], 1), "ms-turn-wait")
+		b.ReportMetric(m[waitSum], "s-turn-wait-sum")
+		b.ReportMetric(m[notStarted], "not-started")
+		timed.report(b)
 	}
 }

@@ -101,6 +101,17 @@ func (e *Engine) Failed(tx ledger.Tx, op ledger.Operation, cause error) error {
 	return e.settle(tx, now, op.Seq, op.GrantID)
 }
 
+// NotStarted gives a claimed operation back to the queue with no call
+// made: its turn at the connector instance came too late in its claim
+// (connectors.Limited). The attempt the claim counted is taken back, so a
+// wait costs no retry; it is claimable again at once.
+func (e *Engine) NotStarted(tx ledger.Tx, op ledger.Operation) error {
+	token := op.Token
+	op.State, op.Holder, op.ClaimUntil, op.Updated = ledger.OpQueued, "", time.Time{}, e.Now().UTC()
+	op.Attempts = max(op.Attempts-1, 0)
+	return tx.UpdateOperation(op, token)
+}
+
 // Backoff is the wait before attempt n+1: exponential from 2 s, capped at
 // 10 minutes, or the peer's Retry-After when it said more.
 func Backoff(attempts int, retryAfter time.Duration) time.Duration {

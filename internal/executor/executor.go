@@ -12,14 +12,23 @@
 //
 // A connector call never outlives its claim: when the claim lapses, another
 // executor claims the operation and calls again. A single call gets
-// Timeout; a bulk call (connectors.Bulk) one Timeout per 20 accounts, at
-// most MaxBulkTimeouts of them, so the config can require the claim lease to
-// be longer than that bound (config's validate does). Whatever the
+// Timeout (creating an account is two calls, resolve and ensure, each with
+// its own); a bulk call (connectors.Bulk) one Timeout per 20 accounts, at
+// most MaxBulkTimeouts of them, so the config can require the claim lease
+// to be longer than that bound (config's validate does). Whatever the
 // settings, every call's deadline is also cut to its claim's end, less a
 // tenth of the lease left for recording the result. A bulk call is bounded
 // rather than its claim extended while it runs: an extension is one more
 // write per call that can fail, and a bulk call cut short loses nothing,
 // since the accounts it did not reach fail as unavailable and are retried.
+//
+// A connector instance that serves only so many calls at once
+// (connectors.Limited, the ad connector's pool) gets no more than that from
+// the executor: an operation beyond it waits for a turn, and its call's
+// time starts only when it has one. An operation whose turn comes so late
+// that its claim is about to end does not start: it goes back to the queue
+// with the attempt its claim counted taken back, so waiting never costs a
+// retry.
 package executor
 
 import (
@@ -61,6 +70,12 @@ type Executor struct {
 	Committed func()
 	// Observe, when set, is told each connector call's duration and error.
 	Observe func(op ledger.Operation, took time.Duration, err error)
+	// ObserveTurn, when set, is told how long each connector call waited
+	// for its turn at its instance (connectors.Limited; 0 for an instance
+	// without a bound), and whether it then started: false when the turn
+	// came too late in the claim and the operation went back to the queue.
+	// A bulk call is told once, for its first operation.
+	ObserveTurn func(op ledger.Operation, waited time.Duration, started bool)
 	// Tracer, when set (telemetry configured), makes each connector call a
 	// span, the child of the intake span of the message that planned the
 	// operation (the ledger's TraceReader); the connector's own requests
@@ -73,6 +88,12 @@ type Executor struct {
 
 	runningMu sync.Mutex
 	running   map[int64]bool // ids of the operations in flight
+
+	slotsMu sync.Mutex
+	slots   map[string]chan struct{} // by connector instance; nil: not limited
+	// stopping is Run's context's end: an operation still waiting for its
+	// turn then goes back to the queue instead of starting.
+	stopping <-chan struct{}
 }
 
 // MaxBulkTimeouts bounds a bulk call: it gets one Timeout per 20 accounts,
@@ -94,6 +115,79 @@ func (x *Executor) callContext(ctx context.Context, d time.Duration, claimEnd ti
 	return context.WithDeadline(ctx, deadline)
 }
 
+// slot is the connector instance's semaphore of calls in flight (its
+// MaxInFlight), nil when the instance sets no bound.
+func (x *Executor) slot(connector string) chan struct{} {
+	x.slotsMu.Lock()
+	defer x.slotsMu.Unlock()
+	if s, ok := x.slots[connector]; ok {
+		return s
+	}
+	var s chan struct{}
+	if l, ok := x.Connectors[connector].(connectors.Limited); ok && l.MaxInFlight() > 0 {
+		s = make(chan struct{}, l.MaxInFlight())
+	}
+	x.slots[connector] = s
+	return s
+}
+
+// turn waits for a free call on the connector instance of op and returns
+// the call's context: d from now (the wait left out), cut to the claim's
+// end as callContext does. It reports false, with nothing to release, when
+// the turn did not come while the claim had min(d, Lease/4) left before
+// that cut, or ctx or Run ended while it waited: the call must not start.
+// done ends the call's turn.
+func (x *Executor) turn(ctx context.Context, op ledger.Operation, d time.Duration, claimEnd time.Time) (cctx context.Context, done func(), ok bool) {
+	start := time.Now()
+	defer func() {
+		if x.ObserveTurn != nil {
+			x.ObserveTurn(op, time.Since(start), ok)
+		}
+	}()
+	latest := claimEnd.Add(-x.Lease/10 - min(d, x.Lease/4))
+	slot := x.slot(op.Connector)
+	if slot != nil {
+		select {
+		case slot <- struct{}{}:
+		default:
+			t := time.NewTimer(time.Until(latest))
+			select {
+			case slot <- struct{}{}:
+				t.Stop()
+			case <-t.C:
+				return nil, nil, false
+			case <-ctx.Done():
+				t.Stop()
+				return nil, nil, false
+			case <-x.stopping:
+				t.Stop()
+				return nil, nil, false
+			}
+		}
+	}
+	free := func() {
+		if slot != nil {
+			<-slot
+		}
+	}
+	if time.Now().After(latest) || ctx.Err() != nil {
+		free()
+		return nil, nil, false
+	}
+	cctx, cancel := x.callContext(ctx, d, claimEnd)
+	return cctx, func() { cancel(); free() }, true
+}
+
+// notStarted gives an operation whose turn came too late (or that was
+// still waiting at shutdown) back to the queue.
+func (x *Executor) notStarted(op ledger.Operation) record {
+	x.log(op).Info("executor: no turn on the connector instance before the claim's end or shutdown; the operation goes back to the queue")
+	return record{op: op, apply: func(tx ledger.Tx) error { return x.Engine.NotStarted(tx, op) }}
+}
+
+// errNotStarted ends the span of a call that did not start.
+var errNotStarted = errors.New("not started: no free call on the connector instance before the claim ends")
+
 func (x *Executor) init() {
 	x.once.Do(func() {
 		x.wake = make(chan struct{}, 1)
@@ -107,6 +201,7 @@ func (x *Executor) init() {
 			x.Workers = 32
 		}
 		x.running = map[int64]bool{}
+		x.slots = map[string]chan struct{}{}
 	})
 }
 
@@ -171,6 +266,7 @@ func (x *Executor) RunUntil(ctx, abort context.Context) error {
 		}
 	}
 	bg := abort
+	x.stopping = ctx.Done()
 	records := make(chan record, 4*x.Workers)
 	recDone := make(chan struct{})
 	go func() { defer close(recDone); x.recorder(bg, records) }()
@@ -531,13 +627,22 @@ func (x *Executor) call(ctx context.Context, op ledger.Operation, out chan<- rec
 			acct.Ref = a.Ref
 		}
 	}
-	cctx, cancel := x.callContext(ctx, x.Timeout, claimEnd)
-	defer cancel()
-	cctx, span := x.startSpan(cctx, pre, []ledger.Operation{op})
+	// The span covers the waits for a turn as well as the calls.
+	sctx, span := x.startSpan(ctx, pre, []ledger.Operation{op})
 	defer func() { endSpan(span, err) }()
 	if op.Kind == ledger.KindEnsureAccount && op.Target == nil {
+		cctx, done, ok := x.turn(sctx, op, x.Timeout, claimEnd)
+		if !ok {
+			err = errNotStarted
+			out <- x.notStarted(op)
+			return
+		}
 		var target connectors.Ref
 		target, err = conn.Resolve(cctx, acct.Person, acct.Ref)
+		done()
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = tilgang.Wrap(tilgang.Unavailable, err, "resolve on %s timed out after %s", op.Connector, x.Timeout)
+		}
 		if err != nil {
 			out <- x.fail(op, err)
 			return
@@ -551,6 +656,13 @@ func (x *Executor) call(ctx context.Context, op ledger.Operation, out chan<- rec
 		}
 		op.Target, acct.Ref = target, target
 	}
+	cctx, done, ok := x.turn(sctx, op, x.Timeout, claimEnd)
+	if !ok {
+		err = errNotStarted
+		out <- x.notStarted(op)
+		return
+	}
+	defer done()
 	start := time.Now()
 	var ref connectors.Ref
 	var cred *connectors.Credential
@@ -653,11 +765,18 @@ func (x *Executor) bulk(ctx context.Context, ops []ledger.Operation, out chan<- 
 	if len(ready) == 0 {
 		return
 	}
-	cctx, cancel := x.callContext(ctx, bulkTimeout(x.Timeout, len(ready)), claimEnd)
-	defer cancel()
 	var errs []error
-	cctx, span := x.startSpan(cctx, pre, ready)
+	sctx, span := x.startSpan(ctx, pre, ready)
 	defer func() { endSpan(span, errors.Join(errs...)) }()
+	cctx, done, ok := x.turn(sctx, ready[0], bulkTimeout(x.Timeout, len(ready)), claimEnd)
+	if !ok {
+		errs = []error{errNotStarted}
+		for _, op := range ready {
+			out <- x.notStarted(op)
+		}
+		return
+	}
+	defer done()
 	start := time.Now()
 	if ready[0].Kind == ledger.KindGrant {
 		errs = conn.GrantMany(cctx, accounts, ready[0].Entitlement)

@@ -25,6 +25,12 @@ type Metrics struct {
 	Messages   *prometheus.CounterVec   // outcome
 	Operations *prometheus.CounterVec   // connector, kind, outcome
 	Latency    *prometheus.HistogramVec // connector, kind
+	// TurnWait is how long connector calls waited for their turn at an
+	// instance that bounds its calls in flight (connectors.Limited);
+	// NotStarted counts the operations whose turn came too late in their
+	// claim (or at shutdown) and that went back to the queue.
+	TurnWait   *prometheus.HistogramVec // connector
+	NotStarted *prometheus.CounterVec   // connector
 	LeaseHeld  prometheus.Gauge
 	IntakeLag  prometheus.Gauge
 	OpsByState *prometheus.GaugeVec // state
@@ -59,6 +65,11 @@ func New(holder string) *Metrics {
 			Help: "Connector operations run by this replica, by connector instance, kind and outcome (done, retry, failed)."}, []string{"connector", "kind", "outcome"}),
 		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tilgang_connector_seconds",
 			Help: "Time of one connector call, by connector instance and kind.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}, []string{"connector", "kind"}),
+		TurnWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tilgang_connector_wait_seconds",
+			Help:    "Time a connector call waited for its turn at an instance that bounds its calls in flight (the ad pool's size), by connector instance.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 14)}, []string{"connector"}),
+		NotStarted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tilgang_connector_not_started_total",
+			Help: "Operations whose turn at their connector instance came too late in their claim, or at shutdown, and that went back to the queue unattempted."}, []string{"connector"}),
 		LeaseHeld: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tilgang_intake_lease_held",
 			Help: "1 while this replica holds the intake lease (is the active intake).", ConstLabels: prometheus.Labels{"holder": holder}}),
 		IntakeLag: prometheus.NewGauge(prometheus.GaugeOpts{Name: "tilgang_intake_lag_messages",
@@ -81,7 +92,7 @@ func New(holder string) *Metrics {
 	for _, o := range []string{"sent", "deferred", "failed"} {
 		m.Mail.WithLabelValues(o)
 	}
-	m.reg.MustRegister(m.Messages, m.Operations, m.Latency, m.LeaseHeld, m.IntakeLag, m.OpsByState, m.Unsent, m.AnchorRefused, m.Mail, m.GrantsByState, m.VerifyOK, m.VerifyAt,
+	m.reg.MustRegister(m.Messages, m.Operations, m.Latency, m.TurnWait, m.NotStarted, m.LeaseHeld, m.IntakeLag, m.OpsByState, m.Unsent, m.AnchorRefused, m.Mail, m.GrantsByState, m.VerifyOK, m.VerifyAt,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
