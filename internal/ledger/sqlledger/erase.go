@@ -55,6 +55,13 @@ func (s *Store) Erase(ctx context.Context, before, at time.Time, actor string, d
 	if n.ReconcileRuns, err = e.reconcileRuns(); err != nil {
 		return n, err
 	}
+	// A trace context is read only to parent the spans of the message's
+	// operations: once none is left to run, it is never read again.
+	if n.Traces, err = e.exec(`DELETE FROM traces WHERE seq IN (SELECT seq FROM messages WHERE at < ?)
+		AND seq NOT IN (SELECT seq FROM operations WHERE state IN (?, ?, ?))`,
+		e.b, string(ledger.OpQueued), string(ledger.OpClaimed), string(ledger.OpWaiting)); err != nil {
+		return n, err
+	}
 	if dryRun {
 		return n, nil
 	}
