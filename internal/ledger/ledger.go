@@ -713,7 +713,7 @@ type EraseCounts struct {
 	Reviews int64 `json:"reviews"`
 	// ReconcileRuns is the reconciliation runs before the date removed
 	// (all but each system's newest) or whose failed read's error was
-	// cleared (the target's words may name an account).
+	// replaced by ErasedReconcileError (the target's words may name an account).
 	// The counts stay in the chain (reconcile.run).
 	ReconcileRuns int64 `json:"reconcile_runs"`
 	// Traces is the trace contexts of messages before the date whose
@@ -739,7 +739,7 @@ type Eraser interface {
 	// rows and person records of people who left before `before`, have no
 	// operation still to run and whom no HR source still lists, the
 	// reconciliation runs before it but each system's newest (whose read
-	// error it clears), and the trace contexts of messages before it whose
+	// error it replaces), and the trace contexts of messages before it whose
 	// operations have all run; ids, grants and the chain stay. It chains
 	// an ErasureKind entry at `at` by actor. With dryRun it only counts:
 	// nothing changes and nothing is chained.

@@ -66,6 +66,10 @@ type ReconcileCounts struct {
 // Total is the number of findings.
 func (c ReconcileCounts) Total() int { return c.Missing + c.Extra + c.Orphan + c.State + c.Disputed }
 
+// ErasedReconcileError replaces a failed run's error at the end of
+// retention (Eraser): the run still reads as failed.
+const ErasedReconcileError = "(erased at the end of retention)"
+
 // MaxReconcileText bounds a run's HeldWhy and Error, in bytes.
 const MaxReconcileText = 2000
 

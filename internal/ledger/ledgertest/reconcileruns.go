@@ -151,7 +151,7 @@ var reconcileRunTests = []test{
 		last, err = rr.LastReconcile(ctx, "p360")
 		require.NoError(t, err)
 		require.Equal(t, old.Add(time.Hour), last.At, "each system's newest stays, even before the date")
-		require.Empty(t, last.Error, "its error, the target's words, is gone")
+		require.Equal(t, ledger.ErasedReconcileError, last.Error, "its error, the target's words, is gone; it still failed")
 		require.Equal(t, ledger.ReconcileCounts{Orphan: 1}, last.Counts, "its counts stay")
 		last, err = rr.LastReconcile(ctx, "lonn")
 		require.NoError(t, err)

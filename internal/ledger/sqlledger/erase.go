@@ -181,9 +181,10 @@ func (e eraser) leavers() (snapshots, persons, listed int64, err error) {
 }
 
 // reconcileRuns removes the reconciliation runs before the date but each
-// system's newest (the system page shows it), and clears a failed read's
-// error of that one if it is before the date too: the error is the
-// target's, and may name an account. The rows hold no other personal
+// system's newest (the system page shows it), and replaces a failed
+// read's error of that one, if it is before the date too, with
+// ledger.ErasedReconcileError: the error is the target's, and may name an
+// account; the run still reads as failed. The rows hold no other personal
 // data: counts, the system, the time, the actor's id, and a held run's
 // reason, which the runner makes of counts.
 func (e eraser) reconcileRuns() (int64, error) {
@@ -193,6 +194,7 @@ func (e eraser) reconcileRuns() (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	cleared, err := e.exec(`UPDATE reconcile_runs SET read_error = '' WHERE at < ? AND read_error <> ''`, e.b)
+	cleared, err := e.exec(`UPDATE reconcile_runs SET read_error = ? WHERE at < ? AND read_error NOT IN ('', ?)`,
+		ledger.ErasedReconcileError, e.b, ledger.ErasedReconcileError)
 	return gone + cleared, err
 }

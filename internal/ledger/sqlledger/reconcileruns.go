@@ -14,7 +14,7 @@ import (
 // shows a system's newest. Like verify_runs it is operational state, not
 // chained: each run is chained as reconcile.run as well. It holds no
 // person or account ids; only a failed read's error (the target's words)
-// may name an account, and Erase clears it at the end of retention.
+// may name an account, and Erase replaces it at the end of retention.
 
 var _ ledger.ReconcileRuns = (*Store)(nil)
 
