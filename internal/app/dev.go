@@ -160,7 +160,7 @@ func runDev(ctx context.Context, o DevOptions) error {
 	}
 	p := &Parts{Log: log, NC: nc, JS: js, Ledger: store, Engine: eng, Connectors: conns, PoliciesDir: o.Policies, Holder: "dev", ReleaseOwn: true,
 		WorkerKey: wk, Tracer: o.Telemetry.Tracer(telemetry.Scope)}
-	if p.Portal, err = devPortal(o.Data, nc, js, o.OIDC, log); err != nil {
+	if p.Portal, err = devPortal(o.Data, nc, js, o.OIDC, p.Tracer, log); err != nil {
 		return err
 	}
 	p.LoadPrincipals = func() (*principals.Set, error) {
