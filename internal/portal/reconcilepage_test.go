@@ -15,6 +15,7 @@ import (
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors"
 	"github.com/ror-ikt/tilgang/connectors/csv"
+	"github.com/ror-ikt/tilgang/connectors/manual"
 	"github.com/ror-ikt/tilgang/internal/api"
 	"github.com/ror-ikt/tilgang/internal/envelope"
 	"github.com/ror-ikt/tilgang/internal/portal"
@@ -41,6 +42,19 @@ roles:
 reconcile: {extra: revoke, max_removals: 0}
 `
 
+// papirCatalogue: a system provisioned by hand only, which no run can read.
+const papirCatalogue = `system: papir
+name: Papirarkiv
+owner: Arkiv
+administrators: [1547-20001]
+connectors: [manual]
+roles:
+  - id: leser
+    entitlements: {manual: ["Papirarkiv: lesetilgang"]}
+    requestable_by: [manager]
+    approval: []
+`
+
 // The system page shows the last reconciliation run: none yet; a dry run
 // with its figures by kind; a --fix run the fail-safe held, and why; a
 // fix run with the fixes sent and done; a run whose read failed, and why.
@@ -49,7 +63,8 @@ func TestSystemPageReconcile(t *testing.T) {
 	conn, err := csv.Open("flyt", csv.Config{Dir: dir}, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
-	e := testenv.StartWorker(t, connectors.Set{"flyt": conn}, map[string]string{"flyt.yaml": flytCatalogue})
+	e := testenv.StartWorker(t, connectors.Set{"flyt": conn, "manual": manual.Connector{}},
+		map[string]string{"flyt.yaml": flytCatalogue, "papir.yaml": papirCatalogue})
 	e.Joiner(testenv.People()...)
 	grant := func(person, manager, role string) {
 		id := e.Send(tilgang.TypeRequest, person, manager, envelope.Request{Action: "grant", System: "flyt", Role: role, Reason: "test"})
@@ -62,9 +77,9 @@ func TestSystemPageReconcile(t *testing.T) {
 	w := &world{Env: e}
 	h := w.portal(t, portal.Options{})
 	admin := signIn(t, h, "1547-20001")
-	section := func() string {
+	sectionOf := func(system string) string {
 		t.Helper()
-		res := do(h, http.MethodGet, "/systems/flyt", nil, admin)
+		res := do(h, http.MethodGet, "/systems/"+system, nil, admin)
 		body := bodyOf(t, res)
 		require.Equal(t, http.StatusOK, res.StatusCode, body)
 		i := strings.Index(body, `id="system-reconcile"`)
@@ -73,7 +88,15 @@ func TestSystemPageReconcile(t *testing.T) {
 		require.Greater(t, j, 0)
 		return body[i : i+j]
 	}
+	section := func() string { t.Helper(); return sectionOf("flyt") }
 	require.Contains(t, section(), "Ingen avstemming er kjørt ennå.")
+
+	// A system no instance of which can list: a run reads nothing, and is
+	// not shown as a reconciliation that found nothing.
+	reps, err := e.Reconcile(api.ReconcileArgs{System: "papir"})
+	require.NoError(t, err)
+	require.Equal(t, []string{"manual"}, reps[0].Skipped)
+	require.Contains(t, sectionOf("papir"), "Ingen avstemming er kjørt ennå.")
 
 	// Out of band: 1547-1 loses the group (missing), 1547-2 gets it (extra).
 	ctx := context.Background()

@@ -146,6 +146,7 @@ func SettingsOf(p policy.Reconcile) Settings {
 func (r *Runner) system(ctx context.Context, sys *policy.System, o Options) (Report, error) {
 	rep := Report{System: sys.ID}
 	set := SettingsOf(sys.Reconcile)
+	readAny := false // a system whose instances cannot list (manual only) is not kept as reconciled
 	for _, c := range sys.Connectors {
 		if o.Connector != "" && c != o.Connector {
 			continue
@@ -186,6 +187,7 @@ func (r *Runner) system(ctx context.Context, sys *policy.System, o Options) (Rep
 			r.keep(ctx, rep, o, at)
 			return rep, nil
 		}
+		readAny = true
 		rep.Read.Accounts += part.Read.Accounts
 		rep.Read.Members += part.Read.Members
 		rep.Findings = append(rep.Findings, part.Findings...)
@@ -218,7 +220,9 @@ func (r *Runner) system(ctx context.Context, sys *policy.System, o Options) (Rep
 			return rep, err
 		}
 	}
-	r.keep(ctx, rep, o, at)
+	if readAny {
+		r.keep(ctx, rep, o, at)
+	}
 	return rep, nil
 }
 
