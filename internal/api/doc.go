@@ -79,7 +79,9 @@
 //	system        {"system", "role"?, "limit"?, "after"?} -> SystemPage: one page of a system's
 //	                                           holders (role, person, id order; next is the after of
 //	                                           the page that follows, "" after the last), with its
-//	                                           training to confirm and manual tasks on the first page
+//	                                           training to confirm and manual tasks on the first page,
+//	                                           and its last reconciliation run (last_reconcile:
+//	                                           ledger.ReconcileRun, null when none ran; counts only)
 //	                                           (its administrators, operators and auditors; system.go)
 //	report.access {"system" | "person", "at"? | "from"?, "to"?, "limit"?, "after"?} -> AccessPage:
 //	                                           one page of the access register (register.go): the

@@ -49,21 +49,26 @@ var HolderStates = []tilgang.GrantState{tilgang.StateProvisioning, tilgang.State
 //   - Tasks: the manual tasks (waiting operations) that are the system's
 //     (engine.TaskSystems), oldest first, as tasks {system} lists them.
 //
+// LastReconcile is the system's newest reconciliation run (failed and
+// held ones too; ledger.ReconcileRuns), nil when none ran or the ledger
+// keeps none: counts by finding kind, never a finding's person.
+//
 // Training and Tasks are read for the first page only (After ""); later
 // pages hold them empty. Names are the names (given and family) of the
 // people this page lists who have an HR record, by id.
 //
 // Fields may be added to it; none will change its meaning.
 type SystemPage struct {
-	System         string            `json:"system"`
-	Name           string            `json:"name"`           // the catalogue's name for it
-	Administrators []string          `json:"administrators"` // its systemansvarlige, from the catalogue
-	Roles          []string          `json:"roles"`          // the catalogue's role ids, in its order
-	Holders        []Grant           `json:"holders"`
-	Next           string            `json:"next"`
-	Training       []Grant           `json:"training"`
-	Tasks          []Task            `json:"tasks"`
-	Names          map[string]string `json:"names"`
+	System         string               `json:"system"`
+	Name           string               `json:"name"`           // the catalogue's name for it
+	Administrators []string             `json:"administrators"` // its systemansvarlige, from the catalogue
+	Roles          []string             `json:"roles"`          // the catalogue's role ids, in its order
+	Holders        []Grant              `json:"holders"`
+	Next           string               `json:"next"`
+	Training       []Grant              `json:"training"`
+	Tasks          []Task               `json:"tasks"`
+	Names          map[string]string    `json:"names"`
+	LastReconcile  *ledger.ReconcileRun `json:"last_reconcile"`
 }
 
 func (s *Server) system(ctx context.Context, v *viewer, args json.RawMessage) (any, error) {
@@ -132,6 +137,11 @@ func (s *Server) system(ctx context.Context, v *viewer, args json.RawMessage) (a
 	}
 	if out.Names, err = s.namesOf(ctx, [][]Grant{out.Holders, out.Training}, out.Tasks); err != nil {
 		return nil, err
+	}
+	if rr, ok := s.Ledger.(ledger.ReconcileRuns); ok {
+		if out.LastReconcile, err = rr.LastReconcile(ctx, a.System); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }

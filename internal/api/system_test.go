@@ -72,6 +72,19 @@ func TestSystem(t *testing.T) {
 	require.Equal(t, "G F", p.Names[ase])
 	require.Equal(t, "G F", p.Names[bob], "the trainee's name")
 	require.Equal(t, []string{marit}, p.Administrators)
+	require.Nil(t, p.LastReconcile, "no reconciliation ran")
+
+	t.Run("last reconciliation", func(t *testing.T) {
+		held := ledger.ReconcileRun{System: "gerica", At: now, Actor: drift, Fix: true, Read: ledger.ReconcileRead{Accounts: 8},
+			Counts: ledger.ReconcileCounts{Extra: 11}, Held: true, HeldWhy: "11 removals is more than 10: nothing was fixed"}
+		other := ledger.ReconcileRun{System: "public360", At: now.Add(time.Minute), Actor: drift, Error: "scim: 503"}
+		require.NoError(t, f.store.RecordReconcile(ctx, ledger.ReconcileRun{System: "gerica", At: now.Add(-time.Hour), Actor: drift}))
+		require.NoError(t, f.store.RecordReconcile(ctx, held))
+		require.NoError(t, f.store.RecordReconcile(ctx, other))
+		var p SystemPage
+		require.NoError(t, f.client(marit, portal).Call(ctx, MethodSystem, SystemArgs{System: "gerica", Role: "admin"}, &p))
+		require.Equal(t, &held, p.LastReconcile, "the system's newest run, not another system's")
+	})
 
 	t.Run("pages", func(t *testing.T) {
 		var got []string

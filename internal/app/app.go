@@ -46,6 +46,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/engine"
 	"github.com/ror-ikt/tilgang/internal/notify"
 	"github.com/ror-ikt/tilgang/internal/portal"
+	"github.com/ror-ikt/tilgang/internal/telemetry"
 )
 
 // DevSQLiteCache is the page cache of dev's SQLite ledger. A whole IT
@@ -83,6 +84,8 @@ type DevOptions struct {
 	// Now, when set, is the clock of dev's engine and notifier (tests:
 	// reminders that fall due days later); default time.Now.
 	Now func() time.Time
+	// Telemetry exports traces (--otlp-endpoint); nil: none are made.
+	Telemetry *telemetry.Provider
 }
 
 // Dev runs the embedded default until ctx is cancelled, then drains.

@@ -25,6 +25,7 @@ import (
 	"github.com/ror-ikt/tilgang/internal/policy"
 	"github.com/ror-ikt/tilgang/internal/principals"
 	"github.com/ror-ikt/tilgang/internal/streams"
+	"github.com/ror-ikt/tilgang/internal/telemetry"
 )
 
 func runDev(ctx context.Context, o DevOptions) error {
@@ -158,8 +159,8 @@ func runDev(ctx context.Context, o DevOptions) error {
 		return err
 	}
 	p := &Parts{Log: log, NC: nc, JS: js, Ledger: store, Engine: eng, Connectors: conns, PoliciesDir: o.Policies, Holder: "dev", ReleaseOwn: true,
-		WorkerKey: wk}
-	if p.Portal, err = devPortal(o.Data, nc, js, o.OIDC, log); err != nil {
+		WorkerKey: wk, Tracer: o.Telemetry.Tracer(telemetry.Scope)}
+	if p.Portal, err = devPortal(o.Data, nc, js, o.OIDC, p.Tracer, log); err != nil {
 		return err
 	}
 	p.LoadPrincipals = func() (*principals.Set, error) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ror-ikt/tilgang/internal/portal"
 	"github.com/ror-ikt/tilgang/internal/principals"
@@ -23,7 +24,7 @@ const DevSessionKeyFile = "portal-session.key"
 // sign-in listing people as the dev principal, or, given oidc, OpenID
 // Connect sign-in instead. It is served only on a loopback --http
 // (DESIGN.md): elsewhere it is left out, with a warning.
-func devPortal(data string, nc *nats.Conn, js jetstream.JetStream, oidc *portal.OIDC, log *slog.Logger) (func(context.Context, string) (http.Handler, error), error) {
+func devPortal(data string, nc *nats.Conn, js jetstream.JetStream, oidc *portal.OIDC, tracer trace.Tracer, log *slog.Logger) (func(context.Context, string) (http.Handler, error), error) {
 	kd := filepath.Join(data, "keys")
 	key, err := principals.LoadSeed(filepath.Join(kd, principals.PortalSeedFile))
 	if err != nil {
@@ -44,7 +45,7 @@ func devPortal(data string, nc *nats.Conn, js jetstream.JetStream, oidc *portal.
 			return http.NotFoundHandler(), nil
 		}
 		o := portal.Options{NC: nc, JS: js, Key: key, ID: principals.PortalID, PublicURL: "http://" + addr,
-			SessionKeys: [][]byte{sk}, Dev: &portal.DevSignIn{Key: devKey, Actor: principals.DevID}, Log: log}
+			SessionKeys: [][]byte{sk}, Dev: &portal.DevSignIn{Key: devKey, Actor: principals.DevID}, Log: log, Tracer: tracer}
 		signin := "development sign-in"
 		if oidc != nil {
 			o.Dev, o.OIDC, signin = nil, oidc, "OpenID Connect sign-in at "+oidc.Issuer

@@ -165,6 +165,9 @@ func Worker(ctx context.Context, o WorkerOptions) error {
 	if o.Portal != nil {
 		po := *o.Portal
 		po.NC, po.JS, po.Log = nc, js, log
+		if po.Tracer == nil {
+			po.Tracer = p.Tracer
+		}
 		p.Portal = func(ctx context.Context, _ string) (http.Handler, error) {
 			pt, err := portal.New(ctx, po)
 			if err != nil {

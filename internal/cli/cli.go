@@ -333,7 +333,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		{name: "dev", group: groupRun, run: runDev,
-			usage:   "dev [--data DIR] [--policies DIR] [--nats-listen ADDR] [--http ADDR] [--smtp ADDR] [--remind-after DAYS] [--escalate-after DAYS]",
+			usage:   "dev [--data DIR] [--policies DIR] [--nats-listen ADDR] [--http ADDR] [--smtp ADDR] [--remind-after DAYS] [--escalate-after DAYS] [--otlp-endpoint URL]",
 			summary: "run everything in one process: embedded NATS, SQLite ledger, intake, executor and API"},
 		{name: "worker", group: groupRun, run: runWorker,
 			usage:   "worker --config FILE",

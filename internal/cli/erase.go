@@ -57,6 +57,8 @@ func runErase(e *env, cmd *command, args []string) error {
 		{r.Counts.Events, "published events"},
 		{r.Counts.Snapshots, "HR snapshot rows of people who left"},
 		{r.Counts.Persons, "person records of people who left"},
+		{r.Counts.ReconcileRuns, "reconciliation runs (older than each system's last) and read errors"},
+		{r.Counts.Traces, "trace contexts of messages whose operations have all run"},
 	} {
 		fmt.Fprintf(tw, "  %d\t%s\n", c.n, c.what)
 	}

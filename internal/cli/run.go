@@ -1,17 +1,22 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/ror-ikt/tilgang/internal/app"
 	"github.com/ror-ikt/tilgang/internal/engine"
 	"github.com/ror-ikt/tilgang/internal/policy"
 	"github.com/ror-ikt/tilgang/internal/portal"
 	"github.com/ror-ikt/tilgang/internal/principals"
+	"github.com/ror-ikt/tilgang/internal/telemetry"
 )
 
 func runDev(e *env, cmd *command, args []string) error {
@@ -27,8 +32,24 @@ func runDev(e *env, cmd *command, args []string) error {
 	smtpAddr := fs.String("smtp", "", "send e-mail notifications to the SMTP server at host:port (`ADDR`; loopback only, without TLS), with links to this portal")
 	remind := fs.Int("remind-after", app.DevReminders.RemindAfter, "remind of an approval or manual task still pending after this many working `DAYS` (0: never)")
 	escalate := fs.Int("escalate-after", app.DevReminders.EscalateAfter, "escalate an approval or manual task still pending after this many working `DAYS` (0: never)")
+	otlp := fs.String("otlp-endpoint", "", "export traces to the OTLP/HTTP collector at this `URL` (the worker config's telemetry.otlp_endpoint; default: no traces)")
+	service := fs.String("otlp-service-name", "", "the traces' service.name (`NAME`; default tilgang)")
+	ratio := fs.Float64("otlp-sample-ratio", 1, "the share (`RATIO`, 0 to 1) of the traces that start in tilgang to keep")
 	if _, err := e.parse(cmd, fs, args, 0, 0); err != nil {
 		return err
+	}
+	tc := &telemetry.Config{OTLPEndpoint: *otlp, ServiceName: *service}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "otlp-sample-ratio" {
+			tc.SampleRatio = ratio
+		}
+	})
+	var bad []string
+	tc.Check(func(field, format string, args ...any) {
+		bad = append(bad, "--otlp-"+strings.ReplaceAll(strings.TrimPrefix(field, "otlp_"), "_", "-")+": "+fmt.Sprintf(format, args...))
+	})
+	if len(bad) > 0 {
+		return usagef(cmd, "%s", strings.Join(bad, "; "))
 	}
 	var oidc *portal.OIDC
 	if *issuer != "" {
@@ -44,8 +65,22 @@ func runDev(e *env, cmd *command, args []string) error {
 	}
 	boundDevMemory()
 	log := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	tp, err := telemetry.New(e.ctx, tc, "dev")
+	if err != nil {
+		return &exitError{code: exitFailed, msg: fmt.Sprintf("dev: telemetry: %v", err)}
+	}
+	if tp != nil {
+		log.Info("telemetry: exporting traces", "otlp_endpoint", tc.OTLPEndpoint)
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(e.ctx), 5*time.Second)
+			defer cancel()
+			if err := tp.Shutdown(ctx); err != nil {
+				log.Warn("telemetry: the last spans were not exported", "err", err)
+			}
+		}()
+	}
 	return app.Dev(e.ctx, app.DevOptions{
-		Data: *data, Policies: *policies, NATSListen: *listen, HTTP: *httpAddr, Log: log, OIDC: oidc, SMTP: *smtpAddr,
+		Data: *data, Policies: *policies, NATSListen: *listen, HTTP: *httpAddr, Log: log, OIDC: oidc, SMTP: *smtpAddr, Telemetry: tp,
 		Reminders: &engine.Reminders{RemindAfter: *remind, EscalateAfter: *escalate},
 		Ready: func(natsURL, httpAddr string) {
 			fmt.Fprintf(e.Stdout, "tilgang dev: NATS %s, portal and health http://%s\n", natsURL, httpAddr)

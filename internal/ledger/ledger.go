@@ -711,6 +711,14 @@ type EraseCounts struct {
 	// Reviews is the access review items decided before the date whose
 	// comment was cleared (the comment is kept beside the chain as well).
 	Reviews int64 `json:"reviews"`
+	// ReconcileRuns is the reconciliation runs before the date removed
+	// (all but each system's newest) or whose failed read's error was
+	// replaced by ErasedReconcileError (the target's words may name an account).
+	// The counts stay in the chain (reconcile.run).
+	ReconcileRuns int64 `json:"reconcile_runs"`
+	// Traces is the trace contexts of messages before the date whose
+	// operations have all run: nothing will be traced as their child again.
+	Traces int64 `json:"traces"`
 }
 
 // Details is the counts as chained: each key to its decimal count.
@@ -718,7 +726,8 @@ func (c EraseCounts) Details() map[string]string {
 	return map[string]string{
 		"texts": fmt.Sprint(c.Texts), "requests": fmt.Sprint(c.Requests), "operations": fmt.Sprint(c.Operations),
 		"events": fmt.Sprint(c.Events), "mails": fmt.Sprint(c.Mails), "snapshots": fmt.Sprint(c.Snapshots), "persons": fmt.Sprint(c.Persons),
-		"listed": fmt.Sprint(c.Listed), "reviews": fmt.Sprint(c.Reviews),
+		"listed": fmt.Sprint(c.Listed), "reviews": fmt.Sprint(c.Reviews), "reconcile_runs": fmt.Sprint(c.ReconcileRuns),
+		"traces": fmt.Sprint(c.Traces),
 	}
 }
 
@@ -728,8 +737,10 @@ type Eraser interface {
 	// before `before` (a text still chained by a later row stays), the
 	// reasons and other free text kept beside them, and the HR snapshot
 	// rows and person records of people who left before `before`, have no
-	// operation still to run and whom no HR source still lists; ids,
-	// grants and the chain stay. It chains
+	// operation still to run and whom no HR source still lists, the
+	// reconciliation runs before it but each system's newest (whose read
+	// error it replaces), and the trace contexts of messages before it whose
+	// operations have all run; ids, grants and the chain stay. It chains
 	// an ErasureKind entry at `at` by actor. With dryRun it only counts:
 	// nothing changes and nothing is chained.
 	Erase(ctx context.Context, before, at time.Time, actor string, dryRun bool) (EraseCounts, error)

@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ror-ikt/tilgang"
+	"github.com/ror-ikt/tilgang/internal/api"
 	"github.com/ror-ikt/tilgang/internal/envelope"
 	"github.com/ror-ikt/tilgang/internal/testenv"
 	"github.com/ror-ikt/tilgang/internal/testenv/browser"
@@ -45,6 +46,17 @@ func TestSystemAndAuditPagesInChromium(t *testing.T) {
 	require.Equal(t, 1, admin.Count(`a[href="/systems/kasse"]`), "the first page links the system")
 	require.Equal(t, 200, admin.ClickAndWait(`a[href="/systems/kasse"]`))
 	require.Contains(t, admin.VisibleText(), "Hvem har hvilken rolle")
+	require.Contains(t, admin.VisibleText(), "Ingen avstemming er kjørt ennå.")
+	check(admin, "")
+	// A dry run: the page shows it, with its counts by kind.
+	reps, err := w.Reconcile(api.ReconcileArgs{System: "kasse"})
+	require.NoError(t, err)
+	require.Len(t, reps, 1)
+	require.Empty(t, reps[0].Error)
+	require.Equal(t, 200, admin.Navigate(w.PortalURL+"/systems/kasse"))
+	require.Contains(t, admin.VisibleText(), "som prøvekjøring (ingenting ble endret)")
+	require.Contains(t, admin.VisibleText(), "Resultat: OK")
+	require.Equal(t, 5, admin.Count(`#reconcile-counts tbody tr`), "one row a kind")
 	require.Equal(t, 1, admin.Count(`form[action="/training"]`))
 	require.GreaterOrEqual(t, admin.Count(`form[action^="/tasks/"]`), 1)
 	check(admin, "system")

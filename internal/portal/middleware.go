@@ -7,6 +7,9 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/api"
 )
@@ -40,7 +43,35 @@ func (p *Portal) chain(next http.Handler) http.Handler {
 	h := p.loadSession(next)
 	h = cop.Handler(h)
 	h = p.checkHost(h)
-	return securityHeaders(limitBody(h))
+	return p.traced(securityHeaders(limitBody(h)))
+}
+
+// traced makes a server span of each request when the portal has a
+// tracer: the messages a form sends carry it as their traceparent. A
+// traceparent the browser sends is not followed.
+func (p *Portal) traced(next http.Handler) http.Handler {
+	if p.o.Tracer == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, span := p.o.Tracer.Start(r.Context(), "portal "+r.Method, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithNewRoot(), trace.WithAttributes(attribute.String("http.request.method", r.Method)))
+		defer span.End()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// routed names the request's span by its route once the mux has chosen
+// it ("portal POST /requests"), never by the path, which may hold a
+// person's id.
+func routed(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r)
+		if span := trace.SpanFromContext(r.Context()); span.IsRecording() && r.Pattern != "" {
+			span.SetName("portal " + r.Pattern)
+			span.SetAttributes(attribute.String("http.route", r.Pattern))
+		}
+	})
 }
 
 // MaxBody bounds a request body: the portal's forms are small.

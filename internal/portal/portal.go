@@ -62,6 +62,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ror-ikt/tilgang/internal/api"
 	"github.com/ror-ikt/tilgang/internal/client"
@@ -80,6 +81,9 @@ const DefaultID = "portal"
 type Options struct {
 	NC *nats.Conn
 	JS jetstream.JetStream
+	// Tracer, when set (telemetry configured), makes a span of each
+	// request, so a form's message carries the portal's trace; nil: none.
+	Tracer trace.Tracer
 	// Key is the portal principal's seed; it signs every call and message.
 	Key nkeys.KeyPair
 	ID  string // the portal's principal id, default DefaultID
@@ -215,7 +219,7 @@ func (p *Portal) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, http.StatusNotFound, "")
 	})
-	return p.chain(mux)
+	return p.chain(routed(mux))
 }
 
 func (p *Portal) staticHandler() http.Handler {

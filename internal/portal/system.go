@@ -4,11 +4,15 @@ import (
 	"encoding/csv"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/api"
 	"github.com/ror-ikt/tilgang/internal/csvsafe"
+	"github.com/ror-ikt/tilgang/internal/engine"
+	"github.com/ror-ikt/tilgang/internal/ledger"
 	"github.com/ror-ikt/tilgang/internal/portal/i18n"
 )
 
@@ -26,6 +30,81 @@ type systemModel struct {
 	// Review is the system's open access review, nil when none (or when it
 	// could not be read: the page shows the rest).
 	Review *api.ReviewCampaign
+	// Reconcile is the system's last reconciliation run in words, nil
+	// when none ran.
+	Reconcile *reconcileModel
+}
+
+// reconcileModel is the system page's account of the last reconciliation
+// run: when and by whom, the result, and the findings by kind.
+type reconcileModel struct {
+	When, Result, Error, Read, Fixes string
+	Failed                           bool
+	Kinds                            []kindCount
+}
+
+type kindCount struct {
+	Name string
+	N    int
+}
+
+// reconcileView puts the run in bokmål; the held reason is the runner's
+// words (reconcile.Hold), said again here.
+func reconcileView(r *ledger.ReconcileRun) *reconcileModel {
+	if r == nil {
+		return nil
+	}
+	actor, mode := r.Actor, i18n.T("system.reconcile.dry")
+	if actor == engine.ReconcileActor {
+		actor = i18n.T("system.reconcile.schedule")
+	}
+	if r.Fix {
+		mode = i18n.T("system.reconcile.fix")
+	}
+	m := &reconcileModel{When: i18n.T("system.reconcile.when", r.At.In(oslo).Format("02.01.2006 15:04"), actor, mode)}
+	switch {
+	case r.Error == ledger.ErasedReconcileError:
+		m.Result = i18n.T("system.reconcile.failed.gone")
+	case r.Error != "":
+		m.Failed, m.Error, m.Result = true, r.Error, i18n.T("system.reconcile.failed")
+	case r.Held:
+		m.Result = i18n.T("system.reconcile.held", heldWhy(r.HeldWhy))
+	case r.Counts.Total() == 0:
+		m.Result = i18n.T("system.reconcile.ok")
+	default:
+		m.Result = i18n.T("system.reconcile.found", r.Counts.Total())
+	}
+	if r.Error == "" {
+		m.Read = i18n.T("system.reconcile.read", r.Read.Accounts, r.Read.Members)
+		m.Kinds = []kindCount{
+			{i18n.T("system.reconcile.missing"), r.Counts.Missing},
+			{i18n.T("system.reconcile.extra"), r.Counts.Extra},
+			{i18n.T("system.reconcile.orphan"), r.Counts.Orphan},
+			{i18n.T("system.reconcile.state"), r.Counts.State},
+			{i18n.T("system.reconcile.disputed"), r.Counts.Disputed},
+		}
+	}
+	if r.Fix && !r.Held && r.Error == "" {
+		m.Fixes = i18n.T("system.reconcile.fixes", r.Planned, r.Fixed)
+	}
+	return m
+}
+
+var (
+	heldCount = regexp.MustCompile(`^(\d+) removals, more than the (\d+) allowed`)
+	heldShare = regexp.MustCompile(`^(\d+) removals of (\d+) accounts read, more than (\d+) %`)
+)
+
+// heldWhy says why a run held, in bokmål.
+func heldWhy(why string) string {
+	num := func(s string) int { n, _ := strconv.Atoi(s); return n }
+	if m := heldCount.FindStringSubmatch(why); m != nil {
+		return i18n.T("reconcile.held.count", num(m[1]), num(m[2]))
+	}
+	if m := heldShare.FindStringSubmatch(why); m != nil {
+		return i18n.T("reconcile.held.share", num(m[1]), num(m[2]), m[3])
+	}
+	return i18n.T("reconcile.held.other")
 }
 
 // HolderCSVHeader is the header of a system's holders as CSV.
@@ -61,7 +140,7 @@ func (p *Portal) system(w http.ResponseWriter, r *http.Request, u *who) {
 		p.errorPage(w, r, http.StatusNotFound, "")
 		return
 	}
-	m := systemModel{SystemPage: page, Role: role, Sent: q.Has("sent"), Me: u.ID}
+	m := systemModel{SystemPage: page, Role: role, Sent: q.Has("sent"), Me: u.ID, Reconcile: reconcileView(page.LastReconcile)}
 	m.Review = p.openReview(r, u, id)
 	base := url.Values{}
 	if role != "" {

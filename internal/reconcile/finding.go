@@ -124,6 +124,11 @@ type Report struct {
 	// instances that cannot list (manual, say) and were not read.
 	HeldWhy string   `json:"held_why,omitempty"`
 	Skipped []string `json:"skipped,omitempty"`
+
+	// planned counts the fixes --fix sent (operations and review
+	// requests), done those done when the run stopped waiting: recorded
+	// for the system page (ledger.ReconcileRun), not printed.
+	planned, done int
 }
 
 // Count fills Counts from Findings, all five kinds, zeros included, and

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -145,6 +146,7 @@ func SettingsOf(p policy.Reconcile) Settings {
 func (r *Runner) system(ctx context.Context, sys *policy.System, o Options) (Report, error) {
 	rep := Report{System: sys.ID}
 	set := SettingsOf(sys.Reconcile)
+	readAny := false // a system whose instances cannot list (manual only) is not kept as reconciled
 	for _, c := range sys.Connectors {
 		if o.Connector != "" && c != o.Connector {
 			continue
@@ -178,8 +180,14 @@ func (r *Runner) system(ctx context.Context, sys *policy.System, o Options) (Rep
 				r.Metrics.Failures.WithLabelValues(sys.ID).Inc()
 			}
 			r.log().Warn("reconcile: a read failed; nothing is fixed", "system", sys.ID, "connector", c, "err", err)
-			return rep, r.record(ctx, rep, o)
+			at, err := r.record(ctx, rep, o)
+			if err != nil {
+				return rep, err
+			}
+			r.keep(ctx, rep, o, at)
+			return rep, nil
 		}
+		readAny = true
 		rep.Read.Accounts += part.Read.Accounts
 		rep.Read.Members += part.Read.Members
 		rep.Findings = append(rep.Findings, part.Findings...)
@@ -196,7 +204,8 @@ func (r *Runner) system(ctx context.Context, sys *policy.System, o Options) (Rep
 			rep.Held, rep.HeldWhy = true, why+": nothing was fixed; --allow-removals N lets up to N through"
 		}
 	}
-	if err := r.record(ctx, rep, o); err != nil {
+	at, err := r.record(ctx, rep, o)
+	if err != nil {
 		return rep, err
 	}
 	if rep.Held && r.Metrics != nil {
@@ -204,10 +213,49 @@ func (r *Runner) system(ctx context.Context, sys *policy.System, o Options) (Rep
 	}
 	if o.Fix && !rep.Held {
 		if err := r.fix(ctx, &rep, o); err != nil {
+			// The run is chained; its row says the fixes went wrong.
+			failed := rep
+			failed.Error, failed.planned, failed.done = "the fixes could not be planned or followed: "+err.Error(), 0, 0
+			r.keep(ctx, failed, o, at)
 			return rep, err
 		}
 	}
+	if readAny {
+		r.keep(ctx, rep, o, at)
+	}
 	return rep, nil
+}
+
+// keep records the run for the system page (ledger.ReconcileRuns), at
+// the time it was chained. The run is chained already, and the command
+// answers with its report: a row that cannot be written is logged, and
+// the page shows the run before.
+func (r *Runner) keep(ctx context.Context, rep Report, o Options, at time.Time) {
+	rr, ok := r.Ledger.(ledger.ReconcileRuns)
+	if !ok {
+		return
+	}
+	run := ledger.ReconcileRun{System: rep.System, At: at, Actor: firstOf(o.Actor, engine.ReconcileActor), Fix: o.Fix,
+		Read: ledger.ReconcileRead{Accounts: rep.Read.Accounts, Members: rep.Read.Members},
+		Counts: ledger.ReconcileCounts{Missing: rep.Counts[Missing], Extra: rep.Counts[Extra], Orphan: rep.Counts[Orphan],
+			State: rep.Counts[State], Disputed: rep.Counts[Disputed]},
+		Planned: rep.planned, Fixed: rep.done, Held: rep.Held, HeldWhy: clip(rep.HeldWhy), Error: clip(rep.Error)}
+	if err := rr.RecordReconcile(ctx, run); err != nil {
+		r.log().Error("reconcile: the run could not be recorded for the system page", "system", rep.System, "err", err)
+	}
+}
+
+// clip keeps a text within ledger.MaxReconcileText bytes, cut at a rune.
+func clip(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= ledger.MaxReconcileText {
+		return s
+	}
+	cut := ledger.MaxReconcileText - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // desired reads the ledger's side of one connector instance.
@@ -286,10 +334,10 @@ func (r *Runner) desired(ctx context.Context, conn string, ents []string) (Desir
 
 // record chains the run and announces what it found: drift.found when
 // there are findings, reconcile.held when the run held.
-func (r *Runner) record(ctx context.Context, rep Report, o Options) error {
+func (r *Runner) record(ctx context.Context, rep Report, o Options) (time.Time, error) {
 	tx, err := r.Ledger.Begin(ctx)
 	if err != nil {
-		return err
+		return time.Time{}, err
 	}
 	defer tx.Rollback()
 	now := r.Engine.Now().UTC()
@@ -316,7 +364,7 @@ func (r *Runner) record(ctx context.Context, rep Report, o Options) error {
 		tx.Emit(ledger.Event{Kind: tilgang.EvReconcileHeld, Person: "_", At: now,
 			Data: map[string]any{"system": rep.System, "removals": rep.Removals(), "why": rep.HeldWhy, "asked_by": o.Actor}})
 	}
-	return tx.Commit()
+	return now, tx.Commit()
 }
 
 // fix plans the findings' fixes and waits until they are done.
@@ -387,6 +435,15 @@ func (r *Runner) fix(ctx context.Context, rep *Report, o Options) error {
 	if err := tx.Commit(); err != nil {
 		return err
 	}
+	rep.planned = len(planned) + len(requested)
+	defer func() {
+		rep.done = len(requested)
+		for _, f := range rep.Findings {
+			if f.Outcome == "done" {
+				rep.done++
+			}
+		}
+	}()
 	for j, why := range skipped {
 		rep.Findings[idx[j]].Outcome = "not fixed: " + why
 	}

@@ -63,6 +63,7 @@ func groups() []group {
 		{"Register", registerTests},
 		{"Reviews", reviewTests},
 		{"Traces", traceTests},
+		{"ReconcileRuns", reconcileRunTests},
 	}
 }
 

@@ -2,6 +2,7 @@ package ledgertest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -10,7 +11,7 @@ import (
 )
 
 // traceTests: the trace context of a message's intake span, by stream
-// sequence.
+// sequence, and its end at the retention erasure.
 var traceTests = []test{
 	{"PutAndRead", func(t *testing.T, l ledger.Ledger) {
 		w, ok := begin(t, l).(ledger.TraceWriter)
@@ -55,5 +56,46 @@ var traceTests = []test{
 		require.Equal(t, tilgang.Invalid, tilgang.KindOf(err))
 		err = tx.(ledger.TraceWriter).PutTrace(3, ledger.TraceContext{})
 		require.Equal(t, tilgang.Invalid, tilgang.KindOf(err))
+	}},
+	{"EraseTraces", func(t *testing.T, l ledger.Ledger) {
+		er, ok := l.(ledger.Eraser)
+		tr, ok2 := l.(ledger.TraceReader)
+		if !ok || !ok2 {
+			t.Skip("this backend erases nothing, or keeps no traces")
+		}
+		ctx := t.Context()
+		old, before, recent := t0.AddDate(-6, 0, 0), t0.AddDate(-5, 0, 0), t0.AddDate(-1, 0, 0)
+		tc := ledger.TraceContext{TraceParent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+		queued, done := op("1547-1", "ad", old, 2), op("1547-1", "ad", old, 3)
+		queued.State, done.State = ledger.OpWaiting, ledger.OpDone
+		inTx(t, l, func(tx ledger.Tx) {
+			for seq, at := range map[uint64]time.Time{1: old, 2: old, 3: old, 4: recent} {
+				_, err := tx.RecordMessage(ledger.Message{Key: "k" + string(rune('0'+seq)), PayloadHash: "h", Type: "t", Person: "1547-1",
+					Actor: "1547-2", Seq: seq, At: at})
+				require.NoError(t, err)
+				require.NoError(t, tx.(ledger.TraceWriter).PutTrace(seq, tc))
+			}
+			// A trace of no message this ledger holds (none should be):
+			// kept, as nothing says when it was made.
+			require.NoError(t, tx.(ledger.TraceWriter).PutTrace(9, tc))
+			for _, o := range []ledger.Operation{queued, done} {
+				_, err := tx.InsertOperation(o)
+				require.NoError(t, err)
+			}
+		})
+		n, err := er.Erase(ctx, before, t0, "1547-7", true)
+		require.NoError(t, err)
+		require.Equal(t, int64(2), n.Traces, "counted in a dry run")
+		got, err := tr.Traces(ctx, []uint64{1, 2, 3, 4, 9})
+		require.NoError(t, err)
+		require.Len(t, got, 5, "a dry run changes nothing")
+
+		n, err = er.Erase(ctx, before, t0, "1547-7", false)
+		require.NoError(t, err)
+		require.Equal(t, int64(2), n.Traces)
+		got, err = tr.Traces(ctx, []uint64{1, 2, 3, 4, 9})
+		require.NoError(t, err)
+		require.Equal(t, map[uint64]ledger.TraceContext{2: tc, 4: tc, 9: tc}, got,
+			"gone: the old messages' whose operations all ran; kept: one whose task still waits, a recent one")
 	}},
 }

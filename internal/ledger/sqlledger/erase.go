@@ -52,6 +52,16 @@ func (s *Store) Erase(ctx context.Context, before, at time.Time, actor string, d
 	if n.Snapshots, n.Persons, n.Listed, err = e.leavers(); err != nil {
 		return n, err
 	}
+	if n.ReconcileRuns, err = e.reconcileRuns(); err != nil {
+		return n, err
+	}
+	// A trace context is read only to parent the spans of the message's
+	// operations: once none is left to run, it is never read again.
+	if n.Traces, err = e.exec(`DELETE FROM traces WHERE seq IN (SELECT seq FROM messages WHERE at < ?)
+		AND seq NOT IN (SELECT seq FROM operations WHERE state IN (?, ?, ?))`,
+		e.b, string(ledger.OpQueued), string(ledger.OpClaimed), string(ledger.OpWaiting)); err != nil {
+		return n, err
+	}
 	if dryRun {
 		return n, nil
 	}
@@ -168,4 +178,23 @@ func (e eraser) leavers() (snapshots, persons, listed int64, err error) {
 	}
 	k, err := e.exec(`DELETE FROM hr_snapshots WHERE present = 0 AND updated < ? AND NOT EXISTS (SELECT 1 FROM persons p WHERE p.id = hr_snapshots.person)`, e.b)
 	return snapshots + k, persons, listed, err
+}
+
+// reconcileRuns removes the reconciliation runs before the date but each
+// system's newest (the system page shows it), and replaces a failed
+// read's error of that one, if it is before the date too, with
+// ledger.ErasedReconcileError: the error is the target's, and may name an
+// account; the run still reads as failed. The rows hold no other personal
+// data: counts, the system, the time, the actor's id, and a held run's
+// reason, which the runner makes of counts.
+func (e eraser) reconcileRuns() (int64, error) {
+	gone, err := e.exec(`DELETE FROM reconcile_runs WHERE at < ? AND id NOT IN (
+		SELECT (SELECT n.id FROM reconcile_runs n WHERE n.system = s.system ORDER BY n.at DESC, n.id DESC LIMIT 1)
+		FROM (SELECT DISTINCT system FROM reconcile_runs) s)`, e.b)
+	if err != nil {
+		return 0, err
+	}
+	cleared, err := e.exec(`UPDATE reconcile_runs SET read_error = ? WHERE at < ? AND read_error NOT IN ('', ?)`,
+		ledger.ErasedReconcileError, e.b, ledger.ErasedReconcileError)
+	return gone + cleared, err
 }

@@ -112,6 +112,14 @@ func schema(d dialect) []string {
 		// The trace context of each message's intake span, by stream
 		// sequence (traces.go); written only when traces are exported.
 		`CREATE TABLE IF NOT EXISTS traces (seq BIGINT PRIMARY KEY, traceparent TEXT NOT NULL, tracestate TEXT NOT NULL)`,
+		// One row per reconciliation run, its counts by finding kind; the
+		// system page reads a system's newest (reconcileruns.go).
+		`CREATE TABLE IF NOT EXISTS reconcile_runs (
+			id ` + serial + `, system TEXT NOT NULL, at BIGINT NOT NULL, actor TEXT NOT NULL, fix INTEGER NOT NULL,
+			accounts BIGINT NOT NULL, members BIGINT NOT NULL, missing BIGINT NOT NULL, extra BIGINT NOT NULL,
+			orphan BIGINT NOT NULL, state BIGINT NOT NULL, disputed BIGINT NOT NULL, planned BIGINT NOT NULL,
+			fixed BIGINT NOT NULL, held INTEGER NOT NULL, held_why TEXT NOT NULL, read_error TEXT NOT NULL)`,
+		`CREATE INDEX IF NOT EXISTS reconcile_runs_system ON reconcile_runs (system, at, id)`,
 	}
 }
 
