@@ -50,12 +50,20 @@ type reviewWorld struct {
 	grants  map[string]string // person -> grant id
 }
 
-func newReviewWorld(t *testing.T) *reviewWorld {
+func newReviewWorld(t *testing.T) *reviewWorld { return newReviewWorldWith(t, nil) }
+
+// newReviewWorldWith is newReviewWorld with the worker's setup changed by
+// change (a portal, say) before it starts.
+func newReviewWorldWith(t *testing.T, change func(*testenv.WorkerSetup)) *reviewWorld {
 	dir := t.TempDir()
 	conn, err := csvconn.Open("csv", csvconn.Config{Dir: dir}, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
-	e := testenv.StartWorker(t, connectors.Set{"csv": conn}, map[string]string{"arkiv.yaml": reviewPolicy})
+	setup := testenv.WorkerSetup{Connectors: connectors.Set{"csv": conn}, Catalogue: map[string]string{"arkiv.yaml": reviewPolicy}}
+	if change != nil {
+		change(&setup)
+	}
+	e := testenv.StartWorkerWith(t, setup)
 	w := &reviewWorld{env: e, devKey: filepath.Join(e.Data, "keys", principals.DevSeedFile), csvFile: filepath.Join(dir, "csv.csv"),
 		m1: "1547-501", m2: "1547-502", grants: map[string]string{}}
 	base := testenv.People()
