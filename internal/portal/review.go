@@ -59,9 +59,9 @@ func reviewCampaignID(r *http.Request) string {
 type reviewsModel struct {
 	Mine      []reviewGroup
 	Campaigns []api.ReviewCampaign
-	// Startable are the systems the asker administers that have no open
-	// campaign: a start button each. ReadsAll (operators, auditors) gets a
-	// field for any system instead; the API decides.
+	// Startable are the systems with a review: block that the asker may
+	// start a campaign of (their own as an administrator, every one as an
+	// operator) and that have no open campaign: a start button each.
 	Startable []string
 	ReadsAll  bool
 	Started   bool
@@ -127,7 +127,7 @@ func (p *Portal) reviews(w http.ResponseWriter, r *http.Request, u *who) {
 			closed++
 			return closed > MaxClosedReviews
 		})
-		for _, s := range u.Administers {
+		for _, s := range u.Reviewable {
 			if !slices.ContainsFunc(m.Campaigns, func(c api.ReviewCampaign) bool { return c.System == s && c.State != "closed" }) {
 				m.Startable = append(m.Startable, s)
 			}

@@ -280,8 +280,6 @@ var nb = map[string]string{
 	"reviews.progress":                 "Fremdrift",
 	"reviews.tally":                    "%d tilganger, %d ikke avgjort",
 	"reviews.show":                     "Åpne",
-	"reviews.start.help":               "System-id-en, for eksempel gerica.",
-	"reviews.start.any":                "Start gjennomgang",
 	"reviews.state.closing":            "Avsluttes",
 	"reviews.error.system":             "Skriv system-id-en, for eksempel gerica.",
 	"reviews.error.start":              "Bare systemansvarlige for %s og driftsoperatører kan starte en gjennomgang av systemet.",
