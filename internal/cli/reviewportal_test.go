@@ -67,7 +67,8 @@ func checkPage(t *testing.T, p *browser.Page) {
 // by keyboard, axe-core on every page) and the other eight with `tilgang
 // review decide`; the managers' manager decides both managers' access
 // through the command line; m2 says nothing. The portal shows m1 the
-// decisions made on the command line. At the close exactly the removed
+// decisions made on the command line, and m1 changes two decisions there
+// ("Endre"), one of each channel's. At the close exactly the removed
 // and the unanswered grants are gone from the target's file, each revoke
 // with the deciding reviewer or review as actor, every decision audited
 // with the channel it came by, and `audit verify` passes.
@@ -162,6 +163,43 @@ func TestReviewCampaignPortalAndCLI(t *testing.T) {
 	require.Contains(t, p.Text(`section[aria-labelledby="decided-h"]`), "gjennomgått på kommandolinjen: remove")
 	checkPage(t, p)
 
+	// m1 changes two decisions in the portal before the close: one kept in
+	// the portal is removed, one removed on the command line is kept. A
+	// change needs its comment too.
+	change := func(person, d, comment string) {
+		t.Helper()
+		g := w.grants[person]
+		if _, open := p.Attr("#change-"+g, "open"); !open {
+			p.TabTo("#change-open-" + g)
+			p.Press(browser.Enter)
+		}
+		if comment != "" {
+			p.TabTo("#change-comment-" + g)
+			p.Type(comment)
+		}
+		p.TabTo("#change-" + d + "-" + g)
+		p.RequireVisibleFocus()
+		want := http.StatusOK
+		if comment == "" {
+			want = http.StatusBadRequest
+		}
+		require.Equal(t, want, p.Activate("#change-"+d+"-"+g, browser.Enter), person)
+		checkPage(t, p)
+	}
+	change(w.staff1[3], "remove", "")
+	require.Contains(t, p.Text(".ds-error-summary"), i18n.T("review.error.comment"))
+	require.Equal(t, "true", attr(t, p, "#change-comment-"+w.grants[w.staff1[3]], "aria-invalid"))
+	require.Equal(t, i18n.T("review.decision.keep"), p.Text("#decision-"+w.grants[w.staff1[3]]), "nothing changed")
+	_, open := p.Attr("#change-"+w.grants[w.staff1[3]], "open")
+	require.True(t, open, "the change with the error stays open")
+	change(w.staff1[3], "remove", "Endret: trenger den ikke lenger")
+	require.Contains(t, p.Text("#review-changed"), i18n.T("review.changed"))
+	require.Equal(t, i18n.T("review.decision.remove"), p.Text("#decision-"+w.grants[w.staff1[3]]))
+	change(w.staff1[13], "keep", "Endret: bruker den likevel")
+	require.Equal(t, i18n.T("review.decision.keep"), p.Text("#decision-"+w.grants[w.staff1[13]]))
+	inPortal[w.staff1[3]] = "remove"
+	inCLI[w.staff1[13]] = "keep"
+
 	// The operator closes it through the command line.
 	code, out, errOut = w.cli(t, "dev", "review", "close", campaign, "--output", "json")
 	require.Equal(t, 0, code, errOut)
@@ -207,7 +245,7 @@ func TestReviewCampaignPortalAndCLI(t *testing.T) {
 	require.NoError(t, err)
 	c := &api.Client{NC: w.env.NC, Key: kp, Actor: principals.DevID, Timeout: time.Minute}
 	actors := map[string]string{}
-	via := map[string]int{}
+	via := map[string][]string{}
 	require.NoError(t, c.Audit(context.Background(), api.AuditArgs{System: "arkiv"}, func(rows []api.AuditRow) error {
 		for _, r := range rows {
 			switch {
@@ -217,13 +255,7 @@ func TestReviewCampaignPortalAndCLI(t *testing.T) {
 					want = "1547-3"
 				}
 				require.Equal(t, want, r.Actor, r.Person)
-				_, portalMade := inPortal[r.Person]
-				if portalMade {
-					require.Equal(t, principals.PortalID, r.Via, r.Person)
-				} else {
-					require.Equal(t, principals.DevID, r.Via, r.Person)
-				}
-				via[r.Via]++
+				via[r.Person] = append(via[r.Person], r.Via)
 			case r.Kind == "grant.state" && r.To == string(tilgang.StateRevoking):
 				require.Empty(t, actors[r.Person], "one revoke each: %s", r.Person)
 				actors[r.Person] = r.Actor
@@ -232,7 +264,17 @@ func TestReviewCampaignPortalAndCLI(t *testing.T) {
 		return nil
 	}))
 	require.Equal(t, actorWant, actors)
-	require.Equal(t, map[string]int{principals.PortalID: 6, principals.DevID: 10}, via)
+	wantVia := map[string][]string{}
+	for person := range inPortal {
+		wantVia[person] = []string{principals.PortalID}
+	}
+	for person := range inCLI {
+		wantVia[person] = []string{principals.DevID}
+	}
+	wantVia[w.m1], wantVia[w.m2] = []string{principals.DevID}, []string{principals.DevID}
+	wantVia[w.staff1[3]] = []string{principals.PortalID, principals.PortalID} // decided, then changed
+	wantVia[w.staff1[13]] = []string{principals.DevID, principals.PortalID}   // on the command line, changed in the portal
+	require.Equal(t, wantVia, via)
 
 	// The report in the portal names every item.
 	require.Equal(t, http.StatusOK, admin.Navigate(url+"/reviews/"+campaign+"/report"))
@@ -241,4 +283,12 @@ func TestReviewCampaignPortalAndCLI(t *testing.T) {
 
 	code, out, errOut = w.cli(t, "dev", "audit", "verify")
 	require.Equal(t, 0, code, "%s%s", out, errOut)
+}
+
+// attr is an attribute of the first element sel matches.
+func attr(t *testing.T, p *browser.Page, sel, name string) string {
+	t.Helper()
+	v, ok := p.Attr(sel, name)
+	require.True(t, ok, "%s has %s", sel, name)
+	return v
 }

@@ -239,7 +239,8 @@ type reviewModel struct {
 	MayReport bool
 	Started   bool
 	Sent      bool
-	Bulk      int // how many a bulk keep just kept
+	Changed   bool // a decision was just changed
+	Bulk      int  // how many a bulk keep just kept
 	// Form errors: the grant (or "bulk") whose form failed, for the error
 	// summary, and what was written.
 	ErrorFor string
@@ -302,7 +303,7 @@ func (p *Portal) review(w http.ResponseWriter, r *http.Request, u *who) {
 	}
 	m := p.reviewModelOf(u, show)
 	q := r.URL.Query()
-	m.Started, m.Sent = q.Has("started"), q.Has("sent")
+	m.Started, m.Sent, m.Changed = q.Has("started"), q.Has("sent"), q.Get("changed") != ""
 	if n, err := strconv.Atoi(q.Get("kept")); err == nil && n > 0 {
 		m.Bulk = n
 	}
@@ -369,15 +370,24 @@ func (p *Portal) decideReview(w http.ResponseWriter, r *http.Request, u *who) {
 		p.errorPage(w, r, http.StatusBadRequest, "review.error.birthright")
 		return
 	}
-	if errs := checkComment(comment, show.Justification == "required", "comment-"+grant); errs != nil {
+	// A decided item is changed from its row among the decided ones: its
+	// form's field has its own id there.
+	field := "comment-" + grant
+	if it.Decision != nil {
+		field = "change-comment-" + grant
+	}
+	if errs := checkComment(comment, show.Justification == "required", field); errs != nil {
 		m := p.reviewModelOf(u, show)
 		m.ErrorFor, m.Errors, m.Comment = grant, errs, comment
 		p.renderReview(w, r, http.StatusBadRequest, m)
 		return
 	}
+	back := "/reviews/" + id + "?sent#todo-h"
+	if it.Decision != nil {
+		back = "/reviews/" + id + "?changed=" + grant + "#decided-" + grant
+	}
 	p.sendAndShow(w, r, u, tilgang.TypeReviewDecided, it.Person,
-		envelope.ReviewDecision{CampaignID: id, GrantID: grant, Decision: decision, Comment: comment},
-		"/reviews/"+id+"?sent#todo-h")
+		envelope.ReviewDecision{CampaignID: id, GrantID: grant, Decision: decision, Comment: comment}, back)
 }
 
 // notReviewer refuses a decision on an item the asker's page does not
