@@ -133,7 +133,9 @@ func runReviewShow(e *env, cmd *command, args []string) error {
 	var show api.ReviewShow
 	if err := e.withAPI(cmd, func(c *api.Client) error {
 		c.Timeout = 2 * time.Minute
-		return c.Call(e.ctx, api.MethodReviewShow, api.ReviewShowArgs{CampaignID: pos[0], Mine: *mine}, &show)
+		// A page at a time, so that a campaign of any size is shown whole.
+		show, err = c.ReviewShowAll(e.ctx, api.ReviewShowArgs{CampaignID: pos[0], Mine: *mine})
+		return err
 	}); err != nil {
 		return err
 	}
@@ -231,8 +233,8 @@ func runReviewDecide(e *env, cmd *command, args []string) error {
 		return e.sendTo(cmd, tilgang.TypeReviewDecided, *person, *wait, data)
 	}
 	return e.sendAbout(cmd, tilgang.TypeReviewDecided, *wait, &data, func(c *api.Client) (string, error) {
-		var show api.ReviewShow
-		if err := c.Call(e.ctx, api.MethodReviewShow, api.ReviewShowArgs{CampaignID: campaign, Mine: true}, &show); err != nil {
+		show, err := c.ReviewShowAll(e.ctx, api.ReviewShowArgs{CampaignID: campaign, Mine: true})
+		if err != nil {
 			return "", fmt.Errorf("look up campaign %s: %w", campaign, err)
 		}
 		for _, it := range show.Items {
