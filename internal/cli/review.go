@@ -116,6 +116,10 @@ type showItem struct {
 	DecidedBy string   `json:"decided_by"`
 }
 
+// reviewShowPage is how many items `review show` and `review decide --role`
+// read a call; tests make it small to walk many pages.
+var reviewShowPage = api.MaxReviewPage
+
 func runReviewShow(e *env, cmd *command, args []string) error {
 	fs := e.flags(cmd)
 	mine := fs.Bool("mine", false, "only the items you review")
@@ -134,7 +138,7 @@ func runReviewShow(e *env, cmd *command, args []string) error {
 	if err := e.withAPI(cmd, func(c *api.Client) error {
 		c.Timeout = 2 * time.Minute
 		// A page at a time, so that a campaign of any size is shown whole.
-		show, err = c.ReviewShowAll(e.ctx, api.ReviewShowArgs{CampaignID: pos[0], Mine: *mine})
+		show, err = c.ReviewShowAll(e.ctx, api.ReviewShowArgs{CampaignID: pos[0], Mine: *mine, Limit: reviewShowPage})
 		return err
 	}); err != nil {
 		return err
@@ -233,7 +237,7 @@ func runReviewDecide(e *env, cmd *command, args []string) error {
 		return e.sendTo(cmd, tilgang.TypeReviewDecided, *person, *wait, data)
 	}
 	return e.sendAbout(cmd, tilgang.TypeReviewDecided, *wait, &data, func(c *api.Client) (string, error) {
-		show, err := c.ReviewShowAll(e.ctx, api.ReviewShowArgs{CampaignID: campaign, Mine: true})
+		show, err := c.ReviewShowAll(e.ctx, api.ReviewShowArgs{CampaignID: campaign, Mine: true, Limit: reviewShowPage})
 		if err != nil {
 			return "", fmt.Errorf("look up campaign %s: %w", campaign, err)
 		}

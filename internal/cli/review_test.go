@@ -146,8 +146,14 @@ type shownCampaign struct {
 // of them silent, under if_no_response: remove. At the close exactly the
 // removed and the unanswered grants are gone from the target's file, with
 // the reviewer or review as actor in the audit, and the chain verifies.
-// A reviewer cannot decide another's item, nor one about themselves.
+// A reviewer cannot decide another's item, nor one about themselves. The
+// command reads the campaign in pages and shows it whole.
 func TestReviewCampaignThroughCLI(t *testing.T) {
+	// review show and decide read the campaign seven items a call: the
+	// thirty items are five pages, m1's fourteen two.
+	page := reviewShowPage
+	reviewShowPage = 7
+	t.Cleanup(func() { reviewShowPage = page })
 	w := newReviewWorld(t)
 	all := append(append([]string{w.m1, w.m2}, w.staff1...), w.staff2...)
 	slices.Sort(all)
