@@ -114,7 +114,8 @@
 //	                                           person, role, grant order, next the after of the
 //	                                           page that follows ("" after the last); without,
 //	                                           every item; mine_open and bulk_keep count the
-//	                                           asker's undecided items over every page
+//	                                           asker's undecided items over every page (with mine
+//	                                           on each page, else on the first)
 //
 // audit pages by seq: after is 0 for the first page and then the next of
 // the page before; next is 0 after the last page. A page holds at most

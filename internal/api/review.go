@@ -131,7 +131,9 @@ type ReviewShow struct {
 	Next string `json:"next,omitempty"`
 	// MineOpen counts the asker's undecided items they may decide now, and
 	// BulkKeep those of them a bulk keep takes (not a birthright, a
-	// positive recommendation), over the whole campaign whatever the page.
+	// positive recommendation), over the whole campaign whatever the page;
+	// counted on every page with mine, else on the first page only (0 on
+	// the others).
 	MineOpen int `json:"mine_open"`
 	BulkKeep int `json:"bulk_keep"`
 }
@@ -384,11 +386,15 @@ func (s *Server) reviewShow(ctx context.Context, v *viewer, args json.RawMessage
 	if err != nil {
 		return nil, err
 	}
-	// The asker's undecided items: their count, and the bulk keep's. A
-	// reviewer who has none open may still have decided ones.
-	open, err := rv.ReviewItems(ctx, ledger.ReviewItemFilter{CampaignID: c.ID, Reviewer: v.actor, Open: true})
-	if err != nil {
-		return nil, err
+	// The asker's undecided items: their count, and the bulk keep's; for
+	// their own pages (mine) on every page, else on the first, so that a
+	// report read in pages does not count them again and again. A reviewer
+	// who has none open may still have decided ones.
+	var open []ledger.ReviewItem
+	if a.Mine || a.After == "" {
+		if open, err = rv.ReviewItems(ctx, ledger.ReviewItemFilter{CampaignID: c.ID, Reviewer: v.actor, Open: true}); err != nil {
+			return nil, err
+		}
 	}
 	if f.Reviewer != "" && len(items) == 0 && len(open) == 0 && !v.seesAll(c.System) {
 		any := items

@@ -81,6 +81,12 @@ func TestReviewPagingInChromium(t *testing.T) {
 	require.Empty(t, last.Items)
 	require.Equal(t, 7, last.MineOpen)
 	require.Equal(t, 3, last.BulkKeep)
+	// Someone who reviews nothing in it is refused on any page.
+	for _, after := range []string{"", w.grants[liv]} {
+		var show api.ReviewShow
+		err := w.as("1547-601").Call(ctx, api.MethodReviewShow, api.ReviewShowArgs{CampaignID: campaign, Limit: 3, After: after}, &show)
+		require.Equal(t, tilgang.Denied, tilgang.KindOf(err), "after %q: %v", after, err)
+	}
 
 	// The portal: page one of three.
 	b := browser.Start(t)
