@@ -204,6 +204,13 @@ func TestReviewStartOnlyWithPolicy(t *testing.T) {
 	require.Contains(t, body, `id="start-kasse"`)
 	require.NotContains(t, body, `id="start-lager"`, "lager has no review:")
 	require.NotContains(t, body, `name="system" type="text"`, "no field for any system")
+	// The systems' pages say which has reviews.
+	_, body = admin.do(http.MethodGet, "/systems/lager", nil)
+	require.Contains(t, body, esc(i18n.T("system.review.nopolicy")))
+	require.NotContains(t, body, `id="system-reviews"`)
+	_, body = admin.do(http.MethodGet, "/systems/kasse", nil)
+	require.NotContains(t, body, esc(i18n.T("system.review.nopolicy")))
+	require.Contains(t, body, `id="system-reviews"`)
 
 	auditor := w.browser(t, Auditor)
 	res, body = auditor.do(http.MethodGet, "/reviews", nil)

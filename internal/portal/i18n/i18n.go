@@ -265,6 +265,7 @@ var nb = map[string]string{
 	"system.review.open":           "En gjennomgang er åpen, med frist %s: %d tilganger, %d ikke avgjort ennå.",
 	"system.review.link":           "Gå til gjennomgangen",
 	"system.review.none":           "Ingen gjennomgang er åpen nå.",
+	"system.review.nopolicy":       "Policyen for systemet har ingen gjennomgang av tilganger (review:).",
 	"error.403.notreviewer":        "Denne tilgangen er ikke din å gjennomgå: den står ikke blant tilgangene som venter på deg i gjennomgangen.",
 	"error.403.notreportreader":    "Rapporten er bare for systemets systemansvarlige, driftsoperatører og revisorer.",
 	"error.403.notcampaign":        "Du har ingenting å gjennomgå i denne gjennomgangen, og du forvalter ikke systemet.",
