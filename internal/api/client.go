@@ -349,3 +349,34 @@ func (c *Client) SystemHolders(ctx context.Context, system, role string, each fu
 		a.After = p.Next
 	}
 }
+
+// ReviewShowAll is review.show with every item of a, read a page of
+// a.Limit (0: MaxReviewPage) at a time from the first: the campaign as the
+// first page has it, with the items of all pages.
+func (c *Client) ReviewShowAll(ctx context.Context, a ReviewShowArgs) (ReviewShow, error) {
+	if a.Limit == 0 {
+		a.Limit = MaxReviewPage
+	}
+	a.After = ""
+	var all ReviewShow
+	for first := true; ; first = false {
+		var p ReviewShow
+		if err := c.Call(ctx, MethodReviewShow, a, &p); err != nil {
+			return all, err
+		}
+		if first {
+			all = p
+			all.Items = append([]ReviewItem{}, p.Items...)
+		} else {
+			all.Items = append(all.Items, p.Items...)
+		}
+		if p.Next == "" {
+			all.Next = ""
+			return all, nil
+		}
+		if p.Next == a.After {
+			return all, tilgang.Errorf(tilgang.Internal, "api: %s: the page after %s names itself next", MethodReviewShow, a.After)
+		}
+		a.After = p.Next
+	}
+}

@@ -109,8 +109,15 @@
 //	                                           snapshot (hr, operators, auditors; see hrsync.go)
 //	hr.sync.held  {"summary"}               -> chains and announces a held HR sync (hr)
 //	hr.sync.allow {"summary"}               -> records an allowed held sync (hr and operator)
-//	review.start, review.list, review.show, review.mine, review.close
+//	review.start, review.list, review.mine, review.close
 //	                                        -> access review campaigns (review.go)
+//	review.show   {"campaign_id", "mine"?, "limit"?, "after"?} -> ReviewShow: the campaign and its
+//	                                           items (review.go); with limit (1..1000) one page in
+//	                                           person, role, grant order, next the after of the
+//	                                           page that follows ("" after the last); without,
+//	                                           every item; mine_open and bulk_keep count the
+//	                                           asker's undecided items over every page (with mine
+//	                                           on each page, else on the first)
 //
 // audit pages by seq: after is 0 for the first page and then the next of
 // the page before; next is 0 after the last page. A page holds at most

@@ -20,10 +20,16 @@ import (
 //	                                            the asker may see (their systems' for
 //	                                            administrators, all for operators and auditors, the
 //	                                            ones they review items of for reviewers)
-//	review.show  {"campaign_id", "mine"?}    -> ReviewShow: the campaign and its items (all of them
+//	review.show  {"campaign_id", "mine"?, "limit"?, "after"?}
+//	                                         -> ReviewShow: the campaign and its items (all of them
 //	                                            for the system's administrators, operators and
 //	                                            auditors; a reviewer's own items for a reviewer;
-//	                                            mine: the asker's own items only)
+//	                                            mine: the asker's own items only), in person, role,
+//	                                            grant order; with limit (1..MaxReviewPage) one page
+//	                                            of at most limit items after the item of grant
+//	                                            after, next the after of the page that follows (""
+//	                                            after the last); without, every item
+//	                                            (Client.ReviewShowAll walks the pages)
 //	review.mine  {}                          -> [ReviewItem ...]: the undecided items of open
 //	                                            campaigns the asker may decide now
 //	review.close {"campaign_id"}             -> review.Closed: administrators of the system and
@@ -70,7 +76,16 @@ type ReviewListArgs struct {
 type ReviewShowArgs struct {
 	CampaignID string `json:"campaign_id"`
 	Mine       bool   `json:"mine,omitempty"`
+	// Limit is how many items one page holds at most: 1..MaxReviewPage;
+	// 0 is every item in one answer.
+	Limit int `json:"limit,omitempty"`
+	// After is the Next of the page before (a grant id of an item of the
+	// campaign); "" for the first page.
+	After string `json:"after,omitempty"`
 }
+
+// MaxReviewPage is the most items one page of review.show holds.
+const MaxReviewPage = 1000
 
 // ReviewCloseArgs are the args of review.close.
 type ReviewCloseArgs struct {
@@ -111,6 +126,16 @@ type ReviewTally struct {
 type ReviewShow struct {
 	ReviewCampaign
 	Items []ReviewItem `json:"items"`
+	// Next is the After of the page that follows, "" when this page is the
+	// last (always "" without a limit).
+	Next string `json:"next,omitempty"`
+	// MineOpen counts the asker's undecided items they may decide now, and
+	// BulkKeep those of them a bulk keep takes (not a birthright, a
+	// positive recommendation), over the whole campaign whatever the page;
+	// counted on every page with mine, else on the first page only (0 on
+	// the others).
+	MineOpen int `json:"mine_open"`
+	BulkKeep int `json:"bulk_keep"`
 }
 
 // ReviewItem is one item as a reviewer sees it. Decision is null while
@@ -327,6 +352,15 @@ func (s *Server) reviewShow(ctx context.Context, v *viewer, args json.RawMessage
 	if err != nil {
 		return nil, err
 	}
+	if a.Limit < 0 || a.Limit > MaxReviewPage {
+		return nil, invalidf("limit %d is outside 1..%d (0: every item)", a.Limit, MaxReviewPage)
+	}
+	if a.After != "" && !tilgang.ValidToken(a.After) {
+		return nil, invalidf("after %q is not a grant id", short(a.After))
+	}
+	if a.After != "" && a.Limit == 0 {
+		return nil, invalidf("after needs a limit")
+	}
 	c, err := s.campaign(ctx, rv, a.CampaignID)
 	if err != nil {
 		return nil, err
@@ -335,18 +369,62 @@ func (s *Server) reviewShow(ctx context.Context, v *viewer, args json.RawMessage
 	if a.Mine || !v.seesAll(c.System) {
 		f.Reviewer = v.actor
 	}
+	if a.Limit > 0 {
+		f.Limit = a.Limit + 1
+	}
+	if a.After != "" {
+		g, err := s.Ledger.Grant(ctx, a.After)
+		if err != nil {
+			return nil, err
+		}
+		if g == nil || g.System != c.System {
+			return nil, invalidf("after %q is not an item of review campaign %s", short(a.After), c.ID)
+		}
+		f.After = ledger.ReviewItemKey{Person: g.Person, Role: g.Role, GrantID: g.ID}
+	}
 	items, err := rv.ReviewItems(ctx, f)
 	if err != nil {
 		return nil, err
 	}
-	if f.Reviewer != "" && len(items) == 0 && !v.seesAll(c.System) {
-		return nil, deniedf("%s may not see review campaign %s", v.actor, c.ID)
+	// The asker's undecided items: their count, and the bulk keep's; for
+	// their own pages (mine) on every page, else on the first, so that a
+	// report read in pages does not count them again and again. A reviewer
+	// who has none open may still have decided ones.
+	var open []ledger.ReviewItem
+	if a.Mine || a.After == "" {
+		if open, err = rv.ReviewItems(ctx, ledger.ReviewItemFilter{CampaignID: c.ID, Reviewer: v.actor, Open: true}); err != nil {
+			return nil, err
+		}
+	}
+	if f.Reviewer != "" && len(items) == 0 && len(open) == 0 && !v.seesAll(c.System) {
+		any := items
+		if a.After != "" {
+			if any, err = rv.ReviewItems(ctx, ledger.ReviewItemFilter{CampaignID: c.ID, Reviewer: v.actor, Limit: 1}); err != nil {
+				return nil, err
+			}
+		}
+		if len(any) == 0 {
+			return nil, deniedf("%s may not see review campaign %s", v.actor, c.ID)
+		}
 	}
 	head, err := s.campaignOf(ctx, rv, v, c)
 	if err != nil {
 		return nil, err
 	}
 	out := ReviewShow{ReviewCampaign: head}
+	for i := range open {
+		if engine.ReviewWhyNot(c, &open[i], v.actor) != "" {
+			continue
+		}
+		out.MineOpen++
+		if !open[i].Birthright && open[i].Recommendation == ledger.RecommendPositive {
+			out.BulkKeep++
+		}
+	}
+	if a.Limit > 0 && len(items) > a.Limit {
+		items = items[:a.Limit]
+		out.Next = items[len(items)-1].GrantID
+	}
 	out.Items, err = s.reviewItems(ctx, v, map[string]*ledger.ReviewCampaign{c.ID: c}, items, false)
 	return out, err
 }

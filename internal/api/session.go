@@ -62,6 +62,10 @@ type SessionInfo struct {
 	// pages behind the links ask the API again.
 	ReadsAll    bool     `json:"reads_all,omitempty"`
 	Administers []string `json:"administers,omitempty"`
+	// Reviewable: the systems whose policy has a review: block and of
+	// which the person may start a campaign (their own as an
+	// administrator; every one as an operator), sorted.
+	Reviewable []string `json:"reviewable,omitempty"`
 }
 
 // SignOutArgs put a session on the sign-out list until Until.
@@ -133,6 +137,9 @@ func (s *Server) session(ctx context.Context, v *viewer, args json.RawMessage) (
 		for _, id := range v.cat.SystemIDs() {
 			if v.administers(id) {
 				info.Administers = append(info.Administers, id)
+			}
+			if sys, ok := v.cat.System(id); ok && sys.Review != nil && (v.operator || v.administers(id)) {
+				info.Reviewable = append(info.Reviewable, id)
 			}
 		}
 	}

@@ -63,6 +63,7 @@ type SystemPage struct {
 	Name           string               `json:"name"`           // the catalogue's name for it
 	Administrators []string             `json:"administrators"` // its systemansvarlige, from the catalogue
 	Roles          []string             `json:"roles"`          // the catalogue's role ids, in its order
+	Reviewed       bool                 `json:"reviewed"`       // its policy has a review: block
 	Holders        []Grant              `json:"holders"`
 	Next           string               `json:"next"`
 	Training       []Grant              `json:"training"`
@@ -96,6 +97,7 @@ func (s *Server) system(ctx context.Context, v *viewer, args json.RawMessage) (a
 	if v.cat != nil {
 		if sys, ok := v.cat.System(a.System); ok {
 			out.Name = sys.Name
+			out.Reviewed = sys.Review != nil
 			out.Administrators = append(out.Administrators, sys.Administrators...)
 			for _, r := range sys.Roles {
 				out.Roles = append(out.Roles, r.ID)

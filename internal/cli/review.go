@@ -116,6 +116,10 @@ type showItem struct {
 	DecidedBy string   `json:"decided_by"`
 }
 
+// reviewShowPage is how many items `review show` and `review decide --role`
+// read a call; tests make it small to walk many pages.
+var reviewShowPage = api.MaxReviewPage
+
 func runReviewShow(e *env, cmd *command, args []string) error {
 	fs := e.flags(cmd)
 	mine := fs.Bool("mine", false, "only the items you review")
@@ -133,7 +137,9 @@ func runReviewShow(e *env, cmd *command, args []string) error {
 	var show api.ReviewShow
 	if err := e.withAPI(cmd, func(c *api.Client) error {
 		c.Timeout = 2 * time.Minute
-		return c.Call(e.ctx, api.MethodReviewShow, api.ReviewShowArgs{CampaignID: pos[0], Mine: *mine}, &show)
+		// A page at a time, so that a campaign of any size is shown whole.
+		show, err = c.ReviewShowAll(e.ctx, api.ReviewShowArgs{CampaignID: pos[0], Mine: *mine, Limit: reviewShowPage})
+		return err
 	}); err != nil {
 		return err
 	}
@@ -231,8 +237,8 @@ func runReviewDecide(e *env, cmd *command, args []string) error {
 		return e.sendTo(cmd, tilgang.TypeReviewDecided, *person, *wait, data)
 	}
 	return e.sendAbout(cmd, tilgang.TypeReviewDecided, *wait, &data, func(c *api.Client) (string, error) {
-		var show api.ReviewShow
-		if err := c.Call(e.ctx, api.MethodReviewShow, api.ReviewShowArgs{CampaignID: campaign, Mine: true}, &show); err != nil {
+		show, err := c.ReviewShowAll(e.ctx, api.ReviewShowArgs{CampaignID: campaign, Mine: true, Limit: reviewShowPage})
+		if err != nil {
 			return "", fmt.Errorf("look up campaign %s: %w", campaign, err)
 		}
 		for _, it := range show.Items {

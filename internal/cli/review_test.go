@@ -50,12 +50,20 @@ type reviewWorld struct {
 	grants  map[string]string // person -> grant id
 }
 
-func newReviewWorld(t *testing.T) *reviewWorld {
+func newReviewWorld(t *testing.T) *reviewWorld { return newReviewWorldWith(t, nil) }
+
+// newReviewWorldWith is newReviewWorld with the worker's setup changed by
+// change (a portal, say) before it starts.
+func newReviewWorldWith(t *testing.T, change func(*testenv.WorkerSetup)) *reviewWorld {
 	dir := t.TempDir()
 	conn, err := csvconn.Open("csv", csvconn.Config{Dir: dir}, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close() })
-	e := testenv.StartWorker(t, connectors.Set{"csv": conn}, map[string]string{"arkiv.yaml": reviewPolicy})
+	setup := testenv.WorkerSetup{Connectors: connectors.Set{"csv": conn}, Catalogue: map[string]string{"arkiv.yaml": reviewPolicy}}
+	if change != nil {
+		change(&setup)
+	}
+	e := testenv.StartWorkerWith(t, setup)
 	w := &reviewWorld{env: e, devKey: filepath.Join(e.Data, "keys", principals.DevSeedFile), csvFile: filepath.Join(dir, "csv.csv"),
 		m1: "1547-501", m2: "1547-502", grants: map[string]string{}}
 	base := testenv.People()
@@ -138,8 +146,14 @@ type shownCampaign struct {
 // of them silent, under if_no_response: remove. At the close exactly the
 // removed and the unanswered grants are gone from the target's file, with
 // the reviewer or review as actor in the audit, and the chain verifies.
-// A reviewer cannot decide another's item, nor one about themselves.
+// A reviewer cannot decide another's item, nor one about themselves. The
+// command reads the campaign in pages and shows it whole.
 func TestReviewCampaignThroughCLI(t *testing.T) {
+	// review show and decide read the campaign seven items a call: the
+	// thirty items are five pages, m1's fourteen two.
+	page := reviewShowPage
+	reviewShowPage = 7
+	t.Cleanup(func() { reviewShowPage = page })
 	w := newReviewWorld(t)
 	all := append(append([]string{w.m1, w.m2}, w.staff1...), w.staff2...)
 	slices.Sort(all)

@@ -119,6 +119,7 @@ type who struct {
 	api.PersonInfo
 	ReadsAll    bool     // auditor or operator: the audit page is linked
 	Administers []string // the systems whose pages are linked
+	Reviewable  []string // the systems with review: they may start a campaign of
 	session     *Session
 }
 
@@ -185,7 +186,7 @@ func (p *Portal) loadSession(next http.Handler) http.Handler {
 			}
 		}
 		ctx := context.WithValue(r.Context(), personKey, &who{PersonInfo: info.Person, ReadsAll: info.ReadsAll,
-			Administers: info.Administers, session: &s})
+			Administers: info.Administers, Reviewable: info.Reviewable, session: &s})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

@@ -103,6 +103,9 @@ type Options struct {
 	// Wait is how long a form waits for the worker to record what it sent,
 	// so that a rejection is shown at once (default 5 s).
 	Wait time.Duration
+	// ReviewPage is how many of a reviewer's items one page of
+	// /reviews/{campaign} shows (default MaxReviewItems).
+	ReviewPage int
 	// Now is the clock sessions are timed by (default time.Now). Signed
 	// calls and messages carry the wall clock, which the worker checks.
 	Now func() time.Time
@@ -145,6 +148,9 @@ func New(ctx context.Context, o Options) (*Portal, error) {
 	}
 	if o.Wait <= 0 {
 		o.Wait = 5 * time.Second
+	}
+	if o.ReviewPage <= 0 || o.ReviewPage > api.MaxReviewPage {
+		o.ReviewPage = MaxReviewItems
 	}
 	if o.Now == nil {
 		o.Now = time.Now

@@ -56,6 +56,9 @@ func TestRegisterPage(t *testing.T) {
 		require.Contains(t, body, "&lt;script&gt;alert(1)&lt;/script&gt;", "the name, as text")
 		require.NotContains(t, body, scriptName)
 		require.Contains(t, body, `href="/people/1547-1"`, q)
+		// Each row names its grant, as the CSV does.
+		require.Contains(t, body, `<td id="register-grant-`+revoked+`">`+revoked+`</td>`, q)
+		require.Contains(t, body, `<td id="register-grant-`+held+`">`+held+`</td>`, q)
 		require.Contains(t, body, `id="register-csv" href="/systems/kasse/register.csv`+strings.ReplaceAll(q, "&", "&amp;")+`"`)
 	}
 
@@ -103,13 +106,16 @@ func TestRegisterPage(t *testing.T) {
 		require.NotContains(t, body, "1547-1", path)
 	}
 
-	// A person reads their own, from their page; not another's.
+	// A person reads their own, from their first page and their person
+	// page; not another's.
 	person := w.browser(t, "1547-1")
+	_, body = person.do(http.MethodGet, "/", nil)
+	require.Contains(t, body, `id="home-register" href="/people/1547-1/register"`)
 	_, body = person.do(http.MethodGet, "/people/1547-1", nil)
 	require.Contains(t, body, `id="person-register" href="/people/1547-1/register"`)
 	res, body = person.do(http.MethodGet, "/people/1547-1/register", nil)
 	require.Equal(t, http.StatusOK, res.StatusCode, body)
-	require.Contains(t, body, "<td>kasse</td><td>leser</td>")
+	require.Contains(t, body, "<td>kasse</td><td>leser</td><td id=\"register-grant-"+held+"\">"+held+"</td>")
 	res, body = person.do(http.MethodGet, "/people/1547-666/register?at="+today.String(), nil)
 	require.Equal(t, http.StatusForbidden, res.StatusCode, body)
 	require.Contains(t, body, "Tilgangsregisteret for 1547-666 er bare for personen selv")
@@ -158,6 +164,7 @@ func TestRegisterPageInChromium(t *testing.T) {
 	require.Contains(t, text, scriptName, "the name, as text")
 	require.Contains(t, text, "1547-1")
 	require.Equal(t, 2, admin.Count("#register-table tbody tr"))
+	require.Equal(t, revoked, admin.Text("#register-grant-"+revoked))
 	href, ok := admin.Attr("#register-csv", "href")
 	require.True(t, ok)
 	require.Equal(t, "/systems/kasse/register.csv?at="+today, href)
@@ -177,10 +184,14 @@ func TestRegisterPageInChromium(t *testing.T) {
 
 	person := b.Page(t)
 	signIn(person, "1547-1")
-	require.Equal(t, 200, person.Navigate(w.PortalURL+"/people/1547-1"))
-	require.Equal(t, 200, person.ClickAndWait("#person-register"))
+	require.Equal(t, 200, person.Navigate(w.PortalURL+"/"))
+	require.Equal(t, 200, person.ClickAndWait("#home-register"))
+	require.Equal(t, w.PortalURL+"/people/1547-1/register", person.URL())
 	require.Contains(t, person.VisibleText(), "Tilgangsregister for 1547-1")
 	require.NotContains(t, person.VisibleText(), revoked)
+	require.Equal(t, held, person.Text("#register-grant-"+held))
 	check(person, "register-person")
-	_ = held
+	require.Equal(t, 200, person.Navigate(w.PortalURL+"/people/1547-1"))
+	require.Equal(t, 200, person.ClickAndWait("#person-register"))
+	require.Equal(t, w.PortalURL+"/people/1547-1/register", person.URL())
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,12 +24,14 @@ import (
 //	                                     their systems (all for operators and auditors), with
 //	                                     start and close
 //	POST /reviews                        start a campaign (form: system)
-//	GET  /reviews/{campaign}             the asker's items to decide, with why each was granted
-//	                                     and the target's recommendation; birthright items to
-//	                                     acknowledge; what they decided
-//	POST /reviews/{campaign}/decide      one decision (form: grant, decision, comment)
+//	GET  /reviews/{campaign}             one page of the asker's items (query: after, the
+//	                                     grant the page follows): those to decide, with why each
+//	                                     was granted and the target's recommendation; birthright
+//	                                     items to acknowledge; what they decided, to change
+//	POST /reviews/{campaign}/decide      one decision, or a change of one (form: grant,
+//	                                     decision, comment, after: the page to return to)
 //	POST /reviews/{campaign}/keep        keep every item of theirs with a positive
-//	                                     recommendation (form: comment)
+//	                                     recommendation, on every page (form: comment, after)
 //	POST /reviews/{campaign}/close       close it
 //	GET  /reviews/{campaign}/report      every item, printable (administrators of the system,
 //	GET  /reviews/{campaign}/report.csv  operators and auditors)
@@ -39,8 +42,9 @@ import (
 // person may decide, so a person who may not gets a page saying why at
 // once; the worker judges the message again.
 
-// MaxReviewItems is how many undecided items /reviews/{campaign} shows
-// with their forms; the rest follow as these are decided.
+// MaxReviewItems is how many of the asker's items one page of
+// /reviews/{campaign} shows by default (Options.ReviewPage); «Neste side»
+// leads to the next.
 const MaxReviewItems = 200
 
 // MaxClosedReviews is how many closed campaigns /reviews lists, newest
@@ -59,9 +63,9 @@ func reviewCampaignID(r *http.Request) string {
 type reviewsModel struct {
 	Mine      []reviewGroup
 	Campaigns []api.ReviewCampaign
-	// Startable are the systems the asker administers that have no open
-	// campaign: a start button each. ReadsAll (operators, auditors) gets a
-	// field for any system instead; the API decides.
+	// Startable are the systems with a review: block that the asker may
+	// start a campaign of (their own as an administrator, every one as an
+	// operator) and that have no open campaign: a start button each.
 	Startable []string
 	ReadsAll  bool
 	Started   bool
@@ -127,7 +131,7 @@ func (p *Portal) reviews(w http.ResponseWriter, r *http.Request, u *who) {
 			closed++
 			return closed > MaxClosedReviews
 		})
-		for _, s := range u.Administers {
+		for _, s := range u.Reviewable {
 			if !slices.ContainsFunc(m.Campaigns, func(c api.ReviewCampaign) bool { return c.System == s && c.State != "closed" }) {
 				m.Startable = append(m.Startable, s)
 			}
@@ -183,7 +187,7 @@ func (p *Portal) closeReview(w http.ResponseWriter, r *http.Request, u *who) {
 	case tilgang.Denied:
 		// Closed already is refused too: say so when it is.
 		var show api.ReviewShow
-		if p.client(u.ID).Call(r.Context(), api.MethodReviewShow, api.ReviewShowArgs{CampaignID: id, Mine: true}, &show) == nil && show.State == "closed" {
+		if p.client(u.ID).Call(r.Context(), api.MethodReviewShow, api.ReviewShowArgs{CampaignID: id, Mine: true, Limit: 1}, &show) == nil && show.State == "closed" {
 			p.errorPage(w, r, http.StatusConflict, "reviews.error.closed")
 			return
 		}
@@ -231,15 +235,22 @@ type reviewModel struct {
 	Birthright []reviewItem
 	Blocked    []reviewItem
 	Decided    []reviewItem
-	More       int // undecided items past MaxReviewItems
-	// Positive counts the items the bulk keep takes (bulkKeeps), those
-	// past MaxReviewItems included.
-	Positive  int
+	// Positive counts the items the bulk keep takes (bulkKeeps) and
+	// MineOpen the asker's undecided items, on every page.
+	Positive int
+	MineOpen int
+	// After is this page's place (the grant it follows, "" on the first);
+	// Next and First the addresses of the next and the first page, "" when
+	// there is none.
+	After     string
+	Next      string
+	First     string
 	Required  bool // justification: required
 	MayReport bool
 	Started   bool
 	Sent      bool
-	Bulk      int // how many a bulk keep just kept
+	Changed   bool // a decision was just changed
+	Bulk      int  // how many a bulk keep just kept
 	// Form errors: the grant (or "bulk") whose form failed, for the error
 	// summary, and what was written.
 	ErrorFor string
@@ -247,17 +258,59 @@ type reviewModel struct {
 	Comment  string
 }
 
-// showReview reads the campaign with the asker's own items.
-func (p *Portal) showReview(ctx context.Context, person, id string) (api.ReviewShow, error) {
+// showReview reads the campaign with one page of the asker's own items,
+// those after the item of grant after.
+func (p *Portal) showReview(ctx context.Context, person, id, after string) (api.ReviewShow, error) {
 	var show api.ReviewShow
-	err := p.client(person).Call(ctx, api.MethodReviewShow, api.ReviewShowArgs{CampaignID: id, Mine: true}, &show)
+	err := p.client(person).Call(ctx, api.MethodReviewShow,
+		api.ReviewShowArgs{CampaignID: id, Mine: true, Limit: p.o.ReviewPage, After: after}, &show)
 	return show, err
 }
 
+// reviewAfter reads a page's place from the query or the form: "" (the
+// first page) when it is missing or no grant id.
+func reviewAfter(v string) string {
+	if !tilgang.ValidToken(v) {
+		return ""
+	}
+	return v
+}
+
+// reviewPage is the address of the campaign's page after after, with
+// query (without its '?') and fragment added when not "".
+func reviewPage(id, after, query, fragment string) string {
+	q := url.Values{}
+	if after != "" {
+		q.Set("after", after)
+	}
+	out := "/reviews/" + id
+	enc := q.Encode()
+	if query != "" {
+		if enc != "" {
+			enc += "&"
+		}
+		enc += query
+	}
+	if enc != "" {
+		out += "?" + enc
+	}
+	if fragment != "" {
+		out += "#" + fragment
+	}
+	return out
+}
+
 // reviewModelOf sorts the campaign's items for the asker's page.
-func (p *Portal) reviewModelOf(u *who, show api.ReviewShow) reviewModel {
+func (p *Portal) reviewModelOf(u *who, show api.ReviewShow, after string) reviewModel {
 	m := reviewModel{Campaign: show.ReviewCampaign, Me: u.ID, Required: show.Justification == "required",
-		MayReport: u.ReadsAll || slices.Contains(u.Administers, show.System)}
+		MayReport: u.ReadsAll || slices.Contains(u.Administers, show.System),
+		Positive:  show.BulkKeep, MineOpen: show.MineOpen, After: after}
+	if show.Next != "" {
+		m.Next = reviewPage(show.CampaignID, show.Next, "", "todo-h")
+	}
+	if after != "" {
+		m.First = reviewPage(show.CampaignID, "", "", "todo-h")
+	}
 	roles := map[string][]string{}
 	for _, it := range show.Items {
 		roles[it.Person] = append(roles[it.Person], it.Role)
@@ -274,15 +327,10 @@ func (p *Portal) reviewModelOf(u *who, show api.ReviewShow) reviewModel {
 			m.Decided = append(m.Decided, ri)
 		case !it.MayDecide:
 			m.Blocked = append(m.Blocked, ri)
-		case len(m.Open)+len(m.Birthright) >= MaxReviewItems:
-			m.More++
 		case it.Birthright:
 			m.Birthright = append(m.Birthright, ri)
 		default:
 			m.Open = append(m.Open, ri)
-		}
-		if bulkKeeps(it) {
-			m.Positive++
 		}
 	}
 	return m
@@ -295,14 +343,15 @@ func (p *Portal) review(w http.ResponseWriter, r *http.Request, u *who) {
 		p.errorPage(w, r, http.StatusNotFound, "")
 		return
 	}
-	show, err := p.showReview(r.Context(), u.ID, id)
+	q := r.URL.Query()
+	after := reviewAfter(q.Get("after"))
+	show, err := p.showReview(r.Context(), u.ID, id, after)
 	if err != nil {
 		p.reviewAPIError(w, r, err)
 		return
 	}
-	m := p.reviewModelOf(u, show)
-	q := r.URL.Query()
-	m.Started, m.Sent = q.Has("started"), q.Has("sent")
+	m := p.reviewModelOf(u, show, after)
+	m.Started, m.Sent, m.Changed = q.Has("started"), q.Has("sent"), q.Get("changed") != ""
 	if n, err := strconv.Atoi(q.Get("kept")); err == nil && n > 0 {
 		m.Bulk = n
 	}
@@ -345,7 +394,8 @@ func (p *Portal) decideReview(w http.ResponseWriter, r *http.Request, u *who) {
 		p.errorPage(w, r, http.StatusBadRequest, "review.error.decision")
 		return
 	}
-	show, err := p.showReview(r.Context(), u.ID, id)
+	after := reviewAfter(r.PostFormValue("after"))
+	show, err := p.showReview(r.Context(), u.ID, id, after)
 	if tilgang.KindOf(err) == tilgang.Denied {
 		// No item of this campaign is theirs.
 		p.notReviewer(w, r, u, grant)
@@ -355,12 +405,22 @@ func (p *Portal) decideReview(w http.ResponseWriter, r *http.Request, u *who) {
 		p.reviewAPIError(w, r, err)
 		return
 	}
-	i := slices.IndexFunc(show.Items, func(it api.ReviewItem) bool { return it.GrantID == grant })
+	mine := show.Items
+	if !slices.ContainsFunc(mine, func(it api.ReviewItem) bool { return it.GrantID == grant }) {
+		// Not on the page the form came from: look through all of theirs.
+		all, err := p.client(u.ID).ReviewShowAll(r.Context(), api.ReviewShowArgs{CampaignID: id, Mine: true})
+		if err != nil {
+			p.reviewAPIError(w, r, err)
+			return
+		}
+		mine = all.Items
+	}
+	i := slices.IndexFunc(mine, func(it api.ReviewItem) bool { return it.GrantID == grant })
 	if i < 0 {
 		p.notReviewer(w, r, u, grant)
 		return
 	}
-	it := show.Items[i]
+	it := mine[i]
 	if !it.MayDecide {
 		p.errorPage(w, r, http.StatusForbidden, "error.403.review.why", Why(it.WhyNot))
 		return
@@ -369,15 +429,24 @@ func (p *Portal) decideReview(w http.ResponseWriter, r *http.Request, u *who) {
 		p.errorPage(w, r, http.StatusBadRequest, "review.error.birthright")
 		return
 	}
-	if errs := checkComment(comment, show.Justification == "required", "comment-"+grant); errs != nil {
-		m := p.reviewModelOf(u, show)
+	// A decided item is changed from its row among the decided ones: its
+	// form's field has its own id there.
+	field := "comment-" + grant
+	if it.Decision != nil {
+		field = "change-comment-" + grant
+	}
+	if errs := checkComment(comment, show.Justification == "required", field); errs != nil {
+		m := p.reviewModelOf(u, show, after)
 		m.ErrorFor, m.Errors, m.Comment = grant, errs, comment
 		p.renderReview(w, r, http.StatusBadRequest, m)
 		return
 	}
+	back := reviewPage(id, after, "sent", "todo-h")
+	if it.Decision != nil {
+		back = reviewPage(id, after, "changed="+grant, "decided-"+grant)
+	}
 	p.sendAndShow(w, r, u, tilgang.TypeReviewDecided, it.Person,
-		envelope.ReviewDecision{CampaignID: id, GrantID: grant, Decision: decision, Comment: comment},
-		"/reviews/"+id+"?sent#todo-h")
+		envelope.ReviewDecision{CampaignID: id, GrantID: grant, Decision: decision, Comment: comment}, back)
 }
 
 // notReviewer refuses a decision on an item the asker's page does not
@@ -403,14 +472,21 @@ func (p *Portal) keepRecommended(w http.ResponseWriter, r *http.Request, u *who)
 		return
 	}
 	comment := strings.TrimSpace(r.PostFormValue("comment"))
-	show, err := p.showReview(r.Context(), u.ID, id)
+	after := reviewAfter(r.PostFormValue("after"))
+	show, err := p.showReview(r.Context(), u.ID, id, after)
 	if err != nil {
 		p.reviewAPIError(w, r, err)
 		return
 	}
-	m := p.reviewModelOf(u, show)
+	m := p.reviewModelOf(u, show, after)
+	// The bulk keep takes the positive ones of every page.
+	all, err := p.client(u.ID).ReviewShowAll(r.Context(), api.ReviewShowArgs{CampaignID: id, Mine: true})
+	if err != nil {
+		p.reviewAPIError(w, r, err)
+		return
+	}
 	var keep []api.ReviewItem
-	for _, it := range show.Items {
+	for _, it := range all.Items {
 		if bulkKeeps(it) {
 			keep = append(keep, it)
 		}
@@ -450,7 +526,7 @@ func (p *Portal) keepRecommended(w http.ResponseWriter, r *http.Request, u *who)
 			kept++
 		}
 	}
-	http.Redirect(w, r, "/reviews/"+id+"?kept="+strconv.Itoa(kept)+"#todo-h", http.StatusSeeOther)
+	http.Redirect(w, r, reviewPage(id, after, "kept="+strconv.Itoa(kept), "todo-h"), http.StatusSeeOther)
 }
 
 // bulkKeeps says whether the bulk keep takes it: undecided, the asker's
@@ -498,8 +574,8 @@ func (p *Portal) reviewReport(w http.ResponseWriter, r *http.Request, u *who) (a
 		p.errorPage(w, r, http.StatusNotFound, "")
 		return api.ReviewShow{}, false
 	}
-	var show api.ReviewShow
-	if err := p.client(u.ID).Call(r.Context(), api.MethodReviewShow, api.ReviewShowArgs{CampaignID: id}, &show); err != nil {
+	show, err := p.client(u.ID).ReviewShowAll(r.Context(), api.ReviewShowArgs{CampaignID: id})
+	if err != nil {
 		switch tilgang.KindOf(err) {
 		case tilgang.Denied:
 			p.errorPage(w, r, http.StatusForbidden, "error.403.notreportreader")

@@ -10,10 +10,10 @@ import (
 	"github.com/ror-ikt/tilgang/internal/api"
 )
 
-// The reviewer's page: undecided items theirs to decide in forms (at most
-// MaxReviewItems), birthrights apart, the others with why, decided ones in
-// a table; the bulk keep counts every positive item, shown or not, and
-// never a birthright, a negative or unknown one, or one decided.
+// The reviewer's page: one page of their items, undecided ones theirs to
+// decide in forms, birthrights apart, the others with why, decided ones in
+// a table; the bulk keep's count and the open count are the API's, over
+// every page; the page links the next page and, past the first, the first.
 func TestReviewModel(t *testing.T) {
 	t.Parallel()
 	keep := "keep"
@@ -25,21 +25,34 @@ func TestReviewModel(t *testing.T) {
 			items = append(items, it)
 		}
 	}
-	add(MaxReviewItems+10, api.ReviewItem{Role: "bruker", MayDecide: true, Recommendation: "positive"})
+	add(10, api.ReviewItem{Role: "bruker", MayDecide: true, Recommendation: "positive"})
 	add(5, api.ReviewItem{Role: "leder", MayDecide: true, Recommendation: "negative"})
 	add(2, api.ReviewItem{Role: "innsyn", MayDecide: true, Recommendation: "positive", Birthright: true})
 	add(3, api.ReviewItem{Role: "bruker", MayDecide: true, Recommendation: "positive", Decision: &keep})
 	add(4, api.ReviewItem{Role: "bruker", Recommendation: "positive", WhyNot: "1547-1 may not review their own access"})
-	m := (&Portal{}).reviewModelOf(&who{}, api.ReviewShow{ReviewCampaign: api.ReviewCampaign{Justification: "required"}, Items: items})
+	show := api.ReviewShow{ReviewCampaign: api.ReviewCampaign{CampaignID: "rc-1", Justification: "required"}, Items: items,
+		Next: "g-23", MineOpen: 250, BulkKeep: 212}
+	m := (&Portal{}).reviewModelOf(&who{}, show, "")
 	require.True(t, m.Required)
-	require.Len(t, m.Open, MaxReviewItems)
-	require.Equal(t, 17, m.More, "ten positive, five negative and two birthrights past the cap")
-	require.Equal(t, MaxReviewItems+10, m.Positive)
+	require.Len(t, m.Open, 15)
+	require.Len(t, m.Birthright, 2)
+	require.Equal(t, 212, m.Positive, "the API's count, over every page")
+	require.Equal(t, 250, m.MineOpen)
 	require.Len(t, m.Decided, 3)
 	require.Len(t, m.Blocked, 4)
-	require.Empty(t, m.Birthright, "past the cap too")
 	require.Contains(t, m.Open[0].Others, "leder", "what else the person has")
 	require.NotContains(t, m.Open[0].Others, "bruker")
+	require.Equal(t, "/reviews/rc-1?after=g-23#todo-h", m.Next)
+	require.Empty(t, m.First, "the first page links no first page")
+
+	show.Next = ""
+	m = (&Portal{}).reviewModelOf(&who{}, show, "g-3")
+	require.Empty(t, m.Next, "the last page")
+	require.Equal(t, "/reviews/rc-1#todo-h", m.First)
+	require.Equal(t, "g-3", m.After)
+	require.Equal(t, "/reviews/rc-1?after=g-3&sent#todo-h", reviewPage("rc-1", "g-3", "sent", "todo-h"))
+	require.Equal(t, "/reviews/rc-1?kept=2", reviewPage("rc-1", "", "kept=2", ""))
+	require.Equal(t, "", reviewAfter("<b>"), "no grant id: the first page")
 
 	end := time.Date(2026, 12, 18, 12, 0, 0, 0, time.UTC)
 	early := end.Add(-time.Hour)

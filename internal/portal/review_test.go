@@ -90,7 +90,10 @@ type reviewWorld struct {
 	innsyn string            // Marte's birthright grant
 }
 
-func startReviewWorld(t *testing.T) *reviewWorld {
+func startReviewWorld(t *testing.T) *reviewWorld { return startReviewWorldWith(t, portal.Options{}) }
+
+// startReviewWorldWith is startReviewWorld with the portal's options o.
+func startReviewWorldWith(t *testing.T, o portal.Options) *reviewWorld {
 	t.Helper()
 	journal, err := noop.Open(noop.Config{Journal: filepath.Join(t.TempDir(), "noop.journal")})
 	require.NoError(t, err)
@@ -109,7 +112,7 @@ func startReviewWorld(t *testing.T) *reviewWorld {
 		Connectors: connectors.Set{"noop": target},
 		Catalogue:  map[string]string{"arkiv.yaml": arkivPolicy},
 		Principals: []principals.Principal{op},
-		Portal:     &portal.Options{},
+		Portal:     &o,
 		Change: func(dir string, o *app.WorkerOptions) {
 			dev, err := principals.LoadSeed(filepath.Join(dir, "keys", principals.DevSeedFile))
 			require.NoError(t, err)

@@ -175,3 +175,56 @@ func esc(s string) string {
 	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;", "+", "&#43;")
 	return r.Replace(s)
 }
+
+// lagerNoReview is a system of the same administrator without review:.
+const lagerNoReview = `system: lager
+name: Lager
+owner: Økonomi
+administrators: [1547-20001]
+connectors: [noop]
+roles:
+  - id: bruker
+    entitlements: {noop: [LAGER-BRUKER]}
+    requestable_by: [manager]
+    approval: []
+`
+
+// /reviews offers a start only for the systems whose policy has a review:
+// block: the administrator of kasse (reviewed) and lager (not) gets a
+// start of kasse alone, an auditor (who may start none) no start at all,
+// and once kasse's campaign is open, no start of it either.
+func TestReviewStartOnlyWithPolicy(t *testing.T) {
+	w := startWorldWith(t, map[string]string{"kasse.yaml": reviewedKasse, "lager.yaml": lagerNoReview})
+	admin := w.browser(t, "1547-20001")
+	res, body := admin.do(http.MethodGet, "/", nil)
+	require.Equal(t, http.StatusOK, res.StatusCode, body)
+	require.Contains(t, body, `href="/systems/lager"`, "the administrator has both systems")
+	res, body = admin.do(http.MethodGet, "/reviews", nil)
+	require.Equal(t, http.StatusOK, res.StatusCode, body)
+	require.Contains(t, body, `id="start-kasse"`)
+	require.NotContains(t, body, `id="start-lager"`, "lager has no review:")
+	require.NotContains(t, body, `name="system" type="text"`, "no field for any system")
+	// The systems' pages say which has reviews.
+	_, body = admin.do(http.MethodGet, "/systems/lager", nil)
+	require.Contains(t, body, esc(i18n.T("system.review.nopolicy")))
+	require.NotContains(t, body, `id="system-reviews"`)
+	_, body = admin.do(http.MethodGet, "/systems/kasse", nil)
+	require.NotContains(t, body, esc(i18n.T("system.review.nopolicy")))
+	require.Contains(t, body, `id="system-reviews"`)
+
+	auditor := w.browser(t, Auditor)
+	res, body = auditor.do(http.MethodGet, "/reviews", nil)
+	require.Equal(t, http.StatusOK, res.StatusCode, body)
+	require.NotContains(t, body, `id="start-`, "an auditor starts nothing")
+	require.NotContains(t, body, `action="/reviews" class`, "no start form at all")
+
+	// A start of lager, forged, is still refused in words.
+	res, body = admin.do(http.MethodPost, "/reviews", url.Values{"system": {"lager"}})
+	require.Equal(t, http.StatusBadRequest, res.StatusCode)
+	require.Contains(t, body, esc(i18n.T("reviews.error.nopolicy", "lager")))
+
+	res, body = admin.do(http.MethodPost, "/reviews", url.Values{"system": {"kasse"}})
+	require.Equal(t, http.StatusSeeOther, res.StatusCode, body)
+	_, body = admin.do(http.MethodGet, "/reviews", nil)
+	require.NotContains(t, body, `id="start-kasse"`, "kasse's campaign is open")
+}

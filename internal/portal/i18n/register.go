@@ -17,6 +17,8 @@ var nbRegister = map[string]string{
 	"register.csv":                 "Last ned som CSV (hele registeret for dette tidspunktet)",
 	"register.from":                "Fra",
 	"register.until":               "Til",
+	"register.grant":               "Tilgangs-id",
+	"home.register":                "Mitt tilgangsregister: hvilke tilganger jeg har hatt, og når",
 	"register.held":                "Har fortsatt tilgang",
 	"register.none":                "Ingen hadde tilgang på dette tidspunktet.",
 	"register.period.at":           "Tilganger %s",
