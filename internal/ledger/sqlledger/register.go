@@ -66,11 +66,26 @@ func (t *tx) writeHoldings() error {
 		starts, ` ON CONFLICT (grant_id) DO NOTHING`); err != nil {
 		return err
 	}
+	// The ends, one statement per instant (a batch's moves mostly share
+	// one), each grant's first end only.
+	var (
+		at    []int64
+		ended = map[string]bool{}
+		ends  = map[int64][]string{}
+	)
 	for _, e := range t.audit {
-		if e.Kind == "grant.state" && e.GrantID != "" && ledger.EndsHolding(e.To) {
-			if _, err := t.exec(`UPDATE holdings SET until_at = ? WHERE grant_id = ? AND until_at = 0`, ms(e.At), e.GrantID); err != nil {
-				return err
+		if e.Kind == "grant.state" && e.GrantID != "" && ledger.EndsHolding(e.To) && !ended[e.GrantID] {
+			ended[e.GrantID] = true
+			m := ms(e.At)
+			if ends[m] == nil {
+				at = append(at, m)
 			}
+			ends[m] = append(ends[m], e.GrantID)
+		}
+	}
+	for _, m := range at {
+		if _, err := t.exec(`UPDATE holdings SET until_at = ? WHERE until_at = 0 AND `+t.s.d.anyOf("grant_id"), m, t.s.d.list(ends[m])); err != nil {
+			return err
 		}
 	}
 	return nil
