@@ -233,8 +233,15 @@ func (t *tx) writeHoldings() error {
 			ends[m] = append(ends[m], e.GrantID)
 		}
 	}
+	// On PostgreSQL the ids are a table joined on the primary key: with
+	// "= ANY" the generic plan (plan_cache_mode auto, set by flush) scans
+	// the whole table.
+	q := `UPDATE holdings SET until_at = ? WHERE until_at = 0 AND ` + t.s.d.anyOf("grant_id")
+	if t.s.d.postgres {
+		q = `UPDATE holdings h SET until_at = ? FROM unnest(?::text[]) AS e(id) WHERE h.grant_id = e.id AND h.until_at = 0`
+	}
 	for _, m := range at {
-		if _, err := t.exec(`UPDATE holdings SET until_at = ? WHERE until_at = 0 AND `+t.s.d.anyOf("grant_id"), m, t.s.d.list(ends[m])); err != nil {
+		if _, err := t.exec(q, m, t.s.d.list(ends[m])); err != nil {
 			return err
 		}
 	}
