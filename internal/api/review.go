@@ -229,10 +229,15 @@ func (s *Server) reviewClose(ctx context.Context, v *viewer, args json.RawMessag
 	if s.Reviews == nil {
 		return nil, tilgang.Errorf(tilgang.Unavailable, "api: this worker does not run access reviews")
 	}
-	// A close of many items outlasts a call: it stops at closeWait between
-	// two batches and answers state closing; the worker's schedule
-	// finishes it (a close resumes where it stopped).
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeWait)
+	// A close of many items outlasts a call: it stops after CloseWait
+	// (the batch it was applying is rolled back) and answers state
+	// closing; the worker's schedule finishes it (a close resumes where it
+	// stopped, and never applies an item twice).
+	wait := s.CloseWait
+	if wait <= 0 {
+		wait = closeWait
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait)
 	defer cancel()
 	out, err := s.Reviews.Close(cctx, c.ID, v.actor)
 	if err != nil && cctx.Err() != nil {
@@ -243,7 +248,8 @@ func (s *Server) reviewClose(ctx context.Context, v *viewer, args json.RawMessag
 }
 
 // closeWait is how long a review.close call applies items before it
-// answers: less than the call's own minute.
+// answers, unless Server.CloseWait says otherwise: less than the call's
+// own minute.
 const closeWait = 45 * time.Second
 
 func (s *Server) campaign(ctx context.Context, rv ledger.Reviews, id string) (*ledger.ReviewCampaign, error) {

@@ -44,6 +44,9 @@ type Server struct {
 	// Reviews starts and closes access review campaigns (review.go); nil:
 	// not in this process.
 	Reviews Reviewer
+	// CloseWait is how long a review.close call applies items before it
+	// answers closing (review.go); 0: 45 s.
+	CloseWait time.Duration
 	// HRSyncHeld, when set, is told the source of each held HR sync once
 	// its hold is chained (the worker counts them: hrsync.Metrics).
 	HRSyncHeld func(source string)

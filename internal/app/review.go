@@ -7,10 +7,19 @@ import (
 	"github.com/ror-ikt/tilgang/internal/review"
 )
 
-// reviewer is the replica's access review runner, made once.
+// reviewer is the replica's access review runner, made once; its metrics
+// are served with the worker's.
 func (p *Parts) reviewer() *review.Runner {
 	p.reviewOnce.Do(func() {
 		p.review = &review.Runner{Ledger: p.Ledger, Engine: p.Engine, Connectors: p.Connectors, Log: p.Log}
+		if p.Metrics != nil {
+			m := review.NewMetrics()
+			if err := p.Metrics.Register(m.Collectors()...); err != nil {
+				p.Log.Warn("review: metrics not registered", "err", err)
+			} else {
+				p.review.Metrics = m
+			}
+		}
 	})
 	return p.review
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -75,7 +77,17 @@ func reviewRun(tb testing.TB, l ledger.Ledger, people int) (items int, start, cl
 // and PostgreSQL:
 //
 //	go test -run '^$' -bench Review -benchtime 1x ./internal/bench
+//
+// TILGANG_BENCH_REVIEW_ITEMS sets another number of items.
 func BenchmarkReview(b *testing.B) {
+	items := 50_000
+	if s := os.Getenv("TILGANG_BENCH_REVIEW_ITEMS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			b.Fatalf("TILGANG_BENCH_REVIEW_ITEMS=%q: want a positive number of items", s)
+		}
+		items = n
+	}
 	for _, backend := range []string{"sqlite", "postgres"} {
 		b.Run(backend, func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
@@ -92,7 +104,7 @@ func BenchmarkReview(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				items, start, close, revoked := reviewRun(b, l, 100_000)
+				items, start, close, revoked := reviewRun(b, l, 2*items)
 				l.Close()
 				b.Logf("%s: %d items: started in %s, closed in %s (%d revoked)", backend, items, start.Round(time.Millisecond),
 					close.Round(time.Millisecond), revoked)

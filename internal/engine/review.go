@@ -318,6 +318,11 @@ func (e *Engine) CloseReviewItems(tx ledger.Tx, c *ledger.ReviewCampaign, items 
 	if err := ledger.Preload(tx, persons, nil); err != nil {
 		return t, err
 	}
+	// A revoke reads the person's whole operation history (what they
+	// hold): read the batch's at once, not one statement a revoke.
+	if err := ledger.PreloadHistory(tx, persons); err != nil {
+		return t, err
+	}
 	outcomes := make(map[string]string, len(items))
 	for _, it := range items {
 		if it.Applied {

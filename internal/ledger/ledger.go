@@ -248,6 +248,24 @@ type Preloader interface {
 	Load(persons, keys []string) error
 }
 
+// HistoryLoader is a Tx that can read people's whole operation history
+// ahead: a caller about to revoke many people's grants (a review's close)
+// hands them over with PreloadHistory, so PersonOperations of any state
+// costs no statement per person.
+type HistoryLoader interface {
+	// LoadHistory reads all stored operations of these people, locking
+	// them where the backend locks rows. Calling it again adds more.
+	LoadHistory(persons []string) error
+}
+
+// PreloadHistory calls tx's LoadHistory when it has one.
+func PreloadHistory(tx Tx, persons []string) error {
+	if h, ok := tx.(HistoryLoader); ok {
+		return h.LoadHistory(persons)
+	}
+	return nil
+}
+
 // Flusher is a Tx that keeps writes until Commit and can send them sooner.
 type Flusher interface {
 	// Flush sends the writes kept so far, and the events queued, now

@@ -62,6 +62,16 @@ const MaxHoldingsPage = 1000
 //
 // A holding overlaps the period when From <= To of the period and it has
 // not ended, or ended after the period's From.
+// RegisterCatchUp is a Register that can fill in, from the chain, the
+// holdings a replica of an earlier release did not write (it chained the
+// grants' moves without them). The backend runs it at every start.
+type RegisterCatchUp interface {
+	// CatchUpHoldings adds the holdings of the moves to active chained
+	// since it last ran and ends those the chain has ended; it returns how
+	// many rows it added or ended. Running it again changes nothing.
+	CatchUpHoldings(ctx context.Context) (int, error)
+}
+
 type HoldingFilter struct {
 	System string
 	Person string

@@ -53,6 +53,12 @@ type Metrics struct {
 	// the first run.
 	VerifyOK *prometheus.GaugeVec // no labels
 	VerifyAt *prometheus.GaugeVec // no labels
+	// ReviewCampaigns counts the access review campaigns not yet closed
+	// (open, closing), ReviewItems their items by decision (undecided,
+	// keep, remove, acknowledged); both read from the ledger, so every
+	// replica serves the same.
+	ReviewCampaigns *prometheus.GaugeVec // system, state
+	ReviewItems     *prometheus.GaugeVec // system, state
 }
 
 // New registers the metrics; holder labels the lease gauge.
@@ -88,11 +94,17 @@ func New(holder string) *Metrics {
 			Help: "1 when the last audit verify (scheduled or asked for) verified the chain, 0 when it did not; sampled from the ledger."}, nil),
 		VerifyAt: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tilgang_audit_verify_last_run_timestamp_seconds",
 			Help: "Unix time of the last audit verify; sampled from the ledger."}, nil),
+		ReviewCampaigns: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tilgang_review_campaigns",
+			Help: "Access review campaigns not yet closed, by system and state (open, closing); sampled from the ledger."}, []string{"system", "state"}),
+		ReviewItems: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "tilgang_review_items",
+			Help: "Items of the access review campaigns not yet closed, by system and decision (undecided, keep, remove, acknowledged); sampled from the ledger."},
+			[]string{"system", "state"}),
 	}
 	for _, o := range []string{"sent", "deferred", "failed"} {
 		m.Mail.WithLabelValues(o)
 	}
 	m.reg.MustRegister(m.Messages, m.Operations, m.Latency, m.TurnWait, m.NotStarted, m.LeaseHeld, m.IntakeLag, m.OpsByState, m.Unsent, m.AnchorRefused, m.Mail, m.GrantsByState, m.VerifyOK, m.VerifyAt,
+		m.ReviewCampaigns, m.ReviewItems,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -108,21 +120,7 @@ func (m *Metrics) Sample(ctx context.Context, l ledger.Reader, js jetstream.JetS
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		if st, err := l.Stats(ctx); err == nil {
-			m.OpsByState.Reset()
-			for s, n := range st.OpsByState {
-				m.OpsByState.WithLabelValues(string(s)).Set(float64(n))
-			}
-			m.Unsent.Set(float64(st.EventsUnsent))
-			m.GrantsByState.Reset()
-			for _, s := range []tilgang.GrantState{tilgang.StateFailed, tilgang.StateRevokeFailed} {
-				m.GrantsByState.WithLabelValues(string(s)) // 0, not absent, so an alert rule can compare
-			}
-			for s, n := range st.Grants {
-				m.GrantsByState.WithLabelValues(string(s)).Set(float64(n))
-			}
-		}
-		m.sampleVerify(ctx, l)
+		m.SampleLedger(ctx, l)
 		if c, err := js.Consumer(ctx, streams.In, streams.Intake); err == nil {
 			if info, err := c.Info(ctx); err == nil {
 				m.IntakeLag.Set(float64(info.NumPending) + float64(info.NumAckPending))
@@ -133,6 +131,60 @@ func (m *Metrics) Sample(ctx context.Context, l ledger.Reader, js jetstream.JetS
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// SampleLedger reads the ledger's counts once: operations, events and
+// grants by state, the last audit verify, the review campaigns.
+func (m *Metrics) SampleLedger(ctx context.Context, l ledger.Reader) {
+	if st, err := l.Stats(ctx); err == nil {
+		m.OpsByState.Reset()
+		for s, n := range st.OpsByState {
+			m.OpsByState.WithLabelValues(string(s)).Set(float64(n))
+		}
+		m.Unsent.Set(float64(st.EventsUnsent))
+		m.GrantsByState.Reset()
+		for _, s := range []tilgang.GrantState{tilgang.StateFailed, tilgang.StateRevokeFailed} {
+			m.GrantsByState.WithLabelValues(string(s)) // 0, not absent, so an alert rule can compare
+		}
+		for s, n := range st.Grants {
+			m.GrantsByState.WithLabelValues(string(s)).Set(float64(n))
+		}
+	}
+	m.sampleVerify(ctx, l)
+	m.sampleReviews(ctx, l)
+}
+
+// sampleReviews serves the campaigns not yet closed and their items. A
+// campaign that closes leaves the gauges: its series go.
+func (m *Metrics) sampleReviews(ctx context.Context, l ledger.Reader) {
+	rv, ok := l.(ledger.Reviews)
+	if !ok {
+		return
+	}
+	cs, err := rv.Campaigns(ctx, ledger.ReviewCampaignFilter{States: []string{ledger.CampaignOpen, ledger.CampaignClosing}})
+	if err != nil {
+		return
+	}
+	type key struct{ system, state string }
+	campaigns, items := map[key]int{}, map[key]int{}
+	for _, c := range cs {
+		n, err := rv.ReviewCounts(ctx, c.ID)
+		if err != nil {
+			return
+		}
+		campaigns[key{c.System, c.State}]++
+		for state, v := range map[string]int{"undecided": n.Open, "keep": n.Keep, "remove": n.Remove, "acknowledged": n.Acknowledged} {
+			items[key{c.System, state}] += v
+		}
+	}
+	m.ReviewCampaigns.Reset()
+	m.ReviewItems.Reset()
+	for k, n := range campaigns {
+		m.ReviewCampaigns.WithLabelValues(k.system, k.state).Set(float64(n))
+	}
+	for k, n := range items {
+		m.ReviewItems.WithLabelValues(k.system, k.state).Set(float64(n))
 	}
 }
 

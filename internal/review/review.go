@@ -7,6 +7,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/connectors"
 	"github.com/ror-ikt/tilgang/internal/engine"
@@ -22,10 +24,37 @@ type Runner struct {
 	// Batch is how many items one close transaction applies (default 500).
 	Batch int
 	// Holder names this replica for the close's lease (default host-pid).
-	Holder string
+	Holder  string
+	Metrics *Metrics // nil: none kept
 	// afterBatch, in tests, runs after each committed close batch (a crash
 	// there leaves the campaign closing).
 	afterBatch func(n int) error
+}
+
+// Metrics are the closes' Prometheus metrics (the campaigns and their
+// items are sampled from the ledger by internal/metrics).
+type Metrics struct {
+	// Applied counts the items this replica's closes applied, by system and
+	// outcome: revoked, kept, gone (no longer live at the close).
+	Applied *prometheus.CounterVec
+	// Closed counts the campaigns this replica's closes finished.
+	Closed *prometheus.CounterVec
+}
+
+// NewMetrics makes the metrics; register them with the worker's.
+func NewMetrics() *Metrics {
+	return &Metrics{
+		Applied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tilgang_review_applied_total",
+			Help: "Access review items applied at a campaign's close by this replica, by system and outcome (revoked, kept, gone)."},
+			[]string{"system", "outcome"}),
+		Closed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tilgang_review_closed_total",
+			Help: "Access review campaigns whose close this replica finished, by system."}, []string{"system"}),
+	}
+}
+
+// Collectors lists the metrics for registering.
+func (m *Metrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.Applied, m.Closed}
 }
 
 // Started is what a start made.
@@ -202,7 +231,7 @@ func (r *Runner) Close(ctx context.Context, id, actor string) (Closed, error) {
 		batch = 500
 	}
 	for n := 0; ; n++ {
-		done, err := r.closeBatch(ctx, id, batch, &out, func(tx ledger.Tx) error { return tx.Fence(lease, holder, token, closeTTL) })
+		done, err := r.closeBatch(ctx, c.System, id, batch, &out, func(tx ledger.Tx) error { return tx.Fence(lease, holder, token, closeTTL) })
 		if err != nil {
 			return out, err
 		}
@@ -253,7 +282,7 @@ func (r *Runner) beginClose(ctx context.Context, id, actor string) error {
 
 // closeBatch applies one batch of the campaign's items in one transaction,
 // and closes it with the last; done when it is closed.
-func (r *Runner) closeBatch(ctx context.Context, id string, batch int, out *Closed, fence func(ledger.Tx) error) (bool, error) {
+func (r *Runner) closeBatch(ctx context.Context, system, id string, batch int, out *Closed, fence func(ledger.Tx) error) (bool, error) {
 	tx, err := r.Ledger.Begin(ctx)
 	if err != nil {
 		return false, err
@@ -294,7 +323,18 @@ func (r *Runner) closeBatch(ctx context.Context, id string, batch int, out *Clos
 			return false, err
 		}
 	}
-	return last, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return false, err
+	}
+	if m := r.Metrics; m != nil {
+		m.Applied.WithLabelValues(system, "revoked").Add(float64(t.Revoked))
+		m.Applied.WithLabelValues(system, "kept").Add(float64(t.Kept))
+		m.Applied.WithLabelValues(system, "gone").Add(float64(t.Gone))
+		if last {
+			m.Closed.WithLabelValues(system).Inc()
+		}
+	}
+	return last, nil
 }
 
 // countsOf counts the campaign's items by decision for the close's audit

@@ -59,6 +59,7 @@ func holdingIDs(hs []ledger.Holding) []string {
 }
 
 var registerTests = []test{
+	{"CatchUp", catchUpTest},
 	{"FromTransitions", func(t *testing.T, l ledger.Ledger) {
 		r := register(t, l)
 		at := func(min int) time.Time { return t0.Add(time.Duration(min) * time.Minute) }

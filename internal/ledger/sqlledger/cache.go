@@ -32,9 +32,10 @@ type cache struct {
 	ops      map[int64]*ledger.Operation
 	opsOf    map[string][]int64 // person -> ids of their cached operations
 	accounts map[acctKey]*ledger.AccountRow
-	keys     map[string]string         // idempotency keys read -> payload hash, "" when not stored
-	requests map[string]ledger.Request // requests read or written; the zero Request when there is none
-	complete map[string]bool           // grants all of whose operations are cached
+	keys     map[string]string             // idempotency keys read -> payload hash, "" when not stored
+	requests map[string]ledger.Request     // requests read or written; the zero Request when there is none
+	complete map[string]bool               // grants all of whose operations are cached
+	history  map[string][]ledger.Operation // person -> all of their stored operations, as read (LoadHistory)
 
 	dirtyPeople   keyed[string]
 	dirtyGrants   keyed[string]
@@ -77,7 +78,8 @@ func (k *keyed[K]) add(key K) {
 func newCache() *cache {
 	return &cache{people: map[string]*ledger.PersonRow{}, loaded: map[string]bool{}, grants: map[string]*ledger.Grant{},
 		byPerson: map[string][]string{}, ops: map[int64]*ledger.Operation{}, opsOf: map[string][]int64{},
-		accounts: map[acctKey]*ledger.AccountRow{}, keys: map[string]string{}, requests: map[string]ledger.Request{}, complete: map[string]bool{}}
+		accounts: map[acctKey]*ledger.AccountRow{}, keys: map[string]string{}, requests: map[string]ledger.Request{}, complete: map[string]bool{},
+		history: map[string][]ledger.Operation{}}
 }
 
 // putGrant caches a grant (replacing its cached version).

@@ -31,12 +31,12 @@ func (t *tx) appendChain() error {
 		head.Seq++
 		c := canonicalOf(head.Seq, head.Hash, e, textHash)
 		head.Hash = sha256hex(c)
-		rows = append(rows, []any{head.Seq, head.Hash, string(c), e.Person, e.System, ms(e.At)})
+		rows = append(rows, []any{head.Seq, head.Hash, string(c), e.Person, e.System, ms(e.At), 1})
 	}
 	if err := t.insertRows(`INSERT INTO texts (hash, text) VALUES `, texts, ` ON CONFLICT (hash) DO NOTHING`); err != nil {
 		return err
 	}
-	if err := t.insertRows(`INSERT INTO audit (seq, hash, canonical, person, system, at) VALUES `, rows, ""); err != nil {
+	if err := t.insertRows(`INSERT INTO audit (seq, hash, canonical, person, system, at, registered) VALUES `, rows, ""); err != nil {
 		return err
 	}
 	_, err = t.exec(`UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, head.Seq, head.Hash)

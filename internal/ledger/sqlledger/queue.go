@@ -151,13 +151,16 @@ func (t *tx) OperationsOf(grantID string) ([]ledger.Operation, error) {
 
 // PersonOperations answers from the cache when only unfinished states are
 // asked for (a loaded person's are all cached); otherwise it reads the
-// person's stored operations and lays the cached ones over them.
+// person's stored operations (or takes those LoadHistory read) and lays
+// the cached ones over them.
 func (t *tx) PersonOperations(person string, states ...ledger.OpState) ([]ledger.Operation, error) {
 	var stored []ledger.Operation
 	if len(states) > 0 && !slices.ContainsFunc(states, func(s ledger.OpState) bool { return !pending(s) }) {
 		if err := t.load(person); err != nil {
 			return nil, err
 		}
+	} else if h, ok := t.c.history[person]; ok {
+		stored = h
 	} else {
 		rows, err := t.query(`SELECT `+opCols+` FROM operations WHERE person = ? ORDER BY due_at, seq, id FOR UPDATE`, person)
 		if err != nil {
@@ -170,6 +173,34 @@ func (t *tx) PersonOperations(person string, states ...ledger.OpState) ([]ledger
 	return t.c.overlay(stored, t.c.opsOf[person], func(o *ledger.Operation) bool {
 		return o.Person == person && (len(states) == 0 || slices.Contains(states, o.State))
 	}), nil
+}
+
+var _ ledger.HistoryLoader = (*tx)(nil)
+
+// LoadHistory reads all of these people's stored operations in one
+// statement, locked as PersonOperations locks them. What the transaction
+// writes later is in the cache, which PersonOperations lays over them.
+func (t *tx) LoadHistory(persons []string) error {
+	todo := notIn(persons, t.c.history)
+	if len(todo) == 0 {
+		return nil
+	}
+	rows, err := t.query(`SELECT `+opCols+` FROM operations WHERE `+t.s.d.anyOf("person")+` ORDER BY person, due_at, seq, id FOR UPDATE`,
+		t.s.d.list(todo))
+	if err != nil {
+		return err
+	}
+	ops, err := collectOps(rows)
+	if err != nil {
+		return err
+	}
+	for _, p := range todo {
+		t.c.history[p] = nil
+	}
+	for _, o := range ops {
+		t.c.history[o.Person] = append(t.c.history[o.Person], o)
+	}
+	return nil
 }
 
 // ---- claims ----

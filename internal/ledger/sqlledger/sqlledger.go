@@ -172,7 +172,19 @@ func OpenDB(ctx context.Context, db *sql.DB, postgres bool) (*Store, error) {
 	return s, nil
 }
 
+// migrate applies the schema, then fills in the access register what the
+// chain records and it lacks (CatchUpHoldings).
 func (s *Store) migrate(ctx context.Context) error {
+	if err := s.migrateSchema(ctx); err != nil {
+		return err
+	}
+	if _, err := s.CatchUpHoldings(ctx); err != nil {
+		return fmt.Errorf("ledger: catch up the access register: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) migrateSchema(ctx context.Context) error {
 	if s.d.postgres {
 		return s.migratePostgres(ctx)
 	}
@@ -190,7 +202,17 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err := s.migrateMail(ctx, exec); err != nil {
 		return err
 	}
+	var n int
+	if err := s.write.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('audit') WHERE name = 'registered'`).Scan(&n); err != nil {
+		return classify(err, "migrate: audit")
+	}
 	for _, q := range s.registerSchema() {
+		if strings.HasPrefix(q, "ALTER TABLE audit ADD COLUMN") {
+			if n > 0 {
+				continue
+			}
+			q = strings.Replace(q, " IF NOT EXISTS", "", 1)
+		}
 		if err := exec(ctx, q); err != nil {
 			return err
 		}
