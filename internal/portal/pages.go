@@ -164,15 +164,40 @@ type approvalsModel struct {
 	Approvals []api.Approval
 	Names     map[string]string
 	Sent      bool
-	// Form errors, for the error summary: the request id whose form failed.
-	ErrorFor string
-	Errors   []formError
-	Comment  string
+	formState // ErrorFor is the request id whose form failed
 }
 
 type formError struct {
 	Field string // the id of the input it is about
 	Text  string
+}
+
+// formState is what a page of one form per item knows of the form that
+// failed: the item it was about (ErrorFor), its errors, for the error
+// summary, and the comment written.
+type formState struct {
+	ErrorFor string
+	Errors   []formError
+	Comment  string
+}
+
+// commentField is one form's comment field, the template "comment": its
+// textarea's id (its help and error are ID-help and ID-error), and the
+// errors and comment when it is the form that failed.
+type commentField struct {
+	ID, Label, Help string
+	Failed          bool
+	Errors          []formError
+	Comment         string
+}
+
+// Field is the comment field with id of the form about item.
+func (f formState) Field(id, item, label, help string) commentField {
+	c := commentField{ID: id, Label: label, Help: help}
+	if f.ErrorFor == item {
+		c.Failed, c.Errors, c.Comment = true, f.Errors, f.Comment
+	}
+	return c
 }
 
 // approvals is GET /approvals: the inbox's approvals with their forms.
@@ -232,7 +257,7 @@ func (p *Portal) decide(w http.ResponseWriter, r *http.Request, u *who) {
 	}
 	if errs != nil {
 		p.render(w, r, http.StatusBadRequest, "approvals", i18n.T("approvals.title"),
-			approvalsModel{Approvals: in.Approvals, Names: in.Names, ErrorFor: id, Errors: errs, Comment: comment})
+			approvalsModel{Approvals: in.Approvals, Names: in.Names, formState: formState{ErrorFor: id, Errors: errs, Comment: comment}})
 		return
 	}
 	p.sendAndShow(w, r, u, tilgang.TypeDecision, g.Person, envelope.Decision{RequestID: id, Decision: decision, Comment: comment}, "/approvals?sent")

@@ -251,11 +251,16 @@ type reviewModel struct {
 	Sent      bool
 	Changed   bool // a decision was just changed
 	Bulk      int  // how many a bulk keep just kept
-	// Form errors: the grant (or "bulk") whose form failed, for the error
-	// summary, and what was written.
-	ErrorFor string
-	Errors   []formError
-	Comment  string
+	formState      // ErrorFor is the grant (or "bulk") whose form failed
+}
+
+// Help is the message key of a comment field's help: that a comment is
+// required, else optional's.
+func (m reviewModel) Help(optional string) string {
+	if m.Required {
+		return "review.comment.required"
+	}
+	return optional
 }
 
 // showReview reads the campaign with one page of the asker's own items,
