@@ -49,45 +49,53 @@ var portalSize = ledgerseed.Options{People: 10_000, Grants: 50_000, Pending: 1_0
 // signed-in person. Each page reports its p50 and p99 in milliseconds:
 //
 //	go test -run '^$' -bench Portal -benchtime 300x ./internal/bench
+// seedPortal opens a ledger on backend (sqlite or postgres), closed when b
+// ends, and seeds it with portalSize.
+func seedPortal(b *testing.B, backend string) (*sqlledger.Store, *ledgerseed.World) {
+	ctx := context.Background()
+	var (
+		l   *sqlledger.Store
+		err error
+	)
+	dsn := ""
+	if backend == "postgres" {
+		dsn = pgtest.Schema(b)
+		l, err = sqlledger.OpenPostgres(ctx, dsn, 8)
+	} else {
+		l, err = sqlledger.OpenSQLite(ctx, filepath.Join(b.TempDir(), "ledger.db"))
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	start := time.Now()
+	w, err := ledgerseed.Seed(ctx, l, portalSize)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("%s: seeded %d people and %v grants in %s", backend, len(w.People), w.Grants, time.Since(start).Round(time.Millisecond))
+	if dsn != "" {
+		// What autovacuum does within a minute of a bulk change on a live
+		// database: without the table's statistics the planner takes
+		// 50,000 grants for a handful.
+		db, err := sql.Open("pgx", dsn)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, err = db.ExecContext(ctx, "ANALYZE")
+		db.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return l, w
+}
+
 func BenchmarkPortal(b *testing.B) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		b.Run(backend, func(b *testing.B) {
 			ctx := context.Background()
-			var (
-				l   *sqlledger.Store
-				err error
-			)
-			dsn := ""
-			if backend == "postgres" {
-				dsn = pgtest.Schema(b)
-				l, err = sqlledger.OpenPostgres(ctx, dsn, 8)
-			} else {
-				l, err = sqlledger.OpenSQLite(ctx, filepath.Join(b.TempDir(), "ledger.db"))
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer l.Close()
-			start := time.Now()
-			w, err := ledgerseed.Seed(ctx, l, portalSize)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Logf("%s: seeded %d people and %v grants in %s", backend, len(w.People), w.Grants, time.Since(start).Round(time.Millisecond))
-			if dsn != "" {
-				// What autovacuum does within a minute of a bulk change on
-				// a live database: without the table's statistics the
-				// planner takes 50,000 grants for a handful.
-				db, err := sql.Open("pgx", dsn)
-				if err != nil {
-					b.Fatal(err)
-				}
-				_, err = db.ExecContext(ctx, "ANALYZE")
-				db.Close()
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
+			l, w := seedPortal(b, backend)
 			pb := startPortal(b, l, w)
 
 			// The viewers: the systemansvarlig of gerica, the system with

@@ -2,16 +2,11 @@ package bench
 
 import (
 	"context"
-	"database/sql"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/ror-ikt/tilgang"
 	"github.com/ror-ikt/tilgang/internal/api"
-	"github.com/ror-ikt/tilgang/internal/ledger/ledgerseed"
-	"github.com/ror-ikt/tilgang/internal/ledger/sqlledger"
-	"github.com/ror-ikt/tilgang/internal/testenv/pgtest"
 )
 
 // BenchmarkRegister measures the access register on the portal's ledger
@@ -27,36 +22,7 @@ func BenchmarkRegister(b *testing.B) {
 	for _, backend := range []string{"sqlite", "postgres"} {
 		b.Run(backend, func(b *testing.B) {
 			ctx := context.Background()
-			var (
-				l   *sqlledger.Store
-				err error
-			)
-			dsn := ""
-			if backend == "postgres" {
-				dsn = pgtest.Schema(b)
-				l, err = sqlledger.OpenPostgres(ctx, dsn, 8)
-			} else {
-				l, err = sqlledger.OpenSQLite(ctx, filepath.Join(b.TempDir(), "ledger.db"))
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer l.Close()
-			w, err := ledgerseed.Seed(ctx, l, portalSize)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if dsn != "" {
-				db, err := sql.Open("pgx", dsn)
-				if err != nil {
-					b.Fatal(err)
-				}
-				_, err = db.ExecContext(ctx, "ANALYZE")
-				db.Close()
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
+			l, w := seedPortal(b, backend)
 			pb := startPortal(b, l, w)
 			admin := w.Admins["gerica"][0]
 			today := tilgang.DateOf(time.Now()).String()
