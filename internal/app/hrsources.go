@@ -155,3 +155,16 @@ func (p *Parts) runHRSource(ctx context.Context, s HRSourceRun, log *slog.Logger
 		log.Info("hr sync: done", attrs...)
 	}
 }
+
+// catchUpChanges plans, once at start, the dated HR changes that records
+// already in the ledger hold ahead with none planned
+// (engine.CatchUpChangesOnce), on the replica that takes the lease.
+func (p *Parts) catchUpChanges(ctx context.Context) {
+	n, taken, err := p.Engine.CatchUpChangesOnce(ctx, p.Ledger, p.Holder)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		p.Log.Error("hr: planning the changes ahead failed", "err", err)
+	case taken && n > 0:
+		p.Log.Info("hr: planned changes ahead that were not planned", "people", n)
+	}
+}
